@@ -1,0 +1,41 @@
+# deploysim — every target sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+JOBS   ?= 2
+
+.PHONY: run test bench app lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+## run: simulate the default scenario for every strategy and print the comparison table
+run: $(VENV)/.installed
+	$(BIN)/deploysim run default --jobs $(JOBS)
+
+## test: lint and run the whole test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## bench: measure simulation speed (deploy-simulations per second per core)
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench.py
+
+## app: start the Streamlit app
+app: $(VENV)/.installed
+	$(BIN)/streamlit run app.py
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

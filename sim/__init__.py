@@ -1,0 +1,36 @@
+"""deploysim: how deployment strategies trade blast radius against time to recover, with numbers.
+
+The public API — the app, the CLI and the notebooks use nothing else:
+
+    scn = sim.load_scenario("default")               # or a path, or a dict
+    df = sim.run_batch(scn, deploys=500, seed=7)      # one row per (deploy, strategy)
+    table = sim.summarize(df)                         # means, percentiles, 95% CIs, rates
+    run = sim.run_deploy(scn, "canary", deploy=3)     # one deploy, with its timeline
+"""
+
+from .batch import run_batch
+from .errors import ConfigError
+from .metrics import COLUMNS, METRICS
+from .model import draw_exogenous, run_deploy, simulate
+from .scenario import Scenario, load_scenario, shipped_scenarios
+from .summary import summarize
+from .timeline import Timeline, timeline
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLUMNS",
+    "METRICS",
+    "ConfigError",
+    "Scenario",
+    "__version__",
+    "draw_exogenous",
+    "load_scenario",
+    "run_batch",
+    "run_deploy",
+    "shipped_scenarios",
+    "simulate",
+    "summarize",
+    "Timeline",
+    "timeline",
+]

@@ -1,0 +1,151 @@
+"""Faulty releases: whether a release is bad, which fault it carries, how severe, and when it bites.
+
+Each deploy draws its release once (exogenous, shared by every strategy). A fault acts only on user
+requests served by the new version, and only once active: from the first user request the new
+version serves plus the onset delay. Synthetic traffic never reaches application code, so no fault
+touches it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from . import fleet
+from .dist import Dist, fixed, loguniform, uniform
+from .errors import ConfigError
+from .schema import Config, num, section, text, unknown_key
+
+FaultKind = Literal[
+    "error_rate", "tail_latency", "latency_shift", "median_latency", "saturation_leak", "crash", "segment_bug"
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+#: What the severity of each fault kind means, with its allowed range.
+SEVERITY: dict[str, tuple[str, float, float]] = {
+    "error_rate": ("added failure probability of a user request", 0.0, 1.0),
+    "tail_latency": ("p99 multiplier; the median is unchanged", 1.0, math.inf),
+    "latency_shift": ("multiplier of every latency quantile", 1.0, math.inf),
+    "median_latency": ("median multiplier; the p99 is unchanged", 1.0, math.inf),
+    "saturation_leak": (
+        "growth of the scarce resource's use per hour, as a share of capacity",
+        0.0,
+        math.inf,
+    ),
+    "crash": ("failure probability of a user request (the build is broken)", 0.0, 1.0),
+    "segment_bug": ("failure probability of a request from the affected segment", 0.0, 1.0),
+}
+
+LATENCY_PROFILE = {
+    "latency_shift": fleet.PROFILE_SHIFT,
+    "tail_latency": fleet.PROFILE_TAIL,
+    "median_latency": fleet.PROFILE_BODY,
+}
+
+
+@dataclass(frozen=True)
+class FaultSpec(Config):
+    weight: float = num(1.0, 0.0, 1e6, doc="relative frequency of this fault among bad releases")
+    severity: Dist = section(lambda: fixed(0.05), doc="severity; its meaning depends on the fault kind")
+    onset_s: Dist = section(lambda: fixed(0.0), doc="delay from first user traffic until the fault bites")
+    smoke_catch: float = num(0.3, 0.0, 1.0, doc="chance a pre-traffic smoke test catches this fault")
+    segment: str | None = text(None, doc="segment_bug only: the segment whose requests fail")
+
+    def validate(self) -> None:
+        try:
+            self.onset_s.check_within(0.0, math.inf, "s")
+        except ConfigError as err:
+            raise err.at("onset_s") from None
+
+
+def _default_faults() -> dict[str, FaultSpec]:
+    return {
+        "error_rate": FaultSpec(0.30, loguniform(0.005, 0.10), fixed(0.0), 0.3),
+        "tail_latency": FaultSpec(0.15, uniform(1.5, 4.0), fixed(0.0), 0.05),
+        "latency_shift": FaultSpec(0.10, uniform(1.2, 2.0), fixed(0.0), 0.2),
+        "median_latency": FaultSpec(0.05, uniform(1.3, 2.0), fixed(0.0), 0.1),
+        "saturation_leak": FaultSpec(0.10, uniform(0.2, 1.0), fixed(0.0), 0.02),
+        "crash": FaultSpec(0.10, uniform(0.5, 1.0), fixed(0.0), 0.9),
+        "segment_bug": FaultSpec(0.20, uniform(0.05, 0.5), fixed(0.0), 0.1, "android"),
+    }
+
+
+@dataclass(frozen=True)
+class ReleasesConfig(Config):
+    bad_probability: float = num(0.2, 0.0, 1.0, doc="chance that a release carries a fault")
+    faults: dict[str, FaultSpec] = section(_default_faults, doc="the fault mix, by fault kind")
+
+    def validate(self) -> None:
+        for kind, spec in self.faults.items():
+            if kind not in FAULT_KINDS:
+                raise unknown_key(kind, list(FAULT_KINDS), ("faults",))
+            _meaning, lo, hi = SEVERITY[kind]
+            try:
+                spec.severity.check_within(lo, hi)
+            except ConfigError as err:
+                raise err.at("faults", kind, "severity") from None
+            if kind == "segment_bug" and spec.segment is None:
+                raise ConfigError("a segment_bug needs the segment it hits", ("faults", kind, "segment"))
+            if kind != "segment_bug" and spec.segment is not None:
+                raise ConfigError("only a segment_bug takes a segment", ("faults", kind, "segment"))
+        if self.bad_probability > 0 and sum(s.weight for s in self.faults.values()) <= 0:
+            raise ConfigError("bad releases need at least one fault with weight > 0", ("faults",))
+
+
+@dataclass(frozen=True)
+class Release:
+    """One deploy's release, drawn before any strategy runs."""
+
+    bad: bool
+    kind: str | None = None
+    severity: float = 0.0
+    onset_s: float = 0.0
+    segment: int | None = None  # index of the segment a segment_bug hits
+    smoke_u: float = 1.0  # uniform draw; the smoke test catches the fault when smoke_u < smoke_catch
+    smoke_catch: float = 0.0
+
+    @property
+    def caught_by_smoke_test(self) -> bool:
+        return self.bad and self.smoke_u < self.smoke_catch
+
+    @property
+    def latency_profile(self) -> int:
+        return LATENCY_PROFILE.get(self.kind, fleet.PROFILE_NONE) if self.bad else fleet.PROFILE_NONE
+
+    @property
+    def leak_per_s(self) -> float:
+        return self.severity / 3600.0 if self.kind == "saturation_leak" else 0.0
+
+    def failure_probability(self, n_segments: int) -> np.ndarray:
+        """Per segment: chance the active fault fails a user request on the new version."""
+        p = np.zeros(n_segments)
+        if self.kind in ("error_rate", "crash"):
+            p[:] = self.severity
+        elif self.kind == "segment_bug":
+            p[self.segment] = self.severity
+        return p
+
+    def touches(self, n_segments: int) -> np.ndarray:
+        """Per segment: whether the segment's requests run the faulty code (True for all but segment bugs)."""
+        hit = np.full(n_segments, self.bad)
+        if self.kind == "segment_bug":
+            hit[:] = False
+            hit[self.segment] = True
+        return hit
+
+
+def draw_release(cfg: ReleasesConfig, segment_names: tuple[str, ...], rng: np.random.Generator) -> Release:
+    u_bad, u_kind, u_smoke = rng.random(3)
+    kinds = [k for k, s in cfg.faults.items() if s.weight > 0]
+    if not kinds or u_bad >= cfg.bad_probability:
+        return Release(bad=False, smoke_u=float(u_smoke))
+    weights = np.array([cfg.faults[k].weight for k in kinds])
+    kind = kinds[int(np.searchsorted(np.cumsum(weights) / weights.sum(), u_kind, side="right"))]
+    spec = cfg.faults[kind]
+    severity = float(spec.severity.sample(rng))
+    onset = float(spec.onset_s.sample(rng))
+    segment = segment_names.index(spec.segment) if spec.segment is not None else None
+    return Release(True, kind, severity, onset, segment, float(u_smoke), spec.smoke_catch)

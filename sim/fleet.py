@@ -1,0 +1,109 @@
+"""The fleet a version runs on: replicas, start-up, capacity, baseline errors and the latency distribution.
+
+Latency is a lognormal fixed by its p50 and p99, reshaped by faults through a profile g(z) on the
+normal-score axis: ln Q(p) = ln p50 + σ·z(p) + g(z(p)). Profiles keep Q monotone, so order
+statistics drawn from Beta variates map through Q exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+from .errors import ConfigError
+from .schema import Config, num, section
+
+Z95 = 1.6448536269514722
+Z99 = 2.3263478740408408
+
+#: Profiles a fault can put on the latency distribution (see `log_profile`).
+PROFILE_NONE, PROFILE_SHIFT, PROFILE_TAIL, PROFILE_BODY = 0, 1, 2, 3
+
+#: Utilisation at which queueing delay is capped: beyond it the resource sheds load instead.
+UTIL_CAP = 0.98
+
+#: Latency of a synthetic request (health check): answered without touching application code.
+SYNTHETIC_LATENCY_MS = 1.0
+
+
+@dataclass(frozen=True)
+class Latency(Config):
+    p50_ms: float = num(40.0, 0.0, 1e6, lo_open=True, unit="ms", doc="median latency of a user request")
+    p99_ms: float = num(250.0, 0.0, 1e6, lo_open=True, unit="ms", doc="99th percentile latency")
+
+    def validate(self) -> None:
+        if self.p99_ms <= self.p50_ms:
+            raise ConfigError(f"p99_ms {self.p99_ms:g} must be above p50_ms {self.p50_ms:g}", ("p99_ms",))
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p99_ms / self.p50_ms) / Z99
+
+
+@dataclass(frozen=True)
+class FleetConfig(Config):
+    replicas: int = num(10, 1, 10_000, doc="replicas of the stable version serving production")
+    capacity_rps: float = num(
+        100.0,
+        0.0,
+        1e7,
+        lo_open=True,
+        unit="req/s",
+        doc="requests per second one replica serves at full use of its scarce resource",
+    )
+    workers: int = num(8, 1, 10_000, doc="requests one replica serves in parallel (shapes queueing delay)")
+    error_rate: float = num(0.001, 0.0, 0.5, doc="baseline share of user requests that fail, either version")
+    latency: Latency = section(Latency, doc="latency of a user request at the fleet's mean utilisation")
+    start_s: float = num(40.0, 0.0, 86400.0, unit="s", doc="schedule, pull and start a replica")
+    warmup_s: float = num(30.0, 0.0, 86400.0, unit="s", doc="from start until ready for traffic")
+    stop_s: float = num(15.0, 0.0, 86400.0, unit="s", doc="graceful termination of a replica")
+
+    @property
+    def ready_s(self) -> float:
+        return self.start_s + self.warmup_s
+
+
+def log_profile(z: np.ndarray, kind: int, severity: float, sigma: float) -> np.ndarray:
+    """g(z): how a fault bends ln-latency at normal score z.
+
+    shift: the whole distribution × severity. tail: quantiles above p95 stretched, reaching × severity
+    at p99 (median untouched). body: the median × severity, fading to nothing at p99 (p99 untouched);
+    capped so the median cannot pass the unchanged p99, which keeps Q increasing.
+    """
+    if kind == PROFILE_NONE:
+        return np.zeros_like(z)
+    ln_s = math.log(severity)
+    if kind == PROFILE_SHIFT:
+        return np.full_like(z, ln_s)
+    if kind == PROFILE_TAIL:
+        return ln_s * np.clip((z - Z95) / (Z99 - Z95), 0.0, 1.0)
+    # Q increases when d(ln Q)/dz = σ - ln_s / Z99 > 0.
+    ln_s = min(ln_s, 0.999 * sigma * Z99)
+    return ln_s * np.clip(1.0 - z / Z99, 0.0, 1.0)
+
+
+def quantile_ms(lat: Latency, p: np.ndarray, kind: int = PROFILE_NONE, severity: float = 1.0) -> np.ndarray:
+    """Latency quantile function (ms) of user requests at probability p, with a fault profile."""
+    z = ndtri(np.clip(p, 1e-12, 1 - 1e-12))
+    return lat.p50_ms * np.exp(lat.sigma * z + log_profile(z, kind, severity, lat.sigma))
+
+
+def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarray:
+    """Latency multiplier from utilisation, relative to the utilisation the latency was measured at.
+
+    A replica serves on several parallel workers, so queueing stays negligible until the resource
+    is nearly full and then climbs steeply: the waiting term of a c-server queue behaves like
+    ρ^c / (1 - ρ) (the shape of Erlang C). Capped at UTIL_CAP, past which the resource sheds load
+    (errors) instead of queueing without bound.
+    """
+    u = np.minimum(util, UTIL_CAP)
+    r = min(ref_util, UTIL_CAP)
+    return (1.0 + u**workers / (1.0 - u)) / (1.0 + r**workers / (1.0 - r))
+
+
+def shed_probability(util: np.ndarray) -> np.ndarray:
+    """Share of requests rejected when demand exceeds the scarce resource (utilisation above 1)."""
+    return np.where(util > 1.0, 1.0 - 1.0 / np.maximum(util, 1.0), 0.0)

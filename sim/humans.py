@@ -1,0 +1,61 @@
+"""People in the loop: how fast the on-call answers a page, how fast an operator decides a canary step.
+
+Both are slower outside business hours. An operator judging a canary may also wave through a
+regression that looks marginal — the judgment a progressive-delivery controller takes away.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dist import Dist, lognormal
+from .errors import ConfigError
+from .schema import Config, num, section
+
+
+@dataclass(frozen=True)
+class HumansConfig(Config):
+    page_response_s: Dist = section(
+        lambda: lognormal(300.0, 900.0), doc="from a page to the on-call deciding to roll back, seconds"
+    )
+    decision_s: Dist = section(
+        lambda: lognormal(120.0, 600.0),
+        doc="from a canary step's end (or a manual gate) to the operator's call, seconds",
+    )
+    off_hours_factor: float = num(3.0, 1.0, 100.0, doc="delays are this many times longer off hours")
+    business_hours: tuple[float, ...] = section(lambda: (9.0, 18.0), doc="[from, to) local hours")
+    wave_through: float = num(0.3, 0.0, 1.0, doc="chance an operator lets a marginal regression pass")
+    marginal_factor: float = num(1.5, 1.0, 100.0, doc="a failure below limit × this counts as marginal")
+
+    def validate(self) -> None:
+        h = self.business_hours
+        if len(h) != 2 or not (0 <= h[0] < h[1] <= 24):
+            raise ConfigError(f"{list(h)} is not [from, to) with 0 <= from < to <= 24", ("business_hours",))
+        for name in ("page_response_s", "decision_s"):
+            try:
+                getattr(self, name).check_within(0.0, math.inf, "s")
+            except ConfigError as err:
+                raise err.at(name) from None
+
+
+class Humans:
+    """The people of one deploy: draws come from their own stream, shared by every strategy."""
+
+    def __init__(self, cfg: HumansConfig, rng: np.random.Generator) -> None:
+        self.cfg, self.rng = cfg, rng
+
+    def off_hours(self, hour: float) -> bool:
+        lo, hi = self.cfg.business_hours
+        return not (lo <= hour < hi)
+
+    def delay(self, which: str, hour: float) -> float:
+        base = float(getattr(self.cfg, which).sample(self.rng))
+        return base * (self.cfg.off_hours_factor if self.off_hours(hour) else 1.0)
+
+    def waves_through(self, score: float) -> bool:
+        """Whether the operator lets a failed check pass: only when the miss looks marginal."""
+        u = float(self.rng.random())  # drawn every time, so the stream does not depend on the score
+        return score < self.cfg.marginal_factor and u < self.cfg.wave_through

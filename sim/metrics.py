@@ -1,0 +1,161 @@
+"""Per-deploy metrics: one flat row per (deploy, strategy), measured from the world's ledger and marks.
+
+Every column is defined in plain words in the README. Undefined values are NaN, never 0: a good
+release has no faulty requests to count, a release that never reached 100% has no lead time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .traffic import hit_probability
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+    from .strategies import Deploy
+    from .world import World
+
+COLUMNS: tuple[str, ...] = (
+    "scenario",
+    "strategy",
+    "deploy",
+    "seed",
+    "release_bad",
+    "fault_kind",
+    "detected",
+    "detected_by",
+    "rolled_back",
+    "false_rollback",
+    "escaped",
+    "time_to_detect_s",
+    "time_to_recover_s",
+    "faulty_requests",
+    "failed_requests",
+    "affected_users",
+    "exposure_at_detection",
+    "downtime_s",
+    "error_budget_used",
+    "lead_time_s",
+    "extra_instance_hours",
+    "error",
+)
+
+#: Numeric per-deploy metrics, summarised with means, percentiles and confidence intervals.
+METRICS: tuple[str, ...] = (
+    "time_to_detect_s",
+    "time_to_recover_s",
+    "faulty_requests",
+    "failed_requests",
+    "affected_users",
+    "exposure_at_detection",
+    "downtime_s",
+    "error_budget_used",
+    "lead_time_s",
+    "extra_instance_hours",
+)
+
+FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped")
+
+NAN = math.nan
+
+
+def _first_faulty_request(world: World) -> float:
+    """When the first user request met the active fault: inside the first row that had any, the
+    earliest of its n arrivals, each uniform over the row (the minimum of n uniforms is Beta(1, n))."""
+    faulty = world.ledger["faulty"].sum(1)
+    hit = np.flatnonzero(faulty > 0)
+    if not len(hit):
+        return NAN
+    i = int(hit[0])
+    L = world.ledger
+    return float(L["t0"][i] + L["dt"][i] * world.rng.beta(1, int(faulty[i])))
+
+
+def affected_users(world: World, scn: Scenario) -> float:
+    """Distinct users who met faulty code.
+
+    Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
+    below the row's share of that segment, spread evenly over them; without stickiness, from every
+    user of the segment. Users are grouped into bands between the distinct shares; a band's users
+    met a mean number of faulty requests each, and `hit_probability` turns that into the chance
+    that one of them met at least one.
+    """
+    L = world.ledger
+    faulty, share = L["faulty"], L["share"]
+    rng = world.rng
+    k = scn.traffic.users.activity_shape
+    total = 0
+    for s, seg in enumerate(scn.traffic.segments):
+        rows = faulty[:, s] > 0
+        if not rows.any():
+            continue
+        users_s = scn.traffic.users.population * seg.share
+        reach = share[rows, s] if scn.routing.sticky else np.ones(int(rows.sum()))
+        reach = np.maximum(reach, 1e-12)
+        per_user = faulty[rows, s] / (users_s * reach)  # mean faulty requests per user of the row's slice
+        edges = np.unique(reach)
+        # Users above band edge j are reached by every row whose reach is at least edge j.
+        order = np.searchsorted(edges, reach)
+        per_band = np.cumsum(np.bincount(order, weights=per_user, minlength=len(edges))[::-1])[::-1]
+        counts = np.diff(np.round(users_s * np.concatenate([[0.0], edges])).astype(np.int64))
+        total += int(rng.binomial(np.maximum(counts, 0), hit_probability(per_band, k)).sum())
+    return float(total)
+
+
+def deploy_row(
+    scn: Scenario, strategy: str, deploy: int, seed: int, world: World, d: Deploy, end: float
+) -> dict[str, Any]:
+    m, r, L = world.marks, world.release, world.ledger
+    bad = r.bad
+    detected = d.detected_by is not None
+    first = _first_faulty_request(world) if bad else NAN
+    exposed_before = detected and not math.isnan(first) and first <= m.detected_at
+    ttd = m.detected_at - first if exposed_before else NAN
+    ttr = (m.recovered_at - m.detected_at) if exposed_before and m.recovered_at is not None else NAN
+    failed = float(L["caused"].sum())
+    slo = scn.slo
+    budget = slo.budget * scn.traffic.rate_rps * (1 - scn.traffic.synthetic_share) * slo.budget_days * 86400
+    return {
+        "scenario": scn.name,
+        "strategy": strategy,
+        "deploy": deploy,
+        "seed": seed,
+        "release_bad": bad,
+        "fault_kind": r.kind if bad else None,
+        "detected": detected,
+        "detected_by": d.detected_by,
+        "rolled_back": d.rolled_back,
+        "false_rollback": d.rolled_back and not bad,
+        "escaped": bad and m.full_at is not None,
+        "time_to_detect_s": ttd,
+        "time_to_recover_s": ttr,
+        "faulty_requests": float(L["faulty"].sum()) if bad else NAN,
+        "failed_requests": failed,
+        "affected_users": affected_users(world, scn) if bad else NAN,
+        "exposure_at_detection": m.faulty_share_at_detection if bad and detected else NAN,
+        "downtime_s": float(L["dt"][L["down"]].sum()),
+        "error_budget_used": failed / budget,
+        "lead_time_s": m.full_at if m.full_at is not None else NAN,
+        "extra_instance_hours": m.extra_instance_s / 3600.0,
+        "error": None,
+    }
+
+
+def error_row(scn: Scenario, strategy: str, deploy: int, seed: int, err: BaseException) -> dict[str, Any]:
+    """The row of a run that raised: kept, with the failure recorded, so a batch never loses a row."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, NAN)
+    row.update(
+        scenario=scn.name,
+        strategy=strategy,
+        deploy=deploy,
+        seed=seed,
+        fault_kind=None,
+        detected_by=None,
+        error=f"{type(err).__name__}: {err}",
+    )
+    for flag in FLAGS:
+        row[flag] = None
+    return row

@@ -1,0 +1,290 @@
+"""A scenario: every section of the model in one frozen record, loaded from a dict or a YAML file.
+
+Loading follows define → fill defaults → validate → build. Errors name the file, the key path and,
+where the YAML tells it, the line. The model never reads files: it is handed a Scenario.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, PathPart
+from .faults import ReleasesConfig
+from .fleet import FleetConfig
+from .humans import HumansConfig
+from .judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
+from .noise import NoiseConfig
+from .routing import RoutingConfig
+from .schema import Config, build, num, section, text, to_plain
+from .slo import BurnRateJudge
+from .strategies import (
+    BlueGreenConfig,
+    CanaryConfig,
+    ProgressiveConfig,
+    RecreateConfig,
+    StrategyConfig,
+)
+from .traffic import TrafficConfig
+
+SCHEMA_VERSION = 1
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@dataclass(frozen=True)
+class RunConfig(Config):
+    deploys: int = num(500, 1, 10_000_000, doc="simulated deploys per strategy")
+    seed: int = num(42, 0, 2**63 - 1, doc="root seed; deploy i uses the i-th child of its SeedSequence")
+    window_s: float = num(10.0, 0.1, 3600.0, unit="s", doc="traffic is aggregated per window of this length")
+    horizon_s: float = num(
+        10_800.0,
+        60.0,
+        30 * 86400.0,
+        unit="s",
+        doc="each deploy is followed this long (rollout, detection, recovery)",
+    )
+
+    def validate(self) -> None:
+        if self.window_s > self.horizon_s:
+            raise ConfigError(f"{self.window_s:g} is longer than horizon_s {self.horizon_s:g}", ("window_s",))
+        if self.horizon_s / self.window_s > 1_000_000:
+            raise ConfigError("more than 1,000,000 windows per deploy; use longer windows", ("window_s",))
+
+
+def _default_judges() -> dict[str, JudgeConfig]:
+    return {
+        "fixed": FixedJudge(),
+        "baseline": BaselineJudge(),
+        "mann_whitney": MannWhitneyJudge(),
+        "slo": BurnRateJudge(),
+    }
+
+
+def _default_strategies() -> dict[str, StrategyConfig]:
+    return {
+        "recreate": RecreateConfig(),
+        "blue_green": BlueGreenConfig(),
+        "canary": CanaryConfig(),
+        "progressive": ProgressiveConfig(),
+    }
+
+
+@dataclass(frozen=True)
+class Scenario(Config):
+    schema_version: int = num(SCHEMA_VERSION, 1, 1, doc="version of this file format")
+    name: str = text("default", doc="short name, used in result folders")
+    description: str = text("", doc="what the scenario shows")
+    fleet: FleetConfig = section(FleetConfig)
+    traffic: TrafficConfig = section(TrafficConfig)
+    releases: ReleasesConfig = section(ReleasesConfig)
+    noise: NoiseConfig = section(NoiseConfig)
+    routing: RoutingConfig = section(RoutingConfig)
+    judges: dict[str, JudgeConfig] = section(_default_judges)
+    humans: HumansConfig = section(HumansConfig)
+    safety_net: str | None = text("slo", doc="burn-rate judge watching the whole service; null for none")
+    strategies: dict[str, StrategyConfig] = section(_default_strategies)
+    run: RunConfig = section(RunConfig)
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ConfigError(f"{self.name!r} is not a plain name (letters, digits, _ . -)", ("name",))
+        segments = self.traffic.segment_names
+        for kind, spec in self.releases.faults.items():
+            if spec.segment is not None and spec.segment not in segments:
+                raise ConfigError(
+                    f"{spec.segment!r} is not a segment: {', '.join(segments)}",
+                    ("releases", "faults", kind, "segment"),
+                )
+        for seg in self.routing.canary_bias.segments:
+            if seg not in segments:
+                raise ConfigError(
+                    f"{seg!r} is not a segment: {', '.join(segments)}",
+                    ("routing", "canary_bias", "segments", seg),
+                )
+        if not self.strategies:
+            raise ConfigError("needs at least one strategy", ("strategies",))
+        gates = sorted(k for k, j in self.judges.items() if isinstance(j, GateJudge))
+        for name, strat in self.strategies.items():
+            for used in strat.judges_used():
+                if used not in self.judges or not isinstance(self.judges[used], GateJudge):
+                    raise ConfigError(
+                        f"{used!r} is not a gate judge of this scenario: {', '.join(gates)}",
+                        ("strategies", name),
+                    )
+        if self.safety_net is not None and not isinstance(self.judges.get(self.safety_net), BurnRateJudge):
+            burn = sorted(k for k, j in self.judges.items() if isinstance(j, BurnRateJudge))
+            raise ConfigError(
+                f"{self.safety_net!r} is not a burn_rate judge: {', '.join(burn) or 'none defined'}",
+                ("safety_net",),
+            )
+
+    def only(self, strategies: Sequence[str]) -> Scenario:
+        """The same scenario with a subset of its strategies, in the order given."""
+        for s in strategies:
+            if s not in self.strategies:
+                raise ConfigError(
+                    f"{s!r} is not a strategy of this scenario: {', '.join(self.strategies)}", ("strategies",)
+                )
+        if not strategies:
+            raise ConfigError("no strategy selected", ("strategies",))
+        return dataclasses.replace(self, strategies={s: self.strategies[s] for s in strategies})
+
+    @property
+    def slo(self) -> BurnRateJudge:
+        j = self.judges.get(self.safety_net) if self.safety_net else None
+        return j if isinstance(j, BurnRateJudge) else BurnRateJudge()
+
+    def to_dict(self, compact: bool = False) -> dict[str, Any]:
+        return to_plain(self, compact)
+
+    def to_yaml(self) -> str:
+        """The resolved scenario as YAML that loads back to an equal scenario."""
+        return yaml.safe_dump(self.to_dict(compact=True), sort_keys=False, default_flow_style=None, width=100)
+
+
+# ---- loading ----
+
+
+def _line_map(node: yaml.Node, path: tuple[PathPart, ...] = ()) -> dict[tuple[PathPart, ...], int]:
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines.update(_line_map(value_node, (*path, key)))
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_map(item, (*path, i)))
+    return lines
+
+
+def _line_for(lines: Mapping[tuple[PathPart, ...], int], path: tuple[PathPart, ...]) -> int | None:
+    for n in range(len(path), 0, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def parse_yaml(text_: str, source: str) -> tuple[Any, dict[tuple[PathPart, ...], int]]:
+    """YAML text → (plain data, key path → line), or a ConfigError naming the line."""
+    try:
+        node = yaml.compose(text_, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text_)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"not valid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
+        ) from None
+    return data, (_line_map(node) if node is not None else {})
+
+
+def resolve_path(ref: str | Path) -> Path:
+    """A scenario file, or the name of a shipped scenario (`default` → scenarios/default.yaml)."""
+    p = Path(ref)
+    if p.exists() or p.suffix in (".yaml", ".yml") or "/" in str(ref):
+        return p
+    shipped = SCENARIO_DIR / f"{ref}.yaml"
+    return shipped if shipped.exists() else p
+
+
+def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Sequence[str] = ()) -> Scenario:
+    """Build a Scenario from a dict, a YAML file path, or a shipped scenario's name.
+
+    `overrides` are "key.path=value" strings (value in YAML syntax) applied before validation.
+    """
+    if isinstance(ref, Scenario):
+        if not overrides:
+            return ref
+        ref = ref.to_dict()
+    if isinstance(ref, Mapping):
+        data, lines, source = dict(ref), {}, None
+    else:
+        path = resolve_path(ref)
+        source = str(path)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            shipped = ", ".join(shipped_scenarios())
+            raise ConfigError(f"no such file (shipped scenarios: {shipped})", source=source) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read: {err.__class__.__name__}", source=source) from None
+        data, lines = parse_yaml(raw, source)
+        if data is None:
+            data = {}
+    try:
+        for item in overrides:
+            data = apply_override(data, item)
+        return build(Scenario, data)  # type: ignore[return-value]
+    except ConfigError as err:
+        line = _line_for(lines, err.path) if err.line is None else err.line
+        raise err.located(source, line) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply", source=source) from None
+
+
+def shipped_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key_path(key: str) -> tuple[PathPart, ...]:
+    """'strategies.progressive.steps[2].weight' → ('strategies', 'progressive', 'steps', 2, 'weight')."""
+    parts: list[PathPart] = []
+    pos = 0
+    for m in _TOKEN.finditer(key):
+        gap = key[pos : m.start()]
+        if gap not in ("", "."):
+            raise ConfigError(f"{key!r} is not a key path like a.b[2].c")
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or pos != len(key):
+        raise ConfigError(f"{key!r} is not a key path like a.b[2].c")
+    return tuple(parts)
+
+
+def apply_override(data: Any, item: str) -> Any:
+    """Return a copy of plain scenario data with one "key.path=value" override applied."""
+    if "=" not in item:
+        raise ConfigError(f"{item!r} is not key.path=value")
+    key, raw = item.split("=", 1)
+    path = parse_key_path(key.strip())
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    full = to_plain(build(Scenario, data)) if not _is_full(data) else data
+    return _set_in(full, path, value, ())
+
+
+def _is_full(data: Any) -> bool:
+    return isinstance(data, Mapping) and "run" in data and "strategies" in data and "judges" in data
+
+
+def _set_in(node: Any, path: tuple[PathPart, ...], value: Any, seen: tuple[PathPart, ...]) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(node, Mapping):
+        if isinstance(head, int):
+            raise ConfigError("is a mapping, not a list", (*seen,))
+        out = dict(node)
+        if head not in out and rest:
+            raise ConfigError(f"{head!r} is not a key here (keys: {', '.join(map(str, out))})", (*seen, head))
+        out[head] = _set_in(out.get(head), rest, value, (*seen, head))
+        return out
+    if isinstance(node, list):
+        if not isinstance(head, int) or not (0 <= head < len(node)):
+            raise ConfigError(f"no item {head} (the list has {len(node)})", (*seen, head))
+        out_l = list(node)
+        out_l[head] = _set_in(node[head], rest, value, (*seen, head))
+        return out_l
+    raise ConfigError(f"cannot set {head!r} inside a {type(node).__name__}", (*seen, head))

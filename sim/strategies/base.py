@@ -1,0 +1,312 @@
+"""The mechanics every strategy is written in: replicas, routing, analysis, people, detection, the driver.
+
+A strategy is two SimPy generators — `rollout` and `rollback` — composed from these steps, so the
+strategies differ only where their mechanics really differ. The driver runs the rollout; the first
+detection (a judge, a smoke test, an operator, the SLO alert answered by the on-call) interrupts it
+and runs the rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import simpy
+
+from .. import routing
+from ..analysis import AnalysisConfig, Outcome, run_analysis
+from ..errors import ConfigError
+from ..humans import Humans
+from ..judges import GateJudge, JudgeConfig
+from ..schema import Config
+from ..world import NEW, STABLE, World
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+
+Gen = Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class StrategyConfig(Config):
+    """Base of every strategy's settings; `kind` picks the concrete class (by default, the key)."""
+
+    kind: str = ""
+
+    kinds: ClassVar[dict[str, type[StrategyConfig]]] = {}
+
+    @classmethod
+    def variant(cls, data: Any, key: str | None) -> type[Config]:
+        kind = data.get("kind", key)
+        if kind not in StrategyConfig.kinds:
+            allowed = ", ".join(StrategyConfig.kinds)
+            if "kind" not in data:
+                raise ConfigError(f"needs a kind, one of: {allowed}", ("kind",))
+            raise ConfigError(f"{kind!r} is not one of: {allowed}", ("kind",))
+        return StrategyConfig.kinds[kind]
+
+    def judges_used(self) -> tuple[str, ...]:
+        """Names of the judges this strategy refers to, checked against the scenario's judges."""
+        return ()
+
+
+class Strategy:
+    """A deployment strategy: how it rolls a release out and how it takes one back."""
+
+    kind: ClassVar[str]
+    config: ClassVar[type[StrategyConfig]]
+    #: Switches whole fleets with a service selector (blue-green, recreate) rather than weighting.
+    switches_fleets: ClassVar[bool] = False
+    registry: ClassVar[dict[str, type[Strategy]]] = {}
+
+    def __init__(self, spec: StrategyConfig) -> None:
+        self.spec = spec
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        Strategy.registry[cls.kind] = cls
+        StrategyConfig.kinds[cls.kind] = cls.config
+
+    def rollout(self, d: Deploy) -> Gen:
+        raise NotImplementedError  # every registered strategy overrides this
+
+    def rollback(self, d: Deploy) -> Gen:
+        raise NotImplementedError  # every registered strategy overrides this
+
+
+class Deploy:
+    """One strategy rolling out one release into one world."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        world: World,
+        scn: Scenario,
+        humans: Humans,
+        rng: np.random.Generator,
+        record: bool = False,
+    ) -> None:
+        self.env, self.world, self.scn, self.humans, self.rng = env, world, scn, humans, rng
+        self.fleet = scn.fleet
+        self.abort = env.event()
+        self.finished = env.event()
+        self.detected_by: str | None = None
+        self.rolled_back = False
+        self.record = record
+        self.events: list[tuple[float, str, str]] = []
+        self._background: list[simpy.Process] = []
+        self._starting: list[list[tuple[list[int], simpy.Process]]] = [[], []]
+        self._paged = False
+        self.silenced_until = -1.0
+
+    # ---- bookkeeping ----
+
+    def log(self, kind: str, detail: str = "", verdict: Any = None) -> None:
+        if self.record:
+            if verdict is not None and verdict.values:
+                shown = ", ".join(f"{m}={v:.4g} (limit {lim:.4g})" for m, (v, lim) in verdict.values.items())
+                detail = f"{detail}: {shown}"
+            self.events.append((self.env.now, kind, detail))
+
+    def judge(self, name: str) -> JudgeConfig:
+        return self.scn.judges[name]
+
+    def hour(self) -> float:
+        return self.world.traffic.hour_at(self.env.now)
+
+    # ---- detection and the driver ----
+
+    def detect(self, by: str) -> None:
+        """The first party to decide the release is bad wins; the rollback starts at once."""
+        if self.detected_by is None:
+            self.detected_by = by
+            self.world.mark_detected()
+            self.log("detected", by)
+            self.abort.succeed()
+
+    def page(self) -> bool:
+        """The SLO alert fired: the on-call answers after a delay and rolls back. A page inside a
+        planned maintenance silence is not delivered (the alert keeps evaluating)."""
+        if self.env.now < self.silenced_until:
+            return False
+        if self._paged or self.detected_by is not None:
+            return True
+        self._paged = True
+        self.log("alert", "SLO burn-rate alert fired; on-call paged")
+        self.env.process(self._answer_page())
+        return True
+
+    def _answer_page(self) -> Gen:
+        yield self.env.timeout(self.humans.delay("page_response_s", self.hour()))
+        self.detect("slo_alert")
+
+    def drive(self, strategy: Strategy) -> Gen:
+        rollout = self.env.process(_interruptible(strategy.rollout(self)))
+        yield rollout | self.abort
+        if not self.abort.triggered:
+            yield self.abort  # promoted: only a later page can still call it back
+        for proc in [rollout, *self._background]:
+            if proc.is_alive:
+                proc.interrupt("abort")
+        self.rolled_back = True
+        self.log("rollback", "started")
+        yield from strategy.rollback(self)
+        self.log("rollback", "done")
+        self.finished.succeed()
+
+    def background(self, gen: Gen) -> simpy.Process:
+        """A process that dies with the rollout (background analysis, delayed scale-downs)."""
+        proc = self.env.process(_interruptible(gen))
+        self._background.append(proc)
+        return proc
+
+    # ---- replicas ----
+
+    def desired(self, version: int) -> int:
+        """Replicas of a version that are ready or starting (not terminating)."""
+        return int(self.world.ready[version]) + sum(b[0] for b, _ in self._starting[version])
+
+    def start(self, version: int, count: int) -> Gen:
+        """Start `count` more replicas: they cost from now and take traffic once ready. Interrupting
+        the caller does not stop the pods from coming up."""
+        if count <= 0:
+            return
+        w = self.world
+        w.set_replicas(version, instances=int(w.instances[version]) + count)
+        batch = [count]
+        proc = self.env.process(self._ready_later(version, batch))
+        self._starting[version].append((batch, proc))
+        yield proc
+
+    def _ready_later(self, version: int, batch: list[int]) -> Gen:
+        yield self.env.timeout(self.fleet.ready_s)
+        self._starting[version] = [(b, p) for b, p in self._starting[version] if b is not batch]
+        if batch[0] > 0:  # stop() may have killed some of the batch while it started
+            self.world.set_replicas(version, ready=int(self.world.ready[version]) + batch[0])
+
+    def stop(self, version: int, count: int | None = None) -> Gen:
+        """Stop replicas (starting ones first): they leave the endpoints at once and cost until terminated."""
+        have = self.desired(version)
+        count = have if count is None else min(count, have)
+        if count <= 0:
+            return
+        left = count
+        for batch, _ in reversed(self._starting[version]):
+            killed = min(batch[0], left)
+            batch[0] -= killed
+            left -= killed
+        self.world.set_replicas(version, ready=int(self.world.ready[version]) - left)
+        self.env.process(self._terminated_later(version, count))
+        yield self.env.timeout(self.fleet.stop_s)
+
+    def _terminated_later(self, version: int, count: int) -> Gen:
+        yield self.env.timeout(self.fleet.stop_s)
+        self.world.set_replicas(version, instances=int(self.world.instances[version]) - count)
+
+    def stop_later(self, version: int, delay: float) -> None:
+        def later() -> Gen:
+            yield self.env.timeout(delay)
+            yield from self.stop(version)
+
+        self.background(later())
+
+    def scale_to(self, version: int, count: int) -> Gen:
+        """Bring a version to `count` replicas and wait until every one of them is ready."""
+        have = self.desired(version)
+        if count > have:
+            yield from self.start(version, count - have)
+        elif count < have:
+            yield from self.stop(version, have - count)
+        pending = [p for _, p in self._starting[version]]
+        if pending:
+            yield self.env.all_of(pending)
+
+    # ---- routing ----
+
+    def switch(self, weight: float) -> Gen:
+        """Move user traffic to `weight` (0-1) on the new version through the router or selector."""
+        yield self.env.timeout(self.scn.routing.flip_s)
+        self.world.set_weight(weight)
+        self.log("weight", f"{weight * 100:g}%")
+
+    def set_canary_weight(self, pct: float) -> Gen:
+        """Canary at pct%: with a router, scale the canary to its share and shift weight; without one,
+        approximate the weight with replica counts as Argo Rollouts does."""
+        n = self.fleet.replicas
+        if self.world.mode == "router":
+            need = n if pct >= 100 else max(1, routing.canary_replicas_for_router(n, pct))
+            if need > self.desired(NEW) or self.world.ready[NEW] < need:
+                yield from self.scale_to(NEW, max(need, self.desired(NEW)))
+            yield from self.switch(pct / 100.0)
+            return
+        canary, stable = routing.argo_replica_split(n, round(pct), self.scn.routing.max_surge)
+        yield from self.scale_to(NEW, canary)  # new pods first, so capacity never dips
+        yield from self.scale_to(STABLE, stable)
+        self.log("weight", f"{pct:g}% asked, {canary}/{canary + stable} replicas")
+
+    def scale_canary(self, replicas: int) -> Gen:
+        """setCanaryScale: canary replicas decoupled from its weight (only meaningful with a router)."""
+        yield from self.scale_to(NEW, replicas)
+        self.log("scale", f"canary at {replicas} replicas")
+
+    def promote(self, scale_down_delay_s: float) -> Gen:
+        """All traffic to the new version; the old fleet goes after the scale-down delay."""
+        yield from self.set_canary_weight(100.0)
+        self.log("step", "promoted")
+        if self.desired(STABLE):
+            self.stop_later(STABLE, scale_down_delay_s)
+
+    def route_back(self) -> Gen:
+        """Send every user back to a stable fleet, starting one first if it was scaled away."""
+        yield from self.scale_to(STABLE, self.fleet.replicas)
+        if self.world.mode == "router":
+            if self.world.weight > 0:
+                yield from self.switch(0.0)
+        else:
+            yield from self.stop(NEW)
+
+    def retire_new(self, delay_s: float = 0.0) -> Gen:
+        """Remove the new version's replicas once no traffic needs them (after a delay)."""
+        if delay_s:
+            yield self.env.timeout(delay_s)
+        yield from self.stop(NEW)
+
+    # ---- judgment ----
+
+    def analyse(self, cfg: AnalysisConfig, label: str) -> Gen:
+        """Run an analysis; on failure or error, detect. Inconclusive: an operator decides."""
+        outcome: Outcome = yield from run_analysis(self, cfg, label)
+        self.log("analysis", f"{label}: {outcome}")
+        if outcome in ("failed", "error"):
+            self.detect("analysis")
+            return False
+        if outcome == "inconclusive":
+            return (yield from self.review(cfg.judge, cfg.interval_s, "inconclusive analysis"))
+        return True
+
+    def review(self, judge_name: str, lookback_s: float, why: str) -> Gen:
+        """An operator looks at the dashboards after their decision delay and calls it."""
+        yield self.env.timeout(self.humans.delay("decision_s", self.hour()))
+        judge = self.judge(judge_name)
+        assert isinstance(judge, GateJudge)
+        verdict = judge.measure(self.world, self.env.now, max(lookback_s, judge.lookback_s or 0.0))
+        self.log("review", f"{why}: {verdict.status}", verdict)
+        if verdict.failed and not self.humans.waves_through(verdict.score):
+            self.detect("operator")
+            return False
+        if verdict.failed:
+            self.log("review", "waved through a marginal regression")
+        return True
+
+    def wait_for_promotion(self, judge_name: str, lookback_s: float) -> Gen:
+        """An indefinite pause: a person promotes after their decision delay and a look at the dashboards."""
+        return (yield from self.review(judge_name, lookback_s, "manual gate"))
+
+
+def _interruptible(gen: Gen) -> Gen:
+    try:
+        return (yield from gen)
+    except simpy.Interrupt:
+        return None

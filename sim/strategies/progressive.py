@@ -1,0 +1,110 @@
+"""Progressive delivery: a controller walks weight, pause and analysis steps and aborts on its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..analysis import AnalysisConfig
+from ..errors import ConfigError
+from ..schema import Config, num, section, text
+from .base import Deploy, Gen, Strategy, StrategyConfig
+
+
+@dataclass(frozen=True)
+class Step(Config):
+    """One step of the rollout; exactly one field is set (Argo's canary steps)."""
+
+    weight: float | None = num(None, 0.0, 100.0, unit="%", doc="setWeight: share of traffic on the canary")
+    pause_s: float | None = num(None, 0.0, 30 * 86400.0, unit="s", doc="pause for a fixed time")
+    manual_gate: bool = False
+    analysis: AnalysisConfig | None = None
+    canary_scale: int | None = num(None, 0, 10_000, doc="setCanaryScale: canary replicas (router mode)")
+
+    def validate(self) -> None:
+        given = [n for n in ("weight", "pause_s", "analysis", "canary_scale") if getattr(self, n) is not None]
+        given += ["manual_gate"] if self.manual_gate else []
+        if len(given) != 1:
+            what = ", ".join(given) if given else "nothing"
+            raise ConfigError(
+                "a step sets exactly one of weight, pause_s, manual_gate, analysis, canary_scale"
+                f" (got {what})"
+            )
+        if self.analysis is not None and self.analysis.count is None:
+            raise ConfigError(
+                "an analysis step needs a count (the rollout waits for it)", ("analysis", "count")
+            )
+
+
+def _default_steps() -> tuple[Step, ...]:
+    plan = [(1.0, 600.0), (5.0, 600.0), (25.0, 900.0), (50.0, 900.0)]
+    return tuple(s for w, p in plan for s in (Step(weight=w), Step(pause_s=p)))
+
+
+@dataclass(frozen=True)
+class ProgressiveConfig(StrategyConfig):
+    kind: str = "progressive"
+    steps: tuple[Step, ...] = section(_default_steps, doc="setWeight / pause / analysis steps, in order")
+    analyses: tuple[AnalysisConfig, ...] = section(
+        lambda: (AnalysisConfig(starting_step=1, initial_delay_s=60.0),),
+        doc="background analyses, each from its starting_step on",
+    )
+    gate_judge: str = text("baseline", doc="judge an operator uses at manual gates and inconclusive analyses")
+    scale_down_delay_s: float = num(30.0, 0.0, 30 * 86400.0, unit="s", doc="old version kept after promotion")
+    abort_scale_down_delay_s: float = num(
+        30.0, 0.0, 30 * 86400.0, unit="s", doc="canary kept after an abort before it is scaled down"
+    )
+
+    def judges_used(self) -> tuple[str, ...]:
+        inline = [s.analysis for s in self.steps if s.analysis is not None]
+        return (self.gate_judge, *(a.judge for a in (*self.analyses, *inline) if a.pass_probability is None))
+
+    def validate(self) -> None:
+        last = 0.0
+        for i, step in enumerate(self.steps):
+            if step.weight is not None:
+                if step.weight < last:
+                    raise ConfigError(
+                        f"weights must not go down: {step.weight:g} after {last:g}", ("steps", i, "weight")
+                    )
+                last = step.weight
+        for i, a in enumerate(self.analyses):
+            if a.starting_step > len(self.steps):
+                raise ConfigError(
+                    f"{a.starting_step} is past the last step ({len(self.steps)} steps)",
+                    ("analyses", i, "starting_step"),
+                )
+
+
+class Progressive(Strategy):
+    kind = "progressive"
+    config = ProgressiveConfig
+
+    def rollout(self, d: Deploy) -> Gen:
+        spec: ProgressiveConfig = self.spec  # type: ignore[assignment]
+        running = []
+        for i, step in enumerate(spec.steps):
+            running += [
+                d.background(d.analyse(a, f"background {j}"))
+                for j, a in enumerate(spec.analyses)
+                if a.starting_step == i
+            ]
+            if step.weight is not None:
+                yield from d.set_canary_weight(step.weight)
+            elif step.pause_s is not None:
+                yield d.env.timeout(step.pause_s)
+            elif step.canary_scale is not None:
+                yield from d.scale_canary(step.canary_scale)
+            elif step.manual_gate:
+                if not (yield from d.wait_for_promotion(spec.gate_judge, d.scn.routing.flip_s + 300.0)):
+                    return
+            elif step.analysis is not None and not (yield from d.analyse(step.analysis, f"step {i}")):
+                return
+        yield from d.promote(spec.scale_down_delay_s)
+        for proc in running:  # background analysis ends with the rollout
+            if proc.is_alive:
+                proc.interrupt("promoted")
+
+    def rollback(self, d: Deploy) -> Gen:
+        spec: ProgressiveConfig = self.spec  # type: ignore[assignment]
+        yield from d.route_back()
+        yield from d.retire_new(spec.abort_scale_down_delay_s)

@@ -1,0 +1,155 @@
+"""What monitoring sees: per-window aggregates of each version, and the queries judges and alerts make.
+
+Counts add up exactly. A latency percentile over some windows is one order statistic of all their
+requests: the k-th smallest of n i.i.d. latencies is Q(U) with U ~ Beta(k, n - k + 1), so one Beta
+draw and the quantile function give it, whatever n is. Synthetic requests are the fastest
+(answered without app code), so a percentile of the mix is a user percentile at
+(U - π_syn) / (1 - π_syn). Windows differ only by a latency multiplier (queueing, noise) and by
+whether a fault's latency profile is in force; the pooled percentile averages the windows'
+quantiles weighted by their user requests, which is exact when they share one distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+from .fleet import SYNTHETIC_LATENCY_MS, Latency, log_profile, quantile_ms
+
+
+@dataclass
+class Stats:
+    """Aggregate of one version over an interval, as a monitoring query would return it."""
+
+    requests: int
+    errors: int
+    user_requests: int
+    error_rate: float
+    p50_ms: float
+    p99_ms: float
+    saturation: float
+
+
+class Telemetry:
+    #: Per-window, per-version sums (and the utilisation maximum).
+    FIELDS = ("user", "syn", "err", "latw", "latw_on", "util")
+
+    def __init__(
+        self, windows: int, lat: Latency, kind: int, severity: float, rng: np.random.Generator
+    ) -> None:
+        self.lat, self.kind, self.severity, self.rng = lat, kind, severity, rng
+        for name in self.FIELDS:
+            setattr(self, name, np.zeros((windows, 2)))
+        # Whole-service user traffic (downtime failures included), with running sums for alerting.
+        self.svc_user = np.zeros(windows)
+        self.svc_err = np.zeros(windows)
+        self.cum_user = np.zeros(windows + 1)
+        self.cum_err = np.zeros(windows + 1)
+
+    def add(
+        self,
+        k0: int,
+        k1: int,
+        user: np.ndarray,
+        syn: np.ndarray,
+        err: np.ndarray,
+        mult: np.ndarray,
+        profile: bool,
+        util: np.ndarray,
+        svc_user: np.ndarray,
+        svc_err: np.ndarray,
+    ) -> None:
+        """Add one row per window k0..k1-1 (a draw never has two rows in one window)."""
+        sl = slice(k0, k1)
+        self.user[sl] += user
+        self.syn[sl] += syn
+        self.err[sl] += err
+        latw = mult * user
+        self.latw[sl] += latw
+        if profile:
+            self.latw_on[sl, 1] += latw[:, 1]
+        np.maximum(self.util[sl], util, out=self.util[sl])
+        self.svc_user[sl] += svc_user
+        self.svc_err[sl] += svc_err
+        self.cum_user[k0 + 1 : k1 + 1] = self.cum_user[k0] + np.cumsum(self.svc_user[sl])
+        self.cum_err[k0 + 1 : k1 + 1] = self.cum_err[k0] + np.cumsum(self.svc_err[sl])
+
+    def clear_from(self, k: int) -> None:
+        for name in self.FIELDS:
+            getattr(self, name)[k:] = 0.0
+        self.svc_user[k:] = 0.0
+        self.svc_err[k:] = 0.0
+
+    def stats(self, k_from: int, k_to: int, quantiles: tuple[float, ...] = (0.5, 0.99),
+              min_tail: float = 0.0) -> tuple[Stats, Stats]:
+        """(stable, new) over windows k_from..k_to-1. Percentiles are drawn only when asked for and
+        only when at least `min_tail` requests are expected beyond them."""
+        sl = slice(k_from, k_to)
+        n_user = self.user[sl].sum(0)
+        n_syn = self.syn[sl].sum(0)
+        errors = self.err[sl].sum(0)
+        latw = self.latw[sl].sum(0)
+        latw_on = float(self.latw_on[sl, 1].sum())
+        util = self.util[sl].max(0) if k_to > k_from else np.zeros(2)
+        out = []
+        for v in (0, 1):
+            nu, ns, e = int(n_user[v]), int(n_syn[v]), int(errors[v])
+            n = nu + ns
+            pct = {0.5: math.nan, 0.99: math.nan}
+            if nu and quantiles:
+                on = latw_on / nu if v == 1 else 0.0
+                off = float(latw[v]) / nu - on
+                for q in quantiles:
+                    if n * (1.0 - q) >= min_tail:
+                        pct[q] = self._pooled(q, nu, ns, on, off)
+            sat = float(util[v]) if n else math.nan
+            out.append(Stats(n, e, nu, e / n if n else math.nan, pct[0.5], pct[0.99], sat))
+        return out[0], out[1]
+
+    def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:
+        n = n_user + n_syn
+        k = max(1, math.ceil(q * n))
+        u = float(self.rng.beta(k, n - k + 1))
+        p_user = (u - n_syn / n) / (n_user / n)
+        if p_user <= 0.0:
+            return SYNTHETIC_LATENCY_MS
+        lat = self.lat
+        z = float(ndtri(min(p_user, 1 - 1e-12)))
+        base = lat.p50_ms * math.exp(lat.sigma * z)
+        x = base * off
+        if on:
+            bend = float(log_profile(np.array(z), self.kind, self.severity, lat.sigma))
+            x += base * math.exp(bend) * on
+        return x
+
+    def series(self, version: int, k_from: int, k_to: int) -> dict[str, np.ndarray]:
+        """Per-window values of one version over windows k_from..k_to-1: requests, errors, error rate,
+        p50 and p99 (one Beta draw per window and percentile), saturation. NaN where no requests."""
+        sl = slice(k_from, k_to)
+        n_user, n_syn = self.user[sl, version], self.syn[sl, version]
+        n = n_user + n_syn
+        err = self.err[sl, version]
+        has = n > 0
+        safe_n, safe_u = np.maximum(n, 1), np.maximum(n_user, 1)
+        out = {
+            "requests": n,
+            "errors": err,
+            "user": n_user,
+            "error_rate": np.where(has, err / safe_n, np.nan),
+            "saturation": np.where(has, self.util[sl, version], np.nan),
+        }
+        on = self.latw_on[sl, version] / safe_u
+        off = self.latw[sl, version] / safe_u - on
+        pi_syn = n_syn / safe_n
+        for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):
+            k = np.maximum(1.0, np.ceil(q * safe_n))
+            u = self.rng.beta(k, safe_n - k + 1)
+            p_user = np.where(n_user > 0, (u - pi_syn) / np.maximum(1 - pi_syn, 1e-12), 0.0)
+            x = quantile_ms(self.lat, p_user) * off
+            if self.kind:
+                x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
+            out[name] = np.where(has, np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x), np.nan)
+        return out

@@ -1,0 +1,161 @@
+"""Who sends requests and when: the daily curve, regional surges, users and segments, synthetic traffic.
+
+Traffic is exogenous: it is drawn once per deploy, for the whole horizon, before any strategy runs,
+so every strategy in a deploy meets exactly the same requests (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dist import Dist, uniform
+from .errors import ConfigError
+from .schema import Config, num, section, text
+
+
+@dataclass(frozen=True)
+class Segment(Config):
+    """A slice of the user base (a platform, a region, internal staff) with its share of user traffic."""
+
+    name: str = text("all", doc="segment name, referenced by segment-only faults and canary bias")
+    share: float = num(1.0, 0.0, 1.0, lo_open=True, doc="share of user requests from this segment")
+
+
+@dataclass(frozen=True)
+class Diurnal(Config):
+    amplitude: float = num(0.5, 0.0, 0.95, doc="daily swing: rate × (1 + amplitude·cos(2π(h − peak)/24))")
+    peak_hour: float = num(15.0, 0.0, 24.0, unit="h", doc="local hour of the daily peak")
+
+
+@dataclass(frozen=True)
+class Surges(Config):
+    per_day: float = num(1.0, 0.0, 1000.0, unit="1/day", doc="mean number of regional surges a day")
+    factor: Dist = section(lambda: uniform(1.2, 1.6), doc="traffic multiplier during a surge")
+    duration_s: Dist = section(lambda: uniform(300.0, 1800.0), doc="length of a surge, seconds")
+
+    def validate(self) -> None:
+        for name, lo, hi in (("factor", 1.0, math.inf), ("duration_s", 0.0, math.inf)):
+            try:
+                getattr(self, name).check_within(lo, hi)
+            except ConfigError as err:
+                raise err.at(name) from None
+
+
+@dataclass(frozen=True)
+class Users(Config):
+    population: int = num(200_000, 1, 1e10, doc="distinct users who may send requests during a deploy")
+    activity_shape: float = num(
+        0.5,
+        0.0,
+        100.0,
+        lo_open=True,
+        doc="gamma shape of per-user request rates; below 1 a few heavy users send most requests",
+    )
+
+
+def _default_segments() -> tuple[Segment, ...]:
+    return (Segment("web", 0.6), Segment("ios", 0.25), Segment("android", 0.15))
+
+
+@dataclass(frozen=True)
+class TrafficConfig(Config):
+    rate_rps: float = num(300.0, 0.0, 1e7, lo_open=True, unit="req/s", doc="mean request rate, all traffic")
+    synthetic_share: float = num(
+        0.05, 0.0, 0.99, doc="share of requests that are health checks and bots (never reach app code)"
+    )
+    diurnal: Diurnal = section(Diurnal)
+    surges: Surges = section(Surges)
+    users: Users = section(Users)
+    segments: tuple[Segment, ...] = section(_default_segments)
+    deploy_hours: tuple[float, ...] = section(
+        lambda: (9.0, 17.0), doc="[from, to): local hours in which deploys start (uniform)"
+    )
+
+    def validate(self) -> None:
+        if not self.segments:
+            raise ConfigError("needs at least one segment", ("segments",))
+        names = [s.name for s in self.segments]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"segment names repeat: {names}", ("segments",))
+        total = sum(s.share for s in self.segments)
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"segment shares add up to {total:g}, not 1", ("segments",))
+        h = self.deploy_hours
+        if len(h) != 2 or not (0 <= h[0] < h[1] <= 24):
+            raise ConfigError(f"{list(h)} is not [from, to) with 0 <= from < to <= 24", ("deploy_hours",))
+
+    @property
+    def segment_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.segments)
+
+    @property
+    def shares(self) -> np.ndarray:
+        return np.array([s.share for s in self.segments])
+
+
+@dataclass(frozen=True)
+class TrafficDraw:
+    """One deploy's requests, per time window (exogenous: the same for every strategy)."""
+
+    window_s: float
+    start_hour: float  # local time of day at t = 0
+    user: np.ndarray  # (windows, segments) user requests
+    synthetic: np.ndarray  # (windows,) synthetic requests
+    user_rate: np.ndarray  # (windows,) expected user requests per second
+    surges: tuple[tuple[float, float, float], ...]  # (start_s, end_s, factor)
+
+    @property
+    def windows(self) -> int:
+        return len(self.synthetic)
+
+    def hour_at(self, t: float) -> float:
+        return (self.start_hour + t / 3600.0) % 24.0
+
+
+def rate_profile(cfg: TrafficConfig, start_hour: float, t_mid: np.ndarray) -> np.ndarray:
+    """Expected total request rate (req/s) at times t_mid without surges: the daily curve."""
+    hours = (start_hour + t_mid / 3600.0) % 24.0
+    return cfg.rate_rps * (
+        1.0 + cfg.diurnal.amplitude * np.cos(2 * np.pi * (hours - cfg.diurnal.peak_hour) / 24)
+    )
+
+
+def draw_traffic(
+    cfg: TrafficConfig, window_s: float, horizon_s: float, rng: np.random.Generator
+) -> TrafficDraw:
+    n = math.ceil(horizon_s / window_s)
+    lo, hi = cfg.deploy_hours
+    start_hour = float(rng.uniform(lo, hi))
+    t_mid = (np.arange(n) + 0.5) * window_s
+    surge_mult = np.ones(n)
+    surges = []
+    s = cfg.surges
+    # Surges already under way at t = 0 count too: look back one maximal surge length.
+    look_back = min(s.duration_s.bounds()[1], 86400.0)
+    span = horizon_s + look_back
+    for _ in range(rng.poisson(s.per_day * span / 86400.0)):
+        start = float(rng.uniform(-look_back, horizon_s))
+        end = start + float(s.duration_s.sample(rng))
+        factor = float(s.factor.sample(rng))
+        surges.append((start, end, factor))
+        surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
+    rate = rate_profile(cfg, start_hour, t_mid) * surge_mult
+    user_rate = rate * (1.0 - cfg.synthetic_share)
+    user = rng.poisson(user_rate[:, None] * cfg.shares[None, :] * window_s)
+    # Health checks and bots arrive at a steady rate: probes do not follow the daily curve.
+    synthetic = rng.poisson(cfg.rate_rps * cfg.synthetic_share * window_s, size=n)
+    return TrafficDraw(window_s, start_hour, user, synthetic, user_rate, tuple(surges))
+
+
+def hit_probability(requests_per_user: np.ndarray, shape: float) -> np.ndarray:
+    """Chance that a user of a group meets at least one of the group's requests.
+
+    Per-user rates are gamma distributed with the given shape, so the number of requests one user
+    sends is Poisson with a gamma mean; its zero-probability is the gamma Laplace transform
+    (1 + r/k)^(-k), where r is the group's mean requests per user.
+    """
+    r = np.asarray(requests_per_user, dtype=float)
+    return 1.0 - np.power(1.0 + r / shape, -shape)
