@@ -50,7 +50,8 @@ def argo_replica_split(spec_replicas: int, weight: int, max_surge: int) -> tuple
     Candidates are the floor and ceiling of replicas × weight, over spec.replicas and, when surge is
     allowed, spec.replicas + 1; the candidate whose actual weight is nearest the asked one wins, the
     first listed winning ties; a split exactly halfway between floor and ceiling takes the ceiling.
-    For weights 1-99 neither side is left at zero unless there is a single replica and no surge.
+    For weights 1-99 neither side is left at zero unless there is a single replica and no surge
+    (one corner, below, keeps this rule where Argo's code does not).
     """
     if spec_replicas == 0:
         return 0, 0
@@ -71,7 +72,10 @@ def argo_replica_split(spec_replicas: int, weight: int, max_surge: int) -> tuple
         if not tied(spec_replicas + 1) and (floor_c != 0 or zero_ok):
             options.append((floor_c, spec_replicas + 1))
     if not options:
-        return 0, spec_replicas
+        # A tie where rounding up would empty the stable side (2 replicas at 75%, no surge): Argo's
+        # code falls through to (0, replicas) here, breaking its own documented rule that weights
+        # 1-99 never leave a side empty. We keep the rule and round down.
+        return floor_c, spec_replicas - floor_c
     best = min(options, key=lambda o: abs(o[0] * 100.0 / o[1] - weight))
     return best[0], best[1] - best[0]
 

@@ -113,6 +113,7 @@ class BurnRateAlert:
 
     def start(self) -> simpy.Process:
         self.proc = self.env.process(self._run())
+        self.world.observers.add(self.proc)
         return self.proc
 
     def _rewound(self, k: int) -> None:
@@ -128,7 +129,7 @@ class BurnRateAlert:
         history_error = world.scn.fleet.error_rate
         last_k = math.floor(world.horizon_s / W + 1e-9)
         while self.next_k <= last_k:
-            world.ensure(max(env.now, self.next_k * W))
+            world.ensure(env.now)
             done_k = math.floor(world.materialized / W + 1e-9)
             eval_ks = np.arange(self.next_k, min(done_k, last_k) + 1, self.step)
             tel = world.telemetry

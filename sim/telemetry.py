@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from .fleet import SYNTHETIC_LATENCY_MS, Latency, log_profile, quantile_ms
+from .serving import Served
 
 
 @dataclass
@@ -34,52 +35,59 @@ class Stats:
 
 
 class Telemetry:
-    #: Per-window, per-version sums (and the utilisation maximum).
-    FIELDS = ("user", "syn", "err", "latw", "latw_on", "util")
+    #: Per-window, per-version sums, side by side so one slice sums them all.
+    FIELDS = ("user", "syn", "err", "latw", "latw_on")
+    USER, SYN, ERR, LATW, LATW_ON = range(5)
 
-    def __init__(
-        self, windows: int, lat: Latency, kind: int, severity: float, rng: np.random.Generator
-    ) -> None:
+    def __init__(self, windows: int, lat: Latency, kind: int, severity: float,
+                 rng: np.random.Generator) -> None:
         self.lat, self.kind, self.severity, self.rng = lat, kind, severity, rng
-        for name in self.FIELDS:
-            setattr(self, name, np.zeros((windows, 2)))
+        self.acc = np.zeros((windows, 2, len(self.FIELDS)))
+        self.util = np.zeros((windows, 2))  # maximum over the window's pieces
         # Whole-service user traffic (downtime failures included), with running sums for alerting.
         self.svc_user = np.zeros(windows)
         self.svc_err = np.zeros(windows)
         self.cum_user = np.zeros(windows + 1)
         self.cum_err = np.zeros(windows + 1)
 
-    def add(
-        self,
-        k0: int,
-        k1: int,
-        user: np.ndarray,
-        syn: np.ndarray,
-        err: np.ndarray,
-        mult: np.ndarray,
-        profile: bool,
-        util: np.ndarray,
-        svc_user: np.ndarray,
-        svc_err: np.ndarray,
-    ) -> None:
-        """Add one row per window k0..k1-1 (a draw never has two rows in one window)."""
+    @property
+    def user(self) -> np.ndarray:
+        return self.acc[:, :, self.USER]
+
+    @property
+    def syn(self) -> np.ndarray:
+        return self.acc[:, :, self.SYN]
+
+    @property
+    def err(self) -> np.ndarray:
+        return self.acc[:, :, self.ERR]
+
+    def add(self, served: Served) -> None:
+        """Add served rows, in time order; several rows may fall in one window (a state change inside it)."""
+        k = served.k
+        latw = served.mult * served.user
+        on = np.zeros_like(latw)
+        on[:, 1] = np.where(served.profile, latw[:, 1], 0.0)  # only the new version carries the fault
+        rows = np.stack([served.user, served.syn, served.err, latw, on], axis=2)
+        svc = np.stack([served.svc_user, served.svc_err], axis=1)
+        util = served.util
+        first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))  # each window's first row
+        if len(first) < len(k):
+            rows = np.add.reduceat(rows, first, axis=0)
+            svc = np.add.reduceat(svc, first, axis=0)
+            util = np.maximum.reduceat(util, first, axis=0)
+        k0, k1 = int(k[0]), int(k[-1]) + 1
         sl = slice(k0, k1)
-        self.user[sl] += user
-        self.syn[sl] += syn
-        self.err[sl] += err
-        latw = mult * user
-        self.latw[sl] += latw
-        if profile:
-            self.latw_on[sl, 1] += latw[:, 1]
+        self.acc[sl] += rows
         np.maximum(self.util[sl], util, out=self.util[sl])
-        self.svc_user[sl] += svc_user
-        self.svc_err[sl] += svc_err
+        self.svc_user[sl] += svc[:, 0]
+        self.svc_err[sl] += svc[:, 1]
         self.cum_user[k0 + 1 : k1 + 1] = self.cum_user[k0] + np.cumsum(self.svc_user[sl])
         self.cum_err[k0 + 1 : k1 + 1] = self.cum_err[k0] + np.cumsum(self.svc_err[sl])
 
     def clear_from(self, k: int) -> None:
-        for name in self.FIELDS:
-            getattr(self, name)[k:] = 0.0
+        self.acc[k:] = 0.0
+        self.util[k:] = 0.0
         self.svc_user[k:] = 0.0
         self.svc_err[k:] = 0.0
 
@@ -87,26 +95,25 @@ class Telemetry:
               min_tail: float = 0.0) -> tuple[Stats, Stats]:
         """(stable, new) over windows k_from..k_to-1. Percentiles are drawn only when asked for and
         only when at least `min_tail` requests are expected beyond them."""
-        sl = slice(k_from, k_to)
-        n_user = self.user[sl].sum(0)
-        n_syn = self.syn[sl].sum(0)
-        errors = self.err[sl].sum(0)
-        latw = self.latw[sl].sum(0)
-        latw_on = float(self.latw_on[sl, 1].sum())
-        util = self.util[sl].max(0) if k_to > k_from else np.zeros(2)
+        sums = self.acc[k_from:k_to].sum(0).tolist()  # [version][field]
+        util = self.util[k_from:k_to].max(0).tolist() if k_to > k_from else [0.0, 0.0]
         out = []
         for v in (0, 1):
-            nu, ns, e = int(n_user[v]), int(n_syn[v]), int(errors[v])
+            nu, ns, e, latw, latw_on = sums[v]
+            nu, ns, e = int(nu), int(ns), int(e)
             n = nu + ns
-            pct = {0.5: math.nan, 0.99: math.nan}
+            p50 = p99 = math.nan
             if nu and quantiles:
-                on = latw_on / nu if v == 1 else 0.0
-                off = float(latw[v]) / nu - on
+                on = latw_on / nu
+                off = latw / nu - on
                 for q in quantiles:
                     if n * (1.0 - q) >= min_tail:
-                        pct[q] = self._pooled(q, nu, ns, on, off)
-            sat = float(util[v]) if n else math.nan
-            out.append(Stats(n, e, nu, e / n if n else math.nan, pct[0.5], pct[0.99], sat))
+                        x = self._pooled(q, nu, ns, on, off)
+                        if q == 0.5:
+                            p50 = x
+                        else:
+                            p99 = x
+            out.append(Stats(n, e, nu, e / n if n else math.nan, p50, p99, util[v] if n else math.nan))
         return out[0], out[1]
 
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:
@@ -129,9 +136,9 @@ class Telemetry:
         """Per-window values of one version over windows k_from..k_to-1: requests, errors, error rate,
         p50 and p99 (one Beta draw per window and percentile), saturation. NaN where no requests."""
         sl = slice(k_from, k_to)
-        n_user, n_syn = self.user[sl, version], self.syn[sl, version]
+        a = self.acc[sl, version]
+        n_user, n_syn, err = a[:, self.USER], a[:, self.SYN], a[:, self.ERR]
         n = n_user + n_syn
-        err = self.err[sl, version]
         has = n > 0
         safe_n, safe_u = np.maximum(n, 1), np.maximum(n_user, 1)
         out = {
@@ -141,8 +148,8 @@ class Telemetry:
             "error_rate": np.where(has, err / safe_n, np.nan),
             "saturation": np.where(has, self.util[sl, version], np.nan),
         }
-        on = self.latw_on[sl, version] / safe_u
-        off = self.latw[sl, version] / safe_u - on
+        on = a[:, self.LATW_ON] / safe_u
+        off = a[:, self.LATW] / safe_u - on
         pi_syn = n_syn / safe_n
         for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):
             k = np.maximum(1.0, np.ceil(q * safe_n))

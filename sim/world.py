@@ -1,12 +1,11 @@
-"""The service during one deploy: version and routing state set by the control plane, traffic drawn from it.
+"""The service during one deploy: the state the control plane sets, and the traffic drawn from it.
 
-Time moves only through SimPy events and state changes only at events, so traffic under a constant
-state can be drawn for a whole stretch at once with vectorised numpy draws (binomial splits and
-failures; percentiles as Beta order statistics when read) — the cost does not grow with the
-request rate. Stretches are drawn ahead optimistically; a change landing inside a drawn stretch
-rewinds to the start of the window it falls in and draws that part again. Reads see only complete
-windows before now (a monitoring lag of at most one window), so nothing a decision was based on is
-ever redrawn, and results do not depend on how far ahead was drawn.
+Time moves only through SimPy events and state changes only at events. A change costs nothing but
+a snapshot: traffic is drawn lazily, when someone reads it, for every stretch since the last draw
+at once — each piece of a window under the snapshot in force then (see `serving`). A read draws on
+to the next event that may change the state; if an observer's finding changes it sooner, the
+world rewinds to the start of that window and draws again. Reads see only complete windows before
+now (a monitoring lag of at most one window), so nothing a decision was based on is ever redrawn.
 """
 
 from __future__ import annotations
@@ -19,22 +18,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from . import fleet, routing
+from . import routing
 from .faults import Release
 from .ledger import Ledger
 from .noise import Episode
+from .serving import NEW, STABLE, Snapshot, serve
 from .telemetry import Stats, Telemetry
 from .traffic import TrafficDraw
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-STABLE, NEW = 0, 1
+__all__ = ["NEW", "STABLE", "Marks", "World"]
 _EPS = 1e-9
-
-#: How far ahead of the clock traffic is drawn when a read needs more. Longer means fewer, larger
-#: draws; a state change inside it throws away what lies beyond the change.
-LOOKAHEAD_S = 900.0
 
 
 @dataclass
@@ -52,25 +48,16 @@ class Marks:
 
 
 class World:
-    def __init__(
-        self,
-        env: simpy.Environment,
-        scn: Scenario,
-        traffic: TrafficDraw,
-        release: Release,
-        rng: np.random.Generator,
-    ) -> None:
+    def __init__(self, env: simpy.Environment, scn: Scenario, traffic: TrafficDraw, release: Release,
+                 rng: np.random.Generator) -> None:
         self.env, self.scn, self.traffic, self.release, self.rng = env, scn, traffic, release, rng
         self.window_s = scn.run.window_s
         self.horizon_s = scn.run.horizon_s
         self.spec_replicas = scn.fleet.replicas
         self.capacity = scn.fleet.capacity_rps
-        self.base_error = scn.fleet.error_rate
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
-        self.bias = np.array(
-            [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
-        )
+        self.bias = np.array([scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names])
         self.rem_user = traffic.user.copy()
         self.rem_syn = traffic.synthetic.copy()
         n = traffic.windows
@@ -79,6 +66,7 @@ class World:
         self.materialized = 0.0
         self.generation = 0
         self.rewind_listeners: list[Callable[[int], None]] = []
+        self.observers: set[simpy.Process] = set()
         self.ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
         self.fault_p = release.failure_probability(len(self.shares))
         self.fault_touch = release.touches(len(self.shares)).astype(np.int64)
@@ -91,6 +79,7 @@ class World:
         self.noise_err = np.zeros(2)
         self.marks = Marks()
         self._inst_t = 0.0
+        self._segments: list[tuple[float, Snapshot]] = []  # (start, state) in time order; the last is open
         self._route()
 
     # ---- state changes, each at env.now ----
@@ -100,7 +89,7 @@ class World:
 
     def set_replicas(self, version: int, ready: int | None = None, instances: int | None = None) -> None:
         """Ready replicas take traffic (a version is up while it has any); instances cost money."""
-        if instances is not None:  # cost only: traffic does not see it, so no redraw
+        if instances is not None:  # cost only: traffic does not see it
             self._account_instances(self.env.now)
             if version == NEW and instances > 0 and self.marks.new_started_at is None:
                 self.marks.new_started_at = self.env.now
@@ -132,17 +121,13 @@ class World:
             self._check_recovered()
 
     def _change(self, apply: Callable[[], None]) -> None:
-        self._settle(self.env.now)
-        self._account_instances(self.env.now)
+        now = self.env.now
+        if self.materialized > now + _EPS:
+            self._rewind(now)
+        self._account_instances(now)
         apply()
         self._route()
-        self._stamp(self.env.now)
-
-    def _settle(self, t: float) -> None:
-        """Make the ledger end exactly at t: rewind what was drawn past it, draw what is missing."""
-        if self.materialized > t + _EPS:
-            self._rewind(t)
-        self._draw(t)
+        self._stamp(now)
 
     # ---- routing and bookkeeping ----
 
@@ -156,13 +141,26 @@ class World:
             w = self.weight
         else:  # without a router, traffic spreads evenly over ready replicas
             w = self.ready[NEW] / self.ready.sum()
-        self.eff_weight = w
         self.seg_share = routing.segment_shares(w, self.bias)
-        self.uniform_share = bool(np.all(self.seg_share == self.seg_share[0]))
         if w <= 0 or w >= 1:
-            self.syn_share = float(w >= 1)
+            syn_share = float(w >= 1)
         else:
-            self.syn_share = routing.synthetic_share(self.scn.routing.synthetic, w, self.ready * self.up)
+            syn_share = routing.synthetic_share(self.scn.routing.synthetic, w, self.ready * self.up)
+        leak = self.release.leak_per_s and self.up[NEW] and self.marks.new_started_at is not None
+        snap = Snapshot(
+            down=self.down,
+            share=np.zeros(len(self.shares) + 1) if self.down else np.append(self.seg_share, syn_share),
+            cap=self.ready * self.up * self.capacity,
+            noise_lat=self.noise_lat.copy(),
+            p_bg=1.0 - (1.0 - self.scn.fleet.error_rate) * (1.0 - self.noise_err),
+            fault=self.fault_active,
+            leak_from=self.marks.new_started_at if leak else math.nan,
+        )
+        now = self.env.now
+        if self._segments and self._segments[-1][0] >= now - _EPS:
+            self._segments[-1] = (self._segments[-1][0], snap)  # several changes at one instant
+        else:
+            self._segments.append((now, snap))
 
     @property
     def user_share_new(self) -> float:
@@ -183,12 +181,7 @@ class World:
 
     def _check_recovered(self) -> None:
         m = self.marks
-        if (
-            m.detected_at is not None
-            and m.recovered_at is None
-            and not self.down
-            and self.user_share_new == 0
-        ):
+        if m.detected_at is not None and m.recovered_at is None and not self.down and self.user_share_new == 0:
             m.recovered_at = self.env.now
 
     def _onset(self) -> Any:
@@ -204,17 +197,31 @@ class World:
     # ---- drawing traffic ----
 
     def ensure(self, t: float) -> None:
-        """Have traffic drawn at least up to time t (and some way ahead, see LOOKAHEAD_S)."""
+        """Have traffic drawn at least up to time t, and on to the next event that may change state."""
         if t <= self.materialized + _EPS:
             return
-        W = self.window_s
-        nxt = self.env.peek()  # nothing can change state before the next scheduled event
-        target = math.ceil(max(t, self.env.now + LOOKAHEAD_S, nxt if math.isfinite(nxt) else 0.0) / W) * W
-        self._draw(min(target, self.horizon_s))
+        self._draw(min(max(t, self.next_change()), self.horizon_s))
+
+    def next_change(self) -> float:
+        """Time of the next scheduled event that may change the world's state.
+
+        Observers (analysis loops, the alert, the on-call answering a page) only read; when one of
+        them does set off a change, the stretch drawn past it is rewound. Skipping their ticks lets
+        a whole step of a rollout be drawn at once.
+        """
+        best = math.inf
+        for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
+            if t < best and not any(getattr(cb, "__self__", None) in self.observers
+                                    for cb in event.callbacks or ()):
+                best = t
+        return best
 
     def finish(self, t: float) -> None:
         """End the ledger at t (the end of the run) and settle the cost account."""
-        self._settle(min(t, self.horizon_s))
+        t = min(t, self.horizon_s)
+        if self.materialized > t + _EPS:
+            self._rewind(t)
+        self._draw(t)
         self._account_instances(t)
 
     def _rewind(self, t: float) -> None:
@@ -231,87 +238,67 @@ class World:
         for listener in self.rewind_listeners:
             listener(k)
 
+    def _pieces(self, t0: float, t1: float) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray,
+                                                      np.ndarray]:
+        """Split [t0, t1) at window and state boundaries: the snapshots in force, and per piece its
+        window, start, end and snapshot index."""
+        W = self.window_s
+        snaps: list[Snapshot] = []
+        ks, starts, ends, which = [], [], [], []
+        segs = self._segments
+        for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
+            s_start = segs[i][0]
+            a = max(s_start, t0)
+            b = min(segs[i + 1][0] if i + 1 < len(segs) else math.inf, t1)
+            if b > a + _EPS:
+                k = np.arange(int(a // W + _EPS), math.ceil(b / W - _EPS))
+                ks.append(k)
+                starts.append(np.maximum(k * W, a))
+                ends.append(np.minimum((k + 1) * W, b))
+                which.append(np.full(len(k), len(snaps)))
+                snaps.append(segs[i][1])
+            if s_start <= t0:
+                break
+        if len(ks) == 1:
+            return snaps, ks[0], starts[0], ends[0], which[0]
+        return (snaps, *(np.concatenate(x[::-1]) for x in (ks, starts, ends, which)))
+
     def _draw(self, t1: float) -> None:
         t0 = self.materialized
         if t1 <= t0 + _EPS:
             return
         W = self.window_s
-        k0, k1 = int(t0 // W), math.ceil(t1 / W - _EPS)
-        ks = np.arange(k0, k1)
-        starts = np.maximum(ks * W, t0)
-        ends = np.minimum((ks + 1) * W, t1)
-        dt = ends - starts
-        taken, taken_syn = self.rem_user[k0:k1].copy(), self.rem_syn[k0:k1].copy()
-        if ends[-1] < k1 * W - _EPS:  # the last window is cut: its remaining requests fall in the
-            frac = dt[-1] / (k1 * W - starts[-1])  # part drawn now, each independently
-            taken[-1] = self.rng.binomial(taken[-1], frac)
-            taken_syn[-1] = self.rng.binomial(taken_syn[-1], frac)
-        self.rem_user[k0:k1] -= taken
-        self.rem_syn[k0:k1] -= taken_syn
-        self._serve(k0, k1, starts, dt, taken, taken_syn)
+        snaps, k, start, end, which = self._pieces(t0, t1)
+        dt = end - start
+        # A piece takes its window's remaining requests in proportion to the time left in the window,
+        # each request independently; only a piece ending before its window does needs a draw, and
+        # pieces sharing a window (a state change inside it) are taken in time order.
+        frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
+        taken, taken_syn = self.rem_user[k], self.rem_syn[k]  # fancy indexing: copies
+        shared = np.zeros(len(k), bool)
+        shared[1:] = k[1:] == k[:-1]
+        shared[:-1] |= shared[1:]
+        cut = np.flatnonzero((frac < 1.0 - _EPS) & ~shared)
+        if len(cut):
+            taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
+            taken_syn[cut] = self.rng.binomial(taken_syn[cut], frac[cut])
+        for i in np.flatnonzero(shared):  # a few pieces around state changes, in time order
+            ki, f = int(k[i]), float(frac[i])
+            whole = f >= 1.0 - _EPS
+            taken[i] = self.rem_user[ki] if whole else self.rng.binomial(self.rem_user[ki], f)
+            taken_syn[i] = self.rem_syn[ki] if whole else self.rng.binomial(self.rem_syn[ki], f)
+            self.rem_user[ki] -= taken[i]
+            self.rem_syn[ki] -= taken_syn[i]
+        solo = ~shared
+        self.rem_user[k[solo]] -= taken[solo]
+        self.rem_syn[k[solo]] -= taken_syn[solo]
+        served = serve(self.rng, snaps, which, k, start + dt / 2, dt, taken, taken_syn, self.fault_p,
+                       self.fault_touch, self.release.leak_per_s, self.release.latency_profile > 0,
+                       self.ref_util, self.scn.fleet.workers)
+        self.telemetry.add(served)
+        self.ledger.append(t0=start, dt=dt, k=k, taken=taken, taken_syn=taken_syn, caused=served.caused,
+                           faulty=served.faulty, share=served.share, down=served.down)
         self.materialized = t1
-
-    def _serve(
-        self, k0: int, k1: int, starts: np.ndarray, dt: np.ndarray, taken: np.ndarray, taken_syn: np.ndarray
-    ) -> None:
-        """Route and serve a stretch of constant state: which version, what failed, how loaded."""
-        m = k1 - k0
-        rng, tel = self.rng, self.telemetry
-        rows = dict(t0=starts, dt=dt, k=np.arange(k0, k1), taken=taken, taken_syn=taken_syn)
-        if self.down:
-            fail = taken.sum(1)
-            zero = np.zeros((m, 2))
-            tel.add(k0, k1, zero, zero, zero, zero, False, zero, fail, fail)
-            self.ledger.append(**rows, caused=fail, faulty=0, share=0.0, down=True)
-            return
-        w = self.eff_weight
-        new_seg = None
-        if w >= 1:
-            new_user, new_syn, new_seg = taken.sum(1), taken_syn, taken
-        elif w <= 0:
-            new_user, new_syn = np.zeros(m, np.int64), np.zeros(m, np.int64)
-        elif self.fault_active or not self.uniform_share:
-            # Per-segment counts are needed (a segment's bug, a biased slice): split every segment.
-            both = rng.binomial(
-                np.concatenate([taken, taken_syn[:, None]], 1), np.append(self.seg_share, self.syn_share)
-            )
-            new_seg, new_syn = both[:, :-1], both[:, -1]
-            new_user = new_seg.sum(1)
-        else:  # every segment at the same share: splitting the total is exact and cheaper
-            both = rng.binomial(np.stack([taken.sum(1), taken_syn], 1), [w, self.syn_share])
-            new_user, new_syn = both[:, 0], both[:, 1]
-        user = np.empty((m, 2), np.int64)
-        user[:, NEW] = new_user
-        user[:, STABLE] = taken.sum(1) - new_user
-        syn = np.empty((m, 2), np.int64)
-        syn[:, NEW] = new_syn
-        syn[:, STABLE] = taken_syn - new_syn
-        cap = self.ready * self.capacity
-        util = (user + syn) / (dt[:, None] * np.maximum(cap, _EPS)) * (cap > 0)
-        leak = self.release.leak_per_s
-        if leak and self.up[NEW] and self.marks.new_started_at is not None:
-            util[:, NEW] += leak * (starts + dt / 2 - self.marks.new_started_at)
-        served = user.copy()
-        faulty: np.ndarray | int = 0
-        fault_fail: np.ndarray | int = 0
-        if self.fault_active and new_seg is not None:
-            faulty = new_seg * self.fault_touch
-            if self.fault_p.any():
-                fault_fail = rng.binomial(new_seg, self.fault_p).sum(1)
-                served[:, NEW] -= fault_fail
-        shed = (
-            rng.binomial(served, fleet.shed_probability(util)) if util.max() > 1.0 else np.zeros_like(served)
-        )
-        p_bg = 1.0 - (1.0 - self.base_error) * (1.0 - self.noise_err)
-        err = rng.binomial(served - shed, p_bg) + shed
-        err[:, NEW] += fault_fail
-        # Overload the release brought (a leak) is caused by the deploy; a surge overloading a
-        # sound fleet is not: it would have happened anyway.
-        caused = fault_fail + shed[:, NEW] if leak else fault_fail
-        mult = fleet.queueing_factor(util, self.ref_util, self.scn.fleet.workers) * self.noise_lat
-        profile = self.fault_active and self.release.latency_profile > 0
-        tel.add(k0, k1, user, syn, err, mult, profile, util, user.sum(1), err.sum(1))
-        self.ledger.append(**rows, caused=caused, faulty=faulty, share=self.seg_share, down=False)
 
     # ---- reads: complete windows before now, as monitoring would show them ----
 

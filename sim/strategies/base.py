@@ -135,7 +135,7 @@ class Deploy:
             return True
         self._paged = True
         self.log("alert", "SLO burn-rate alert fired; on-call paged")
-        self.env.process(self._answer_page())
+        self.world.observers.add(self.env.process(self._answer_page()))
         return True
 
     def _answer_page(self) -> Gen:
@@ -156,10 +156,13 @@ class Deploy:
         self.log("rollback", "done")
         self.finished.succeed()
 
-    def background(self, gen: Gen) -> simpy.Process:
-        """A process that dies with the rollout (background analysis, delayed scale-downs)."""
+    def background(self, gen: Gen, observer: bool = False) -> simpy.Process:
+        """A process that dies with the rollout (background analysis, delayed scale-downs).
+        An observer only reads the world until it detects something (see World.next_change)."""
         proc = self.env.process(_interruptible(gen))
         self._background.append(proc)
+        if observer:
+            self.world.observers.add(proc)
         return proc
 
     # ---- replicas ----

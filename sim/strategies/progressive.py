@@ -84,7 +84,7 @@ class Progressive(Strategy):
         running = []
         for i, step in enumerate(spec.steps):
             running += [
-                d.background(d.analyse(a, f"background {j}"))
+                d.background(d.analyse(a, f"background {j}"), observer=True)
                 for j, a in enumerate(spec.analyses)
                 if a.starting_step == i
             ]

@@ -1,0 +1,74 @@
+"""Engine speed: deploy-simulations per second per core, at 100 and 100,000 req/s, and against a per-request model.
+
+Run with `make bench`. Ends with one JSON line of the figures. Timings are wall-clock on one
+process (one core); run on an otherwise idle machine for stable numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sim  # noqa: E402
+from reference import reference_canary  # noqa: E402
+
+TARGET_PER_S = 300.0
+DEPLOYS = 300
+
+
+def scenario_at(rate_rps: float) -> sim.Scenario:
+    """The default scenario at another request rate, with the fleet scaled to keep its utilisation."""
+    base = sim.load_scenario("default")
+    scale = rate_rps / base.traffic.rate_rps
+    return sim.load_scenario(base, overrides=[
+        f"traffic.rate_rps={rate_rps}",
+        f"fleet.capacity_rps={base.fleet.capacity_rps * scale}",
+        f"traffic.users.population={max(1000, int(base.traffic.users.population * scale))}",
+    ])
+
+
+def per_second(scn: sim.Scenario, strategy: str, deploys: int = DEPLOYS) -> float:
+    sim.run_batch(scn, deploys=5, seed=99, strategies=[strategy])  # warm caches and imports
+    t0 = time.perf_counter()
+    sim.run_batch(scn, deploys=deploys, seed=1, strategies=[strategy], jobs=1)
+    return deploys / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    figures: dict[str, float] = {}
+    print("deploy-simulations per second, one core (default scenario, 3 h horizon, 10 s windows)")
+    for rate in (100.0, 100_000.0):
+        scn = scenario_at(rate)
+        for strategy in scn.strategies:
+            value = per_second(scn, strategy)
+            figures[f"{strategy}_{int(rate)}rps"] = round(value, 1)
+            print(f"  {rate:>9,.0f} req/s  {strategy:<12} {value:8.1f} /s")
+    slow = figures["progressive_100000rps"]
+    fast = figures["progressive_100rps"]
+    figures["rate_cost_ratio"] = round(fast / slow, 3)
+    print(f"progressive at 100 req/s is {fast / slow:.2f}x the speed at 100,000 req/s (target: within 1.5x)")
+
+    plan = [(1, 600), (5, 600), (25, 900), (50, 900)]
+    t0 = time.perf_counter()
+    ref = reference_canary(1000.0, plan, seed=1)
+    ref_s = time.perf_counter() - t0
+    scn = scenario_at(1000.0)
+    ours = per_second(scn, "progressive", deploys=100)
+    speedup = ref_s * ours
+    figures["reference_seconds_per_deploy"] = round(ref_s, 2)
+    figures["reference_requests"] = ref["requests"]
+    figures["reference_speedup"] = round(speedup, 0)
+    print(f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout "
+          f"({ref['requests']:,.0f} request events); deploysim: {1 / ours * 1000:.1f} ms per deploy "
+          f"(with a 3 h horizon) → {speedup:,.0f}x faster (target: ≥ 1,000x)")
+    ok = fast >= TARGET_PER_S
+    print(f"target ≥ {TARGET_PER_S:.0f} progressive deploy-simulations/s at 100 req/s: {'met' if ok else 'NOT met'}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Latency distribution, fault profiles, queueing and load shedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import fleet
+from sim.fleet import Latency, quantile_ms, queueing_factor, shed_probability
+
+LAT = Latency(p50_ms=40, p99_ms=250)
+P = np.linspace(0.001, 0.9999, 4001)
+
+
+def test_quantiles_hit_the_configured_p50_and_p99():
+    assert quantile_ms(LAT, np.array(0.5)) == pytest.approx(40)
+    assert quantile_ms(LAT, np.array(0.99)) == pytest.approx(250)
+
+
+def test_tail_regression_leaves_the_median_and_multiplies_p99():
+    q = lambda p: quantile_ms(LAT, np.array(p), fleet.PROFILE_TAIL, 3.0)  # noqa: E731
+    assert q(0.5) == pytest.approx(40)
+    assert q(0.9) == pytest.approx(quantile_ms(LAT, np.array(0.9)))
+    assert q(0.99) == pytest.approx(750)
+
+
+def test_median_regression_leaves_p99():
+    q = lambda p: quantile_ms(LAT, np.array(p), fleet.PROFILE_BODY, 2.0)  # noqa: E731
+    assert q(0.5) == pytest.approx(80)
+    assert q(0.99) == pytest.approx(250)
+
+
+@pytest.mark.parametrize("kind", [fleet.PROFILE_SHIFT, fleet.PROFILE_TAIL, fleet.PROFILE_BODY])
+@pytest.mark.parametrize("severity", [1.1, 2.0, 8.0, 50.0])
+def test_every_profile_keeps_the_quantile_function_increasing(kind, severity):
+    # Order statistics map through Q only if Q increases; a median regression is capped to keep it so.
+    assert np.all(np.diff(quantile_ms(LAT, P, kind, severity)) > 0)
+
+
+def test_queueing_is_flat_until_the_resource_fills():
+    u = np.array([0.1, 0.3, 0.5, 0.8, 0.95])
+    f = queueing_factor(u, 0.3, 8)
+    assert f[1] == pytest.approx(1.0)
+    assert f[0] < 1.001 and f[2] < 1.02  # parallel workers: little waiting at half load
+    assert f[3] > 1.5 and f[4] > 10
+    assert np.all(np.diff(f) > 0)
+
+
+def test_load_beyond_capacity_is_shed():
+    assert shed_probability(np.array([0.5, 1.0, 2.0])).tolist() == [0.0, 0.0, 0.5]

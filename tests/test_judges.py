@@ -1,0 +1,71 @@
+"""Judges: verdict rules, the Mann-Whitney classifier, and what a judge cannot see."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import sim
+from sim.judges import BaselineJudge, FixedJudge, mann_whitney_classify
+from tests.conftest import QUIET, scenario
+
+
+def test_limits_fail_on_the_worst_metric_and_skip_thin_percentiles():
+    judge = FixedJudge(watch=("error_rate", "p99"), max_error_rate=0.01, max_p99_ms=500)
+    v = judge._limits({"error_rate": 0.02, "p99": 100.0, "p50": 1, "saturation": 0}, {
+        "error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1}, requests=5000)
+    assert v.status == "fail" and v.score == pytest.approx(2.0)
+    # With 300 requests only 3 lie beyond the p99: it is noise, so it is not judged.
+    v = judge._limits({"error_rate": 0.0, "p99": 5000.0, "p50": 1, "saturation": 0}, {
+        "error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1}, requests=300)
+    assert v.status == "pass" and "p99" not in v.values
+    only_p99 = FixedJudge(watch=("p99",))
+    v = only_p99._limits({"p99": 5000.0, "error_rate": 0, "p50": 0, "saturation": 0},
+                         {"p99": 500.0, "error_rate": 1, "p50": 1, "saturation": 1}, requests=300)
+    assert v.status == "inconclusive"
+
+
+def test_baseline_judge_config_rejects_unknown_metrics():
+    with pytest.raises(sim.ConfigError, match=r"watch\[0\]: 'p95' is not one of"):
+        sim.load_scenario({"judges": {"baseline": {"kind": "baseline", "watch": ["p95"]}}})
+    assert BaselineJudge().quantiles == (0.99,)
+
+
+def test_mann_whitney_classifies_shifts_and_matches_scipy():
+    rng = np.random.default_rng(2)
+    control = rng.normal(100, 5, 30)
+    higher = control + 30 + rng.normal(0, 5, 30)
+    lower = control - 30 + rng.normal(0, 5, 30)
+    same = rng.normal(100, 5, 30)
+    for x, label in ((higher, "high"), (lower, "low"), (same, "pass")):
+        res = mann_whitney_classify(x, control, 0.95, 0.25, 1.1)
+        assert res.classification == label
+        scipy_p = stats.mannwhitneyu(x, control, alternative="two-sided", method="asymptotic").pvalue
+        assert res.p_value == pytest.approx(scipy_p)
+        assert res.lower <= res.estimate <= res.upper
+    # A clear but small shift fails the effect-size rule: the mean ratio 1.02 is below 1.1.
+    tight = rng.normal(100, 0.5, 30)
+    small = tight * 1.02
+    res = mann_whitney_classify(small, tight, 0.95, 0.25, 1.1)
+    assert res.lower > 0 and res.classification == "pass"
+    assert mann_whitney_classify(np.array([]), control, 0.95, 0.25, 1.1).classification == "nodata"
+    assert math.isnan(mann_whitney_classify(np.array([]), control, 0.95, 0.25, 1.1).p_value)
+
+
+def _median_only(watch):
+    return scenario({**QUIET, "releases": {"bad_probability": 1, "faults": {
+        "_replace": True, "median_latency": {"weight": 1, "severity": 2.0}}},
+        "judges": {"baseline": {"watch": watch}}, "safety_net": None})
+
+
+def test_a_judge_watching_only_p99_lets_a_median_only_regression_through():
+    n = 30
+    p99 = sim.run_batch(_median_only(["error_rate", "p99"]), deploys=n, seed=5, strategies=["progressive"])
+    p50 = sim.run_batch(_median_only(["error_rate", "p50"]), deploys=n, seed=5, strategies=["progressive"])
+    # The median doubles while the p99 stays put: the p99 gate can only misfire by chance (its
+    # false-alarm rate on a good release is a few percent per rollout), the p50 gate sees it at once.
+    assert p99["escaped"].mean() >= 0.8
+    assert p50["detected"].mean() == 1.0 and p50["escaped"].mean() == 0.0
