@@ -1,4 +1,4 @@
-"""Engine speed: deploy-simulations per second per core, at 100 and 100,000 req/s, and against a per-request model.
+"""Engine speed: deploy-simulations per second per core at 100 and 100,000 req/s, and vs a per-request model.
 
 Run with `make bench`. Ends with one JSON line of the figures. Timings are wall-clock on one
 process (one core); run on an otherwise idle machine for stable numbers.
@@ -13,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import sim  # noqa: E402
-from reference import reference_canary  # noqa: E402
+from reference import reference_canary
+
+import sim
 
 TARGET_PER_S = 300.0
 DEPLOYS = 300
@@ -24,11 +25,14 @@ def scenario_at(rate_rps: float) -> sim.Scenario:
     """The default scenario at another request rate, with the fleet scaled to keep its utilisation."""
     base = sim.load_scenario("default")
     scale = rate_rps / base.traffic.rate_rps
-    return sim.load_scenario(base, overrides=[
-        f"traffic.rate_rps={rate_rps}",
-        f"fleet.capacity_rps={base.fleet.capacity_rps * scale}",
-        f"traffic.users.population={max(1000, int(base.traffic.users.population * scale))}",
-    ])
+    return sim.load_scenario(
+        base,
+        overrides=[
+            f"traffic.rate_rps={rate_rps}",
+            f"fleet.capacity_rps={base.fleet.capacity_rps * scale}",
+            f"traffic.users.population={max(1000, int(base.traffic.users.population * scale))}",
+        ],
+    )
 
 
 def per_second(scn: sim.Scenario, strategy: str, deploys: int = DEPLOYS) -> float:
@@ -62,11 +66,14 @@ def main() -> None:
     figures["reference_seconds_per_deploy"] = round(ref_s, 2)
     figures["reference_requests"] = ref["requests"]
     figures["reference_speedup"] = round(speedup, 0)
-    print(f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout "
-          f"({ref['requests']:,.0f} request events); deploysim: {1 / ours * 1000:.1f} ms per deploy "
-          f"(with a 3 h horizon) → {speedup:,.0f}x faster (target: ≥ 1,000x)")
+    print(
+        f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout "
+        f"({ref['requests']:,.0f} request events); deploysim: {1 / ours * 1000:.1f} ms per deploy "
+        f"(with a 3 h horizon) → {speedup:,.0f}x faster (target: ≥ 1,000x)"
+    )
     ok = fast >= TARGET_PER_S
-    print(f"target ≥ {TARGET_PER_S:.0f} progressive deploy-simulations/s at 100 req/s: {'met' if ok else 'NOT met'}")
+    verdict = "met" if ok else "NOT met"
+    print(f"target ≥ {TARGET_PER_S:.0f} progressive deploy-simulations/s at 100 req/s: {verdict}")
     print(json.dumps(figures))
 
 

@@ -13,8 +13,14 @@ import random
 import simpy
 
 
-def reference_canary(rate_rps: float, plan: list[tuple[float, float]], interval_s: float = 60.0,
-                     base_error: float = 0.001, canary_error: float = 0.001, seed: int = 0) -> dict[str, float]:
+def reference_canary(
+    rate_rps: float,
+    plan: list[tuple[float, float]],
+    interval_s: float = 60.0,
+    base_error: float = 0.001,
+    canary_error: float = 0.001,
+    seed: int = 0,
+) -> dict[str, float]:
     """Simulate one rollout request by request. plan: (weight %, pause s) steps. Returns counts."""
     env = simpy.Environment()
     rnd = random.Random(seed)

@@ -32,8 +32,15 @@ class Snapshot:
 
     def packed(self) -> np.ndarray:
         """All parameters in one row, so pieces under different states are served by one set of draws."""
-        return np.concatenate([self.share, self.cap, self.noise_lat, self.p_bg,
-                               [float(self.down), float(self.fault), self.leak_from]])
+        return np.concatenate(
+            [
+                self.share,
+                self.cap,
+                self.noise_lat,
+                self.p_bg,
+                [float(self.down), float(self.fault), self.leak_from],
+            ]
+        )
 
 
 @dataclass
@@ -55,10 +62,22 @@ class Served:
     down: np.ndarray  # (m,)
 
 
-def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k: np.ndarray,
-          mid: np.ndarray, dt: np.ndarray, taken: np.ndarray, taken_syn: np.ndarray, fault_p: np.ndarray,
-          fault_touch: np.ndarray, leak_per_s: float, has_profile: bool, ref_util: float,
-          workers: int) -> Served:
+def serve(
+    rng: np.random.Generator,
+    snaps: list[Snapshot],
+    which: np.ndarray,
+    k: np.ndarray,
+    mid: np.ndarray,
+    dt: np.ndarray,
+    taken: np.ndarray,
+    taken_syn: np.ndarray,
+    fault_p: np.ndarray,
+    fault_touch: np.ndarray,
+    leak_per_s: float,
+    has_profile: bool,
+    ref_util: float,
+    workers: int,
+) -> Served:
     """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under."""
     m, S = taken.shape
     # One parameter row per state, broadcast over the pieces (indexed when states differ).
@@ -118,6 +137,18 @@ def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k:
     if leak_per_s and shed is not None:
         caused = caused + shed[:, NEW]
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
-    return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=fault & has_profile, util=util,
-                  svc_user=total + fail_down, svc_err=err.sum(1) + fail_down, caused=caused,
-                  faulty=faulty, share=np.broadcast_to(share[:, :S], (m, S)), down=down)
+    return Served(
+        k=k,
+        user=user,
+        syn=syn,
+        err=err,
+        mult=mult,
+        profile=fault & has_profile,
+        util=util,
+        svc_user=total + fail_down,
+        svc_err=err.sum(1) + fail_down,
+        caused=caused,
+        faulty=faulty,
+        share=np.broadcast_to(share[:, :S], (m, S)),
+        down=down,
+    )

@@ -39,8 +39,9 @@ class Telemetry:
     FIELDS = ("user", "syn", "err", "latw", "latw_on")
     USER, SYN, ERR, LATW, LATW_ON = range(5)
 
-    def __init__(self, windows: int, lat: Latency, kind: int, severity: float,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, windows: int, lat: Latency, kind: int, severity: float, rng: np.random.Generator
+    ) -> None:
         self.lat, self.kind, self.severity, self.rng = lat, kind, severity, rng
         self.acc = np.zeros((windows, 2, len(self.FIELDS)))
         self.util = np.zeros((windows, 2))  # maximum over the window's pieces
@@ -91,8 +92,9 @@ class Telemetry:
         self.svc_user[k:] = 0.0
         self.svc_err[k:] = 0.0
 
-    def stats(self, k_from: int, k_to: int, quantiles: tuple[float, ...] = (0.5, 0.99),
-              min_tail: float = 0.0) -> tuple[Stats, Stats]:
+    def stats(
+        self, k_from: int, k_to: int, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0
+    ) -> tuple[Stats, Stats]:
         """(stable, new) over windows k_from..k_to-1. Percentiles are drawn only when asked for and
         only when at least `min_tail` requests are expected beyond them."""
         sums = self.acc[k_from:k_to].sum(0).tolist()  # [version][field]

@@ -48,8 +48,14 @@ class Marks:
 
 
 class World:
-    def __init__(self, env: simpy.Environment, scn: Scenario, traffic: TrafficDraw, release: Release,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scn: Scenario,
+        traffic: TrafficDraw,
+        release: Release,
+        rng: np.random.Generator,
+    ) -> None:
         self.env, self.scn, self.traffic, self.release, self.rng = env, scn, traffic, release, rng
         self.window_s = scn.run.window_s
         self.horizon_s = scn.run.horizon_s
@@ -57,7 +63,9 @@ class World:
         self.capacity = scn.fleet.capacity_rps
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
-        self.bias = np.array([scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names])
+        self.bias = np.array(
+            [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
+        )
         self.rem_user = traffic.user.copy()
         self.rem_syn = traffic.synthetic.copy()
         n = traffic.windows
@@ -181,7 +189,12 @@ class World:
 
     def _check_recovered(self) -> None:
         m = self.marks
-        if m.detected_at is not None and m.recovered_at is None and not self.down and self.user_share_new == 0:
+        if (
+            m.detected_at is not None
+            and m.recovered_at is None
+            and not self.down
+            and self.user_share_new == 0
+        ):
             m.recovered_at = self.env.now
 
     def _onset(self) -> Any:
@@ -211,8 +224,9 @@ class World:
         """
         best = math.inf
         for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
-            if t < best and not any(getattr(cb, "__self__", None) in self.observers
-                                    for cb in event.callbacks or ()):
+            if t < best and not any(
+                getattr(cb, "__self__", None) in self.observers for cb in event.callbacks or ()
+            ):
                 best = t
         return best
 
@@ -238,8 +252,9 @@ class World:
         for listener in self.rewind_listeners:
             listener(k)
 
-    def _pieces(self, t0: float, t1: float) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray,
-                                                      np.ndarray]:
+    def _pieces(
+        self, t0: float, t1: float
+    ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Split [t0, t1) at window and state boundaries: the snapshots in force, and per piece its
         window, start, end and snapshot index."""
         W = self.window_s
@@ -292,12 +307,34 @@ class World:
         solo = ~shared
         self.rem_user[k[solo]] -= taken[solo]
         self.rem_syn[k[solo]] -= taken_syn[solo]
-        served = serve(self.rng, snaps, which, k, start + dt / 2, dt, taken, taken_syn, self.fault_p,
-                       self.fault_touch, self.release.leak_per_s, self.release.latency_profile > 0,
-                       self.ref_util, self.scn.fleet.workers)
+        served = serve(
+            self.rng,
+            snaps,
+            which,
+            k,
+            start + dt / 2,
+            dt,
+            taken,
+            taken_syn,
+            self.fault_p,
+            self.fault_touch,
+            self.release.leak_per_s,
+            self.release.latency_profile > 0,
+            self.ref_util,
+            self.scn.fleet.workers,
+        )
         self.telemetry.add(served)
-        self.ledger.append(t0=start, dt=dt, k=k, taken=taken, taken_syn=taken_syn, caused=served.caused,
-                           faulty=served.faulty, share=served.share, down=served.down)
+        self.ledger.append(
+            t0=start,
+            dt=dt,
+            k=k,
+            taken=taken,
+            taken_syn=taken_syn,
+            caused=served.caused,
+            faulty=served.faulty,
+            share=served.share,
+            down=served.down,
+        )
         self.materialized = t1
 
     # ---- reads: complete windows before now, as monitoring would show them ----
@@ -308,8 +345,9 @@ class World:
         self.ensure(k_to * self.window_s)
         return k_from, k_to
 
-    def stats(self, t_from: float, t_to: float, quantiles: tuple[float, ...] = (0.5, 0.99),
-              min_tail: float = 0.0) -> tuple[Stats, Stats]:
+    def stats(
+        self, t_from: float, t_to: float, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0
+    ) -> tuple[Stats, Stats]:
         """What monitoring shows for (stable, new) over the complete windows in [t_from, t_to)."""
         k_from, k_to = self._windows(t_from, t_to)
         return self.telemetry.stats(k_from, k_to, quantiles, min_tail)

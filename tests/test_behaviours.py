@@ -11,8 +11,11 @@ import numpy as np
 import sim
 from tests.conftest import QUIET, scenario
 
-ERRORS = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.2, "smoke_catch": 0},
-          "crash": {"weight": 1, "severity": 0.9, "smoke_catch": 0}}
+ERRORS = {
+    "_replace": True,
+    "error_rate": {"weight": 1, "severity": 0.2, "smoke_catch": 0},
+    "crash": {"weight": 1, "severity": 0.9, "smoke_catch": 0},
+}
 
 
 def test_canary_limits_exposure_to_its_slice_recreate_and_blue_green_do_not():
@@ -38,12 +41,22 @@ def test_blue_green_recovers_in_seconds_recreate_in_minutes_with_downtime():
 
 
 def _noisy(judge):
-    return scenario({"releases": {"bad_probability": 0}, "safety_net": None,
-                     "traffic": {"surges": {"per_day": 0}},
-                     "noise": {"episodes_per_hour": 2, "latency_factor": 3.0, "duration_s": [300, 900],
-                               "targets": {"both": 1, "new": 0, "stable": 0}},
-                     "strategies": {"progressive": {"analyses": [{"judge": judge, "starting_step": 1,
-                                                                   "initial_delay_s": 60}]}}})
+    return scenario(
+        {
+            "releases": {"bad_probability": 0},
+            "safety_net": None,
+            "traffic": {"surges": {"per_day": 0}},
+            "noise": {
+                "episodes_per_hour": 2,
+                "latency_factor": 3.0,
+                "duration_s": [300, 900],
+                "targets": {"both": 1, "new": 0, "stable": 0},
+            },
+            "strategies": {
+                "progressive": {"analyses": [{"judge": judge, "starting_step": 1, "initial_delay_s": 60}]}
+            },
+        }
+    )
 
 
 def test_fixed_thresholds_misfire_under_noisy_neighbours_a_baseline_does_not():
@@ -56,10 +69,19 @@ def test_fixed_thresholds_misfire_under_noisy_neighbours_a_baseline_does_not():
 
 
 def test_an_unrepresentative_canary_misses_a_segment_only_bug():
-    bug = {"_replace": True, "segment_bug": {"weight": 1, "severity": 0.5, "segment": "android", "smoke_catch": 0}}
+    bug = {
+        "_replace": True,
+        "segment_bug": {"weight": 1, "severity": 0.5, "segment": "android", "smoke_catch": 0},
+    }
     fair = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": bug}, "safety_net": None})
-    biased = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": bug}, "safety_net": None,
-                       "routing": {"canary_bias": {"segments": {"android": 0}}}})
+    biased = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 1, "faults": bug},
+            "safety_net": None,
+            "routing": {"canary_bias": {"segments": {"android": 0}}},
+        }
+    )
     a = sim.run_batch(fair, deploys=25, seed=14, strategies=["progressive"])
     b = sim.run_batch(biased, deploys=25, seed=14, strategies=["progressive"])
     assert a["escaped"].mean() == 0.0 and a["detected"].all()

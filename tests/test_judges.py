@@ -15,16 +15,25 @@ from tests.conftest import QUIET, scenario
 
 def test_limits_fail_on_the_worst_metric_and_skip_thin_percentiles():
     judge = FixedJudge(watch=("error_rate", "p99"), max_error_rate=0.01, max_p99_ms=500)
-    v = judge._limits({"error_rate": 0.02, "p99": 100.0, "p50": 1, "saturation": 0}, {
-        "error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1}, requests=5000)
+    v = judge._limits(
+        {"error_rate": 0.02, "p99": 100.0, "p50": 1, "saturation": 0},
+        {"error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1},
+        requests=5000,
+    )
     assert v.status == "fail" and v.score == pytest.approx(2.0)
     # With 300 requests only 3 lie beyond the p99: it is noise, so it is not judged.
-    v = judge._limits({"error_rate": 0.0, "p99": 5000.0, "p50": 1, "saturation": 0}, {
-        "error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1}, requests=300)
+    v = judge._limits(
+        {"error_rate": 0.0, "p99": 5000.0, "p50": 1, "saturation": 0},
+        {"error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1},
+        requests=300,
+    )
     assert v.status == "pass" and "p99" not in v.values
     only_p99 = FixedJudge(watch=("p99",))
-    v = only_p99._limits({"p99": 5000.0, "error_rate": 0, "p50": 0, "saturation": 0},
-                         {"p99": 500.0, "error_rate": 1, "p50": 1, "saturation": 1}, requests=300)
+    v = only_p99._limits(
+        {"p99": 5000.0, "error_rate": 0, "p50": 0, "saturation": 0},
+        {"p99": 500.0, "error_rate": 1, "p50": 1, "saturation": 1},
+        requests=300,
+    )
     assert v.status == "inconclusive"
 
 
@@ -56,9 +65,17 @@ def test_mann_whitney_classifies_shifts_and_matches_scipy():
 
 
 def _median_only(watch):
-    return scenario({**QUIET, "releases": {"bad_probability": 1, "faults": {
-        "_replace": True, "median_latency": {"weight": 1, "severity": 2.0}}},
-        "judges": {"baseline": {"watch": watch}}, "safety_net": None})
+    return scenario(
+        {
+            **QUIET,
+            "releases": {
+                "bad_probability": 1,
+                "faults": {"_replace": True, "median_latency": {"weight": 1, "severity": 2.0}},
+            },
+            "judges": {"baseline": {"watch": watch}},
+            "safety_net": None,
+        }
+    )
 
 
 def test_a_judge_watching_only_p99_lets_a_median_only_regression_through():

@@ -23,16 +23,28 @@ def cases(draw):
     patch = {
         "traffic": {"rate_rps": draw(st.sampled_from([20.0, 300.0, 5000.0]))},
         "fleet": {"replicas": draw(st.integers(1, 12)), "capacity_rps": 2000},
-        "routing": {"mode": draw(st.sampled_from(["router", "replicas"])), "sticky": draw(st.booleans()),
-                    "canary_bias": {"segments": {"android": draw(st.sampled_from([0.0, 1.0, 4.0]))}}},
-        "releases": {"bad_probability": draw(st.sampled_from([0.0, 1.0])), "faults": {
-            "_replace": True, kind: {"weight": 1, "severity": severity,
-                                     "onset_s": draw(st.sampled_from([0, 300])),
-                                     **({"segment": "android"} if kind == "segment_bug" else {})}}},
+        "routing": {
+            "mode": draw(st.sampled_from(["router", "replicas"])),
+            "sticky": draw(st.booleans()),
+            "canary_bias": {"segments": {"android": draw(st.sampled_from([0.0, 1.0, 4.0]))}},
+        },
+        "releases": {
+            "bad_probability": draw(st.sampled_from([0.0, 1.0])),
+            "faults": {
+                "_replace": True,
+                kind: {
+                    "weight": 1,
+                    "severity": severity,
+                    "onset_s": draw(st.sampled_from([0, 300])),
+                    **({"segment": "android"} if kind == "segment_bug" else {}),
+                },
+            },
+        },
         "noise": {"episodes_per_hour": draw(st.sampled_from([0.0, 2.0]))},
-        "strategies": {"canary": {"steps": [{"weight": w1, "pause_s": 300}, {"weight": 50, "pause_s": 300}]},
-                       "progressive": {"steps": [{"weight": w1}, {"pause_s": 300}, {"weight": 50},
-                                                 {"pause_s": 300}]}},
+        "strategies": {
+            "canary": {"steps": [{"weight": w1, "pause_s": 300}, {"weight": 50, "pause_s": 300}]},
+            "progressive": {"steps": [{"weight": w1}, {"pause_s": 300}, {"weight": 50}, {"pause_s": 300}]},
+        },
         "run": {"horizon_s": 3600},
     }
     return scenario(patch), draw(st.sampled_from(STRATEGIES)), draw(st.integers(0, 10_000))
@@ -60,7 +72,9 @@ def test_invariants(case):
     # Every window's user requests are split between the two versions and nothing else (100%).
     n = int(np.ceil(w.materialized / w.window_s))
     down = np.bincount(L["k"], weights=L["caused"] * L["down"], minlength=n)[:n]
-    assert np.allclose(tel.user[:n].sum(1) + down, np.bincount(L["k"], weights=L["taken"].sum(1), minlength=n)[:n])
+    assert np.allclose(
+        tel.user[:n].sum(1) + down, np.bincount(L["k"], weights=L["taken"].sum(1), minlength=n)[:n]
+    )
     assert np.all((L["share"] >= 0) & (L["share"] <= 1))
     assert row["failed_requests"] >= 0 and row["downtime_s"] >= 0 and row["extra_instance_hours"] >= 0
     if row["lead_time_s"] == row["lead_time_s"]:

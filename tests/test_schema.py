@@ -38,17 +38,23 @@ def test_records_validate_on_construction():
     [
         ({"releases": {"bad_probability": 1.5}}, r"releases\.bad_probability: 1\.5 is not within 0\.\.1"),
         ({"traffic": {"rate_rps": -3}}, r"traffic\.rate_rps: -3 is not within 0\.\.10000000 \(excluding 0\)"),
-        ({"strategies": {"progressive": {"steps": [{"weight": 1}, {"weight": 140}]}}},
-         r"strategies\.progressive\.steps\[1\]\.weight: 140 is not within 0\.\.100"),
-        ({"strategies": {"canary": {"steps": [{"weight": 5}, {"weight": 1}]}}},
-         r"strategies\.canary\.steps\[1\]\.weight: weights must go up step by step: 1 after 5"),
+        (
+            {"strategies": {"progressive": {"steps": [{"weight": 1}, {"weight": 140}]}}},
+            r"strategies\.progressive\.steps\[1\]\.weight: 140 is not within 0\.\.100",
+        ),
+        (
+            {"strategies": {"canary": {"steps": [{"weight": 5}, {"weight": 1}]}}},
+            r"strategies\.canary\.steps\[1\]\.weight: weights must go up step by step: 1 after 5",
+        ),
         ({"releases": {"faults": {"meltdown": {}}}}, r"releases\.faults\.meltdown: unknown key 'meltdown'"),
         ({"strategies": {"yolo": {}}}, r"strategies\.yolo\.kind: needs a kind, one of: .*blue_green"),
         ({"fleet": {"replicaz": 3}}, r"fleet\.replicaz: unknown key 'replicaz'; did you mean 'replicas'\?"),
         ({"traffic": {"segments": [{"name": "a", "share": 0.5}]}}, r"segment shares add up to 0\.5, not 1"),
         ({"routing": {"mode": "mesh"}}, r"routing\.mode: 'mesh' is not one of: router, replicas"),
-        ({"releases": {"faults": {"crash": {"severity": [0.5, 2.0]}}}},
-         r"releases\.faults\.crash\.severity: draws may reach 2, which is not within 0\.\.1"),
+        (
+            {"releases": {"faults": {"crash": {"severity": [0.5, 2.0]}}}},
+            r"releases\.faults\.crash\.severity: draws may reach 2, which is not within 0\.\.1",
+        ),
         ({"strategies": {"canary": {"judge": "slo"}}}, r"strategies\.canary: 'slo' is not a gate judge"),
         ({"fleet": {"replicas": "ten"}}, r"fleet\.replicas: expected a whole number, got 'ten'"),
     ],
@@ -85,9 +91,16 @@ def test_distribution_shorthands():
 
 def test_overrides_reach_any_key_path():
     assert parse_key_path("strategies.progressive.steps[2].weight") == (
-        "strategies", "progressive", "steps", 2, "weight")
-    scn = sim.load_scenario("default", overrides=["strategies.progressive.steps[2].weight=7",
-                                                   "run.seed=9", "routing.mode=replicas"])
+        "strategies",
+        "progressive",
+        "steps",
+        2,
+        "weight",
+    )
+    scn = sim.load_scenario(
+        "default",
+        overrides=["strategies.progressive.steps[2].weight=7", "run.seed=9", "routing.mode=replicas"],
+    )
     assert scn.strategies["progressive"].steps[2].weight == 7
     assert (scn.run.seed, scn.routing.mode) == (9, "replicas")
     with pytest.raises(ConfigError, match="no item 99"):

@@ -29,12 +29,22 @@ def test_first_firing_on_synthetic_counts():
 def test_detection_time_matches_the_workbook_formula(error_ratio):
     # A whole-fleet fault of constant error ratio e, no baseline errors, no synthetic traffic and
     # an instant on-call: detection = (1 − SLO) / e × window × burn rate for the 1 h / 14.4 pair.
-    scn = scenario({**QUIET, "fleet": {"error_rate": 0, "capacity_rps": 1000},
-                    "traffic": {"rate_rps": 2000, "synthetic_share": 0},
-                    "releases": {"bad_probability": 1, "faults": {
-                        "_replace": True, "crash": {"weight": 1, "severity": error_ratio, "smoke_catch": 0}}},
-                    "humans": {"page_response_s": 0},
-                    "judges": {"slo": {"windows": [{"long_s": 3600, "short_s": 300, "burn_rate": 14.4}]}}})
+    scn = scenario(
+        {
+            **QUIET,
+            "fleet": {"error_rate": 0, "capacity_rps": 1000},
+            "traffic": {"rate_rps": 2000, "synthetic_share": 0},
+            "releases": {
+                "bad_probability": 1,
+                "faults": {
+                    "_replace": True,
+                    "crash": {"weight": 1, "severity": error_ratio, "smoke_catch": 0},
+                },
+            },
+            "humans": {"page_response_s": 0},
+            "judges": {"slo": {"windows": [{"long_s": 3600, "short_s": 300, "burn_rate": 14.4}]}},
+        }
+    )
     df = sim.run_batch(scn, deploys=8, seed=2, strategies=["blue_green"])
     formula = 0.001 / error_ratio * 3600 * 14.4
     ttd = df["time_to_detect_s"].to_numpy()
@@ -47,9 +57,16 @@ def test_detection_time_matches_the_workbook_formula(error_ratio):
 
 
 def test_the_safety_net_catches_an_escaped_error_fault_for_every_strategy():
-    scn = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": {
-        "_replace": True, "error_rate": {"weight": 1, "severity": 0.3, "smoke_catch": 0}}},
-        "judges": {"baseline": {"watch": ["p99"]}, "fixed": {"watch": ["p99"]}}})
+    scn = scenario(
+        {
+            **QUIET,
+            "releases": {
+                "bad_probability": 1,
+                "faults": {"_replace": True, "error_rate": {"weight": 1, "severity": 0.3, "smoke_catch": 0}},
+            },
+            "judges": {"baseline": {"watch": ["p99"]}, "fixed": {"watch": ["p99"]}},
+        }
+    )
     df = sim.run_batch(scn, deploys=6, seed=3)
     # Gates watching only latency miss a 30% error rate; the alert on the whole service does not.
     assert (df["detected_by"] == "slo_alert").all()

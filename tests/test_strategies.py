@@ -21,7 +21,7 @@ def test_progressive_aborts_within_the_router_flip_and_scales_the_canary_down_la
     run = sim.run_deploy(scn, "progressive", deploy=0, seed=1)
     ev = _events(run)
     # The canary is ready at 70 s and takes 1% at 72 s; the first measurement comes after the
-    # initial delay (60 s), sees a broken canary and aborts; the canary goes 30 s later and takes 15 s to stop.
+    # initial delay (60 s), sees a broken canary and aborts; the canary goes 30 s later (15 s to stop).
     assert ev[0] == (72.0, "weight", "1%")
     assert ev[1] == (132.0, "detected", "analysis")
     assert ev[2:] == [(132.0, "rollback", "started"), (134.0, "weight", "0%"), (179.0, "rollback", "done")]
@@ -30,10 +30,16 @@ def test_progressive_aborts_within_the_router_flip_and_scales_the_canary_down_la
 
 
 def test_replica_mode_canary_approximates_weights_and_rolls_back_by_restarting_stable():
-    scn = scenario({**QUIET, "routing": {"mode": "replicas", "max_surge": 1}, "fleet": {"replicas": 4},
-                    "releases": {"bad_probability": 1, "faults": CRASH}})
+    scn = scenario(
+        {
+            **QUIET,
+            "routing": {"mode": "replicas", "max_surge": 1},
+            "fleet": {"replicas": 4},
+            "releases": {"bad_probability": 1, "faults": CRASH},
+        }
+    )
     run = sim.run_deploy(scn, "progressive", deploy=0, seed=2)
-    first = [d for t, k, d in run.deploy.events if k == "weight"][0]
+    first = next(d for t, k, d in run.deploy.events if k == "weight")
     assert first == "1% asked, 1/5 replicas"  # one canary beside four stable: 20% of traffic, not 1%
     assert run.row["exposure_at_detection"] == pytest.approx(0.2)
     # Without a router the canary stops taking traffic once its replicas leave the endpoints:
@@ -42,9 +48,19 @@ def test_replica_mode_canary_approximates_weights_and_rolls_back_by_restarting_s
 
 
 def test_manual_gate_waits_for_a_person():
-    scn = scenario({**QUIET, "releases": {"bad_probability": 0}, "humans": {"decision_s": 600},
-                    "strategies": {"progressive": {"steps": [{"weight": 10}, {"manual_gate": True}, {"weight": 50}],
-                                                   "analyses": []}}})
+    scn = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 0},
+            "humans": {"decision_s": 600},
+            "strategies": {
+                "progressive": {
+                    "steps": [{"weight": 10}, {"manual_gate": True}, {"weight": 50}],
+                    "analyses": [],
+                }
+            },
+        }
+    )
     run = sim.run_deploy(scn, "progressive", deploy=0, seed=3)
     ev = _events(run, ("weight", "review"))
     assert ev[0] == (72.0, "weight", "10%")
@@ -54,9 +70,17 @@ def test_manual_gate_waits_for_a_person():
 
 
 def test_measurement_errors_abort_past_the_consecutive_limit():
-    scn = scenario({**QUIET, "releases": {"bad_probability": 0},
-                    "strategies": {"progressive": {"analyses": [{"starting_step": 1, "error_probability": 1.0,
-                                                                  "consecutive_error_limit": 4}]}}})
+    scn = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 0},
+            "strategies": {
+                "progressive": {
+                    "analyses": [{"starting_step": 1, "error_probability": 1.0, "consecutive_error_limit": 4}]
+                }
+            },
+        }
+    )
     run = sim.run_deploy(scn, "progressive", deploy=0, seed=4)
     errors = [e for e in run.deploy.events if e[1] == "measurement"]
     assert len(errors) == 5  # four tolerated, the fifth in a row fails the run
@@ -65,10 +89,20 @@ def test_measurement_errors_abort_past_the_consecutive_limit():
 
 def test_blue_green_rollback_after_blue_is_gone_is_a_redeploy():
     late = {"_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 0, "onset_s": 400}}
-    quick = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": late},
-                      "strategies": {"blue_green": {"scale_down_delay_s": 3600}}})
-    gone = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": late},
-                     "strategies": {"blue_green": {"scale_down_delay_s": 30}}})
+    quick = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 1, "faults": late},
+            "strategies": {"blue_green": {"scale_down_delay_s": 3600}},
+        }
+    )
+    gone = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 1, "faults": late},
+            "strategies": {"blue_green": {"scale_down_delay_s": 30}},
+        }
+    )
     warm = sim.run_deploy(quick, "blue_green", deploy=0, seed=5).row
     cold = sim.run_deploy(gone, "blue_green", deploy=0, seed=5).row
     assert warm["time_to_recover_s"] == 2.0
@@ -78,8 +112,15 @@ def test_blue_green_rollback_after_blue_is_gone_is_a_redeploy():
 
 
 def test_smoke_test_catch_means_no_user_met_the_fault():
-    scn = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": {
-        "_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 1.0}}}})
+    scn = scenario(
+        {
+            **QUIET,
+            "releases": {
+                "bad_probability": 1,
+                "faults": {"_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 1.0}},
+            },
+        }
+    )
     row = sim.run_deploy(scn, "blue_green", deploy=0, seed=6).row
     assert row["detected_by"] == "smoke_test" and row["faulty_requests"] == 0
     assert math.isnan(row["time_to_detect_s"]) and row["exposure_at_detection"] == 0
@@ -88,12 +129,26 @@ def test_smoke_test_catch_means_no_user_met_the_fault():
 
 def test_operator_waves_through_marginal_regressions_only():
     marginal = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.012, "smoke_catch": 0}}
-    scn = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": marginal}, "safety_net": None,
-                    "humans": {"wave_through": 1.0}, "traffic": {"rate_rps": 3000},
-                    "fleet": {"capacity_rps": 1000}})
+    scn = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 1, "faults": marginal},
+            "safety_net": None,
+            "humans": {"wave_through": 1.0},
+            "traffic": {"rate_rps": 3000},
+            "fleet": {"capacity_rps": 1000},
+        }
+    )
     row = sim.run_deploy(scn, "canary", deploy=0, seed=7).row
     assert row["escaped"]  # ~1.3% errors against a 1% limit: marginal, so it is waved through
-    scn_strict = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": marginal}, "safety_net": None,
-                           "humans": {"wave_through": 0.0}, "traffic": {"rate_rps": 3000},
-                           "fleet": {"capacity_rps": 1000}})
+    scn_strict = scenario(
+        {
+            **QUIET,
+            "releases": {"bad_probability": 1, "faults": marginal},
+            "safety_net": None,
+            "humans": {"wave_through": 0.0},
+            "traffic": {"rate_rps": 3000},
+            "fleet": {"capacity_rps": 1000},
+        }
+    )
     assert sim.run_deploy(scn_strict, "canary", deploy=0, seed=7).row["detected_by"] == "operator"

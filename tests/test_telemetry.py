@@ -1,4 +1,4 @@
-"""Monitoring reads: percentiles drawn as exact order statistics, pooled over windows and synthetic traffic."""
+"""Monitoring reads: percentiles drawn as exact order statistics, pooled over windows and health checks."""
 
 from __future__ import annotations
 
@@ -14,10 +14,23 @@ LAT = Latency(p50_ms=40, p99_ms=250)
 def _telemetry(user: int, syn: int, mult: float = 1.0, seed: int = 0) -> Telemetry:
     tel = Telemetry(4, LAT, 0, 1.0, np.random.default_rng(seed))
     z = np.zeros((1, 2))
-    tel.add(Served(k=np.array([0]), user=np.array([[user, 0]]), syn=np.array([[syn, 0]]), err=z,
-                   mult=np.full((1, 2), mult), profile=np.array([False]), util=z, svc_user=np.array([user]),
-                   svc_err=np.array([0]), caused=np.array([0]), faulty=np.zeros((1, 3)), share=np.zeros((1, 3)),
-                   down=np.array([False])))
+    tel.add(
+        Served(
+            k=np.array([0]),
+            user=np.array([[user, 0]]),
+            syn=np.array([[syn, 0]]),
+            err=z,
+            mult=np.full((1, 2), mult),
+            profile=np.array([False]),
+            util=z,
+            svc_user=np.array([user]),
+            svc_err=np.array([0]),
+            caused=np.array([0]),
+            faulty=np.zeros((1, 3)),
+            share=np.zeros((1, 3)),
+            down=np.array([False]),
+        )
+    )
     return tel
 
 

@@ -16,8 +16,10 @@ def _good(patch=None):
 def test_recreate_timeline_is_exact():
     scn = _good()
     run = sim.run_deploy(scn, "recreate", deploy=0, seed=1)
-    assert run.deploy.events == [(0.0, "step", "stop every stable replica"),
-                                 (15.0, "step", "start the new version")]
+    assert run.deploy.events == [
+        (0.0, "step", "stop every stable replica"),
+        (15.0, "step", "start the new version"),
+    ]
     # Down from the stop (endpoints go at once) until the new replicas are ready: stop + start + warm-up.
     assert run.row["downtime_s"] == 15 + 40 + 30
     assert run.row["lead_time_s"] == 85
@@ -29,8 +31,12 @@ def test_blue_green_timeline_and_cost_are_exact():
     scn = _good()
     run = sim.run_deploy(scn, "blue_green", deploy=0, seed=1)
     kinds = [(t, k, d) for t, k, d in run.deploy.events]
-    assert kinds == [(0.0, "step", "provision green"), (190.0, "smoke test", "passed"),
-                     (190.0, "step", "cut over to green"), (192.0, "weight", "100%")]
+    assert kinds == [
+        (0.0, "step", "provision green"),
+        (190.0, "smoke test", "passed"),
+        (190.0, "step", "cut over to green"),
+        (192.0, "weight", "100%"),
+    ]
     assert run.row["lead_time_s"] == 192 and run.row["downtime_s"] == 0
     # A second fleet of 10 from its start until blue is gone (delay 1800 s, then 15 s to stop).
     assert run.row["extra_instance_hours"] == 10 * (192 + 1800 + 15) / 3600
@@ -54,7 +60,7 @@ def test_drawing_ahead_changes_no_statistics(monkeypatch):
     # counted: totals of the exogenous traffic are identical, and served totals agree.
     totals = []
     for lookahead in (60.0, 3600.0):
-        monkeypatch.setattr(world_mod.World, "next_change", lambda self: self.env.now + lookahead)
+        monkeypatch.setattr(world_mod.World, "next_change", lambda self, la=lookahead: self.env.now + la)
         run = sim.run_deploy(scenario(QUIET), "progressive", deploy=1, seed=9)
         totals.append(int(run.world.ledger["taken"].sum()))
     assert totals[0] == totals[1]
