@@ -9,7 +9,7 @@ the number of requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,18 +29,12 @@ class Snapshot:
     p_bg: np.ndarray  # (2,): background failure probability (baseline and noise)
     fault: bool  # the release's fault is active on the new version
     leak_from: float  # when the leaking version started (NaN: no leak in force)
+    packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
 
-    def packed(self) -> np.ndarray:
-        """All parameters in one row, so pieces under different states are served by one set of draws."""
-        return np.concatenate(
-            [
-                self.share,
-                self.cap,
-                self.noise_lat,
-                self.p_bg,
-                [float(self.down), float(self.fault), self.leak_from],
-            ]
-        )
+    def __post_init__(self) -> None:
+        row = np.concatenate([self.share, self.cap, self.noise_lat, self.p_bg,
+                              [float(self.down), float(self.fault), self.leak_from]])
+        object.__setattr__(self, "packed", row)
 
 
 @dataclass
@@ -57,98 +51,94 @@ class Served:
     svc_user: np.ndarray  # (m,) user requests, including those that found no version up
     svc_err: np.ndarray  # (m,)
     caused: np.ndarray  # (m,) failures the deploy caused
-    faulty: np.ndarray  # (m, S) user requests that ran faulty code
-    share: np.ndarray  # (m, S) share of each segment's users routed to the new version
-    down: np.ndarray  # (m,)
+    faulty: np.ndarray | int  # (m, S) user requests that ran faulty code (0: none)
+    share: np.ndarray  # (m, S) or (1, S): share of each segment's users routed to the new version
+    down: np.ndarray  # (m,) or (1,)
 
 
-def serve(
-    rng: np.random.Generator,
-    snaps: list[Snapshot],
-    which: np.ndarray,
-    k: np.ndarray,
-    mid: np.ndarray,
-    dt: np.ndarray,
-    taken: np.ndarray,
-    taken_syn: np.ndarray,
-    fault_p: np.ndarray,
-    fault_touch: np.ndarray,
-    leak_per_s: float,
-    has_profile: bool,
-    ref_util: float,
-    workers: int,
-) -> Served:
-    """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under."""
+def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k: np.ndarray,
+          mid: np.ndarray, dt: np.ndarray, taken: np.ndarray, taken_syn: np.ndarray, fault_p: np.ndarray,
+          fault_touch: np.ndarray, leak_per_s: float, has_profile: bool, ref_util: float,
+          workers: int) -> Served:
+    """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under.
+
+    Parameters are one row per state, broadcast over the pieces when one state covers them all
+    (the common case), so the op count — not the window count — sets the fixed cost of a call.
+    """
     m, S = taken.shape
-    # One parameter row per state, broadcast over the pieces (indexed when states differ).
-    P = snaps[0].packed()[None, :] if len(snaps) == 1 else np.stack([s.packed() for s in snaps])[which]
-    share, cap, noise, p_bg = P[:, : S + 1], P[:, S + 1 : S + 3], P[:, S + 3 : S + 5], P[:, S + 5 : S + 7]
-    down = np.broadcast_to(P[:, S + 7] > 0, (m,))
-    fault = np.broadcast_to(P[:, S + 8] > 0, (m,))
-    total = np.where(down, 0, taken.sum(1))
-    user = np.empty((m, 2), np.int64)
-    syn = np.empty((m, 2), np.int64)
-    uniform = not fault.any() and bool(np.all(share[:, :S] == share[:, :1]))
-    if uniform:  # every segment at one share and no fault to trace: splitting totals is exact, and cheaper
-        counts = np.stack([total, taken_syn], 1)
+    one = len(snaps) == 1
+    P = snaps[0].packed[None, :] if one else np.stack([s.packed for s in snaps])[which]
+    share = P[:, : S + 1]
+    any_down = any(s.down for s in snaps)
+    any_fault = any(s.fault for s in snaps)
+    down = P[:, S + 7] > 0
+    total = taken.sum(1)
+    if any_down:
+        total = np.where(down, 0, total)
+        syn_total = np.where(down, 0, taken_syn)
+    else:
+        syn_total = taken_syn
+    uniform = not any_fault and bool((share[:, :S] == share[:, :1]).all())
+    new_seg = None
+    if uniform:  # one share for every segment and no fault to trace: splitting totals is exact
+        counts = np.stack([total, syn_total], 1)
         p = share[:, [0, S]]
     else:
-        counts = np.concatenate([taken, taken_syn[:, None]], 1)
+        counts = np.concatenate([np.where(down[:, None], 0, taken) if any_down else taken,
+                                 syn_total[:, None]], 1)
         p = share
-    new = np.where(p >= 1, counts, 0)
     frac = (p > 0) & (p < 1)
-    if frac.any():  # one binomial call splits the user and the synthetic traffic
-        if len(snaps) == 1:
+    new = counts * (p >= 1)
+    if frac.any():  # one binomial call splits user and synthetic traffic
+        if one:
             cols = frac[0]
             new[:, cols] = rng.binomial(counts[:, cols], p[0, cols])
         else:
             new[frac] = rng.binomial(counts[frac], np.broadcast_to(p, counts.shape)[frac])
-    new_seg = None if uniform else new[:, :S]
+    if not uniform:
+        new_seg = new[:, :S]
+    user = np.empty((m, 2), np.int64)
+    syn = np.empty((m, 2), np.int64)
     user[:, NEW] = new[:, 0] if uniform else new_seg.sum(1)
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
-    syn[:, STABLE] = np.where(down, 0, taken_syn) - syn[:, NEW]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(cap > 0, (user + syn) / (dt[:, None] * cap), 0.0)
+    syn[:, STABLE] = syn_total - syn[:, NEW]
+    cap = P[:, S + 1 : S + 3]
+    util = (user + syn) / (dt[:, None] * np.maximum(cap, 1e-9)) * (cap > 0)
     if leak_per_s:
         since = np.broadcast_to(P[:, S + 9], (m,))
         leaking = ~np.isnan(since)
         util[leaking, NEW] += leak_per_s * (mid[leaking] - since[leaking])
     served = user
-    faulty = np.zeros((m, S), np.int64)
-    fault_fail = np.zeros(m, np.int64)
-    if fault.any():
-        faulty[fault] = new_seg[fault] * fault_touch
+    faulty: np.ndarray | int = 0
+    fault_fail: np.ndarray | int = 0
+    fault = np.broadcast_to(P[:, S + 8] > 0, (m,))
+    if any_fault:
+        faulty = np.where(fault[:, None], new_seg * fault_touch, 0)
         if fault_p.any():
-            fault_fail[fault] = rng.binomial(new_seg[fault], fault_p).sum(1)
+            fault_fail = np.where(fault, rng.binomial(new_seg, fault_p).sum(1), 0)
             served = user.copy()
             served[:, NEW] -= fault_fail
-    if util.max(initial=0.0) > 1.0:
+    p_bg = P[:, S + 5 : S + 7]
+    shed = None
+    if util.max() > 1.0:
         shed = rng.binomial(served, fleet.shed_probability(util))
         err = rng.binomial(served - shed, p_bg) + shed
     else:
-        shed = None
         err = rng.binomial(served, p_bg)
-    err[:, NEW] += fault_fail
-    fail_down = np.where(down, taken.sum(1), 0)
+    caused = fault_fail
+    if any_fault:
+        err[:, NEW] += fault_fail
+    svc_user, svc_err = total, err.sum(1)
+    if any_down:
+        fail_down = np.where(down, taken.sum(1), 0)
+        caused = caused + fail_down
+        svc_user, svc_err = total + fail_down, svc_err + fail_down
     # Overload the release brought (a leak) is caused by the deploy; a surge overloading a sound
     # fleet is not: it would have happened anyway.
-    caused = fault_fail + fail_down
     if leak_per_s and shed is not None:
         caused = caused + shed[:, NEW]
-    mult = fleet.queueing_factor(util, ref_util, workers) * noise
-    return Served(
-        k=k,
-        user=user,
-        syn=syn,
-        err=err,
-        mult=mult,
-        profile=fault & has_profile,
-        util=util,
-        svc_user=total + fail_down,
-        svc_err=err.sum(1) + fail_down,
-        caused=caused,
-        faulty=faulty,
-        share=np.broadcast_to(share[:, :S], (m, S)),
-        down=down,
-    )
+    mult = fleet.queueing_factor(util, ref_util, workers) * P[:, S + 3 : S + 5]
+    return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=fault & has_profile, util=util,
+                  svc_user=svc_user, svc_err=svc_err, caused=np.broadcast_to(caused, (m,)),
+                  faulty=faulty, share=share[:, :S], down=np.broadcast_to(down, (m,)))
