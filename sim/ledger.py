@@ -14,8 +14,7 @@ _COLUMNS: dict[str, tuple[tuple[str, ...], type]] = {
     "t0": ((), float),
     "dt": ((), float),
     "k": ((), np.int64),
-    "taken": (("S",), np.int64),  # user requests of the window this row took, by segment
-    "taken_syn": ((), np.int64),  # synthetic requests of the window this row took
+    "taken": (("S1",), np.int64),  # requests of the window this row took: by segment, then synthetic
     "caused": ((), np.int64),  # failures the deploy caused: fault, overload it brought, downtime
     "faulty": (("S",), np.int64),  # user requests that ran faulty code, by segment
     "share": (("S",), float),  # share of each segment's users routed to the new version
@@ -28,7 +27,7 @@ class Ledger:
         self.n = 0
         self._cap = max(capacity, 16)
         self.cols: dict[str, np.ndarray] = {
-            name: np.zeros((self._cap, *(n_segments for _ in shape)), dtype=dt)
+            name: np.zeros((self._cap, *(n_segments + (d == "S1") for d in shape)), dtype=dt)
             for name, (shape, dt) in _COLUMNS.items()
         }
 

@@ -32,8 +32,15 @@ class Snapshot:
     packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
 
     def __post_init__(self) -> None:
-        row = np.concatenate([self.share, self.cap, self.noise_lat, self.p_bg,
-                              [float(self.down), float(self.fault), self.leak_from]])
+        row = np.concatenate(
+            [
+                self.share,
+                self.cap,
+                self.noise_lat,
+                self.p_bg,
+                [float(self.down), float(self.fault), self.leak_from],
+            ]
+        )
         object.__setattr__(self, "packed", row)
 
 
@@ -56,23 +63,36 @@ class Served:
     down: np.ndarray  # (m,) or (1,)
 
 
-def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k: np.ndarray,
-          mid: np.ndarray, dt: np.ndarray, taken: np.ndarray, taken_syn: np.ndarray, fault_p: np.ndarray,
-          fault_touch: np.ndarray, leak_per_s: float, has_profile: bool, ref_util: float,
-          workers: int) -> Served:
-    """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under.
+def serve(
+    rng: np.random.Generator,
+    snaps: list[Snapshot],
+    which: np.ndarray,
+    k: np.ndarray,
+    mid: np.ndarray,
+    dt: np.ndarray,
+    taken: np.ndarray,
+    fault_p: np.ndarray,
+    fault_touch: np.ndarray,
+    leak_per_s: float,
+    has_profile: bool,
+    ref_util: float,
+    workers: int,
+) -> Served:
+    """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under; `taken`
+    holds each row's requests by user segment, then its synthetic requests.
 
     Parameters are one row per state, broadcast over the pieces when one state covers them all
     (the common case), so the op count — not the window count — sets the fixed cost of a call.
     """
-    m, S = taken.shape
+    m, S = taken.shape[0], taken.shape[1] - 1
+    taken_syn = taken[:, S]
     one = len(snaps) == 1
     P = snaps[0].packed[None, :] if one else np.stack([s.packed for s in snaps])[which]
     share = P[:, : S + 1]
     any_down = any(s.down for s in snaps)
     any_fault = any(s.fault for s in snaps)
     down = P[:, S + 7] > 0
-    total = taken.sum(1)
+    total = taken[:, :S].sum(1)
     if any_down:
         total = np.where(down, 0, total)
         syn_total = np.where(down, 0, taken_syn)
@@ -84,8 +104,7 @@ def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k:
         counts = np.stack([total, syn_total], 1)
         p = share[:, [0, S]]
     else:
-        counts = np.concatenate([np.where(down[:, None], 0, taken) if any_down else taken,
-                                 syn_total[:, None]], 1)
+        counts = np.where(down[:, None], 0, taken) if any_down else taken
         p = share
     frac = (p > 0) & (p < 1)
     new = counts * (p >= 1)
@@ -106,13 +125,13 @@ def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k:
     cap = P[:, S + 1 : S + 3]
     util = (user + syn) / (dt[:, None] * np.maximum(cap, 1e-9)) * (cap > 0)
     if leak_per_s:
-        since = np.broadcast_to(P[:, S + 9], (m,))
+        since = P[:, S + 9] if not one else np.full(m, P[0, S + 9])
         leaking = ~np.isnan(since)
         util[leaking, NEW] += leak_per_s * (mid[leaking] - since[leaking])
     served = user
     faulty: np.ndarray | int = 0
     fault_fail: np.ndarray | int = 0
-    fault = np.broadcast_to(P[:, S + 8] > 0, (m,))
+    fault = (P[:, S + 8] > 0) if not one else np.full(m, any_fault)
     if any_fault:
         faulty = np.where(fault[:, None], new_seg * fault_touch, 0)
         if fault_p.any():
@@ -131,7 +150,7 @@ def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k:
         err[:, NEW] += fault_fail
     svc_user, svc_err = total, err.sum(1)
     if any_down:
-        fail_down = np.where(down, taken.sum(1), 0)
+        fail_down = np.where(down, taken[:, :S].sum(1), 0)
         caused = caused + fail_down
         svc_user, svc_err = total + fail_down, svc_err + fail_down
     # Overload the release brought (a leak) is caused by the deploy; a surge overloading a sound
@@ -139,6 +158,18 @@ def serve(rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, k:
     if leak_per_s and shed is not None:
         caused = caused + shed[:, NEW]
     mult = fleet.queueing_factor(util, ref_util, workers) * P[:, S + 3 : S + 5]
-    return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=fault & has_profile, util=util,
-                  svc_user=svc_user, svc_err=svc_err, caused=np.broadcast_to(caused, (m,)),
-                  faulty=faulty, share=share[:, :S], down=np.broadcast_to(down, (m,)))
+    return Served(
+        k=k,
+        user=user,
+        syn=syn,
+        err=err,
+        mult=mult,
+        profile=fault & has_profile,
+        util=util,
+        svc_user=svc_user,
+        svc_err=svc_err,
+        caused=caused,
+        faulty=faulty,
+        share=share[:, :S],
+        down=down,
+    )

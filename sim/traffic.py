@@ -102,14 +102,21 @@ class TrafficDraw:
 
     window_s: float
     start_hour: float  # local time of day at t = 0
-    user: np.ndarray  # (windows, segments) user requests
-    synthetic: np.ndarray  # (windows,) synthetic requests
+    counts: np.ndarray  # (windows, segments + 1): user requests by segment, then synthetic requests
     user_rate: np.ndarray  # (windows,) expected user requests per second
     surges: tuple[tuple[float, float, float], ...]  # (start_s, end_s, factor)
 
     @property
+    def user(self) -> np.ndarray:
+        return self.counts[:, :-1]
+
+    @property
+    def synthetic(self) -> np.ndarray:
+        return self.counts[:, -1]
+
+    @property
     def windows(self) -> int:
-        return len(self.synthetic)
+        return len(self.counts)
 
     def hour_at(self, t: float) -> float:
         return (self.start_hour + t / 3600.0) % 24.0
@@ -144,10 +151,11 @@ def draw_traffic(
         surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
     rate = rate_profile(cfg, start_hour, t_mid) * surge_mult
     user_rate = rate * (1.0 - cfg.synthetic_share)
-    user = rng.poisson(user_rate[:, None] * cfg.shares[None, :] * window_s)
     # Health checks and bots arrive at a steady rate: probes do not follow the daily curve.
-    synthetic = rng.poisson(cfg.rate_rps * cfg.synthetic_share * window_s, size=n)
-    return TrafficDraw(window_s, start_hour, user, synthetic, user_rate, tuple(surges))
+    lam = np.empty((n, len(cfg.segments) + 1))
+    lam[:, :-1] = user_rate[:, None] * cfg.shares[None, :] * window_s
+    lam[:, -1] = cfg.rate_rps * cfg.synthetic_share * window_s
+    return TrafficDraw(window_s, start_hour, rng.poisson(lam), user_rate, tuple(surges))
 
 
 def hit_probability(requests_per_user: np.ndarray, shape: float) -> np.ndarray:

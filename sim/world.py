@@ -66,8 +66,7 @@ class World:
         self.bias = np.array(
             [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
         )
-        self.rem_user = traffic.user.copy()
-        self.rem_syn = traffic.synthetic.copy()
+        self.rem = traffic.counts.copy()  # requests of each window not yet drawn
         n = traffic.windows
         self.ledger = Ledger(n + 64, len(self.shares))
         self.telemetry = Telemetry(n, scn.fleet.latency, release.latency_profile, release.severity, rng)
@@ -243,8 +242,7 @@ class World:
         L = self.ledger
         i = L.first_row_of_window(k)
         ks = L["k"][i:]
-        np.add.at(self.rem_user, ks, L["taken"][i:])
-        np.add.at(self.rem_syn, ks, L["taken_syn"][i:])
+        np.add.at(self.rem, ks, L["taken"][i:])
         L.truncate(i)
         self.telemetry.clear_from(k)
         self.materialized = k * self.window_s
@@ -289,24 +287,26 @@ class World:
         # each request independently; only a piece ending before its window does needs a draw, and
         # pieces sharing a window (a state change inside it) are taken in time order.
         frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
-        taken, taken_syn = self.rem_user[k], self.rem_syn[k]  # fancy indexing: copies
-        shared = np.zeros(len(k), bool)
-        shared[1:] = k[1:] == k[:-1]
-        shared[:-1] |= shared[1:]
-        cut = np.flatnonzero((frac < 1.0 - _EPS) & ~shared)
-        if len(cut):
-            taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
-            taken_syn[cut] = self.rng.binomial(taken_syn[cut], frac[cut])
-        for i in np.flatnonzero(shared):  # a few pieces around state changes, in time order
-            ki, f = int(k[i]), float(frac[i])
-            whole = f >= 1.0 - _EPS
-            taken[i] = self.rem_user[ki] if whole else self.rng.binomial(self.rem_user[ki], f)
-            taken_syn[i] = self.rem_syn[ki] if whole else self.rng.binomial(self.rem_syn[ki], f)
-            self.rem_user[ki] -= taken[i]
-            self.rem_syn[ki] -= taken_syn[i]
-        solo = ~shared
-        self.rem_user[k[solo]] -= taken[solo]
-        self.rem_syn[k[solo]] -= taken_syn[solo]
+        rem = self.rem
+        if len(k) == int(k[-1] - k[0]) + 1:  # one piece per window: slices, and only the last may be cut
+            sl = slice(int(k[0]), int(k[-1]) + 1)
+            taken = rem[sl].copy()
+            if frac[-1] < 1.0 - _EPS:
+                taken[-1] = self.rng.binomial(taken[-1], frac[-1])
+            rem[sl] -= taken
+        else:  # state changes inside windows: those windows' pieces take their shares in time order
+            taken = rem[k]  # a copy (fancy indexing)
+            dup = np.zeros(len(k), bool)
+            dup[1:] = k[1:] == k[:-1]
+            dup[:-1] |= dup[1:]
+            cut = np.flatnonzero((frac < 1.0 - _EPS) & ~dup)
+            if len(cut):
+                taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
+            rem[k[~dup]] -= taken[~dup]
+            for i in np.flatnonzero(dup):
+                ki, f = int(k[i]), float(frac[i])
+                taken[i] = rem[ki] if f >= 1.0 - _EPS else self.rng.binomial(rem[ki], f)
+                rem[ki] -= taken[i]
         served = serve(
             self.rng,
             snaps,
@@ -315,7 +315,6 @@ class World:
             start + dt / 2,
             dt,
             taken,
-            taken_syn,
             self.fault_p,
             self.fault_touch,
             self.release.leak_per_s,
@@ -329,7 +328,6 @@ class World:
             dt=dt,
             k=k,
             taken=taken,
-            taken_syn=taken_syn,
             caused=served.caused,
             faulty=served.faulty,
             share=served.share,
@@ -340,7 +338,8 @@ class World:
     # ---- reads: complete windows before now, as monitoring would show them ----
 
     def _windows(self, t_from: float, t_to: float) -> tuple[int, int]:
-        k_to = int(min(t_to, self.env.now) // self.window_s + _EPS)
+        # Observers may evaluate a tick ahead of the clock over traffic already drawn (see analysis).
+        k_to = int(min(t_to, max(self.env.now, self.materialized)) // self.window_s + _EPS)
         k_from = min(int(max(t_from, 0.0) // self.window_s + _EPS), k_to)
         self.ensure(k_to * self.window_s)
         return k_from, k_to

@@ -103,12 +103,12 @@ class Deploy:
 
     # ---- bookkeeping ----
 
-    def log(self, kind: str, detail: str = "", verdict: Any = None) -> None:
+    def log(self, kind: str, detail: str = "", verdict: Any = None, at: float | None = None) -> None:
         if self.record:
             if verdict is not None and verdict.values:
                 shown = ", ".join(f"{m}={v:.4g} (limit {lim:.4g})" for m, (v, lim) in verdict.values.items())
                 detail = f"{detail}: {shown}"
-            self.events.append((self.env.now, kind, detail))
+            self.events.append((self.env.now if at is None else at, kind, detail))
 
     def judge(self, name: str) -> JudgeConfig:
         return self.scn.judges[name]
