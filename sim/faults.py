@@ -76,6 +76,9 @@ def _default_faults() -> dict[str, FaultSpec]:
 @dataclass(frozen=True)
 class ReleasesConfig(Config):
     bad_probability: float = num(0.2, 0.0, 1.0, doc="chance that a release carries a fault")
+    flagged_share: float = num(
+        0.7, 0.0, 1.0, doc="chance a fault lies in the code path behind the release's feature flag"
+    )
     faults: dict[str, FaultSpec] = section(_default_faults, doc="the fault mix, by fault kind")
 
     def validate(self) -> None:
@@ -106,6 +109,8 @@ class Release:
     segment: int | None = None  # index of the segment a segment_bug hits
     smoke_u: float = 1.0  # uniform draw; the smoke test catches the fault when smoke_u < smoke_catch
     smoke_catch: float = 0.0
+    layer: str | None = None  # "flag": the fault lies behind the feature flag; "binary": anywhere else
+    shadow_u: float = 1.0  # uniform draw for dark-launch shadow calls
 
     @property
     def caught_by_smoke_test(self) -> bool:
@@ -138,14 +143,17 @@ class Release:
 
 
 def draw_release(cfg: ReleasesConfig, segment_names: tuple[str, ...], rng: np.random.Generator) -> Release:
-    u_bad, u_kind, u_smoke = rng.random(3)
+    u_bad, u_kind, u_smoke, u_layer, u_shadow = rng.random(5)
     kinds = [k for k, s in cfg.faults.items() if s.weight > 0]
     if not kinds or u_bad >= cfg.bad_probability:
-        return Release(bad=False, smoke_u=float(u_smoke))
+        return Release(bad=False, smoke_u=float(u_smoke), shadow_u=float(u_shadow))
     weights = np.array([cfg.faults[k].weight for k in kinds])
     kind = kinds[int(np.searchsorted(np.cumsum(weights) / weights.sum(), u_kind, side="right"))]
     spec = cfg.faults[kind]
     severity = float(spec.severity.sample(rng))
     onset = float(spec.onset_s.sample(rng))
     segment = segment_names.index(spec.segment) if spec.segment is not None else None
-    return Release(True, kind, severity, onset, segment, float(u_smoke), spec.smoke_catch)
+    layer = "flag" if u_layer < cfg.flagged_share else "binary"
+    return Release(
+        True, kind, severity, onset, segment, float(u_smoke), spec.smoke_catch, layer, float(u_shadow)
+    )

@@ -15,7 +15,8 @@ _COLUMNS: dict[str, tuple[tuple[str, ...], type]] = {
     "dt": ((), float),
     "k": ((), np.int64),
     "taken": (("S1",), np.int64),  # requests of the window this row took: by segment, then synthetic
-    "caused": ((), np.int64),  # failures the deploy caused: fault, overload it brought, downtime
+    "caused": ((), np.int64),  # failures the deploy caused: fault, schema, overload it brought, downtime
+    "schema_failed": ((), np.int64),  # failures from a schema the serving binary could not read
     "faulty": (("S",), np.int64),  # user requests that ran faulty code, by segment
     "share": (("S",), float),  # share of each segment's users routed to the new version
     "down": ((), bool),  # no version was up: every request failed

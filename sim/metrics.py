@@ -40,6 +40,10 @@ COLUMNS: tuple[str, ...] = (
     "error_budget_used",
     "lead_time_s",
     "extra_instance_hours",
+    "migration_failed_requests",
+    "sequence_lead_time_s",
+    "fault_layer",
+    "undo",
     "error",
 )
 
@@ -55,6 +59,8 @@ METRICS: tuple[str, ...] = (
     "error_budget_used",
     "lead_time_s",
     "extra_instance_hours",
+    "migration_failed_requests",
+    "sequence_lead_time_s",
 )
 
 FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped")
@@ -128,8 +134,9 @@ def deploy_row(
         "detected": detected,
         "detected_by": d.detected_by,
         "rolled_back": d.rolled_back,
-        "false_rollback": d.rolled_back and not bad,
-        "escaped": bad and m.full_at is not None,
+        # A rollback answering a breaking schema change is not false, even if the code was fine.
+        "false_rollback": d.rolled_back and not bad and scn.migration.kind != "breaking",
+        "escaped": bad and m.faulty_full_at is not None,
         "time_to_detect_s": ttd,
         "time_to_recover_s": ttr,
         "faulty_requests": float(L["faulty"].sum()) if bad else NAN,
@@ -140,6 +147,10 @@ def deploy_row(
         "error_budget_used": failed / budget,
         "lead_time_s": m.full_at if m.full_at is not None else NAN,
         "extra_instance_hours": m.extra_instance_s / 3600.0,
+        "migration_failed_requests": float(L["schema_failed"].sum()) if scn.migration.kind != "none" else NAN,
+        "sequence_lead_time_s": m.sequence_done_at if m.sequence_done_at is not None else NAN,
+        "fault_layer": r.layer if bad else None,
+        "undo": (d.undo or "rollback") if d.rolled_back else None,
         "error": None,
     }
 

@@ -15,6 +15,7 @@ from .noise import Episode, draw_episodes, noise_process
 from .scenario import Scenario
 from .slo import BurnRateAlert
 from .strategies import Deploy, Strategy
+from .strategies.plan import drive
 from .traffic import TrafficDraw, draw_traffic
 from .world import World
 
@@ -56,7 +57,14 @@ def simulate(
     spec = scn.strategies[strategy]
     impl = Strategy.registry[spec.kind](spec)
     env = simpy.Environment()
-    world = World(env, scn, exo.traffic, exo.release, streams.stream(seed, deploy, streams.OBSERVE))
+    world = World(
+        env,
+        scn,
+        exo.traffic,
+        exo.release,
+        streams.stream(seed, deploy, streams.OBSERVE),
+        uses_flag=impl.uses_flag,
+    )
     if impl.switches_fleets:
         world.mode = "router"  # a selector switch moves whole fleets, whatever the routing mode
     d = Deploy(
@@ -70,7 +78,7 @@ def simulate(
     env.process(noise_process(env, exo.episodes, world))
     if scn.safety_net is not None:
         BurnRateAlert(env, world, scn.slo, d.page).start()
-    env.process(d.drive(impl))
+    env.process(drive(d, impl))
     env.run(until=env.any_of([d.finished, env.timeout(scn.run.horizon_s)]))
     end = min(env.now, scn.run.horizon_s)
     world.finish(end)

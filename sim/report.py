@@ -18,6 +18,8 @@ TABLE: tuple[tuple[str, str, float, str], ...] = (
     ("lead_time_s", "lead time min", 1 / 60, "{:,.1f}"),
     ("false_rollback_rate", "false rollbacks %", 100.0, "{:.1f}"),
     ("escaped_rate", "escaped defects %", 100.0, "{:.1f}"),
+    ("migration_failed_requests", "schema failures", 1.0, "{:,.0f}"),
+    ("sequence_lead_time_s", "plan lead time min", 1 / 60, "{:,.1f}"),
 )
 
 
@@ -40,7 +42,9 @@ def how_to_choose(summary: pd.DataFrame) -> pd.DataFrame:
             for m, title, scale, fmt in TABLE
             if m in part.index
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    # Columns no run defines (no schema change, no multi-deploy plan) would only say "–".
+    return table.loc[:, ~(table == "–").all()]
 
 
 def format_table(table: pd.DataFrame) -> str:

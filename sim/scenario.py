@@ -17,9 +17,11 @@ import yaml
 
 from .errors import ConfigError, PathPart
 from .faults import ReleasesConfig
+from .flags import FlagsConfig
 from .fleet import FleetConfig
 from .humans import HumansConfig
 from .judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
+from .migration import MigrationConfig
 from .noise import NoiseConfig
 from .routing import RoutingConfig
 from .schema import Config, build, num, section, text, to_plain
@@ -83,6 +85,8 @@ class Scenario(Config):
     fleet: FleetConfig = section(FleetConfig)
     traffic: TrafficConfig = section(TrafficConfig)
     releases: ReleasesConfig = section(ReleasesConfig)
+    migration: MigrationConfig = section(MigrationConfig, doc="the schema change releases carry, if any")
+    flags: FlagsConfig = section(FlagsConfig, doc="feature-flag mechanics, for the flag strategies")
     noise: NoiseConfig = section(NoiseConfig)
     routing: RoutingConfig = section(RoutingConfig)
     judges: dict[str, JudgeConfig] = section(_default_judges)

@@ -1,7 +1,8 @@
 """Summaries across deploys: per strategy, each metric's mean, percentiles and 95% confidence interval.
 
-Means get a Student-t interval; rates (false rollbacks among good releases, escapes among bad
-ones) get a Wilson score interval, which behaves at rates near 0 and 1 where the normal one does not.
+Means get a bootstrap (or, for large samples, Student-t) interval; rates (false rollbacks among
+good releases, escapes among bad ones) get a Wilson score interval, which behaves at rates near
+0 and 1 where the normal one does not.
 """
 
 from __future__ import annotations
@@ -22,13 +23,30 @@ RATES = {
     "rollback_rate": ("rolled_back", "all"),
 }
 
+BOOTSTRAP_MAX = 2000
+BOOTSTRAP_RESAMPLES = 1000
+
 SUMMARY_COLUMNS = ["strategy", "metric", "n", "mean", "p50", "p90", "p99", "ci95_lo", "ci95_hi"]
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval for the mean.
+
+    Per-deploy metrics are skewed (most bad releases are caught small, a few escape big), where a
+    t-interval is too narrow on one side and can dip below zero. Up to BOOTSTRAP_MAX values this is
+    a percentile bootstrap (fixed seed, so summaries are reproducible); beyond, the sample is large
+    enough for the Student-t interval.
+    """
     n = len(values)
     if n < 2:
         return (math.nan, math.nan)
+    if values.min() == values.max():
+        return (float(values[0]), float(values[0]))
+    if n <= BOOTSTRAP_MAX:
+        rng = np.random.default_rng(20_260_101)
+        means = values[rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))].mean(1)
+        lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+        return (float(lo), float(hi))
     m, sd = float(values.mean()), float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return (m - half, m + half)

@@ -67,8 +67,7 @@ class Telemetry:
         """Add served rows, in time order; several rows may fall in one window (a state change inside it)."""
         k = served.k
         latw = served.mult * served.user
-        on = np.zeros_like(latw)
-        on[:, 1] = np.where(served.profile, latw[:, 1], 0.0)  # only the new version carries the fault
+        on = np.where(served.profile, latw, 0.0)  # the slots where the fault bends latency
         rows = np.stack([served.user, served.syn, served.err, latw, on], axis=2)
         svc = np.stack([served.svc_user, served.svc_err], axis=1)
         util = served.util

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import sim
-from sim import world as world_mod
+from sim import tape as tape_mod
 from tests.conftest import QUIET, scenario
 
 
@@ -48,7 +48,7 @@ def test_every_user_request_is_served_or_fails_exactly_once():
         w = run.world
         drawn = int(w.ledger["taken"][:, :-1].sum())
         n_windows = int(np.ceil(w.materialized / w.window_s))
-        remaining = int(w.rem[:n_windows, :-1].sum())
+        remaining = int(w.tape.rem[:n_windows, :-1].sum())
         assert drawn + remaining == int(run.exo.traffic.user[:n_windows].sum())
         tel = w.telemetry
         # Monitoring saw every drawn request once: served by a version, or failed for want of one.
@@ -60,7 +60,7 @@ def test_drawing_ahead_changes_no_statistics(monkeypatch):
     # counted: totals of the exogenous traffic are identical, and served totals agree.
     totals = []
     for lookahead in (60.0, 3600.0):
-        monkeypatch.setattr(world_mod.World, "next_change", lambda self, la=lookahead: self.env.now + la)
+        monkeypatch.setattr(tape_mod.Tape, "next_change", lambda self, la=lookahead: self.env.now + la)
         run = sim.run_deploy(scenario(QUIET), "progressive", deploy=1, seed=9)
         totals.append(int(run.world.ledger["taken"][:, :-1].sum()))
     assert totals[0] == totals[1]

@@ -59,6 +59,10 @@ class Strategy:
     config: ClassVar[type[StrategyConfig]]
     #: Switches whole fleets with a service selector (blue-green, recreate) rather than weighting.
     switches_fleets: ClassVar[bool] = False
+    #: The release's behaviour ships dark behind a feature flag and is released by the flag.
+    uses_flag: ClassVar[bool] = False
+    #: The schema change runs before the rollout starts (recreate runs it once the old version is down).
+    migrates_first: ClassVar[bool] = True
     registry: ClassVar[dict[str, type[Strategy]]] = {}
 
     def __init__(self, spec: StrategyConfig) -> None:
@@ -94,6 +98,9 @@ class Deploy:
         self.finished = env.event()
         self.detected_by: str | None = None
         self.rolled_back = False
+        self.undo: str | None = None  # how the release was taken back: rollback, kill_switch, ...
+        self.retiring: list[simpy.Process] = []  # old fleets scaled down after a delay
+        self.restoring: simpy.Process | None = None  # a schema restore under way
         self.record = record
         self.events: list[tuple[float, str, str]] = []
         self._background: list[simpy.Process] = []
@@ -119,12 +126,28 @@ class Deploy:
     # ---- detection and the driver ----
 
     def detect(self, by: str) -> None:
-        """The first party to decide the release is bad wins; the rollback starts at once."""
+        """The first party to decide the release is bad wins; the rollback starts at once. A schema
+        the old binary cannot read is restored (or fixed forward) alongside: rolling back the binary
+        does not undo it."""
         if self.detected_by is None:
             self.detected_by = by
             self.world.mark_detected()
             self.log("detected", by)
             self.abort.succeed()
+            if self.world.schema_broken:
+                self.restoring = self.env.process(self._restore_schema())
+
+    def migrate(self) -> None:
+        """Run the release's schema change (a pre-deploy job). A breaking one lands on whatever the
+        old binary is still serving."""
+        if self.scn.migration.kind == "breaking":
+            self.world.break_schema()
+            self.log("migration", "breaking change applied")
+
+    def _restore_schema(self) -> Gen:
+        yield self.env.timeout(float(self.scn.migration.restore_s.sample(self.rng)))
+        self.world.restore_schema()
+        self.log("migration", "schema restored")
 
     def page(self) -> bool:
         """The SLO alert fired: the on-call answers after a delay and rolls back. A page inside a
@@ -142,24 +165,14 @@ class Deploy:
         yield self.env.timeout(self.humans.delay("page_response_s", self.hour()))
         self.detect("slo_alert")
 
-    def drive(self, strategy: Strategy) -> Gen:
-        rollout = self.env.process(_interruptible(strategy.rollout(self)))
-        yield rollout | self.abort
-        if not self.abort.triggered:
-            yield self.abort  # promoted: only a later page can still call it back
-        for proc in [rollout, *self._background]:
-            if proc.is_alive:
-                proc.interrupt("abort")
-        self.rolled_back = True
-        self.log("rollback", "started")
-        yield from strategy.rollback(self)
-        self.log("rollback", "done")
-        self.finished.succeed()
+    @property
+    def background_processes(self) -> list[simpy.Process]:
+        return self._background
 
     def background(self, gen: Gen, observer: bool = False) -> simpy.Process:
         """A process that dies with the rollout (background analysis, delayed scale-downs).
         An observer only reads the world until it detects something (see World.next_change)."""
-        proc = self.env.process(_interruptible(gen))
+        proc = self.env.process(interruptible(gen))
         self._background.append(proc)
         if observer:
             self.world.observers.add(proc)
@@ -213,7 +226,7 @@ class Deploy:
             yield self.env.timeout(delay)
             yield from self.stop(version)
 
-        self.background(later())
+        self.retiring.append(self.background(later()))
 
     def scale_to(self, version: int, count: int) -> Gen:
         """Bring a version to `count` replicas and wait until every one of them is ready."""
@@ -308,7 +321,7 @@ class Deploy:
         return (yield from self.review(judge_name, lookback_s, "manual gate"))
 
 
-def _interruptible(gen: Gen) -> Gen:
+def interruptible(gen: Gen) -> Gen:
     try:
         return (yield from gen)
     except simpy.Interrupt:

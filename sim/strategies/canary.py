@@ -19,12 +19,11 @@ def _default_steps() -> tuple[ManualStep, ...]:
     return tuple(ManualStep(w, 600.0) for w in (1.0, 5.0, 25.0, 50.0))
 
 
-def check_ascending(weights: list[float], path: tuple) -> None:
-    for i in range(1, len(weights)):
-        if weights[i] <= weights[i - 1]:
+def check_ascending(values: list[float], path: tuple, name: str = "weight") -> None:
+    for i in range(1, len(values)):
+        if values[i] <= values[i - 1]:
             raise ConfigError(
-                f"weights must go up step by step: {weights[i]:g} after {weights[i - 1]:g}",
-                (*path, i, "weight"),
+                f"{name}s must go up step by step: {values[i]:g} after {values[i - 1]:g}", (*path, i, name)
             )
 
 

@@ -103,6 +103,7 @@ class Progressive(Strategy):
         for proc in running:  # background analysis ends with the rollout
             if proc.is_alive:
                 proc.interrupt("promoted")
+        return True
 
     def rollback(self, d: Deploy) -> Gen:
         spec: ProgressiveConfig = self.spec  # type: ignore[assignment]

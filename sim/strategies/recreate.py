@@ -19,6 +19,7 @@ class Recreate(Strategy):
     kind = "recreate"
     config = RecreateConfig
     switches_fleets = True
+    migrates_first = False  # the schema changes while nothing runs: recreate escapes the overlap
 
     def rollout(self, d: Deploy) -> Gen:
         spec: RecreateConfig = self.spec  # type: ignore[assignment]
@@ -26,6 +27,7 @@ class Recreate(Strategy):
             d.silenced_until = math.inf
         d.log("step", "stop every stable replica")
         yield from d.stop(STABLE)
+        d.migrate()
         d.log("step", "start the new version")
         yield from d.start(NEW, d.fleet.replicas)
         if spec.silence_alerts:

@@ -1,0 +1,142 @@
+"""Feature-flag releases: ship the binary with the new path dark, then release the behaviour by flag.
+
+`flag` puts the binary on the whole fleet at once; `canary_flag` rolls the binary out as a
+progressive canary first. Either way the release itself is a flag ramp — internal accounts, then
+cohorts by percentage with sticky bucketing — each step judged (flag-on users against flag-off
+users of the same binary), undone by the kill switch. Two layers, two blast radii, two undo paths:
+"can we run this code" is answered by the binary rollout, "should users see this" by the flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..analysis import AnalysisConfig
+from ..errors import ConfigError
+from ..schema import Config, num, section
+from ..world import NEW, STABLE
+from .base import Deploy, Gen, Strategy, StrategyConfig
+from .canary import check_ascending
+from .progressive import Progressive, ProgressiveConfig
+
+
+@dataclass(frozen=True)
+class FlagStep(Config):
+    percent: float = num(1.0, 0.0, 100.0, lo_open=True, unit="%", doc="share of users who get the feature")
+    pause_s: float = num(600.0, 0.0, 7 * 86400.0, unit="s", doc="time at this percentage, judged throughout")
+
+
+def _default_ramp() -> tuple[FlagStep, ...]:
+    return tuple(FlagStep(p, s) for p, s in ((1.0, 600.0), (5.0, 600.0), (25.0, 900.0), (50.0, 900.0)))
+
+
+@dataclass(frozen=True)
+class FlagConfig(StrategyConfig):
+    kind: str = "flag"
+    ramp: tuple[FlagStep, ...] = section(_default_ramp, doc="cohorts after the internal accounts, then 100%")
+    analysis: AnalysisConfig = section(
+        lambda: AnalysisConfig(judge="baseline", initial_delay_s=60.0),
+        doc="judges flag-on users against flag-off users at every step",
+    )
+    scale_down_delay_s: float = num(
+        1800.0, 0.0, 30 * 86400.0, unit="s", doc="old binary kept after the new one takes all traffic"
+    )
+
+    def judges_used(self) -> tuple[str, ...]:
+        return (self.analysis.judge,) if self.analysis.pass_probability is None else ()
+
+    def validate(self) -> None:
+        if not self.ramp:
+            raise ConfigError("needs at least one step", ("ramp",))
+        check_ascending([s.percent for s in self.ramp], ("ramp",), "percent")
+
+
+@dataclass(frozen=True)
+class CanaryFlagConfig(FlagConfig):
+    kind: str = "canary_flag"
+    binary: ProgressiveConfig = section(ProgressiveConfig, doc="how the binary rolls out (flag off)")
+
+    def judges_used(self) -> tuple[str, ...]:
+        return (*super().judges_used(), *self.binary.judges_used())
+
+
+def release_by_flag(d: Deploy, spec: FlagConfig) -> Gen:
+    """Dark launch, then the ramp: internal accounts, the cohorts, everyone."""
+    flags, r = d.scn.flags, d.world.release
+    if flags.shadow_s:
+        d.log("flag", "dark launch: shadow calls exercise the flagged path")
+        yield d.env.timeout(flags.shadow_s)
+        if r.bad and r.layer == "flag" and r.shadow_u < flags.shadow_catch:
+            d.log("shadow", "the flagged path failed under shadow traffic; the flag stays off")
+            d.undo = "flag_off"
+            d.detect("shadow_traffic")
+            return
+    cohorts = [(100.0 * flags.internal_share, "internal accounts")] if flags.internal_share else []
+    cohorts += [(s.percent, f"{s.percent:g}% of users") for s in spec.ramp]
+    pauses = ([spec.ramp[0].pause_s] if flags.internal_share else []) + [s.pause_s for s in spec.ramp]
+    for (percent, who), pause in zip(cohorts, pauses, strict=True):
+        yield from set_flag(d, percent / 100.0, who)
+        count = max(1, int((pause - spec.analysis.initial_delay_s) // spec.analysis.interval_s) + 1)
+        step = dataclasses.replace(spec.analysis, count=count)
+        if not (yield from d.analyse(step, f"flag {who}")):
+            return
+    yield from set_flag(d, 1.0, "everyone")
+
+
+def set_flag(d: Deploy, share: float, who: str) -> Gen:
+    yield d.env.timeout(d.scn.flags.propagation_s)
+    d.world.set_flag(share)
+    d.log("flag", f"on for {who}")
+
+
+def take_back(d: Deploy) -> Gen:
+    """The kill switch while the flag is in play; if users still meet the fault (it is in the binary,
+    not behind the flag), the on-call rolls the binary back after answering again."""
+    if d.world.phase == "flag":
+        d.undo = d.undo or "kill_switch"
+        yield from set_flag(d, 0.0, "nobody (kill switch)")
+        if d.world.faulty_reach == 0:
+            return
+        yield d.env.timeout(d.humans.delay("page_response_s", d.hour()))
+        d.world.end_flag_phase()
+        d.undo = "kill_switch+rollback"
+    elif d.undo is None:
+        d.undo = "rollback"
+    if d.undo == "flag_off":
+        return
+    yield from d.route_back()
+    yield from d.retire_new()
+
+
+class Flag(Strategy):
+    kind = "flag"
+    config = FlagConfig
+    uses_flag = True
+    switches_fleets = True
+
+    def rollout(self, d: Deploy) -> Gen:
+        spec: FlagConfig = self.spec  # type: ignore[assignment]
+        d.log("step", "provision the new binary (flag off)")
+        yield from d.start(NEW, d.fleet.replicas)
+        yield from d.switch(1.0)
+        d.stop_later(STABLE, spec.scale_down_delay_s)
+        yield from release_by_flag(d, spec)
+
+    def rollback(self, d: Deploy) -> Gen:
+        yield from take_back(d)
+
+
+class CanaryFlag(Strategy):
+    kind = "canary_flag"
+    config = CanaryFlagConfig
+    uses_flag = True
+
+    def rollout(self, d: Deploy) -> Gen:
+        spec: CanaryFlagConfig = self.spec  # type: ignore[assignment]
+        if not (yield from Progressive(spec.binary).rollout(d)):
+            return
+        yield from release_by_flag(d, spec)
+
+    def rollback(self, d: Deploy) -> Gen:
+        yield from take_back(d)

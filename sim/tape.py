@@ -1,0 +1,213 @@
+"""The traffic tape: states recorded as the control plane sets them, traffic drawn from them lazily.
+
+A state change costs nothing but a snapshot on the tape. Traffic is drawn when someone reads it,
+for every stretch since the last draw at once — each piece of a window under the snapshot in force
+then (see `serving`) — and on to the next scheduled event that may change the state. If an
+observer's finding changes the state sooner, the tape rewinds to the start of that window and
+draws it again. Reads see only complete windows before now (a monitoring lag of at most one
+window), so nothing a decision was based on is ever redrawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from .faults import Release
+from .ledger import Ledger
+from .serving import Snapshot, serve
+from .telemetry import Stats, Telemetry
+
+_EPS = 1e-9
+
+
+class Tape:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        counts: np.ndarray,
+        window_s: float,
+        horizon_s: float,
+        release: Release,
+        n_segments: int,
+        ref_util: float,
+        workers: int,
+        telemetry: Telemetry,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env, self.rng = env, rng
+        self.window_s, self.horizon_s = window_s, horizon_s
+        self.rem = counts.copy()  # requests of each window not yet drawn: by segment, then synthetic
+        self.release = release
+        self.fault_p = release.failure_probability(n_segments)
+        self.fault_touch = release.touches(n_segments).astype(np.int64)
+        self.ref_util, self.workers = ref_util, workers
+        self.ledger = Ledger(len(counts) + 64, n_segments)
+        self.telemetry = telemetry
+        self.materialized = 0.0
+        self.generation = 0
+        self.rewind_listeners: list[Callable[[int], None]] = []
+        self.observers: set[simpy.Process] = set()
+        self._segments: list[tuple[float, Snapshot]] = []  # (start, state) in time order; the last is open
+
+    def record(self, snap: Snapshot) -> None:
+        """The state from now on. A change inside a stretch already drawn rewinds it first."""
+        now = self.env.now
+        if self.materialized > now + _EPS:
+            self._rewind(now)
+        if self._segments and self._segments[-1][0] >= now - _EPS:
+            self._segments[-1] = (self._segments[-1][0], snap)  # several changes at one instant
+        else:
+            self._segments.append((now, snap))
+
+    # ---- drawing ----
+
+    def ensure(self, t: float) -> None:
+        """Have traffic drawn at least up to time t, and on to the next event that may change state."""
+        if t <= self.materialized + _EPS:
+            return
+        self._draw(min(max(t, self.next_change()), self.horizon_s))
+
+    def next_change(self) -> float:
+        """Time of the next scheduled event that may change the state.
+
+        Observers (analysis loops, the alert, the on-call answering a page) only read; when one of
+        them does set off a change, the stretch drawn past it is rewound. Skipping their ticks lets
+        a whole step of a rollout be drawn at once.
+        """
+        best = math.inf
+        for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
+            if t < best and not any(
+                getattr(cb, "__self__", None) in self.observers for cb in event.callbacks or ()
+            ):
+                best = t
+        return best
+
+    def finish(self, t: float) -> None:
+        """End the tape exactly at t."""
+        t = min(t, self.horizon_s)
+        if self.materialized > t + _EPS:
+            self._rewind(t)
+        self._draw(t)
+
+    def _rewind(self, t: float) -> None:
+        k = int(t // self.window_s)
+        L = self.ledger
+        i = L.first_row_of_window(k)
+        np.add.at(self.rem, L["k"][i:], L["taken"][i:])
+        L.truncate(i)
+        self.telemetry.clear_from(k)
+        self.materialized = k * self.window_s
+        self.generation += 1
+        for listener in self.rewind_listeners:
+            listener(k)
+
+    def _pieces(
+        self, t0: float, t1: float
+    ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split [t0, t1) at window and state boundaries: the snapshots in force, and per piece its
+        window, start, end and snapshot index."""
+        W = self.window_s
+        snaps: list[Snapshot] = []
+        ks, starts, ends, which = [], [], [], []
+        segs = self._segments
+        for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
+            s_start = segs[i][0]
+            a = max(s_start, t0)
+            b = min(segs[i + 1][0] if i + 1 < len(segs) else math.inf, t1)
+            if b > a + _EPS:
+                k = np.arange(int(a // W + _EPS), math.ceil(b / W - _EPS))
+                ks.append(k)
+                starts.append(np.maximum(k * W, a))
+                ends.append(np.minimum((k + 1) * W, b))
+                which.append(np.full(len(k), len(snaps)))
+                snaps.append(segs[i][1])
+            if s_start <= t0:
+                break
+        if len(ks) == 1:
+            return snaps, ks[0], starts[0], ends[0], which[0]
+        return (snaps, *(np.concatenate(x[::-1]) for x in (ks, starts, ends, which)))
+
+    def _draw(self, t1: float) -> None:
+        t0 = self.materialized
+        if t1 <= t0 + _EPS:
+            return
+        W = self.window_s
+        snaps, k, start, end, which = self._pieces(t0, t1)
+        dt = end - start
+        # A piece takes its window's remaining requests in proportion to the time left in the window,
+        # each request independently; only a piece ending before its window does needs a draw, and
+        # pieces sharing a window (a state change inside it) are taken in time order.
+        frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
+        rem = self.rem
+        if len(k) == int(k[-1] - k[0]) + 1:  # one piece per window: slices, and only the last may be cut
+            sl = slice(int(k[0]), int(k[-1]) + 1)
+            taken = rem[sl].copy()
+            if frac[-1] < 1.0 - _EPS:
+                taken[-1] = self.rng.binomial(taken[-1], frac[-1])
+            rem[sl] -= taken
+        else:
+            taken = rem[k]  # a copy (fancy indexing)
+            dup = np.zeros(len(k), bool)
+            dup[1:] = k[1:] == k[:-1]
+            dup[:-1] |= dup[1:]
+            cut = np.flatnonzero((frac < 1.0 - _EPS) & ~dup)
+            if len(cut):
+                taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
+            rem[k[~dup]] -= taken[~dup]
+            for i in np.flatnonzero(dup):
+                ki, f = int(k[i]), float(frac[i])
+                taken[i] = rem[ki] if f >= 1.0 - _EPS else self.rng.binomial(rem[ki], f)
+                rem[ki] -= taken[i]
+        served = serve(
+            self.rng,
+            snaps,
+            which,
+            k,
+            start + dt / 2,
+            dt,
+            taken,
+            self.fault_p,
+            self.fault_touch,
+            self.release.leak_per_s,
+            self.release.latency_profile > 0,
+            self.ref_util,
+            self.workers,
+        )
+        self.telemetry.add(served)
+        self.ledger.append(
+            t0=start,
+            dt=dt,
+            k=k,
+            taken=taken,
+            caused=served.caused,
+            schema_failed=served.schema_failed,
+            faulty=served.faulty,
+            share=served.share,
+            down=served.down,
+        )
+        self.materialized = t1
+
+    # ---- reads: complete windows before now, as monitoring would show them ----
+
+    def windows(self, t_from: float, t_to: float) -> tuple[int, int]:
+        # Observers may evaluate a tick ahead of the clock over traffic already drawn (see analysis).
+        k_to = int(min(t_to, max(self.env.now, self.materialized)) // self.window_s + _EPS)
+        k_from = min(int(max(t_from, 0.0) // self.window_s + _EPS), k_to)
+        self.ensure(k_to * self.window_s)
+        return k_from, k_to
+
+    def stats(
+        self, t_from: float, t_to: float, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0
+    ) -> tuple[Stats, Stats]:
+        """What monitoring shows for both slots over the complete windows in [t_from, t_to)."""
+        k_from, k_to = self.windows(t_from, t_to)
+        return self.telemetry.stats(k_from, k_to, quantiles, min_tail)
+
+    def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
+        """Per-window values of one slot over the complete windows in [t_from, t_to)."""
+        k_from, k_to = self.windows(t_from, t_to)
+        return self.telemetry.series(slot, k_from, k_to)
