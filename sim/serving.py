@@ -33,6 +33,7 @@ class Snapshot:
     shared: bool  # both slots run on one fleet (a flag ramp): load adds up
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
     packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
+    plain: bool = field(init=False, repr=False)  # nothing but routing, load and background failures
 
     def __post_init__(self) -> None:
         row = np.concatenate(
@@ -47,6 +48,16 @@ class Snapshot:
             ]
         )
         object.__setattr__(self, "packed", row)
+        S = len(self.share) - 1
+        plain = (
+            not self.down
+            and not self.shared
+            and not self.fault.any()
+            and not self.p_schema.any()
+            and bool(np.isnan(self.leak_from))
+            and bool(np.all(self.share[:S] == self.share[0]))
+        )
+        object.__setattr__(self, "plain", plain)
 
 
 @dataclass
@@ -92,6 +103,8 @@ def serve(
     """
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
+    if one and snaps[0].plain:
+        return _serve_plain(rng, snaps[0], k, dt, taken, ref_util, workers)
     P = snaps[0].packed[None, :] if one else np.stack([s.packed for s in snaps])[which]
     share = P[:, : S + 1]
     c = S + 1
@@ -181,4 +194,51 @@ def serve(
         faulty=faulty,
         share=share[:, :S],
         down=down,
+    )
+
+
+def _serve_plain(
+    rng: np.random.Generator,
+    snap: Snapshot,
+    k: np.ndarray,
+    dt: np.ndarray,
+    taken: np.ndarray,
+    ref_util: float,
+    workers: int,
+) -> Served:
+    """The common case, with the fewest operations: one state, one share for every segment, no fault
+    in force, no schema trouble, someone up. Same draws, same results as the general path."""
+    m, S = taken.shape[0], taken.shape[1] - 1
+    counts = np.empty((m, 2), np.int64)
+    counts[:, 0] = taken[:, :S].sum(1)
+    counts[:, 1] = taken[:, S]
+    p = snap.share[[0, S]]
+    new = counts * (p >= 1)
+    frac = (p > 0) & (p < 1)
+    if frac.any():
+        new[:, frac] = rng.binomial(counts[:, frac], p[frac])
+    both = np.stack([counts - new, new], 1)  # (m, slot, [user, syn])
+    user, syn = both[:, :, 0], both[:, :, 1]
+    util = (user + syn) / (dt[:, None] * np.maximum(snap.cap, 1e-9)) * (snap.cap > 0)
+    if util.max() > 1.0:
+        shed = rng.binomial(user, fleet.shed_probability(util))
+        err = rng.binomial(user - shed, snap.p_bg) + shed
+    else:
+        err = rng.binomial(user, snap.p_bg)
+    mult = fleet.queueing_factor(util, ref_util, workers) * snap.noise_lat
+    return Served(
+        k=k,
+        user=user,
+        syn=syn,
+        err=err,
+        mult=mult,
+        profile=np.zeros((1, 2), bool),
+        util=util,
+        svc_user=counts[:, 0],
+        svc_err=err.sum(1),
+        caused=0,
+        schema_failed=0,
+        faulty=0,
+        share=snap.share[None, :S],
+        down=np.zeros(1, bool),
     )
