@@ -51,6 +51,10 @@ class StrategyConfig(Config):
         """Names of the judges this strategy refers to, checked against the scenario's judges."""
         return ()
 
+    def routing_for(self, base: routing.RoutingConfig) -> routing.RoutingConfig:
+        """The routing this strategy runs under: the scenario's, unless it brings its own."""
+        return base
+
 
 class Strategy:
     """A deployment strategy: how it rolls a release out and how it takes one back."""
