@@ -163,12 +163,19 @@ def _canary(
 ) -> dict[str, Any]:
     routing = spec.routing_for(scn.routing)
     out: dict[str, Any] = {}
+    total = 100  # weights out of maxTrafficWeight: more than 100 for fractions of a percent (NGINX)
+    weights = [s.weight for s in spec.steps if s.weight is not None]
+    while (
+        routing.mode == "router"
+        and total < 10**6
+        and any(not (w * total / 100).is_integer() for w in weights)
+    ):
+        total *= 10
     if routing.mode == "router":
-        out.update(
-            canaryService=f"{name}-canary",
-            stableService=f"{name}-stable",
-            trafficRouting={"istio": {"virtualService": {"name": f"{name}-vsvc", "routes": ["primary"]}}},
-        )
+        router = {"istio": {"virtualService": {"name": f"{name}-vsvc", "routes": ["primary"]}}}
+        if total > 100:  # only NGINX (and plugins) take a maxTrafficWeight
+            router = {"maxTrafficWeight": total, "nginx": {"stableIngress": name}}
+        out.update(canaryService=f"{name}-canary", stableService=f"{name}-stable", trafficRouting=router)
     else:
         out["maxSurge"] = routing.max_surge
     steps: list[dict[str, Any]] = []
@@ -177,7 +184,7 @@ def _canary(
     for i, step in enumerate(spec.steps):
         where[i] = len(steps)
         if step.weight is not None:
-            steps.append({"setWeight": _whole(step.weight, "weight", notes)})
+            steps.append({"setWeight": _whole(step.weight * total / 100, "weight", notes)})
         elif step.pause_s is not None:
             steps.append({"pause": {"duration": seconds(step.pause_s)}})
         elif step.manual_gate:

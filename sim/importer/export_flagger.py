@@ -246,10 +246,21 @@ def _blue_green(
 ) -> tuple[dict[str, Any], str]:
     run = spec.post_promotion
     analysis = _checks(scn, run, name, notes, templates, annotations)
-    interval = run.interval_s if run is not None else 60.0
     # With a mesh Flagger checks the canary once more on live traffic after the cutover (the
-    # post-promotion run); the kubernetes provider has no cutover to check, so one more iteration.
-    tested = round(spec.smoke_test_s / interval) - (0 if run is not None else 1)
+    # post-promotion run); the kubernetes provider has no cutover to check, so one more iteration
+    # — and its interval shows only in the smoke test and the scale-down delay (two passes).
+    extra = 0 if run is not None else 1
+    tried = [run.interval_s] if run is not None else [spec.scale_down_delay_s / 2]
+    candidates = [*tried, 60.0, 30.0, 15.0, 10.0, 20.0, 120.0, 300.0, 600.0]
+    fits = [
+        i
+        for i in candidates
+        if i >= 10 and (spec.smoke_test_s / i).is_integer() and spec.smoke_test_s / i > extra
+    ]
+    interval = fits[0] if fits else 60.0
+    if run is None:
+        analysis["interval"] = seconds(interval)
+    tested = round(spec.smoke_test_s / interval) - extra
     analysis["iterations"] = max(1, tested)
     if run is not None:
         analysis["threshold"] = run.count or 1

@@ -174,7 +174,7 @@ def _term(text: str) -> Shape | None:
                 inner.unit_guessed,
             )
         return None
-    if len(measures) == 2 and measures[0][0] == "" and measures[1][0] == "/":
+    if len(measures) == 2 and measures[0][0] in ("", "*") and measures[1][0] == "/":
         top, bottom = measures[0][1], measures[1][1]
         qt, qb = _QUANTILE.match(top), _QUANTILE.match(bottom)
         if qt and qb and _side(top) == "canary" and _side(bottom) == "stable":
