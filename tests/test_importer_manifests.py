@@ -163,3 +163,16 @@ def test_scenario_from_manifests_sizes_the_fleet_and_keeps_its_capacity():
     assert scn.fleet.replicas * scn.fleet.capacity_rps == default.fleet.replicas * default.fleet.capacity_rps
     assert list(scn.strategies) == ["billing"] and scn.name == "billing"
     assert scn.strategies["billing"].preview_replicas == 2  # no scaling: the fleet is the Rollout's
+
+
+def test_unknown_fields_are_reported_not_dropped(tmp_path):
+    f = tmp_path / "typo.yaml"
+    text = (DATA / "argo-router-canary.yaml").read_text()
+    f.write_text(text.replace("abortScaleDownDelaySeconds: 0", "abortScaleDownDelaySecond: 0"))
+    im = importer.import_manifests([f])
+    assert _warned(im, "canary.abortScaleDownDelaySecond", "did you mean 'abortScaleDownDelaySeconds'?")
+    assert im.strategies["search"].abort_scale_down_delay_s == 30  # the default, since the field was not read
+    f.write_text((DATA / "flagger-promotion.yaml").read_text().replace("sessionAffinity", "sessionAfinity"))
+    im = importer.import_manifests([f])
+    assert _warned(im, "analysis.sessionAfinity", "did you mean 'sessionAffinity'?")
+    assert not im.strategies["frontend"].routing.sticky

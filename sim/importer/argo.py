@@ -22,28 +22,55 @@ Defaults are the controller's, as documented and coded upstream (argoproj/argo-r
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any
 
 from ..analysis import AnalysisConfig
 from ..errors import ConfigError, PathPart
-from ..judges import GateJudge
 from ..strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..strategies.progressive import RouteOverride
+from .argo_analysis import FOREVER, AnalysisReader, Templates, nominal_s
 from .manifests import Manifest, duration_s, int_or_percent, integer, listing, mapping, number
-from .mapping import JUDGE_ANNOTATION, Context, annotated_judge, argo_metric, same_limits, with_sim_settings
+from .mapping import Context, with_sim_settings
 
-#: A count standing for "until the rollout ends" where the simulation needs the run to end.
-FOREVER = 1_000_000
 #: Argo's abortScaleDownDelaySeconds: 0 keeps the canary/preview up for good: longer than any horizon.
 NEVER_S = 30 * 86400.0
-#: Argo retries a measurement after an error after this long when the metric has no interval
-#: (analysis/analysis.go DefaultErrorRetryInterval).
-RETRY_S = 10.0
-
-Templates = dict[tuple[str, str], Manifest]
 _CANARY = ("spec", "strategy", "canary")
+#: Fields of the strategies (docs/features/specification.md); those not read do not shape a rollout.
+CANARY_FIELDS = (
+    "canaryService",
+    "stableService",
+    "canaryMetadata",
+    "stableMetadata",
+    "maxUnavailable",
+    "maxSurge",
+    "scaleDownDelaySeconds",
+    "minPodsPerReplicaSet",
+    "scaleDownDelayRevisionLimit",
+    "analysis",
+    "steps",
+    "antiAffinity",
+    "trafficRouting",
+    "abortScaleDownDelaySeconds",
+    "dynamicStableScale",
+    "pingPong",
+)
+BLUE_GREEN_FIELDS = (
+    "activeService",
+    "previewService",
+    "prePromotionAnalysis",
+    "postPromotionAnalysis",
+    "previewReplicaCount",
+    "autoPromotionEnabled",
+    "autoPromotionSeconds",
+    "scaleDownDelaySeconds",
+    "scaleDownDelayRevisionLimit",
+    "abortScaleDownDelaySeconds",
+    "antiAffinity",
+    "activeMetadata",
+    "previewMetadata",
+    "maxUnavailable",
+)
 _BG = ("spec", "strategy", "blueGreen")
 
 
@@ -77,141 +104,24 @@ def import_rollout(
         raise ro.error(("spec", "strategy"), f"cannot be simulated: {err}") from None
 
 
-def nominal_s(a: AnalysisConfig) -> float:
-    """How long a run takes when every measurement comes on time: its longest metric."""
-    return max(m.initial_delay_s + (max(m.count or 1, 1) - 1) * m.interval_s for m in a.metrics)
-
-
-class _Run:
+class _Run(AnalysisReader):
     """One Rollout being imported."""
 
     def __init__(
         self, ctx: Context, ro: Manifest, name: str, templates: Templates, spec_replicas: int
     ) -> None:
-        self.ctx, self.ro, self.name, self.templates = ctx, ro, name, templates
+        super().__init__(ctx, ro, name, templates)
         self.scale = ctx.replicas / spec_replicas if spec_replicas else 1.0
-        self.first_judge: str | None = None
 
     def replicas(self, n: int) -> int:
         return max(0, round(n * self.scale))
-
-    # ---- analysis ----
-
-    def analysis(self, path: tuple[PathPart, ...], block: Any, blocking: bool) -> list[AnalysisConfig]:
-        """One AnalysisConfig per referenced template (its metrics side by side)."""
-        ro = self.ro
-        if not isinstance(block, dict):
-            raise ro.error(path, f"expected a mapping with templates, got {block!r}")
-        refs = block.get("templates") or []
-        if not isinstance(refs, list):
-            raise ro.error((*path, "templates"), f"expected a list, got {refs!r}")
-        if block.get("templateName"):  # the deprecated single-template form
-            refs = [*refs, {"templateName": block["templateName"]}]
-        if not refs:
-            raise ro.error((*path, "templates"), "names no AnalysisTemplate")
-        runs = []
-        for i, ref in enumerate(refs):
-            if not isinstance(ref, dict) or not ref.get("templateName"):
-                raise ro.error(
-                    (*path, "templates", i) if path[-1] != "analyses" else (*path, i), "needs a templateName"
-                )
-            kind = "ClusterAnalysisTemplate" if ref.get("clusterScope") else "AnalysisTemplate"
-            tpl = self.templates.get((kind, str(ref["templateName"])))
-            if tpl is None:
-                found = sorted(n for k, n in self.templates if k == kind)
-                raise ro.error(
-                    (*path, "templates", i, "templateName"),
-                    f"no {kind} {ref['templateName']!r} in the files given"
-                    f" (found: {', '.join(found) or 'none'})",
-                )
-            run = self.template(tpl, blocking)
-            if run is not None:
-                runs.append(run)
-        return runs
-
-    def template(self, tpl: Manifest, blocking: bool) -> AnalysisConfig | None:
-        """A template's metrics as one run; a template `deploysim export` wrote for one judge, whose
-        metrics still agree with it, becomes that judge again."""
-        ctx = self.ctx
-        dry = {str(d.get("metricName")) for d in listing(tpl, ("spec", "dryRun")) if isinstance(d, dict)}
-        found: list[tuple[str, AnalysisConfig, GateJudge | None]] = []
-        for i, metric in enumerate(listing(tpl, ("spec", "metrics"))):
-            path: tuple[PathPart, ...] = ("spec", "metrics", i)
-            if not isinstance(metric, dict) or not metric.get("name"):
-                raise tpl.error(path, "a metric needs a name")
-            if metric["name"] in dry or "*" in dry:
-                ctx.warn(
-                    tpl,
-                    path,
-                    f"metric {metric['name']!r} runs in dryRun mode: it cannot fail the rollout, skipped",
-                )
-                continue
-            found.append((str(metric["name"]), *self.metric(tpl, path, metric, blocking)))
-        if not found:
-            ctx.warn(tpl, ("spec", "metrics"), "no metric that can fail the rollout: the analysis is skipped")
-            return None
-        annotated = annotated_judge(tpl)
-        if annotated is not None and _agrees(annotated[1], [f[1] for f in found], [f[2] for f in found]):
-            name = ctx.add_judge(*annotated)
-            err_p = float(json.loads(tpl.annotation(JUDGE_ANNOTATION) or "{}").get("error_probability", 0.0))
-            self.first_judge = self.first_judge or name
-            return dataclasses.replace(found[0][1], judge=name, error_probability=err_p)
-        named = []
-        for metric_name, cfg, judge in found:
-            if judge is not None:
-                cfg = dataclasses.replace(cfg, judge=ctx.add_judge(f"{self.name}.{metric_name}", judge))
-                self.first_judge = self.first_judge or cfg.judge
-            named.append(cfg)
-        return dataclasses.replace(named[0], also=tuple(named[1:]))
-
-    def metric(
-        self, tpl: Manifest, path: tuple[PathPart, ...], metric: dict[str, Any], blocking: bool
-    ) -> tuple[AnalysisConfig, GateJudge | None]:
-        ctx = self.ctx
-        interval = (
-            duration_s(tpl, (*path, "interval"), metric["interval"]) if metric.get("interval") else None
-        )
-        count = integer(tpl, (*path, "count"), metric.get("count") or 0)
-        count_or_none: int | None = count if count > 0 else (1 if interval is None else None)
-        if count_or_none is None and blocking:
-            ctx.warn(
-                tpl,
-                (*path, "count"),
-                "no count: the metric measures until it fails, and the rollout waits"
-                " on it until then (or until a person promotes): simulated as measuring to the horizon",
-            )
-            count_or_none = FOREVER
-        failure_limit = integer(tpl, (*path, "failureLimit"), metric.get("failureLimit", 0), -1)
-        if failure_limit < 0:
-            ctx.warn(tpl, (*path, "failureLimit"), "negative: failures never fail the metric")
-            failure_limit = FOREVER
-        p, judge = argo_metric(ctx, tpl, path, metric)
-        cel = metric.get("consecutiveErrorLimit", 4)
-        cfg = AnalysisConfig(
-            judge=ctx.gate,
-            interval_s=interval if interval else RETRY_S,
-            count=count_or_none,
-            initial_delay_s=duration_s(tpl, (*path, "initialDelay"), metric["initialDelay"])
-            if metric.get("initialDelay")
-            else 0.0,
-            failure_limit=failure_limit,
-            inconclusive_limit=integer(tpl, (*path, "inconclusiveLimit"), metric.get("inconclusiveLimit", 0)),
-            consecutive_error_limit=integer(tpl, (*path, "consecutiveErrorLimit"), cel),
-            pass_probability=p,
-        )
-        return cfg, judge
-
-    def blocking_run(self, path: tuple[PathPart, ...], block: Any) -> AnalysisConfig | None:
-        """The templates of a blocking analysis merged into one run (their metrics side by side)."""
-        members = [m for run in self.analysis(path, block, blocking=True) for m in run.metrics]
-        members = [dataclasses.replace(m, also=()) for m in members]
-        return dataclasses.replace(members[0], also=tuple(members[1:])) if members else None
 
     # ---- canary ----
 
     def canary(self) -> ProgressiveConfig:
         ctx, ro = self.ctx, self.ro
         c = mapping(ro, _CANARY)
+        ctx.check_keys(ro, _CANARY, c, CANARY_FIELDS)
         router = c.get("trafficRouting") is not None
         total = number(
             ro,
@@ -351,6 +261,7 @@ class _Run:
     def blue_green(self) -> BlueGreenConfig:
         ctx, ro = self.ctx, self.ro
         bg = mapping(ro, _BG)
+        ctx.check_keys(ro, _BG, bg, BLUE_GREEN_FIELDS)
         auto = bg.get("autoPromotionEnabled", True)
         if not isinstance(auto, bool):
             raise ro.error((*_BG, "autoPromotionEnabled"), f"expected true or false, got {auto!r}")
@@ -425,23 +336,3 @@ class _Run:
             if fits > 0:
                 kept.append(dataclasses.replace(m, count=min(fits, m.count or FOREVER), also=()))
         return dataclasses.replace(kept[0], also=tuple(kept[1:])) if kept else None
-
-
-def _agrees(judge: GateJudge, members: list[AnalysisConfig], judges: list[GateJudge | None]) -> bool:
-    """Whether the metrics of a template are exactly one judge's metrics, measured in step."""
-    if any(j is None for j in judges) or any(m.pass_probability is not None for m in members):
-        return False
-    timing = {
-        (
-            m.interval_s,
-            m.count,
-            m.initial_delay_s,
-            m.failure_limit,
-            m.inconclusive_limit,
-            m.consecutive_error_limit,
-        )
-        for m in members
-    }
-    if len(timing) != 1 or sorted(w for j in judges for w in j.watch) != sorted(judge.watch):  # type: ignore[union-attr]
-        return False
-    return all(same_limits(dataclasses.replace(judge, watch=j.watch), j) for j in judges if j is not None)

@@ -5,6 +5,7 @@ segments and judges, the options, the warnings gathered)."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ class Context:
 
     @property
     def gate(self) -> str:
-        """A gate judge of the scenario a person can read at a manual gate (the first imported one wins)."""
+        """A gate judge of the scenario for a person at a manual gate when the manifest has no metric."""
         gates = [k for k, j in self.scenario.judges.items() if isinstance(j, GateJudge)]
         return "fixed" if "fixed" in gates else (gates[0] if gates else "fixed")
 
@@ -56,6 +57,14 @@ class Context:
         w = m.warning(path, message)
         if w not in self.warnings:
             self.warnings.append(w)
+
+    def check_keys(self, m: Manifest, path: Sequence[PathPart], data: Any, known: Sequence[str]) -> None:
+        """Warn about fields the importer does not know (a typo would otherwise be dropped silently)."""
+        for key in data if isinstance(data, dict) else ():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, 1, 0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.warn(m, (*path, key), f"not a field the importer knows: ignored{hint}")
 
     def add_judge(self, name: str, judge: JudgeConfig) -> str:
         """Register a judge under `name`, or under `name-2`, ... when that name means another judge."""
