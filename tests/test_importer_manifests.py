@@ -176,3 +176,20 @@ def test_unknown_fields_are_reported_not_dropped(tmp_path):
     im = importer.import_manifests([f])
     assert _warned(im, "analysis.sessionAfinity", "did you mean 'sessionAffinity'?")
     assert not im.strategies["frontend"].routing.sticky
+
+
+def test_a_kubectl_list_is_read_item_by_item(tmp_path):
+    import yaml
+
+    docs = list(yaml.safe_load_all((DATA / "argo-basic-canary.yaml").read_text()))
+    f = tmp_path / "list.yaml"
+    f.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": docs}))
+    im = importer.import_manifests([f])
+    assert im.strategies["checkout"] == _import("argo-basic-canary.yaml").strategies["checkout"]
+    f.write_text(
+        f.read_text().replace("argoproj.io/v1alpha1\n  kind: Rollout", "argoproj.io/v9\n  kind: Rollout")
+    )
+    with pytest.raises(
+        sim.ConfigError, match=r"Rollout/checkout: apiVersion: unsupported apiVersion .* \(line \d+\)"
+    ):
+        importer.import_manifests([f])

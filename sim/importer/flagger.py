@@ -166,12 +166,11 @@ class _Canary(CheckReader):
                     "the kubernetes provider only does blue/green: Flagger uses 10",
                 )
                 iterations = 10
+        if a.get("mirror"):
+            what = "the mirrored pass is a wait" if not iterations or match else "see iterations"
+            ctx.warn(c, (*self.a, "mirror"), f"traffic mirroring (shadow traffic) is not simulated: {what}")
         if iterations > 0 and not match:
             return self.blue_green(interval, threshold, iterations, gate, gates, provider == "kubernetes")
-        if a.get("mirror"):
-            ctx.warn(
-                c, (*self.a, "mirror"), "traffic mirroring is not simulated: the mirrored pass is a wait"
-            )
         steps = [Step(manual_gate=True)] if "confirm-rollout" in gates else []
         steps.append(Step(canary_scale=ctx.replicas))  # the canary Deployment runs at full size
         if match and iterations > 0:

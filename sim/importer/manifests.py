@@ -118,16 +118,33 @@ def parse_manifests(text: str, source: str) -> list[Manifest]:
                 source=source,
                 line=node.start_mark.line + 1,
             )
-        m = Manifest(doc, source, _line_map(node))
-        allowed = SUPPORTED.get(m.kind)
-        if allowed is not None and doc["apiVersion"] not in allowed:
-            raise m.error(
-                ("apiVersion",),
-                f"unsupported apiVersion {doc['apiVersion']!r} for a {m.kind}"
-                f" (supported: {', '.join(allowed)})",
-            )
-        out.append(m)
+        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):  # `kubectl get -o yaml`
+            out += _items(doc["items"], node, source)
+            continue
+        out += _checked(Manifest(doc, source, _line_map(node)))
     return out
+
+
+def _items(items: list[Any], node: yaml.Node, source: str) -> list[Manifest]:
+    """The objects of a v1 List, each with its own line numbers."""
+    seq = next((v for k, v in node.value if k.value == "items"), None)
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("kind") and item.get("apiVersion"):
+            lines = _line_map(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else {}
+            out += _checked(Manifest(item, source, lines))
+    return out
+
+
+def _checked(m: Manifest) -> list[Manifest]:
+    allowed = SUPPORTED.get(m.kind)
+    if allowed is not None and m.body["apiVersion"] not in allowed:
+        raise m.error(
+            ("apiVersion",),
+            f"unsupported apiVersion {m.body['apiVersion']!r} for a {m.kind}"
+            f" (supported: {', '.join(allowed)})",
+        )
+    return [m]
 
 
 # ---- field readers: each names the object and the field when the value is wrong ----
