@@ -13,6 +13,7 @@ a pass lets the rollout advance, a failure holds it, and failures add up over th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,24 +65,15 @@ class AnalysisConfig(Config):
         return tuple(m.judge for m in self.metrics if m.pass_probability is None)
 
 
-def measure(d: Deploy, cfg: AnalysisConfig) -> Verdict:
-    """One measurement: a job check with a pass probability, or the named judge over the last interval."""
-    if cfg.pass_probability is not None:
-        return Verdict("pass" if d.rng.random() < cfg.pass_probability else "fail", 0.0)
-    judge = d.judge(cfg.judge)
-    assert isinstance(judge, GateJudge)
-    lookback = judge.lookback_s or cfg.interval_s
-    return judge.measure(d.world, d.env.now, lookback)
-
 
 _SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
-def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
-    """One analysis run; with several metrics, each is measured in its own process."""
+def run_metrics(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
+    """An analysis run; one of several metrics measures each in its own process (`run_analysis`)."""
     if not cfg.also:
-        return (yield from _run_metric(d, cfg, label))
-    pending = [d.background(_run_metric(d, m, f"{label} #{i}")) for i, m in enumerate(cfg.metrics)]
+        return (yield from run_analysis(d, cfg, label))
+    pending = [d.background(run_analysis(d, m, f"{label} #{i}")) for i, m in enumerate(cfg.metrics)]
     while pending:
         yield d.env.any_of(pending)
         done = [p for p in pending if p.triggered]
@@ -94,7 +86,56 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     return "successful"
 
 
-def _run_metric(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
+@dataclass
+class CheckTally:
+    """Flagger's failed-checks counter, one per rollout and shared by all its check steps, and the
+    time of the controller's last pass (its passes come every interval, however long a step took)."""
+
+    failed: int = 0
+    tick: float | None = None
+
+
+def run_checks(
+    d: Deploy, cfg: AnalysisConfig, tally: CheckTally, passes: int, label: str
+) -> Generator[Any, Any, Outcome]:
+    """Flagger's analysis loop until `passes` checks have passed.
+
+    Every `interval_s` the controller runs one check: a pass lets the rollout advance, anything
+    else — a failed metric, no data, a metrics backend error — counts as a failed check and holds
+    the rollout where it is. Failed checks add up over the whole rollout; once they exceed
+    `failure_limit` (threshold − 1), the controller rolls back at its next tick, because it tests
+    the threshold before it runs the checks of a tick.
+    """
+    once = dataclasses.replace(
+        cfg, count=1, initial_delay_s=0.0, failure_limit=0, inconclusive_limit=0, consecutive_error_limit=0
+    )
+    passed = 0
+    env = d.env
+    while passed < passes:
+        tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
+        yield env.timeout(max(0.0, tally.tick - env.now))
+        if (yield from run_analysis(d, once, label)) == "successful":
+            passed += 1
+            continue
+        tally.failed += 1
+        if tally.failed > cfg.failure_limit:
+            tally.tick += cfg.interval_s
+            yield env.timeout(max(0.0, tally.tick - env.now))
+            return "failed"
+    return "successful"
+
+
+def measure(d: Deploy, cfg: AnalysisConfig) -> Verdict:
+    """One measurement: a job check with a pass probability, or the named judge over the last interval."""
+    if cfg.pass_probability is not None:
+        return Verdict("pass" if d.rng.random() < cfg.pass_probability else "fail", 0.0)
+    judge = d.judge(cfg.judge)
+    assert isinstance(judge, GateJudge)
+    lookback = judge.lookback_s or cfg.interval_s
+    return judge.measure(d.world, d.env.now, lookback)
+
+
+def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
     env = d.env
     if cfg.initial_delay_s:
         yield env.timeout(cfg.initial_delay_s)
@@ -120,47 +161,4 @@ def _run_metric(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, An
             inconclusive += 1
             if inconclusive > cfg.inconclusive_limit:
                 return "inconclusive"
-    return "successful"
-
-
-@dataclass
-class CheckTally:
-    """Flagger's failed-checks counter, one per rollout and shared by all its check steps, and the
-    time of the controller's last pass (its passes come every interval, however long a step took)."""
-
-    failed: int = 0
-    tick: float | None = None
-
-
-def run_checks(
-    d: Deploy, cfg: AnalysisConfig, tally: CheckTally, passes: int, label: str
-) -> Generator[Any, Any, Outcome]:
-    """Flagger's analysis loop until `passes` checks have passed.
-
-    Every `interval_s` the controller runs one check: a pass lets the rollout advance, anything
-    else — a failed metric, no data, a metrics backend error — counts as a failed check and holds
-    the rollout where it is. Failed checks add up over the whole rollout; once they exceed
-    `failure_limit` (threshold − 1), the controller rolls back at its next tick, because it tests
-    the threshold before it runs the checks of a tick.
-    """
-    passed = 0
-    env = d.env
-    while passed < passes:
-        tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
-        yield env.timeout(max(0.0, tally.tick - env.now))
-        if cfg.error_probability and d.rng.random() < cfg.error_probability:
-            d.log("measurement", f"{label}: error")
-            ok = False
-        else:
-            verdict = measure(d, cfg)
-            d.log("measurement", f"{label}: {verdict.status}", verdict)
-            ok = verdict.status == "pass"
-        if ok:
-            passed += 1
-            continue
-        tally.failed += 1
-        if tally.failed > cfg.failure_limit:
-            tally.tick += cfg.interval_s
-            yield env.timeout(max(0.0, tally.tick - env.now))
-            return "failed"
     return "successful"
