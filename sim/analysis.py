@@ -65,7 +65,6 @@ class AnalysisConfig(Config):
         return tuple(m.judge for m in self.metrics if m.pass_probability is None)
 
 
-
 _SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
