@@ -13,7 +13,6 @@ import pytest
 
 import sim
 from sim import importer
-from sim.strategies import BUILT_IN
 from tests.conftest import QUIET, scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
@@ -34,9 +33,10 @@ def test_the_examples_are_there():
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
 def test_every_example_imports_and_runs_beside_the_built_in_strategies(path):
-    scn, _warnings = importer.add_rollouts(sim.load_scenario("default"), [path, *TEMPLATES])
-    imported = [k for k in scn.strategies if k not in BUILT_IN]
-    assert len(imported) == 1 and set(BUILT_IN) <= set(scn.strategies)
+    default = sim.load_scenario("default")
+    scn, _warnings = importer.add_rollouts(default, [path, *TEMPLATES])
+    imported = [k for k in scn.strategies if k not in default.strategies]
+    assert len(imported) == 1 and set(default.strategies) <= set(scn.strategies)
     df = sim.run_batch(scn, deploys=4, seed=2)
     assert df["error"].isna().all() and len(df) == 4 * len(scn.strategies)
 

@@ -14,7 +14,6 @@ import sim
 from sim import importer
 from sim.cli import main
 from sim.importer.export import canonical
-from sim.strategies import BUILT_IN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 DATA = Path(__file__).resolve().parent / "data" / "manifests"
@@ -37,8 +36,9 @@ def _read_back(scn: sim.Scenario, text: str, tmp_path: Path) -> tuple[dict, dict
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
 def test_imported_strategies_survive_an_export_exactly(path, tmp_path):
-    scn, _ = importer.add_rollouts(sim.load_scenario("default"), [path, *TEMPLATES])
-    for name in [k for k in scn.strategies if k not in BUILT_IN]:
+    default = sim.load_scenario("default")
+    scn, _ = importer.add_rollouts(default, [path, *TEMPLATES])
+    for name in [k for k in scn.strategies if k not in default.strategies]:
         fmt = "argo" if "argoproj" in path.read_text() else "flagger"
         text, notes = importer.export_manifest(scn, name, fmt)
         assert notes == []
