@@ -1,20 +1,26 @@
 """Automated analysis as progressive-delivery controllers run it: repeated measurements against limits.
 
-The semantics follow Argo Rollouts' AnalysisRun (Flagger's checks map onto it): a measurement
-after the initial delay and then every interval; the run fails once failures exceed failureLimit
-(default 0: the first failure fails), errors once consecutive measurement errors exceed
-consecutiveErrorLimit (default 4), and turns inconclusive once inconclusive results exceed
-inconclusiveLimit (default 0), which pauses the rollout for a human.
+The semantics follow Argo Rollouts' AnalysisRun: a measurement after the initial delay and then
+every interval; the run fails once failures exceed failureLimit (default 0: the first failure
+fails), errors once consecutive measurement errors exceed consecutiveErrorLimit (default 4), and
+turns inconclusive once inconclusive results exceed inconclusiveLimit (default 0), which pauses the
+rollout for a human. A run of several metrics measures them side by side and ends at the first
+metric that fails, errors or turns inconclusive (Argo's `IsTerminating`), its outcome the worst.
+
+Flagger's analysis is different enough to get its own loop, `run_checks`: one check per interval,
+a pass lets the rollout advance, a failure holds it, and failures add up over the whole rollout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from .errors import ConfigError
 from .judges import GateJudge, Verdict
-from .schema import Config, num, text
+from .schema import Config, num, section, text
 
 if TYPE_CHECKING:
     from .strategies.base import Deploy
@@ -38,6 +44,84 @@ class AnalysisConfig(Config):
         None, 0.0, 1.0, doc="a check with no metric behind it (a job, a webhook) passing with this chance"
     )
     starting_step: int = num(0, 0, 10_000, doc="background analysis: the step index it starts at")
+    also: tuple[AnalysisConfig, ...] = section(
+        tuple,
+        doc="further metrics of the same run, measured side by side; the run ends at the first metric"
+        " that fails, errors or turns inconclusive, and succeeds once every metric has",
+    )
+
+    def validate(self) -> None:
+        for i, m in enumerate(self.also):
+            if m.also:
+                raise ConfigError("a metric listed under also cannot list more metrics", ("also", i, "also"))
+
+    @property
+    def metrics(self) -> tuple[AnalysisConfig, ...]:
+        """Every metric of the run: this one first, then those under `also` (their own `also` empty)."""
+        return (self, *self.also)
+
+    def judges(self) -> tuple[str, ...]:
+        """Names of the judges the run's metrics use (checks with a pass probability use none)."""
+        return tuple(m.judge for m in self.metrics if m.pass_probability is None)
+
+
+_SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
+
+
+def run_metrics(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
+    """An analysis run; one of several metrics measures each in its own process (`run_analysis`)."""
+    if not cfg.also:
+        return (yield from run_analysis(d, cfg, label))
+    pending = [d.background(run_analysis(d, m, f"{label} #{i}")) for i, m in enumerate(cfg.metrics)]
+    while pending:
+        yield d.env.any_of(pending)
+        done = [p for p in pending if p.triggered]
+        pending = [p for p in pending if not p.triggered]
+        worst = max((p.value or "successful" for p in done), key=_SEVERITY.__getitem__)
+        if worst != "successful":  # the run terminates: the other metrics take no more measurements
+            for p in pending:
+                p.interrupt("analysis run ended")
+            return worst
+    return "successful"
+
+
+@dataclass
+class CheckTally:
+    """Flagger's failed-checks counter, one per rollout and shared by all its check steps, and the
+    time of the controller's last pass (its passes come every interval, however long a step took)."""
+
+    failed: int = 0
+    tick: float | None = None
+
+
+def run_checks(
+    d: Deploy, cfg: AnalysisConfig, tally: CheckTally, passes: int, label: str
+) -> Generator[Any, Any, Outcome]:
+    """Flagger's analysis loop until `passes` checks have passed.
+
+    Every `interval_s` the controller runs one check: a pass lets the rollout advance, anything
+    else — a failed metric, no data, a metrics backend error — counts as a failed check and holds
+    the rollout where it is. Failed checks add up over the whole rollout; once they exceed
+    `failure_limit` (threshold − 1), the controller rolls back at its next tick, because it tests
+    the threshold before it runs the checks of a tick.
+    """
+    once = dataclasses.replace(
+        cfg, count=1, initial_delay_s=0.0, failure_limit=0, inconclusive_limit=0, consecutive_error_limit=0
+    )
+    passed = 0
+    env = d.env
+    while passed < passes:
+        tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
+        yield env.timeout(max(0.0, tally.tick - env.now))
+        if (yield from run_analysis(d, once, label)) == "successful":
+            passed += 1
+            continue
+        tally.failed += 1
+        if tally.failed > cfg.failure_limit:
+            tally.tick += cfg.interval_s
+            yield env.timeout(max(0.0, tally.tick - env.now))
+            return "failed"
+    return "successful"
 
 
 def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:

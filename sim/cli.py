@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from . import __version__
 from .batch import run_batch
 from .errors import ConfigError
+from .importer import cli as manifests  # issue 6: import / export commands and `run --rollout`
 from .report import format_table, how_to_choose
 from .scenario import load_scenario
 from .summary import summarize
@@ -25,13 +26,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="worker processes")
     run.add_argument("--strategy", action="append", help="only this strategy (repeatable)")
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    manifests.add_run_options(run)  # issue 6
+    manifests.register(sub)  # issue 6
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "run":  # issue 6: import / export
+        return args.handler(args)
     try:
         scn = load_scenario(args.scenario, overrides=args.set)
+        scn = manifests.with_rollouts(scn, args)  # issue 6: --rollout
         if args.deploys is not None and args.deploys < 1:
             raise ConfigError(f"{args.deploys} is not >= 1", ("--deploys",))
         df = run_batch(scn, deploys=args.deploys, seed=args.seed, strategies=args.strategy, jobs=args.jobs)

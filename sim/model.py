@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,9 @@ def simulate(
     scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int, record: bool = False
 ) -> Run:
     spec = scn.strategies[strategy]
+    own = spec.routing_for(scn.routing)
+    if own is not scn.routing:  # an imported rollout brings its own router (or lack of one)
+        scn = dataclasses.replace(scn, routing=own)
     impl = Strategy.registry[spec.kind](spec)
     env = simpy.Environment()
     world = World(

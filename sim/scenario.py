@@ -115,6 +115,12 @@ class Scenario(Config):
             raise ConfigError("needs at least one strategy", ("strategies",))
         gates = sorted(k for k, j in self.judges.items() if isinstance(j, GateJudge))
         for name, strat in self.strategies.items():
+            for seg in strat.routing_for(self.routing).canary_bias.segments:
+                if seg not in segments:
+                    raise ConfigError(
+                        f"{seg!r} is not a segment: {', '.join(segments)}",
+                        ("strategies", name, "routing", "canary_bias", "segments", seg),
+                    )
             for used in strat.judges_used():
                 if used not in self.judges or not isinstance(self.judges[used], GateJudge):
                     raise ConfigError(

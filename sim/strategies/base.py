@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from .. import routing
-from ..analysis import AnalysisConfig, Outcome, run_analysis
+from ..analysis import AnalysisConfig, Outcome, run_metrics
 from ..errors import ConfigError
 from ..humans import Humans
 from ..judges import GateJudge, JudgeConfig
@@ -50,6 +50,10 @@ class StrategyConfig(Config):
     def judges_used(self) -> tuple[str, ...]:
         """Names of the judges this strategy refers to, checked against the scenario's judges."""
         return ()
+
+    def routing_for(self, base: routing.RoutingConfig) -> routing.RoutingConfig:
+        """The routing this strategy runs under: the scenario's, unless it brings its own."""
+        return base
 
 
 class Strategy:
@@ -293,7 +297,7 @@ class Deploy:
 
     def analyse(self, cfg: AnalysisConfig, label: str) -> Gen:
         """Run an analysis; on failure or error, detect. Inconclusive: an operator decides."""
-        outcome: Outcome = yield from run_analysis(self, cfg, label)
+        outcome: Outcome = yield from run_metrics(self, cfg, label)
         self.log("analysis", f"{label}: {outcome}")
         if outcome in ("failed", "error"):
             self.detect("analysis")

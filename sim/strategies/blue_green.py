@@ -31,23 +31,28 @@ class BlueGreenConfig(StrategyConfig):
     pre_promotion: AnalysisConfig | None = None
     post_promotion: AnalysisConfig | None = None
     gate_judge: str = text("fixed", doc="judge an operator uses at a manual promotion")
+    preview_replicas: int | None = num(
+        None, 0, 10_000, doc="green's replicas before promotion (Argo previewReplicaCount); default: all"
+    )
+    auto_promotion_s: float = num(
+        0.0, 0.0, 30 * 86400.0, unit="s", doc="auto_promote: pause this long before the cutover"
+    )
+    abort_scale_down_delay_s: float = num(
+        0.0, 0.0, 30 * 86400.0, unit="s", doc="green kept this long after a rollback (Argo's default: 30)"
+    )
 
     def judges_used(self) -> tuple[str, ...]:
-        used = [self.gate_judge]
-        used += [
-            a.judge for a in (self.pre_promotion, self.post_promotion) if a and a.pass_probability is None
-        ]
-        return tuple(used)
+        runs = [a for a in (self.pre_promotion, self.post_promotion) if a is not None]
+        return (self.gate_judge, *(j for a in runs for j in a.judges()))
 
     def validate(self) -> None:
-        if self.pre_promotion is not None and self.pre_promotion.count is None:
-            raise ConfigError(
-                "a pre-promotion analysis needs a count (it must end)", ("pre_promotion", "count")
-            )
-        if self.post_promotion is not None and self.post_promotion.count is None:
-            raise ConfigError(
-                "a post-promotion analysis needs a count (it must end)", ("post_promotion", "count")
-            )
+        for name in ("pre_promotion", "post_promotion"):
+            run: AnalysisConfig | None = getattr(self, name)
+            for i, m in enumerate(run.metrics if run is not None else ()):
+                if m.count is None:
+                    where = (name, "count") if i == 0 else (name, "also", i - 1, "count")
+                    what = name.replace("_", "-")
+                    raise ConfigError(f"a {what} analysis needs a count (it must end)", where)
 
 
 class BlueGreen(Strategy):
@@ -58,7 +63,8 @@ class BlueGreen(Strategy):
     def rollout(self, d: Deploy) -> Gen:
         spec: BlueGreenConfig = self.spec  # type: ignore[assignment]
         d.log("step", "provision green")
-        yield from d.start(NEW, d.fleet.replicas)
+        preview = spec.preview_replicas if spec.preview_replicas is not None else d.fleet.replicas
+        yield from d.start(NEW, min(preview, d.fleet.replicas))
         if spec.smoke_test_s:
             yield d.env.timeout(spec.smoke_test_s)
             if d.world.release.caught_by_smoke_test:
@@ -68,10 +74,14 @@ class BlueGreen(Strategy):
             d.log("smoke test", "passed")
         if spec.pre_promotion is not None and not (yield from d.analyse(spec.pre_promotion, "pre-promotion")):
             return
+        if spec.auto_promote and spec.auto_promotion_s:
+            yield d.env.timeout(spec.auto_promotion_s)
         if not spec.auto_promote and not (
             yield from d.wait_for_promotion(spec.gate_judge, spec.smoke_test_s)
         ):
             return
+        if d.desired(NEW) < d.fleet.replicas:  # a smaller preview fleet is scaled up before the switch
+            yield from d.scale_to(NEW, d.fleet.replicas)
         d.log("step", "cut over to green")
         yield from d.switch(1.0)
         d.stop_later(STABLE, spec.scale_down_delay_s)
@@ -79,6 +89,7 @@ class BlueGreen(Strategy):
             yield from d.analyse(spec.post_promotion, "post-promotion")
 
     def rollback(self, d: Deploy) -> Gen:
+        spec: BlueGreenConfig = self.spec  # type: ignore[assignment]
         # While blue is warm this is one flip; once it has been scaled down, a redeploy comes first.
         yield from d.route_back()
-        yield from d.stop(NEW)
+        yield from d.retire_new(spec.abort_scale_down_delay_s)

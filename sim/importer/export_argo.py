@@ -1,0 +1,261 @@
+"""A progressive or blue-green strategy as an Argo Rollout with its AnalysisTemplates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..analysis import AnalysisConfig
+from ..judges import GateJudge, MannWhitneyJudge
+from ..scenario import Scenario
+from ..strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
+from .argo import NEVER_S, nominal_s
+from .export import JUDGE_ANNOTATION, judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
+
+_API = "argoproj.io/v1alpha1"
+_ARGS = [{"name": "service-name"}, {"name": "latest-hash"}, {"name": "stable-hash"}]
+
+
+class _Templates:
+    """AnalysisTemplates for the analysis runs of one strategy, one per metric set, shared when equal."""
+
+    def __init__(self, scn: Scenario, rollout: str) -> None:
+        self.scn, self.rollout = scn, rollout
+        self.docs: list[dict[str, Any]] = []
+        self.names: dict[str, str] = {}
+
+    def refs(self, run: AnalysisConfig, notes: list[str]) -> list[dict[str, Any]]:
+        """templateName references for a run, one template per metric of the run."""
+        return [{"templateName": self.template(m, notes)} for m in run.metrics]
+
+    def template(self, m: AnalysisConfig, notes: list[str]) -> str:
+        timing: dict[str, Any] = {"interval": seconds(m.interval_s)}
+        if m.count is not None:
+            timing["count"] = m.count
+        if m.initial_delay_s:
+            timing["initialDelay"] = seconds(m.initial_delay_s)
+        timing["failureLimit"] = m.failure_limit
+        if m.inconclusive_limit:
+            timing["inconclusiveLimit"] = m.inconclusive_limit
+        if m.consecutive_error_limit != 4:
+            timing["consecutiveErrorLimit"] = m.consecutive_error_limit
+        annotations: dict[str, str] = {}
+        if m.pass_probability is not None:
+            k = round(m.pass_probability * 32768)
+            script = "exit 0" if k >= 32768 else f"exit $(( RANDOM >= {k} ))"
+            job = {
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {
+                                    "name": "check",
+                                    "image": "alpine:3",
+                                    "command": ["sh", "-c"],
+                                    "args": [script],
+                                }
+                            ],
+                        }
+                    },
+                }
+            }
+            metrics = [{"name": "check", **timing, "provider": {"job": job}}]
+            base = f"check-{k}"
+        else:
+            judge = self.scn.judges[m.judge]
+            assert isinstance(judge, GateJudge)
+            annotations[JUDGE_ANNOTATION] = judge_annotation(m.judge, judge, m.error_probability)
+            if isinstance(judge, MannWhitneyJudge):
+                notes.append(
+                    f"judge {m.judge!r}: exported as a Kayenta metric; its canary config is yours to write"
+                )
+                kayenta = {
+                    "address": "https://kayenta.example.com",
+                    "application": self.rollout,
+                    "canaryConfigName": m.judge,
+                    "thresholds": {"pass": 95, "marginal": 75},
+                    "scopes": [
+                        {
+                            "name": "default",
+                            "controlScope": {"scope": "stable"},
+                            "experimentScope": {"scope": "canary"},
+                        }
+                    ],
+                }
+                metrics = [{"name": "mann-whitney", **timing, "provider": {"kayenta": kayenta}}]
+            else:
+                window = judge.lookback_s or m.interval_s
+                metrics = [
+                    {
+                        "name": name,
+                        **timing,
+                        "successCondition": cond,
+                        "provider": {
+                            "prometheus": {"address": "http://prometheus.example.com:9090", "query": query}
+                        },
+                    }
+                    for name, query, cond in judge_queries(judge, window)
+                ]
+            base = m.judge
+        doc = {
+            "apiVersion": _API,
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "", **({"annotations": annotations} if annotations else {})},
+            "spec": {"args": _ARGS, "metrics": metrics},
+        }
+        key = repr((doc["metadata"], doc["spec"]))
+        if key not in self.names:
+            name, n = k8s_name(f"{self.rollout}-{base}"), 1
+            while name in self.names.values():
+                n += 1
+                name = k8s_name(f"{self.rollout}-{base}-{n}")
+            self.names[key] = name
+            doc["metadata"]["name"] = name
+            self.docs.append(doc)
+        return self.names[key]
+
+
+def _args(name: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "service-name", "value": f"{name}-canary"},
+        {"name": "latest-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+    ]
+
+
+def _whole(value: float, what: str, notes: list[str]) -> int:
+    if not float(value).is_integer():
+        notes.append(f"{what} {value:g} rounded to {round(value)} (Argo takes whole numbers)")
+    return round(value)
+
+
+def argo_docs(
+    scn: Scenario, strategy: str, spec: StrategyConfig, extra: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    name = k8s_name(strategy)
+    notes: list[str] = []
+    tpl = _Templates(scn, name)
+    if isinstance(spec, ProgressiveConfig):
+        body = {"canary": _canary(scn, spec, name, tpl, notes)}
+    else:
+        assert isinstance(spec, BlueGreenConfig)
+        body = {"blueGreen": _blue_green(spec, name, tpl, notes)}
+    rollout = {
+        "apiVersion": _API,
+        "kind": "Rollout",
+        "metadata": {"name": name, **({"annotations": sim_annotation(extra)} if extra else {})},
+        "spec": {
+            "replicas": scn.fleet.replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "example/app:new"}]},
+            },
+            "strategy": body,
+        },
+    }
+    return [rollout, *tpl.docs], notes
+
+
+def _canary(
+    scn: Scenario, spec: ProgressiveConfig, name: str, tpl: _Templates, notes: list[str]
+) -> dict[str, Any]:
+    routing = spec.routing_for(scn.routing)
+    out: dict[str, Any] = {}
+    total = 100  # weights out of maxTrafficWeight: more than 100 for fractions of a percent (NGINX)
+    weights = [s.weight for s in spec.steps if s.weight is not None]
+    while (
+        routing.mode == "router"
+        and total < 10**6
+        and any(not (w * total / 100).is_integer() for w in weights)
+    ):
+        total *= 10
+    if routing.mode == "router":
+        router = {"istio": {"virtualService": {"name": f"{name}-vsvc", "routes": ["primary"]}}}
+        if total > 100:  # only NGINX (and plugins) take a maxTrafficWeight
+            router = {"maxTrafficWeight": total, "nginx": {"stableIngress": name}}
+        out.update(canaryService=f"{name}-canary", stableService=f"{name}-stable", trafficRouting=router)
+    else:
+        out["maxSurge"] = routing.max_surge
+    steps: list[dict[str, Any]] = []
+    where: dict[int, int] = {}
+    checks_from: int | None = None
+    for i, step in enumerate(spec.steps):
+        where[i] = len(steps)
+        if step.weight is not None:
+            steps.append({"setWeight": _whole(step.weight * total / 100, "weight", notes)})
+        elif step.pause_s is not None:
+            steps.append({"pause": {"duration": seconds(step.pause_s)}})
+        elif step.manual_gate:
+            steps.append({"pause": {}})
+        elif step.canary_scale is not None:
+            if routing.mode == "router":
+                steps.append({"setCanaryScale": {"replicas": step.canary_scale}})
+            else:
+                notes.append("setCanaryScale needs trafficRouting: the canary_scale step is left out")
+        elif step.analysis is not None:
+            steps.append({"analysis": {"templates": tpl.refs(step.analysis, notes), "args": _args(name)}})
+        elif step.checks is not None and spec.checks is not None:
+            # Flagger holds the weight while checks fail; Argo cannot: the checks become a pause, and
+            # their analysis runs in the background with the same cumulative failure limit.
+            checks_from = len(steps) if checks_from is None else checks_from
+            steps.append({"pause": {"duration": seconds(step.checks * spec.checks.interval_s)}})
+    out["steps"] = steps
+    background = list(spec.analyses)
+    if spec.checks is not None and checks_from is not None:
+        notes.append(
+            "Flagger's checks become pauses with a background analysis: Argo does not hold the weight"
+            " while a check fails"
+        )
+        background.append(spec.checks)
+    if background:
+        start = {a.starting_step for a in spec.analyses}
+        first = min(start) if start else 0
+        if len(start) > 1:
+            notes.append(
+                f"background analyses start at different steps ({sorted(start)}): Argo starts them all"
+                f" at step {first}"
+            )
+        step = where.get(first, len(steps)) if spec.analyses else (checks_from or 0)
+        refs = [r for a in background for r in tpl.refs(a, notes)]
+        out["analysis"] = {"templates": refs, "startingStep": step, "args": _args(name)}
+    if routing.mode == "router":
+        out["scaleDownDelaySeconds"] = _whole(spec.scale_down_delay_s, "scaleDownDelaySeconds", notes)
+        abort = spec.abort_scale_down_delay_s
+        out["abortScaleDownDelaySeconds"] = (
+            0 if abort >= NEVER_S else max(1, _whole(abort, "abort delay", notes))
+        )
+    return out
+
+
+def _blue_green(spec: BlueGreenConfig, name: str, tpl: _Templates, notes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"activeService": f"{name}-active", "previewService": f"{name}-preview"}
+    if not spec.auto_promote:
+        out["autoPromotionEnabled"] = False
+    elif spec.auto_promotion_s:
+        out["autoPromotionSeconds"] = _whole(spec.auto_promotion_s, "autoPromotionSeconds", notes)
+    if spec.preview_replicas is not None:
+        out["previewReplicaCount"] = spec.preview_replicas
+    pre = []
+    if spec.smoke_test_s:
+        # The smoke test becomes a check of the preview stack taken once the test has run.
+        smoke = AnalysisConfig(
+            judge=spec.gate_judge, interval_s=60.0, count=1, initial_delay_s=spec.smoke_test_s
+        )
+        pre += tpl.refs(smoke, notes)
+    if spec.pre_promotion is not None:
+        pre += tpl.refs(spec.pre_promotion, notes)
+    if pre:
+        out["prePromotionAnalysis"] = {"templates": pre, "args": _args(name)}
+    if spec.post_promotion is not None:
+        out["postPromotionAnalysis"] = {
+            "templates": tpl.refs(spec.post_promotion, notes),
+            "args": _args(name),
+        }
+    implied = max(30.0, nominal_s(spec.post_promotion)) if spec.post_promotion is not None else 30.0
+    if spec.scale_down_delay_s != implied or spec.post_promotion is None:
+        out["scaleDownDelaySeconds"] = _whole(spec.scale_down_delay_s, "scaleDownDelaySeconds", notes)
+    abort = spec.abort_scale_down_delay_s
+    out["abortScaleDownDelaySeconds"] = 0 if abort >= NEVER_S else max(1, _whole(abort, "abort delay", notes))
+    return out
