@@ -72,7 +72,9 @@ def run_metrics(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, An
     """An analysis run; one of several metrics measures each in its own process (`run_analysis`)."""
     if not cfg.also:
         return (yield from run_analysis(d, cfg, label))
-    pending = [d.background(run_analysis(d, m, f"{label} #{i}")) for i, m in enumerate(cfg.metrics)]
+    pending = [
+        d.background(run_analysis(d, m, f"{label} #{i}"), observer=True) for i, m in enumerate(cfg.metrics)
+    ]
     while pending:
         yield d.env.any_of(pending)
         done = [p for p in pending if p.triggered]
