@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, validation
 from .batch import run_batch
 from .errors import ConfigError
 from .report import format_table, how_to_choose
@@ -25,11 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="worker processes")
     run.add_argument("--strategy", action="append", help="only this strategy (repeatable)")
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    validation.register(sub)  # issue 8 hook: `deploysim validate-model` lives in sim/validation
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "validate-model":  # issue 8 hook
+        return validation.run_from_args(args)
     try:
         scn = load_scenario(args.scenario, overrides=args.set)
         if args.deploys is not None and args.deploys < 1:

@@ -1,4 +1,4 @@
-"""The article's "how to choose" table, computed from runs: one row per strategy, each cell a mean and its 95% CI."""
+"""The article's "how to choose" table, computed from runs: one row per strategy, each cell a mean, 95% CI."""
 
 from __future__ import annotations
 
