@@ -89,10 +89,11 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     if len(v) < 2 or float(v.std()) == 0.0:
         return m, m, m
     lo, hi = mean_ci(v, level)
-    return m, lo, hi
+    return m, min(lo, m), max(hi, m)  # float rounding must not put the mean outside its interval
 
 
 def rate_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
     """Share k/n and its Wilson interval at `level`."""
     lo, hi = wilson(k, n, level)
-    return (k / n if n else math.nan), lo, hi
+    share = k / n if n else math.nan
+    return (share, min(lo, share), max(hi, share)) if n else (share, lo, hi)
