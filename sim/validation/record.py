@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -47,12 +47,9 @@ class Record:
     n: int
     note: str = ""
     level: float = 0.95
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def row(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("extra")
-        return out
+        return asdict(self)
 
 
 def fmt(value: float, unit: str = "") -> str:

@@ -39,8 +39,8 @@ class Case:
     fast: dict[str, Any] = field(default_factory=dict)
 
     def run(self, fast: bool = False) -> Record:
-        extra = {**self.fast, "level": FAST_LEVEL} if fast and self.statistical else {}
-        return self.function(**{**self.kwargs, **(self.fast if fast else {}), **extra})
+        level = {"level": FAST_LEVEL} if fast and self.statistical else {}
+        return self.function(**{**self.kwargs, **(self.fast if fast else {}), **level})
 
     @property
     def statistical(self) -> bool:
