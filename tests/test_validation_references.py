@@ -104,3 +104,17 @@ def test_kayenta_interval_is_where_scipy_stops_rejecting():
 def test_flagger_formulas():
     assert ref.flagger_promotion_s(60, 50, 2) == 1500  # the docs' "25 minutes"
     assert ref.flagger_rollback_s(60, 10) == 600
+
+
+@pytest.mark.parametrize("cumulative", [False, True])
+def test_direct_sampling_of_repeated_looks_matches_the_formulas(cumulative):
+    # 300 expected failures per arm per look: the normal approximation is good to ~0.002, and
+    # 100,000 draws have a standard error near 0.0013, so 0.007 (≈ 5 standard errors) cannot fail
+    # by chance.
+    rate, se = ref.z_test_looks_rate(0.01, 30_000, 0.05, 5, cumulative, 100_000, 2)
+    if cumulative:
+        formula = ref.cumulative_looks_false_alarm(0.05, 5)
+    else:
+        formula = ref.independent_looks_false_alarm([0.05] * 5)
+    assert se < 0.0015
+    assert rate == pytest.approx(formula, abs=0.007)

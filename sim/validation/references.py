@@ -83,6 +83,25 @@ def z_test_rejection_rate(
     return rate, math.sqrt(max(rate * (1 - rate), 1.0 / draws) / draws)
 
 
+def z_test_looks_rate(
+    p: float, mean_n: float, alpha: float, looks: int, cumulative: bool, draws: int, seed: int
+) -> tuple[float, float]:
+    """Chance that any of `looks` z-tests of a good release (both arms failing with p, mean_n
+    Poisson requests per arm per look) flags it, each look on its own data or on all data so far,
+    by direct sampling (not through the simulator), with its standard error."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(mean_n, (2, draws, looks))
+    x = rng.binomial(n, p)
+    if cumulative:
+        n, x = n.cumsum(2), x.cumsum(2)
+    n = np.maximum(n, 1)
+    pooled = x.sum(0) / n.sum(0)
+    var = pooled * (1 - pooled) * (1 / n[0] + 1 / n[1])
+    z = np.where(var > 0, (x[1] / n[1] - x[0] / n[0]) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+    rate = float(np.mean((z > ndtri(1.0 - alpha)).any(1)))
+    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / draws) / draws)
+
+
 # ---- repeated looks ----
 
 ARMITAGE = (
