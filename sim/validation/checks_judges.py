@@ -15,15 +15,15 @@ from . import references as ref
 from .common import QUIET, error_fault, runs, scenario
 from .record import Record, pct, rate_interval, z_of
 
-#: The A/B set-up: a canary at 50% from t = 0 (instant start and flip), p0 baseline errors, no
-#: synthetic traffic diluting the error ratio, no safety net, capacity far above the load.
-P0 = 0.01
-ALPHA = 0.05
+P0 = 0.01  # baseline error rate of the A/B checks
+ALPHA = 0.05  # level of the z-test judge
 
 
 def _ab_scenario(
     p1: float, rate: float, steps: list[dict[str, Any]], lookback_s: float | None = None
 ) -> Scenario:
+    """The A/B set-up: a canary at 50% from t = 0 (instant start and flip), P0 baseline errors, no
+    synthetic traffic diluting the error ratio, no safety net, capacity far above the load."""
     judge: dict[str, Any] = {"kind": "two_proportion", "alpha": ALPHA}
     if lookback_s is not None:
         judge["lookback_s"] = lookback_s
