@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: run test bench app lint clean
+.PHONY: run test bench validate app lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(VENV)/.installed-dev
 ## bench: measure simulation speed (deploy-simulations per second per core)
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
+
+## validate: check the model against published figures; writes results/validation/ (exit 1 on a failure)
+validate: $(VENV)/.installed
+	$(BIN)/deploysim validate-model
 
 ## app: start the Streamlit app
 app: $(VENV)/.installed

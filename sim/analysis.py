@@ -162,7 +162,9 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     Measurements whose data is already drawn (up to the next possible state change) are taken in
     one pass, each as of its own tick time, and the process then sleeps until the tick that
     decides the run — the same verdicts as ticking through them one by one, with a fraction of
-    the events. This is an observer: it never changes the world until it returns an outcome.
+    the events. A measurement is entered in the deploy's log only once the clock reaches its tick,
+    so a run cut short (an abort elsewhere) leaves no trace of ticks that never came. This is an
+    observer: it never changes the world until it returns an outcome.
     """
     env, world = d.env, d.world
     if cfg.initial_delay_s:
@@ -170,34 +172,41 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     tally = _Tally()
     tick = env.now
     taken = 0
-    while cfg.count is None or taken < cfg.count:
-        world.ensure(env.now)
-        ready_until = max(world.materialized, env.now)
-        outcome: Outcome | None = None
-        while (cfg.count is None or taken < cfg.count) and tick <= ready_until + 1e-9:
-            taken += 1
-            if cfg.error_probability and d.rng.random() < cfg.error_probability:
-                status = "error"
-                d.log("measurement", f"{label}: error", at=tick)
-            else:
-                verdict = measure(d, cfg, tick)
-                status = verdict.status
-                d.log("measurement", f"{label}: {status}", verdict, at=tick)
-            outcome = tally.record(cfg, status)
-            if outcome is not None or (cfg.count is not None and taken >= cfg.count):
+    ahead: list[tuple[float, str, Verdict | None]] = []  # measurements taken ahead of the clock
+
+    def enter_due() -> None:
+        while ahead and ahead[0][0] <= env.now + 1e-9:
+            t, text, verdict = ahead.pop(0)
+            d.log("measurement", text, verdict, at=t)
+
+    try:
+        while cfg.count is None or taken < cfg.count:
+            world.ensure(env.now)
+            ready_until = max(world.materialized, env.now)
+            outcome: Outcome | None = None
+            done = False
+            while not done and tick <= ready_until + 1e-9:
+                taken += 1
+                if cfg.error_probability and d.rng.random() < cfg.error_probability:
+                    status, verdict = "error", None
+                else:
+                    verdict = measure(d, cfg, tick)
+                    status = verdict.status
+                ahead.append((tick, f"{label}: {status}", verdict))
+                outcome = tally.record(cfg, status)
+                done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
+                if not done:
+                    tick += cfg.interval_s
+            last = tick if done else tick - cfg.interval_s
+            if last > env.now:
+                yield env.timeout(last - env.now)
+            enter_due()
+            if outcome is not None:
+                return outcome
+            if done:
                 break
-            tick += cfg.interval_s
-        last = (
-            tick
-            if (outcome is not None or (cfg.count is not None and taken >= cfg.count))
-            else (tick - cfg.interval_s)
-        )
-        if last > env.now:
-            yield env.timeout(last - env.now)
-        if outcome is not None:
-            return outcome
-        if cfg.count is not None and taken >= cfg.count:
-            break
-        if tick > env.now and tick > ready_until:
-            yield env.timeout(tick - env.now)  # nothing drawn yet for the next tick: wait for it
+            if tick > env.now and tick > ready_until:
+                yield env.timeout(tick - env.now)  # nothing drawn yet for the next tick: wait for it
+    finally:
+        enter_due()
     return "successful"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, validation
 from .batch import run_batch
 from .errors import ConfigError
 from .importer import cli as manifests  # issue 6: import / export commands and `run --rollout`
@@ -28,11 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     manifests.add_run_options(run)  # issue 6
     manifests.register(sub)  # issue 6
+    validation.register(sub)  # issue 8 hook: `deploysim validate-model` lives in sim/validation
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "validate-model":  # issue 8 hook
+        return validation.run_from_args(args)
     if args.command != "run":  # issue 6: import / export
         return args.handler(args)
     try:

@@ -55,7 +55,7 @@ class FleetConfig(Config):
         doc="requests per second one replica serves at full use of its scarce resource",
     )
     workers: int = num(8, 1, 10_000, doc="requests one replica serves in parallel (shapes queueing delay)")
-    error_rate: float = num(0.001, 0.0, 0.5, doc="baseline share of user requests that fail, either version")
+    error_rate: float = num(0.0002, 0.0, 0.5, doc="baseline share of user requests that fail, either version")
     latency: Latency = section(Latency, doc="latency of a user request at the fleet's mean utilisation")
     start_s: float = num(40.0, 0.0, 86400.0, unit="s", doc="schedule, pull and start a replica")
     warmup_s: float = num(30.0, 0.0, 86400.0, unit="s", doc="from start until ready for traffic")

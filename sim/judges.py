@@ -205,9 +205,14 @@ def mann_whitney_classify(
         return MannWhitneyResult("pass", 1.0, estimate, estimate, estimate, ratio)
     p_value = float(sps.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic").pvalue)
     z = float(ndtri(1 - (1 - confidence) / 2))
-    k = math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12.0))
-    k = min(max(k, 0), (m * n - 1) // 2)
-    lower, upper = float(diffs[k]), float(diffs[m * n - 1 - k])
+    # Kayenta's interval is R's asymptotic wilcox.test one: the shifts a continuity- and
+    # tie-corrected normal test keeps. Between pairwise differences only within-sample ties exist,
+    # and the kept shifts end at the j-th smallest and j-th largest difference.
+    tx, ty = np.unique(x, return_counts=True)[1], np.unique(y, return_counts=True)[1]
+    ties = float((tx**3 - tx).sum() + (ty**3 - ty).sum()) / ((m + n) * (m + n - 1))
+    sigma = math.sqrt(m * n / 12.0 * (m + n + 1 - ties))
+    j = min(max(1, math.ceil(m * n / 2 - 0.5 - z * sigma)), (m * n + 1) // 2)
+    lower, upper = float(diffs[j - 1]), float(diffs[m * n - j])
     bound = tolerance * abs(estimate)
     if lower > bound and ratio >= allowed_ratio:
         label = "high"
@@ -252,3 +257,45 @@ class MannWhitneyJudge(GateJudge):
     def _usable(self, metric: str, requests: np.ndarray) -> np.ndarray:
         q = _QUANTILE.get(metric)
         return (requests > 0) & ((requests * (1.0 - q) >= self.min_tail_samples) if q is not None else True)
+
+
+@_register("two_proportion")
+@dataclass(frozen=True)
+class TwoProportionJudge(GateJudge):
+    """The canary's error rate against the baseline's with a one-sided two-proportion z-test at level alpha.
+
+    The pooled statistic z = (p̂₁ − p̂₀) / √(p̄(1 − p̄)(1/n₁ + 1/n₀)) fails the look when it exceeds
+    z₁₋α. Unlike the ratio thresholds of `baseline`, its false-alarm rate per look is α by
+    construction (for counts large enough for the normal approximation), which is what makes the
+    cost of repeated looks computable.
+    """
+
+    kind: str = "two_proportion"
+    watch: tuple[Metric, ...] = section(lambda: ("error_rate",), doc="metrics it looks at: error_rate only")
+    alpha: float = num(0.05, 0.0, 0.5, lo_open=True, doc="false-alarm probability of one look (one-sided)")
+
+    def validate(self) -> None:
+        super().validate()
+        if tuple(self.watch) != ("error_rate",):
+            raise ConfigError(
+                "a two_proportion judge tests the error rate only: watch [error_rate]", ("watch",)
+            )
+
+    @property
+    def z_critical(self) -> float:
+        return float(ndtri(1.0 - self.alpha))
+
+    def measure(self, world: World, t_to: float, lookback_s: float) -> Verdict:
+        b, c = world.stats(t_to - lookback_s, t_to, ())
+        if c.requests < max(1, self.min_requests) or b.requests < max(1, self.min_requests):
+            return Verdict("inconclusive")
+        z = two_proportion_z(c.errors, c.requests, b.errors, b.requests)
+        score = z / self.z_critical
+        return Verdict("fail" if score > 1.0 else "pass", score, {"error_rate": (c.error_rate, b.error_rate)})
+
+
+def two_proportion_z(x1: float, n1: float, x0: float, n0: float) -> float:
+    """Pooled two-proportion z statistic of x1/n1 against x0/n0 (0 when neither arm has a failure)."""
+    pooled = (x1 + x0) / (n1 + n0)
+    var = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)
+    return (x1 / n1 - x0 / n0) / math.sqrt(var) if var > 0 else 0.0

@@ -29,7 +29,7 @@ class CanaryBias(Config):
 class RoutingConfig(Config):
     mode: Literal["router", "replicas"] = "router"
     max_surge: int = num(1, 0, 10_000, doc="replicas mode: extra replicas a rollout may add (Argo maxSurge)")
-    sticky: bool = True
+    sticky: bool = False
     flip_s: float = num(
         2.0, 0.0, 3600.0, unit="s", doc="time for a router weight change to reach every proxy"
     )
@@ -50,8 +50,9 @@ def argo_replica_split(spec_replicas: int, weight: int, max_surge: int) -> tuple
     Candidates are the floor and ceiling of replicas × weight, over spec.replicas and, when surge is
     allowed, spec.replicas + 1; the candidate whose actual weight is nearest the asked one wins, the
     first listed winning ties; a split exactly halfway between floor and ceiling takes the ceiling.
-    For weights 1-99 neither side is left at zero unless there is a single replica and no surge
-    (one corner, below, keeps this rule where Argo's code does not).
+    For weights 1-99 neither side is left at zero unless there is a single replica and no surge —
+    except in one corner Argo's code falls into and we reproduce: a tie whose ceiling is every
+    replica, with no surge (2 replicas at 75%, 5 at 90%, 10 at 95%), gives the canary nothing.
     """
     if spec_replicas == 0:
         return 0, 0
@@ -71,11 +72,8 @@ def argo_replica_split(spec_replicas: int, weight: int, max_surge: int) -> tuple
         options.append((ceil_c, spec_replicas + 1))
         if not tied(spec_replicas + 1) and (floor_c != 0 or zero_ok):
             options.append((floor_c, spec_replicas + 1))
-    if not options:
-        # A tie where rounding up would empty the stable side (2 replicas at 75%, no surge): Argo's
-        # code falls through to (0, replicas) here, breaking its own documented rule that weights
-        # 1-99 never leave a side empty. We keep the rule and round down.
-        return floor_c, spec_replicas - floor_c
+    if not options:  # Argo's own "should not get here": a tie whose ceiling would empty stable
+        return 0, spec_replicas
     best = min(options, key=lambda o: abs(o[0] * 100.0 / o[1] - weight))
     return best[0], best[1] - best[0]
 

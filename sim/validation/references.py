@@ -1,0 +1,300 @@
+"""Published figures and formulas the model is checked against, each computed without the model's code.
+
+Every function here follows its source literally (a formula, a documented rule, a transliteration of
+a controller's own code), so a check compares the simulator with something it did not produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+from scipy.special import ndtr, ndtri
+
+# ---- the SRE Workbook's burn-rate alerting ----
+
+WORKBOOK = (
+    "Beyer et al., The Site Reliability Workbook (O'Reilly, 2018), ch. 5 'Alerting on SLOs': "
+    "detection time = (1 − SLO) / error ratio × window × burn rate; budget consumed at alert = "
+    "burn rate × window / period; paging pairs 14.4 over 1 h/5 min and 6 over 6 h/30 min"
+)
+
+
+def burn_rate_detection_s(slo: float, error_ratio: float, window_s: float, burn_rate: float) -> float:
+    """Seconds until a window of length window_s, clean before the fault, burns at burn_rate."""
+    return (1.0 - slo) / error_ratio * window_s * burn_rate
+
+
+def budget_at_firing(window_s: float, burn_rate: float, budget_days: float) -> float:
+    """Share of the period's error budget spent when an alert on that window fires."""
+    return burn_rate * window_s / (budget_days * 86400.0)
+
+
+def firing_pair(
+    pairs: Sequence[tuple[float, float, float]], slo: float, error_ratio: float
+) -> tuple[float, float] | None:
+    """(long window, burn rate) of the pair that fires first for a constant error ratio, or None.
+
+    A pair fires once its long window burns (its short window, being shorter, burns sooner); a pair
+    whose burn-rate threshold exceeds error_ratio / (1 − SLO) never fires.
+    """
+    best = None
+    for long_s, _short_s, burn in pairs:
+        if error_ratio >= burn * (1.0 - slo):
+            t = burn_rate_detection_s(slo, error_ratio, long_s, burn)
+            if best is None or t < best[0]:
+                best = (t, long_s, burn)
+    return None if best is None else (best[1], best[2])
+
+
+# ---- the two-proportion z-test ----
+
+FLEISS = (
+    "Fleiss, Levin & Paik, Statistical Methods for Rates and Proportions (3rd ed., 2003), ch. 4: "
+    "power of the one-sided pooled two-proportion z-test, normal approximation"
+)
+
+
+def two_proportion_power(p0: float, p1: float, n0: float, n1: float, alpha: float) -> float:
+    """Chance the one-sided pooled z-test at level alpha flags p1 > p0 with n0 and n1 requests."""
+    z_a = float(ndtri(1.0 - alpha))
+    pbar = (n0 * p0 + n1 * p1) / (n0 + n1)
+    null_sd = math.sqrt(pbar * (1 - pbar) * (1 / n0 + 1 / n1))
+    alt_sd = math.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1)
+    return float(ndtr((p1 - p0 - z_a * null_sd) / alt_sd))
+
+
+def z_test_rejection_rate(
+    p0: float, p1: float, mean_n0: float, mean_n1: float, alpha: float, draws: int, seed: int
+) -> tuple[float, float]:
+    """Exact-model rejection rate of the z-test when arm sizes are Poisson and failures binomial, by
+    direct sampling (not through the simulator), with its standard error. The gap between this and
+    `two_proportion_power` is the normal approximation's own error."""
+    rng = np.random.default_rng(seed)
+    n0, n1 = rng.poisson(mean_n0, draws), rng.poisson(mean_n1, draws)
+    x0, x1 = rng.binomial(n0, p0), rng.binomial(n1, p1)
+    n0, n1 = np.maximum(n0, 1), np.maximum(n1, 1)
+    pooled = (x0 + x1) / (n0 + n1)
+    var = pooled * (1 - pooled) * (1 / n0 + 1 / n1)
+    z = np.where(var > 0, (x1 / n1 - x0 / n0) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+    rate = float(np.mean(z > ndtri(1.0 - alpha)))
+    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / draws) / draws)
+
+
+def z_test_looks_rate(
+    p: float, mean_n: float, alpha: float, looks: int, cumulative: bool, draws: int, seed: int
+) -> tuple[float, float]:
+    """Chance that any of `looks` z-tests of a good release (both arms failing with p, mean_n
+    Poisson requests per arm per look) flags it, each look on its own data or on all data so far,
+    by direct sampling (not through the simulator), with its standard error."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(mean_n, (2, draws, looks))
+    x = rng.binomial(n, p)
+    if cumulative:
+        n, x = n.cumsum(2), x.cumsum(2)
+    n = np.maximum(n, 1)
+    pooled = x.sum(0) / n.sum(0)
+    var = pooled * (1 - pooled) * (1 / n[0] + 1 / n[1])
+    z = np.where(var > 0, (x[1] / n[1] - x[0] / n[0]) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+    rate = float(np.mean((z > ndtri(1.0 - alpha)).any(1)))
+    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / draws) / draws)
+
+
+# ---- repeated looks ----
+
+ARMITAGE = (
+    "Armitage, McPherson & Rowe (1969), 'Repeated significance tests on accumulating data', "
+    "J. R. Statist. Soc. A 132:235–244 (table reproduced in Jennison & Turnbull 2000, Table 1.1)"
+)
+
+#: Overall false-alarm rate of K equally spaced two-sided 5% tests on accumulating normal data.
+ARMITAGE_TWO_SIDED_5PCT: dict[int, float] = {
+    1: 0.05,
+    2: 0.083,
+    3: 0.107,
+    4: 0.126,
+    5: 0.142,
+    10: 0.193,
+    20: 0.248,
+}
+
+
+def independent_looks_false_alarm(alphas: Sequence[float], failure_limit: int = 0) -> float:
+    """Chance that more than failure_limit of independent looks (look k false-alarms with alphas[k])
+    raise a false alarm: the Poisson-binomial tail (1 − (1 − α)^K for equal α and no tolerance)."""
+    dist = np.array([1.0])
+    for a in alphas:
+        dist = np.append(dist * (1 - a), 0.0) + np.append(0.0, dist * a)
+    return float(dist[failure_limit + 1 :].sum())
+
+
+def _phi(v: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * v * v) / math.sqrt(2 * math.pi)
+
+
+def cumulative_looks_false_alarm(
+    alpha: float, looks: int, two_sided: bool = False, points: int = 801
+) -> float:
+    """Chance that any of `looks` equally spaced z-tests on accumulating data crosses its critical
+    value under the null, by Armitage, McPherson & Rowe's recursive numerical integration: the
+    running sum S_k of unit-variance increments is tested against c·√k, and the density of S_k on
+    the region still running is f_k(y) = ∫ f_{k−1}(x) φ(y − x) dx (Simpson's rule, `points` nodes,
+    each look's grid ending exactly on its boundary)."""
+    if points % 2 == 0:
+        raise ValueError("Simpson's rule needs an odd number of points")
+    c = float(ndtri(1 - alpha / 2)) if two_sided else float(ndtri(1 - alpha))
+    weights = np.full(points, 2.0)
+    weights[1::2], weights[0], weights[-1] = 4.0, 1.0, 1.0
+    density = x = wx = np.empty(0)
+    for k in range(1, looks + 1):
+        hi = c * math.sqrt(k)
+        lo = -hi if two_sided else -10.0 * math.sqrt(k)  # the mass below -10√k is under 1e-22
+        y = np.linspace(lo, hi, points)
+        density = _phi(y) if k == 1 else _phi(y[:, None] - x[None, :]) @ (wx * density)
+        x, wx = y, weights * (y[1] - y[0]) / 3
+    return float(1.0 - wx @ density)
+
+
+# ---- Argo Rollouts' replica approximation ----
+
+ARGO_SOURCE = (
+    "argoproj/argo-rollouts utils/replicaset/canary.go, approximateWeightedCanaryStableReplicaCounts "
+    "(transliterated line by line, float64 arithmetic included)"
+)
+ARGO_TESTS = (
+    "argoproj/argo-rollouts utils/replicaset/canary_test.go, TestApproximateWeightedNewStableReplicaCounts"
+)
+
+#: Argo's own expected values: (replicas, weight, maxSurge, canary, stable), rows with replicas ≥ 1.
+ARGO_TEST_TABLE: tuple[tuple[int, int, int, int, int], ...] = (
+    (1, 0, 0, 0, 1), (1, 1, 0, 0, 1), (1, 49, 0, 0, 1), (1, 50, 0, 1, 0), (1, 99, 0, 1, 0), (1, 100, 0, 1, 0),
+    (1, 0, 1, 0, 1), (1, 1, 1, 1, 1), (1, 49, 1, 1, 1), (1, 50, 1, 1, 1), (1, 99, 1, 1, 1), (1, 100, 1, 1, 0),
+    (2, 0, 0, 0, 2), (2, 1, 0, 1, 1), (2, 50, 0, 1, 1), (2, 99, 0, 1, 1), (2, 100, 0, 2, 0),
+    (2, 0, 1, 0, 2), (2, 1, 1, 1, 2), (2, 50, 1, 1, 1), (2, 99, 1, 2, 1), (2, 100, 1, 2, 0),
+    (3, 10, 0, 1, 2), (3, 25, 0, 1, 2), (3, 33, 0, 1, 2), (3, 34, 0, 1, 2), (3, 49, 0, 1, 2),
+    (3, 50, 0, 2, 1),
+    (3, 10, 1, 1, 3), (3, 25, 1, 1, 3), (3, 33, 1, 1, 2), (3, 34, 1, 1, 2), (3, 49, 1, 2, 2),
+    (3, 50, 1, 2, 2),
+    (10, 0, 1, 0, 10), (10, 1, 0, 1, 9), (10, 14, 0, 1, 9), (10, 15, 0, 2, 8), (10, 16, 0, 2, 8),
+    (10, 99, 0, 9, 1), (10, 100, 1, 10, 0),
+    (10, 0, 1, 0, 10), (10, 1, 1, 1, 10), (10, 18, 1, 2, 9), (10, 19, 1, 2, 9), (10, 20, 1, 2, 8),
+    (10, 23, 1, 2, 8), (10, 24, 1, 3, 8), (10, 25, 1, 3, 8), (10, 99, 1, 10, 1), (10, 100, 1, 10, 0),
+)  # fmt: skip
+
+
+def argo_go_split(spec: int, weight: int, max_surge: int) -> tuple[int, int]:
+    """(canary, stable) exactly as the Go function computes them, float64 expressions included."""
+    if spec == 0:
+        return 0, 0
+    ceil_c = math.ceil(float(spec * weight) / 100.0)
+    floor_c = math.floor(float(spec * weight) / 100.0)
+
+    def floor_ceiling_tied(w: int, total: int) -> bool:
+        return math.modf(float(total) * (float(w) / 100))[0] == 0.5
+
+    def weight_delta(w: int, canary: int, total: int) -> float:
+        return abs(float(canary * 100) / float(total) - float(w))
+
+    tied = floor_ceiling_tied(weight, spec)
+    zero_allowed = weight in (100, 0) or (spec == 1 and max_surge == 0)
+    options: list[tuple[int, int]] = []
+    if ceil_c < spec or zero_allowed:
+        options.append((ceil_c, spec))
+    if not tied and (floor_c != 0 or zero_allowed):
+        options.append((floor_c, spec))
+    if max_surge > 0:
+        options.append((ceil_c, spec + 1))
+        if not floor_ceiling_tied(weight, spec + 1) and (floor_c != 0 or zero_allowed):
+            options.append((floor_c, spec + 1))
+    if not options:
+        return 0, spec
+    best, best_delta = options[0], weight_delta(weight, *options[0])
+    for opt in options[1:]:
+        delta = weight_delta(weight, *opt)
+        if delta < best_delta:
+            best, best_delta = opt, delta
+    return best[0], best[1] - best[0]
+
+
+# ---- Kayenta's Mann-Whitney classifier ----
+
+KAYENTA = (
+    "spinnaker/kayenta MannWhitneyClassifier.scala (high when the interval's lower end > tolerance × "
+    "|Hodges–Lehmann estimate| and the mean ratio ≥ the allowed increase; low symmetrically) with the "
+    "interval of kayenta-mannwhitney MannWhitney.scala (R's asymptotic wilcox.test interval)"
+)
+
+
+def _accepted(x: np.ndarray, y: np.ndarray, shift: float, level: float) -> bool:
+    """Whether scipy's two-sided asymptotic Mann-Whitney test (continuity and tie corrections, as in
+    R's wilcox.test) keeps the shift at the interval's confidence level."""
+    p = sps.mannwhitneyu(x - shift, y, alternative="two-sided", method="asymptotic").pvalue
+    return bool(p >= 1.0 - level)
+
+
+def kayenta_interval(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The shift interval Kayenta's root finder converges to: the pairwise differences bounding the
+    shifts scipy's test does not reject. Between consecutive distinct differences the test statistic
+    is constant, so testing each gap's midpoint decides the whole gap."""
+    u = np.unique(np.subtract.outer(x, y).ravel())
+    probes = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
+    ok = np.array([_accepted(x, y, s, confidence) for s in probes])
+    idx = np.flatnonzero(ok)
+    if not len(idx):  # every shift rejected cannot happen at the median; guard anyway
+        mid = float(np.median(np.subtract.outer(x, y)))
+        return mid, mid
+    # Gap g lies between u[g-1] and u[g]; the end gaps are bounded by the extreme differences.
+    lower = u[max(idx[0] - 1, 0)]
+    upper = u[min(idx[-1], len(u) - 1)]
+    return float(lower), float(upper)
+
+
+def kayenta_classify(
+    experiment: Sequence[float],
+    control: Sequence[float],
+    confidence: float,
+    tolerance: float,
+    allowed_increase: float,
+    allowed_decrease: float,
+) -> tuple[str, float, float, float]:
+    """(label, lower, upper, estimate) under Kayenta's rule; label is high, low, pass or nodata."""
+    x, y = np.asarray(experiment, float), np.asarray(control, float)
+    if len(x) == 0 or len(y) == 0:
+        return "nodata", math.nan, math.nan, math.nan
+    if np.array_equal(np.sort(x), np.sort(y)) or len(np.unique(np.concatenate([x, y]))) == 1:
+        return "pass", math.nan, math.nan, math.nan
+    estimate = float(np.median(np.subtract.outer(x, y)))
+    lower, upper = kayenta_interval(x, y, confidence)
+    ratio = x.mean() / y.mean() if y.mean() != 0 else math.nan
+    bound = tolerance * abs(estimate)
+    if lower > bound and (math.isnan(ratio) or ratio >= allowed_increase):
+        return "high", lower, upper, estimate
+    if upper < -bound and (math.isnan(ratio) or ratio <= allowed_decrease):
+        return "low", lower, upper, estimate
+    return "pass", lower, upper, estimate
+
+
+def hodges_lehmann_band(experiment: Sequence[float], control: Sequence[float]) -> tuple[float, float]:
+    """The pairwise differences either side of the median: Kayenta's root finder may return any
+    estimate in between, so a label that changes inside this band is ambiguous under its own code."""
+    d = np.sort(np.subtract.outer(np.asarray(experiment, float), np.asarray(control, float)).ravel())
+    n = len(d)
+    return float(d[(n - 1) // 2]), float(d[n // 2])
+
+
+# ---- Flagger ----
+
+FLAGGER = (
+    "Flagger docs, 'Deployment strategies' (docs.flagger.app): minimum time to validate and promote = "
+    "interval × (maxWeight / stepWeight); time to roll back a failing canary = interval × threshold"
+)
+
+
+def flagger_promotion_s(interval_s: float, max_weight: float, step_weight: float) -> float:
+    return interval_s * (max_weight / step_weight)
+
+
+def flagger_rollback_s(interval_s: float, threshold: int) -> float:
+    return interval_s * threshold

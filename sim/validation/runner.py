@@ -1,0 +1,254 @@
+"""The validation report: every check, a printed table, Markdown and CSV in results/validation/."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..scenario import load_scenario, shipped_scenarios
+from . import checks_alerting as alerting
+from . import checks_article as article
+from . import checks_judges as judges
+from . import checks_rollout as rollout
+from .record import FIELDS, Record, fmt
+
+DEFAULT_OUT = Path("results") / "validation"
+
+#: Confidence level of the fast subset's intervals. The report uses 95%; with some twenty statistical
+#: checks, 95% intervals would fail one of them by chance on a correct model about two runs in
+#: three, so the test suite's small samples are judged at 99.9% (about one false failure in fifty).
+FAST_LEVEL = 0.999
+
+
+@dataclass(frozen=True)
+class Case:
+    """One check with its arguments; `fast` overrides them for the test suite's quick subset."""
+
+    function: Callable[..., Record]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    fast: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, fast: bool = False) -> Record:
+        level = {"level": FAST_LEVEL} if fast and self.statistical else {}
+        return self.function(**{**self.kwargs, **(self.fast if fast else {}), **level})
+
+    @property
+    def statistical(self) -> bool:
+        return "level" in inspect.signature(self.function).parameters
+
+
+def cases() -> list[Case]:
+    out = [
+        Case(alerting.check_burn_rate_detection, {"error_ratio": e}, {"deploys": 6})
+        for e in (0.005, 0.01, 0.02, 0.05, 0.2)
+    ]
+    out += [
+        Case(alerting.check_burn_rate_budget, {"error_ratio": e}, {"deploys": 6}) for e in (0.01, 0.02, 0.2)
+    ]
+    out += [Case(judges.check_canary_power, {"p1": p}, {"deploys": 60}) for p in (0.01, 0.0115, 0.013, 0.015)]
+    out += [
+        Case(judges.check_repeated_looks, {"looks": k, "cumulative": c}, {"deploys": 60})
+        for c in (False, True)
+        for k in (5, 10, 20)
+    ]
+    out += shipped_policy_cases()
+    out += [Case(judges.check_mann_whitney, {}, {"count": 25})]
+    out += [
+        Case(
+            rollout.check_flagger_promotion,
+            {"interval_s": 60, "max_weight": 50, "step_weight": 2},
+            {"deploys": 2},
+        ),
+        Case(
+            rollout.check_flagger_promotion,
+            {"interval_s": 60, "max_weight": 100, "step_weight": 20},
+            {"deploys": 2},
+        ),
+        Case(rollout.check_flagger_rollback, {"interval_s": 60, "threshold": 10}, {"deploys": 2}),
+        Case(
+            rollout.check_flagger_rollback,
+            {"interval_s": 60, "threshold": 1, "step_weight": 20},
+            {"deploys": 2},
+        ),
+    ]
+    out += [Case(rollout.check_exposure, {"weight": w}, {"deploys": 20}) for w in (1, 5, 25, 50)]
+    out += [
+        Case(rollout.check_exposure, {"weight": 5, "mode": "replicas"}, {"deploys": 20}),
+        Case(rollout.check_argo_test_table),
+        Case(rollout.check_argo_grid),
+        Case(rollout.check_argo_simulated_weights, {}, {"max_replicas": 3, "weights": (1, 5, 33, 50, 99)}),
+    ]
+    out += [
+        Case(article.check_blast_radius, {"pair": p}, {"deploys": 60})
+        for p in ("recreate~blue_green", "blue_green>>canary", "canary>=progressive")
+    ]
+    out += [
+        Case(article.check_time_to_recover, {}, {"deploys": 60}),
+        Case(article.check_no_human, {}, {"deploys": 20}),
+        Case(article.check_blue_green_cost, {}, {"deploys": 3}),
+    ]  # fmt: skip
+    return out
+
+
+def shipped_policy_cases() -> list[Case]:
+    """The repeated-looks check for every canary and progressive policy of every shipped scenario."""
+    out = []
+    for name in shipped_scenarios():
+        scn = load_scenario(name)
+        for strategy, spec in scn.strategies.items():
+            if spec.kind in ("canary", "progressive"):
+                args = {"strategy": strategy, "scenario_name": name}
+                out.append(Case(judges.check_shipped_policy_looks, args, {"deploys": 30}))
+    return out
+
+
+def run_all(
+    selected: Iterable[Case], fast: bool = False, progress: Callable[[Record], None] | None = None
+) -> list[Record]:
+    records = []
+    for case in selected:
+        record = case.run(fast)
+        records.append(record)
+        if progress is not None:
+            progress(record)
+    return records
+
+
+# ---- output ----
+
+
+def _cell(r: Record) -> tuple[str, str, str]:
+    ci = "" if r.ci_lo == r.ci_hi else f" [{fmt(r.ci_lo, r.unit)}, {fmt(r.ci_hi, r.unit)}]"
+    return ("PASS" if r.passed else "FAIL", fmt(r.reference, r.unit), fmt(r.simulated, r.unit) + ci)
+
+
+def table(records: Sequence[Record]) -> str:
+    """The terminal table: status, check, reference, simulated value with its confidence interval."""
+    rows = [(s, r.check, ref, sim) for r in records for s, ref, sim in [_cell(r)]]
+    head = ("", "check", "reference", f"simulated [{_levels(records)} CI]")
+    widths = [max(len(str(x[i])) for x in (head, *rows)) for i in range(4)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (head, *rows)
+    ]
+    failed = sum(not r.passed for r in records)
+    lines.append(
+        f"\n{len(records) - failed} of {len(records)} checks pass" + (f", {failed} FAIL" if failed else "")
+    )
+    return "\n".join(lines)
+
+
+def markdown(records: Sequence[Record], fast: bool) -> str:
+    out = [
+        "# deploysim validation report",
+        "",
+        "Each check compares the simulator with a published figure, formula or controller rule. "
+        f"Simulated values carry {_levels(records)} confidence intervals; the tolerance says how each "
+        "accepted band was derived. Re-run with `make validate` (or `deploysim validate-model`).",
+        "",
+    ]
+    if fast:
+        out += [
+            "**Fast subset**: small samples judged at 99.9%, for the test suite; not the report of record.",
+            "",
+        ]
+    out += [f"| | check | reference | simulated [{_levels(records)} CI] | n |", "|---|---|---|---|---|"]
+    for r in records:
+        status, ref, sim = _cell(r)
+        out.append(f"| {status} | {r.check} | {ref} | {sim} | {r.n} |")
+    out += ["", "## Checks in detail", ""]
+    for r in records:
+        status, ref, sim = _cell(r)
+        out += [
+            f"### {r.check} — {status}",
+            "",
+            f"- **Claim**: {r.claim}",
+            f"- **Reference**: {ref} — {r.source}",
+            f"- **Simulated**: {sim} (n = {r.n})",
+            f"- **Tolerance**: {r.tolerance}",
+        ]
+        out += [f"- **Note**: {r.note}"] if r.note else []
+        out.append("")
+    return "\n".join(out)
+
+
+def _levels(records: Sequence[Record]) -> str:
+    return "/".join(sorted({f"{r.level * 100:g}%" for r in records})) or "95%"
+
+
+def csv_text(records: Sequence[Record]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow(r.row())
+    return buf.getvalue()
+
+
+def write(records: Sequence[Record], out_dir: Path, fast: bool = False) -> list[Path]:
+    """Write validation.md and validation.csv, each atomically (a temp file renamed into place)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("validation.md", markdown(records, fast)), ("validation.csv", csv_text(records))):
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out_dir / name)
+        written.append(out_dir / name)
+    return written
+
+
+# ---- the command ----
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="folder for validation.md and validation.csv"
+    )
+    p.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="run only checks whose function name contains TEXT (repeatable)")  # fmt: skip
+    p.add_argument("--fast", action="store_true", help="small samples (the test suite's subset)")
+
+
+def register(subparsers: Any) -> None:
+    """Add `validate-model` to the deploysim command's subcommands."""
+    p = subparsers.add_parser("validate-model", help="check the model against published figures")
+    add_arguments(p)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    selected = [c for c in cases() if not args.only or any(t in c.function.__name__ for t in args.only)]
+    if not selected:
+        print(f"deploysim: --only: no check matches {args.only}", file=sys.stderr)
+        return 2
+
+    def progress(r: Record) -> None:
+        print(f"  {'ok  ' if r.passed else 'FAIL'} {r.check}", file=sys.stderr, flush=True)
+
+    try:
+        records = run_all(selected, fast=args.fast, progress=progress)
+        paths = write(records, args.out, fast=args.fast)
+    except ConfigError as err:
+        print(f"deploysim: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"deploysim: cannot write {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    print(table(records))
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0 if all(r.passed for r in records) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="deploysim validate-model", description=__doc__)
+    add_arguments(p)
+    return run_from_args(p.parse_args(argv))

@@ -1,0 +1,153 @@
+"""The validation report: every check passes on its fast subset, fails when the model is broken, and the
+command writes its table, Markdown and CSV with the right exit code."""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+import sim.slo
+import sim.world
+from sim import cli, routing
+from sim.validation import checks_alerting, checks_judges, checks_rollout, runner
+from sim.validation.record import FIELDS, Record
+
+CASES = runner.cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.function.__name__}{sorted(c.kwargs.items())}")
+def test_check_passes_on_its_fast_subset(case):
+    # Small samples with fixed seeds, judged at 99.9% (runner.FAST_LEVEL): the report of record uses
+    # 95% and larger samples; see `make validate`.
+    record = case.run(fast=True)
+    assert isinstance(record, Record)
+    assert record.passed, f"{record.check}: reference {record.reference}, simulated {record.simulated} " \
+        f"[{record.ci_lo}, {record.ci_hi}]; {record.tolerance}; {record.note}"
+    assert record.n > 0 and record.source and record.tolerance
+    if case.statistical:
+        assert record.level == runner.FAST_LEVEL
+        assert record.ci_lo <= record.simulated <= record.ci_hi
+
+
+def test_every_check_kind_is_in_the_report():
+    names = {c.function.__name__ for c in CASES}
+    assert names == {
+        "check_burn_rate_detection", "check_burn_rate_budget", "check_canary_power", "check_repeated_looks",
+        "check_shipped_policy_looks", "check_mann_whitney", "check_flagger_promotion",
+        "check_flagger_rollback",
+        "check_exposure", "check_argo_test_table", "check_argo_grid", "check_argo_simulated_weights",
+        "check_blast_radius", "check_time_to_recover", "check_no_human", "check_blue_green_cost",
+    }  # fmt: skip
+
+
+# ---- each check can fail: break the model and watch it catch the break ----
+
+
+def test_argo_checks_catch_a_naive_rounding(monkeypatch):
+    def nearest(spec, weight, surge):
+        canary = round(spec * weight / 100)
+        return canary, spec - canary
+
+    monkeypatch.setattr(routing, "argo_replica_split", nearest)
+    assert not checks_rollout.check_argo_test_table().passed
+    assert not checks_rollout.check_argo_grid(max_replicas=5).passed
+    assert not checks_rollout.check_argo_simulated_weights(max_replicas=2, weights=(1, 5)).passed
+
+
+def test_mann_whitney_check_catches_the_uncorrected_interval(monkeypatch):
+    from scipy.special import ndtri
+
+    def uncorrected(experiment, control, confidence, tolerance, allowed_ratio):
+        x, y = np.asarray(experiment, float), np.asarray(control, float)
+        m, n = len(x), len(y)
+        d = np.sort(np.subtract.outer(x, y).ravel())
+        z = float(ndtri(1 - (1 - confidence) / 2))
+        k = min(max(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)), 0), (m * n - 1) // 2)
+        est, lower = float(np.median(d)), d[k]
+        ratio = x.mean() / y.mean()
+        label = "high" if lower > tolerance * abs(est) and ratio >= allowed_ratio else "pass"
+        return type("R", (), {"classification": label})()
+
+    monkeypatch.setattr(checks_judges, "mann_whitney_classify", uncorrected)
+    assert not checks_judges.check_mann_whitney(count=10).passed
+
+
+def test_burn_rate_check_catches_a_wrong_threshold(monkeypatch):
+    checks_alerting._burn_runs.cache_clear()
+    real = sim.slo.first_firing
+
+    def halved(judge, *args):  # an alert that pages at half the Workbook's burn rates
+        windows = tuple(type(w)(w.long_s, w.short_s, w.burn_rate / 2) for w in judge.windows)
+        return real(type(judge)(slo=judge.slo, windows=windows, eval_interval_s=judge.eval_interval_s), *args)
+
+    monkeypatch.setattr(sim.slo, "first_firing", halved)
+    try:
+        assert not checks_alerting.check_burn_rate_detection(0.05, deploys=4).passed
+    finally:
+        checks_alerting._burn_runs.cache_clear()
+
+
+def test_exposure_check_catches_a_wrong_share(monkeypatch):
+    # Route 1.5× the asked weight: faulty requests no longer follow w·λ·t.
+    real = sim.world.World.set_weight
+    monkeypatch.setattr(sim.world.World, "set_weight", lambda self, w: real(self, min(1.0, 1.5 * w)))
+    assert not checks_rollout.check_exposure(5, deploys=10).passed
+
+
+# ---- the command ----
+
+
+def _fake(passed: bool):
+    def check() -> Record:
+        return Record("fake.check", "a claim", 1.0, "a source", 1.0 if passed else 2.0, 0.9, 2.1, "s",
+                      passed, "how", 3, "a note")  # fmt: skip
+
+    return check
+
+
+def test_command_writes_markdown_and_csv(tmp_path, capsys):
+    out = tmp_path / "validation"
+    code = cli.main(["validate-model", "--only", "argo_test_table", "--only", "argo_grid", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "PASS  argo.replica_split[Argo's test table]" in printed and "2 of 2 checks pass" in printed
+    rows = list(csv.DictReader((out / "validation.csv").open(encoding="utf-8")))
+    assert [r["check"] for r in rows] == [
+        "argo.replica_split[Argo's test table]",
+        "argo.replica_split[1-20 replicas × weights 1-99 × maxSurge 0/1]",
+    ]
+    assert tuple(rows[0]) == FIELDS and rows[0]["passed"] == "True" and "canary_test.go" in rows[0]["source"]
+    md = (out / "validation.md").read_text(encoding="utf-8")
+    assert "| PASS | argo.replica_split[Argo's test table] |" in md and "**Tolerance**" in md
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind
+
+
+def test_command_exits_1_when_a_check_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "cases", lambda: [runner.Case(_fake(True)), runner.Case(_fake(False))])
+    assert runner.main(["--out", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL  fake.check" in printed and "1 of 2 checks pass, 1 FAIL" in printed
+    assert (tmp_path / "validation.csv").read_text(encoding="utf-8").count("fake.check") == 2
+
+
+def test_command_reports_bad_arguments_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["validate-model", "--only", "argo_test_table", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("deploysim: cannot write") and "Traceback" not in err
+    assert cli.main(["validate-model", "--only", "no_such_check"]) == 2
+    assert "no check matches" in capsys.readouterr().err
+
+
+def test_fast_cases_run_at_the_fast_level_and_report_cases_at_95():
+    case = runner.Case(checks_rollout.check_exposure, {"weight": 50}, {"deploys": 5})
+    assert case.statistical and case.run(fast=True).level == runner.FAST_LEVEL
+    for c in CASES:
+        if c.statistical:
+            assert inspect.signature(c.function).parameters["level"].default == 0.95
+    assert not runner.Case(checks_rollout.check_argo_test_table).statistical
