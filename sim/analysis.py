@@ -18,6 +18,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from .errors import ConfigError
 from .judges import GateJudge, Verdict
 from .schema import Config, num, section, text
@@ -126,6 +128,25 @@ def run_checks(
     return "successful"
 
 
+def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: np.ndarray) -> list[Verdict]:
+    """Measurements at many tick times: measurement errors (a metrics backend down), job checks with
+    a pass probability, or the judge over each tick's last interval."""
+    if not len(ticks):
+        return []
+    errors = d.rng.random(len(ticks)) < cfg.error_probability if cfg.error_probability else None
+    if cfg.pass_probability is not None:
+        verdicts = [
+            Verdict("pass" if u < cfg.pass_probability else "fail", 0.0) for u in d.rng.random(len(ticks))
+        ]
+    else:
+        judge = d.judge(cfg.judge)
+        assert isinstance(judge, GateJudge)
+        verdicts = judge.measure_many(d.world, ticks, judge.lookback_s or cfg.interval_s)
+    if errors is not None:
+        verdicts = [Verdict("error") if e else v for e, v in zip(errors, verdicts, strict=True)]
+    return verdicts
+
+
 def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:
     """One measurement at time t: a job check with a pass probability, or the judge over the last interval."""
     if cfg.pass_probability is not None:
@@ -185,18 +206,22 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             ready_until = max(world.materialized, env.now)
             outcome: Outcome | None = None
             done = False
-            while not done and tick <= ready_until + 1e-9:
+            n_ready = (
+                int((ready_until + 1e-9 - tick) // cfg.interval_s) + 1 if tick <= ready_until + 1e-9 else 0
+            )
+            if cfg.count is not None:
+                n_ready = min(n_ready, cfg.count - taken)
+            ticks = tick + cfg.interval_s * np.arange(n_ready)
+            for t, verdict in zip(ticks, measure_many(d, cfg, ticks), strict=True):
+                tick = float(t)
                 taken += 1
-                if cfg.error_probability and d.rng.random() < cfg.error_probability:
-                    status, verdict = "error", None
-                else:
-                    verdict = measure(d, cfg, tick)
-                    status = verdict.status
-                ahead.append((tick, f"{label}: {status}", verdict))
-                outcome = tally.record(cfg, status)
+                ahead.append((tick, f"{label}: {verdict.status}", verdict))
+                outcome = tally.record(cfg, verdict.status)
                 done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
-                if not done:
-                    tick += cfg.interval_s
+                if done:
+                    break
+            if not done and n_ready:
+                tick += cfg.interval_s
             last = tick if done else tick - cfg.interval_s
             if last > env.now:
                 yield env.timeout(last - env.now)

@@ -31,7 +31,7 @@ _QUANTILE = {"p50": 0.5, "p99": 0.99}
 
 @dataclass(frozen=True)
 class Verdict:
-    status: Literal["pass", "fail", "inconclusive"]
+    status: Literal["pass", "fail", "inconclusive", "error"]
     score: float = 0.0  # worst observed/limit ratio over watched metrics; above 1 fails
     values: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric → (canary, limit)
 
@@ -94,6 +94,35 @@ class GateJudge(JudgeConfig):
     def measure(self, world: World, t_to: float, lookback_s: float) -> Verdict:
         raise NotImplementedError  # every registered judge kind overrides this
 
+    def measure_many(self, world: World, ticks: np.ndarray, lookback_s: float) -> list[Verdict]:
+        """`measure` as of many tick times over traffic already drawn. Judges whose limits are
+        simple functions of the interval's aggregates (`limits_many`) do it in one vectorised read."""
+        if type(self).limits_many is GateJudge.limits_many:
+            return [self.measure(world, float(t), lookback_s) for t in ticks]
+        s = world.stats_many(
+            ticks, lookback_s, self.quantiles, self.min_tail_samples, "saturation" in self.watch
+        )
+        least = max(1, self.min_requests)
+        enough = s["requests"][:, 1] >= least
+        if self.needs_baseline:
+            enough &= s["requests"][:, 0] >= least
+        limits = self.limits_many(s)
+        verdicts = []
+        for i in range(len(ticks)):
+            if not enough[i]:
+                verdicts.append(Verdict("inconclusive"))
+                continue
+            observed = {m: float(s[_STAT[m]][i, 1]) for m in self.watch}
+            bounds = {m: float(np.broadcast_to(limits[m], (len(ticks),))[i]) for m in self.watch}
+            verdicts.append(self._limits(observed, bounds, float(s["requests"][i, 1])))
+        return verdicts
+
+    needs_baseline: ClassVar[bool] = False
+
+    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Per metric, the limit at each tick (arrays of shape (ticks,) or scalars)."""
+        raise NotImplementedError  # optional: judges without it are measured tick by tick
+
     @property
     def quantiles(self) -> tuple[float, ...]:
         return tuple(_QUANTILE[m] for m in self.watch if m in _QUANTILE)
@@ -146,6 +175,14 @@ class FixedJudge(GateJudge):
         }
         return self._limits(_observed(c), limits, c.requests)
 
+    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "error_rate": self.max_error_rate,
+            "p50": self.max_p50_ms,
+            "p99": self.max_p99_ms,
+            "saturation": self.max_saturation,
+        }
+
 
 @_register("baseline")
 @dataclass(frozen=True)
@@ -171,6 +208,16 @@ class BaselineJudge(GateJudge):
             "saturation": b.saturation + self.max_saturation_delta,
         }
         return self._limits(_observed(c), limits, c.requests)
+
+    needs_baseline: ClassVar[bool] = True
+
+    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "error_rate": s["error_rate"][:, 0] * self.max_error_ratio + self.error_margin,
+            "p50": s["p50_ms"][:, 0] * self.max_latency_ratio,
+            "p99": s["p99_ms"][:, 0] * self.max_latency_ratio,
+            "saturation": s["saturation"][:, 0] + self.max_saturation_delta,
+        }
 
 
 @dataclass(frozen=True)

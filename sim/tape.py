@@ -207,6 +207,21 @@ class Tape:
         k_from, k_to = self.windows(t_from, t_to)
         return self.telemetry.stats(k_from, k_to, quantiles, min_tail)
 
+    def stats_many(
+        self,
+        ticks: np.ndarray,
+        lookback_s: float,
+        quantiles: tuple[float, ...],
+        min_tail: float,
+        with_saturation: bool,
+    ) -> dict[str, np.ndarray]:
+        """`stats` as of many tick times at once, each over its own lookback (all already drawn)."""
+        W = self.window_s
+        k_to = np.floor(np.minimum(ticks, max(self.env.now, self.materialized)) / W + _EPS).astype(np.int64)
+        k_from = np.minimum(np.floor(np.maximum(ticks - lookback_s, 0.0) / W + _EPS).astype(np.int64), k_to)
+        self.ensure(float(k_to.max()) * W)
+        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
+
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""
         k_from, k_to = self.windows(t_from, t_to)

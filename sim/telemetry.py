@@ -117,6 +117,46 @@ class Telemetry:
             out.append(Stats(n, e, nu, e / n if n else math.nan, p50, p99, util[v] if n else math.nan))
         return out[0], out[1]
 
+    def stats_many(
+        self,
+        k_from: np.ndarray,
+        k_to: np.ndarray,
+        quantiles: tuple[float, ...],
+        min_tail: float,
+        with_saturation: bool,
+    ) -> dict[str, np.ndarray]:
+        """`stats` for many intervals at once (one per analysis tick): arrays of shape (ticks, 2)."""
+        lo, hi = int(k_from.min()), int(k_to.max())
+        cs = np.zeros((hi - lo + 1, 2, len(self.FIELDS)))
+        np.cumsum(self.acc[lo:hi], axis=0, out=cs[1:])
+        sums = cs[k_to - lo] - cs[k_from - lo]
+        nu, ns, err = sums[..., self.USER], sums[..., self.SYN], sums[..., self.ERR]
+        n = nu + ns
+        out = {"requests": n, "errors": err, "user": nu}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["error_rate"] = np.where(n > 0, err / n, np.nan)
+            on = np.where(nu > 0, sums[..., self.LATW_ON] / nu, 0.0)
+            off = np.where(nu > 0, sums[..., self.LATW] / nu, 0.0) - on
+        for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):
+            out[name] = np.full(n.shape, np.nan)
+            ok = (nu > 0) & (n * (1.0 - q) >= min_tail) if q in quantiles else np.zeros(n.shape, bool)
+            if ok.any():
+                nn = n[ok]
+                k = np.maximum(1.0, np.ceil(q * nn))
+                u = self.rng.beta(k, nn - k + 1)
+                p_user = (u - ns[ok] / nn) / (nu[ok] / nn)
+                x = quantile_ms(self.lat, p_user) * off[ok]
+                if self.kind:
+                    x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on[ok]
+                out[name][ok] = np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x)
+        sat = np.full(n.shape, np.nan)
+        if with_saturation:
+            for i, (a, b) in enumerate(zip(k_from, k_to, strict=True)):
+                if b > a:
+                    sat[i] = self.util[a:b].max(0)
+        out["saturation"] = np.where(n > 0, sat, np.nan)
+        return out
+
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:
         n = n_user + n_syn
         k = max(1, math.ceil(q * n))

@@ -131,6 +131,16 @@ class World:
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         return self.tape.series(slot, t_from, t_to)
 
+    def stats_many(
+        self,
+        ticks: np.ndarray,
+        lookback_s: float,
+        quantiles: tuple[float, ...],
+        min_tail: float,
+        with_saturation: bool,
+    ) -> dict[str, np.ndarray]:
+        return self.tape.stats_many(ticks, lookback_s, quantiles, min_tail, with_saturation)
+
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""
         self.tape.finish(t)

@@ -25,8 +25,10 @@ def test_check_passes_on_its_fast_subset(case):
     # 95% and larger samples; see `make validate`.
     record = case.run(fast=True)
     assert isinstance(record, Record)
-    assert record.passed, f"{record.check}: reference {record.reference}, simulated {record.simulated} " \
+    assert record.passed, (
+        f"{record.check}: reference {record.reference}, simulated {record.simulated} "
         f"[{record.ci_lo}, {record.ci_hi}]; {record.tolerance}; {record.note}"
+    )
     assert record.n > 0 and record.source and record.tolerance
     if case.statistical:
         assert record.level == runner.FAST_LEVEL
