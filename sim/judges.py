@@ -107,14 +107,22 @@ class GateJudge(JudgeConfig):
         if self.needs_baseline:
             enough &= s["requests"][:, 0] >= least
         limits = self.limits_many(s)
+        T = len(ticks)
+        observed = {m: s[_STAT[m]][:, 1].tolist() for m in self.watch}
+        bounds = {m: np.broadcast_to(np.asarray(limits[m], float), (T,)).tolist() for m in self.watch}
+        requests = s["requests"][:, 1].tolist()
         verdicts = []
-        for i in range(len(ticks)):
+        for i in range(T):
             if not enough[i]:
                 verdicts.append(Verdict("inconclusive"))
                 continue
-            observed = {m: float(s[_STAT[m]][i, 1]) for m in self.watch}
-            bounds = {m: float(np.broadcast_to(limits[m], (len(ticks),))[i]) for m in self.watch}
-            verdicts.append(self._limits(observed, bounds, float(s["requests"][i, 1])))
+            verdicts.append(
+                self._limits(
+                    {m: observed[m][i] for m in self.watch},
+                    {m: bounds[m][i] for m in self.watch},
+                    requests[i],
+                )
+            )
         return verdicts
 
     needs_baseline: ClassVar[bool] = False
