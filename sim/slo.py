@@ -8,6 +8,7 @@ alone fires after (1 − SLO) / e × window × burn_rate — the Workbook's dete
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -76,19 +77,24 @@ def first_firing(
     """
     if len(eval_ks) == 0:
         return None
-    # Every window (long and short of each pair) at once: rows are spans, columns are instants.
-    spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
-    n = np.maximum(1, spans.reshape(-1, 1))
+    n, limit = _spans(judge, window_s)
     lo = eval_ks[None, :] - n
     before = np.maximum(0, -lo)  # windows of the span that fall before t = 0
     loc = np.maximum(lo, 0)
     req = cum_user[eval_ks][None, :] - cum_user[loc] + before * history_rate
     err = cum_err[eval_ks][None, :] - cum_err[loc] + before * (history_rate * history_error)
-    limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
     burning = (err >= limit * req) & (req > 0)
     firing = burning.reshape(len(judge.windows), 2, -1).all(axis=1).any(axis=0)
     hits = np.flatnonzero(firing)
     return int(eval_ks[hits[0]]) if len(hits) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _spans(judge: BurnRateJudge, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every window (long and short of each pair) as a column: its length in windows, its limit."""
+    spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
+    limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
+    return np.maximum(1, spans.reshape(-1, 1)), limit
 
 
 class BurnRateAlert:
