@@ -17,7 +17,7 @@ from scipy import stats as sps
 from scipy.special import ndtri
 
 from .errors import ConfigError
-from .schema import Config, num, section
+from .schema import Config, num, pick_kind, section
 
 if TYPE_CHECKING:
     from .world import World
@@ -50,13 +50,7 @@ class JudgeConfig(Config):
 
     @classmethod
     def variant(cls, data: Any, key: str | None) -> type[Config]:
-        kind = data.get("kind", key)
-        if kind not in JudgeConfig.kinds:
-            allowed = ", ".join(JudgeConfig.kinds)
-            if "kind" not in data:
-                raise ConfigError(f"needs a kind, one of: {allowed}", ("kind",))
-            raise ConfigError(f"{kind!r} is not one of: {allowed}", ("kind",))
-        return JudgeConfig.kinds[kind]
+        return pick_kind(JudgeConfig.kinds, data, key)
 
 
 def _register(kind: str):  # type: ignore[no-untyped-def]

@@ -208,6 +208,17 @@ def build(cls: type[Config], data: Any, path: tuple[PathPart, ...] = (), *, key:
         raise err.at(*path) from None
 
 
+def pick_kind(kinds: Mapping[str, type[Config]], data: Mapping[str, Any], key: str | None) -> type[Config]:
+    """The record class a polymorphic section's `kind` (or, failing that, its key) names."""
+    kind = data.get("kind", key)
+    if kind not in kinds:
+        allowed = ", ".join(kinds)
+        if "kind" not in data:
+            raise ConfigError(f"needs a kind, one of: {allowed}", ("kind",))
+        raise ConfigError(f"{kind!r} is not one of: {allowed}", ("kind",))
+    return kinds[kind]
+
+
 def unknown_key(key: Any, allowed: Mapping[str, Any] | list[str], path: tuple[PathPart, ...]) -> ConfigError:
     names = sorted(allowed)
     close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)

@@ -158,12 +158,7 @@ def serve(
         schema = rng.binomial(served, np.broadcast_to(p_schema, served.shape))
         served = served - schema
         schema_fail = schema.sum(1)
-    shed = None
-    if util.max() > 1.0:
-        shed = rng.binomial(served, fleet.shed_probability(util))
-        err = rng.binomial(served - shed, p_bg) + shed
-    else:
-        err = rng.binomial(served, p_bg)
+    err, shed = _fail(rng, served, util, p_bg)
     err += fault_fail
     if not isinstance(schema_fail, int):
         err += schema
@@ -220,11 +215,7 @@ def _serve_plain(
     both = np.stack([counts - new, new], 1)  # (m, slot, [user, syn])
     user, syn = both[:, :, 0], both[:, :, 1]
     util = (user + syn) / (dt[:, None] * np.maximum(snap.cap, 1e-9)) * (snap.cap > 0)
-    if util.max() > 1.0:
-        shed = rng.binomial(user, fleet.shed_probability(util))
-        err = rng.binomial(user - shed, snap.p_bg) + shed
-    else:
-        err = rng.binomial(user, snap.p_bg)
+    err, _ = _fail(rng, user, util, snap.p_bg)
     mult = fleet.queueing_factor(util, ref_util, workers) * snap.noise_lat
     return Served(
         k=k,
@@ -242,3 +233,13 @@ def _serve_plain(
         share=snap.share[None, :S],
         down=np.zeros(1, bool),
     )
+
+
+def _fail(
+    rng: np.random.Generator, served: np.ndarray, util: np.ndarray, p_bg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Failures of the requests a slot served: shed by an overloaded resource, then background ones."""
+    if util.max() > 1.0:
+        shed = rng.binomial(served, fleet.shed_probability(util))
+        return rng.binomial(served - shed, p_bg) + shed, shed
+    return rng.binomial(served, p_bg), None

@@ -22,7 +22,7 @@ from .faults import Release
 from .noise import Episode
 from .serving import NEW, STABLE, Snapshot
 from .tape import Tape
-from .telemetry import Stats, Telemetry
+from .telemetry import Telemetry
 from .traffic import TrafficDraw
 
 if TYPE_CHECKING:
@@ -86,6 +86,13 @@ class World:
             rng,
         )
         self.ledger = self.tape.ledger
+        # Reads go straight to the tape: what monitoring shows is drawn there.
+        self.ensure, self.stats, self.stats_many, self.series = (
+            self.tape.ensure,
+            self.tape.stats,
+            self.tape.stats_many,
+            self.tape.series,
+        )
         self.up = np.array([True, False])
         self.ready = np.array([self.spec_replicas, 0])
         self.instances = np.array([self.spec_replicas, 0])
@@ -119,27 +126,6 @@ class World:
     @property
     def generation(self) -> int:
         return self.tape.generation
-
-    def ensure(self, t: float) -> None:
-        self.tape.ensure(t)
-
-    def stats(
-        self, t_from: float, t_to: float, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0
-    ) -> tuple[Stats, Stats]:
-        return self.tape.stats(t_from, t_to, quantiles, min_tail)
-
-    def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
-        return self.tape.series(slot, t_from, t_to)
-
-    def stats_many(
-        self,
-        ticks: np.ndarray,
-        lookback_s: float,
-        quantiles: tuple[float, ...],
-        min_tail: float,
-        with_saturation: bool,
-    ) -> dict[str, np.ndarray]:
-        return self.tape.stats_many(ticks, lookback_s, quantiles, min_tail, with_saturation)
 
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""

@@ -17,10 +17,9 @@ import simpy
 
 from .. import routing
 from ..analysis import AnalysisConfig, Outcome, run_metrics
-from ..errors import ConfigError
 from ..humans import Humans
 from ..judges import GateJudge, JudgeConfig
-from ..schema import Config
+from ..schema import Config, pick_kind
 from ..world import NEW, STABLE, World
 
 if TYPE_CHECKING:
@@ -39,13 +38,7 @@ class StrategyConfig(Config):
 
     @classmethod
     def variant(cls, data: Any, key: str | None) -> type[Config]:
-        kind = data.get("kind", key)
-        if kind not in StrategyConfig.kinds:
-            allowed = ", ".join(StrategyConfig.kinds)
-            if "kind" not in data:
-                raise ConfigError(f"needs a kind, one of: {allowed}", ("kind",))
-            raise ConfigError(f"{kind!r} is not one of: {allowed}", ("kind",))
-        return StrategyConfig.kinds[kind]
+        return pick_kind(StrategyConfig.kinds, data, key)
 
     def judges_used(self) -> tuple[str, ...]:
         """Names of the judges this strategy refers to, checked against the scenario's judges."""
