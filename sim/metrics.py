@@ -18,35 +18,6 @@ if TYPE_CHECKING:
     from .strategies import Deploy
     from .world import World
 
-COLUMNS: tuple[str, ...] = (
-    "scenario",
-    "strategy",
-    "deploy",
-    "seed",
-    "release_bad",
-    "fault_kind",
-    "detected",
-    "detected_by",
-    "rolled_back",
-    "false_rollback",
-    "escaped",
-    "time_to_detect_s",
-    "time_to_recover_s",
-    "faulty_requests",
-    "failed_requests",
-    "affected_users",
-    "exposure_at_detection",
-    "downtime_s",
-    "error_budget_used",
-    "lead_time_s",
-    "extra_instance_hours",
-    "migration_failed_requests",
-    "sequence_lead_time_s",
-    "fault_layer",
-    "undo",
-    "error",
-)
-
 #: Numeric per-deploy metrics, summarised with means, percentiles and confidence intervals.
 METRICS: tuple[str, ...] = (
     "time_to_detect_s",
@@ -62,6 +33,12 @@ METRICS: tuple[str, ...] = (
     "migration_failed_requests",
     "sequence_lead_time_s",
 )
+
+#: Every column of a row, in order: which run, what happened, the metrics, how it ended.
+COLUMNS: tuple[str, ...] = (
+    "scenario", "strategy", "deploy", "seed", "release_bad", "fault_kind", "detected", "detected_by",
+    "rolled_back", "false_rollback", "escaped", *METRICS, "fault_layer", "undo", "error",
+)  # fmt: skip
 
 FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped")
 
