@@ -23,6 +23,7 @@ __all__ = [
     "METRICS",
     "ConfigError",
     "Scenario",
+    "Timeline",
     "__version__",
     "draw_exogenous",
     "load_scenario",
@@ -31,6 +32,5 @@ __all__ = [
     "shipped_scenarios",
     "simulate",
     "summarize",
-    "Timeline",
     "timeline",
 ]

@@ -16,7 +16,8 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict) and isinstance(out.get(key), dict) and not value.get("_replace"):
             out[key] = merge(out[key], value)
         else:
-            out[key] = {k: v for k, v in value.items() if k != "_replace"} if isinstance(value, dict) else value
+            plain = isinstance(value, dict)
+            out[key] = {k: v for k, v in value.items() if k != "_replace"} if plain else value
     return out
 
 
