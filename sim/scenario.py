@@ -151,16 +151,21 @@ class Scenario(Config):
 # ---- loading ----
 
 
-def _line_map(node: yaml.Node, path: tuple[PathPart, ...] = ()) -> dict[tuple[PathPart, ...], int]:
+def _line_map(
+    node: yaml.Node, path: tuple[PathPart, ...] = (), inside: frozenset[int] = frozenset()
+) -> dict[tuple[PathPart, ...], int]:
     lines = {path: node.start_mark.line + 1}
+    if id(node) in inside:  # an alias of an enclosing node (`&a [*a]`): a cycle, not deeper keys
+        return lines
+    inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            lines.update(_line_map(value_node, (*path, key)))
+            lines.update(_line_map(value_node, (*path, key), inside))
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_map(item, (*path, i)))
+            lines.update(_line_map(item, (*path, i), inside))
     return lines
 
 
@@ -182,7 +187,12 @@ def parse_yaml(text_: str, source: str) -> tuple[Any, dict[tuple[PathPart, ...],
         raise ConfigError(
             f"not valid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
         ) from None
-    return data, (_line_map(node) if node is not None else {})
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", source=source) from None
+    try:
+        return data, (_line_map(node) if node is not None else {})
+    except RecursionError:
+        raise ConfigError("nested too deeply", source=source) from None
 
 
 def resolve_path(ref: str | Path) -> Path:
