@@ -48,6 +48,14 @@ def _figure(width: float = 8.0, height: float = 4.5) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _legend(ax: Axes, **kw: object) -> None:
+    """A legend, or a note that there was nothing to draw (a run without a single bad release)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+    else:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="gray")
+
+
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["error"].isna()] if "error" in df else df
 
@@ -85,7 +93,7 @@ def _distribution(df: pd.DataFrame, panels: Sequence[tuple[str, str]], title: st
         ax.set_xlabel(xlabel)
         ax.set_ylabel("share of deploys above x")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend(ax, fontsize=8)
     fig.suptitle(title)
     return fig
 
@@ -145,7 +153,7 @@ def blast_vs_recovery(df: pd.DataFrame, max_points: int = 3000) -> Figure:
     ax.set_ylabel("user traffic on the bad version at detection, %")
     ax.set_title("Blast radius vs time to recover, per detected bad release")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="center right")
+    _legend(ax, fontsize=8, loc="center right")
     return fig
 
 
@@ -163,9 +171,10 @@ def _ci_points(ax: Axes, summary: pd.DataFrame, xm: str, ym: str, xs: float = 1.
         (x, x0, x1), (y, y0, y1) = _metric(summary, s, xm), _metric(summary, s, ym)
         if math.isnan(x) or math.isnan(y):
             continue
-        # Every plotted quantity is non-negative: an interval is not drawn below 0.
-        xerr = [[x - max(x0, 0.0)], [max(0.0, x1 - x)]] if not math.isnan(x0) else [[0.0], [0.0]]
-        yerr = [[y - max(y0, 0.0)], [max(0.0, y1 - y)]] if not math.isnan(y0) else [[0.0], [0.0]]
+        # Every plotted quantity is non-negative: an interval is not drawn below 0 (and a bound a
+        # rounding error past the mean draws no bar rather than a negative one).
+        xerr = [[max(0.0, x - max(x0, 0.0))], [max(0.0, x1 - x)]] if not math.isnan(x0) else [[0.0], [0.0]]
+        yerr = [[max(0.0, y - max(y0, 0.0))], [max(0.0, y1 - y)]] if not math.isnan(y0) else [[0.0], [0.0]]
         xerr, yerr = np.array(xerr) * xs, np.array(yerr) * ys
         ax.errorbar([x * xs], [y * ys], xerr=xerr, yerr=yerr, fmt="o", color=colour, capsize=3, markersize=8)
         ax.annotate(s, (x * xs, y * ys), textcoords="offset points", xytext=(6, 6), fontsize=9)

@@ -17,14 +17,43 @@ TEXTS = [p.read_text(encoding="utf-8") for p in SHIPPED]
 
 #: Values a careless edit (or an attacker) might put anywhere in a scenario.
 NASTY = [
-    "-1", "0", "1e308", "-1e308", "1e-320", ".nan", ".inf", "-.inf", "99999999999999999999999", "true",
-    "null", "~", "''", "x", "[]", "{}", "[1, 2, 3]", "{a: 1}", "!!binary aGk=", "2024-01-01", "0x10",
-    "&a [*a]", "*undefined", "[[[[[[[[1]]]]]]]]", "{kind: lognormal, median: -1, p90: 0}",
-    "{kind: nope}", "[5, 1]", "1_000", "'1'", "!!python/object:os.system ls",
+    "-1",
+    "0",
+    "1e308",
+    "-1e308",
+    "1e-320",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "99999999999999999999999",
+    "true",
+    "null",
+    "~",
+    "''",
+    "x",
+    "[]",
+    "{}",
+    "[1, 2, 3]",
+    "{a: 1}",
+    "!!binary aGk=",
+    "2024-01-01",
+    "0x10",
+    "&a [*a]",
+    "*undefined",
+    "[[[[[[[[1]]]]]]]]",
+    "{kind: lognormal, median: -1, p90: 0}",
+    "{kind: nope}",
+    "[5, 1]",
+    "1_000",
+    "'1'",
+    "!!python/object:os.system ls",
 ]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
 )
 plain = st.recursive(
@@ -98,9 +127,25 @@ def test_random_yaml_documents_raise_only_config_errors(scratch, data):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    section=st.sampled_from(["fleet", "traffic", "releases", "noise", "routing", "judges", "humans",
-                             "strategies", "run", "traffic.segments", "releases.faults.crash",
-                             "strategies.progressive.steps", "judges.slo.windows", "name", "safety_net"]),
+    section=st.sampled_from(
+        [
+            "fleet",
+            "traffic",
+            "releases",
+            "noise",
+            "routing",
+            "judges",
+            "humans",
+            "strategies",
+            "run",
+            "traffic.segments",
+            "releases.faults.crash",
+            "strategies.progressive.steps",
+            "judges.slo.windows",
+            "name",
+            "safety_net",
+        ]
+    ),
     value=plain,
 )
 def test_random_values_in_any_section_raise_only_config_errors(scratch, section, value):
