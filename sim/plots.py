@@ -248,12 +248,14 @@ def pareto(points: pd.DataFrame, panels: Sequence[Panel] = (LEAD_VS_BLAST,), lab
         for s, colour in palette.items():
             part = points[points["strategy"] == s]
             ax.scatter(part[x] * xs, part[y] * ys, color=colour, label=s, s=40, alpha=0.8)
-        best = points[pareto_front(points[x], points[y])].sort_values(x)
+        best = points[pareto_front(points[x], points[y])].sort_values([x, y])
         ax.plot(best[x] * xs, best[y] * ys, color="black", linewidth=1, linestyle="--", label="Pareto front")
-        for _, row in best.iterrows():
+        for (px, py), same in best.groupby([x, y], sort=False):  # tied points share one label
+            first = same.iloc[0]
+            more = f" (+{len(same) - 1} tied)" if len(same) > 1 else ""
             ax.annotate(
-                f"{row['strategy']}: {row[label]}",
-                (row[x] * xs, row[y] * ys),
+                f"{first['strategy']}: {first[label]}{more}",
+                (px * xs, py * ys),
                 textcoords="offset points",
                 xytext=(5, 5),
                 fontsize=7,

@@ -101,7 +101,9 @@ def plan(
         try:
             scn = load_scenario(ref, overrides=[*overrides, *sets])
         except ConfigError as err:
-            raise ConfigError(f"with {', '.join(sets)}: {err}", ("--grid",)) from None
+            # A bad grid value is reported at its key, not as a --set the user never typed.
+            why = ConfigError(err.message, err.path) if err.source == "--set" else err
+            raise ConfigError(f"with {', '.join(sets)}: {why}", ("--grid",)) from None
         points.append(Point(tuple(values), scn.only(list(strategies) or list(scn.strategies))))
     return points
 
