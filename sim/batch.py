@@ -11,7 +11,9 @@ import math
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -94,26 +96,42 @@ def connect(cluster: Any) -> tuple[Any, bool]:
         raise ConfigError(f"cannot reach the Dask scheduler at {cluster}: {reason}", ("--cluster",)) from None
 
 
+class WorkerLost(Exception):
+    """A worker died under a chunk (killed, out of memory): the batch cannot go on as it is."""
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where chunks run: an executor (None: in this process), how many at once, and the errors by
+    which the executor says a worker was lost."""
+
+    executor: Executor | None
+    count: int
+    lost: tuple[type[BaseException], ...] = ()
+
+
 @contextmanager
-def executor(jobs: int, cluster: Any = None) -> Iterator[tuple[Executor | None, int]]:
-    """(executor, workers): a Dask cluster's, a local spawn-context pool, or None for this process."""
+def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
+    """A Dask cluster's workers, a local spawn-context process pool, or this process."""
     if cluster is not None:
+        from distributed import KilledWorker
+
         client, opened = connect(cluster)
         ex = client.get_executor(pure=False)
         try:
-            yield ex, max(1, sum(client.nthreads().values()))
+            yield Workers(ex, max(1, sum(client.nthreads().values())), (KilledWorker,))
         finally:
             ex.shutdown(wait=False)
             if opened:
                 client.close()
         return
     if jobs <= 1:
-        yield None, 1
+        yield Workers(None, 1)
         return
     # An explicit spawn context: no fork of a threaded parent, no global start-method change.
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
-        yield pool, jobs
+        yield Workers(pool, jobs, (BrokenProcessPool,))
     finally:
         # On Ctrl-C or a dead worker, drop the queued chunks instead of finishing them first.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -126,16 +144,18 @@ def iter_chunks(
     spans: Sequence[Span],
     jobs: int = 1,
     cluster: Any = None,
-    pool: tuple[Executor | None, int] | None = None,
+    pool: Workers | None = None,
 ) -> Iterator[tuple[Span, Rows]]:
     """Yield (span, rows) as chunks finish (not necessarily in span order).
 
     At most two chunks per worker are queued or running at a time, so finished rows never pile up
     in memory while the caller writes them out, whatever the number of chunks. `pool`, an open
     `executor(...)`, lets several batches share one set of workers (jobs and cluster are then unused).
+    A lost worker raises WorkerLost; the chunks already yielded stay valid.
     """
     names = list(strategies)
-    with (nullcontext(pool) if pool is not None else executor(jobs, cluster)) as (ex, workers):
+    with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
+        ex = workers.executor
         if ex is None:
             for lo, hi in spans:
                 yield (lo, hi), run_chunk(scn, names, seed, lo, hi)
@@ -145,13 +165,17 @@ def iter_chunks(
         while True:
             for span in todo:
                 pending[ex.submit(run_chunk, scn, names, seed, *span)] = span
-                if len(pending) >= 2 * workers:
+                if len(pending) >= 2 * workers.count:
                     break
             if not pending:
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=pending.__getitem__):
-                yield pending.pop(fut), fut.result()
+                try:
+                    rows = fut.result()
+                except workers.lost as err:
+                    raise WorkerLost(str(err) or type(err).__name__) from err
+                yield pending.pop(fut), rows
 
 
 #: pandas' default dtype for text columns (str from pandas 3 on, object before).
@@ -186,7 +210,7 @@ def run_batch(
     jobs: int = 1,
     progress: Progress | None = None,
     cluster: Any = None,
-    pool: tuple[Executor | None, int] | None = None,
+    pool: Workers | None = None,
 ) -> pd.DataFrame:
     """Simulate `deploys` deploys of every (or the named) strategy; one row per (deploy, strategy).
 

@@ -25,7 +25,6 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .batch import Progress, Rows, Span, check_size, chunks, iter_chunks, normalize, to_frame
+from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks, normalize, to_frame
 from .errors import ConfigError
 from .metrics import COLUMNS, FLAGS, METRICS
 from .scenario import Scenario, load_scenario
@@ -270,7 +269,7 @@ def execute(
             done += span[1] - span[0]
             if progress is not None:
                 progress(done, spec.deploys)
-    except (KeyboardInterrupt, BrokenProcessPool) as err:
+    except (KeyboardInterrupt, WorkerLost) as err:
         _stopped(path, spec, manifest, started, "interrupted")
         raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
     except BaseException:

@@ -68,7 +68,7 @@ def test_at_most_two_chunks_per_worker_are_in_flight():
     handed = 0
     in_flight = []
     with ex:
-        for _span, _rows in batch.iter_chunks(SCN, ["recreate"], 1, spans, pool=(ex, 2)):
+        for _span, _rows in batch.iter_chunks(SCN, ["recreate"], 1, spans, pool=batch.Workers(ex, 2)):
             handed += 1
             in_flight.append(ex.submitted - handed)
     assert handed == len(spans) == ex.submitted

@@ -8,14 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
+import psutil  # installed with dask[distributed]
 import pytest
 
 import sim
 from sim import store
+from sim.batch import WorkerLost
 from sim.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +79,7 @@ def test_interrupted_run_keeps_finished_chunks_and_resume_computes_only_the_rest
 
 def test_a_dead_worker_stops_the_batch_with_exit_3_and_it_resumes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    monkeypatch.setattr(
-        store, "iter_chunks", Recorder(store.iter_chunks, 2, BrokenProcessPool("worker died"))
-    )
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, 2, WorkerLost("worker died")))
     assert main([*ARGS, "--out", str(out)]) == 3
     assert "a worker failed (worker died): 2 of 8 chunks" in capsys.readouterr().err
     monkeypatch.undo()
@@ -170,6 +169,53 @@ def test_ctrl_c_in_a_real_process_keeps_chunks_and_resume_finishes(tmp_path):
     assert saved == m["chunks"]["done"]
     resume = subprocess.run(
         [sys.executable, "-m", "sim", "run", "--resume", str(out), "--jobs", "1", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resume.returncode == 0, resume.stderr
+    expected = sim.run_batch("default", deploys=400, seed=8, strategies=["recreate", "progressive"])
+    pd.testing.assert_frame_equal(store.read_rows(out), expected)
+
+
+def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim",
+        "run",
+        "default",
+        "--deploys",
+        "400",
+        "--seed",
+        "8",
+        "--jobs",
+        "2",
+        "--strategy",
+        "recreate",
+        "--strategy",
+        "progressive",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "chunks").glob("0*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [
+        c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn" in " ".join(c.cmdline())
+    ]
+    assert workers, "the pool's worker processes"
+    workers[0].kill()  # SIGKILL, as the out-of-memory killer would
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "a worker failed" in err and f"--resume {out}" in err
+    assert manifest(out)["complete"] is False and list((out / "chunks").glob("0*.parquet"))
+    resume = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "--resume", str(out), "--quiet"],
         cwd=ROOT,
         capture_output=True,
         text=True,
