@@ -236,6 +236,10 @@ def _resume(args: argparse.Namespace, command: list[str]) -> int:
     path = args.resume
     manifest = store.load_manifest(path)
     spec = store.spec_of(manifest, str(path))
+    made_by = manifest.get("package", {}).get("version")
+    if made_by != __version__ and manifest.get("complete") is not True:
+        # Chunks from another version of the model would not belong with these.
+        raise ConfigError(f"{path} was started by deploysim {made_by}, this is {__version__}; run it again")
     if (
         args.scenario is not None
         or args.set

@@ -109,6 +109,11 @@ def test_resume_refuses_another_run_and_reprints_a_complete_one(tmp_path, monkey
     capsys.readouterr()
     assert main(["run", "default", "--seed", "4", "--resume", str(out)]) == 2
     assert "holds a run of another scenario, seed" in capsys.readouterr().err
+    meta = manifest(out)
+    store.save_manifest(out, {**meta, "package": {"name": "deploysim", "version": "0.0.1"}})
+    assert main(["run", "--resume", str(out)]) == 2
+    assert "was started by deploysim 0.0.1" in capsys.readouterr().err
+    store.save_manifest(out, meta)
     assert main(["run", "default", "--deploys", "40", "--seed", "3", "--resume", str(out), "--quiet"]) == 0
     table = capsys.readouterr().out
     again = Recorder(store.iter_chunks)
