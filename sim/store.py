@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import __version__
@@ -328,20 +329,28 @@ def finish(path: Path, spec: RunSpec, manifest: dict[str, Any], charts: bool = T
     )
 
 
+def read_columns(rows: Path, columns: Sequence[str], strategy: str | None = None) -> pd.DataFrame:
+    """Some columns of a rows.parquet (optionally one strategy's rows), read a batch at a time so
+    that only what is kept, never the whole file, is in memory at once."""
+    pieces = []
+    for batch in pq.ParquetFile(rows).iter_batches(batch_size=50_000, columns=list(columns)):
+        table = pa.Table.from_batches([batch])
+        if strategy is not None:
+            table = table.filter(pc.equal(table["strategy"], strategy))
+        pieces.append(table)
+    return normalize(pa.concat_tables(pieces).to_pandas())
+
+
 def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
-    """`summarize` of a rows.parquet, one strategy in memory at a time."""
+    """`summarize` of a rows.parquet, one strategy in memory at a time (percentiles need its values)."""
     cols = ["strategy", "error", *FLAGS, *METRICS]
-    parts = []
-    for s in strategies:
-        frame = pq.read_table(rows, columns=cols, filters=[("strategy", "==", s)]).to_pandas()
-        parts.append(summarize(normalize(frame)))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([summarize(read_columns(rows, cols, s)) for s in strategies], ignore_index=True)
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
     from . import plots  # matplotlib is imported only when charts are drawn
 
-    df = normalize(pq.read_table(path / ROWS_PARQUET, columns=list(CHART_COLUMNS)).to_pandas())
+    df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
     (path / CHARTS).mkdir(exist_ok=True)
     names = []
     for name, fig in plots.run_charts(df, summary).items():
