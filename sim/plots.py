@@ -282,10 +282,9 @@ def replay(tl: Timeline) -> Figure:
     ax_w.step(t, 100 * w["share_new"], where="post", color="black", label="user traffic on new, %")
     ax_w.set_ylabel("new version, %")
     ax_w.set_ylim(-3, 103)
-    for name, style in (("stable", "-"), ("new", "-")):
-        colour = PALETTE[0] if name == "stable" else PALETTE[3]
-        ax_e.plot(t, 100 * w[f"error_rate_{name}"], style, color=colour, label=name, linewidth=1.2)
-        ax_l.plot(t, w[f"p99_ms_{name}"], style, color=colour, label=f"{name} p99", linewidth=1.2)
+    for name, colour in (("stable", PALETTE[0]), ("new", PALETTE[3])):
+        ax_e.plot(t, 100 * w[f"error_rate_{name}"], color=colour, label=name, linewidth=1.2)
+        ax_l.plot(t, w[f"p99_ms_{name}"], color=colour, label=f"{name} p99", linewidth=1.2)
         ax_l.plot(t, w[f"p50_ms_{name}"], ":", color=colour, label=f"{name} p50", linewidth=1.0)
     ax_e.set_ylabel("error rate, %")
     ax_l.set_ylabel("latency, ms")
@@ -331,6 +330,9 @@ def replay(tl: Timeline) -> Figure:
             va="center",
             color=EVENT_COLOURS[ev["kind"]],
         )
+    # The run ends once the rollout (or rollback) is done: noise after that is not part of the story.
+    last = max([float(t[-1]) if len(t) else 0.0, *(tl.events["t_s"] / 60)])
+    ax_w.set_xlim(0, last * 1.05 + 0.5)
     ax_w.legend(fontsize=7, loc="upper left")
     ax_e.legend(fontsize=7, loc="upper left")
     ax_l.legend(fontsize=7, loc="upper left", ncol=2)

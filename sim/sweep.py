@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from . import __version__
-from .batch import Progress, chunk_size, chunks, executor, iter_chunks, to_frame
+from .batch import Progress, executor, run_batch
 from .errors import ConfigError
 from .report import compare, format_table
 from .scenario import Scenario, load_scenario, parse_key_path
@@ -71,15 +71,17 @@ def parse_grid(item: str) -> Axis:
     return Axis(key, tuple(values))
 
 
+def label(axes: Sequence[Axis], values: Sequence[Any]) -> str:
+    """A combination in words: "weight=5, pause_s=600"."""
+    return ", ".join(f"{a.short}={v}" for a, v in zip(axes, values, strict=True))
+
+
 @dataclass(frozen=True)
 class Point:
     """One combination: the grid values (as written) and the scenario they make."""
 
     values: tuple[str, ...]
     scenario: Scenario
-
-    def label(self, axes: Sequence[Axis]) -> str:
-        return ", ".join(f"{a.short}={v}" for a, v in zip(axes, self.values, strict=True))
 
 
 def plan(
@@ -127,19 +129,18 @@ def run(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Run every combination; the tidy summary: grid columns, then `summarize`'s columns."""
-    total, done = deploys * len(points), 0
+    total = deploys * len(points)
     parts = []
-    with executor(jobs, cluster) as pool:
-        for point in points:
-            scn, names = point.scenario, list(point.scenario.strategies)
-            spans = list(chunks(deploys, chunk_size(deploys, jobs)))
-            got: dict[tuple[int, int], list] = {}
-            for span, rows in iter_chunks(scn, names, seed, spans, pool=pool):
-                got[span] = rows
-                done += span[1] - span[0]
-                if progress is not None:
-                    progress(done, total)
-            summary = summarize(to_frame([r for s in sorted(got) for r in got[s]]))
+    with executor(jobs, cluster) as pool:  # one set of workers for the whole sweep
+        for i, point in enumerate(points):
+            offset = i * deploys
+            tick = (
+                None if progress is None else (lambda done, _n, offset=offset: progress(offset + done, total))
+            )
+            df = run_batch(
+                point.scenario, deploys, seed, list(point.scenario.strategies), jobs, tick, pool=pool
+            )
+            summary = summarize(df)
             for axis, value in zip(axes, point.values, strict=True):
                 summary.insert(list(summary.columns).index("strategy"), axis.key, _cell(value))
             parts.append(summary)
@@ -164,7 +165,7 @@ def wide(tidy: pd.DataFrame, axes: Sequence[Axis], metrics: Sequence[str]) -> pd
         index=[*keys, "strategy"], columns="metric", values="mean", sort=False, dropna=False
     )
     table = table.reset_index()
-    table["label"] = [", ".join(f"{a.short}={row[a.key]}" for a in axes) for _, row in table.iterrows()]
+    table["label"] = [label(axes, [row[a.key] for a in axes]) for _, row in table.iterrows()]
     return table
 
 
@@ -188,10 +189,7 @@ SWEEP_METRICS = ("faulty_requests", "time_to_detect_s", "lead_time_s", "false_ro
 
 def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis]) -> str:
     keys = [a.key for a in axes]
-    runs = [
-        (", ".join(f"{a.short}={v}" for a, v in zip(axes, combo, strict=True)), part)
-        for combo, part in tidy.groupby(keys, sort=False)
-    ]
+    runs = [(label(axes, combo), part) for combo, part in tidy.groupby(keys, sort=False)]
     return format_table(compare(runs, SWEEP_METRICS))
 
 

@@ -35,7 +35,7 @@ def test_every_combination_is_validated_before_anything_runs():
         (8, 0.5),
     ]
     assert list(points[0].scenario.strategies) == ["canary"]
-    assert points[1].label(axes) == "replicas=4, bad_probability=0.5"
+    assert sweep.label(axes, points[1].values) == "replicas=4, bad_probability=0.5"
     with pytest.raises(
         sim.ConfigError,
         match=r"^--grid: with fleet\.replicas=4, releases\.bad_probability=2: "
