@@ -123,3 +123,23 @@ def test_replay_shows_one_deploy_window_by_window():
     detected_at = tl.events.loc[tl.events["kind"] == "detected", "t_s"].iloc[0]
     assert any(m == pytest.approx(detected_at) for m in marked)
     assert latency_ax.get_yscale() == "log" and error_ax.get_ylabel() == "error rate, %"
+
+
+def test_a_long_distribution_is_drawn_through_its_order_statistics():
+    n = 50_000
+    values = np.random.default_rng(0).lognormal(8, 2, n)
+    df = pd.DataFrame(
+        {
+            "strategy": "canary",
+            "release_bad": True,
+            "faulty_requests": values,
+            "affected_users": values / 10,
+            "error": None,
+        }
+    )
+    line = plots.blast_radius(df).axes[0].get_lines()[0]
+    x, y = line.get_xdata(), line.get_ydata()
+    assert len(x) <= 2001 and x[1] == values.min() and x[-1] == values.max() and y[-1] == 0.0
+    # Every drawn step sits exactly on the empirical curve: share above x_k is 1 - rank/n.
+    ranks = np.searchsorted(np.sort(values), x[1:], side="right")
+    assert np.allclose(y[1:], 1 - ranks / n)
