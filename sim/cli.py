@@ -1,8 +1,8 @@
 """The `deploysim` command (also `python -m sim`): a thin client of the public `sim` API.
 
 Exit codes: 0 ok; 1 validation failed (`validate`); 2 usage or input error (one line on stderr,
-nothing written); 3 a batch cut short by a worker that died; 130 interrupted (Ctrl-C). A batch cut
-short keeps every finished chunk, and `deploysim run --resume DIR` finishes it.
+nothing written); 3 a batch cut short by a worker that died; 130 interrupted (Ctrl-C); 70 a bug.
+A batch cut short keeps every finished chunk, and `deploysim run --resume DIR` finishes it.
 """
 
 from __future__ import annotations
