@@ -65,6 +65,6 @@ def test_readme_documents_the_cli():
         "manifest.json",
         "rows.parquet",
         "summary.csv",
-        "peak",
+        "--deploys 100000",
     ):
         assert needle in readme, needle
