@@ -138,78 +138,55 @@ def test_every_file_is_renamed_into_place(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"], "and no temporary file"
 
 
-def test_ctrl_c_in_a_real_process_keeps_chunks_and_resume_finishes(tmp_path):
-    out = tmp_path / "run"
-    # 400 deploys on one job: chunks of 50 deploys, about a second each.
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim",
-        "run",
-        "default",
-        "--deploys",
-        "400",
-        "--seed",
-        "8",
-        "--jobs",
-        "1",
-        "--strategy",
-        "recreate",
-        "--strategy",
-        "progressive",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+# A real process: 400 deploys of two strategies, chunks of 50 (one job) or 25 (two jobs) deploys.
+REAL = [
+    "run",
+    "default",
+    "--deploys",
+    "400",
+    "--seed",
+    "8",
+    "--strategy",
+    "recreate",
+    "--strategy",
+    "progressive",
+]
+
+
+def start_real_run(out: Path, jobs: int) -> subprocess.Popen:
+    """Start the batch and return once its first chunk is on disk."""
+    cmd = [sys.executable, "-m", "sim", *REAL, "--jobs", str(jobs), "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list((out / "chunks").glob("0*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    return proc
+
+
+def resume_real_run(out: Path) -> None:
+    """Resume in a fresh process; the finished run holds exactly the rows of an uninterrupted batch."""
     m = manifest(out)
-    assert m["complete"] is False and 1 <= m["chunks"]["done"] < 8
-    saved = len(list((out / "chunks").glob("0*.parquet")))
-    assert saved == m["chunks"]["done"]
-    resume = subprocess.run(
-        [sys.executable, "-m", "sim", "run", "--resume", str(out), "--jobs", "1", "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    assert m["complete"] is False and 1 <= m["chunks"]["done"] < m["chunks"]["total"]
+    assert len(list((out / "chunks").glob("0*.parquet"))) == m["chunks"]["done"]
+    cmd = [sys.executable, "-m", "sim", "run", "--resume", str(out), "--jobs", "1", "--quiet"]
+    resume = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resume.returncode == 0, resume.stderr
     expected = sim.run_batch("default", deploys=400, seed=8, strategies=["recreate", "progressive"])
     pd.testing.assert_frame_equal(store.read_rows(out), expected)
 
 
+def test_ctrl_c_in_a_real_process_keeps_chunks_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    proc = start_real_run(out, jobs=1)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    resume_real_run(out)
+
+
 def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim",
-        "run",
-        "default",
-        "--deploys",
-        "400",
-        "--seed",
-        "8",
-        "--jobs",
-        "2",
-        "--strategy",
-        "recreate",
-        "--strategy",
-        "progressive",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list((out / "chunks").glob("0*.parquet")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_real_run(out, jobs=2)
     workers = [
         c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn" in " ".join(c.cmdline())
     ]
@@ -218,14 +195,4 @@ def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
     assert "a worker failed" in err and f"--resume {out}" in err
-    assert manifest(out)["complete"] is False and list((out / "chunks").glob("0*.parquet"))
-    resume = subprocess.run(
-        [sys.executable, "-m", "sim", "run", "--resume", str(out), "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resume.returncode == 0, resume.stderr
-    expected = sim.run_batch("default", deploys=400, seed=8, strategies=["recreate", "progressive"])
-    pd.testing.assert_frame_equal(store.read_rows(out), expected)
+    resume_real_run(out)
