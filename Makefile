@@ -26,9 +26,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-## bench: measure simulation speed (deploy-simulations per second per core)
+## bench: measure simulation speed (deploy-simulations per second per core) and batch throughput
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/batch.py
 
 ## validate: check the model against published figures; writes results/validation/ (exit 1 on a failure)
 validate: $(VENV)/.installed

@@ -1,27 +1,43 @@
-"""Batches of deploys: chunks of deploys run in-process or in a process pool, rows in deploy order.
+"""Batches of deploys: chunks of deploys run in-process, in a local process pool or on a Dask cluster.
 
 Deploy i's draws depend only on (seed, i), so the rows are identical whatever the number of
-workers and however deploys are chunked. A run that raises becomes a row with its error recorded;
-a batch never loses a row.
+workers, wherever they run and however deploys are chunked. A run that raises becomes a row with
+its error recorded; a batch never loses a row.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from .errors import ConfigError
 from .metrics import COLUMNS, FLAGS, METRICS, error_row
 from .model import draw_exogenous, simulate
 from .scenario import Scenario, load_scenario
 
 Progress = Callable[[int, int], None]
+Span = tuple[int, int]
+Rows = list[dict[str, Any]]
+
+#: The largest batch accepted: simulated traffic windows, deploys × strategies × horizon_s / window_s.
+#: At the measured ~250,000 windows per second per core (`make bench`) this is about 11 core-hours —
+#: 2.3 million deploys of the default scenario under its four strategies. Larger studies are split
+#: into several runs (different seeds) rather than left to run for days.
+MAX_WINDOWS = 10**10
+
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT_S = 10
 
 
-def run_chunk(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> list[dict[str, Any]]:
+def run_chunk(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
     """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
     rows = []
     for i in range(lo, hi):
@@ -38,41 +54,152 @@ def run_chunk(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: 
     return rows
 
 
-def chunks(deploys: int, size: int, start: int = 0) -> Iterator[tuple[int, int]]:
+def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
     for lo in range(start, deploys, size):
         yield lo, min(deploys, lo + size)
 
 
 def chunk_size(deploys: int, jobs: int) -> int:
-    # Enough chunks per worker to balance load, few enough that scheduling stays cheap.
+    # Enough chunks per worker to balance load, few enough that scheduling stays cheap; at most 500
+    # deploys, so a chunk's rows stay small in memory and an interrupted batch loses little work.
     return max(1, min(500, deploys // max(1, 8 * jobs)))
 
 
-def iter_chunks(
-    scn: Scenario, strategies: Sequence[str], seed: int, spans: Sequence[tuple[int, int]], jobs: int
-) -> Iterator[tuple[tuple[int, int], list[dict[str, Any]]]]:
-    """Yield (span, rows) as chunks finish, in span order."""
-    if jobs <= 1 or len(spans) <= 1:
-        for lo, hi in spans:
-            yield (lo, hi), run_chunk(scn, strategies, seed, lo, hi)
+def windows_per_deploy(scn: Scenario) -> int:
+    return math.ceil(scn.run.horizon_s / scn.run.window_s - 1e-9)
+
+
+def check_size(scn: Scenario, deploys: int, strategies: int) -> None:
+    """Refuse a batch too large to finish (see MAX_WINDOWS)."""
+    if deploys < 1:
+        raise ConfigError(f"{deploys} is not >= 1", ("run", "deploys"))
+    windows = deploys * strategies * windows_per_deploy(scn)
+    if windows > MAX_WINDOWS:
+        raise ConfigError(
+            f"{deploys:,} deploys × {strategies} strategies × {windows_per_deploy(scn):,} windows is "
+            f"{windows:.2e} simulated windows, over the limit of {MAX_WINDOWS:.0e} (about 11 core-hours); "
+            "use fewer deploys, fewer strategies or longer windows",
+            ("run", "deploys"),
+        )
+
+
+def connect(cluster: Any) -> tuple[Any, bool]:
+    """A Dask client for an address (or an existing Client), and whether we opened it."""
+    from distributed import Client  # imported here: only a cluster run pays for it
+
+    if isinstance(cluster, Client):
+        return cluster, False
+    try:
+        return Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s"), True
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"cannot reach the Dask scheduler at {cluster}: {reason}", ("--cluster",)) from None
+
+
+class WorkerLost(Exception):
+    """A worker died under a chunk (killed, out of memory): the batch cannot go on as it is."""
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where chunks run: an executor (None: in this process), how many at once, and the errors by
+    which the executor says a worker was lost."""
+
+    executor: Executor | None
+    count: int
+    lost: tuple[type[BaseException], ...] = ()
+
+
+@contextmanager
+def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
+    """A Dask cluster's workers, a local spawn-context process pool, or this process."""
+    if cluster is not None:
+        from distributed import KilledWorker
+
+        client, opened = connect(cluster)
+        ex = client.get_executor(pure=False)
+        try:
+            yield Workers(ex, max(1, sum(client.nthreads().values())), (KilledWorker,))
+        finally:
+            ex.shutdown(wait=False)
+            if opened:
+                client.close()
+        return
+    if jobs <= 1:
+        yield Workers(None, 1)
         return
     # An explicit spawn context: no fork of a threaded parent, no global start-method change.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(run_chunk, scn, list(strategies), seed, lo, hi) for lo, hi in spans]
-        for span, fut in zip(spans, futures, strict=True):
-            yield span, fut.result()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield Workers(pool, jobs, (BrokenProcessPool,))
+    finally:
+        # On Ctrl-C or a dead worker, drop the queued chunks instead of finishing them first.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    for col in METRICS:
-        df[col] = df[col].astype(float)
-    for col in FLAGS:
-        df[col] = df[col].astype("boolean")
-    for col in ("deploy", "seed"):
-        df[col] = df[col].astype("int64")
+def iter_chunks(
+    scn: Scenario,
+    strategies: Sequence[str],
+    seed: int,
+    spans: Sequence[Span],
+    jobs: int = 1,
+    cluster: Any = None,
+    pool: Workers | None = None,
+) -> Iterator[tuple[Span, Rows]]:
+    """Yield (span, rows) as chunks finish (not necessarily in span order).
+
+    At most two chunks per worker are queued or running at a time, so finished rows never pile up
+    in memory while the caller writes them out, whatever the number of chunks. `pool`, an open
+    `executor(...)`, lets several batches share one set of workers (jobs and cluster are then unused).
+    A lost worker raises WorkerLost; the chunks already yielded stay valid.
+    """
+    names = list(strategies)
+    with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
+        ex = workers.executor
+        if ex is None:
+            for lo, hi in spans:
+                yield (lo, hi), run_chunk(scn, names, seed, lo, hi)
+            return
+        todo = iter(spans)
+        pending: dict[Future, Span] = {}
+        while True:
+            for span in todo:
+                pending[ex.submit(run_chunk, scn, names, seed, *span)] = span
+                if len(pending) >= 2 * workers.count:
+                    break
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=pending.__getitem__):
+                try:
+                    rows = fut.result()
+                except workers.lost as err:
+                    raise WorkerLost(str(err) or type(err).__name__) from err
+                yield pending.pop(fut), rows
+
+
+#: pandas' default dtype for text columns (str from pandas 3 on, object before).
+_TEXT = pd.Series(["", None]).dtype
+
+
+def normalize(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-deploy frame's column types, the same however the rows were made or read back
+    (any subset of the columns)."""
+    for col in df.columns:
+        if col in METRICS:
+            df[col] = df[col].astype(float)
+        elif col in FLAGS:
+            df[col] = df[col].astype("boolean")
+        elif col in ("deploy", "seed"):
+            df[col] = df[col].astype("int64")
+        else:
+            # An all-empty text column would otherwise be objects in one chunk, strings in another.
+            df[col] = df[col].astype(_TEXT)
     return df
+
+
+def to_frame(rows: Rows) -> pd.DataFrame:
+    return normalize(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
 def run_batch(
@@ -82,17 +209,27 @@ def run_batch(
     strategies: Sequence[str] | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
+    cluster: Any = None,
+    pool: Workers | None = None,
 ) -> pd.DataFrame:
-    """Simulate `deploys` deploys of every (or the named) strategy; one row per (deploy, strategy)."""
+    """Simulate `deploys` deploys of every (or the named) strategy; one row per (deploy, strategy).
+
+    jobs: local worker processes. cluster: a Dask scheduler address (or a `distributed.Client`)
+    to run the chunks on instead; pool: an open `executor(...)` to share. progress(done, total) is
+    called as deploys finish.
+    """
     scn = load_scenario(scenario)
     names = list(strategies) if strategies else list(scn.strategies)
     scn.only(names)  # validates the names
     deploys = scn.run.deploys if deploys is None else deploys
     seed = scn.run.seed if seed is None else seed
+    check_size(scn, deploys, len(names))
     spans = list(chunks(deploys, chunk_size(deploys, jobs)))
-    rows: list[dict[str, Any]] = []
-    for (_lo, hi), part in iter_chunks(scn, names, seed, spans, jobs):
-        rows += part
+    parts: dict[Span, Rows] = {}
+    done = 0
+    for (lo, hi), part in iter_chunks(scn, names, seed, spans, jobs, cluster, pool):
+        parts[lo, hi] = part
+        done += hi - lo
         if progress is not None:
-            progress(hi, deploys)
-    return to_frame(rows)
+            progress(done, deploys)
+    return to_frame([row for span in sorted(parts) for row in parts[span]])

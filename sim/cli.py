@@ -1,56 +1,371 @@
-"""The `deploysim` command (also `python -m sim`): a thin client of the public `sim` API."""
+"""The `deploysim` command (also `python -m sim`): a thin client of the public `sim` API.
+
+Exit codes: 0 ok; 1 validation failed (`validate`); 2 usage or input error (one line on stderr,
+nothing written); 3 a batch cut short by a worker that died; 130 interrupted (Ctrl-C); 70 a bug.
+A batch cut short keeps every finished chunk, and `deploysim run --resume DIR` finishes it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
 
-from . import __version__, validation
-from .batch import run_batch
+from . import __version__, store, sweep, validation
+from .batch import Progress, check_size, chunk_size, connect
 from .errors import ConfigError
-from .importer import cli as manifests  # issue 6: import / export commands and `run --rollout`
-from .report import format_table, how_to_choose
-from .scenario import load_scenario
-from .summary import summarize
+from .importer import cli as manifests
+from .report import compare, format_table, how_to_choose, summary_json
+from .scenario import load_scenario, resolve_path
+from .schemadoc import schema_reference
+
+OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
+RESULTS = Path("results")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deploysim", description=__doc__)
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _parser() -> Parser:
+    p = Parser(prog="deploysim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"deploysim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate a scenario's deploys and print the comparison table")
-    run.add_argument("scenario", help="a scenario file, or the name of a shipped one (e.g. default)")
-    run.add_argument("--deploys", type=int, help="deploys per strategy (default: the scenario's)")
-    run.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
-    run.add_argument("--jobs", type=int, default=1, help="worker processes")
-    run.add_argument("--strategy", action="append", help="only this strategy (repeatable)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
-    manifests.add_run_options(run)  # issue 6
-    manifests.register(sub)  # issue 6
-    validation.register(sub)  # issue 8 hook: `deploysim validate-model` lives in sim/validation
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def batch_options(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--deploys", type=int, help="deploys per strategy (default: the scenario's run.deploys)"
+        )
+        cmd.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
+        cmd.add_argument(
+            "--jobs", type=int, default=default_jobs(), help="local worker processes (default: all cores)"
+        )
+        cmd.add_argument("--strategy", action="append", default=[], help="only this strategy (repeatable)")
+        cmd.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY.PATH=VALUE",
+            help="override a scenario value, e.g. strategies.canary.steps[0].weight=2 (repeatable)",
+        )
+        cmd.add_argument("--out", type=Path, help="results folder (default: results/<scenario>-<UTC time>)")
+        cmd.add_argument(
+            "--cluster", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://scheduler:8786"
+        )
+        cmd.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+        cmd.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+
+    run = sub.add_parser("run", help="simulate a scenario's deploys; print the comparison table")
+    run.add_argument("scenario", nargs="?", help="a scenario file or a shipped name (e.g. default)")
+    batch_options(run)
+    run.add_argument("--resume", type=Path, metavar="DIR", help="finish a run that was cut short")
+    manifests.add_run_options(run)  # --rollout: imported Argo Rollouts / Flagger strategies beside these
+    sw = sub.add_parser(
+        "sweep", help="run every combination of a parameter grid; a tidy table and a Pareto chart"
+    )
+    sw.add_argument("scenario", help="a scenario file or a shipped name")
+    sw.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=V1,V2,...",
+        required=True,
+        help="values to try for one key (repeatable: every combination runs)",
+    )
+    batch_options(sw)
+    show = sub.add_parser("show", help="print a stored run's table")
+    show.add_argument("dir", type=Path)
+    show.add_argument("--json", action="store_true")
+    cmp_ = sub.add_parser("compare", help="one table across stored runs")
+    cmp_.add_argument("dirs", type=Path, nargs="+")
+    cmp_.add_argument("--json", action="store_true")
+    val = sub.add_parser("validate", help="check scenario files; exit 1 on the first invalid one")
+    val.add_argument("files", nargs="+")
+    sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
+    manifests.register(sub)  # import, export
+    validation.register(sub)  # validate-model
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "validate-model":  # issue 8 hook
-        return validation.run_from_args(args)
-    if args.command != "run":  # issue 6: import / export
-        return args.handler(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        scn = load_scenario(args.scenario, overrides=args.set)
-        scn = manifests.with_rollouts(scn, args)  # issue 6: --rollout
-        if args.deploys is not None and args.deploys < 1:
-            raise ConfigError(f"{args.deploys} is not >= 1", ("--deploys",))
-        df = run_batch(scn, deploys=args.deploys, seed=args.seed, strategies=args.strategy, jobs=args.jobs)
+        args = _parser().parse_args(argv)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args, argv)
+        if args.command == "validate-model":
+            return validation.run_from_args(args)
+        return args.handler(args)  # import, export
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return USAGE
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)
-        return 2
-    print(f"{scn.name}: {df['deploy'].nunique()} deploys per strategy, seed {int(df['seed'].iloc[0])}\n")
-    print(format_table(how_to_choose(summarize(df))))
-    return 0
+        return USAGE
+    except store.Interrupted as err:
+        print(f"deploysim: {err}", file=sys.stderr)
+        return INTERRUPTED if isinstance(err.cause, KeyboardInterrupt) else WORKER_DIED
+    except KeyboardInterrupt:
+        print("deploysim: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except OSError as err:
+        print(f"deploysim: cannot write {err.filename or 'results'}: {err.strerror or err}", file=sys.stderr)
+        return USAGE
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    except Exception:  # a bug, not the user's input: say so, with the traceback
+        traceback.print_exc()
+        print("deploysim: internal error (please report it with the traceback above)", file=sys.stderr)
+        return 70
 
+
+# ---- shared pieces ----
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
+@contextmanager
+def _progress(args: argparse.Namespace, what: str) -> Iterator[Progress]:
+    """A progress bar on stderr for batches longer than a second; off with --quiet or when stdout is
+    not a terminal (a pipe, a CI log)."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=0,
+        desc=what,
+        unit="deploy",
+        delay=1.0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=args.quiet or not sys.stdout.isatty(),
+    )
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
+    """Connect before anything is written, so an unreachable scheduler leaves no folder behind."""
+    if address is None:
+        yield None, None
+        return
+    client, _ = connect(address)
+    try:
+        yield client, max(1, sum(client.nthreads().values()))
+    finally:
+        client.close()
+
+
+def _check_jobs(jobs: int) -> None:
+    if jobs < 1:
+        raise ConfigError(f"{jobs} is not >= 1", ("--jobs",))
+
+
+def _scenario(args: argparse.Namespace) -> Any:
+    sets = list(args.set)
+    sets += [f"run.deploys={args.deploys}"] if args.deploys is not None else []
+    sets += [f"run.seed={args.seed}"] if args.seed is not None else []
+    scn = manifests.with_rollouts(load_scenario(args.scenario, overrides=sets), args)
+    return scn.only(args.strategy or list(scn.strategies))
+
+
+def _claim(args: argparse.Namespace, name: str) -> Path:
+    return store.claim_dir(args.out) if args.out is not None else store.new_run_dir(RESULTS, name)
+
+
+def _print_summary(args: argparse.Namespace, summary: Any, name: str, deploys: int, seed: int) -> None:
+    if args.json:
+        print(json.dumps(summary_json(summary, name, deploys, seed), indent=2))
+    else:
+        print(f"{name}: {deploys:,} deploys per strategy, seed {seed}; mean [95% confidence interval]\n")
+        print(format_table(how_to_choose(summary)))
+
+
+# ---- commands ----
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    _check_jobs(args.jobs)
+    command = ["deploysim", *argv]
+    if args.resume is not None:
+        return _resume(args, command)
+    if args.scenario is None:
+        raise UsageError("deploysim run: give a SCENARIO (or --resume DIR) (see deploysim run --help)")
+    scn = _scenario(args)
+    check_size(scn, scn.run.deploys, len(scn.strategies))
+    with _cluster(args.cluster) as (client, workers):
+        spec = store.RunSpec(
+            scn,
+            scn.run.deploys,
+            scn.run.seed,
+            tuple(scn.strategies),
+            chunk_size(scn.run.deploys, workers or args.jobs),
+        )
+        path = _claim(args, scn.name)
+        manifest = store.new_manifest(spec, command, args.jobs, args.cluster)
+        try:
+            store.save_manifest(path, manifest)
+        except OSError as err:
+            shutil.rmtree(path, ignore_errors=True)
+            raise ConfigError(f"cannot write in {path}: {err.strerror or err}", ("--out",)) from None
+        return _execute(args, path, spec, manifest, client)
+
+
+def _resume(args: argparse.Namespace, command: list[str]) -> int:
+    path = args.resume
+    manifest = store.load_manifest(path)
+    spec = store.spec_of(manifest, str(path))
+    made_by = manifest.get("package", {}).get("version")
+    if made_by != __version__ and manifest.get("complete") is not True:
+        # Chunks from another version of the model would not belong with these.
+        raise ConfigError(f"{path} was started by deploysim {made_by}, this is {__version__}; run it again")
+    if (
+        args.scenario is not None
+        or args.set
+        or args.deploys is not None
+        or args.seed is not None
+        or args.strategy
+    ):
+        asked = _scenario(
+            argparse.Namespace(**{**vars(args), "scenario": args.scenario or manifest["scenario"]})
+        )
+        if asked.to_dict() != spec.scenario.to_dict() or tuple(asked.strategies) != spec.strategies:
+            raise ConfigError(
+                f"{path} holds a run of another scenario, seed, deploys or strategies; "
+                "resume it with --resume alone",
+                ("--resume",),
+            )
+    if manifest.get("complete") is True:
+        _note(args, f"{path} is already complete")
+        _, summary = store.open_run(path)
+        _print_summary(args, summary, spec.scenario.name, spec.deploys, spec.seed)
+        return OK
+    manifest["resumed_by"].append(command)
+    with _cluster(args.cluster) as (client, _):
+        return _execute(args, path, spec, manifest, client)
+
+
+def _execute(args: argparse.Namespace, path: Path, spec: store.RunSpec, manifest: dict, client: Any) -> int:
+    _note(args, f"deploysim: writing {path}")
+    with _progress(args, spec.scenario.name) as progress:
+        manifest = store.execute(path, spec, manifest, args.jobs, client, progress)
+    _, summary = store.open_run(path)
+    _print_summary(args, summary, spec.scenario.name, spec.deploys, spec.seed)
+    if manifest["failed_runs"]:
+        print(
+            f"deploysim: {manifest['failed_runs']} runs raised an error; their rows say which "
+            f"(the error column of {path / store.ROWS_CSV})",
+            file=sys.stderr,
+        )
+    _note(args, f"deploysim: results in {path} ({manifest['wall_time_s']:.1f} s)")
+    return OK
+
+
+def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    _check_jobs(args.jobs)
+    axes = [sweep.parse_grid(g) for g in args.grid]
+    base = _scenario(argparse.Namespace(**{**vars(args), "strategy": []}))
+    points = sweep.plan(base, [], axes, args.strategy)
+    deploys, seed = base.run.deploys, base.run.seed
+    for p in points:  # the limit holds for the whole sweep
+        check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
+    with _cluster(args.cluster) as (client, _):
+        path = _claim(args, f"{base.name}-sweep")
+        meta = sweep.manifest(base, axes, deploys, seed, ["deploysim", *argv])
+        store.save_manifest(path, meta)
+        _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
+        with _progress(args, f"{base.name} sweep") as progress:
+            tidy = sweep.run(points, axes, deploys, seed, args.jobs, client, progress)
+        sweep.save(path, tidy, axes, meta)
+    if args.json:
+        print(tidy.to_json(orient="records", indent=2))
+    else:
+        print(
+            f"{base.name} sweep: {len(points)} combinations × {deploys:,} deploys per strategy, seed {seed}; "
+            "mean [95% confidence interval]\n"
+        )
+        print(sweep.format_sweep(tidy, axes))
+    _note(args, f"deploysim: results in {path}")
+    return OK
+
+
+def cmd_show(args: argparse.Namespace, argv: list[str]) -> int:
+    manifest, summary = store.open_run(args.dir)
+    _print_summary(args, summary, manifest["scenario_name"], manifest["deploys"], manifest["seed"])
+    return OK
+
+
+def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
+    runs = [(d, *store.open_run(d)) for d in args.dirs]
+    if args.json:
+        out = [
+            summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)} for d, m, s in runs
+        ]
+        print(json.dumps(out, indent=2))
+        return OK
+    for d, m, _ in runs:
+        print(f"{d.name}: {m['scenario_name']}, {m['deploys']:,} deploys per strategy, seed {m['seed']}")
+    print("mean [95% confidence interval]\n")
+    print(format_table(compare([(d.name, s) for d, _, s in runs])))
+    return OK
+
+
+def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
+    for ref in args.files:
+        path = resolve_path(ref)
+        if not path.is_file():
+            raise ConfigError("no such file", source=str(path))
+        try:
+            scn = load_scenario(path)
+        except ConfigError as err:
+            print(f"deploysim: invalid: {err}", file=sys.stderr)
+            return INVALID
+        print(f"ok: {path} ({scn.name}: {', '.join(scn.strategies)})")
+    return OK
+
+
+def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
+    print(schema_reference(), end="")
+    return OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
+    "run": cmd_run,
+    "sweep": cmd_sweep,
+    "show": cmd_show,
+    "compare": cmd_compare,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,4 +53,5 @@ class ConfigError(ValueError):
         text = ": ".join([*parts, self.message])
         if self.line is not None:
             text += f" (line {self.line})"
-        return text
+        # One line whatever a key or value held (a YAML key may be "\n"): escape what is not printable.
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from .dist import Dist, fixed, lognormal
 from .errors import ConfigError
-from .schema import Config, num, section
+from .schema import Config, num, section, text
 
 MigrationKind = Literal["none", "additive", "breaking", "expand_contract"]
 Step = Literal["expand", "backfill", "migrate_reads", "contract"]
@@ -26,7 +26,7 @@ BEHAVIOUR_STEP = "migrate_reads"
 
 @dataclass(frozen=True)
 class MigrationConfig(Config):
-    kind: MigrationKind = "none"
+    kind: MigrationKind = text("none", doc="the schema change releases carry (breaking: in one step)")
     touch_share: float = num(0.3, 0.0, 1.0, doc="share of user requests that read or write the changed table")
     restore_s: Dist = section(
         lambda: lognormal(1800.0, 3600.0),

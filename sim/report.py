@@ -1,10 +1,14 @@
-"""The article's "how to choose" table from runs: one row per strategy, each cell a mean and its 95% CI."""
+"""The article's "how to choose" table, computed from runs: a row per strategy, each cell a mean and CI."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
+
+from .metrics import METRICS
 
 #: (summary metric, column title, unit scale, format) in the order the table shows them.
 TABLE: tuple[tuple[str, str, float, str], ...] = (
@@ -23,28 +27,78 @@ TABLE: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
-def _cell(mean: float, lo: float, hi: float, scale: float, fmt: str) -> str:
+#: The rates the JSON summary reports beside the metrics (the table shows them too).
+RATES = ("false_rollback_rate", "escaped_rate")
+
+
+#: Metrics that are shares, whose t-interval is shown no higher than 1 (100%).
+SHARES = ("exposure_at_detection",)
+
+
+def _num(value: float, scale: float, fmt: str, top: float) -> str:
+    # Every metric is a count, a duration or a share: a t-interval reaching past what the metric can
+    # take (below 0, above 100%) is shown at that bound, and a rounded -0 as 0.
+    return fmt.format(min(max(0.0, value), top) * scale + 0.0)
+
+
+def _cell(metric: str, mean: float, lo: float, hi: float, scale: float, fmt: str) -> str:
     if math.isnan(mean):
         return "–"
-    text = fmt.format(mean * scale)
+    top = 1.0 if metric in SHARES else math.inf
+    text = _num(mean, scale, fmt, top)
     if not (math.isnan(lo) or math.isnan(hi)):
-        text += f" [{fmt.format(lo * scale)}, {fmt.format(hi * scale)}]"
+        text += f" [{_num(lo, scale, fmt, top)}, {_num(hi, scale, fmt, top)}]"
     return text
 
 
-def how_to_choose(summary: pd.DataFrame) -> pd.DataFrame:
-    """Wide table of strings: strategies down, the article's columns across, "mean [lo, hi]"."""
+def how_to_choose(summary: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Wide table of strings: strategies down, the article's columns across, "mean [lo, hi]"
+    (only `metrics`, when given)."""
     rows = {}
     for strategy in dict.fromkeys(summary["strategy"]):
         part = summary[summary["strategy"] == strategy].set_index("metric")
         rows[strategy] = {
-            title: _cell(part.at[m, "mean"], part.at[m, "ci95_lo"], part.at[m, "ci95_hi"], scale, fmt)
+            title: _cell(m, part.at[m, "mean"], part.at[m, "ci95_lo"], part.at[m, "ci95_hi"], scale, fmt)
             for m, title, scale, fmt in TABLE
-            if m in part.index
+            if m in part.index and (metrics is None or m in metrics)
         }
     table = pd.DataFrame.from_dict(rows, orient="index")
     # Columns no run defines (no schema change, no multi-deploy plan) would only say "–".
     return table.loc[:, ~(table == "–").all()]
+
+
+def compare(runs: Sequence[tuple[str, pd.DataFrame]], metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """One table across several runs: a row per (run, strategy), labelled "run: strategy"."""
+    parts = []
+    for label, summary in runs:
+        table = how_to_choose(summary, metrics)
+        table.index = [f"{label}: {s}" for s in table.index]
+        parts.append(table)
+    return pd.concat(parts)
+
+
+def _plain(value: Any) -> float | None:
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def summary_json(summary: pd.DataFrame, scenario: str, deploys: int, seed: int) -> dict[str, Any]:
+    """The summary as one JSON-ready object; NaN (undefined) becomes null.
+
+    {"scenario", "deploys", "seed", "strategies": {NAME: {METRIC: {"mean", "p50", "p90", "p99",
+    "ci95": [lo, hi]}, ..., "false_rollback_rate": {"mean", "ci95"}, "escaped_rate": {"mean", "ci95"}}}}
+    """
+    out: dict[str, Any] = {}
+    for strategy in dict.fromkeys(summary["strategy"]):
+        part = summary[summary["strategy"] == strategy].set_index("metric")
+        entry: dict[str, Any] = {}
+        for m in (*METRICS, *RATES):
+            r = part.loc[m]
+            stats = ("mean",) if m in RATES else ("mean", "p50", "p90", "p99")
+            entry[m] = {k: _plain(r[k]) for k in stats}
+            entry[m]["ci95"] = [_plain(r["ci95_lo"]), _plain(r["ci95_hi"])]
+        out[str(strategy)] = entry
+    return {"scenario": scenario, "deploys": int(deploys), "seed": int(seed), "strategies": out}
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -24,7 +24,7 @@ from .judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitn
 from .migration import MigrationConfig
 from .noise import NoiseConfig
 from .routing import RoutingConfig
-from .schema import Config, build, num, section, text, to_plain
+from .schema import Config, build, num, section, text, to_plain, unknown_key
 from .slo import BurnRateJudge
 from .strategies import (
     BlueGreenConfig,
@@ -161,16 +161,21 @@ class Scenario(Config):
 # ---- loading ----
 
 
-def _line_map(node: yaml.Node, path: tuple[PathPart, ...] = ()) -> dict[tuple[PathPart, ...], int]:
+def _line_map(
+    node: yaml.Node, path: tuple[PathPart, ...] = (), inside: frozenset[int] = frozenset()
+) -> dict[tuple[PathPart, ...], int]:
     lines = {path: node.start_mark.line + 1}
+    if id(node) in inside:  # an alias of an enclosing node (`&a [*a]`): a cycle, not deeper keys
+        return lines
+    inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            lines.update(_line_map(value_node, (*path, key)))
+            lines.update(_line_map(value_node, (*path, key), inside))
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_map(item, (*path, i)))
+            lines.update(_line_map(item, (*path, i), inside))
     return lines
 
 
@@ -192,7 +197,12 @@ def parse_yaml(text_: str, source: str) -> tuple[Any, dict[tuple[PathPart, ...],
         raise ConfigError(
             f"not valid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
         ) from None
-    return data, (_line_map(node) if node is not None else {})
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", source=source) from None
+    try:
+        return data, (_line_map(node) if node is not None else {})
+    except RecursionError:
+        raise ConfigError("nested too deeply", source=source) from None
 
 
 def resolve_path(ref: str | Path) -> Path:
@@ -229,10 +239,17 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Seq
         if data is None:
             data = {}
     try:
+        set_paths = [override_path(item) for item in overrides]
+    except ConfigError as err:
+        raise err.located("--set") from None
+    try:
         for item in overrides:
             data = apply_override(data, item)
         return build(Scenario, data)  # type: ignore[return-value]
     except ConfigError as err:
+        if err.path and any(err.path[: len(p)] == p or p[: len(err.path)] == err.path for p in set_paths):
+            # The value came from an override, not from the file: no line of the file holds it.
+            raise err.located("--set") from None
         line = _line_for(lines, err.path) if err.line is None else err.line
         raise err.located(source, line) from None
     except RecursionError:
@@ -261,12 +278,17 @@ def parse_key_path(key: str) -> tuple[PathPart, ...]:
     return tuple(parts)
 
 
-def apply_override(data: Any, item: str) -> Any:
-    """Return a copy of plain scenario data with one "key.path=value" override applied."""
+def override_path(item: str) -> tuple[PathPart, ...]:
+    """The key path a "key.path=value" override sets."""
     if "=" not in item:
         raise ConfigError(f"{item!r} is not key.path=value")
-    key, raw = item.split("=", 1)
-    path = parse_key_path(key.strip())
+    return parse_key_path(item.split("=", 1)[0].strip())
+
+
+def apply_override(data: Any, item: str) -> Any:
+    """Return a copy of plain scenario data with one "key.path=value" override applied."""
+    path = override_path(item)
+    raw = item.split("=", 1)[1]
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -288,7 +310,7 @@ def _set_in(node: Any, path: tuple[PathPart, ...], value: Any, seen: tuple[PathP
             raise ConfigError("is a mapping, not a list", (*seen,))
         out = dict(node)
         if head not in out and rest:
-            raise ConfigError(f"{head!r} is not a key here (keys: {', '.join(map(str, out))})", (*seen, head))
+            raise unknown_key(head, [str(k) for k in out], seen)
         out[head] = _set_in(out.get(head), rest, value, (*seen, head))
         return out
     if isinstance(node, list):

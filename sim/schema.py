@@ -190,6 +190,9 @@ def build(cls: type[Config], data: Any, path: tuple[PathPart, ...] = (), *, key:
     data = cls.coerce_input(data, path)
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping, got {_fmt(data)}", path)
+    if not isinstance(data.get("kind", ""), str):
+        # A kind names a registered variant; checked here so no `variant` lookup meets a list or a dict.
+        raise ConfigError(f"expected a name, got {_fmt(data['kind'])}", (*path, "kind"))
     try:
         target = cls.variant(data, key)
     except ConfigError as err:

@@ -22,3 +22,16 @@ def scenario(patch: dict[str, Any] | None = None) -> sim.Scenario:
 @pytest.fixture
 def quiet() -> sim.Scenario:
     return scenario(QUIET)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/*.json from the current code (review the diff before committing)",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

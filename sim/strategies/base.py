@@ -289,15 +289,20 @@ class Deploy:
     # ---- judgment ----
 
     def analyse(self, cfg: AnalysisConfig, label: str) -> Gen:
-        """Run an analysis; on failure or error, detect. Inconclusive: an operator decides."""
-        outcome: Outcome = yield from run_metrics(self, cfg, label)
-        self.log("analysis", f"{label}: {outcome}")
-        if outcome in ("failed", "error"):
-            self.detect("analysis")
-            return False
-        if outcome == "inconclusive":
-            return (yield from self.review(cfg.judge, cfg.interval_s, "inconclusive analysis"))
-        return True
+        """Run an analysis; on failure or error, detect. Inconclusive: an operator decides, and an
+        analysis meant to run for the whole rollout (no count) starts again once they let it pass."""
+        while True:
+            outcome: Outcome = yield from run_metrics(self, cfg, label)
+            self.log("analysis", f"{label}: {outcome}")
+            if outcome in ("failed", "error"):
+                self.detect("analysis")
+                return False
+            if outcome != "inconclusive":
+                return True
+            if not (yield from self.review(cfg.judge, cfg.interval_s, "inconclusive analysis")):
+                return False
+            if cfg.count is not None:
+                return True
 
     def review(self, judge_name: str, lookback_s: float, why: str) -> Gen:
         """An operator looks at the dashboards after their decision delay and calls it."""

@@ -47,10 +47,10 @@ class RouteOverride(Config):
     says whether there is a traffic router, whether users stick to a version, whom a header match
     sends to the canary. Unset fields keep the scenario's routing."""
 
-    mode: Literal["router", "replicas"] | None = None
+    mode: Literal["router", "replicas"] | None = text(None, doc="router or replicas, not the scenario's")
     max_surge: int | None = num(None, 0, 10_000, doc="replicas mode: extra replicas a rollout may add")
-    sticky: bool | None = None
-    canary_bias: CanaryBias | None = None
+    sticky: bool | None = text(None, doc="users pinned to a version (true) or routed per request (false)")
+    canary_bias: CanaryBias | None = text(None, doc="whom the canary slice sees (an A/B match)")
 
     def apply(self, base: RoutingConfig) -> RoutingConfig:
         changes = {f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None}

@@ -31,8 +31,9 @@ class Recreate(Strategy):
         d.log("step", "start the new version")
         yield from d.start(NEW, d.fleet.replicas)
         if spec.silence_alerts:
-            # The planned outage stays in the shortest window for its length: hold pages until then.
-            d.silenced_until = d.env.now + min(w.short_s for w in d.scn.slo.windows)
+            # The planned outage stays in each pair's short window for that window's length: hold
+            # pages until the longest has cleared, or every recreate would page on its own outage.
+            d.silenced_until = d.env.now + max(w.short_s for w in d.scn.slo.windows)
 
     def rollback(self, d: Deploy) -> Gen:
         # Only one version ever runs: the new one must go before the old one can come back.

@@ -1,0 +1,396 @@
+"""Result folders: rows streamed to disk chunk by chunk, then tables, charts and a manifest that says
+whether the run is complete.
+
+Layout of `results/<scenario>-<UTC timestamp>/`:
+
+    manifest.json      what was run (resolved scenario, seed, version, command line), wall time, completeness
+    scenario.yaml      the resolved scenario, loadable as it is
+    chunks/            while running: one Parquet file per finished chunk of deploys (gone once complete)
+    rows.parquet       one row per (deploy, strategy), the columns of `sim.COLUMNS`
+    rows.csv           the same rows as CSV
+    summary.csv        per strategy and metric: n, mean, p50, p90, p99, 95% CI
+    charts/*.png       blast radius, time to recover, blast radius vs recovery, cost vs safety, rollbacks
+
+Every file is written to a temporary name and renamed into place, so a file either is whole or
+is not there. A chunk file exists only once its deploys are done; `manifest.json` says
+`"complete": true` only after everything else is written, so a run cut short is never read as whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import __version__
+from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks, normalize, to_frame
+from .errors import ConfigError
+from .metrics import COLUMNS, FLAGS, METRICS
+from .scenario import Scenario, load_scenario
+from .summary import SUMMARY_COLUMNS, summarize
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV = "rows.parquet", "rows.csv", "summary.csv"
+CHUNKS, CHARTS = "chunks", "charts"
+
+#: Columns the charts read: a run's charts never need the whole table in memory.
+CHART_COLUMNS = (
+    "strategy",
+    "deploy",
+    "release_bad",
+    "faulty_requests",
+    "affected_users",
+    "time_to_recover_s",
+    "exposure_at_detection",
+    "error",
+)
+
+
+def _arrow_type(col: str) -> pa.DataType:
+    if col in METRICS:
+        return pa.float64()
+    if col in FLAGS:
+        return pa.bool_()
+    if col in ("deploy", "seed"):
+        return pa.int64()
+    return pa.string()
+
+
+ROW_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in COLUMNS])
+
+
+class Interrupted(Exception):
+    """A batch stopped before its last chunk (Ctrl-C, a worker that died); finished chunks are kept."""
+
+    def __init__(self, path: Path, done: int, total: int, cause: BaseException) -> None:
+        self.path, self.done, self.total, self.cause = path, done, total, cause
+        why = "interrupted" if isinstance(cause, KeyboardInterrupt) else f"a worker failed ({cause})"
+        super().__init__(
+            f"{why}: {done} of {total} chunks are saved in {path}; "
+            f"finish it with: deploysim run --resume {path}"
+        )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a batch is: everything needed to (re)compute any of its chunks."""
+
+    scenario: Scenario
+    deploys: int
+    seed: int
+    strategies: tuple[str, ...]
+    chunk: int
+
+    @property
+    def spans(self) -> list[Span]:
+        return list(chunks(self.deploys, self.chunk))
+
+
+# ---- files ----
+
+
+def write_atomic(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """Write a file under a temporary name, flush it to disk, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if callable(data):
+            data(tmp)
+        elif isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def new_run_dir(base: Path, name: str, now: datetime | None = None) -> Path:
+    """A fresh folder `base/<name>-<UTC timestamp>` (with -2, -3 ... if that second is taken)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = base / (f"{name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise ConfigError(f"cannot create a results folder in {base}: {_reason(err)}", ("--out",)) from None
+    raise ConfigError(f"too many runs named {name}-{stamp} in {base}", ("--out",))
+
+
+def claim_dir(out: Path) -> Path:
+    """Use `out` for a new run: it must not exist yet, or be an empty folder."""
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise ConfigError(f"{out} exists and is not a folder", ("--out",))
+            if any(out.iterdir()):
+                raise ConfigError(
+                    f"{out} is not empty; pick another folder, or finish a cut-short run with --resume {out}",
+                    ("--out",),
+                )
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create {out}: {_reason(err)}", ("--out",)) from None
+    return out
+
+
+# ---- manifest ----
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_manifest(spec: RunSpec, command: Sequence[str], jobs: int, cluster: str | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "complete": False,
+        "status": "running",
+        "scenario_name": spec.scenario.name,
+        "deploys": spec.deploys,
+        "seed": spec.seed,
+        "strategies": list(spec.strategies),
+        "chunk_deploys": spec.chunk,
+        "chunks": {"total": len(spec.spans), "done": 0},
+        "rows": None,
+        "failed_runs": None,
+        "package": {"name": "deploysim", "version": __version__},
+        "python": platform.python_version(),
+        "command": list(command),
+        "resumed_by": [],
+        "jobs": jobs,
+        "cluster": cluster,
+        "started_at": _now(),
+        "finished_at": None,
+        "wall_time_s": 0.0,
+        "files": None,
+        "scenario": spec.scenario.to_dict(),
+    }
+
+
+def save_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    write_atomic(path / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    f = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        why = (
+            "no such folder" if not Path(path).is_dir() else f"no {MANIFEST}: not a deploysim results folder"
+        )
+        raise ConfigError(why, source=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"unreadable {MANIFEST}: {err}", source=str(path)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(f"{MANIFEST} is not a format-{FORMAT} deploysim manifest", source=str(path))
+    return manifest
+
+
+def spec_of(manifest: dict[str, Any], source: str) -> RunSpec:
+    try:
+        scn = load_scenario(manifest["scenario"])
+        return RunSpec(
+            scn,
+            int(manifest["deploys"]),
+            int(manifest["seed"]),
+            tuple(manifest["strategies"]),
+            int(manifest["chunk_deploys"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise err.located(f"{source}/{MANIFEST}") from None
+        raise ConfigError(f"{MANIFEST} lacks a valid {err}", source=source) from None
+
+
+# ---- running ----
+
+
+def chunk_path(path: Path, span: Span) -> Path:
+    return path / CHUNKS / f"{span[0]:012d}-{span[1]:012d}.parquet"
+
+
+def done_spans(path: Path, spec: RunSpec) -> list[Span]:
+    return [s for s in spec.spans if chunk_path(path, s).exists()]
+
+
+def _write_chunk(path: Path, span: Span, rows: Rows) -> None:
+    table = pa.Table.from_pandas(to_frame(rows), schema=ROW_SCHEMA, preserve_index=False)
+    write_atomic(chunk_path(path, span), lambda tmp: pq.write_table(table, tmp))
+
+
+def execute(
+    path: Path,
+    spec: RunSpec,
+    manifest: dict[str, Any],
+    jobs: int = 1,
+    cluster: Any = None,
+    progress: Progress | None = None,
+    charts: bool = True,
+) -> dict[str, Any]:
+    """Run the chunks not yet on disk, then write tables, charts and the completed manifest."""
+    check_size(spec.scenario, spec.deploys, len(spec.strategies))
+    started = time.perf_counter()
+    (path / CHUNKS).mkdir(exist_ok=True)
+    for stray in (path / CHUNKS).glob(".*.tmp-*"):  # a chunk whose write was cut short
+        stray.unlink()
+    have = set(done_spans(path, spec))
+    todo = [s for s in spec.spans if s not in have]
+    done = sum(hi - lo for lo, hi in have)
+    if progress is not None:
+        progress(done, spec.deploys)
+    try:
+        for span, rows in iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs, cluster):
+            _write_chunk(path, span, rows)
+            done += span[1] - span[0]
+            if progress is not None:
+                progress(done, spec.deploys)
+    except (KeyboardInterrupt, WorkerLost) as err:
+        _stopped(path, spec, manifest, started, "interrupted")
+        raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
+    except BaseException:
+        _stopped(path, spec, manifest, started, "failed")
+        raise
+    finish(path, spec, manifest, charts)
+    manifest["wall_time_s"] = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
+    manifest.update(complete=True, status="complete", finished_at=_now())
+    save_manifest(path, manifest)
+    shutil.rmtree(path / CHUNKS, ignore_errors=True)
+    return manifest
+
+
+def _stopped(path: Path, spec: RunSpec, manifest: dict[str, Any], started: float, status: str) -> None:
+    manifest["wall_time_s"] = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
+    manifest["status"] = status
+    manifest["chunks"]["done"] = len(done_spans(path, spec))
+    # The chunks on disk are what resume trusts; the manifest only reports progress.
+    with contextlib.suppress(OSError):
+        save_manifest(path, manifest)
+
+
+def finish(path: Path, spec: RunSpec, manifest: dict[str, Any], charts: bool = True) -> None:
+    """Join the chunks into rows.parquet and rows.csv, one chunk in memory at a time; then the summary."""
+    spans = spec.spans
+    missing = [s for s in spans if not chunk_path(path, s).exists()]
+    if missing:
+        raise ConfigError(f"{len(missing)} chunks are missing", source=str(path))
+
+    def parquet(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, ROW_SCHEMA) as writer:
+            for span in spans:
+                writer.write_table(pq.read_table(chunk_path(path, span), schema=ROW_SCHEMA))
+
+    def csv(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            for i, span in enumerate(spans):
+                frame = normalize(pq.read_table(chunk_path(path, span)).to_pandas())
+                frame.to_csv(f, header=i == 0, index=False)
+
+    write_atomic(path / ROWS_PARQUET, parquet)
+    write_atomic(path / ROWS_CSV, csv)
+    summary = summarize_file(path / ROWS_PARQUET, spec.strategies)
+    write_atomic(path / SUMMARY_CSV, summary.to_csv(index=False))
+    errors = pq.read_table(path / ROWS_PARQUET, columns=["error"]).column("error").drop_null()
+    scenario_yaml = f"# resolved scenario of this run\n{spec.scenario.to_yaml()}"
+    write_atomic(path / "scenario.yaml", scenario_yaml)
+    files = [ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV, "scenario.yaml"]
+    if charts:
+        files += write_charts(path, summary)
+    manifest.update(
+        rows=spec.deploys * len(spec.strategies),
+        failed_runs=len(errors),
+        files=files,
+        chunks={"total": len(spans), "done": len(spans)},
+    )
+
+
+def read_columns(rows: Path, columns: Sequence[str], strategy: str | None = None) -> pd.DataFrame:
+    """Some columns of a rows.parquet (optionally one strategy's rows), read a batch at a time so
+    that only what is kept, never the whole file, is in memory at once."""
+    pieces = []
+    for batch in pq.ParquetFile(rows).iter_batches(batch_size=50_000, columns=list(columns)):
+        table = pa.Table.from_batches([batch])
+        if strategy is not None:
+            table = table.filter(pc.equal(table["strategy"], strategy))
+        pieces.append(table)
+    return normalize(pa.concat_tables(pieces).to_pandas())
+
+
+def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
+    """`summarize` of a rows.parquet, one strategy in memory at a time (percentiles need its values)."""
+    cols = ["strategy", "error", *FLAGS, *METRICS]
+    return pd.concat([summarize(read_columns(rows, cols, s)) for s in strategies], ignore_index=True)
+
+
+def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
+    from . import plots  # matplotlib is imported only when charts are drawn
+
+    df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
+    (path / CHARTS).mkdir(exist_ok=True)
+    names = []
+    for name, fig in plots.run_charts(df, summary).items():
+        target = path / CHARTS / f"{name}.png"
+        write_atomic(target, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
+        names.append(f"{CHARTS}/{name}.png")
+    return names
+
+
+# ---- reading ----
+
+
+def open_run(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """(manifest, summary) of a complete run; a run cut short is an error naming how to finish it."""
+    path = Path(path)
+    manifest = load_manifest(path)
+    if manifest.get("kind") == "sweep":
+        raise ConfigError(
+            "a sweep, not a run: its table is sweep.csv, its chart pareto.png", source=str(path)
+        )
+    if manifest.get("complete") is not True:
+        done, total = manifest.get("chunks", {}).get("done"), manifest.get("chunks", {}).get("total")
+        raise ConfigError(
+            f"incomplete run ({manifest.get('status')}, {done} of {total} chunks); "
+            f"finish it with: deploysim run --resume {path}",
+            source=str(path),
+        )
+    try:
+        summary = pd.read_csv(path / SUMMARY_CSV)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"unreadable {SUMMARY_CSV}: {err}", source=str(path)) from None
+    if list(summary.columns) != SUMMARY_COLUMNS:
+        raise ConfigError(
+            f"{SUMMARY_CSV} does not have the columns {', '.join(SUMMARY_COLUMNS)}", source=str(path)
+        )
+    return manifest, summary
+
+
+def read_rows(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The per-deploy rows of a complete run (optionally only some columns)."""
+    open_run(path)
+    frame = pq.read_table(Path(path) / ROWS_PARQUET, columns=list(columns) if columns else None).to_pandas()
+    return normalize(frame)

@@ -1,0 +1,220 @@
+"""Parameter sweeps: every combination of a grid of `key.path=v1,v2,...`, one batch each, a tidy table
+and Pareto fronts — how step weights, pauses and judge thresholds get tuned before production.
+
+Every combination runs with the same seed, so each sees the same releases, traffic and noise
+(common random numbers): differences between combinations come from the parameters, not from luck.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import __version__
+from .batch import Progress, executor, run_batch
+from .errors import ConfigError
+from .report import compare, format_table
+from .scenario import Scenario, load_scenario, parse_key_path
+from .summary import summarize
+
+#: Most combinations one sweep may have (each is a whole batch).
+MAX_COMBINATIONS = 1000
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One --grid: a key path and the values it takes."""
+
+    key: str
+    values: tuple[str, ...]  # as written (YAML syntax each)
+
+    @property
+    def short(self) -> str:
+        return self.key.rsplit(".", 1)[-1]
+
+
+def split_values(text: str) -> list[str]:
+    """'1,5,[1, 2],{a: 1}' → ['1', '5', '[1, 2]', '{a: 1}']: commas inside brackets or quotes stay."""
+    out, depth, quote, cur = [], 0, "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def parse_grid(item: str) -> Axis:
+    if "=" not in item:
+        raise ConfigError(f"{item!r} is not key.path=v1,v2,...", ("--grid",))
+    key, raw = (p.strip() for p in item.split("=", 1))
+    parse_key_path(key)
+    values = split_values(raw)
+    if any(v == "" for v in values):
+        raise ConfigError(f"{item!r} has an empty value", ("--grid",))
+    return Axis(key, tuple(values))
+
+
+def label(axes: Sequence[Axis], values: Sequence[Any]) -> str:
+    """A combination in words: "weight=5, pause_s=600"."""
+    return ", ".join(f"{a.short}={v}" for a, v in zip(axes, values, strict=True))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One combination: the grid values (as written) and the scenario they make."""
+
+    values: tuple[str, ...]
+    scenario: Scenario
+
+
+def plan(
+    ref: str | Scenario | dict, overrides: Sequence[str], axes: Sequence[Axis], strategies: Sequence[str]
+) -> list[Point]:
+    """Every combination, each validated before anything runs: a bad key or value fails the sweep
+    at once, naming the --grid item, rather than after hours of runs."""
+    if not axes:
+        raise ConfigError("needs at least one --grid key.path=v1,v2,...", ("--grid",))
+    keys = [a.key for a in axes]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"a key is swept twice: {', '.join(keys)}", ("--grid",))
+    n = int(np.prod([len(a.values) for a in axes]))
+    if n > MAX_COMBINATIONS:
+        raise ConfigError(f"{n:,} combinations is over the limit of {MAX_COMBINATIONS:,}", ("--grid",))
+    points = []
+    for values in itertools.product(*(a.values for a in axes)):
+        sets = [f"{a.key}={v}" for a, v in zip(axes, values, strict=True)]
+        try:
+            scn = load_scenario(ref, overrides=[*overrides, *sets])
+        except ConfigError as err:
+            # A bad grid value is reported at its key, not as a --set the user never typed.
+            why = ConfigError(err.message, err.path) if err.source == "--set" else err
+            raise ConfigError(f"with {', '.join(sets)}: {why}", ("--grid",)) from None
+        points.append(Point(tuple(values), scn.only(list(strategies) or list(scn.strategies))))
+    return points
+
+
+def _cell(text: str) -> Any:
+    """A grid value for a table column: the number or word it denotes, else the text."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, int | float | str | bool) else text
+
+
+def run(
+    points: Sequence[Point],
+    axes: Sequence[Axis],
+    deploys: int,
+    seed: int,
+    jobs: int = 1,
+    cluster: Any = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Run every combination; the tidy summary: grid columns, then `summarize`'s columns."""
+    total = deploys * len(points)
+    parts = []
+    with executor(jobs, cluster) as pool:  # one set of workers for the whole sweep
+        for i, point in enumerate(points):
+            offset = i * deploys
+            tick = (
+                None if progress is None else (lambda done, _n, offset=offset: progress(offset + done, total))
+            )
+            df = run_batch(
+                point.scenario, deploys, seed, list(point.scenario.strategies), jobs, tick, pool=pool
+            )
+            summary = summarize(df)
+            for axis, value in zip(axes, point.values, strict=True):
+                summary.insert(list(summary.columns).index("strategy"), axis.key, _cell(value))
+            parts.append(summary)
+    return pd.concat(parts, ignore_index=True)
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True where no other point is at least as low on both axes and lower on one (NaN: never)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    front = np.zeros(len(x), bool)
+    for i in np.flatnonzero(ok):
+        beaten = ok & (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
+        front[i] = not beaten.any()
+    return front
+
+
+def wide(tidy: pd.DataFrame, axes: Sequence[Axis], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per (combination, strategy) with the means of `metrics` and a label of the combination."""
+    keys = [a.key for a in axes]
+    table = tidy[tidy["metric"].isin(metrics)].pivot_table(
+        index=[*keys, "strategy"], columns="metric", values="mean", sort=False, dropna=False
+    )
+    table = table.reset_index()
+    table["label"] = [label(axes, [row[a.key] for a in axes]) for _, row in table.iterrows()]
+    return table
+
+
+def judge_swept(axes: Sequence[Axis]) -> bool:
+    return any(a.key.startswith("judges.") for a in axes)
+
+
+def chart(tidy: pd.DataFrame, axes: Sequence[Axis]) -> Any:
+    """The sweep's Pareto chart: lead time vs blast radius, and false rollbacks vs escaped defects when
+    a judge's threshold is among the swept keys."""
+    from . import plots
+
+    panels = [plots.LEAD_VS_BLAST] + ([plots.ROLLBACKS_VS_ESCAPES] if judge_swept(axes) else [])
+    metrics = sorted({m for p in panels for m in p[:2]})
+    return plots.pareto(wide(tidy, axes, metrics), panels)
+
+
+#: What the sweep table prints per combination and strategy: what tuning trades.
+SWEEP_METRICS = ("faulty_requests", "time_to_detect_s", "lead_time_s", "false_rollback_rate", "escaped_rate")
+
+
+def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis]) -> str:
+    keys = [a.key for a in axes]
+    runs = [(label(axes, combo), part) for combo, part in tidy.groupby(keys, sort=False)]
+    return format_table(compare(runs, SWEEP_METRICS))
+
+
+def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]) -> dict:
+    return {
+        "format": 1,
+        "kind": "sweep",
+        "complete": False,
+        "scenario_name": base.name,
+        "grid": {a.key: list(a.values) for a in axes},
+        "deploys": deploys,
+        "seed": seed,
+        "package": {"name": "deploysim", "version": __version__},
+        "command": list(command),
+        "files": None,
+        "scenario": base.to_dict(),
+    }
+
+
+def save(path: Any, tidy: pd.DataFrame, axes: Sequence[Axis], meta: dict) -> None:
+    """sweep.csv (the tidy table) and pareto.png, then the manifest marked complete."""
+    from .store import save_manifest, write_atomic
+
+    write_atomic(path / "sweep.csv", tidy.to_csv(index=False))
+    fig = chart(tidy, axes)
+    write_atomic(path / "pareto.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    meta.update(complete=True, files=["sweep.csv", "pareto.png"])
+    save_manifest(path, meta)

@@ -1,0 +1,127 @@
+"""Each shipped scenario's lesson emerges from the model (nothing in the files states a result).
+
+Criterion throughout: two strategies differ when their 95% intervals do not overlap — Student-t
+intervals for means, Wilson intervals for rates (as `sim.summarize` computes them), or a sign
+test on per-deploy pairs, which common random numbers make possible (every strategy meets the
+same releases, traffic and noise in deploy i). Seeds are fixed; the deploy counts are the
+smallest that separate the intervals comfortably at those seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.summary import wilson
+
+pytestmark = pytest.mark.slow
+
+
+def batch(name: str, deploys: int, *overrides: str) -> pd.DataFrame:
+    df = sim.run_batch(sim.load_scenario(name, overrides=list(overrides)), deploys=deploys, jobs=2)
+    assert df["error"].isna().all()
+    return df
+
+
+def ci(summary: pd.DataFrame, strategy: str, metric: str) -> tuple[float, float]:
+    row = summary[(summary["strategy"] == strategy) & (summary["metric"] == metric)].iloc[0]
+    return float(row["ci95_lo"]), float(row["ci95_hi"])
+
+
+def below(summary: pd.DataFrame, metric: str, low: str, high: str) -> bool:
+    """The 95% interval of `low` lies entirely below that of `high`."""
+    return ci(summary, low, metric)[1] < ci(summary, high, metric)[0]
+
+
+def rate_ci(df: pd.DataFrame, mask: pd.Series, flag: str) -> tuple[float, float]:
+    part = df[mask]
+    return wilson(int(part[flag].astype(bool).sum()), len(part))
+
+
+def test_payments_blue_green_undoes_in_seconds_and_without_downtime():
+    s = sim.summarize(batch("payments", 300))
+    for other in ("recreate", "canary", "progressive"):
+        assert below(s, "time_to_recover_s", "blue_green", other), other
+    assert ci(s, "blue_green", "time_to_recover_s")[1] < 10  # a flip of the router, not a redeploy
+    assert ci(s, "blue_green", "downtime_s") == (0.0, 0.0)
+    assert ci(s, "recreate", "downtime_s")[0] > 0
+    assert below(s, "extra_instance_hours", "progressive", "blue_green"), "the price: a warm second fleet"
+
+
+def test_high_frequency_progressive_detects_sooner_ships_faster_and_hurts_fewer_than_a_manual_canary():
+    df = batch("high-frequency", 300)
+    s = sim.summarize(df)
+    assert below(s, "time_to_detect_s", "progressive", "canary")
+    assert below(s, "lead_time_s", "progressive", "canary")
+    # Per bad release (the same release under both): the canary's people let more requests meet it
+    # in most deploys. A sign test, since one escaped release can outweigh all others in a mean.
+    bad = df[df["release_bad"].astype(bool)]
+    wide = bad.pivot(index="deploy", columns="strategy", values="faulty_requests")
+    more = wide["canary"] > wide["progressive"]
+    assert wilson(int(more.sum()), len(more))[0] > 0.5
+    assert ci(s, "recreate", "downtime_s")[0] > 0 and ci(s, "blue_green", "extra_instance_hours")[0] > 1
+
+
+def test_nightly_batch_recreate_is_cheapest_and_quickest_while_the_canary_slice_cannot_be_small():
+    df = batch("nightly-batch", 200)
+    s = sim.summarize(df)
+    for other in ("blue_green", "canary", "progressive"):
+        assert below(s, "lead_time_s", "recreate", other), other
+        assert below(s, "extra_instance_hours", "recreate", other), other
+    # Two replicas and no router: a "1%" canary is one pod beside two, a third of the traffic.
+    assert ci(s, "canary", "exposure_at_detection")[0] > 0.25
+    assert below(s, "lead_time_s", "blue_green", "canary") and below(
+        s, "lead_time_s", "blue_green", "progressive"
+    )
+    assert df["affected_users"].max() <= sim.load_scenario("nightly-batch").traffic.users.population
+
+
+def test_noisy_cluster_fixed_limits_roll_back_good_releases_a_baseline_keeps():
+    df = batch("noisy-cluster", 200)
+    good = ~df["release_bad"].astype(bool)
+    for manual, auto in (("canary_fixed", "canary_baseline"), ("progressive_fixed", "progressive_baseline")):
+        fixed = rate_ci(df, good & (df["strategy"] == manual), "false_rollback")
+        baseline = rate_ci(df, good & (df["strategy"] == auto), "false_rollback")
+        assert baseline[1] < fixed[0], (manual, fixed, auto, baseline)
+        # ... and they buy no significant safety: the escape rates' intervals overlap.
+        bad = ~good
+        esc_fixed = rate_ci(df, bad & (df["strategy"] == manual), "escaped")
+        esc_base = rate_ci(df, bad & (df["strategy"] == auto), "escaped")
+        assert esc_fixed[1] >= esc_base[0] and esc_base[1] >= esc_fixed[0]
+
+
+def test_unrepresentative_canary_misses_the_segment_bug_a_representative_one_catches():
+    biased = batch("unrepresentative-canary", 200)
+    fair = batch("unrepresentative-canary", 200, "routing.canary_bias.segments.eu=1")
+    for strategy in ("canary", "progressive"):
+        seg_bug = (biased["fault_kind"] == "segment_bug") & (biased["strategy"] == strategy)
+        missed = rate_ci(biased, seg_bug, "escaped")
+        caught = rate_ci(fair, seg_bug, "escaped")  # same deploys, same releases: only the slice differs
+        assert caught[1] < missed[0], (strategy, missed, caught)
+        assert missed[0] > 0.5, "most segment bugs reach everyone"
+    # Faults that hit every segment are still caught by the biased slice: the slice, not the
+    # strategy, is what failed.
+    progressive = biased["strategy"] == "progressive"
+    everyone = biased["fault_kind"].isin(["crash", "error_rate"]) & progressive
+    segment_only = (biased["fault_kind"] == "segment_bug") & progressive
+    assert rate_ci(biased, everyone, "escaped")[1] < rate_ci(biased, segment_only, "escaped")[0]
+
+
+def test_tail_latency_a_gate_misses_the_percentile_it_does_not_watch():
+    df = batch("tail-latency", 200)
+    tail = df["fault_kind"] == "tail_latency"
+    median = df["fault_kind"] == "median_latency"
+
+    def escaped(kind: pd.Series, strategy: str) -> tuple[float, float]:
+        return rate_ci(df, kind & (df["strategy"] == strategy), "escaped")
+
+    assert escaped(tail, "progressive_p99")[1] < escaped(tail, "progressive_p50")[0]
+    assert escaped(median, "progressive_p50")[1] < escaped(median, "progressive_p99")[0]
+    for kind in (tail, median):
+        assert escaped(kind, "progressive_p50_p99")[1] < 0.25
+    # Latency faults raise no errors: the SLO alert never catches what the gate let through.
+    late = df[(tail | median) & df["escaped"].astype(bool)]
+    assert not (late["detected_by"] == "slo_alert").any()
+    assert np.isnan(late["time_to_detect_s"]).all()

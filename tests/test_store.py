@@ -1,0 +1,198 @@
+"""Runs cut short keep their finished chunks; --resume finishes them without recomputing; a half-written
+run is never taken for a complete one."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil  # installed with dask[distributed]
+import pytest
+
+import sim
+from sim import store
+from sim.batch import WorkerLost
+from sim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+# 40 deploys on one job: chunks of 5 deploys (sim.batch.chunk_size), eight chunks.
+ARGS = ["run", "default", "--deploys", "40", "--seed", "3", "--jobs", "1", "--quiet"]
+
+
+class Recorder:
+    """Stands in for store.iter_chunks: records which spans were computed, and can stop after n chunks."""
+
+    def __init__(self, real, stop_after: int | None = None, raise_: BaseException | None = None) -> None:
+        self.real, self.stop_after, self.raise_ = real, stop_after, raise_
+        self.spans: list[tuple[int, int]] = []
+
+    def __call__(self, scn, strategies, seed, spans, jobs=1, cluster=None, pool=None):
+        for span, rows in self.real(scn, strategies, seed, spans, jobs, cluster, pool):
+            if self.stop_after is not None and len(self.spans) == self.stop_after:
+                raise self.raise_ or KeyboardInterrupt()
+            self.spans.append(span)
+            yield span, rows
+
+
+def manifest(path: Path) -> dict:
+    return json.loads((path / "manifest.json").read_text())
+
+
+def test_interrupted_run_keeps_finished_chunks_and_resume_computes_only_the_rest(
+    tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    first = Recorder(store.iter_chunks, stop_after=3)
+    monkeypatch.setattr(store, "iter_chunks", first)
+    assert main([*ARGS, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert f"3 of 8 chunks are saved in {out}" in err and f"deploysim run --resume {out}" in err
+    m = manifest(out)
+    assert m["complete"] is False and m["status"] == "interrupted" and m["chunks"] == {"total": 8, "done": 3}
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == [
+        f"{lo:012d}-{hi:012d}.parquet" for lo, hi in sorted(first.spans)
+    ]
+    assert not (out / "rows.parquet").exists() and not (out / "summary.csv").exists()
+
+    # A cut-short run is never read as a whole one.
+    assert main(["show", str(out)]) == 2
+    assert "incomplete run (interrupted, 3 of 8 chunks)" in capsys.readouterr().err
+    with pytest.raises(sim.ConfigError, match="incomplete run"):
+        store.read_rows(out)
+
+    second = Recorder(store.iter_chunks.real)
+    monkeypatch.setattr(store, "iter_chunks", second)
+    assert main(["run", "--resume", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert set(second.spans).isdisjoint(first.spans), "finished chunks are not computed again"
+    assert sorted(first.spans + second.spans) == [(lo, lo + 5) for lo in range(0, 40, 5)]
+    m = manifest(out)
+    assert m["complete"] is True and m["chunks"] == {"total": 8, "done": 8}
+    assert m["resumed_by"] == [["deploysim", "run", "--resume", str(out), "--jobs", "1", "--quiet"]]
+    assert not (out / "chunks").exists()
+    pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))
+
+
+def test_a_dead_worker_stops_the_batch_with_exit_3_and_it_resumes(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, 2, WorkerLost("worker died")))
+    assert main([*ARGS, "--out", str(out)]) == 3
+    assert "a worker failed (worker died): 2 of 8 chunks" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))
+
+
+def test_a_half_written_chunk_is_discarded_and_recomputed(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, 2))
+    assert main([*ARGS, "--out", str(out)]) == 130
+    # A write cut off mid-way leaves only a temporary file, never a chunk under its final name.
+    (out / "chunks" / f".{0:012d}-{5:012d}.parquet.tmp-999").write_bytes(b"PAR1 half")
+    (out / "chunks" / f"{5:012d}-{10:012d}.parquet").unlink()  # as if it had never been written
+    again = Recorder(store.iter_chunks.real)
+    monkeypatch.setattr(store, "iter_chunks", again)
+    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert (5, 10) in again.spans
+    pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))
+
+
+def test_resume_refuses_another_run_and_reprints_a_complete_one(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, 1))
+    assert main([*ARGS, "--out", str(out)]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["run", "default", "--seed", "4", "--resume", str(out)]) == 2
+    assert "holds a run of another scenario, seed" in capsys.readouterr().err
+    meta = manifest(out)
+    store.save_manifest(out, {**meta, "package": {"name": "deploysim", "version": "0.0.1"}})
+    assert main(["run", "--resume", str(out)]) == 2
+    assert "was started by deploysim 0.0.1" in capsys.readouterr().err
+    store.save_manifest(out, meta)
+    assert main(["run", "default", "--deploys", "40", "--seed", "3", "--resume", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    again = Recorder(store.iter_chunks)
+    monkeypatch.setattr(store, "iter_chunks", again)
+    assert main(["run", "--resume", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert again.spans == [] and captured.out == table and "already complete" in captured.err
+
+
+def test_every_file_is_renamed_into_place(tmp_path):
+    target = tmp_path / "f.txt"
+    store.write_atomic(target, "whole")
+    assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+    def breaks(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        store.write_atomic(target, breaks)
+    assert target.read_text() == "whole", "a failed write leaves the old file"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"], "and no temporary file"
+
+
+# A real process: 400 deploys of two strategies, chunks of 50 (one job) or 25 (two jobs) deploys.
+REAL = [
+    "run",
+    "default",
+    "--deploys",
+    "400",
+    "--seed",
+    "8",
+    "--strategy",
+    "recreate",
+    "--strategy",
+    "progressive",
+]
+
+
+def start_real_run(out: Path, jobs: int) -> subprocess.Popen:
+    """Start the batch and return once its first chunk is on disk."""
+    cmd = [sys.executable, "-m", "sim", *REAL, "--jobs", str(jobs), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "chunks").glob("0*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
+def resume_real_run(out: Path) -> None:
+    """Resume in a fresh process; the finished run holds exactly the rows of an uninterrupted batch."""
+    m = manifest(out)
+    assert m["complete"] is False and 1 <= m["chunks"]["done"] < m["chunks"]["total"]
+    assert len(list((out / "chunks").glob("0*.parquet"))) == m["chunks"]["done"]
+    cmd = [sys.executable, "-m", "sim", "run", "--resume", str(out), "--jobs", "1", "--quiet"]
+    resume = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resume.returncode == 0, resume.stderr
+    expected = sim.run_batch("default", deploys=400, seed=8, strategies=["recreate", "progressive"])
+    pd.testing.assert_frame_equal(store.read_rows(out), expected)
+
+
+def test_ctrl_c_in_a_real_process_keeps_chunks_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    proc = start_real_run(out, jobs=1)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    resume_real_run(out)
+
+
+def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    proc = start_real_run(out, jobs=2)
+    workers = [
+        c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn" in " ".join(c.cmdline())
+    ]
+    assert workers, "the pool's worker processes"
+    workers[0].kill()  # SIGKILL, as the out-of-memory killer would
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "a worker failed" in err and f"--resume {out}" in err
+    resume_real_run(out)

@@ -1,0 +1,130 @@
+"""Sweeps: grid parsing, every combination validated before anything runs, the tidy table, Pareto fronts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim import sweep
+from sim.cli import main
+from sim.summary import RATES, SUMMARY_COLUMNS
+
+PER_STRATEGY = len(sim.METRICS) + len(RATES)  # rows of a summary per strategy
+
+
+def test_grid_values_split_on_top_level_commas_only():
+    assert sweep.split_values("1,5, 25") == ["1", "5", "25"]
+    assert sweep.split_values("[1, 2],{a: 1, b: 2},'x,y'") == ["[1, 2]", "{a: 1, b: 2}", "'x,y'"]
+    axis = sweep.parse_grid("strategies.canary.steps[0].weight = 1,2")
+    assert (axis.key, axis.values, axis.short) == ("strategies.canary.steps[0].weight", ("1", "2"), "weight")
+    for bad in ("no-equals", "a.b=", "a.b=1,,2", "a..b=1"):
+        with pytest.raises(sim.ConfigError):
+            sweep.parse_grid(bad)
+
+
+def test_every_combination_is_validated_before_anything_runs():
+    axes = [sweep.parse_grid("fleet.replicas=4,8"), sweep.parse_grid("releases.bad_probability=0.1,0.5")]
+    points = sweep.plan("default", [], axes, ["canary"])
+    assert [p.values for p in points] == [("4", "0.1"), ("4", "0.5"), ("8", "0.1"), ("8", "0.5")]
+    assert [(p.scenario.fleet.replicas, p.scenario.releases.bad_probability) for p in points] == [
+        (4, 0.1),
+        (4, 0.5),
+        (8, 0.1),
+        (8, 0.5),
+    ]
+    assert list(points[0].scenario.strategies) == ["canary"]
+    assert sweep.label(axes, points[1].values) == "replicas=4, bad_probability=0.5"
+    with pytest.raises(
+        sim.ConfigError,
+        match=r"^--grid: with fleet\.replicas=4, releases\.bad_probability=2: "
+        r"releases\.bad_probability: 2 is not within 0\.\.1$",
+    ):
+        sweep.plan("default", [], [axes[0], sweep.parse_grid("releases.bad_probability=0.1,2")], [])
+    with pytest.raises(sim.ConfigError, match="did you mean 'judges'"):
+        sweep.plan("default", [], [sweep.parse_grid("judgez.fixed.max_p99_ms=1,2")], [])
+    with pytest.raises(sim.ConfigError, match="swept twice"):
+        sweep.plan("default", [], [axes[0], axes[0]], [])
+    with pytest.raises(sim.ConfigError, match="over the limit of 1,000"):
+        sweep.plan("default", [], [sweep.parse_grid("run.seed=" + ",".join(map(str, range(1001))))], [])
+
+
+def test_pareto_front_keeps_only_points_nothing_beats_on_both_axes():
+    x = np.array([1.0, 2.0, 3.0, 2.0, 4.0, np.nan, 1.0])
+    y = np.array([5.0, 3.0, 1.0, 4.0, 1.0, 0.0, 5.0])
+    # (2, 4) is beaten by (2, 3); (4, 1) by (3, 1); NaN is never on the front; ties both stay.
+    assert sweep.pareto_front(x, y).tolist() == [True, True, True, False, False, False, True]
+
+
+def test_sweep_command_writes_a_tidy_table_and_a_pareto_chart(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = [
+        "sweep",
+        "default",
+        "--grid",
+        "strategies.progressive.steps[1].pause_s=60,600",
+        "--grid",
+        "judges.baseline.max_latency_ratio=1.2,3",
+        "--strategy",
+        "progressive",
+        "--deploys",
+        "6",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("default sweep: 4 combinations × 6 deploys per strategy")
+    assert "pause_s=60, max_latency_ratio=1.2: progressive" in text
+    tidy = pd.read_csv(out / "sweep.csv")
+    keys = ["strategies.progressive.steps[1].pause_s", "judges.baseline.max_latency_ratio"]
+    assert list(tidy.columns) == [*keys, *SUMMARY_COLUMNS]
+    assert len(tidy) == 4 * PER_STRATEGY  # combinations × (metrics + rates), one strategy
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    meta = json.loads((out / "manifest.json").read_text())
+    assert meta["complete"] is True and meta["grid"] == {keys[0]: ["60", "600"], keys[1]: ["1.2", "3"]}
+    # A row of the table is exactly what a run of that combination summarises to.
+    scn = sim.load_scenario("default", overrides=[f"{keys[0]}=60", f"{keys[1]}=3"]).only(["progressive"])
+    expected = sim.summarize(sim.run_batch(scn, deploys=6))
+    got = tidy[(tidy[keys[0]] == 60) & (tidy[keys[1]] == 3)][SUMMARY_COLUMNS].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    # A shorter pause shortens the lead time: the sweep varies what it says it varies.
+    lead = tidy[tidy["metric"] == "lead_time_s"].groupby(keys[0])["mean"].mean()
+    assert lead[60] == pytest.approx(lead[600] - 540)
+    assert main(["show", str(out)]) == 2  # a sweep is not a run
+    assert "a sweep, not a run" in capsys.readouterr().err
+
+
+def test_sweep_json_and_the_chart_panels(tmp_path, capsys):
+    args = [
+        "sweep",
+        "default",
+        "--grid",
+        "fleet.replicas=6,10",
+        "--strategy",
+        "canary",
+        "--deploys",
+        "3",
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+        "--quiet",
+        "--json",
+    ]
+    assert main(args) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["fleet.replicas"] for r in records} == {6, 10} and len(records) == 2 * PER_STRATEGY
+    tidy = pd.DataFrame.from_records(records)
+    axes = [sweep.parse_grid("fleet.replicas=6,10")]
+    assert len(sweep.chart(tidy, axes).axes) == 1, "lead time vs blast radius only"
+    judged = tidy.rename(columns={"fleet.replicas": "judges.fixed.max_p99_ms"})
+    assert len(sweep.chart(judged, [sweep.parse_grid("judges.fixed.max_p99_ms=6,10")]).axes) == 2, (
+        "false rollbacks vs escaped defects too when a judge threshold is swept"
+    )
