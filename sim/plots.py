@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
+from .report import TABLE
+from .summary import wilson
 from .sweep import pareto_front
 from .timeline import Timeline
 
@@ -220,6 +223,88 @@ def run_charts(df: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Figure]:
         "cost_vs_safety": cost_vs_safety(summary),
         "rollbacks_vs_escapes": rollbacks_vs_escapes(summary),
     }
+
+
+def means(
+    summary: pd.DataFrame,
+    metrics: Sequence[str],
+    limits: dict[str, float] | None = None,
+    highlight: str | None = None,
+) -> Figure:
+    """One panel per metric: each strategy's mean with its 95% interval, in the "how to choose" table's
+    units; a dashed line marks a metric's limit (the advisor's view) and `highlight` is outlined."""
+    units = {m: (title, scale) for m, title, scale, _ in TABLE}
+    palette = colours(summary["strategy"])
+    fig = _figure(max(4.0, 3.6 * len(metrics)), 0.9 + 0.45 * len(palette))
+    axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        title, scale = units.get(metric, (metric, 1.0))
+        for y, (s, colour) in enumerate(palette.items()):
+            mean, lo, hi = (v * scale for v in _metric(summary, s, metric))
+            if math.isnan(mean):
+                ax.text(0, y, " no data", va="center", fontsize=8, color="gray")
+                continue
+            err = [[max(0.0, mean - max(lo, 0.0))], [max(0.0, hi - mean)]] if not math.isnan(lo) else None
+            ax.barh(
+                y,
+                mean,
+                color=colour,
+                alpha=0.85,
+                edgecolor="black" if s == highlight else colour,
+                linewidth=2.5 if s == highlight else 0.5,
+                xerr=err,
+                capsize=3,
+            )
+        if limits and metric in limits:
+            ax.axvline(limits[metric] * scale, color="#c44e52", linestyle="--", linewidth=1.5, label="limit")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xlabel(title)
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}" if ax.get_xlim()[1] >= 1000 else "{x:g}"))
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(palette)), list(palette))
+    axes[0].invert_yaxis()
+    fig.suptitle("Mean per strategy with its 95% confidence interval")
+    return fig
+
+
+def escapes_by_fault(df: pd.DataFrame) -> Figure:
+    """Share of bad releases that reached everyone, per fault kind and strategy (95% Wilson intervals):
+    what a gate does not watch, or a canary slice does not see, shows up here."""
+    ok = _ok(df)
+    bad = ok[ok["release_bad"].fillna(False).astype(bool)]
+    kinds = sorted(k for k in bad["fault_kind"].dropna().unique() if k)
+    palette = colours(ok["strategy"])
+    fig = _figure(min(12.0, max(6.0, 0.9 + len(kinds) * (0.5 + 0.3 * len(palette)))), 4.5)
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(palette))
+    for i, (s, colour) in enumerate(palette.items()):
+        part = bad[bad["strategy"] == s]
+        for j, kind in enumerate(kinds):
+            rows = part[part["fault_kind"] == kind]
+            n, k = len(rows), int(rows["escaped"].astype(bool).sum())
+            if n == 0:
+                continue
+            lo, hi = wilson(k, n)
+            rate = 100 * k / n
+            ax.bar(
+                j + (i - (len(palette) - 1) / 2) * width,
+                rate,
+                width,
+                color=colour,
+                label=s if j == 0 else None,
+                yerr=[[max(0.0, rate - 100 * lo)], [max(0.0, 100 * hi - rate)]],
+                capsize=2,
+            )
+    # Every strategy meets the same releases (common random numbers): one count per fault kind.
+    counts = [bad.loc[bad["fault_kind"] == k, "deploy"].nunique() for k in kinds]
+    ax.set_xticks(range(len(kinds)), [f"{k}\n{n} bad releases" for k, n in zip(kinds, counts, strict=True)])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("escaped defects, % of bad releases")
+    ax.set_title("Which faults reach everyone, by fault kind (95% Wilson intervals)")
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
 
 
 #: A Pareto panel: (x column, y column, x label, y label, (x scale, y scale)); lower is better on both.
