@@ -1,20 +1,39 @@
-"""deploysim's Streamlit app (placeholder until the app issue): compare strategies on a shipped scenario."""
+"""deploysim in a browser: `make app` or `streamlit run app.py`.
 
-import streamlit as st
+Compare strategies on a shipped or uploaded scenario, ask the advisor, replay a deploy, or walk the
+workshop pages. Every page is a thin client of the `sim` package and its shared charts (`sim.plots`).
+"""
 
-import sim
+EXPLORE = (
+    ("webapp/pages/compare.py", "Compare strategies", ":material/bar_chart:"),
+    ("webapp/pages/advisor.py", "Advisor", ":material/explore:"),
+    ("webapp/pages/replay.py", "Replay a deploy", ":material/movie:"),
+)
+WORKSHOP = (
+    ("webapp/pages/lesson_blast_recovery.py", "1 · Blast radius vs recovery", ":material/scatter_plot:"),
+    ("webapp/pages/lesson_noisy_neighbours.py", "2 · Noisy neighbours", ":material/groups:"),
+    ("webapp/pages/lesson_representative.py", "3 · Representative canaries", ":material/filter_alt:"),
+    ("webapp/pages/lesson_gate_watches.py", "4 · What the gate watches", ":material/timer:"),
+    ("webapp/pages/lesson_database.py", "5 · Two versions, one database", ":material/database:"),
+    ("webapp/pages/lesson_flags.py", "6 · Flags vs canaries", ":material/flag:"),
+)
 
-st.set_page_config(page_title="deploysim", layout="wide")
-st.title("deploysim")
-st.caption("How deployment strategies trade blast radius against time to recover.")
-name = st.selectbox("Scenario", sim.shipped_scenarios(), key="scenario")
-deploys = st.number_input("Deploys per strategy", 10, 1000, 100, key="deploys")
-if st.button("Run", key="run"):
-    try:
-        df = sim.run_batch(sim.load_scenario(name), deploys=int(deploys))
-    except sim.ConfigError as err:
-        st.error(str(err))
-    else:
-        from sim.report import how_to_choose
 
-        st.dataframe(how_to_choose(sim.summarize(df)))
+def main() -> None:
+    import streamlit as st
+
+    st.set_page_config(page_title="deploysim", page_icon=":material/traffic:", layout="wide")
+    pages = {
+        section: [
+            st.Page(path, title=title, icon=icon, default=path == EXPLORE[0][0])
+            for path, title, icon in entries
+        ]
+        for section, entries in (("Explore", EXPLORE), ("Workshop", WORKSHOP))
+    }
+    st.navigation(pages).run()
+
+
+# Streamlit runs this file as __main__. The batch's spawn-context worker processes import it as
+# __mp_main__: they must not draw the app (nor import Streamlit).
+if __name__ == "__main__":
+    main()
