@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench validate app lint clean
+.PHONY: run test bench bench-app validate app lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +24,7 @@ run: $(VENV)/.installed
 	$(BIN)/deploysim run default --jobs $(JOBS)
 
 ## test: lint and run the whole test suite
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -38,6 +40,15 @@ validate: $(VENV)/.installed
 ## app: start the Streamlit app
 app: $(VENV)/.installed
 	$(BIN)/streamlit run app.py
+
+## bench-app: time the app's Run (1,000 deploys × 4 strategies) in a real browser
+bench-app: $(VENV)/.installed-dev $(CHROMIUM)
+	$(BIN)/python bench/app.py
+
+# The app's browser test drives Debian's Chromium; installed only when it is missing.
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium chromium-driver
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
