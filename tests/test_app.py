@@ -161,8 +161,8 @@ def test_a_bad_value_shows_the_validation_message_and_no_run_button(key, value, 
 def test_an_invalid_upload_shows_the_error_with_file_and_line():
     at = app()
     at.radio(key=settings.SOURCE_KEY).set_value(settings.UPLOADED).run()
-    clean_but_waiting = [e.value for e in at.error]
-    assert clean_but_waiting == ["upload: upload a scenario file (deploysim schema describes the format)"]
+    clean(at)
+    assert at.info[0].value.startswith("Upload a scenario file")
     bad = b"schema_version: 1\nfleet:\n  replicas: -3\n"
     at.file_uploader(key=settings.UPLOAD_KEY).set_value(("mine.yaml", bad, "application/x-yaml")).run()
     assert not at.exception
@@ -224,7 +224,9 @@ def test_advisor_names_a_strategy_and_changes_its_answer_with_the_limits():
     at.number_input(key="adv.time_to_recover_s").set_value(0.0).run()
     clean(at)
     assert not at.success
-    assert at.warning[0].value.startswith("**No strategy fits.**") and "time to recover" in at.warning[0].value
+    assert (
+        at.warning[0].value.startswith("**No strategy fits.**") and "time to recover" in at.warning[0].value
+    )
     assert list(table(at).columns) == ["time to recover ≤ 0 s"]
     # A generous one: every strategy recovers within an hour, so the cheapest is picked again.
     at.number_input(key="adv.time_to_recover_s").set_value(3600.0).run()
@@ -246,6 +248,9 @@ def test_replay_shows_the_worst_deploy_and_follows_the_pick():
     worst = int(rows.loc[rows["faulty_requests"].idxmax(), "deploy"])
     assert f"deploy={worst}," in at.code[0].value
     assert len(at.get("image")) == 1
+    worst_row = rows[rows["deploy"] == worst].iloc[0]
+    told = next(m.value for m in at.markdown if m.value.startswith("A bad release"))
+    assert f"**{worst_row['fault_kind']}**" in told and f"**{worst_row['faulty_requests']:,.0f}**" in told
     events = at.dataframe[0].value
     assert {"t_s", "kind", "detail"} <= set(events.columns) and len(events)
     at.selectbox(key="replay.pick").set_value("a deploy by number").run()

@@ -214,11 +214,11 @@ def knobs_for(data: Mapping[str, Any]) -> list[Knob]:
         kind = judge.get("kind", name)
         if kind not in THRESHOLDS:
             continue
-        base = ("judges", name)
+        base, shown = ("judges", name), name if kind == name else f"{name} ({kind})"
         out.append(
             Knob(
                 _key(base, ".watch"),
-                f"{name} ({kind}): watches",
+                f"{shown}: watches",
                 "Judges",
                 ((*base, "watch"),),
                 "multi",

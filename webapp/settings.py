@@ -26,6 +26,10 @@ MAX_UPLOAD_BYTES = 1_000_000  # a scenario is a few kilobytes; anything this lar
 PERSIST = "session"  # widgets keep their value across the app's pages
 
 
+class NoUpload(Exception):
+    """The user chose to upload a scenario and has not yet."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What Run would simulate: the validated scenario (strategies chosen), its deploys and seed."""
@@ -84,7 +88,7 @@ def _source() -> tuple[str, sim.Scenario]:
         st.session_state[KEPT_UPLOAD] = (upload.name, data)
     kept = st.session_state.get(KEPT_UPLOAD)
     if kept is None:
-        raise ConfigError("upload a scenario file (deploysim schema describes the format)", source="upload")
+        raise NoUpload()
     name, data = kept
     if upload is None:
         st.caption(f"Using {name}, uploaded earlier.")
@@ -121,7 +125,8 @@ def _widget(knob: knobs.Knob) -> None:
 
 
 def sidebar() -> Settings:
-    """Draw the settings in the sidebar; the validated settings, or the ConfigError that stops them."""
+    """Draw the settings in the sidebar; the validated settings, or the ConfigError that stops them
+    (NoUpload while an upload is awaited)."""
     with st.sidebar:
         text, base = _source()
         data = base.to_dict(compact=True)

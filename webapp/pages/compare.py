@@ -14,11 +14,13 @@ st.markdown(
     "every strategy meets the same releases, traffic and noisy neighbours."
 )
 
+chosen = None
 try:
     chosen = settings.sidebar()
+except settings.NoUpload:
+    st.info("Upload a scenario file in the sidebar: `deploysim schema` describes the format.")
 except ConfigError as err:
     st.error(str(err))
-    chosen = None
 
 current = None
 if chosen is not None:
@@ -41,7 +43,8 @@ if chosen is not None:
 
 res = st.session_state.get(RESULTS)
 if res is None:
-    st.info("Press **Run** to simulate the deploys.")
+    if chosen is not None:
+        st.info("Press **Run** to simulate the deploys.")
     st.stop()
 if res.key != current:
     st.info("The settings changed since these results: press **Run** to update them.")

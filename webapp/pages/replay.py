@@ -63,22 +63,36 @@ else:
 image, events, row = runs.replay(res.yaml, strategy, deploy, res.seed)
 
 
-def _value(v: object) -> str:
-    if isinstance(v, float):
-        return "–" if math.isnan(v) else f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
-    return "–" if v in ("", None) else str(v)
+def _n(v: object) -> float:
+    return math.nan if v is None else float(v)
 
 
-facts = [
-    "release_bad",
-    "fault_kind",
-    "detected_by",
-    "faulty_requests",
-    "time_to_detect_s",
-    "time_to_recover_s",
-]
-for col, name in zip(st.columns(len(facts)), facts, strict=True):
-    col.metric(name.replace("_", " "), _value(row.get(name)))
+def story(row: dict) -> str:
+    """What happened to this deploy, in one line, from its row."""
+    if not row.get("release_bad"):
+        parts = ["A good release"]
+        parts.append(
+            "rolled back all the same (a false rollback)" if row.get("false_rollback") else "promoted"
+        )
+    else:
+        parts = [f"A bad release (**{row.get('fault_kind') or 'fault'}**)"]
+        ttd, ttr = _n(row.get("time_to_detect_s")), _n(row.get("time_to_recover_s"))
+        if row.get("detected"):
+            after = "" if math.isnan(ttd) else f" after {ttd:,.0f} s"
+            parts.append(f"detected by **{row.get('detected_by')}**{after}")
+        else:
+            parts.append("never detected")
+        if row.get("escaped"):
+            parts.append("reached everyone")
+        if not math.isnan(ttr):
+            parts.append(f"recovered in **{ttr:,.0f} s**")
+        faulty, users = _n(row.get("faulty_requests")), _n(row.get("affected_users"))
+        if not math.isnan(faulty):
+            parts.append(f"**{faulty:,.0f}** faulty requests, **{users:,.0f}** users affected")
+    return " · ".join(parts) + "."
+
+
+st.markdown(story(row))
 show.png(image, f"replay-{strategy}-{deploy}", res.name)
 
 with st.expander("Events", expanded=True):
