@@ -248,6 +248,7 @@ def test_replay_shows_the_worst_deploy_and_follows_the_pick():
     worst = int(rows.loc[rows["faulty_requests"].idxmax(), "deploy"])
     assert f"deploy={worst}," in at.code[0].value
     assert len(at.get("image")) == 1
+    assert len(at.get("vega_lite_chart")) == 1  # every deploy, to hover and click
     worst_row = rows[rows["deploy"] == worst].iloc[0]
     told = next(m.value for m in at.markdown if m.value.startswith("A bad release"))
     assert f"**{worst_row['fault_kind']}**" in told and f"**{worst_row['faulty_requests']:,.0f}**" in told

@@ -1,11 +1,11 @@
-"""The app's knobs (pure: no Streamlit run needed): what they offer, and that they write what they read."""
+"""The app's pure helpers (no Streamlit run needed): knobs, uploads, deploy outcomes and chart clicks."""
 
 from __future__ import annotations
 
 import pytest
 
 import sim
-from webapp import knobs, settings
+from webapp import knobs, settings, show
 
 
 def offered(name: str) -> tuple[dict, dict[str, knobs.Knob]]:
@@ -127,3 +127,17 @@ def test_a_scenario_files_lesson_is_its_opening_comment():
     about = settings.lesson(text)
     assert about.startswith("payments — a regulated payment API")
     assert "The article's pick: blue-green." in about and "schema_version" not in about
+
+
+def test_each_deploy_is_told_by_its_outcome_and_a_clicked_point_names_its_deploy():
+    rows = sim.run_batch(sim.load_scenario("default"), deploys=40, seed=3, strategies=["recreate", "canary"])
+    told = show.outcome(rows)
+    bad, escaped = rows["release_bad"].astype(bool), rows["escaped"].astype(bool)
+    assert (told[bad & escaped] == "bad release, reached everyone").all()
+    assert (told[bad & ~escaped] == "bad release, caught").all()
+    assert set(told[~bad]) <= {"good release, kept", "good release, rolled back"}
+    assert (told[rows["false_rollback"].astype(bool)] == "good release, rolled back").all()
+    # What st.altair_chart returns for a click on a point, and for none.
+    assert show.clicked({"selection": {show.PICK: [{"deploy": 17}]}}) == 17
+    assert show.clicked({"selection": {show.PICK: []}}) is None
+    assert show.clicked({"selection": {}}) is None

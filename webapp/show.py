@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -119,3 +122,50 @@ def downloads(res: Results) -> None:
             key="summary.csv",
             on_click="ignore",
         )
+
+
+def outcome(rows: pd.DataFrame) -> pd.Series:
+    """Each deploy's story in a few words: a bad release caught or escaped, a good one kept or rolled back."""
+    bad = rows["release_bad"].fillna(False).astype(bool)
+    escaped = rows["escaped"].fillna(False).astype(bool)
+    false_rb = rows["false_rollback"].fillna(False).astype(bool)
+    out = pd.Series("good release, kept", index=rows.index)
+    out[false_rb] = "good release, rolled back"
+    out[bad & ~escaped] = "bad release, caught"
+    out[bad & escaped] = "bad release, reached everyone"
+    return out
+
+
+PICK = "pick"  # the chart's point selection
+
+
+def clicked(event: Any) -> int | None:
+    """The deploy of the point clicked on `deploy_picker`'s chart, if any."""
+    selection = event.get("selection", {}) if isinstance(event, Mapping) else getattr(event, "selection", {})
+    points = selection.get(PICK, []) if isinstance(selection, Mapping) else []
+    deploys = [p["deploy"] for p in points if isinstance(p, Mapping) and "deploy" in p]
+    return int(deploys[0]) if deploys else None
+
+
+def deploy_picker(rows: pd.DataFrame, key: str) -> int | None:
+    """Every deploy of one strategy as a point (faulty requests, coloured by outcome, details on
+    hover); returns the deploy the user clicks."""
+    data = rows[["deploy", "fault_kind", "detected_by", "faulty_requests"]].copy()
+    data["faulty_requests"] = data["faulty_requests"].fillna(0.0)
+    data["outcome"] = outcome(rows)
+    data["recovered in"] = rows["time_to_recover_s"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f} s")
+    for col in ("fault_kind", "detected_by"):
+        data[col] = data[col].fillna("–").replace("", "–")
+    chart = (
+        alt.Chart(data)
+        .mark_circle(size=60, opacity=0.8)
+        .add_params(alt.selection_point(name=PICK, fields=["deploy"]))
+        .encode(
+            x=alt.X("deploy:Q", title="deploy"),
+            y=alt.Y("faulty_requests:Q", title="faulty requests", scale=alt.Scale(type="symlog")),
+            color=alt.Color("outcome:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
+            tooltip=["deploy", "outcome", "fault_kind", "detected_by", "faulty_requests", "recovered in"],
+        )
+        .properties(height=220)
+    )
+    return clicked(st.altair_chart(chart, key=key, on_select="rerun", selection_mode=PICK))

@@ -32,33 +32,35 @@ if res is None:
 
 if st.session_state.get("replay.strategy") not in res.strategies:
     st.session_state.pop("replay.strategy", None)
-left, right = st.columns(2)
-with left:
-    strategy = st.selectbox("Strategy", res.strategies, key="replay.strategy", persist_state=PERSIST)
-with right:
-    pick = st.selectbox("Deploy", list(PICKS), key="replay.pick", persist_state=PERSIST)
-
+strategy = st.selectbox("Strategy", res.strategies, key="replay.strategy", persist_state=PERSIST)
 rows = res.rows[res.rows["strategy"] == strategy]
-which, column = PICKS[pick]
-if which is None:
-    deploy = int(
-        st.number_input(
-            f"Deploy number (0–{res.deploys - 1})",
-            min_value=0,
-            max_value=res.deploys - 1,
-            value=0,
-            step=1,
-            key="replay.deploy",
-        )
-    )
+st.caption("Every deploy of this strategy: hover for its details, click one to replay it.")
+chosen = show.deploy_picker(rows, key=f"replay.points.{strategy}")
+if chosen is not None:
+    deploy = chosen
+    st.caption(f"Deploy {deploy}, clicked on the chart (click an empty spot to choose by the list again).")
 else:
-    hits = rows[which(rows)]
-    if hits.empty:
-        st.info(f"No deploy of {strategy} in this run had {pick}; showing deploy 0.")
-        deploy = 0
+    pick = st.selectbox("Deploy", list(PICKS), key="replay.pick", persist_state=PERSIST)
+    which, column = PICKS[pick]
+    if which is None:
+        deploy = int(
+            st.number_input(
+                f"Deploy number (0–{res.deploys - 1})",
+                min_value=0,
+                max_value=res.deploys - 1,
+                value=0,
+                step=1,
+                key="replay.deploy",
+            )
+        )
     else:
-        # The largest value wins; for "a false rollback" (column deploy) the last one, all being alike.
-        deploy = int(hits.loc[hits[column].idxmax(), "deploy"])
+        hits = rows[which(rows)]
+        if hits.empty:
+            st.info(f"No deploy of {strategy} in this run had {pick}; showing deploy 0.")
+            deploy = 0
+        else:
+            # The largest value wins; for "a false rollback" (column deploy) the last, all being alike.
+            deploy = int(hits.loc[hits[column].idxmax(), "deploy"])
 
 image, events, row = runs.replay(res.yaml, strategy, deploy, res.seed)
 
