@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 import sim
 from sim import cli
 from sim.report import how_to_choose
-from webapp import runs, settings, show
+from webapp import rollouts, runs, settings, show
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -181,6 +181,26 @@ def test_a_valid_upload_is_run_under_its_own_name():
     at.number_input(key="k.run.deploys").set_value(SMALL).run()
     ran(at)
     assert at.session_state["results"].name == "nightly-batch"
+
+
+def test_an_uploaded_rollout_runs_beside_the_scenarios_strategies_and_keeps_the_knobs():
+    manifest = (ROOT / "tests" / "data" / "manifests" / "argo-basic-canary.yaml").read_bytes()
+    at = app(**{"k.strategies": ["canary"]})
+    at.number_input(key="k.traffic.rate_rps").set_value(450.0).run()
+    at.file_uploader(key=rollouts.UPLOAD_KEY).set_value([("checkout.yaml", manifest, "application/x-yaml")])
+    at.run()
+    clean(at)
+    assert at.multiselect(key="k.strategies").value == ["canary", "checkout"]
+    assert at.number_input(key="k.traffic.rate_rps").value == 450.0  # the knobs stay as set
+    assert any(c.value == "Imported: checkout." for c in at.caption)
+    assert any(c.value.startswith("⚠ checkout.yaml: AnalysisTemplate/slow-smoke") for c in at.caption)
+    ran(at)
+    assert list(dict.fromkeys(at.session_state["results"].rows["strategy"])) == ["canary", "checkout"]
+    broken = manifest.replace(b"maxSurge: 1", b"maxSurge: lots")
+    at.file_uploader(key=rollouts.UPLOAD_KEY).set_value([("checkout.yaml", broken, "application/x-yaml")])
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("checkout.yaml: ") and "maxSurge" in at.error[0].value
 
 
 def test_a_deploy_count_too_large_for_the_page_is_capped_with_a_pointer_to_the_cli(monkeypatch):

@@ -15,13 +15,14 @@ import sim
 from sim.errors import ConfigError
 from sim.scenario import SCENARIO_DIR
 
-from . import knobs
+from . import knobs, rollouts
 
 SOURCE_KEY, NAME_KEY, UPLOAD_KEY = "src", "src.name", "src.upload"
 SHIPPED, UPLOADED = "Shipped scenario", "Upload a YAML file"
 #: Where an upload is kept once read: the uploader forgets its file when the page changes.
 KEPT_UPLOAD = "_upload"
 BASE_ID = "_base_id"
+ROLLOUTS_ID = "_rollouts_id"
 MAX_UPLOAD_BYTES = 1_000_000  # a scenario is a few kilobytes; anything this large is not one
 PERSIST = "session"  # widgets keep their value across the app's pages
 
@@ -129,6 +130,8 @@ def sidebar() -> Settings:
     (NoUpload while an upload is awaited)."""
     with st.sidebar:
         text, base = _source()
+        own = list(base.strategies)
+        base, manifests = rollouts.section(base)
         data = base.to_dict(compact=True)
         offered = knobs.knobs_for(data)
         base_id = hashlib.sha256(text.encode()).hexdigest()
@@ -137,6 +140,12 @@ def sidebar() -> Settings:
             # already set (a link's query, a test) stands.
             _reset(data, offered, list(base.strategies), keep=BASE_ID not in st.session_state)
             st.session_state[BASE_ID] = base_id
+        elif st.session_state.get(ROLLOUTS_ID, "") != manifests:
+            # Other manifests, same scenario: the knobs stay as set; the imported strategies join in.
+            _reset(data, offered, [], keep=True)
+            chosen = [s for s in st.session_state.get(knobs.STRATEGIES_KEY, []) if s in own]
+            st.session_state[knobs.STRATEGIES_KEY] = chosen + [s for s in base.strategies if s not in own]
+        st.session_state[ROLLOUTS_ID] = manifests
         if about := lesson(text):
             with st.expander("What this scenario shows"):
                 st.text(about)
