@@ -79,7 +79,7 @@ class Served:
     schema_failed: np.ndarray | int  # (m,) failures from the schema change
     faulty: np.ndarray | int  # (m, S) user requests that ran faulty code (0: none)
     share: np.ndarray  # (m, S) or (1, S): share of each segment's users in slot 1
-    down: np.ndarray  # (m,) or (1,)
+    down: np.ndarray | bool  # (m,), or False when every row is served
 
 
 def serve(
@@ -220,7 +220,7 @@ def _serve_plain(rng: np.random.Generator, snap: Snapshot, k: np.ndarray, dt: np
     mult = fleet.queueing_factor(util, ref_util, workers) * snap.noise_lat
     return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,
                   svc_user=total, svc_err=err.sum(1), caused=0, schema_failed=0, faulty=0,
-                  share=snap.share[None, :S], down=np.zeros(1, bool))
+                  share=snap.share[None, :S], down=False)
 
 
 def _fail(
