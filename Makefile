@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: run test bench validate app lint clean
+.PHONY: run test bench validate app lint clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ validate: $(VENV)/.installed
 ## app: start the Streamlit app
 app: $(VENV)/.installed
 	$(BIN)/streamlit run app.py
+
+## notebooks: execute every workshop notebook and render an HTML copy of each under results/notebooks/
+notebooks: $(VENV)/.installed-dev
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
+		--ExecutePreprocessor.timeout=600 --output-dir results/notebooks notebooks/[0-9][0-9]-*.ipynb
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
