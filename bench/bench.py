@@ -21,18 +21,19 @@ TARGET_PER_S = 300.0
 DEPLOYS = 300
 
 
-def scenario_at(rate_rps: float) -> sim.Scenario:
-    """The default scenario at another request rate, with the fleet scaled to keep its utilisation."""
+def scenario_at(rate_rps: float, horizon_s: float | None = None) -> sim.Scenario:
+    """The default scenario at another request rate, with the fleet scaled to keep its utilisation
+    (and, for the target case, followed for `horizon_s` instead of the scenario's 3 h)."""
     base = sim.load_scenario("default")
     scale = rate_rps / base.traffic.rate_rps
-    return sim.load_scenario(
-        base,
-        overrides=[
-            f"traffic.rate_rps={rate_rps}",
-            f"fleet.capacity_rps={base.fleet.capacity_rps * scale}",
-            f"traffic.users.population={max(1000, int(base.traffic.users.population * scale))}",
-        ],
-    )
+    overrides = [
+        f"traffic.rate_rps={rate_rps}",
+        f"fleet.capacity_rps={base.fleet.capacity_rps * scale}",
+        f"traffic.users.population={max(1000, int(base.traffic.users.population * scale))}",
+    ]
+    if horizon_s is not None:
+        overrides.append(f"run.horizon_s={horizon_s}")
+    return sim.load_scenario(base, overrides=overrides)
 
 
 def per_second(scn: sim.Scenario, strategy: str, deploys: int = DEPLOYS) -> float:
@@ -51,8 +52,13 @@ def main() -> None:
             value = per_second(scn, strategy)
             figures[f"{strategy}_{int(rate)}rps"] = round(value, 1)
             print(f"  {rate:>9,.0f} req/s  {strategy:<12} {value:8.1f} /s")
-    slow = figures["progressive_100000rps"]
-    fast = figures["progressive_100rps"]
+    print("the target case: a one-hour progressive rollout (each deploy followed for 1 h, 10 s windows)")
+    for rate in (100.0, 100_000.0):
+        value = per_second(scenario_at(rate, 3600.0), "progressive")
+        figures[f"progressive_1h_{int(rate)}rps"] = round(value, 1)
+        print(f"  {rate:>9,.0f} req/s  progressive  {value:8.1f} /s")
+    slow = figures["progressive_1h_100000rps"]
+    fast = figures["progressive_1h_100rps"]
     figures["rate_cost_ratio"] = round(fast / slow, 3)
     print(f"progressive at 100 req/s is {fast / slow:.2f}x the speed at 100,000 req/s (target: within 1.5x)")
 
@@ -60,7 +66,7 @@ def main() -> None:
     t0 = time.perf_counter()
     ref = reference_canary(1000.0, plan, seed=1)
     ref_s = time.perf_counter() - t0
-    scn = scenario_at(1000.0)
+    scn = scenario_at(1000.0, 3600.0)
     ours = per_second(scn, "progressive", deploys=100)
     speedup = ref_s * ours
     figures["reference_seconds_per_deploy"] = round(ref_s, 2)
@@ -69,11 +75,11 @@ def main() -> None:
     print(
         f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout "
         f"({ref['requests']:,.0f} request events); deploysim: {1 / ours * 1000:.1f} ms per deploy "
-        f"(with a 3 h horizon) → {speedup:,.0f}x faster (target: ≥ 1,000x)"
+        f"(the same 1 h rollout) → {speedup:,.0f}x faster (target: ≥ 1,000x)"
     )
     ok = fast >= TARGET_PER_S
     verdict = "met" if ok else "NOT met"
-    print(f"target ≥ {TARGET_PER_S:.0f} progressive deploy-simulations/s at 100 req/s: {verdict}")
+    print(f"target ≥ {TARGET_PER_S:.0f} one-hour progressive deploy-simulations/s at 100 req/s: {verdict}")
     print(json.dumps(figures))
 
 

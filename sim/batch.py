@@ -162,20 +162,21 @@ def iter_chunks(
             return
         todo = iter(spans)
         pending: dict[Future, Span] = {}
-        while True:
-            for span in todo:
-                pending[ex.submit(run_chunk, scn, names, seed, *span)] = span
-                if len(pending) >= 2 * workers.count:
-                    break
-            if not pending:
-                return
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=pending.__getitem__):
-                try:
+        try:
+            while True:
+                for span in todo:
+                    # A pool whose worker died refuses new work here, before any result says so.
+                    pending[ex.submit(run_chunk, scn, names, seed, *span)] = span
+                    if len(pending) >= 2 * workers.count:
+                        break
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=pending.__getitem__):
                     rows = fut.result()
-                except workers.lost as err:
-                    raise WorkerLost(str(err) or type(err).__name__) from err
-                yield pending.pop(fut), rows
+                    yield pending.pop(fut), rows
+        except workers.lost as err:
+            raise WorkerLost(str(err) or type(err).__name__) from err
 
 
 #: pandas' default dtype for text columns (str from pandas 3 on, object before).

@@ -33,13 +33,15 @@ class Ledger:
         }
 
     def append(self, **values: np.ndarray | float) -> None:
-        """Append rows; per-row arrays, or one value broadcast to every row."""
+        """Append rows; per-row arrays, or one value broadcast to every row. Rows not yet written are
+        zero (see `truncate`), so a column whose value is a plain zero is left as it is."""
         m = len(values["t0"])  # type: ignore[arg-type]
         if self.n + m > self._cap:
             self._grow(self.n + m)
         sl = slice(self.n, self.n + m)
         for name, value in values.items():
-            self.cols[name][sl] = value
+            if isinstance(value, np.ndarray) or value:
+                self.cols[name][sl] = value
         self.n += m
 
     def _grow(self, need: int) -> None:
@@ -56,4 +58,6 @@ class Ledger:
         return int(np.searchsorted(self["k"], k, side="left"))
 
     def truncate(self, i: int) -> None:
+        for arr in self.cols.values():
+            arr[i : self.n] = 0
         self.n = i

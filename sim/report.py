@@ -63,8 +63,13 @@ def how_to_choose(summary: pd.DataFrame, metrics: Sequence[str] | None = None) -
             if m in part.index and (metrics is None or m in metrics)
         }
     table = pd.DataFrame.from_dict(rows, orient="index")
-    # Columns no run defines (no schema change, no multi-deploy plan) would only say "–".
-    return table.loc[:, ~(table == "–").all()]
+    # Columns no run defines (no schema change) would only say "–"; a plan of one deploy takes as
+    # long as its release, so its own column would only repeat the lead time.
+    table = table.loc[:, ~(table == "–").all()]
+    lead, plan = "lead time min", "plan lead time min"
+    if lead in table and plan in table and table[lead].equals(table[plan]):
+        table = table.drop(columns=plan)
+    return table
 
 
 def compare(runs: Sequence[tuple[str, pd.DataFrame]], metrics: Sequence[str] | None = None) -> pd.DataFrame:

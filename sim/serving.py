@@ -33,6 +33,7 @@ class Snapshot:
     shared: bool  # both slots run on one fleet (a flag ramp): load adds up
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
     packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
+    split: np.ndarray = field(init=False, repr=False)  # slot-1 shares of user and synthetic traffic
     plain: bool = field(init=False, repr=False)  # nothing but routing, load and background failures
 
     def __post_init__(self) -> None:
@@ -58,6 +59,7 @@ class Snapshot:
             and bool(np.all(self.share[:S] == self.share[0]))
         )
         object.__setattr__(self, "plain", plain)
+        object.__setattr__(self, "split", self.share[[0, S]])
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Served:
     syn: np.ndarray  # (m, 2)
     err: np.ndarray  # (m, 2) failed user requests, by slot
     mult: np.ndarray  # (m, 2) latency multiplier (queueing × noise)
-    profile: np.ndarray  # (m, 2) the fault's latency profile in force in the slot
+    profile: np.ndarray | None  # (m, 2) the fault's latency profile in force in the slot (None: nowhere)
     util: np.ndarray  # (m, 2)
     svc_user: np.ndarray  # (m,) user requests, including those that found no version up
     svc_err: np.ndarray  # (m,)
@@ -77,7 +79,7 @@ class Served:
     schema_failed: np.ndarray | int  # (m,) failures from the schema change
     faulty: np.ndarray | int  # (m, S) user requests that ran faulty code (0: none)
     share: np.ndarray  # (m, S) or (1, S): share of each segment's users in slot 1
-    down: np.ndarray  # (m,) or (1,)
+    down: np.ndarray | bool  # (m,), or False when every row is served
 
 
 def serve(
@@ -192,47 +194,33 @@ def serve(
     )
 
 
-def _serve_plain(
-    rng: np.random.Generator,
-    snap: Snapshot,
-    k: np.ndarray,
-    dt: np.ndarray,
-    taken: np.ndarray,
-    ref_util: float,
-    workers: int,
-) -> Served:
+def _serve_plain(rng: np.random.Generator, snap: Snapshot, k: np.ndarray, dt: np.ndarray, taken: np.ndarray,
+                 ref_util: float, workers: int) -> Served:
     """The common case, with the fewest operations: one state, one share for every segment, no fault
     in force, no schema trouble, someone up. Same draws, same results as the general path."""
     m, S = taken.shape[0], taken.shape[1] - 1
-    counts = np.empty((m, 2), np.int64)
+    counts = np.empty((m, 2), np.int64)  # user, synthetic
     counts[:, 0] = taken[:, :S].sum(1)
     counts[:, 1] = taken[:, S]
-    p = snap.share[[0, S]]
-    new = counts * (p >= 1)
-    frac = (p > 0) & (p < 1)
-    if frac.any():
-        new[:, frac] = rng.binomial(counts[:, frac], p[frac])
-    both = np.stack([counts - new, new], 1)  # (m, slot, [user, syn])
-    user, syn = both[:, :, 0], both[:, :, 1]
-    util = (user + syn) / (dt[:, None] * np.maximum(snap.cap, 1e-9)) * (snap.cap > 0)
+    split = snap.split
+    if split[0] <= 0 and split[1] <= 0:
+        new = np.zeros_like(counts)
+    elif split[0] >= 1 and split[1] >= 1:
+        new = counts
+    else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
+        new = rng.binomial(counts, split)
+    user = np.empty((m, 2), np.int64)
+    syn = np.empty((m, 2), np.int64)
+    user[:, NEW], syn[:, NEW] = new[:, 0], new[:, 1]
+    user[:, STABLE] = counts[:, 0] - new[:, 0]
+    syn[:, STABLE] = counts[:, 1] - new[:, 1]
+    total = counts[:, 0]
+    util = (user + syn) * (snap.cap > 0) / (dt[:, None] * np.maximum(snap.cap, 1e-9))
     err, _ = _fail(rng, user, util, snap.p_bg)
     mult = fleet.queueing_factor(util, ref_util, workers) * snap.noise_lat
-    return Served(
-        k=k,
-        user=user,
-        syn=syn,
-        err=err,
-        mult=mult,
-        profile=np.zeros((1, 2), bool),
-        util=util,
-        svc_user=counts[:, 0],
-        svc_err=err.sum(1),
-        caused=0,
-        schema_failed=0,
-        faulty=0,
-        share=snap.share[None, :S],
-        down=np.zeros(1, bool),
-    )
+    return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,
+                  svc_user=total, svc_err=err.sum(1), caused=0, schema_failed=0, faulty=0,
+                  share=snap.share[None, :S], down=False)
 
 
 def _fail(

@@ -42,6 +42,7 @@ class Tape:
         self.window_s, self.horizon_s = window_s, horizon_s
         self.rem = counts.copy()  # requests of each window not yet drawn: by segment, then synthetic
         self.release = release
+        self.leak_per_s, self.has_profile = release.leak_per_s, release.latency_profile > 0
         self.fault_p = release.failure_probability(n_segments)
         self.fault_touch = release.touches(n_segments).astype(np.int64)
         self.ref_util, self.workers = ref_util, workers
@@ -111,9 +112,17 @@ class Tape:
         """Split [t0, t1) at window and state boundaries: the snapshots in force, and per piece its
         window, start, end and snapshot index."""
         W = self.window_s
+        segs = self._segments
+        if segs[-1][0] <= t0 + _EPS:  # one state covers it all: the common case
+            k = np.arange(int(t0 // W + _EPS), math.ceil(t1 / W - _EPS))
+            start = k * W
+            start[0] = t0
+            end = start + W
+            end[0] = min((k[0] + 1) * W, t1)
+            end[-1] = t1
+            return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64)
         snaps: list[Snapshot] = []
         ks, starts, ends, which = [], [], [], []
-        segs = self._segments
         for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
             s_start = segs[i][0]
             a = max(s_start, t0)
@@ -141,15 +150,16 @@ class Tape:
         # A piece takes its window's remaining requests in proportion to the time left in the window,
         # each request independently; only a piece ending before its window does needs a draw, and
         # pieces sharing a window (a state change inside it) are taken in time order.
-        frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
         rem = self.rem
-        if len(k) == int(k[-1] - k[0]) + 1:  # one piece per window: slices, and only the last may be cut
-            sl = slice(int(k[0]), int(k[-1]) + 1)
-            taken = rem[sl].copy()
-            if frac[-1] < 1.0 - _EPS:
-                taken[-1] = self.rng.binomial(taken[-1], frac[-1])
-            rem[sl] -= taken
+        k0, k1 = int(k[0]), int(k[-1]) + 1
+        if len(k) == k1 - k0:  # one piece per window: slices, and only the last may be cut
+            taken = rem[k0:k1].copy()
+            last = (t1 - float(start[-1])) / (k1 * W - float(start[-1]))
+            if last < 1.0 - _EPS:
+                taken[-1] = self.rng.binomial(taken[-1], last)
+            rem[k0:k1] -= taken
         else:
+            frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
             taken = rem[k]  # a copy (fancy indexing)
             dup = np.zeros(len(k), bool)
             dup[1:] = k[1:] == k[:-1]
@@ -172,8 +182,8 @@ class Tape:
             taken,
             self.fault_p,
             self.fault_touch,
-            self.release.leak_per_s,
-            self.release.latency_profile > 0,
+            self.leak_per_s,
+            self.has_profile,
             self.ref_util,
             self.workers,
         )

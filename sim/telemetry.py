@@ -46,10 +46,10 @@ class Telemetry:
         self.acc = np.zeros((windows, 2, len(self.FIELDS)))
         self.util = np.zeros((windows, 2))  # maximum over the window's pieces
         # Whole-service user traffic (downtime failures included), with running sums for alerting.
-        self.svc_user = np.zeros(windows)
-        self.svc_err = np.zeros(windows)
-        self.cum_user = np.zeros(windows + 1)
-        self.cum_err = np.zeros(windows + 1)
+        self.svc = np.zeros((windows, 2))  # user requests, failures
+        self.cum = np.zeros((windows + 1, 2))  # running sums of svc
+        self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
+        self.cum_user, self.cum_err = self.cum[:, 0], self.cum[:, 1]
 
     @property
     def user(self) -> np.ndarray:
@@ -66,30 +66,34 @@ class Telemetry:
     def add(self, served: Served) -> None:
         """Add served rows, in time order; several rows may fall in one window (a state change inside it)."""
         k = served.k
-        latw = served.mult * served.user
-        on = np.where(served.profile, latw, 0.0)  # the slots where the fault bends latency
-        rows = np.stack([served.user, served.syn, served.err, latw, on], axis=2)
-        svc = np.stack([served.svc_user, served.svc_err], axis=1)
-        util = served.util
-        first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))  # each window's first row
-        if len(first) < len(k):
-            rows = np.add.reduceat(rows, first, axis=0)
-            svc = np.add.reduceat(svc, first, axis=0)
-            util = np.maximum.reduceat(util, first, axis=0)
         k0, k1 = int(k[0]), int(k[-1]) + 1
         sl = slice(k0, k1)
-        self.acc[sl] += rows
-        np.maximum(self.util[sl], util, out=self.util[sl])
-        self.svc_user[sl] += svc[:, 0]
-        self.svc_err[sl] += svc[:, 1]
-        self.cum_user[k0 + 1 : k1 + 1] = self.cum_user[k0] + np.cumsum(self.svc_user[sl])
-        self.cum_err[k0 + 1 : k1 + 1] = self.cum_err[k0] + np.cumsum(self.svc_err[sl])
+        latw = served.mult * served.user
+        if k1 - k0 == len(k):  # one row per window, the common case: add each field straight in
+            acc = self.acc[sl]
+            acc[:, :, self.USER] += served.user
+            acc[:, :, self.SYN] += served.syn
+            acc[:, :, self.ERR] += served.err
+            acc[:, :, self.LATW] += latw
+            if served.profile is not None and served.profile.any():
+                acc[:, :, self.LATW_ON] += np.where(served.profile, latw, 0.0)
+            np.maximum(self.util[sl], served.util, out=self.util[sl])
+            self.svc_user[sl] += served.svc_user
+            self.svc_err[sl] += served.svc_err
+        else:
+            on = np.where(served.profile, latw, 0.0) if served.profile is not None else np.zeros_like(latw)
+            rows = np.stack([served.user, served.syn, served.err, latw, on], axis=2)
+            first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))  # each window's first row
+            self.acc[sl] += np.add.reduceat(rows, first, axis=0)
+            np.maximum(self.util[sl], np.maximum.reduceat(served.util, first, axis=0), out=self.util[sl])
+            self.svc_user[sl] += np.add.reduceat(np.broadcast_to(served.svc_user, k.shape), first)
+            self.svc_err[sl] += np.add.reduceat(np.broadcast_to(served.svc_err, k.shape), first)
+        self.cum[k0 + 1 : k1 + 1] = self.cum[k0] + np.cumsum(self.svc[sl], axis=0)
 
     def clear_from(self, k: int) -> None:
         self.acc[k:] = 0.0
         self.util[k:] = 0.0
-        self.svc_user[k:] = 0.0
-        self.svc_err[k:] = 0.0
+        self.svc[k:] = 0.0
 
     def stats(
         self, k_from: int, k_to: int, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0
