@@ -6,7 +6,7 @@ JOBS   ?= 2
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bench-app validate app lint clean
+.PHONY: run test bench bench-app validate app lint clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench-app: $(VENV)/.installed-dev $(CHROMIUM)
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium chromium-driver
+
+## notebooks: execute every workshop notebook and render an HTML copy of each under results/notebooks/
+notebooks: $(VENV)/.installed-dev
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
+		--ExecutePreprocessor.timeout=600 --output-dir results/notebooks notebooks/[0-9][0-9]-*.ipynb
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

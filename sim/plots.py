@@ -428,3 +428,35 @@ def replay(tl: Timeline) -> Figure:
     ax_l.legend(fontsize=7, loc="upper left", ncol=2)
     fig.suptitle(f"{tl.strategy}, deploy {tl.deploy}: shaded spans are noisy-neighbour episodes")
     return fig
+
+
+def sweep_line(
+    tidy: pd.DataFrame, key: str, metric: str, ylabel: str | None = None, scale: float = 1.0
+) -> Figure:
+    """One swept key against one metric: each value's mean and 95% interval, a line per strategy.
+
+    tidy: a `sweep.run` table (or any `summarize` table with a `key` column). Numeric values are
+    placed on a numeric axis; anything else (a mapping, a word) at evenly spaced, labelled positions.
+    """
+    part = tidy[tidy["metric"] == metric]
+    values = list(dict.fromkeys(part[key]))
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    where = {v: (float(v) if numeric else float(i)) for i, v in enumerate(values)}
+    fig = _figure(7.0, 4.5)
+    ax = fig.subplots()
+    for s, colour in colours(part["strategy"]).items():
+        rows = part[part["strategy"] == s]
+        x = np.array([where[v] for v in rows[key]])
+        y = rows["mean"].to_numpy(float) * scale
+        lo = np.clip(rows["ci95_lo"].to_numpy(float) * scale, 0.0, None)
+        hi = rows["ci95_hi"].to_numpy(float) * scale
+        err = np.vstack([np.clip(y - lo, 0.0, None), np.clip(hi - y, 0.0, None)])
+        ax.errorbar(x, y, yerr=err, fmt="o-", color=colour, capsize=3, label=s)
+    if not numeric:
+        ax.set_xticks([where[v] for v in values], [str(v) for v in values])
+    ax.set_xlabel(key)
+    ax.set_ylabel(ylabel or metric)
+    ax.grid(True, alpha=0.3)
+    _legend(ax, fontsize=8)
+    ax.set_title(f"{ylabel or metric} against {key.rsplit('.', 1)[-1]} (means with 95% intervals)")
+    return fig

@@ -143,3 +143,17 @@ def test_a_long_distribution_is_drawn_through_its_order_statistics():
     # Every drawn step sits exactly on the empirical curve: share above x_k is 1 - rank/n.
     ranks = np.searchsorted(np.sort(values), x[1:], side="right")
     assert np.allclose(y[1:], 1 - ranks / n)
+
+
+def test_sweep_line_draws_each_value_with_its_interval():
+    axis = sweep.parse_grid("noise.episodes_per_hour=0,1")
+    tidy = sweep.run(sweep.plan("default", [], [axis], ["canary"]), [axis], deploys=6, seed=1)
+    fig = plots.sweep_line(tidy, axis.key, "false_rollback_rate", scale=100.0)
+    (bars,) = fig.axes[0].containers  # one strategy: one line with its error bars
+    line = bars.lines[0]
+    rates = tidy[tidy["metric"] == "false_rollback_rate"]["mean"].to_numpy()
+    assert list(line.get_xdata()) == [0.0, 1.0] and np.allclose(line.get_ydata(), 100 * rates)
+    # Values that are not numbers sit at labelled positions.
+    words = tidy.assign(**{axis.key: tidy[axis.key].map({0: "quiet", 1: "noisy"})})
+    ticks = plots.sweep_line(words, axis.key, "false_rollback_rate").axes[0].get_xticklabels()
+    assert [t.get_text() for t in ticks] == ["quiet", "noisy"]
