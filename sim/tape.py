@@ -177,7 +177,7 @@ class Tape:
             snaps,
             which,
             k,
-            start + dt / 2,
+            start,
             dt,
             taken,
             self.fault_p,
