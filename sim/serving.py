@@ -33,7 +33,9 @@ class Snapshot:
     p_schema: np.ndarray  # (2,): failure probability from a schema the slot's binary cannot read
     shared: bool  # both slots run on one fleet (a flag ramp): load adds up
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
-    # Derived once per state, so serving a stretch tests flags instead of scanning arrays.
+
+    # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
+    # Python lists: at two to a few elements, a numpy call costs more than the work it does.
     packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
     split: np.ndarray = field(init=False, repr=False)  # slot-1 shares of user and synthetic traffic
     even: bool = field(init=False, repr=False)  # every user segment has the same share in slot 1
@@ -43,30 +45,19 @@ class Snapshot:
     plain: bool = field(init=False, repr=False)  # nothing but routing, load and background failures
 
     def __post_init__(self) -> None:
-        S = len(self.share) - 1
-        row = np.concatenate(
-            [
-                self.share,
-                self.cap,
-                self.noise_lat,
-                self.p_bg,
-                self.fault,
-                self.p_schema,
-                [float(self.down), float(self.shared), self.leak_from],
-            ]
-        )
         shares = self.share.tolist()
+        flags = [float(self.down), float(self.shared), self.leak_from]
+        parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
         derived = {
-            "packed": row,
-            "split": self.share[[0, S]],
-            "even": all(x == shares[0] for x in shares[1:S]),
-            "has_fault": bool(self.fault.any()),
-            "has_schema": bool(self.p_schema.any()),
+            "packed": np.concatenate(parts),
+            "split": np.array([shares[0], shares[-1]]),
+            "even": all(x == shares[0] for x in shares[:-1]),
+            "has_fault": any(self.fault.tolist()),
+            "has_schema": any(self.p_schema.tolist()),
             "leaking": not math.isnan(self.leak_from),
         }
-        derived["plain"] = derived["even"] and not (
-            self.down or self.shared or derived["has_fault"] or derived["has_schema"] or derived["leaking"]
-        )
+        trouble = self.down or self.shared or any(derived[f] for f in ("has_fault", "has_schema", "leaking"))
+        derived["plain"] = derived["even"] and not trouble
         for name, value in derived.items():
             object.__setattr__(self, name, value)
 
