@@ -325,6 +325,6 @@ class World:
         self.activate_fault()
 
     def _account_instances(self, now: float) -> None:
-        extra = max(0, int(self.instances.sum()) - self.spec_replicas)
+        extra = max(0, sum(self.instances.tolist()) - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
