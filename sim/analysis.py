@@ -193,12 +193,12 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     tally = _Tally()
     tick = env.now
     taken = 0
-    ahead: list[tuple[float, str, Verdict | None]] = []  # measurements taken ahead of the clock
+    ahead: list[tuple[float, Verdict]] = []  # measurements taken ahead of the clock
 
     def enter_due() -> None:
         while ahead and ahead[0][0] <= env.now + 1e-9:
-            t, text, verdict = ahead.pop(0)
-            d.log("measurement", text, verdict, at=t)
+            t, verdict = ahead.pop(0)
+            d.log("measurement", f"{label}: {verdict.status}", verdict, at=t)
 
     try:
         while cfg.count is None or taken < cfg.count:
@@ -212,10 +212,9 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             if cfg.count is not None:
                 n_ready = min(n_ready, cfg.count - taken)
             ticks = tick + cfg.interval_s * np.arange(n_ready)
-            for t, verdict in zip(ticks, measure_many(d, cfg, ticks), strict=True):
-                tick = float(t)
+            for tick, verdict in zip(ticks.tolist(), measure_many(d, cfg, ticks), strict=True):
                 taken += 1
-                ahead.append((tick, f"{label}: {verdict.status}", verdict))
+                ahead.append((tick, verdict))
                 outcome = tally.record(cfg, verdict.status)
                 done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
                 if done:

@@ -87,8 +87,11 @@ def log_profile(z: np.ndarray, kind: int, severity: float, sigma: float) -> np.n
 
 def quantile_ms(lat: Latency, p: np.ndarray, kind: int = PROFILE_NONE, severity: float = 1.0) -> np.ndarray:
     """Latency quantile function (ms) of user requests at probability p, with a fault profile."""
-    z = ndtri(np.clip(p, 1e-12, 1 - 1e-12))
-    return lat.p50_ms * np.exp(lat.sigma * z + log_profile(z, kind, severity, lat.sigma))
+    z = ndtri(np.minimum(np.maximum(p, 1e-12), 1 - 1e-12))
+    ln = lat.sigma * z
+    if kind != PROFILE_NONE:  # (no profile adds zero: skipping it changes nothing)
+        ln = ln + log_profile(z, kind, severity, lat.sigma)
+    return lat.p50_ms * np.exp(ln)
 
 
 def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarray:

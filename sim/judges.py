@@ -103,7 +103,7 @@ class GateJudge(JudgeConfig):
         limits = self.limits_many(s)
         T = len(ticks)
         observed = {m: s[_STAT[m]][:, 1].tolist() for m in self.watch}
-        bounds = {m: np.broadcast_to(np.asarray(limits[m], float), (T,)).tolist() for m in self.watch}
+        bounds = {m: _per_tick(limits[m], T) for m in self.watch}
         requests = s["requests"][:, 1].tolist()
         verdicts = []
         for i in range(T):
@@ -148,6 +148,11 @@ class GateJudge(JudgeConfig):
         if not judged:
             return Verdict("inconclusive", 0.0, values)
         return Verdict("fail" if score > 1.0 else "pass", score, values)
+
+
+def _per_tick(limit: Any, ticks: int) -> list[float]:
+    """A limit as one float per tick, whether it varies by tick (an array) or not (a scalar)."""
+    return limit.tolist() if isinstance(limit, np.ndarray) else [float(limit)] * ticks
 
 
 def _observed(s: Any) -> dict[str, float]:

@@ -10,6 +10,7 @@ the background's). The cost grows with the number of windows, never with the num
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,34 +33,33 @@ class Snapshot:
     p_schema: np.ndarray  # (2,): failure probability from a schema the slot's binary cannot read
     shared: bool  # both slots run on one fleet (a flag ramp): load adds up
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
+
+    # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
+    # Python lists: at two to a few elements, a numpy call costs more than the work it does.
     packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
     split: np.ndarray = field(init=False, repr=False)  # slot-1 shares of user and synthetic traffic
+    even: bool = field(init=False, repr=False)  # every user segment has the same share in slot 1
+    has_fault: bool = field(init=False, repr=False)  # the release's fault is active in some slot
+    has_schema: bool = field(init=False, repr=False)  # some slot fails on the schema
+    leaking: bool = field(init=False, repr=False)  # a leak is in force
     plain: bool = field(init=False, repr=False)  # nothing but routing, load and background failures
 
     def __post_init__(self) -> None:
-        row = np.concatenate(
-            [
-                self.share,
-                self.cap,
-                self.noise_lat,
-                self.p_bg,
-                self.fault,
-                self.p_schema,
-                [float(self.down), float(self.shared), self.leak_from],
-            ]
-        )
-        object.__setattr__(self, "packed", row)
-        S = len(self.share) - 1
-        plain = (
-            not self.down
-            and not self.shared
-            and not self.fault.any()
-            and not self.p_schema.any()
-            and bool(np.isnan(self.leak_from))
-            and bool(np.all(self.share[:S] == self.share[0]))
-        )
-        object.__setattr__(self, "plain", plain)
-        object.__setattr__(self, "split", self.share[[0, S]])
+        shares = self.share.tolist()
+        flags = [float(self.down), float(self.shared), self.leak_from]
+        parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
+        derived = {
+            "packed": np.concatenate(parts),
+            "split": np.array([shares[0], shares[-1]]),
+            "even": all(x == shares[0] for x in shares[:-1]),
+            "has_fault": any(self.fault.tolist()),
+            "has_schema": any(self.p_schema.tolist()),
+            "leaking": not math.isnan(self.leak_from),
+        }
+        trouble = self.down or self.shared or any(derived[f] for f in ("has_fault", "has_schema", "leaking"))
+        derived["plain"] = derived["even"] and not trouble
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass
@@ -87,7 +87,7 @@ def serve(
     snaps: list[Snapshot],
     which: np.ndarray,
     k: np.ndarray,
-    mid: np.ndarray,
+    start: np.ndarray,
     dt: np.ndarray,
     taken: np.ndarray,
     fault_p: np.ndarray,
@@ -107,20 +107,29 @@ def serve(
     one = len(snaps) == 1
     if one and snaps[0].plain:
         return _serve_plain(rng, snaps[0], k, dt, taken, ref_util, workers)
-    P = snaps[0].packed[None, :] if one else np.stack([s.packed for s in snaps])[which]
-    share = P[:, : S + 1]
+    P = snaps[0].packed[None, :] if one else np.array([s.packed for s in snaps])[which]
     c = S + 1
+    share = P[:, :c]
     cap, noise, p_bg, fault, p_schema = (P[:, c + 2 * i : c + 2 * i + 2] for i in range(5))
-    down, shared, since = P[:, c + 10] > 0, P[:, c + 11] > 0, P[:, c + 12]
+    # Each feature's work is done only when some state in force has it; with none of them in force
+    # a step costs the few operations `_serve_plain` needs.
     any_down = any(s.down for s in snaps)
-    any_fault = any(s.fault.any() for s in snaps)
+    any_fault = any(s.has_fault for s in snaps)
     arrived = taken[:, :S].sum(1)
+    total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
+        down = P[:, c + 10] > 0
         taken = np.where(down[:, None], 0, taken)
-    total = taken[:, :S].sum(1)
+        total = taken[:, :S].sum(1)
     # Split between slots: totals suffice unless a fault must be traced by segment or shares differ.
-    uniform = not any_fault and bool((share[:, :S] == share[:, :1]).all())
-    counts, p = (np.stack([total, taken[:, S]], 1), share[:, [0, S]]) if uniform else (taken, share)
+    # (A state may cover no row at all, so its uneven shares do not settle it.)
+    uniform = not any_fault and (all(s.even for s in snaps) or bool((share[:, :S] == share[:, :1]).all()))
+    if uniform:
+        counts = np.empty((m, 2), np.int64)
+        counts[:, 0], counts[:, 1] = total, taken[:, S]
+        p = P[:, [0, S]]
+    else:
+        counts, p = taken, share
     new = counts * (p >= 1)
     frac = (p > 0) & (p < 1)
     if frac.any():
@@ -128,7 +137,7 @@ def serve(
             cols = frac[0]
             new[:, cols] = rng.binomial(counts[:, cols], p[0, cols])
         else:
-            new[frac] = rng.binomial(counts[frac], np.broadcast_to(p, counts.shape)[frac])
+            new[frac] = rng.binomial(counts[frac], p[frac])
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
     user[:, NEW] = new[:, 0] if uniform else new[:, :S].sum(1)
@@ -136,35 +145,39 @@ def serve(
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
     load = (user + syn) / dt[:, None]
-    if shared.any():  # both slots on one fleet: each sees the fleet's whole load
-        load = np.where(shared[:, None], load.sum(1, keepdims=True), load)
+    if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
+        load = np.where((P[:, c + 11] > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / np.maximum(cap, 1e-9) * (cap > 0)
-    if leak_per_s:
-        leaking = ~np.isnan(np.broadcast_to(since, (m,)))
+    if leak_per_s and any(s.leaking for s in snaps):
+        since = np.broadcast_to(P[:, c + 12], (m,))
+        leaking = ~np.isnan(since)
         if leaking.any():
-            grown = leak_per_s * (mid - np.broadcast_to(since, (m,)))
-            slots = np.where(shared[:, None], 1.0, np.array([0.0, 1.0])) * leaking[:, None]
+            grown = leak_per_s * (start + dt / 2 - since)
+            slots = np.where((P[:, c + 11] > 0)[:, None], 1.0, np.array([0.0, 1.0])) * leaking[:, None]
             util += slots * np.nan_to_num(grown)[:, None]
     served = user
     faulty: np.ndarray | int = 0
-    fault_fail = np.zeros((m, 2), np.int64)
+    fault_fail: np.ndarray | int = 0
     if any_fault:
         seg = np.stack([taken[:, :S] - new[:, :S], new[:, :S]], 1)  # (m, 2, S) by slot and segment
         hit = seg * fault[:, :, None].astype(bool)
         faulty = (hit * fault_touch).sum(1)
         if fault_p.any():
             fault_fail = rng.binomial(hit, fault_p).sum(2)
-        served = user - fault_fail
+            served = user - fault_fail
     schema_fail: np.ndarray | int = 0
-    if (p_schema > 0).any():
+    if any(s.has_schema for s in snaps):
         schema = rng.binomial(served, np.broadcast_to(p_schema, served.shape))
         served = served - schema
         schema_fail = schema.sum(1)
     err, shed = _fail(rng, served, util, p_bg)
-    err += fault_fail
+    caused: np.ndarray | int = 0  # failures the deploy caused: its fault's, its schema's, downtime
+    if not isinstance(fault_fail, int):
+        err += fault_fail
+        caused = fault_fail.sum(1)
     if not isinstance(schema_fail, int):
         err += schema
-    caused = fault_fail.sum(1) + schema_fail
+        caused = caused + schema_fail
     svc_user, svc_err = total, err.sum(1)
     if any_down:
         fail_down = np.where(down, arrived, 0)
@@ -175,14 +188,13 @@ def serve(
     if leak_per_s and shed is not None:
         caused = caused + shed[:, NEW]
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
-    profile = (fault > 0) & has_profile
     return Served(
         k=k,
         user=user,
         syn=syn,
         err=err,
         mult=mult,
-        profile=np.broadcast_to(profile, (m, 2)),
+        profile=np.broadcast_to(fault > 0, (m, 2)) if any_fault and has_profile else None,
         util=util,
         svc_user=svc_user,
         svc_err=svc_err,

@@ -78,15 +78,15 @@ def first_firing(
     if len(eval_ks) == 0:
         return None
     n, limit = _spans(judge, window_s)
-    lo = eval_ks[None, :] - n
-    before = np.maximum(0, -lo)  # windows of the span that fall before t = 0
+    lo = eval_ks - n
     loc = np.maximum(lo, 0)
-    req = cum_user[eval_ks][None, :] - cum_user[loc] + before * history_rate
-    err = cum_err[eval_ks][None, :] - cum_err[loc] + before * (history_rate * history_error)
+    before = loc - lo  # windows of the span that fall before t = 0
+    req = cum_user[eval_ks] - cum_user[loc] + before * history_rate
+    err = cum_err[eval_ks] - cum_err[loc] + before * (history_rate * history_error)
     burning = (err >= limit * req) & (req > 0)
-    firing = burning.reshape(len(judge.windows), 2, -1).all(axis=1).any(axis=0)
-    hits = np.flatnonzero(firing)
-    return int(eval_ks[hits[0]]) if len(hits) else None
+    firing = np.logical_or.reduce(burning[0::2] & burning[1::2])  # a pair fires when both its windows burn
+    first = int(firing.argmax())
+    return int(eval_ks[first]) if firing[first] else None
 
 
 @functools.lru_cache(maxsize=64)

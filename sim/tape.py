@@ -164,11 +164,11 @@ class Tape:
             dup = np.zeros(len(k), bool)
             dup[1:] = k[1:] == k[:-1]
             dup[:-1] |= dup[1:]
-            cut = np.flatnonzero((frac < 1.0 - _EPS) & ~dup)
+            cut = ((frac < 1.0 - _EPS) & ~dup).nonzero()[0]
             if len(cut):
                 taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
             rem[k[~dup]] -= taken[~dup]
-            for i in np.flatnonzero(dup):
+            for i in dup.nonzero()[0]:
                 ki, f = int(k[i]), float(frac[i])
                 taken[i] = rem[ki] if f >= 1.0 - _EPS else self.rng.binomial(rem[ki], f)
                 rem[ki] -= taken[i]
@@ -177,7 +177,7 @@ class Tape:
             snaps,
             which,
             k,
-            start + dt / 2,
+            start,
             dt,
             taken,
             self.fault_p,

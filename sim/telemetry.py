@@ -68,27 +68,25 @@ class Telemetry:
         k = served.k
         k0, k1 = int(k[0]), int(k[-1]) + 1
         sl = slice(k0, k1)
-        latw = served.mult * served.user
-        if k1 - k0 == len(k):  # one row per window, the common case: add each field straight in
-            acc = self.acc[sl]
-            acc[:, :, self.USER] += served.user
-            acc[:, :, self.SYN] += served.syn
-            acc[:, :, self.ERR] += served.err
-            acc[:, :, self.LATW] += latw
-            if served.profile is not None and served.profile.any():
-                acc[:, :, self.LATW_ON] += np.where(served.profile, latw, 0.0)
-            np.maximum(self.util[sl], served.util, out=self.util[sl])
-            self.svc_user[sl] += served.svc_user
-            self.svc_err[sl] += served.svc_err
-        else:
-            on = np.where(served.profile, latw, 0.0) if served.profile is not None else np.zeros_like(latw)
-            rows = np.stack([served.user, served.syn, served.err, latw, on], axis=2)
-            first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))  # each window's first row
-            self.acc[sl] += np.add.reduceat(rows, first, axis=0)
-            np.maximum(self.util[sl], np.maximum.reduceat(served.util, first, axis=0), out=self.util[sl])
-            self.svc_user[sl] += np.add.reduceat(np.broadcast_to(served.svc_user, k.shape), first)
-            self.svc_err[sl] += np.add.reduceat(np.broadcast_to(served.svc_err, k.shape), first)
-        self.cum[k0 + 1 : k1 + 1] = self.cum[k0] + np.cumsum(self.svc[sl], axis=0)
+        rows = np.empty((len(k), 2, len(self.FIELDS)))
+        rows[:, :, self.USER] = served.user
+        rows[:, :, self.SYN] = served.syn
+        rows[:, :, self.ERR] = served.err
+        latw = np.multiply(served.mult, served.user, out=rows[:, :, self.LATW])
+        rows[:, :, self.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
+        util, svc_user, svc_err = served.util, served.svc_user, served.svc_err
+        if k1 - k0 < len(k):  # rows sharing a window are summed first, so a window adds up in one step
+            first = np.searchsorted(k, np.arange(k0, k1))
+            rows = np.add.reduceat(rows, first, axis=0)
+            util = np.maximum.reduceat(util, first, axis=0)
+            svc_user, svc_err = np.add.reduceat(svc_user, first), np.add.reduceat(svc_err, first)
+        self.acc[sl] += rows
+        np.maximum(self.util[sl], util, out=self.util[sl])
+        self.svc_user[sl] += svc_user
+        self.svc_err[sl] += svc_err
+        cum = self.cum[k0 + 1 : k1 + 1]
+        self.svc[sl].cumsum(axis=0, out=cum)
+        cum += self.cum[k0]
 
     def clear_from(self, k: int) -> None:
         self.acc[k:] = 0.0
@@ -131,34 +129,38 @@ class Telemetry:
     ) -> dict[str, np.ndarray]:
         """`stats` for many intervals at once (one per analysis tick): arrays of shape (ticks, 2)."""
         lo, hi = int(k_from.min()), int(k_to.max())
-        cs = np.zeros((hi - lo + 1, 2, len(self.FIELDS)))
-        np.cumsum(self.acc[lo:hi], axis=0, out=cs[1:])
+        cs = np.empty((hi - lo + 1, 2, len(self.FIELDS)))
+        cs[0] = 0.0
+        self.acc[lo:hi].cumsum(axis=0, out=cs[1:])
         sums = cs[k_to - lo] - cs[k_from - lo]
         nu, ns, err = sums[..., self.USER], sums[..., self.SYN], sums[..., self.ERR]
         n = nu + ns
+        # Counts are whole numbers, so where there are any, max(n, 1) is n: no division by zero.
         out = {"requests": n, "errors": err, "user": nu}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["error_rate"] = np.where(n > 0, err / n, np.nan)
-            on = np.where(nu > 0, sums[..., self.LATW_ON] / nu, 0.0)
-            off = np.where(nu > 0, sums[..., self.LATW] / nu, 0.0) - on
+        out["error_rate"] = np.where(n > 0, err / np.maximum(n, 1.0), np.nan)
         for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):
             out[name] = np.full(n.shape, np.nan)
-            ok = (nu > 0) & (n * (1.0 - q) >= min_tail) if q in quantiles else np.zeros(n.shape, bool)
+            if q not in quantiles:
+                continue
+            ok = (nu > 0) & (n * (1.0 - q) >= min_tail)
             if ok.any():
-                nn = n[ok]
+                nn, nu_ok = n[ok], nu[ok]
+                on = sums[..., self.LATW_ON][ok] / nu_ok
+                off = sums[..., self.LATW][ok] / nu_ok - on
                 k = np.maximum(1.0, np.ceil(q * nn))
                 u = self.rng.beta(k, nn - k + 1)
-                p_user = (u - ns[ok] / nn) / (nu[ok] / nn)
-                x = quantile_ms(self.lat, p_user) * off[ok]
+                p_user = (u - ns[ok] / nn) / (nu_ok / nn)
+                x = quantile_ms(self.lat, p_user) * off
                 if self.kind:
-                    x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on[ok]
+                    x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
                 out[name][ok] = np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x)
         sat = np.full(n.shape, np.nan)
         if with_saturation:
             for i, (a, b) in enumerate(zip(k_from, k_to, strict=True)):
                 if b > a:
                     sat[i] = self.util[a:b].max(0)
-        out["saturation"] = np.where(n > 0, sat, np.nan)
+            sat[n <= 0] = np.nan
+        out["saturation"] = sat
         return out
 
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:

@@ -103,8 +103,7 @@ class World:
         self.phase = "binary"  # or "flag": both slots run the new binary, split by the flag
         self.flag_share = 0.0
         self.schema_broken = False
-        self.noise_lat = np.ones(2)
-        self.noise_err = np.zeros(2)
+        self._set_noise_levels(np.ones(2), np.zeros(2))
         self.marks = Marks()
         self._inst_t = 0.0
         self._route()
@@ -154,12 +153,18 @@ class World:
 
     def set_noise(self, episodes: tuple[Episode, ...]) -> None:
         def apply() -> None:
-            for v in (STABLE, NEW):
-                hit = [e for e in episodes if e.hits(v)]
-                self.noise_lat[v] = math.prod(e.latency_factor for e in hit)
-                self.noise_err[v] = 1.0 - math.prod(1.0 - e.error_rate for e in hit)
+            hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
+            self._set_noise_levels(
+                np.array([math.prod(e.latency_factor for e in hit) for hit in hits], float),
+                np.array([1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits], float),
+            )
 
         self._change(apply)
+
+    def _set_noise_levels(self, lat: np.ndarray, err: np.ndarray) -> None:
+        # New arrays, never changed in place: every snapshot can share them.
+        self.noise_lat, self.noise_err = lat, err
+        self.p_bg = 1.0 - (1.0 - self.scn.fleet.error_rate) * (1.0 - err)
 
     def activate_fault(self) -> None:
         self._change(lambda: setattr(self, "fault_active", True))
@@ -225,9 +230,9 @@ class World:
         p_schema = np.zeros(2)
         if self.phase == "flag":
             self.down = not self.up[NEW]
-            self.seg_share = np.full(S, self.flag_share)
+            self._set_seg_share(np.full(S, self.flag_share))
             self.eff_weight = 1.0  # every user is on the new binary; the flag splits them
-            share = np.append(self.seg_share, 0.0)  # probes never carry a user, so never the flag
+            share = np.concatenate((self.seg_share, [0.0]))  # probes never carry a user, so never the flag
             cap = np.full(2, self.ready[NEW] * self.capacity * self.up[NEW])
             fault = np.array([active and not dormant, active], float)
             # A fault outside the flagged path runs for every user of the new binary.
@@ -243,19 +248,19 @@ class World:
                 w = self.weight
             else:  # without a router, traffic spreads evenly over ready replicas
                 w = self.ready[NEW] / self.ready.sum()
-            self.seg_share = routing.segment_shares(w, self.bias)
+            self._set_seg_share(routing.segment_shares(w, self.bias))
             self.eff_weight = w  # the share of traffic routed to the new binary
             if w <= 0 or w >= 1:
                 syn_share = float(w >= 1)
             else:
                 syn_share = routing.synthetic_share(self.scn.routing.synthetic, w, self.ready * self.up)
-            share = np.append(self.seg_share, syn_share)
+            share = np.concatenate((self.seg_share, [syn_share]))
             cap = self.ready * self.up * self.capacity
             fault = np.array([0.0, active and not dormant])
             if self.schema_broken:
                 p_schema[STABLE] = self.scn.migration.touch_share  # the old binary reads a column now gone
             seg_reach = np.zeros(S) if dormant else self.seg_share
-            released = 0.0 if self.uses_flag else float(self.seg_share @ self.shares)
+            released = 0.0 if self.uses_flag else self._seg_user_share
         if self.down:
             share = np.zeros(S + 1)
             seg_reach = np.zeros(S)
@@ -274,8 +279,8 @@ class World:
                 down=self.down,
                 share=share,
                 cap=cap,
-                noise_lat=self.noise_lat.copy(),
-                p_bg=1.0 - (1.0 - self.scn.fleet.error_rate) * (1.0 - self.noise_err),
+                noise_lat=self.noise_lat,
+                p_bg=self.p_bg,
                 fault=fault,
                 p_schema=p_schema,
                 shared=self.phase == "flag",
@@ -283,10 +288,14 @@ class World:
             )
         )
 
+    def _set_seg_share(self, share: np.ndarray) -> None:
+        self.seg_share = share
+        self._seg_user_share = float(share @ self.shares)  # kept: every stamp reads it
+
     @property
     def user_share_new(self) -> float:
         """Share of user traffic in slot 1 (the new binary, or flag-on users in a flag ramp)."""
-        return 0.0 if self.down else float(self.seg_share @ self.shares)
+        return 0.0 if self.down else self._seg_user_share
 
     def _stamp(self, now: float) -> None:
         m = self.marks
@@ -316,6 +325,6 @@ class World:
         self.activate_fault()
 
     def _account_instances(self, now: float) -> None:
-        extra = max(0, int(self.instances.sum()) - self.spec_replicas)
+        extra = max(0, sum(self.instances.tolist()) - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
