@@ -75,8 +75,8 @@ def simulate(
         env,
         world,
         scn,
-        Humans(scn.humans, streams.stream(seed, deploy, streams.PEOPLE)),
-        streams.stream(seed, deploy, streams.CONTROL),
+        Humans(scn.humans, streams.lazy(seed, deploy, streams.PEOPLE)),
+        streams.lazy(seed, deploy, streams.CONTROL),
         record=record,
     )
     env.process(noise_process(env, exo.episodes, world))

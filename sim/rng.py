@@ -7,6 +7,8 @@ the same release, traffic, noise and people (common random numbers).
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
 # Sub-streams of a deploy. Exogenous ones (release, traffic, noise) are drawn once and shared by
@@ -17,3 +19,27 @@ RELEASE, TRAFFIC, NOISE, OBSERVE, PEOPLE, CONTROL = range(6)
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(deploy, which))))
+
+
+class LazyStream:
+    """A sub-stream built on first use. Most deploys never draw from some streams (people, controller
+    dice), and building a Generator costs more than many a step. A SeedSequence child's draws do
+    not depend on when its Generator is built, so the results are the same."""
+
+    __slots__ = ("_gen", "_key")
+
+    def __init__(self, seed: int, deploy: int, which: int) -> None:
+        self._key = (seed, deploy, which)
+        self._gen: np.random.Generator | None = None
+
+    def __getattr__(self, name: str) -> Any:  # only for names not found: the Generator's methods
+        if name.startswith("_"):  # e.g. copy's probes before __init__ ran: no Generator behind them
+            raise AttributeError(name)
+        if self._gen is None:
+            self._gen = stream(*self._key)
+        return getattr(self._gen, name)
+
+
+def lazy(seed: int, deploy: int, which: int) -> np.random.Generator:
+    """`stream(seed, deploy, which)`, built only when first drawn from."""
+    return cast(np.random.Generator, LazyStream(seed, deploy, which))
