@@ -102,22 +102,22 @@ class GateJudge(JudgeConfig):
             enough &= s["requests"][:, 0] >= least
         limits = self.limits_many(s)
         T = len(ticks)
-        observed = {m: s[_STAT[m]][:, 1].tolist() for m in self.watch}
-        bounds = {m: _per_tick(limits[m], T) for m in self.watch}
-        requests = s["requests"][:, 1].tolist()
-        verdicts = []
-        for i in range(T):
-            if not enough[i]:
-                verdicts.append(Verdict("inconclusive"))
-                continue
-            verdicts.append(
-                self._limits(
-                    {m: observed[m][i] for m in self.watch},
-                    {m: bounds[m][i] for m in self.watch},
-                    requests[i],
-                )
-            )
-        return verdicts
+        # Which ticks can judge each metric (a value, and enough requests beyond a percentile) is
+        # settled per metric over all ticks at once; only the verdicts are built tick by tick.
+        requests = s["requests"][:, 1]
+        columns = []
+        for m in self.watch:
+            value = s[_STAT[m]][:, 1]
+            ok = enough & ~np.isnan(value)
+            if m in _QUANTILE:
+                ok &= requests * (1.0 - _QUANTILE[m]) >= self.min_tail_samples
+            columns.append((m, value.tolist(), _per_tick(limits[m], T), ok.tolist()))
+        return [
+            self._verdict([(m, value[i], bound[i]) for m, value, bound, ok in columns if ok[i]])
+            if e
+            else Verdict("inconclusive")
+            for i, e in enumerate(enough.tolist())
+        ]
 
     needs_baseline: ClassVar[bool] = False
 
@@ -136,17 +136,24 @@ class GateJudge(JudgeConfig):
         return q is None or requests * (1.0 - q) >= self.min_tail_samples
 
     def _limits(self, observed: dict[str, float], limits: dict[str, float], requests: float) -> Verdict:
-        values, score, judged = {}, 0.0, False
-        for metric in self.watch:
-            value, limit = observed[metric], limits[metric]
-            if math.isnan(value) or not self.judgeable(metric, requests):
-                continue
-            judged = True
+        return self._verdict(
+            [
+                (m, observed[m], limits[m])
+                for m in self.watch
+                if not math.isnan(observed[m]) and self.judgeable(m, requests)
+            ]
+        )
+
+    @staticmethod
+    def _verdict(judged: list[tuple[str, float, float]]) -> Verdict:
+        """The verdict on the metrics that could be judged: (metric, value, limit) each."""
+        if not judged:
+            return Verdict("inconclusive", 0.0, {})
+        values, score = {}, 0.0
+        for metric, value, limit in judged:
             values[metric] = (value, limit)
             ratio = value / limit if limit > 0 else (math.inf if value > 0 else 0.0)
             score = max(score, ratio)
-        if not judged:
-            return Verdict("inconclusive", 0.0, values)
         return Verdict("fail" if score > 1.0 else "pass", score, values)
 
 
@@ -208,23 +215,22 @@ class BaselineJudge(GateJudge):
         b, c = world.stats(t_to - lookback_s, t_to, self.quantiles, self.min_tail_samples)
         if c.requests < max(1, self.min_requests) or b.requests < max(1, self.min_requests):
             return Verdict("inconclusive")
-        limits = {
-            "error_rate": b.error_rate * self.max_error_ratio + self.error_margin,
-            "p50": b.p50_ms * self.max_latency_ratio,
-            "p99": b.p99_ms * self.max_latency_ratio,
-            "saturation": b.saturation + self.max_saturation_delta,
-        }
-        return self._limits(_observed(c), limits, c.requests)
+        base = _observed(b)
+        return self._limits(_observed(c), {m: self._limit(m, base[m]) for m in self.watch}, c.requests)
 
     needs_baseline: ClassVar[bool] = True
 
     def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
-        return {
-            "error_rate": s["error_rate"][:, 0] * self.max_error_ratio + self.error_margin,
-            "p50": s["p50_ms"][:, 0] * self.max_latency_ratio,
-            "p99": s["p99_ms"][:, 0] * self.max_latency_ratio,
-            "saturation": s["saturation"][:, 0] + self.max_saturation_delta,
-        }
+        # Only the metrics watched: each limit costs numpy calls on every look.
+        return {m: self._limit(m, s[_STAT[m]][:, 0]) for m in self.watch}
+
+    def _limit(self, metric: str, baseline: Any) -> Any:
+        """The limit on a metric given its baseline value (a float, or an array of them)."""
+        if metric == "error_rate":
+            return baseline * self.max_error_ratio + self.error_margin
+        if metric == "saturation":
+            return baseline + self.max_saturation_delta
+        return baseline * self.max_latency_ratio  # p50, p99
 
 
 @dataclass(frozen=True)
