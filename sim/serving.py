@@ -148,6 +148,7 @@ def serve(
     if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((P[:, c + 11] > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / np.maximum(cap, 1e-9) * (cap > 0)
+    leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
     if leak_per_s and any(s.leaking for s in snaps):
         since = np.broadcast_to(P[:, c + 12], (m,))
         leaking = ~np.isnan(since)
@@ -155,6 +156,7 @@ def serve(
             grown = leak_per_s * (start + dt / 2 - since)
             slots = np.where((P[:, c + 11] > 0)[:, None], 1.0, np.array([0.0, 1.0])) * leaking[:, None]
             util += slots * np.nan_to_num(grown)[:, None]
+            leak_slots = slots > 0
     served = user
     faulty: np.ndarray | int = 0
     fault_fail: np.ndarray | int = 0
@@ -183,10 +185,10 @@ def serve(
         fail_down = np.where(down, arrived, 0)
         caused = caused + fail_down
         svc_user, svc_err = total + fail_down, svc_err + fail_down
-    # Overload the release brought (a leak) is caused by the deploy; a surge overloading a sound
-    # fleet is not: it would have happened anyway.
-    if leak_per_s and shed is not None:
-        caused = caused + shed[:, NEW]
+    # Overload the release brought (a leak, once in force) is caused by the deploy; a surge
+    # overloading a sound fleet is not: it would have happened anyway.
+    if leak_slots is not None and shed is not None:
+        caused = caused + (shed * leak_slots).sum(1)
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
     return Served(
         k=k,
