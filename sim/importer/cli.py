@@ -129,10 +129,7 @@ def import_command(args: argparse.Namespace) -> int:
         )
         text = header + scn.to_yaml()
         load_scenario(yaml.safe_load(text))  # what is written must load back
-        if args.output:
-            write_atomically(args.output, text)
-        else:
-            sys.stdout.write(text)
+        _emit(text, args.output)
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)
         return 2
@@ -140,14 +137,19 @@ def import_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(text: str, output: str | None) -> None:
+    """Write to the file atomically (nothing half-written on a failure), or to stdout."""
+    if output:
+        write_atomically(output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def export_command(args: argparse.Namespace) -> int:
     try:
         scn = load_scenario(args.scenario, overrides=args.set)
         text, notes = export_manifest(scn, args.strategy, args.format)
-        if args.output:
-            write_atomically(args.output, text)
-        else:
-            sys.stdout.write(text)
+        _emit(text, args.output)
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)
         return 2
