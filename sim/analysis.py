@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .errors import ConfigError
-from .judges import GateJudge, Verdict
+from .judges import GateJudge, Looks, Verdict
 from .schema import Config, num, section, text
 
 if TYPE_CHECKING:
@@ -128,23 +128,27 @@ def run_checks(
     return "successful"
 
 
-def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: np.ndarray) -> list[Verdict]:
+def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: np.ndarray) -> Looks:
     """Measurements at many tick times: measurement errors (a metrics backend down), job checks with
     a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
-        return []
+        return Looks.of([])
     errors = d.rng.random(len(ticks)) < cfg.error_probability if cfg.error_probability else None
     if cfg.pass_probability is not None:
-        verdicts = [
-            Verdict("pass" if u < cfg.pass_probability else "fail", 0.0) for u in d.rng.random(len(ticks))
-        ]
+        looks = Looks.of(
+            [Verdict("pass" if u < cfg.pass_probability else "fail", 0.0) for u in d.rng.random(len(ticks))]
+        )
     else:
         judge = d.judge(cfg.judge)
         assert isinstance(judge, GateJudge)
-        verdicts = judge.measure_many(d.world, ticks, judge.lookback_s or cfg.interval_s)
-    if errors is not None:
-        verdicts = [Verdict("error") if e else v for e, v in zip(errors, verdicts, strict=True)]
-    return verdicts
+        looks = judge.measure_many(d.world, ticks, judge.lookback_s or cfg.interval_s)
+    if errors is None:
+        return looks
+    failed = errors.tolist()
+    return Looks(
+        ["error" if e else status for e, status in zip(failed, looks.status, strict=True)],
+        lambda i: Verdict("error") if failed[i] else looks.verdict(i),
+    )
 
 
 def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:
@@ -193,12 +197,13 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     tally = _Tally()
     tick = env.now
     taken = 0
-    ahead: list[tuple[float, Verdict]] = []  # measurements taken ahead of the clock
+    ahead: list[tuple[float, Looks, int]] = []  # measurements taken ahead of the clock
 
     def enter_due() -> None:
         while ahead and ahead[0][0] <= env.now + 1e-9:
-            t, verdict = ahead.pop(0)
-            d.log("measurement", f"{label}: {verdict.status}", verdict, at=t)
+            t, looks, i = ahead.pop(0)
+            if d.record:  # a look's values are worked out only for a log that shows them
+                d.log("measurement", f"{label}: {looks.status[i]}", looks.verdict(i), at=t)
 
     try:
         while cfg.count is None or taken < cfg.count:
@@ -212,10 +217,11 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             if cfg.count is not None:
                 n_ready = min(n_ready, cfg.count - taken)
             ticks = tick + cfg.interval_s * np.arange(n_ready)
-            for tick, verdict in zip(ticks.tolist(), measure_many(d, cfg, ticks), strict=True):
+            looks = measure_many(d, cfg, ticks)
+            for i, (tick, status) in enumerate(zip(ticks.tolist(), looks.status, strict=True)):
                 taken += 1
-                ahead.append((tick, verdict))
-                outcome = tally.record(cfg, verdict.status)
+                ahead.append((tick, looks, i))
+                outcome = tally.record(cfg, status)
                 done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
                 if done:
                     break

@@ -9,6 +9,7 @@ The whole-service SLO burn-rate alert is a judge too; it lives in `slo`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
@@ -38,6 +39,23 @@ class Verdict:
     @property
     def failed(self) -> bool:
         return self.status == "fail"
+
+
+class Looks:
+    """The verdicts of many looks: every status at once, a look's full verdict (its values and
+    score) only when asked for — a batch run needs the statuses, only a recorded run logs values."""
+
+    __slots__ = ("_verdict", "status")
+
+    def __init__(self, status: list[str], verdict: Callable[[int], Verdict]) -> None:
+        self.status, self._verdict = status, verdict
+
+    def verdict(self, i: int) -> Verdict:
+        return self._verdict(i)
+
+    @classmethod
+    def of(cls, verdicts: list[Verdict]) -> Looks:
+        return cls([v.status for v in verdicts], verdicts.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -88,36 +106,48 @@ class GateJudge(JudgeConfig):
     def measure(self, world: World, t_to: float, lookback_s: float) -> Verdict:
         raise NotImplementedError  # every registered judge kind overrides this
 
-    def measure_many(self, world: World, ticks: np.ndarray, lookback_s: float) -> list[Verdict]:
+    def measure_many(self, world: World, ticks: np.ndarray, lookback_s: float) -> Looks:
         """`measure` as of many tick times over traffic already drawn. Judges whose limits are
         simple functions of the interval's aggregates (`limits_many`) do it in one vectorised read."""
         if type(self).limits_many is GateJudge.limits_many:
-            return [self.measure(world, float(t), lookback_s) for t in ticks]
+            return Looks.of([self.measure(world, float(t), lookback_s) for t in ticks])
         s = world.stats_many(
             ticks, lookback_s, self.quantiles, self.min_tail_samples, "saturation" in self.watch
         )
         least = max(1, self.min_requests)
-        enough = s["requests"][:, 1] >= least
+        requests = s["requests"][:, 1]
+        enough = requests >= least
         if self.needs_baseline:
             enough &= s["requests"][:, 0] >= least
         limits = self.limits_many(s)
-        T = len(ticks)
-        # Which ticks can judge each metric (a value, and enough requests beyond a percentile) is
-        # settled per metric over all ticks at once; only the verdicts are built tick by tick.
-        requests = s["requests"][:, 1]
+        # Per metric over all ticks at once: whether it can be judged (a value, and enough requests
+        # beyond a percentile) and its value/limit ratio — the same arithmetic as `_verdict`.
+        judged = np.zeros(len(ticks), bool)
+        score = np.zeros(len(ticks))
         columns = []
         for m in self.watch:
-            value = s[_STAT[m]][:, 1]
+            value, limit = s[_STAT[m]][:, 1], limits[m]
             ok = enough & ~np.isnan(value)
             if m in _QUANTILE:
                 ok &= requests * (1.0 - _QUANTILE[m]) >= self.min_tail_samples
-            columns.append((m, value.tolist(), _per_tick(limits[m], T), ok.tolist()))
-        return [
-            self._verdict([(m, value[i], bound[i]) for m, value, bound, ok in columns if ok[i]])
-            if e
-            else Verdict("inconclusive")
-            for i, e in enumerate(enough.tolist())
+            if isinstance(limit, np.ndarray):
+                ratio = np.divide(value, limit, out=np.where(value > 0, np.inf, 0.0), where=limit > 0)
+            else:
+                ratio = value / limit if limit > 0 else np.where(value > 0, np.inf, 0.0)
+            np.maximum(score, np.where(ok, ratio, 0.0), out=score)
+            judged |= ok
+            columns.append((m, value, limit, ok))
+        status = [
+            ("fail" if f else "pass") if j else "inconclusive"
+            for j, f in zip(judged.tolist(), (score > 1.0).tolist(), strict=True)
         ]
+
+        def verdict(i: int) -> Verdict:
+            if not enough[i]:
+                return Verdict("inconclusive")
+            return self._verdict([(m, float(v[i]), float(_at(b, i))) for m, v, b, ok in columns if ok[i]])
+
+        return Looks(status, verdict)
 
     needs_baseline: ClassVar[bool] = False
 
@@ -157,9 +187,9 @@ class GateJudge(JudgeConfig):
         return Verdict("fail" if score > 1.0 else "pass", score, values)
 
 
-def _per_tick(limit: Any, ticks: int) -> list[float]:
-    """A limit as one float per tick, whether it varies by tick (an array) or not (a scalar)."""
-    return limit.tolist() if isinstance(limit, np.ndarray) else [float(limit)] * ticks
+def _at(limit: Any, i: int) -> Any:
+    """A limit at tick i, whether it varies by tick (an array) or not (a scalar)."""
+    return limit[i] if isinstance(limit, np.ndarray) else limit
 
 
 def _observed(s: Any) -> dict[str, float]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fleet
+from . import fleet, sampling
 
 STABLE, NEW = 0, 1  # slot 0: stable binary (or flag off); slot 1: new binary (or flag on)
 
@@ -105,8 +105,8 @@ def serve(
     """
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
-    if one and snaps[0].plain:
-        return _serve_plain(rng, snaps[0], k, dt, taken, ref_util, workers)
+    if all(s.plain for s in snaps):
+        return _serve_plain(rng, snaps, which, k, dt, taken, ref_util, workers)
     P = snaps[0].packed[None, :] if one else np.array([s.packed for s in snaps])[which]
     c = S + 1
     share = P[:, :c]
@@ -208,33 +208,51 @@ def serve(
     )
 
 
-def _serve_plain(rng: np.random.Generator, snap: Snapshot, k: np.ndarray, dt: np.ndarray, taken: np.ndarray,
-                 ref_util: float, workers: int) -> Served:
-    """The common case, with the fewest operations: one state, one share for every segment, no fault
-    in force, no schema trouble, someone up. Same draws, same results as the general path."""
+def _serve_plain(
+    rng: np.random.Generator,
+    snaps: list[Snapshot],
+    which: np.ndarray,
+    k: np.ndarray,
+    dt: np.ndarray,
+    taken: np.ndarray,
+    ref_util: float,
+    workers: int,
+) -> Served:
+    """The common case, with the fewest operations: states with one share for every segment, no
+    fault in force, no schema trouble, someone up. Same draws, same results as the general path."""
     m, S = taken.shape[0], taken.shape[1] - 1
     counts = np.empty((m, 2), np.int64)  # user, synthetic
     counts[:, 0] = taken[:, :S].sum(1)
     counts[:, 1] = taken[:, S]
-    split = snap.split
-    if split[0] <= 0 and split[1] <= 0:
-        new = np.zeros_like(counts)
-    elif split[0] >= 1 and split[1] >= 1:
-        new = counts
-    else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
-        new = rng.binomial(counts, split)
+    if len(snaps) == 1:
+        snap = snaps[0]
+        split, cap, p_bg, noise, share = snap.split, snap.cap, snap.p_bg, snap.noise_lat, snap.share[None, :S]
+        if split[0] <= 0 and split[1] <= 0:
+            new = np.zeros_like(counts)
+        elif split[0] >= 1 and split[1] >= 1:
+            new = counts
+        else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
+            new = sampling.binomial(rng, counts, split)
+    else:  # each row under its own state: the states' parameters, row by row
+        P = np.array([s.packed for s in snaps])[which]
+        c = S + 1
+        split, share = P[:, [0, S]], P[:, :S]
+        cap, noise, p_bg = P[:, c : c + 2], P[:, c + 2 : c + 4], P[:, c + 4 : c + 6]
+        # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
+        whole = split >= 1
+        new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
     user[:, NEW], syn[:, NEW] = new[:, 0], new[:, 1]
     user[:, STABLE] = counts[:, 0] - new[:, 0]
     syn[:, STABLE] = counts[:, 1] - new[:, 1]
     total = counts[:, 0]
-    util = (user + syn) * (snap.cap > 0) / (dt[:, None] * np.maximum(snap.cap, 1e-9))
-    err, _ = _fail(rng, user, util, snap.p_bg)
-    mult = fleet.queueing_factor(util, ref_util, workers) * snap.noise_lat
+    util = (user + syn) * (cap > 0) / (dt[:, None] * np.maximum(cap, 1e-9))
+    err, _ = _fail(rng, user, util, p_bg)
+    mult = fleet.queueing_factor(util, ref_util, workers) * noise
     return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,
                   svc_user=total, svc_err=err.sum(1), caused=0, schema_failed=0, faulty=0,
-                  share=snap.share[None, :S], down=False)
+                  share=share, down=False)
 
 
 def _fail(
@@ -244,4 +262,4 @@ def _fail(
     if util.max() > 1.0:
         shed = rng.binomial(served, fleet.shed_probability(util))
         return rng.binomial(served - shed, p_bg) + shed, shed
-    return rng.binomial(served, p_bg), None
+    return sampling.binomial(rng, served, p_bg), None

@@ -77,7 +77,30 @@ def first_firing(
     """
     if len(eval_ks) == 0:
         return None
-    n, limit = _spans(judge, window_s)
+    n, limit, longest, lowest = _spans(judge, window_s)
+    # A span of windows burns only if some part of it does: when no window (nor the history before
+    # t = 0) comes near the lowest limit, no span reaches it — most scans end here, cheaply. The
+    # margin keeps rounding in the span sums from ever deciding otherwise.
+    near = lowest * (1.0 - 1e-9)
+    lo_k, hi_k = max(0, int(eval_ks[0]) - longest), int(eval_ks[-1])
+    if (
+        history_error < near
+        and not (np.diff(cum_err[lo_k : hi_k + 1]) > near * np.diff(cum_user[lo_k : hi_k + 1])).any()
+    ):
+        return None
+    return _scan(n, limit, cum_user, cum_err, eval_ks, history_rate, history_error)
+
+
+def _scan(
+    n: np.ndarray,
+    limit: np.ndarray,
+    cum_user: np.ndarray,
+    cum_err: np.ndarray,
+    eval_ks: np.ndarray,
+    history_rate: float,
+    history_error: float,
+) -> int | None:
+    """`first_firing` the long way: every window of every pair at every evaluation instant."""
     lo = eval_ks - n
     loc = np.maximum(lo, 0)
     before = loc - lo  # windows of the span that fall before t = 0
@@ -90,11 +113,13 @@ def first_firing(
 
 
 @functools.lru_cache(maxsize=64)
-def _spans(judge: BurnRateJudge, window_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every window (long and short of each pair) as a column: its length in windows, its limit."""
+def _spans(judge: BurnRateJudge, window_s: float) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Every window (long and short of each pair) as a column: its length in windows, its limit;
+    then the longest length and the lowest limit."""
     spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
     limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
-    return np.maximum(1, spans.reshape(-1, 1)), limit
+    n = np.maximum(1, spans.reshape(-1, 1))
+    return n, limit, int(n.max()), float(limit.min())
 
 
 class BurnRateAlert:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from . import sampling
 from .faults import Release
 from .ledger import Ledger
 from .serving import Snapshot, serve
@@ -156,7 +157,7 @@ class Tape:
             taken = rem[k0:k1].copy()
             last = (t1 - float(start[-1])) / (k1 * W - float(start[-1]))
             if last < 1.0 - _EPS:
-                taken[-1] = self.rng.binomial(taken[-1], last)
+                taken[-1] = sampling.binomial(self.rng, taken[-1], last)
             rem[k0:k1] -= taken
         else:
             frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
@@ -165,12 +166,14 @@ class Tape:
             dup[1:] = k[1:] == k[:-1]
             dup[:-1] |= dup[1:]
             cut = ((frac < 1.0 - _EPS) & ~dup).nonzero()[0]
-            if len(cut):
+            if len(cut) == 1:  # the usual case: only the stretch's last window is cut
+                taken[cut[0]] = sampling.binomial(self.rng, taken[cut[0]], float(frac[cut[0]]))
+            elif len(cut):
                 taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
             rem[k[~dup]] -= taken[~dup]
             for i in dup.nonzero()[0]:
                 ki, f = int(k[i]), float(frac[i])
-                taken[i] = rem[ki] if f >= 1.0 - _EPS else self.rng.binomial(rem[ki], f)
+                taken[i] = rem[ki] if f >= 1.0 - _EPS else sampling.binomial(self.rng, rem[ki], f)
                 rem[ki] -= taken[i]
         served = serve(
             self.rng,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from . import sampling
 from .fleet import SYNTHETIC_LATENCY_MS, Latency, log_profile, quantile_ms
 from .serving import Served
 
@@ -127,40 +128,49 @@ class Telemetry:
         min_tail: float,
         with_saturation: bool,
     ) -> dict[str, np.ndarray]:
-        """`stats` for many intervals at once (one per analysis tick): arrays of shape (ticks, 2)."""
-        lo, hi = int(k_from.min()), int(k_to.max())
+        """`stats` for many intervals at once, one per analysis tick in time order: arrays of shape
+        (ticks, 2) of requests, errors, user requests and error rate, and of those of p50_ms, p99_ms
+        and saturation asked for."""
+        lo, hi = int(k_from[0]), int(k_to[-1])  # in time order, neither bound ever goes back
         cs = np.empty((hi - lo + 1, 2, len(self.FIELDS)))
         cs[0] = 0.0
         self.acc[lo:hi].cumsum(axis=0, out=cs[1:])
         sums = cs[k_to - lo] - cs[k_from - lo]
         nu, ns, err = sums[..., self.USER], sums[..., self.SYN], sums[..., self.ERR]
         n = nu + ns
-        # Counts are whole numbers, so where there are any, max(n, 1) is n: no division by zero.
         out = {"requests": n, "errors": err, "user": nu}
-        out["error_rate"] = np.where(n > 0, err / np.maximum(n, 1.0), np.nan)
-        for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):
-            out[name] = np.full(n.shape, np.nan)
+        out["error_rate"] = np.divide(err, n, out=np.full(n.shape, np.nan), where=n > 0)
+        for q, name in ((0.5, "p50_ms"), (0.99, "p99_ms")):  # in this order: it fixes the draws' order
             if q not in quantiles:
                 continue
             ok = (nu > 0) & (n * (1.0 - q) >= min_tail)
-            if ok.any():
-                nn, nu_ok = n[ok], nu[ok]
-                on = sums[..., self.LATW_ON][ok] / nu_ok
-                off = sums[..., self.LATW][ok] / nu_ok - on
-                k = np.maximum(1.0, np.ceil(q * nn))
-                u = self.rng.beta(k, nn - k + 1)
-                p_user = (u - ns[ok] / nn) / (nu_ok / nn)
-                x = quantile_ms(self.lat, p_user) * off
-                if self.kind:
-                    x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
-                out[name][ok] = np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x)
-        sat = np.full(n.shape, np.nan)
+            if not ok.any():
+                out[name] = np.full(n.shape, np.nan)
+                continue
+            every = bool(ok.all())  # the usual case: no need to pick the judgeable ones out
+            nn, nu_ok, ns_ok = (n, nu, ns) if every else (n[ok], nu[ok], ns[ok])
+            latw, latw_on = sums[..., self.LATW], sums[..., self.LATW_ON]
+            on = (latw_on if every else latw_on[ok]) / nu_ok
+            off = (latw if every else latw[ok]) / nu_ok - on
+            k = np.maximum(1.0, np.ceil(q * nn))
+            u = sampling.beta(self.rng, k, nn - k + 1)
+            p_user = (u - ns_ok / nn) / (nu_ok / nn)
+            x = quantile_ms(self.lat, p_user) * off
+            if self.kind:
+                x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
+            x = np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x)
+            if every:
+                out[name] = x
+            else:
+                out[name] = value = np.full(n.shape, np.nan)
+                value[ok] = x
         if with_saturation:
-            for i, (a, b) in enumerate(zip(k_from, k_to, strict=True)):
+            sat = np.full(n.shape, np.nan)
+            for i, (a, b) in enumerate(zip(k_from.tolist(), k_to.tolist(), strict=True)):
                 if b > a:
                     sat[i] = self.util[a:b].max(0)
             sat[n <= 0] = np.nan
-        out["saturation"] = sat
+            out["saturation"] = sat
         return out
 
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:

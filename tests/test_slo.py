@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sim
-from sim.slo import BurnRateJudge, first_firing
+from sim.slo import BurnRateJudge, _scan, _spans, first_firing
 from tests.conftest import QUIET, scenario
 
 
@@ -72,3 +74,33 @@ def test_the_safety_net_catches_an_escaped_error_fault_for_every_strategy():
     assert (df["detected_by"] == "slo_alert").all()
     assert df["rolled_back"].all()
     assert not math.isnan(df["time_to_recover_s"].max())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    level=st.integers(0, 20),
+    wobble=st.lists(st.integers(-3, 3), min_size=1, max_size=120),
+    users=st.sampled_from([0, 1, 500, 625, 1000, 1250, 2000]),
+    history_error=st.sampled_from([0.0, 0.001, 0.006, 0.0065, 0.0144, 0.5]),
+    first=st.integers(1, 60),
+)
+def test_the_quick_exit_never_changes_when_the_alert_fires(level, wobble, users, history_error, first):
+    # `first_firing` skips the span sums when no window comes near the lowest limit; the long way
+    # (`_scan`) must agree on every input, including windows right at a limit (users = 625·m makes
+    # 14.4 × 0.001 × users a whole number of errors).
+    judge = BurnRateJudge(
+        slo=0.999,
+        windows=(
+            {"long_s": 600, "short_s": 60, "burn_rate": 14.4},
+            {"long_s": 1200, "short_s": 300, "burn_rate": 6},
+        ),
+    )
+    n = len(wobble)
+    user = np.full(n, float(users))
+    err = np.clip(level + np.array(wobble, float), 0, user)  # hovering around a level: near limits
+    cum_u = np.concatenate([[0], np.cumsum(user)])
+    cum_e = np.concatenate([[0], np.cumsum(err)])
+    eval_ks = np.arange(min(first, n), n + 1)
+    quick = first_firing(judge, cum_u, cum_e, 10.0, eval_ks, float(users), history_error)
+    n_, limit, _, _ = _spans(judge, 10.0)
+    assert quick == _scan(n_, limit, cum_u, cum_e, eval_ks, float(users), history_error)
