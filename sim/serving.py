@@ -222,7 +222,7 @@ def _serve_plain(
     fault in force, no schema trouble, someone up. Same draws, same results as the general path."""
     m, S = taken.shape[0], taken.shape[1] - 1
     counts = np.empty((m, 2), np.int64)  # user, synthetic
-    counts[:, 0] = taken[:, :S].sum(1)
+    np.add.reduce(taken[:, :S], axis=1, out=counts[:, 0])
     counts[:, 1] = taken[:, S]
     if len(snaps) == 1:
         snap = snaps[0]
@@ -241,17 +241,16 @@ def _serve_plain(
         # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
         whole = split >= 1
         new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
-    user = np.empty((m, 2), np.int64)
-    syn = np.empty((m, 2), np.int64)
-    user[:, NEW], syn[:, NEW] = new[:, 0], new[:, 1]
-    user[:, STABLE] = counts[:, 0] - new[:, 0]
-    syn[:, STABLE] = counts[:, 1] - new[:, 1]
+    both = np.empty((m, 2, 2), np.int64)  # by row, slot, then user or synthetic
+    np.subtract(counts, new, out=both[:, STABLE])
+    both[:, NEW] = new
+    user, syn = both[..., 0], both[..., 1]
     total = counts[:, 0]
-    util = (user + syn) * (cap > 0) / (dt[:, None] * np.maximum(cap, 1e-9))
+    util = np.add.reduce(both, axis=2) * (cap > 0) / (dt[:, None] * np.maximum(cap, 1e-9))
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
     return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,
-                  svc_user=total, svc_err=err.sum(1), caused=0, schema_failed=0, faulty=0,
+                  svc_user=total, svc_err=np.add.reduce(err, axis=1), caused=0, schema_failed=0, faulty=0,
                   share=share, down=False)
 
 

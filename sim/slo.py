@@ -63,14 +63,15 @@ class BurnRateJudge(JudgeConfig):
 
 def first_firing(
     judge: BurnRateJudge,
-    cum_user: np.ndarray,
-    cum_err: np.ndarray,
+    user: np.ndarray,
+    err: np.ndarray,
     window_s: float,
     eval_ks: np.ndarray,
     history_rate: float,
     history_error: float,
 ) -> int | None:
-    """First evaluation instant (a window index k: the alert looks at windows < k) at which it fires.
+    """First evaluation instant (a window index k: the alert looks at windows < k) at which it fires,
+    given the service's user requests and failures per window and evaluation instants in time order.
 
     Before t = 0 the service is taken to have run steadily at `history_rate` user requests a window
     with error ratio `history_error`, so long windows are full from the first evaluation.
@@ -83,30 +84,31 @@ def first_firing(
     # margin keeps rounding in the span sums from ever deciding otherwise.
     near = lowest * (1.0 - 1e-9)
     lo_k, hi_k = max(0, int(eval_ks[0]) - longest), int(eval_ks[-1])
-    if (
-        history_error < near
-        and not (np.diff(cum_err[lo_k : hi_k + 1]) > near * np.diff(cum_user[lo_k : hi_k + 1])).any()
-    ):
+    if history_error < near and not (err[lo_k:hi_k] > near * user[lo_k:hi_k]).any():
         return None
-    return _scan(n, limit, cum_user, cum_err, eval_ks, history_rate, history_error)
+    return _scan(n, limit, user, err, eval_ks, history_rate, history_error)
 
 
 def _scan(
     n: np.ndarray,
     limit: np.ndarray,
-    cum_user: np.ndarray,
-    cum_err: np.ndarray,
+    user: np.ndarray,
+    err: np.ndarray,
     eval_ks: np.ndarray,
     history_rate: float,
     history_error: float,
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
+    hi_k = int(eval_ks[-1])
+    cum_user, cum_err = np.zeros(hi_k + 1), np.zeros(hi_k + 1)  # running sums: [k] covers windows < k
+    np.cumsum(user[:hi_k], out=cum_user[1:])
+    np.cumsum(err[:hi_k], out=cum_err[1:])
     lo = eval_ks - n
     loc = np.maximum(lo, 0)
     before = loc - lo  # windows of the span that fall before t = 0
     req = cum_user[eval_ks] - cum_user[loc] + before * history_rate
-    err = cum_err[eval_ks] - cum_err[loc] + before * (history_rate * history_error)
-    burning = (err >= limit * req) & (req > 0)
+    bad = cum_err[eval_ks] - cum_err[loc] + before * (history_rate * history_error)
+    burning = (bad >= limit * req) & (req > 0)
     firing = np.logical_or.reduce(burning[0::2] & burning[1::2])  # a pair fires when both its windows burn
     first = int(firing.argmax())
     return int(eval_ks[first]) if firing[first] else None
@@ -164,7 +166,7 @@ class BurnRateAlert:
             done_k = math.floor(world.materialized / W + 1e-9)
             eval_ks = np.arange(self.next_k, min(done_k, last_k) + 1, self.step)
             tel = world.telemetry
-            hit = first_firing(self.judge, tel.cum_user, tel.cum_err, W, eval_ks, history_rate, history_error)
+            hit = first_firing(self.judge, tel.svc_user, tel.svc_err, W, eval_ks, history_rate, history_error)
             wake = (
                 hit * W
                 if hit is not None

@@ -115,31 +115,35 @@ class Tape:
         W = self.window_s
         segs = self._segments
         if segs[-1][0] <= t0 + _EPS:  # one state covers it all: the common case
-            k = np.arange(int(t0 // W + _EPS), math.ceil(t1 / W - _EPS))
+            k0 = int(t0 // W + _EPS)
+            k = np.arange(k0, math.ceil(t1 / W - _EPS))
             start = k * W
             start[0] = t0
             end = start + W
-            end[0] = min((k[0] + 1) * W, t1)
+            end[0] = min((k0 + 1) * W, t1)
             end[-1] = t1
             return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64)
+        # Each state's stretch [a, b) covers windows ka..kb-1; only its first piece starts late (at a)
+        # and only its last may end early (at b).
         snaps: list[Snapshot] = []
-        ks, starts, ends, which = [], [], [], []
+        spans: list[tuple[int, float, float, int, int]] = []  # (snapshot, a, b, ka, kb), newest first
         for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
             s_start = segs[i][0]
             a = max(s_start, t0)
             b = min(segs[i + 1][0] if i + 1 < len(segs) else math.inf, t1)
             if b > a + _EPS:
-                k = np.arange(int(a // W + _EPS), math.ceil(b / W - _EPS))
-                ks.append(k)
-                starts.append(np.maximum(k * W, a))
-                ends.append(np.minimum((k + 1) * W, b))
-                which.append(np.full(len(k), len(snaps)))
+                spans.append((len(snaps), a, b, int(a // W + _EPS), math.ceil(b / W - _EPS)))
                 snaps.append(segs[i][1])
             if s_start <= t0:
                 break
-        if len(ks) == 1:
-            return snaps, ks[0], starts[0], ends[0], which[0]
-        return (snaps, *(np.concatenate(x[::-1]) for x in (ks, starts, ends, which)))
+        spans.reverse()
+        k = np.concatenate([np.arange(ka, kb) for _, _, _, ka, kb in spans])
+        start, end = k * W, (k + 1) * W
+        lengths = [kb - ka for _, _, _, ka, kb in spans]
+        last = np.cumsum(lengths) - 1
+        start[last - np.array(lengths) + 1] = [max(ka * W, a) for _, a, _, ka, _ in spans]
+        end[last] = [min(kb * W, b) for _, _, b, _, kb in spans]
+        return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths)
 
     def _draw(self, t1: float) -> None:
         t0 = self.materialized

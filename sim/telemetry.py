@@ -46,11 +46,9 @@ class Telemetry:
         self.lat, self.kind, self.severity, self.rng = lat, kind, severity, rng
         self.acc = np.zeros((windows, 2, len(self.FIELDS)))
         self.util = np.zeros((windows, 2))  # maximum over the window's pieces
-        # Whole-service user traffic (downtime failures included), with running sums for alerting.
+        # Whole-service user traffic (downtime failures included): what the SLO alert watches.
         self.svc = np.zeros((windows, 2))  # user requests, failures
-        self.cum = np.zeros((windows + 1, 2))  # running sums of svc
         self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
-        self.cum_user, self.cum_err = self.cum[:, 0], self.cum[:, 1]
 
     @property
     def user(self) -> np.ndarray:
@@ -69,25 +67,31 @@ class Telemetry:
         k = served.k
         k0, k1 = int(k[0]), int(k[-1]) + 1
         sl = slice(k0, k1)
+        if k1 - k0 == len(k):  # one row per window, the usual case: each field straight in
+            acc = self.acc[sl]
+            acc[..., self.USER] += served.user
+            acc[..., self.SYN] += served.syn
+            acc[..., self.ERR] += served.err
+            latw = served.mult * served.user
+            acc[..., self.LATW] += latw
+            if served.profile is not None:
+                acc[..., self.LATW_ON] += np.where(served.profile, latw, 0.0)
+            np.maximum(self.util[sl], served.util, out=self.util[sl])
+            self.svc_user[sl] += served.svc_user
+            self.svc_err[sl] += served.svc_err
+            return
         rows = np.empty((len(k), 2, len(self.FIELDS)))
         rows[:, :, self.USER] = served.user
         rows[:, :, self.SYN] = served.syn
         rows[:, :, self.ERR] = served.err
         latw = np.multiply(served.mult, served.user, out=rows[:, :, self.LATW])
         rows[:, :, self.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
-        util, svc_user, svc_err = served.util, served.svc_user, served.svc_err
-        if k1 - k0 < len(k):  # rows sharing a window are summed first, so a window adds up in one step
-            first = np.searchsorted(k, np.arange(k0, k1))
-            rows = np.add.reduceat(rows, first, axis=0)
-            util = np.maximum.reduceat(util, first, axis=0)
-            svc_user, svc_err = np.add.reduceat(svc_user, first), np.add.reduceat(svc_err, first)
-        self.acc[sl] += rows
-        np.maximum(self.util[sl], util, out=self.util[sl])
-        self.svc_user[sl] += svc_user
-        self.svc_err[sl] += svc_err
-        cum = self.cum[k0 + 1 : k1 + 1]
-        self.svc[sl].cumsum(axis=0, out=cum)
-        cum += self.cum[k0]
+        # Rows sharing a window are summed first, so a window adds up in one step whatever its pieces.
+        first = np.searchsorted(k, np.arange(k0, k1))
+        self.acc[sl] += np.add.reduceat(rows, first, axis=0)
+        np.maximum(self.util[sl], np.maximum.reduceat(served.util, first, axis=0), out=self.util[sl])
+        self.svc_user[sl] += np.add.reduceat(served.svc_user, first)
+        self.svc_err[sl] += np.add.reduceat(served.svc_err, first)
 
     def clear_from(self, k: int) -> None:
         self.acc[k:] = 0.0

@@ -20,9 +20,7 @@ def test_first_firing_on_synthetic_counts():
     user = np.full(n, 1000.0)
     err = np.zeros(n)
     err[100:] = 500.0  # 50% errors from window 100 on
-    cum_u = np.concatenate([[0], np.cumsum(user)])
-    cum_e = np.concatenate([[0], np.cumsum(err)])
-    hit = first_firing(judge, cum_u, cum_e, 10.0, np.arange(1, n + 1), 1000.0, 0.0)
+    hit = first_firing(judge, user, err, 10.0, np.arange(1, n + 1), 1000.0, 0.0)
     # The long window fires once 0.5·t/3600 ≥ 14.4·0.001, i.e. t ≥ 103.7 s: 11 windows of 10 s.
     assert hit == 100 + 11
 
@@ -98,9 +96,7 @@ def test_the_quick_exit_never_changes_when_the_alert_fires(level, wobble, users,
     n = len(wobble)
     user = np.full(n, float(users))
     err = np.clip(level + np.array(wobble, float), 0, user)  # hovering around a level: near limits
-    cum_u = np.concatenate([[0], np.cumsum(user)])
-    cum_e = np.concatenate([[0], np.cumsum(err)])
     eval_ks = np.arange(min(first, n), n + 1)
-    quick = first_firing(judge, cum_u, cum_e, 10.0, eval_ks, float(users), history_error)
+    quick = first_firing(judge, user, err, 10.0, eval_ks, float(users), history_error)
     n_, limit, _, _ = _spans(judge, 10.0)
-    assert quick == _scan(n_, limit, cum_u, cum_e, eval_ks, float(users), history_error)
+    assert quick == _scan(n_, limit, user, err, eval_ks, float(users), history_error)
