@@ -121,9 +121,10 @@ class GateJudge(JudgeConfig):
             enough &= s["requests"][:, 0] >= least
         limits = self.limits_many(s)
         # Per metric over all ticks at once: whether it can be judged (a value, and enough requests
-        # beyond a percentile) and its value/limit ratio — the same arithmetic as `_verdict`.
+        # beyond a percentile) and whether it is over its limit — value/limit > 1 as `_verdict` has
+        # it, which for positive numbers is value > limit, and any value > 0 over a limit of 0.
         judged = np.zeros(len(ticks), bool)
-        score = np.zeros(len(ticks))
+        failed = np.zeros(len(ticks), bool)
         columns = []
         for m in self.watch:
             value, limit = s[_STAT[m]][:, 1], limits[m]
@@ -131,15 +132,15 @@ class GateJudge(JudgeConfig):
             if m in _QUANTILE:
                 ok &= requests * (1.0 - _QUANTILE[m]) >= self.min_tail_samples
             if isinstance(limit, np.ndarray):
-                ratio = np.divide(value, limit, out=np.where(value > 0, np.inf, 0.0), where=limit > 0)
+                over = np.where(limit > 0, value > limit, value > 0)
             else:
-                ratio = value / limit if limit > 0 else np.where(value > 0, np.inf, 0.0)
-            np.maximum(score, np.where(ok, ratio, 0.0), out=score)
+                over = value > limit if limit > 0 else value > 0
+            failed |= ok & over
             judged |= ok
             columns.append((m, value, limit, ok))
         status = [
             ("fail" if f else "pass") if j else "inconclusive"
-            for j, f in zip(judged.tolist(), (score > 1.0).tolist(), strict=True)
+            for j, f in zip(judged.tolist(), failed.tolist(), strict=True)
         ]
 
         def verdict(i: int) -> Verdict:

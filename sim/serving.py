@@ -10,6 +10,7 @@ the background's). The cost grows with the number of windows, never with the num
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -36,7 +37,6 @@ class Snapshot:
 
     # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
     # Python lists: at two to a few elements, a numpy call costs more than the work it does.
-    packed: np.ndarray = field(init=False, repr=False)  # all of it in one row (see `serve`)
     split: np.ndarray = field(init=False, repr=False)  # slot-1 shares of user and synthetic traffic
     even: bool = field(init=False, repr=False)  # every user segment has the same share in slot 1
     has_fault: bool = field(init=False, repr=False)  # the release's fault is active in some slot
@@ -46,10 +46,7 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         shares = self.share.tolist()
-        flags = [float(self.down), float(self.shared), self.leak_from]
-        parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
         derived = {
-            "packed": np.concatenate(parts),
             "split": np.array([shares[0], shares[-1]]),
             "even": all(x == shares[0] for x in shares[:-1]),
             "has_fault": any(self.fault.tolist()),
@@ -60,6 +57,14 @@ class Snapshot:
         derived["plain"] = derived["even"] and not trouble
         for name, value in derived.items():
             object.__setattr__(self, name, value)
+
+    @functools.cached_property
+    def packed(self) -> np.ndarray:
+        """All of it in one row (see `serve`); only stretches under several states, or under
+        trouble, need it — many a state is replaced within the instant it was set."""
+        flags = [float(self.down), float(self.shared), self.leak_from]
+        parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
+        return np.concatenate(parts)
 
 
 @dataclass

@@ -86,3 +86,37 @@ def test_a_judge_watching_only_p99_lets_a_median_only_regression_through():
     # false-alarm rate on a good release is a few percent per rollout), the p50 gate sees it at once.
     assert p99["escaped"].mean() >= 0.8
     assert p50["detected"].mean() == 1.0 and p50["escaped"].mean() == 0.0
+
+
+@pytest.mark.parametrize(
+    "judge",
+    [
+        FixedJudge(watch=("error_rate", "p99", "saturation"), max_error_rate=0.002, max_p99_ms=150.0),
+        FixedJudge(watch=("error_rate", "p50"), max_error_rate=0.0, min_requests=0),  # a limit of 0
+        BaselineJudge(watch=("error_rate", "p99", "saturation"), error_margin=0.0),
+        BaselineJudge(watch=("p99",), max_latency_ratio=1.0, min_tail_samples=0.0),
+    ],
+    ids=["fixed", "fixed-zero", "baseline", "baseline-tight"],
+)
+def test_looks_taken_together_agree_with_looks_taken_one_by_one(judge):
+    # `measure_many` settles every tick's status with array arithmetic and builds a tick's verdict
+    # only when asked; `measure` takes one look the plain way. Given the same draws (a fresh
+    # generator of one seed per look; one percentile per judge, as the two paths draw two
+    # percentiles in different orders) they must agree on every status, value and limit.
+    run = sim.run_deploy(sim.load_scenario("default"), "canary", deploy=3, seed=5)
+    world = run.world
+    ticks = np.arange(60.0, min(world.env.now, 3600.0), 60.0)
+    statuses = set()
+    for t in ticks:
+        world.telemetry.rng = np.random.default_rng(11)
+        looks = judge.measure_many(world, np.array([t]), 60.0)
+        world.telemetry.rng = np.random.default_rng(11)
+        one = judge.measure(world, float(t), 60.0)
+        statuses.add(one.status)
+        assert looks.status[0] == one.status, t
+        many = looks.verdict(0)
+        assert many.status == one.status and many.values.keys() == one.values.keys()
+        for m, (value, limit) in one.values.items():
+            assert many.values[m] == pytest.approx((value, limit), rel=1e-9), (t, m)
+        assert many.score == pytest.approx(one.score, rel=1e-9)
+    assert len(statuses) >= 2  # the looks are not all alike: the comparison has teeth
