@@ -10,6 +10,7 @@ window), so nothing a decision was based on is ever redrawn.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -140,9 +141,9 @@ class Tape:
         k = np.concatenate([np.arange(ka, kb) for _, _, _, ka, kb in spans])
         start, end = k * W, (k + 1) * W
         lengths = [kb - ka for _, _, _, ka, kb in spans]
-        last = np.cumsum(lengths) - 1
-        start[last - np.array(lengths) + 1] = [max(ka * W, a) for _, a, _, ka, _ in spans]
-        end[last] = [min(kb * W, b) for _, _, b, _, kb in spans]
+        last = list(itertools.accumulate(lengths, initial=-1))
+        start[[i + 1 for i in last[:-1]]] = [max(ka * W, a) for _, a, _, ka, _ in spans]
+        end[last[1:]] = [min(kb * W, b) for _, _, b, _, kb in spans]
         return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths)
 
     def _draw(self, t1: float) -> None:
