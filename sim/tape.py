@@ -110,9 +110,10 @@ class Tape:
 
     def _pieces(
         self, t0: float, t1: float
-    ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Split [t0, t1) at window and state boundaries: the snapshots in force, and per piece its
-        window, start, end and snapshot index."""
+    ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """Split [t0, t1) at window and state boundaries: the snapshots in force, per piece its
+        window, start, end and snapshot index, and the pieces that share their window with another
+        (a state change inside it), in time order."""
         W = self.window_s
         segs = self._segments
         if segs[-1][0] <= t0 + _EPS:  # one state covers it all: the common case
@@ -123,7 +124,7 @@ class Tape:
             end = start + W
             end[0] = min((k0 + 1) * W, t1)
             end[-1] = t1
-            return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64)
+            return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64), []
         # Each state's stretch [a, b) covers windows ka..kb-1; only its first piece starts late (at a)
         # and only its last may end early (at b).
         snaps: list[Snapshot] = []
@@ -144,40 +145,43 @@ class Tape:
         last = list(itertools.accumulate(lengths, initial=-1))
         start[[i + 1 for i in last[:-1]]] = [max(ka * W, a) for _, a, _, ka, _ in spans]
         end[last[1:]] = [min(kb * W, b) for _, _, b, _, kb in spans]
-        return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths)
+        # Where a state changes inside a window, the last piece before and the first after share it.
+        shared: set[int] = set()
+        for j in range(len(spans) - 1):
+            if spans[j + 1][3] == spans[j][4] - 1:  # the next stretch begins inside this one's last window
+                shared.update((last[j + 1], last[j + 1] + 1))
+        return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths), sorted(shared)
 
     def _draw(self, t1: float) -> None:
         t0 = self.materialized
         if t1 <= t0 + _EPS:
             return
         W = self.window_s
-        snaps, k, start, end, which = self._pieces(t0, t1)
+        snaps, k, start, end, which, shared = self._pieces(t0, t1)
         dt = end - start
         # A piece takes its window's remaining requests in proportion to the time left in the window,
         # each request independently; only a piece ending before its window does needs a draw, and
         # pieces sharing a window (a state change inside it) are taken in time order.
         rem = self.rem
         k0, k1 = int(k[0]), int(k[-1]) + 1
-        if len(k) == k1 - k0:  # one piece per window: slices, and only the last may be cut
+        if not shared:  # one piece per window: slices, and only the last may be cut
             taken = rem[k0:k1].copy()
             last = (t1 - float(start[-1])) / (k1 * W - float(start[-1]))
             if last < 1.0 - _EPS:
                 taken[-1] = sampling.binomial(self.rng, taken[-1], last)
             rem[k0:k1] -= taken
         else:
-            frac = np.minimum(dt / ((k + 1) * W - start), 1.0)
             taken = rem[k]  # a copy (fancy indexing)
-            dup = np.zeros(len(k), bool)
-            dup[1:] = k[1:] == k[:-1]
-            dup[:-1] |= dup[1:]
-            cut = ((frac < 1.0 - _EPS) & ~dup).nonzero()[0]
-            if len(cut) == 1:  # the usual case: only the stretch's last window is cut
-                taken[cut[0]] = sampling.binomial(self.rng, taken[cut[0]], float(frac[cut[0]]))
-            elif len(cut):
-                taken[cut] = self.rng.binomial(taken[cut], frac[cut][:, None])
-            rem[k[~dup]] -= taken[~dup]
-            for i in dup.nonzero()[0]:
-                ki, f = int(k[i]), float(frac[i])
+            i = len(k) - 1
+            if shared[-1] != i:  # the last piece, alone in its window, may end before it (drawn first)
+                f = min(float(dt[i]) / (k1 * W - float(start[i])), 1.0)
+                if f < 1.0 - _EPS:
+                    taken[i] = sampling.binomial(self.rng, taken[i], f)
+            taken[shared] = 0  # for now: a shared window's takes come next, one piece after the other
+            rem[k] -= taken  # (a window listed twice is written twice, alike)
+            for i in shared:
+                ki = int(k[i])
+                f = min(float(dt[i]) / ((ki + 1) * W - float(start[i])), 1.0)
                 taken[i] = rem[ki] if f >= 1.0 - _EPS else sampling.binomial(self.rng, rem[ki], f)
                 rem[ki] -= taken[i]
         served = serve(
