@@ -8,6 +8,7 @@ approximated by replica counts the way Argo Rollouts does it for a basic canary.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,7 +95,7 @@ def segment_shares(weight: float, bias: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, weight * bias)
 
 
-def synthetic_share(mode: str, weight: float, ready: np.ndarray) -> float:
+def synthetic_share(mode: str, weight: float, ready: Sequence[int]) -> float:
     """Share of synthetic traffic (health checks, bots) that reaches the new version.
 
     Probes hit every ready replica alike, so a one-replica canary beside ten stable replicas gets a
@@ -102,5 +103,5 @@ def synthetic_share(mode: str, weight: float, ready: np.ndarray) -> float:
     """
     if mode == "weighted":
         return weight
-    total = ready.sum()
-    return float(ready[1] / total) if total > 0 else 0.0
+    total = sum(ready)
+    return ready[1] / total if total > 0 else 0.0

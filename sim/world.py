@@ -9,6 +9,7 @@ faulty code first and fully reached users, when the release reached everyone, de
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,39 @@ class Marks:
     history: list[tuple[float, float]] = field(default_factory=list)  # (t, share of users on slot 1)
 
 
+@functools.lru_cache(maxsize=512)
+def snapshot(
+    down: bool,
+    share: tuple[float, ...],
+    cap: tuple[float, float],
+    noise_lat: tuple[float, float],
+    p_bg: tuple[float, float],
+    fault: tuple[float, float],
+    p_schema: tuple[float, float],
+    shared: bool,
+    leak_from: float,
+) -> Snapshot:
+    """The snapshot of a state, given as plain numbers. States recur deploy after deploy (the same
+    weights over the same fleet), and a snapshot is never changed once made, so one is shared by
+    every recurrence."""
+    def frozen(values: tuple[float, ...]) -> np.ndarray:
+        arr = np.array(values, float)
+        arr.flags.writeable = False
+        return arr
+
+    return Snapshot(
+        down=down,
+        share=frozen(share),
+        cap=frozen(cap),
+        noise_lat=frozen(noise_lat),
+        p_bg=frozen(p_bg),
+        fault=frozen(fault),
+        p_schema=frozen(p_schema),
+        shared=shared,
+        leak_from=leak_from,
+    )
+
+
 class World:
     def __init__(
         self,
@@ -69,6 +103,8 @@ class World:
         self.bias = np.array(
             [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
         )
+        self._no_reach = np.zeros(len(self.shares))
+        self._full_reach = float(np.ones(len(self.shares)) @ self.shares)  # every user's segment reached
         ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
@@ -93,9 +129,9 @@ class World:
             self.tape.stats_many,
             self.tape.series,
         )
-        self.up = np.array([True, False])
-        self.ready = np.array([self.spec_replicas, 0])
-        self.instances = np.array([self.spec_replicas, 0])
+        self.up = [True, False]  # by slot, like ready and instances
+        self.ready = [self.spec_replicas, 0]
+        self.instances = [self.spec_replicas, 0]
         self.weight = 0.0  # router weight of the new binary, 0..1
         self.fault_active = False
         self.armed = True  # this deploy carries the release's behaviour (and so its fault)
@@ -103,7 +139,7 @@ class World:
         self.phase = "binary"  # or "flag": both slots run the new binary, split by the flag
         self.flag_share = 0.0
         self.schema_broken = False
-        self._set_noise_levels(np.ones(2), np.zeros(2))
+        self._set_noise_levels((1.0, 1.0), (0.0, 0.0))
         self.marks = Marks()
         self._inst_t = 0.0
         self._route()
@@ -155,16 +191,16 @@ class World:
         def apply() -> None:
             hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
             self._set_noise_levels(
-                np.array([math.prod(e.latency_factor for e in hit) for hit in hits], float),
-                np.array([1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits], float),
+                tuple(float(math.prod(e.latency_factor for e in hit)) for hit in hits),
+                tuple(1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits),
             )
 
         self._change(apply)
 
-    def _set_noise_levels(self, lat: np.ndarray, err: np.ndarray) -> None:
-        # New arrays, never changed in place: every snapshot can share them.
+    def _set_noise_levels(self, lat: tuple[float, float], err: tuple[float, float]) -> None:
         self.noise_lat, self.noise_err = lat, err
-        self.p_bg = 1.0 - (1.0 - self.scn.fleet.error_rate) * (1.0 - err)
+        base = self.scn.fleet.error_rate
+        self.p_bg = tuple(1.0 - (1.0 - base) * (1.0 - e) for e in err)
 
     def activate_fault(self) -> None:
         self._change(lambda: setattr(self, "fault_active", True))
@@ -198,9 +234,9 @@ class World:
         """Between the deploys of a plan: the new fleet becomes the stable one."""
 
         def apply() -> None:
-            self.ready = self.ready[::-1].copy()
-            self.up = self.up[::-1].copy()
-            self.instances = self.instances[::-1].copy()
+            self.ready = self.ready[::-1]
+            self.up = self.up[::-1]
+            self.instances = self.instances[::-1]
             self.weight = 0.0
             self.armed = armed
             if armed:
@@ -223,68 +259,72 @@ class World:
     # ---- routing and bookkeeping ----
 
     def _route(self) -> None:
+        # Plain Python numbers throughout: at two to four elements a numpy call costs more than its work.
         S = len(self.shares)
         r = self.release
+        ready, up = self.ready, self.up
         dormant = r.layer == "flag" and self.uses_flag  # flagged path off until the flag phase
         active = self.fault_active and self.armed
-        p_schema = np.zeros(2)
+        p_schema = (0.0, 0.0)
         if self.phase == "flag":
-            self.down = not self.up[NEW]
+            self.down = not up[NEW]
             self._set_seg_share(np.full(S, self.flag_share))
             self.eff_weight = 1.0  # every user is on the new binary; the flag splits them
-            share = np.concatenate((self.seg_share, [0.0]))  # probes never carry a user, so never the flag
-            cap = np.full(2, self.ready[NEW] * self.capacity * self.up[NEW])
-            fault = np.array([active and not dormant, active], float)
+            share = (*self.seg_share.tolist(), 0.0)  # probes never carry a user, so never the flag
+            cap = (ready[NEW] * self.capacity * up[NEW],) * 2
+            fault = (float(active and not dormant), float(active))
             # A fault outside the flagged path runs for every user of the new binary.
-            seg_reach = self.seg_share if dormant else np.ones(S)
+            seg_reach = self.seg_share if dormant else None
             released = self.flag_share
         else:
-            self.down = not (self.up[STABLE] or self.up[NEW])
-            if not self.up[NEW]:
+            self.down = not (up[STABLE] or up[NEW])
+            if not up[NEW]:
                 w = 0.0
-            elif not self.up[STABLE]:
+            elif not up[STABLE]:
                 w = 1.0
             elif self.mode == "router":
                 w = self.weight
             else:  # without a router, traffic spreads evenly over ready replicas
-                w = self.ready[NEW] / self.ready.sum()
+                w = ready[NEW] / sum(ready)
             self._set_seg_share(routing.segment_shares(w, self.bias))
             self.eff_weight = w  # the share of traffic routed to the new binary
             if w <= 0 or w >= 1:
                 syn_share = float(w >= 1)
             else:
-                syn_share = routing.synthetic_share(self.scn.routing.synthetic, w, self.ready * self.up)
-            share = np.concatenate((self.seg_share, [syn_share]))
-            cap = self.ready * self.up * self.capacity
-            fault = np.array([0.0, active and not dormant])
-            if self.schema_broken:
-                p_schema[STABLE] = self.scn.migration.touch_share  # the old binary reads a column now gone
-            seg_reach = np.zeros(S) if dormant else self.seg_share
+                syn_share = routing.synthetic_share(
+                    self.scn.routing.synthetic, w, [n * u for n, u in zip(ready, up, strict=True)]
+                )
+            share = (*self.seg_share.tolist(), syn_share)
+            cap = (ready[STABLE] * up[STABLE] * self.capacity, ready[NEW] * up[NEW] * self.capacity)
+            fault = (0.0, float(active and not dormant))
+            if self.schema_broken:  # the old binary reads a column now gone
+                p_schema = (self.scn.migration.touch_share, 0.0)
+            seg_reach = self._no_reach if dormant else self.seg_share
             released = 0.0 if self.uses_flag else self._seg_user_share
         if self.down:
-            share = np.zeros(S + 1)
-            seg_reach = np.zeros(S)
+            share = (0.0,) * (S + 1)
+            seg_reach = self._no_reach
             released = 0.0
         # Reach: the share of user traffic the faulty path serves (of its segment, for a segment-only
-        # bug), whether or not the fault has begun to bite.
+        # bug), whether or not the fault has begun to bite. (None: every user.)
         if r.kind == "segment_bug" and r.segment is not None:
-            reach = float(seg_reach[r.segment])
+            reach = 1.0 if seg_reach is None else float(seg_reach[r.segment])
         else:
-            reach = float(seg_reach @ self.shares)
+            reach = self._full_reach if seg_reach is None else float(seg_reach @ self.shares)
         self.faulty_reach = reach if (self.armed and r.bad) else 0.0
         self.released = released if self.armed else 0.0
-        leak = r.leak_per_s and self.armed and self.up[NEW] and self.marks.new_started_at is not None
+        leak = r.leak_per_s and self.armed and up[NEW] and self.marks.new_started_at is not None
         self.tape.record(
-            Snapshot(
-                down=self.down,
-                share=share,
-                cap=cap,
-                noise_lat=self.noise_lat,
-                p_bg=self.p_bg,
-                fault=fault,
-                p_schema=p_schema,
-                shared=self.phase == "flag",
-                leak_from=self.marks.new_started_at if leak else math.nan,
+            snapshot(
+                self.down,
+                share,
+                cap,
+                self.noise_lat,
+                self.p_bg,
+                fault,
+                p_schema,
+                self.phase == "flag",
+                self.marks.new_started_at if leak else math.nan,
             )
         )
 
@@ -325,6 +365,6 @@ class World:
         self.activate_fault()
 
     def _account_instances(self, now: float) -> None:
-        extra = max(0, sum(self.instances.tolist()) - self.spec_replicas)
+        extra = max(0, sum(self.instances) - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
