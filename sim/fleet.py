@@ -104,7 +104,11 @@ def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarr
     """
     u = np.minimum(util, UTIL_CAP)
     r = min(ref_util, UTIL_CAP)
-    return (1.0 + u**workers / (1.0 - u)) / (1.0 + r**workers / (1.0 - r))
+    q = u**workers  # in place from here: the same arithmetic, without a new array per step
+    q /= 1.0 - u
+    q += 1.0
+    q /= 1.0 + r**workers / (1.0 - r)
+    return q
 
 
 def shed_probability(util: np.ndarray) -> np.ndarray:

@@ -38,6 +38,8 @@ class Snapshot:
     # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
     # Python lists: at two to a few elements, a numpy call costs more than the work it does.
     split: np.ndarray = field(init=False, repr=False)  # slot-1 shares of user and synthetic traffic
+    cap_on: np.ndarray = field(init=False, repr=False)  # (2,): whether the slot has any capacity
+    cap_floor: np.ndarray = field(init=False, repr=False)  # (2,): capacity, never 0 (a safe divisor)
     even: bool = field(init=False, repr=False)  # every user segment has the same share in slot 1
     has_fault: bool = field(init=False, repr=False)  # the release's fault is active in some slot
     has_schema: bool = field(init=False, repr=False)  # some slot fails on the schema
@@ -48,6 +50,8 @@ class Snapshot:
         shares = self.share.tolist()
         derived = {
             "split": np.array([shares[0], shares[-1]]),
+            "cap_on": self.cap > 0,
+            "cap_floor": np.maximum(self.cap, 1e-9),
             "even": all(x == shares[0] for x in shares[:-1]),
             "has_fault": any(self.fault.tolist()),
             "has_schema": any(self.p_schema.tolist()),
@@ -231,7 +235,8 @@ def _serve_plain(
     counts[:, 1] = taken[:, S]
     if len(snaps) == 1:
         snap = snaps[0]
-        split, cap, p_bg, noise, share = snap.split, snap.cap, snap.p_bg, snap.noise_lat, snap.share[None, :S]
+        split, p_bg, noise, share = snap.split, snap.p_bg, snap.noise_lat, snap.share[None, :S]
+        cap_on, cap_floor = snap.cap_on, snap.cap_floor
         if split[0] <= 0 and split[1] <= 0:
             new = np.zeros_like(counts)
         elif split[0] >= 1 and split[1] >= 1:
@@ -243,6 +248,7 @@ def _serve_plain(
         c = S + 1
         split, share = P[:, [0, S]], P[:, :S]
         cap, noise, p_bg = P[:, c : c + 2], P[:, c + 2 : c + 4], P[:, c + 4 : c + 6]
+        cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
         # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
         whole = split >= 1
         new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
@@ -251,7 +257,7 @@ def _serve_plain(
     both[:, NEW] = new
     user, syn = both[..., 0], both[..., 1]
     total = counts[:, 0]
-    util = np.add.reduce(both, axis=2) * (cap > 0) / (dt[:, None] * np.maximum(cap, 1e-9))
+    util = np.add.reduce(both, axis=2) * cap_on / (dt[:, None] * cap_floor)
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
     return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,

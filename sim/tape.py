@@ -82,11 +82,14 @@ class Tape:
         a whole step of a rollout be drawn at once.
         """
         best = math.inf
+        observers = self.observers
         for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
-            if t < best and not any(
-                getattr(cb, "__self__", None) in self.observers for cb in event.callbacks or ()
-            ):
-                best = t
+            if t < best:
+                for cb in event.callbacks or ():
+                    if getattr(cb, "__self__", None) in observers:
+                        break  # an observer's wake-up
+                else:
+                    best = t
         return best
 
     def finish(self, t: float) -> None:
