@@ -7,6 +7,7 @@ process (one core); run on an otherwise idle machine for stable numbers.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ import sim
 
 TARGET_PER_S = 300.0
 DEPLOYS = 300
+REPEAT = 3  # timed batches per figure; the fastest counts, as machine noise only ever slows a run
+REPEAT_REFERENCE = 2
 
 
 def scenario_at(rate_rps: float, horizon_s: float | None = None) -> sim.Scenario:
@@ -36,11 +39,25 @@ def scenario_at(rate_rps: float, horizon_s: float | None = None) -> sim.Scenario
     return sim.load_scenario(base, overrides=overrides)
 
 
-def per_second(scn: sim.Scenario, strategy: str, deploys: int = DEPLOYS) -> float:
+def per_second(scn: sim.Scenario, strategy: str, deploys: int = DEPLOYS, repeat: int = REPEAT) -> float:
+    """Deploy-simulations per second: the best of `repeat` timed batches (the least disturbed run)."""
     sim.run_batch(scn, deploys=5, seed=99, strategies=[strategy])  # warm caches and imports
-    t0 = time.perf_counter()
-    sim.run_batch(scn, deploys=deploys, seed=1, strategies=[strategy], jobs=1)
-    return deploys / (time.perf_counter() - t0)
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sim.run_batch(scn, deploys=deploys, seed=1, strategies=[strategy], jobs=1)
+        best = min(best, time.perf_counter() - t0)
+    return deploys / best
+
+
+def reference_seconds(plan: list[tuple[float, float]], horizon_s: float | None) -> tuple[float, float]:
+    """Seconds for one per-request reference rollout (best of `REPEAT_REFERENCE`), and its requests."""
+    best, requests = math.inf, 0.0
+    for _ in range(REPEAT_REFERENCE):
+        t0 = time.perf_counter()
+        requests = reference_canary(1000.0, plan, seed=1, horizon_s=horizon_s)["requests"]
+        best = min(best, time.perf_counter() - t0)
+    return best, requests
 
 
 def main() -> None:
@@ -63,19 +80,22 @@ def main() -> None:
     print(f"progressive at 100 req/s is {fast / slow:.2f}x the speed at 100,000 req/s (target: within 1.5x)")
 
     plan = [(1, 600), (5, 600), (25, 900), (50, 900)]
-    t0 = time.perf_counter()
-    ref = reference_canary(1000.0, plan, seed=1)
-    ref_s = time.perf_counter() - t0
-    scn = scenario_at(1000.0, 3600.0)
-    ours = per_second(scn, "progressive", deploys=100)
+    # The reference follows the rollout for the same hour a deploysim deploy is followed for (the
+    # plan ends at 3,000 s; the last 600 s serve the promoted version). The plan-only figure is kept
+    # for comparison with earlier runs, which timed the reference up to the end of the plan.
+    ref_s, ref_requests = reference_seconds(plan, horizon_s=3600.0)
+    plan_s, _ = reference_seconds(plan, horizon_s=None)
+    ours = per_second(scenario_at(1000.0, 3600.0), "progressive")
     speedup = ref_s * ours
     figures["reference_seconds_per_deploy"] = round(ref_s, 2)
-    figures["reference_requests"] = ref["requests"]
+    figures["reference_requests"] = ref_requests
     figures["reference_speedup"] = round(speedup, 0)
+    figures["reference_speedup_plan_only"] = round(plan_s * ours, 0)
     print(
-        f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout "
-        f"({ref['requests']:,.0f} request events); deploysim: {1 / ours * 1000:.1f} ms per deploy "
-        f"(the same 1 h rollout) → {speedup:,.0f}x faster (target: ≥ 1,000x)"
+        f"per-request SimPy reference at 1,000 req/s: {ref_s:.1f} s for one rollout followed for 1 h "
+        f"({ref_requests:,.0f} request events); deploysim: {1 / ours * 1000:.2f} ms per deploy "
+        f"(the same 1 h) → {speedup:,.0f}x faster (target: ≥ 1,000x); "
+        f"against the reference timed to the end of its plan only: {plan_s * ours:,.0f}x"
     )
     ok = fast >= TARGET_PER_S
     verdict = "met" if ok else "NOT met"

@@ -4,6 +4,10 @@ It runs the same plan as the default scenario's progressive strategy (setWeight 
 an error-rate baseline check every interval) but simulates every request as its own SimPy event:
 exponential inter-arrival times, a routing coin and a failure coin per request. That is how a
 naive discrete-event model would be written; deploysim draws the same traffic per window instead.
+
+Like a deploysim deploy, the rollout is followed for the whole horizon: after the plan the new
+version takes all traffic (after an abort, the old one) until the horizon ends, so both models
+simulate the same hour of requests.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ def reference_canary(
     base_error: float = 0.001,
     canary_error: float = 0.001,
     seed: int = 0,
+    horizon_s: float | None = None,
 ) -> dict[str, float]:
-    """Simulate one rollout request by request. plan: (weight %, pause s) steps. Returns counts."""
+    """Simulate one rollout request by request. plan: (weight %, pause s) steps; horizon_s: how long
+    to follow it (default: until the plan ends). Returns counts."""
     env = simpy.Environment()
     rnd = random.Random(seed)
     state = {"weight": 0.0, "n": [0, 0], "err": [0, 0], "events": 0, "aborted": 0.0}
@@ -44,10 +50,13 @@ def reference_canary(
                 n, e = state["n"], state["err"]
                 if n[1] and n[0] and e[1] / n[1] > 2 * e[0] / n[0] + 0.01:
                     state["aborted"] = env.now
+                    state["weight"] = 0.0  # rolled back
                     return
         state["weight"] = 1.0
 
     env.process(arrivals())
     done = env.process(controller())
     env.run(until=done)
+    if horizon_s is not None and horizon_s > env.now:
+        env.run(until=horizon_s)
     return {"requests": float(state["events"]), "sim_time_s": env.now, "aborted_at": state["aborted"]}

@@ -115,38 +115,37 @@ class GateJudge(JudgeConfig):
             ticks, lookback_s, self.quantiles, self.min_tail_samples, "saturation" in self.watch
         )
         least = max(1, self.min_requests)
-        requests = s["requests"][:, 1]
-        enough = requests >= least
-        if self.needs_baseline:
-            enough &= s["requests"][:, 0] >= least
+        requests = s["requests"].tolist()  # per tick: [stable, new]
         limits = self.limits_many(s)
-        # Per metric over all ticks at once: whether it can be judged (a value, and enough requests
-        # beyond a percentile) and whether it is over its limit — value/limit > 1 as `_verdict` has
-        # it, which for positive numbers is value > limit, and any value > 0 over a limit of 0.
-        judged = np.zeros(len(ticks), bool)
-        failed = np.zeros(len(ticks), bool)
-        columns = []
-        for m in self.watch:
-            value, limit = s[_STAT[m]][:, 1], limits[m]
-            ok = enough & ~np.isnan(value)
-            if m in _QUANTILE:
-                ok &= requests * (1.0 - _QUANTILE[m]) >= self.min_tail_samples
-            if isinstance(limit, np.ndarray):
-                over = np.where(limit > 0, value > limit, value > 0)
-            else:
-                over = value > limit if limit > 0 else value > 0
-            failed |= ok & over
-            judged |= ok
-            columns.append((m, value, limit, ok))
-        status = [
-            ("fail" if f else "pass") if j else "inconclusive"
-            for j, f in zip(judged.tolist(), failed.tolist(), strict=True)
+        T = len(requests)
+        columns = [
+            (m, s[_STAT[m]][:, 1].tolist(), _per_tick(limits[m], T), _QUANTILE.get(m)) for m in self.watch
         ]
 
+        def judged(i: int) -> list[tuple[str, float, float]] | None:
+            """The (metric, value, limit) a look at tick i can judge; None without enough requests."""
+            stable, new = requests[i]
+            if new < least or (self.needs_baseline and stable < least):
+                return None
+            return [
+                (m, values[i], bounds[i])
+                for m, values, bounds, q in columns
+                # a value (not NaN), and enough requests beyond a percentile (see `judgeable`)
+                if values[i] == values[i] and (q is None or new * (1.0 - q) >= self.min_tail_samples)
+            ]
+
+        status = []
+        for i in range(T):  # a few ticks, a few metrics: plain Python beats numpy calls on short rows
+            look = judged(i)
+            if not look:
+                status.append("inconclusive")
+            else:  # value/limit > 1 as `_verdict` has it: value > limit, or any value over a limit of 0
+                over = any((v > bound) if bound > 0 else (v > 0) for _, v, bound in look)
+                status.append("fail" if over else "pass")
+
         def verdict(i: int) -> Verdict:
-            if not enough[i]:
-                return Verdict("inconclusive")
-            return self._verdict([(m, float(v[i]), float(_at(b, i))) for m, v, b, ok in columns if ok[i]])
+            look = judged(i)
+            return Verdict("inconclusive") if look is None else self._verdict(look)
 
         return Looks(status, verdict)
 
@@ -188,9 +187,9 @@ class GateJudge(JudgeConfig):
         return Verdict("fail" if score > 1.0 else "pass", score, values)
 
 
-def _at(limit: Any, i: int) -> Any:
-    """A limit at tick i, whether it varies by tick (an array) or not (a scalar)."""
-    return limit[i] if isinstance(limit, np.ndarray) else limit
+def _per_tick(limit: Any, ticks: int) -> list[float]:
+    """A limit as one float per tick, whether it varies by tick (an array) or not (a scalar)."""
+    return limit.tolist() if isinstance(limit, np.ndarray) else [float(limit)] * ticks
 
 
 def _observed(s: Any) -> dict[str, float]:
