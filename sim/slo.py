@@ -66,7 +66,7 @@ def first_firing(
     user: np.ndarray,
     err: np.ndarray,
     window_s: float,
-    eval_ks: np.ndarray,
+    eval_ks: np.ndarray | range,
     history_rate: float,
     history_error: float,
 ) -> int | None:
@@ -94,11 +94,12 @@ def _scan(
     limit: np.ndarray,
     user: np.ndarray,
     err: np.ndarray,
-    eval_ks: np.ndarray,
+    eval_ks: np.ndarray | range,
     history_rate: float,
     history_error: float,
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
+    eval_ks = np.asarray(eval_ks)
     hi_k = int(eval_ks[-1])
     cum_user, cum_err = np.zeros(hi_k + 1), np.zeros(hi_k + 1)  # running sums: [k] covers windows < k
     np.cumsum(user[:hi_k], out=cum_user[1:])
@@ -164,7 +165,7 @@ class BurnRateAlert:
         while self.next_k <= last_k:
             world.ensure(env.now)
             done_k = math.floor(world.materialized / W + 1e-9)
-            eval_ks = np.arange(self.next_k, min(done_k, last_k) + 1, self.step)
+            eval_ks = range(self.next_k, min(done_k, last_k) + 1, self.step)
             tel = world.telemetry
             hit = first_firing(self.judge, tel.svc_user, tel.svc_err, W, eval_ks, history_rate, history_error)
             wake = (
