@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Up to this many elements a Python loop of scalar draws is faster than one array call.
-SMALL = 8
+#: Up to this many elements a Python loop of scalar draws is faster than one array call (measured;
+#: a beta variate's array call costs more to set up than a binomial's).
+SMALL_BINOMIAL = 10
+SMALL_BETA = 14
 
 
 def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> np.ndarray:
     """`rng.binomial(n, p)` for an integer array n and p a number, an array shaped like n, or one
     value per element of n's last axis."""
-    if n.size > SMALL:
+    if n.size > SMALL_BINOMIAL:
         return rng.binomial(n, p)
     draw = rng.binomial
     if isinstance(p, np.ndarray):
@@ -35,7 +37,7 @@ def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> 
 
 def beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`rng.beta(a, b)` for two arrays of one shape."""
-    if a.size > SMALL:
+    if a.size > SMALL_BETA:
         return rng.beta(a, b)
     draw = rng.beta
     out = [draw(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)]

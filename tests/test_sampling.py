@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 from sim import sampling
 
-shapes = st.sampled_from([(1,), (2,), (4,), (1, 2), (3, 2), (4, 2), (2, 4), (5, 2), (9,)])
+# Both sides of each size threshold: drawn number by number, and by one array call.
+shapes = st.sampled_from(
+    [(1,), (2,), (4,), (1, 2), (3, 2), (4, 2), (2, 4), (5, 2), (9,), (7, 2), (12,), (16,)]
+)
 probability = st.sampled_from([0.0, 1.0, 0.001, 0.3, 0.5, 0.97])
 
 
