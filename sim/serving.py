@@ -64,8 +64,8 @@ class Snapshot:
 
     @functools.cached_property
     def packed(self) -> np.ndarray:
-        """All of it in one row (see `serve`); only stretches under several states, or under
-        trouble, need it — many a state is replaced within the instant it was set."""
+        """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
+        or under trouble, need it — many a state is replaced within the instant it was set."""
         flags = [float(self.down), float(self.shared), self.leak_from]
         parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
         return np.concatenate(parts)
@@ -116,10 +116,8 @@ def serve(
     one = len(snaps) == 1
     if all(s.plain for s in snaps):
         return _serve_plain(rng, snaps, which, k, dt, taken, ref_util, workers)
-    P = snaps[0].packed[None, :] if one else np.array([s.packed for s in snaps])[which]
-    c = S + 1
-    share = P[:, :c]
-    cap, noise, p_bg, fault, p_schema = (P[:, c + 2 * i : c + 2 * i + 2] for i in range(5))
+    r = _Rows(snaps, which, S)
+    share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
     # Each feature's work is done only when some state in force has it; with none of them in force
     # a step costs the few operations `_serve_plain` needs.
     any_down = any(s.down for s in snaps)
@@ -127,7 +125,7 @@ def serve(
     arrived = taken[:, :S].sum(1)
     total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
-        down = P[:, c + 10] > 0
+        down = r.down > 0
         taken = np.where(down[:, None], 0, taken)
         total = taken[:, :S].sum(1)
     # Split between slots: totals suffice unless a fault must be traced by segment or shares differ.
@@ -136,7 +134,7 @@ def serve(
     if uniform:
         counts = np.empty((m, 2), np.int64)
         counts[:, 0], counts[:, 1] = total, taken[:, S]
-        p = P[:, [0, S]]
+        p = share[:, [0, S]]
     else:
         counts, p = taken, share
     new = counts * (p >= 1)
@@ -155,15 +153,15 @@ def serve(
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
     load = (user + syn) / dt[:, None]
     if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
-        load = np.where((P[:, c + 11] > 0)[:, None], load.sum(1, keepdims=True), load)
+        load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / np.maximum(cap, 1e-9) * (cap > 0)
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
     if leak_per_s and any(s.leaking for s in snaps):
-        since = np.broadcast_to(P[:, c + 12], (m,))
+        since = np.broadcast_to(r.since, (m,))
         leaking = ~np.isnan(since)
         if leaking.any():
             grown = leak_per_s * (start + dt / 2 - since)
-            slots = np.where((P[:, c + 11] > 0)[:, None], 1.0, np.array([0.0, 1.0])) * leaking[:, None]
+            slots = np.where((r.shared > 0)[:, None], 1.0, np.array([0.0, 1.0])) * leaking[:, None]
             util += slots * np.nan_to_num(grown)[:, None]
             leak_slots = slots > 0
     served = user
@@ -217,6 +215,31 @@ def serve(
     )
 
 
+class _Rows:
+    """Each row's state, read from the states' packed rows as views (one row for a single state,
+    broadcast over the pieces). Only the parts asked for are sliced out."""
+
+    __slots__ = ("_P", "_c")
+
+    def __init__(self, snaps: list[Snapshot], which: np.ndarray, S: int) -> None:
+        self._P = snaps[0].packed[None, :] if len(snaps) == 1 else np.array([s.packed for s in snaps])[which]
+        self._c = S + 1
+
+    def _pair(self, i: int) -> np.ndarray:
+        c = self._c + 2 * i
+        return self._P[:, c : c + 2]
+
+    share = property(lambda self: self._P[:, : self._c])  # (·, S + 1)
+    cap = property(lambda self: self._pair(0))  # (·, 2), as are the next four
+    noise = property(lambda self: self._pair(1))
+    p_bg = property(lambda self: self._pair(2))
+    fault = property(lambda self: self._pair(3))
+    p_schema = property(lambda self: self._pair(4))
+    down = property(lambda self: self._P[:, self._c + 10])  # (·,): 1.0 where no version is up
+    shared = property(lambda self: self._P[:, self._c + 11])  # (·,): 1.0 where one fleet runs both slots
+    since = property(lambda self: self._P[:, self._c + 12])  # (·,): when the leak began, or NaN
+
+
 def _serve_plain(
     rng: np.random.Generator,
     snaps: list[Snapshot],
@@ -244,11 +267,9 @@ def _serve_plain(
         else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
             new = sampling.binomial(rng, counts, split)
     else:  # each row under its own state: the states' parameters, row by row
-        P = np.array([s.packed for s in snaps])[which]
-        c = S + 1
-        split, share = P[:, [0, S]], P[:, :S]
-        cap, noise, p_bg = P[:, c : c + 2], P[:, c + 2 : c + 4], P[:, c + 4 : c + 6]
-        cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
+        r = _Rows(snaps, which, S)
+        split, share, noise, p_bg = r.share[:, [0, S]], r.share[:, :S], r.noise, r.p_bg
+        cap_on, cap_floor = r.cap > 0, np.maximum(r.cap, 1e-9)
         # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
         whole = split >= 1
         new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole

@@ -151,11 +151,11 @@ class Telemetry:
             if not ok.any():
                 out[name] = np.full(n.shape, np.nan)
                 continue
-            every = bool(ok.all())  # the usual case: no need to pick the judgeable ones out
-            nn, nu_ok, ns_ok = (n, nu, ns) if every else (n[ok], nu[ok], ns[ok])
-            latw, latw_on = sums[..., self.LATW], sums[..., self.LATW_ON]
-            on = (latw_on if every else latw_on[ok]) / nu_ok
-            off = (latw if every else latw[ok]) / nu_ok - on
+            every = bool(ok.all())
+            sel = slice(None) if every else ok  # the usual case: every tick judgeable, no picking out
+            nn, nu_ok, ns_ok = n[sel], nu[sel], ns[sel]
+            on = sums[..., self.LATW_ON][sel] / nu_ok
+            off = sums[..., self.LATW][sel] / nu_ok - on
             k = np.maximum(1.0, np.ceil(q * nn))
             u = sampling.beta(self.rng, k, nn - k + 1)
             p_user = (u - ns_ok / nn) / (nu_ok / nn)
@@ -163,11 +163,10 @@ class Telemetry:
             if self.kind:
                 x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
             x = np.where(p_user <= 0, SYNTHETIC_LATENCY_MS, x)
-            if every:
-                out[name] = x
-            else:
-                out[name] = value = np.full(n.shape, np.nan)
-                value[ok] = x
+            if not every:
+                x, picked = np.full(n.shape, np.nan), x
+                x[ok] = picked
+            out[name] = x
         if with_saturation:
             sat = np.full(n.shape, np.nan)
             for i, (a, b) in enumerate(zip(k_from.tolist(), k_to.tolist(), strict=True)):
