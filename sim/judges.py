@@ -118,9 +118,7 @@ class GateJudge(JudgeConfig):
         requests = s["requests"].tolist()  # per tick: [stable, new]
         limits = self.limits_many(s)
         T = len(requests)
-        columns = [
-            (m, s[_STAT[m]][:, 1].tolist(), _per_tick(limits[m], T), _QUANTILE.get(m)) for m in self.watch
-        ]
+        columns = [(m, s[_STAT[m]][:, 1].tolist(), _per_tick(limits[m], T)) for m in self.watch]
 
         def judged(i: int) -> list[tuple[str, float, float]] | None:
             """The (metric, value, limit) a look at tick i can judge; None without enough requests."""
@@ -129,9 +127,8 @@ class GateJudge(JudgeConfig):
                 return None
             return [
                 (m, values[i], bounds[i])
-                for m, values, bounds, q in columns
-                # a value (not NaN), and enough requests beyond a percentile (see `judgeable`)
-                if values[i] == values[i] and (q is None or new * (1.0 - q) >= self.min_tail_samples)
+                for m, values, bounds in columns
+                if not math.isnan(values[i]) and self.judgeable(m, new)
             ]
 
         status = []
