@@ -26,6 +26,17 @@ from .telemetry import Stats, Telemetry
 _EPS = 1e-9
 
 
+class QuietTimeout(simpy.Timeout):
+    """A wait after which its process changes no traffic for `quiet_for` seconds more (it starts
+    replicas, or flips a router, which take that long). The tape draws on to that later instant
+    instead of stopping at the wait's end; the process must keep the promise, or traffic already
+    drawn would miss its change (a test checks every shipped scenario)."""
+
+    def __init__(self, env: simpy.Environment, delay: float, quiet_for: float) -> None:
+        super().__init__(env, delay)
+        self.quiet_for = quiet_for
+
+
 class Tape:
     def __init__(
         self,
@@ -78,13 +89,15 @@ class Tape:
         """Time of the next scheduled event that may change the state.
 
         Observers (analysis loops, the alert, the on-call answering a page) only read; when one of
-        them does set off a change, the stretch drawn past it is rewound. Skipping their ticks lets
-        a whole step of a rollout be drawn at once.
+        them does set off a change, the stretch drawn past it is rewound. Skipping their ticks, and
+        quiet waits, lets a whole step of a rollout be drawn at once.
         """
         best = math.inf
         observers = self.observers
         for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
-            if t < best:
+            if type(event) is QuietTimeout:
+                best = min(best, t + event.quiet_for)
+            elif t < best:
                 for cb in event.callbacks or ():
                     if getattr(cb, "__self__", None) in observers:
                         break  # an observer's wake-up

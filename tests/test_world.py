@@ -71,3 +71,49 @@ def test_common_random_numbers_across_strategies():
     per_deploy = df.groupby("deploy")
     assert (per_deploy["release_bad"].nunique() == 1).all()
     assert (per_deploy["fault_kind"].nunique(dropna=False) == 1).all()
+
+
+def test_quiet_pauses_keep_their_promise_and_are_drawn_past(monkeypatch):
+    # A quiet pause promises that the process it wakes changes no traffic for quiet_for seconds,
+    # so the tape may draw on past the pause's end. Check the promise on every shipped scenario's
+    # progressive strategies: no state the woken rollout sets falls inside its quiet spell.
+    quiet: list[tuple[object, float, float]] = []  # (the waiting process, pause end, quiet until)
+    breaches: list[tuple[str, float]] = []
+    cut_at: list[float] = []  # where draws ended
+
+    original_init, original_record, original_draw = (
+        tape_mod.QuietTimeout.__init__,
+        tape_mod.Tape.record,
+        tape_mod.Tape._draw,
+    )
+
+    def init(self, env, delay, quiet_for):
+        quiet.append((env.active_process, env.now + delay, env.now + delay + quiet_for))
+        original_init(self, env, delay, quiet_for)
+
+    def record(self, snap):
+        now, who = self.env.now, self.env.active_process
+        breaches.extend((name, now) for p, a, b in quiet if p is who and a - 1e-9 <= now < b - 1e-9)
+        original_record(self, snap)
+
+    def draw(self, t1):
+        cut_at.append(t1)
+        original_draw(self, t1)
+
+    monkeypatch.setattr(tape_mod.QuietTimeout, "__init__", init)
+    monkeypatch.setattr(tape_mod.Tape, "record", record)
+    monkeypatch.setattr(tape_mod.Tape, "_draw", draw)
+    from sim.scenario import shipped_scenarios
+
+    for name in shipped_scenarios():
+        scn = sim.load_scenario(name, overrides=["run.horizon_s=7200"])
+        for strategy, spec in scn.strategies.items():
+            if spec.kind == "progressive":
+                for deploy in range(4):
+                    sim.run_deploy(scn, strategy, deploy=deploy, seed=5)
+    assert len(quiet) > 20 and not breaches
+    # The point of it: in a plain progressive rollout no draw stops where a pause ends.
+    quiet.clear(), cut_at.clear()
+    sim.run_deploy(sim.load_scenario("default"), "progressive", deploy=0, seed=1)
+    ends = [a for _, a, _ in quiet]
+    assert len(ends) == 4 and not any(abs(t - a) < 1e-6 for t in cut_at for a in ends)

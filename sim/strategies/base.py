@@ -20,6 +20,7 @@ from ..analysis import AnalysisConfig, Outcome, run_metrics
 from ..humans import Humans
 from ..judges import GateJudge, JudgeConfig
 from ..schema import Config, pick_kind
+from ..tape import QuietTimeout
 from ..world import NEW, STABLE, World
 
 if TYPE_CHECKING:
@@ -236,6 +237,17 @@ class Deploy:
         if pending:
             yield self.env.all_of(pending)
 
+    def pause(self, seconds: float, next_weight: float | None) -> simpy.Timeout:
+        """A rollout's pause, and the weight (%) it sets next, if any. Through a router nothing
+        changes as the pause ends: the canary is only ever scaled up first, and its new replicas
+        take `ready_s` to serve; with no new replicas the router takes `flip_s` to move traffic.
+        Such a pause is quiet for that long, and the tape draws on past its end."""
+        if next_weight is None or self.world.mode != "router":
+            return self.env.timeout(seconds)
+        grows = self._canary_replicas(next_weight) > self.desired(NEW)
+        quiet_for = self.fleet.ready_s if grows else self.scn.routing.flip_s
+        return QuietTimeout(self.env, seconds, quiet_for) if quiet_for > 0 else self.env.timeout(seconds)
+
     # ---- routing ----
 
     def switch(self, weight: float) -> Gen:
@@ -247,17 +259,22 @@ class Deploy:
     def set_canary_weight(self, pct: float) -> Gen:
         """Canary at pct%: with a router, scale the canary to its share and shift weight; without one,
         approximate the weight with replica counts as Argo Rollouts does."""
-        n = self.fleet.replicas
         if self.world.mode == "router":
-            need = n if pct >= 100 else max(1, routing.canary_replicas_for_router(n, pct))
+            need = self._canary_replicas(pct)
             if need > self.desired(NEW) or self.world.ready[NEW] < need:
                 yield from self.scale_to(NEW, max(need, self.desired(NEW)))
             yield from self.switch(pct / 100.0)
             return
-        canary, stable = routing.argo_replica_split(n, round(pct), self.scn.routing.max_surge)
+        n, surge = self.fleet.replicas, self.scn.routing.max_surge
+        canary, stable = routing.argo_replica_split(n, round(pct), surge)
         yield from self.scale_to(NEW, canary)  # new pods first, so capacity never dips
         yield from self.scale_to(STABLE, stable)
         self.log("weight", f"{pct:g}% asked, {canary}/{canary + stable} replicas")
+
+    def _canary_replicas(self, pct: float) -> int:
+        """Replicas a canary behind a router needs to serve pct% of traffic."""
+        n = self.fleet.replicas
+        return n if pct >= 100 else max(1, routing.canary_replicas_for_router(n, pct))
 
     def scale_canary(self, replicas: int) -> Gen:
         """setCanaryScale: canary replicas decoupled from its weight (only meaningful with a router)."""

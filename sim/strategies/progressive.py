@@ -131,7 +131,8 @@ class Progressive(Strategy):
                 tally.tick = d.env.now  # the controller pass that sets the weight
                 yield from d.set_canary_weight(step.weight)
             elif step.pause_s is not None:
-                yield d.env.timeout(step.pause_s)
+                after = spec.steps[i + 1].weight if i + 1 < len(spec.steps) else 100.0  # promotion
+                yield d.pause(step.pause_s, next_weight=after)
             elif step.canary_scale is not None:
                 yield from d.scale_canary(step.canary_scale)
             elif step.manual_gate:
