@@ -4,8 +4,9 @@ A state change costs nothing but a snapshot on the tape. Traffic is drawn when s
 for every stretch since the last draw at once — each piece of a window under the snapshot in force
 then (see `serving`) — and on to the next scheduled event that may change the state (a quiet wait
 counts from the end of its promised calm, see `QuietTimeout`). If an observer's finding changes
-the state sooner, the tape rewinds to the start of that window and draws it again. Reads see only complete windows before now (a monitoring lag of at most one
-window), so nothing a decision was based on is ever redrawn.
+the state sooner, the tape rewinds to the start of that window and draws it again. Reads see only
+complete windows before now (a monitoring lag of at most one window), so nothing a decision was
+based on is ever redrawn.
 """
 
 from __future__ import annotations
