@@ -18,8 +18,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from .errors import ConfigError
 from .judges import GateJudge, Looks, Verdict
 from .schema import Config, num, section, text
@@ -128,7 +126,7 @@ def run_checks(
     return "successful"
 
 
-def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: np.ndarray) -> Looks:
+def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     """Measurements at many tick times: measurement errors (a metrics backend down), job checks with
     a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
@@ -216,9 +214,9 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             )
             if cfg.count is not None:
                 n_ready = min(n_ready, cfg.count - taken)
-            ticks = tick + cfg.interval_s * np.arange(n_ready)
+            ticks = [tick + cfg.interval_s * i for i in range(n_ready)]
             looks = measure_many(d, cfg, ticks)
-            for i, (tick, status) in enumerate(zip(ticks.tolist(), looks.status, strict=True)):
+            for i, (tick, status) in enumerate(zip(ticks, looks.status, strict=True)):
                 taken += 1
                 ahead.append((tick, looks, i))
                 outcome = tally.record(cfg, status)
