@@ -195,13 +195,14 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     tally = _Tally()
     tick = env.now
     taken = 0
-    ahead: list[tuple[float, Looks, int]] = []  # measurements taken ahead of the clock
+    # Measurements taken ahead of the clock, kept for the log only: a look's values are worked out
+    # only for a log that shows them.
+    ahead: list[tuple[float, Looks, int]] = []
 
     def enter_due() -> None:
         while ahead and ahead[0][0] <= env.now + 1e-9:
             t, looks, i = ahead.pop(0)
-            if d.record:  # a look's values are worked out only for a log that shows them
-                d.log("measurement", f"{label}: {looks.status[i]}", looks.verdict(i), at=t)
+            d.log("measurement", f"{label}: {looks.status[i]}", looks.verdict(i), at=t)
 
     try:
         while cfg.count is None or taken < cfg.count:
@@ -218,7 +219,8 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             looks = measure_many(d, cfg, ticks)
             for i, (tick, status) in enumerate(zip(ticks, looks.status, strict=True)):
                 taken += 1
-                ahead.append((tick, looks, i))
+                if d.record:
+                    ahead.append((tick, looks, i))
                 outcome = tally.record(cfg, status)
                 done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
                 if done:

@@ -140,8 +140,8 @@ class Telemetry:
         with_saturation: bool,
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats` for many intervals at once, one per analysis tick in time order: per quantity
-        (requests, errors, user requests, error rate, and those of p50_ms, p99_ms and saturation
-        asked for) the stable and the new version's values, one per tick. A percentile is NaN where
+        (requests, error rate, and those of p50_ms, p99_ms and saturation asked for: what judges
+        read) the stable and the new version's values, one per tick. A percentile is NaN where
         it is not drawn; the error rate and saturation are NaN where a version has no requests.
 
         A percentile takes one Beta draw per (quantile, tick, version) with at least `min_tail`
@@ -177,12 +177,8 @@ class Telemetry:
         # Each field as one list over (tick, version) pairs in draw order: tick 0 stable, tick 0 new, ...
         nu, ns, err, latw, latw_on = sums.reshape(2 * T, -1).T.tolist()
         n = [u + s for u, s in zip(nu, ns, strict=True)]
-        out = {
-            "requests": n,
-            "errors": err,
-            "user": nu,
-            "error_rate": [e / m if m > 0 else math.nan for e, m in zip(err, n, strict=True)],
-        }
+        rate = [e / m if m > 0 else math.nan for e, m in zip(err, n, strict=True)]
+        out = {"requests": n, "error_rate": rate}
         at: list[int] = []  # the (tick, version) pair of each draw
         ks: list[int | float] = []  # its order statistic
         into: list[list[float]] = []  # its output
@@ -216,8 +212,7 @@ class Telemetry:
         """`stats_many` of many ticks from their sums, in arrays of shape (ticks, 2)."""
         nu, ns, err = sums[..., self.USER], sums[..., self.SYN], sums[..., self.ERR]
         n = nu + ns
-        out = {"requests": n, "errors": err, "user": nu}
-        out["error_rate"] = np.divide(err, n, out=np.full(n.shape, np.nan), where=n > 0)
+        out = {"requests": n, "error_rate": np.divide(err, n, out=np.full(n.shape, np.nan), where=n > 0)}
         for q, name in _PERCENTILES:
             if q not in quantiles:
                 continue
