@@ -40,11 +40,13 @@ def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> 
 
 
 def beta(rng: np.random.Generator, a: _Reals, b: _Reals) -> _Reals:
-    """`rng.beta(a, b)` for two lists (a list back) or two 1-d arrays (an array back) of one length."""
-    if len(a) > SMALL_BETA:
-        out = rng.beta(np.asarray(a), np.asarray(b))
-        return out if isinstance(a, np.ndarray) else out.tolist()
+    """`rng.beta(a, b)` for two arrays of one shape (an array back) or two lists of one length (a list)."""
     draw = rng.beta
     if isinstance(a, np.ndarray):
-        return np.array([draw(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)])
+        if a.size > SMALL_BETA:
+            return draw(a, b)
+        out = [draw(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)]
+        return np.array(out).reshape(a.shape)
+    if len(a) > SMALL_BETA:
+        return draw(np.array(a), np.array(b)).tolist()
     return [draw(x, y) for x, y in zip(a, b, strict=True)]
