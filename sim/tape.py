@@ -243,11 +243,11 @@ class Tape:
         """`stats` as of many tick times (in time order) at once, each over its own lookback (all
         already drawn)."""
         W, upto = self.window_s, max(self.env.now, self.materialized)
-        # The same arithmetic as `windows`, tick by tick.
-        k_to = [math.floor(min(t, upto) / W + _EPS) for t in ticks]
-        k_from = [
-            min(math.floor(max(t - lookback_s, 0.0) / W + _EPS), b) for t, b in zip(ticks, k_to, strict=True)
-        ]
+        k_from, k_to = [], []
+        for t in ticks:  # the arithmetic of `windows`, tick by tick
+            b = math.floor(min(t, upto) / W + _EPS)
+            k_to.append(b)
+            k_from.append(min(math.floor(max(t - lookback_s, 0.0) / W + _EPS), b))
         self.ensure(k_to[-1] * W)
         return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
 
