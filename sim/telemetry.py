@@ -240,7 +240,7 @@ class Telemetry:
                 x, picked = np.full(n.shape, np.nan), x
                 x[ok] = picked
             out[name] = x
-        return {key: tuple(values.T.tolist()) for key, values in out.items()}  # type: ignore[misc]
+        return {key: tuple(values.T.tolist()) for key, values in out.items()}  # (stable, new) each
 
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:
         n = n_user + n_syn
