@@ -18,8 +18,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from .errors import ConfigError
 from .judges import GateJudge, Looks, Verdict
 from .schema import Config, num, section, text
@@ -128,7 +126,7 @@ def run_checks(
     return "successful"
 
 
-def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: np.ndarray) -> Looks:
+def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     """Measurements at many tick times: measurement errors (a metrics backend down), job checks with
     a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
@@ -197,13 +195,14 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
     tally = _Tally()
     tick = env.now
     taken = 0
-    ahead: list[tuple[float, Looks, int]] = []  # measurements taken ahead of the clock
+    # Measurements taken ahead of the clock, kept for the log only: a look's values are worked out
+    # only for a log that shows them.
+    ahead: list[tuple[float, Looks, int]] = []
 
     def enter_due() -> None:
         while ahead and ahead[0][0] <= env.now + 1e-9:
             t, looks, i = ahead.pop(0)
-            if d.record:  # a look's values are worked out only for a log that shows them
-                d.log("measurement", f"{label}: {looks.status[i]}", looks.verdict(i), at=t)
+            d.log("measurement", f"{label}: {looks.status[i]}", looks.verdict(i), at=t)
 
     try:
         while cfg.count is None or taken < cfg.count:
@@ -216,11 +215,12 @@ def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
             )
             if cfg.count is not None:
                 n_ready = min(n_ready, cfg.count - taken)
-            ticks = tick + cfg.interval_s * np.arange(n_ready)
+            ticks = [tick + cfg.interval_s * i for i in range(n_ready)]
             looks = measure_many(d, cfg, ticks)
-            for i, (tick, status) in enumerate(zip(ticks.tolist(), looks.status, strict=True)):
+            for i, (tick, status) in enumerate(zip(ticks, looks.status, strict=True)):
                 taken += 1
-                ahead.append((tick, looks, i))
+                if d.record:
+                    ahead.append((tick, looks, i))
                 outcome = tally.record(cfg, status)
                 done = outcome is not None or (cfg.count is not None and taken >= cfg.count)
                 if done:

@@ -106,50 +106,43 @@ class GateJudge(JudgeConfig):
     def measure(self, world: World, t_to: float, lookback_s: float) -> Verdict:
         raise NotImplementedError  # every registered judge kind overrides this
 
-    def measure_many(self, world: World, ticks: np.ndarray, lookback_s: float) -> Looks:
+    def measure_many(self, world: World, ticks: list[float], lookback_s: float) -> Looks:
         """`measure` as of many tick times over traffic already drawn. Judges whose limits are
-        simple functions of the interval's aggregates (`limits_many`) do it in one vectorised read."""
+        simple functions of the interval's aggregates (`limits_many`) do it in one read."""
         if type(self).limits_many is GateJudge.limits_many:
-            return Looks.of([self.measure(world, float(t), lookback_s) for t in ticks])
+            return Looks.of([self.measure(world, t, lookback_s) for t in ticks])
         s = world.stats_many(
             ticks, lookback_s, self.quantiles, self.min_tail_samples, "saturation" in self.watch
         )
         least = max(1, self.min_requests)
-        requests = s["requests"].tolist()  # per tick: [stable, new]
+        stable_n, new_n = s["requests"]
         limits = self.limits_many(s)
-        T = len(requests)
-        columns = [(m, s[_STAT[m]][:, 1].tolist(), _per_tick(limits[m], T)) for m in self.watch]
+        T = len(ticks)
+        columns = [(m, s[_STAT[m]][NEW], _per_tick(limits[m], T)) for m in self.watch]
 
         def judged(i: int) -> list[tuple[str, float, float]] | None:
             """The (metric, value, limit) a look at tick i can judge; None without enough requests."""
-            stable, new = requests[i]
-            if new < least or (self.needs_baseline and stable < least):
+            new = new_n[i]
+            if new < least or (self.needs_baseline and stable_n[i] < least):
                 return None
-            return [
-                (m, values[i], bounds[i])
-                for m, values, bounds in columns
-                if not math.isnan(values[i]) and self.judgeable(m, new)
-            ]
-
-        status = []
-        for i in range(T):  # a few ticks, a few metrics: plain Python beats numpy calls on short rows
-            look = judged(i)
-            if not look:
-                status.append("inconclusive")
-            else:  # value/limit > 1 as `_verdict` has it: value > limit, or any value over a limit of 0
-                over = any((v > bound) if bound > 0 else (v > 0) for _, v, bound in look)
-                status.append("fail" if over else "pass")
+            look = []
+            for m, values, bounds in columns:  # a loop, not a comprehension: cheaper on a few metrics
+                value = values[i]
+                if not math.isnan(value) and self.judgeable(m, new):
+                    look.append((m, value, bounds[i]))
+            return look
 
         def verdict(i: int) -> Verdict:
             look = judged(i)
             return Verdict("inconclusive") if look is None else self._verdict(look)
 
-        return Looks(status, verdict)
+        return Looks([_status(judged(i)) for i in range(T)], verdict)
 
     needs_baseline: ClassVar[bool] = False
 
-    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Per metric, the limit at each tick (arrays of shape (ticks,) or scalars)."""
+    def limits_many(self, s: dict[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
+        """Per metric, the limit at each tick (a list), or one for all (a number), given `stats_many`'s
+        values (per quantity, the stable and the new version's, one per tick)."""
         raise NotImplementedError  # optional: judges without it are measured tick by tick
 
     @property
@@ -185,8 +178,19 @@ class GateJudge(JudgeConfig):
 
 
 def _per_tick(limit: Any, ticks: int) -> list[float]:
-    """A limit as one float per tick, whether it varies by tick (an array) or not (a scalar)."""
-    return limit.tolist() if isinstance(limit, np.ndarray) else [float(limit)] * ticks
+    """A limit as one float per tick, whether it varies by tick (a list) or not (a number)."""
+    return limit if isinstance(limit, list) else [float(limit)] * ticks
+
+
+def _status(judged: list[tuple[str, float, float]] | None) -> str:
+    """The status `GateJudge._verdict` gives these (metric, value, limit), without its values and
+    score: value/limit > 1 is value > limit, or any value over a limit of 0."""
+    if not judged:
+        return "inconclusive"
+    for _, v, bound in judged:
+        if (v > bound) if bound > 0 else (v > 0):
+            return "fail"
+    return "pass"
 
 
 def _observed(s: Any) -> dict[str, float]:
@@ -216,7 +220,7 @@ class FixedJudge(GateJudge):
         }
         return self._limits(_observed(c), limits, c.requests)
 
-    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
+    def limits_many(self, s: dict[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
         return {
             "error_rate": self.max_error_rate,
             "p50": self.max_p50_ms,
@@ -243,21 +247,23 @@ class BaselineJudge(GateJudge):
         if c.requests < max(1, self.min_requests) or b.requests < max(1, self.min_requests):
             return Verdict("inconclusive")
         base = _observed(b)
-        return self._limits(_observed(c), {m: self._limit(m, base[m]) for m in self.watch}, c.requests)
+        return self._limits(_observed(c), {m: self._bounds(m, [base[m]])[0] for m in self.watch}, c.requests)
 
     needs_baseline: ClassVar[bool] = True
 
-    def limits_many(self, s: dict[str, np.ndarray]) -> dict[str, Any]:
-        # Only the metrics watched: each limit costs numpy calls on every look.
-        return {m: self._limit(m, s[_STAT[m]][:, 0]) for m in self.watch}
+    def limits_many(self, s: dict[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
+        return {m: self._bounds(m, s[_STAT[m]][STABLE]) for m in self.watch}
 
-    def _limit(self, metric: str, baseline: Any) -> Any:
-        """The limit on a metric given its baseline value (a float, or an array of them)."""
+    def _bounds(self, metric: str, baselines: list[float]) -> list[float]:
+        """The limit on a metric given each of its baseline values."""
         if metric == "error_rate":
-            return baseline * self.max_error_ratio + self.error_margin
+            ratio, margin = self.max_error_ratio, self.error_margin
+            return [x * ratio + margin for x in baselines]
         if metric == "saturation":
-            return baseline + self.max_saturation_delta
-        return baseline * self.max_latency_ratio  # p50, p99
+            delta = self.max_saturation_delta
+            return [x + delta for x in baselines]
+        ratio = self.max_latency_ratio
+        return [x * ratio for x in baselines]  # p50, p99
 
 
 @dataclass(frozen=True)

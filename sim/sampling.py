@@ -8,12 +8,16 @@ number by number gives exactly the values one array call would — and the strea
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 #: Up to this many elements a Python loop of scalar draws is faster than one array call (measured;
 #: a beta variate's array call costs more to set up than a binomial's).
 SMALL_BINOMIAL = 10
 SMALL_BETA = 14
+
+_Reals = TypeVar("_Reals", list[float], np.ndarray)
 
 
 def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> np.ndarray:
@@ -35,10 +39,14 @@ def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> 
     return np.array(out, np.int64).reshape(n.shape)
 
 
-def beta(rng: np.random.Generator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`rng.beta(a, b)` for two arrays of one shape."""
-    if a.size > SMALL_BETA:
-        return rng.beta(a, b)
+def beta(rng: np.random.Generator, a: _Reals, b: _Reals) -> _Reals:
+    """`rng.beta(a, b)` for two arrays of one shape (an array back) or two lists of one length (a list)."""
     draw = rng.beta
-    out = [draw(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)]
-    return np.array(out).reshape(a.shape)
+    if isinstance(a, np.ndarray):
+        if a.size > SMALL_BETA:
+            return draw(a, b)
+        out = [draw(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)]
+        return np.array(out).reshape(a.shape)
+    if len(a) > SMALL_BETA:
+        return draw(np.array(a), np.array(b)).tolist()
+    return [draw(x, y) for x, y in zip(a, b, strict=True)]

@@ -8,7 +8,6 @@ alone fires after (1 − SLO) / e × window × burn_rate — the Workbook's dete
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -84,7 +83,7 @@ def first_firing(
     # margin keeps rounding in the span sums from ever deciding otherwise.
     near = lowest * (1.0 - 1e-9)
     lo_k, hi_k = max(0, int(eval_ks[0]) - longest), int(eval_ks[-1])
-    if history_error < near and not (err[lo_k:hi_k] > near * user[lo_k:hi_k]).any():
+    if history_error < near and not np.count_nonzero(err[lo_k:hi_k] > near * user[lo_k:hi_k]):
         return None
     return _scan(n, limit, user, err, eval_ks, history_rate, history_error)
 
@@ -115,14 +114,27 @@ def _scan(
     return int(eval_ks[first]) if firing[first] else None
 
 
-@functools.lru_cache(maxsize=64)
-def _spans(judge: BurnRateJudge, window_s: float) -> tuple[np.ndarray, np.ndarray, int, float]:
+_Spans = tuple[np.ndarray, np.ndarray, int, float]
+
+#: `_spans` by judge object. A frozen config hashes field by field (each window in turn), which
+#: costs more than the quick scan it serves, so the cache goes by identity; an entry holds its
+#: judge, which keeps the id from being reused.
+_SPANS: dict[int, tuple[BurnRateJudge, float, _Spans]] = {}
+
+
+def _spans(judge: BurnRateJudge, window_s: float) -> _Spans:
     """Every window (long and short of each pair) as a column: its length in windows, its limit;
     then the longest length and the lowest limit."""
+    hit = _SPANS.get(id(judge))
+    if hit is not None and hit[0] is judge and hit[1] == window_s:
+        return hit[2]
     spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
     limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
     n = np.maximum(1, spans.reshape(-1, 1))
-    return n, limit, int(n.max()), float(limit.min())
+    if len(_SPANS) >= 64:
+        _SPANS.clear()
+    _SPANS[id(judge)] = (judge, window_s, (n, limit, int(n.max()), float(limit.min())))
+    return _SPANS[id(judge)][2]
 
 
 class BurnRateAlert:

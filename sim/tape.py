@@ -248,24 +248,22 @@ class Tape:
 
     def stats_many(
         self,
-        ticks: np.ndarray,
+        ticks: list[float],
         lookback_s: float,
         quantiles: tuple[float, ...],
         min_tail: float,
         with_saturation: bool,
-    ) -> dict[str, np.ndarray]:
-        """`stats` as of many tick times at once, each over its own lookback (all already drawn)."""
+    ) -> dict[str, tuple[list[float], list[float]]]:
+        """`stats` as of many tick times (in time order) at once, each over its own lookback (all
+        already drawn)."""
         W, upto = self.window_s, max(self.env.now, self.materialized)
-        # A few ticks: window bounds in plain numbers (the same arithmetic as `windows`, tick by tick).
-        k_to = [math.floor(min(t, upto) / W + _EPS) for t in ticks.tolist()]
-        k_from = [
-            min(math.floor(max(t - lookback_s, 0.0) / W + _EPS), b)
-            for t, b in zip(ticks.tolist(), k_to, strict=True)
-        ]
-        self.ensure(max(k_to) * W)
-        return self.telemetry.stats_many(
-            np.array(k_from), np.array(k_to), quantiles, min_tail, with_saturation
-        )
+        k_from, k_to = [], []
+        for t in ticks:  # the arithmetic of `windows`, tick by tick
+            b = math.floor(min(t, upto) / W + _EPS)
+            k_to.append(b)
+            k_from.append(min(math.floor(max(t - lookback_s, 0.0) / W + _EPS), b))
+        self.ensure(k_to[-1] * W)
+        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
 
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""

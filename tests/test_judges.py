@@ -109,7 +109,7 @@ def test_looks_taken_together_agree_with_looks_taken_one_by_one(judge):
     statuses = set()
     for t in ticks:
         world.telemetry.rng = np.random.default_rng(11)
-        looks = judge.measure_many(world, np.array([t]), 60.0)
+        looks = judge.measure_many(world, [float(t)], 60.0)
         world.telemetry.rng = np.random.default_rng(11)
         one = judge.measure(world, float(t), 60.0)
         statuses.add(one.status)

@@ -100,3 +100,18 @@ def test_the_quick_exit_never_changes_when_the_alert_fires(level, wobble, users,
     quick = first_firing(judge, user, err, 10.0, eval_ks, float(users), history_error)
     n_, limit, _, _ = _spans(judge, 10.0)
     assert quick == _scan(n_, limit, user, err, eval_ks, float(users), history_error)
+
+
+def test_spans_are_those_of_the_judge_and_window_asked_for():
+    # `_spans` is cached by judge object: a second judge, or the same one at another window length,
+    # gets its own spans, and a judge equal to a cached one gets equal spans.
+    fast = BurnRateJudge(windows=({"long_s": 600, "short_s": 60, "burn_rate": 10.0},))
+    slow = BurnRateJudge(windows=({"long_s": 3600, "short_s": 300, "burn_rate": 2.0},))
+    for _ in range(2):
+        n, _, longest, lowest = _spans(fast, 10.0)
+        assert n.ravel().tolist() == [60, 6] and longest == 60 and lowest == pytest.approx(10.0 * 0.001)
+        assert _spans(fast, 60.0)[0].ravel().tolist() == [10, 1]
+        n, _, longest, lowest = _spans(slow, 10.0)
+        assert n.ravel().tolist() == [360, 30] and longest == 360 and lowest == pytest.approx(2.0 * 0.001)
+    twin = BurnRateJudge(windows=({"long_s": 600, "short_s": 60, "burn_rate": 10.0},))
+    assert np.array_equal(_spans(twin, 10.0)[0], _spans(fast, 10.0)[0])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.fleet import SYNTHETIC_LATENCY_MS, Latency, quantile_ms
 from sim.serving import Served
@@ -80,3 +82,79 @@ def test_multipliers_scale_percentiles():
     base = np.mean([_telemetry(n, 0, 1.0, s).stats(0, 1, (0.5,))[0].p50_ms for s in range(200)])
     slow = np.mean([_telemetry(n, 0, 2.0, s).stats(0, 1, (0.5,))[0].p50_ms for s in range(200)])
     assert abs(slow / base - 2.0) < 1e-9  # same seeds: the same order statistic, scaled
+
+
+@st.composite
+def _looks(draw):
+    """A telemetry of random windows and a look at a few or many ticks: (telemetry, k_from, k_to)."""
+    windows = draw(st.integers(1, 30))
+    seed = draw(st.integers(0, 2**32 - 1))
+    kind = draw(st.integers(0, 3))
+    tel = Telemetry(windows, LAT, kind, draw(st.floats(1.2, 4.0)), np.random.default_rng(seed))
+    rng = np.random.default_rng(seed + 1)
+    busy = draw(st.floats(0.0, 1.0))  # windows of a version without traffic test the NaN cases
+    user = np.where(rng.random((windows, 2)) < busy, rng.integers(0, 3000, (windows, 2)), 0)
+    tel.acc[..., Telemetry.USER] = user
+    tel.acc[..., Telemetry.SYN] = rng.integers(0, 200, (windows, 2))
+    tel.acc[..., Telemetry.ERR] = rng.binomial(user, 0.01)
+    tel.acc[..., Telemetry.LATW] = user * rng.uniform(0.5, 3.0, (windows, 2))
+    tel.acc[..., Telemetry.LATW_ON] = tel.acc[..., Telemetry.LATW] * (rng.random((windows, 2)) < 0.5)
+    tel.util[:] = rng.random((windows, 2))
+    ticks = draw(st.integers(1, 12))
+    # Ticks in time order: neither bound ever goes back, and an interval may be empty.
+    k_to = sorted(draw(st.lists(st.integers(0, windows), min_size=ticks, max_size=ticks)))
+    back = draw(st.lists(st.integers(0, 8), min_size=ticks, max_size=ticks))
+    k_from = [max(0, b - d) for b, d in zip(k_to, back, strict=True)]
+    for i in range(1, ticks):
+        k_from[i] = min(max(k_from[i], k_from[i - 1]), k_to[i])
+    return tel, k_from, k_to
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(np.array(a[key], float), np.array(b[key], float), equal_nan=True) for key in a
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    look=_looks(),
+    quantiles=st.sampled_from([(), (0.5,), (0.99,), (0.5, 0.99)]),
+    min_tail=st.sampled_from([0.0, 1.0, 10.0, 40.0]),
+)
+def test_a_look_worked_out_number_by_number_equals_the_array_way(look, quantiles, min_tail):
+    # `stats_many` works out a look of a few ticks in plain Python and one of many with numpy: on
+    # the same sums and the same stream, both must give every value bit for bit, take the same
+    # draws and leave the stream at the same place.
+    tel, k_from, k_to = look
+    sums = tel._sums(k_from, k_to)
+    state = tel.rng.bit_generator.state
+    few = tel._few(sums, quantiles, min_tail)
+    after_few = tel.rng.random()
+    tel.rng.bit_generator.state = state
+    many = tel._many(sums, quantiles, min_tail)
+    assert _same(few, many)
+    assert tel.rng.random() == after_few
+    assert all(len(few[key][v]) == len(k_to) for key in few for v in (0, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(look=_looks())
+def test_the_sums_of_one_interval_are_those_of_the_first_of_many(look):
+    # One interval is summed window after window; many by differences of running sums from the
+    # first one's start. The first of many is thus the same sum, bit for bit.
+    tel, k_from, k_to = look
+    one = tel._sums(k_from[:1], k_to[:1])
+    both = tel._sums([k_from[0], k_to[-1]], [k_to[0], k_to[-1]])
+    assert np.array_equal(one[0], both[0])
+    assert np.array_equal(one[0], tel.acc[k_from[0] : k_to[0]].sum(0))
+
+
+def test_saturation_is_the_busiest_window_of_a_version_with_requests():
+    tel = _telemetry(500, 0)
+    tel.util[:, :] = [[0.2, 0.0], [0.7, 0.0], [0.4, 0.0], [0.0, 0.0]]
+    out = tel.stats_many([0, 1, 3], [2, 3, 3], (), 0.0, True)
+    stable, new = out["saturation"]
+    # Window 0 alone has requests: the second look sees none, the third covers no window at all.
+    assert stable[0] == 0.7 and np.isnan(stable[1]) and np.isnan(stable[2])
+    assert all(np.isnan(new))
