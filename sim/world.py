@@ -83,6 +83,18 @@ def snapshot(
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def user_split(
+    flag: bool, weight: float, bias: tuple[float, ...], shares: tuple[float, ...]
+) -> tuple[np.ndarray, tuple[float, ...], float]:
+    """Share of each segment's users on slot 1 (frozen, and as plain numbers) and of all users: the
+    flag's percentage of every segment in a flag ramp, else the routing weight's slice. The same few
+    weights recur deploy after deploy, and numpy calls on three numbers cost more than their work."""
+    seg = np.full(len(shares), weight) if flag else routing.segment_shares(weight, np.array(bias))
+    seg.flags.writeable = False
+    return seg, tuple(seg.tolist()), float(seg @ np.array(shares))
+
+
 class World:
     def __init__(
         self,
@@ -100,11 +112,12 @@ class World:
         self.capacity = scn.fleet.capacity_rps
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
-        self.bias = np.array(
-            [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
+        self._shares = tuple(self.shares.tolist())
+        self._bias = tuple(
+            float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names
         )
-        self._no_reach = np.zeros(len(self.shares))
-        self._full_reach = float(np.ones(len(self.shares)) @ self.shares)  # every user's segment reached
+        self._nobody = ((0.0,) * len(self._shares), 0.0)  # reach of no one: by segment, of all users
+        self._full_reach = user_split(False, 1.0, self._bias, self._shares)[2]  # every user's segment reached
         ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
@@ -268,13 +281,13 @@ class World:
         p_schema = (0.0, 0.0)
         if self.phase == "flag":
             self.down = not up[NEW]
-            self._set_seg_share(np.full(S, self.flag_share))
+            self._set_seg_share(True, self.flag_share)
             self.eff_weight = 1.0  # every user is on the new binary; the flag splits them
-            share = (*self.seg_share.tolist(), 0.0)  # probes never carry a user, so never the flag
+            share = (*self._seg_values, 0.0)  # probes never carry a user, so never the flag
             cap = (ready[NEW] * self.capacity * up[NEW],) * 2
             fault = (float(active and not dormant), float(active))
             # A fault outside the flagged path runs for every user of the new binary.
-            seg_reach = self.seg_share if dormant else None
+            seg_reach = (self._seg_values, self._seg_user_share) if dormant else None
             released = self.flag_share
         else:
             self.down = not (up[STABLE] or up[NEW])
@@ -286,7 +299,7 @@ class World:
                 w = self.weight
             else:  # without a router, traffic spreads evenly over ready replicas
                 w = ready[NEW] / sum(ready)
-            self._set_seg_share(routing.segment_shares(w, self.bias))
+            self._set_seg_share(False, w)
             self.eff_weight = w  # the share of traffic routed to the new binary
             if w <= 0 or w >= 1:
                 syn_share = float(w >= 1)
@@ -294,23 +307,24 @@ class World:
                 syn_share = routing.synthetic_share(
                     self.scn.routing.synthetic, w, [n * u for n, u in zip(ready, up, strict=True)]
                 )
-            share = (*self.seg_share.tolist(), syn_share)
+            share = (*self._seg_values, syn_share)
             cap = (ready[STABLE] * up[STABLE] * self.capacity, ready[NEW] * up[NEW] * self.capacity)
             fault = (0.0, float(active and not dormant))
             if self.schema_broken:  # the old binary reads a column now gone
                 p_schema = (self.scn.migration.touch_share, 0.0)
-            seg_reach = self._no_reach if dormant else self.seg_share
+            seg_reach = self._nobody if dormant else (self._seg_values, self._seg_user_share)
             released = 0.0 if self.uses_flag else self._seg_user_share
         if self.down:
             share = (0.0,) * (S + 1)
-            seg_reach = self._no_reach
+            seg_reach = self._nobody
             released = 0.0
         # Reach: the share of user traffic the faulty path serves (of its segment, for a segment-only
-        # bug), whether or not the fault has begun to bite. (None: every user.)
+        # bug), whether or not the fault has begun to bite. (None: every user; else by segment and
+        # of all users.)
         if r.kind == "segment_bug" and r.segment is not None:
-            reach = 1.0 if seg_reach is None else float(seg_reach[r.segment])
+            reach = 1.0 if seg_reach is None else seg_reach[0][r.segment]
         else:
-            reach = self._full_reach if seg_reach is None else float(seg_reach @ self.shares)
+            reach = self._full_reach if seg_reach is None else seg_reach[1]
         self.faulty_reach = reach if (self.armed and r.bad) else 0.0
         self.released = released if self.armed else 0.0
         leak = r.leak_per_s and self.armed and up[NEW] and self.marks.new_started_at is not None
@@ -328,9 +342,10 @@ class World:
             )
         )
 
-    def _set_seg_share(self, share: np.ndarray) -> None:
-        self.seg_share = share
-        self._seg_user_share = float(share @ self.shares)  # kept: every stamp reads it
+    def _set_seg_share(self, flag: bool, weight: float) -> None:
+        self.seg_share, self._seg_values, self._seg_user_share = user_split(
+            flag, float(weight), self._bias, self._shares
+        )
 
     @property
     def user_share_new(self) -> float:
