@@ -29,11 +29,15 @@ def seed_sequence(seed: int, deploy: int, which: int) -> np.random.SeedSequence:
     there is a spawn key), then the spawn key's. Given those words as one array, it skips turning
     each integer into words one numpy call at a time."""
     seed, deploy, which = int(seed), int(deploy), int(which)
-    if min(seed, deploy, which) < 0:  # numpy's own error
+    if 0 <= seed | deploy | which <= _MASK32:  # a word each: the usual case
+        words = [seed, 0, 0, 0, deploy, which]
+    elif min(seed, deploy, which) < 0:  # numpy's own error
         return np.random.SeedSequence(seed, spawn_key=(deploy, which))
-    run = _words(seed)
-    run += [0] * (_POOL_SIZE - len(run))
-    return np.random.SeedSequence(np.array(run + _words(deploy) + _words(which), np.uint32))
+    else:
+        words = _words(seed)
+        words += [0] * (_POOL_SIZE - len(words))
+        words += _words(deploy) + _words(which)
+    return np.random.SeedSequence(np.array(words, np.uint32))
 
 
 _POOL_SIZE = 4  # numpy's default SeedSequence pool, in 32-bit words
