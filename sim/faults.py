@@ -8,6 +8,8 @@ touches it.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -97,6 +99,13 @@ class ReleasesConfig(Config):
         if self.bad_probability > 0 and sum(s.weight for s in self.faults.values()) <= 0:
             raise ConfigError("bad releases need at least one fault with weight > 0", ("faults",))
 
+    @functools.cached_property
+    def kind_cdf(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The fault kinds a bad release may carry, and their cumulative shares (drawn by bisection)."""
+        kinds = tuple(k for k, s in self.faults.items() if s.weight > 0)
+        weights = np.array([self.faults[k].weight for k in kinds])
+        return kinds, tuple((np.cumsum(weights) / weights.sum()).tolist())
+
 
 @dataclass(frozen=True)
 class Release:
@@ -143,17 +152,14 @@ class Release:
 
 
 def draw_release(cfg: ReleasesConfig, segment_names: tuple[str, ...], rng: np.random.Generator) -> Release:
-    u_bad, u_kind, u_smoke, u_layer, u_shadow = rng.random(5)
-    kinds = [k for k, s in cfg.faults.items() if s.weight > 0]
+    u_bad, u_kind, u_smoke, u_layer, u_shadow = rng.random(5).tolist()
+    kinds, cdf = cfg.kind_cdf
     if not kinds or u_bad >= cfg.bad_probability:
-        return Release(bad=False, smoke_u=float(u_smoke), shadow_u=float(u_shadow))
-    weights = np.array([cfg.faults[k].weight for k in kinds])
-    kind = kinds[int(np.searchsorted(np.cumsum(weights) / weights.sum(), u_kind, side="right"))]
+        return Release(bad=False, smoke_u=u_smoke, shadow_u=u_shadow)
+    kind = kinds[bisect.bisect_right(cdf, u_kind)]
     spec = cfg.faults[kind]
     severity = float(spec.severity.sample(rng))
     onset = float(spec.onset_s.sample(rng))
     segment = segment_names.index(spec.segment) if spec.segment is not None else None
     layer = "flag" if u_layer < cfg.flagged_share else "binary"
-    return Release(
-        True, kind, severity, onset, segment, float(u_smoke), spec.smoke_catch, layer, float(u_shadow)
-    )
+    return Release(True, kind, severity, onset, segment, u_smoke, spec.smoke_catch, layer, u_shadow)

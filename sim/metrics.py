@@ -67,16 +67,23 @@ def affected_users(world: World, scn: Scenario) -> float:
     that one of them met at least one.
     """
     L = world.ledger
-    faulty, share = L["faulty"], L["share"]
-    rng = world.rng
+    users = scn.traffic.users.population * scn.traffic.shares
     k = scn.traffic.users.activity_shape
+    if scn.routing.sticky:
+        return _banded(L["faulty"], L["share"], users, k, world.rng)
+    return _unbanded(L["faulty"], users, k, world.rng)
+
+
+def _banded(
+    faulty: np.ndarray, share: np.ndarray | None, users: np.ndarray, k: float, rng: np.random.Generator
+) -> float:
+    """`affected_users` by bands; share None: not sticky (every row reaches all of a segment's users)."""
     total = 0
-    for s, seg in enumerate(scn.traffic.segments):
+    for s, users_s in enumerate(users.tolist()):
         rows = faulty[:, s] > 0
         if not rows.any():
             continue
-        users_s = scn.traffic.users.population * seg.share
-        reach = share[rows, s] if scn.routing.sticky else np.ones(int(rows.sum()))
+        reach = share[rows, s] if share is not None else np.ones(int(rows.sum()))
         reach = np.maximum(reach, 1e-12)
         per_user = faulty[rows, s] / (users_s * reach)  # mean faulty requests per user of the row's slice
         edges = np.unique(reach)
@@ -86,6 +93,18 @@ def affected_users(world: World, scn: Scenario) -> float:
         counts = np.diff(np.round(users_s * np.concatenate([[0.0], edges])).astype(np.int64))
         total += int(rng.binomial(np.maximum(counts, 0), hit_probability(per_band, k)).sum())
     return float(total)
+
+
+def _unbanded(faulty: np.ndarray, users: np.ndarray, k: float, rng: np.random.Generator) -> float:
+    """`_banded` without stickiness, where each segment is one band (all its users), for every
+    segment at once: the same numbers and draws at a fraction of the numpy calls."""
+    hit = (faulty > 0).any(axis=0)
+    if not hit.any():
+        return 0.0
+    # A running sum, as the bands' bincount adds (rows without faulty requests add exact zeros).
+    per_user = np.cumsum(faulty[:, hit] / users[hit], axis=0)[-1]
+    counts = np.round(users[hit]).astype(np.int64)
+    return float(rng.binomial(np.maximum(counts, 0), hit_probability(per_user, k)).sum())
 
 
 def deploy_row(

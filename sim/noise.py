@@ -7,6 +7,8 @@ a SimPy process into the world for every strategy alike.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -30,6 +32,12 @@ class NoiseTargets(Config):
     both: float = num(0.7, 0.0, 1e6, doc="relative frequency of episodes hitting both versions")
     new: float = num(0.2, 0.0, 1e6, doc="... hitting only the new version's hosts")
     stable: float = num(0.1, 0.0, 1e6, doc="... hitting only the stable version's hosts")
+
+    @functools.cached_property
+    def cdf(self) -> tuple[float, ...]:
+        """Cumulative shares of the targets, in TARGETS order (drawn by bisection)."""
+        w = np.array([self.both, self.new, self.stable])
+        return tuple((np.cumsum(w) / w.sum()).tolist())
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,13 @@ def draw_episodes(cfg: NoiseConfig, horizon_s: float, rng: np.random.Generator) 
     look_back = min(cfg.duration_s.bounds()[1], 86400.0)
     span = horizon_s + look_back
     n = rng.poisson(cfg.episodes_per_hour * span / 3600.0)
-    w = np.array([cfg.targets.both, cfg.targets.new, cfg.targets.stable])
     out = []
     for _ in range(n):
         start = float(rng.uniform(-look_back, horizon_s))
         end = start + float(cfg.duration_s.sample(rng))
         factor = float(cfg.latency_factor.sample(rng))
         err = float(cfg.error_rate.sample(rng))
-        target = TARGETS[int(np.searchsorted(np.cumsum(w) / w.sum(), rng.random(), side="right"))]
+        target = TARGETS[bisect.bisect_right(cfg.targets.cdf, rng.random())]
         if end > 0:
             out.append(Episode(max(start, 0.0), end, factor, err, target))
     return tuple(sorted(out, key=lambda e: e.start))

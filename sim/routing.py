@@ -1,5 +1,8 @@
 """Which version serves a request: traffic weights, replica-approximated weights, sticky users, biased slices.
 
+The routing of a whole world state (`route`) is a pure function of plain values, worked out once
+per distinct state: the same states recur deploy after deploy.
+
 With a traffic router (service mesh, ingress) the weight is exact. Without one, the share of
 traffic a version gets is its share of ready replicas, and the weight a rollout asks for is
 approximated by replica counts the way Argo Rollouts does it for a basic canary.
@@ -7,14 +10,16 @@ approximated by replica counts the way Argo Rollouts does it for a basic canary.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from .schema import Config, num, section
+from .serving import NEW, STABLE, Snapshot
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,151 @@ def synthetic_share(mode: str, weight: float, ready: Sequence[int]) -> float:
         return weight
     total = sum(ready)
     return ready[1] / total if total > 0 else 0.0
+
+
+@functools.lru_cache(maxsize=512)
+def snapshot(
+    down: bool,
+    share: tuple[float, ...],
+    cap: tuple[float, float],
+    noise_lat: tuple[float, float],
+    p_bg: tuple[float, float],
+    fault: tuple[float, float],
+    p_schema: tuple[float, float],
+    shared: bool,
+    leak_from: float,
+) -> Snapshot:
+    """The snapshot of a state, given as plain numbers. States recur deploy after deploy (the same
+    weights over the same fleet), and a snapshot is never changed once made, so one is shared by
+    every recurrence."""
+
+    def frozen(values: tuple[float, ...]) -> np.ndarray:
+        arr = np.array(values, float)
+        arr.flags.writeable = False
+        return arr
+
+    return Snapshot(
+        down=down,
+        share=frozen(share),
+        cap=frozen(cap),
+        noise_lat=frozen(noise_lat),
+        p_bg=frozen(p_bg),
+        fault=frozen(fault),
+        p_schema=frozen(p_schema),
+        shared=shared,
+        leak_from=leak_from,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def user_split(
+    flag: bool, weight: float, bias: tuple[float, ...], shares: tuple[float, ...]
+) -> tuple[np.ndarray, tuple[float, ...], float]:
+    """Share of each segment's users on slot 1 (frozen, and as plain numbers) and of all users: the
+    flag's percentage of every segment in a flag ramp, else the routing weight's slice. The same few
+    weights recur deploy after deploy, and numpy calls on three numbers cost more than their work."""
+    seg = np.full(len(shares), weight) if flag else segment_shares(weight, np.array(bias))
+    seg.flags.writeable = False
+    return seg, tuple(seg.tolist()), float(seg @ np.array(shares))
+
+
+class Fixed(NamedTuple):
+    """What routing reads that stays put for a world's life."""
+
+    bias: tuple[float, ...]  # canary bias by segment
+    shares: tuple[float, ...]  # segment shares of user traffic
+    capacity: float  # req/s one replica serves
+    synthetic: str  # how probes spread over replicas
+    touch_share: float  # share of old-binary requests a broken schema fails
+    uses_flag: bool  # the release ships dark behind a flag
+    dormant: bool  # its faulty path lies behind that flag, off until the flag phase
+    bug_segment: int | None  # the one segment a segment-only bug hits
+    bad: bool
+
+
+class Routed(NamedTuple):
+    """Where traffic goes in a state, and what it reaches."""
+
+    down: bool
+    seg_share: np.ndarray  # share of each segment's users on slot 1 (read-only)
+    user_share: float  # share of all users on slot 1
+    weight: float  # share of traffic routed to the new binary
+    reach: float  # share of user traffic the faulty path serves (of its segment, for a segment bug)
+    released: float  # share of users the release reached
+    snapshot: Snapshot
+
+
+@functools.lru_cache(maxsize=2048)
+def route(
+    fixed: Fixed,
+    mode: str,
+    phase: str,
+    flag_share: float,
+    weight: float,
+    ready: tuple[int, int],
+    up: tuple[bool, bool],
+    fault_active: bool,
+    armed: bool,
+    schema_broken: bool,
+    noise_lat: tuple[float, float],
+    p_bg: tuple[float, float],
+    leak_from: float,
+) -> Routed:
+    """The routing of a state, given as plain values. States recur deploy after deploy (the same
+    steps over the same fleet), so each is worked out once."""
+    f = fixed
+    S = len(f.shares)
+    active = fault_active and armed
+    p_schema = (0.0, 0.0)
+    if phase == "flag":
+        down = not up[NEW]
+        seg, seg_values, user_share = user_split(True, float(flag_share), f.bias, f.shares)
+        eff_weight = 1.0  # every user is on the new binary; the flag splits them
+        share = (*seg_values, 0.0)  # probes never carry a user, so never the flag
+        cap = (ready[NEW] * f.capacity * up[NEW],) * 2
+        fault = (float(active and not f.dormant), float(active))
+        # A fault outside the flagged path runs for every user of the new binary.
+        seg_reach = (seg_values, user_share) if f.dormant else None
+        released = flag_share
+    else:
+        down = not (up[STABLE] or up[NEW])
+        if not up[NEW]:
+            w = 0.0
+        elif not up[STABLE]:
+            w = 1.0
+        elif mode == "router":
+            w = weight
+        else:  # without a router, traffic spreads evenly over ready replicas
+            w = ready[NEW] / sum(ready)
+        seg, seg_values, user_share = user_split(False, float(w), f.bias, f.shares)
+        eff_weight = w
+        serving = (ready[STABLE] * up[STABLE], ready[NEW] * up[NEW])  # ready replicas of live slots
+        syn_share = float(w >= 1) if w <= 0 or w >= 1 else synthetic_share(f.synthetic, w, serving)
+        share = (*seg_values, syn_share)
+        cap = (serving[STABLE] * f.capacity, serving[NEW] * f.capacity)
+        fault = (0.0, float(active and not f.dormant))
+        if schema_broken:  # the old binary reads a column now gone
+            p_schema = (f.touch_share, 0.0)
+        seg_reach = ((0.0,) * S, 0.0) if f.dormant else (seg_values, user_share)
+        released = 0.0 if f.uses_flag else user_share
+    if down:
+        share = (0.0,) * (S + 1)
+        seg_reach = ((0.0,) * S, 0.0)
+        released = 0.0
+    # Reach: the share of user traffic the faulty path serves (of its segment, for a segment-only
+    # bug), whether or not the fault has begun to bite. (seg_reach None: every user; else by segment
+    # and of all users.)
+    if f.bug_segment is not None:
+        reach = 1.0 if seg_reach is None else seg_reach[0][f.bug_segment]
+    else:
+        reach = user_split(False, 1.0, f.bias, f.shares)[2] if seg_reach is None else seg_reach[1]
+    snap = snapshot(down, share, cap, noise_lat, p_bg, fault, p_schema, phase == "flag", leak_from)
+    return Routed(
+        down,
+        seg,
+        user_share,
+        eff_weight,
+        reach if (armed and f.bad) else 0.0,
+        released if armed else 0.0,
+        snap,
+    )

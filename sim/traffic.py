@@ -6,6 +6,7 @@ so every strategy in a deploy meets exactly the same requests (common random num
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -87,13 +88,16 @@ class TrafficConfig(Config):
         if len(h) != 2 or not (0 <= h[0] < h[1] <= 24):
             raise ConfigError(f"{list(h)} is not [from, to) with 0 <= from < to <= 24", ("deploy_hours",))
 
-    @property
+    @functools.cached_property
     def segment_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.segments)
 
-    @property
+    @functools.cached_property
     def shares(self) -> np.ndarray:
-        return np.array([s.share for s in self.segments])
+        """Each segment's share of user requests (read-only: one array serves every deploy)."""
+        shares = np.array([s.share for s in self.segments])
+        shares.flags.writeable = False
+        return shares
 
 
 @dataclass(frozen=True)
@@ -124,10 +128,38 @@ class TrafficDraw:
 
 def rate_profile(cfg: TrafficConfig, start_hour: float, t_mid: np.ndarray) -> np.ndarray:
     """Expected total request rate (req/s) at times t_mid without surges: the daily curve."""
-    hours = (start_hour + t_mid / 3600.0) % 24.0
+    return _daily_curve(cfg, start_hour, t_mid / 3600.0)
+
+
+def _daily_curve(cfg: TrafficConfig, start_hour: float, t_hours: np.ndarray) -> np.ndarray:
+    hours = (start_hour + t_hours) % 24.0
     return cfg.rate_rps * (
         1.0 + cfg.diurnal.amplitude * np.cos(2 * np.pi * (hours - cfg.diurnal.peak_hour) / 24)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _window_mids(n: int, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mid-times of n windows, in seconds and in hours: the same for every deploy of a scenario."""
+    t_mid = (np.arange(n) + 0.5) * window_s
+    t_hours = t_mid / 3600.0
+    t_mid.flags.writeable = t_hours.flags.writeable = False
+    return t_mid, t_hours
+
+
+def request_means(
+    user_rate: np.ndarray, shares: np.ndarray, synthetic_rps: float, window_s: float
+) -> np.ndarray:
+    """Mean requests per window (windows, segments + 1): users by segment, then synthetic.
+
+    Built segment by segment (a window-long row each), which numpy does far faster than window by
+    window; the result is the transposed view, and numpy draws from it in row-major order whatever
+    its memory layout."""
+    lam = np.empty((len(shares) + 1, len(user_rate)))
+    np.multiply(shares[:, None], user_rate, out=lam[:-1])
+    lam[:-1] *= window_s
+    lam[-1] = synthetic_rps * window_s
+    return lam.T
 
 
 def draw_traffic(
@@ -136,8 +168,8 @@ def draw_traffic(
     n = math.ceil(horizon_s / window_s)
     lo, hi = cfg.deploy_hours
     start_hour = float(rng.uniform(lo, hi))
-    t_mid = (np.arange(n) + 0.5) * window_s
-    surge_mult = np.ones(n)
+    t_mid, t_hours = _window_mids(n, window_s)
+    rate = _daily_curve(cfg, start_hour, t_hours)
     surges = []
     s = cfg.surges
     # Surges already under way at t = 0 count too: look back one maximal surge length.
@@ -148,13 +180,14 @@ def draw_traffic(
         end = start + float(s.duration_s.sample(rng))
         factor = float(s.factor.sample(rng))
         surges.append((start, end, factor))
-        surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
-    rate = rate_profile(cfg, start_hour, t_mid) * surge_mult
+    if surges:  # most deploys meet none, and a product with ones changes nothing
+        surge_mult = np.ones(n)
+        for start, end, factor in surges:
+            surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
+        rate = rate * surge_mult
     user_rate = rate * (1.0 - cfg.synthetic_share)
     # Health checks and bots arrive at a steady rate: probes do not follow the daily curve.
-    lam = np.empty((n, len(cfg.segments) + 1))
-    lam[:, :-1] = user_rate[:, None] * cfg.shares[None, :] * window_s
-    lam[:, -1] = cfg.rate_rps * cfg.synthetic_share * window_s
+    lam = request_means(user_rate, cfg.shares, cfg.rate_rps * cfg.synthetic_share, window_s)
     return TrafficDraw(window_s, start_hour, rng.poisson(lam), user_rate, tuple(surges))
 
 

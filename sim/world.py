@@ -9,7 +9,6 @@ faulty code first and fully reached users, when the release reached everyone, de
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from . import routing
 from .faults import Release
 from .noise import Episode
-from .serving import NEW, STABLE, Snapshot
+from .routing import Fixed, route
+from .serving import NEW, STABLE
 from .tape import Tape
 from .telemetry import Telemetry
 from .traffic import TrafficDraw
@@ -50,39 +49,6 @@ class Marks:
     history: list[tuple[float, float]] = field(default_factory=list)  # (t, share of users on slot 1)
 
 
-@functools.lru_cache(maxsize=512)
-def snapshot(
-    down: bool,
-    share: tuple[float, ...],
-    cap: tuple[float, float],
-    noise_lat: tuple[float, float],
-    p_bg: tuple[float, float],
-    fault: tuple[float, float],
-    p_schema: tuple[float, float],
-    shared: bool,
-    leak_from: float,
-) -> Snapshot:
-    """The snapshot of a state, given as plain numbers. States recur deploy after deploy (the same
-    weights over the same fleet), and a snapshot is never changed once made, so one is shared by
-    every recurrence."""
-    def frozen(values: tuple[float, ...]) -> np.ndarray:
-        arr = np.array(values, float)
-        arr.flags.writeable = False
-        return arr
-
-    return Snapshot(
-        down=down,
-        share=frozen(share),
-        cap=frozen(cap),
-        noise_lat=frozen(noise_lat),
-        p_bg=frozen(p_bg),
-        fault=frozen(fault),
-        p_schema=frozen(p_schema),
-        shared=shared,
-        leak_from=leak_from,
-    )
-
-
 class World:
     def __init__(
         self,
@@ -100,11 +66,19 @@ class World:
         self.capacity = scn.fleet.capacity_rps
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
-        self.bias = np.array(
-            [scn.routing.canary_bias.segments.get(s, 1.0) for s in scn.traffic.segment_names]
+        bias = tuple(float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names)
+        self._fixed = Fixed(
+            bias,
+            tuple(self.shares.tolist()),
+            self.capacity,
+            scn.routing.synthetic,
+            scn.migration.touch_share,
+            uses_flag,
+            release.layer == "flag" and uses_flag,
+            release.segment if release.kind == "segment_bug" else None,
+            release.bad,
         )
-        self._no_reach = np.zeros(len(self.shares))
-        self._full_reach = float(np.ones(len(self.shares)) @ self.shares)  # every user's segment reached
+        self._leaks = bool(release.leak_per_s)
         ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
@@ -259,78 +233,25 @@ class World:
     # ---- routing and bookkeeping ----
 
     def _route(self) -> None:
-        # Plain Python numbers throughout: at two to four elements a numpy call costs more than its work.
-        S = len(self.shares)
-        r = self.release
-        ready, up = self.ready, self.up
-        dormant = r.layer == "flag" and self.uses_flag  # flagged path off until the flag phase
-        active = self.fault_active and self.armed
-        p_schema = (0.0, 0.0)
-        if self.phase == "flag":
-            self.down = not up[NEW]
-            self._set_seg_share(np.full(S, self.flag_share))
-            self.eff_weight = 1.0  # every user is on the new binary; the flag splits them
-            share = (*self.seg_share.tolist(), 0.0)  # probes never carry a user, so never the flag
-            cap = (ready[NEW] * self.capacity * up[NEW],) * 2
-            fault = (float(active and not dormant), float(active))
-            # A fault outside the flagged path runs for every user of the new binary.
-            seg_reach = self.seg_share if dormant else None
-            released = self.flag_share
-        else:
-            self.down = not (up[STABLE] or up[NEW])
-            if not up[NEW]:
-                w = 0.0
-            elif not up[STABLE]:
-                w = 1.0
-            elif self.mode == "router":
-                w = self.weight
-            else:  # without a router, traffic spreads evenly over ready replicas
-                w = ready[NEW] / sum(ready)
-            self._set_seg_share(routing.segment_shares(w, self.bias))
-            self.eff_weight = w  # the share of traffic routed to the new binary
-            if w <= 0 or w >= 1:
-                syn_share = float(w >= 1)
-            else:
-                syn_share = routing.synthetic_share(
-                    self.scn.routing.synthetic, w, [n * u for n, u in zip(ready, up, strict=True)]
-                )
-            share = (*self.seg_share.tolist(), syn_share)
-            cap = (ready[STABLE] * up[STABLE] * self.capacity, ready[NEW] * up[NEW] * self.capacity)
-            fault = (0.0, float(active and not dormant))
-            if self.schema_broken:  # the old binary reads a column now gone
-                p_schema = (self.scn.migration.touch_share, 0.0)
-            seg_reach = self._no_reach if dormant else self.seg_share
-            released = 0.0 if self.uses_flag else self._seg_user_share
-        if self.down:
-            share = (0.0,) * (S + 1)
-            seg_reach = self._no_reach
-            released = 0.0
-        # Reach: the share of user traffic the faulty path serves (of its segment, for a segment-only
-        # bug), whether or not the fault has begun to bite. (None: every user.)
-        if r.kind == "segment_bug" and r.segment is not None:
-            reach = 1.0 if seg_reach is None else float(seg_reach[r.segment])
-        else:
-            reach = self._full_reach if seg_reach is None else float(seg_reach @ self.shares)
-        self.faulty_reach = reach if (self.armed and r.bad) else 0.0
-        self.released = released if self.armed else 0.0
-        leak = r.leak_per_s and self.armed and up[NEW] and self.marks.new_started_at is not None
-        self.tape.record(
-            snapshot(
-                self.down,
-                share,
-                cap,
-                self.noise_lat,
-                self.p_bg,
-                fault,
-                p_schema,
-                self.phase == "flag",
-                self.marks.new_started_at if leak else math.nan,
-            )
+        leak = self._leaks and self.armed and self.up[NEW] and self.marks.new_started_at is not None
+        routed = route(
+            self._fixed,
+            self.mode,
+            self.phase,
+            self.flag_share,
+            self.weight,
+            (*self.ready,),
+            (*self.up,),
+            self.fault_active,
+            self.armed,
+            self.schema_broken,
+            self.noise_lat,
+            self.p_bg,
+            self.marks.new_started_at if leak else math.nan,
         )
-
-    def _set_seg_share(self, share: np.ndarray) -> None:
-        self.seg_share = share
-        self._seg_user_share = float(share @ self.shares)  # kept: every stamp reads it
+        self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
+        self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
+        self.tape.record(routed.snapshot)
 
     @property
     def user_share_new(self) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import sim
+from sim import routing, world
 from sim.routing import argo_replica_split, canary_replicas_for_router, segment_shares, synthetic_share
 
 
@@ -62,3 +64,32 @@ def test_sticky_slices_only_grow_and_bias_shrinks_a_segment():
 def test_health_checks_probe_every_replica():
     assert synthetic_share("per_replica", 0.01, np.array([10, 1])) == pytest.approx(1 / 11)
     assert synthetic_share("weighted", 0.01, np.array([10, 1])) == 0.01
+
+
+@pytest.mark.parametrize("name", ["flagged-release", "schema-rename-breaking", "unrepresentative-canary"])
+def test_a_cached_routing_is_what_a_fresh_one_works_out(monkeypatch, name):
+    """Worlds share each state's routing through a cache: it must depend on nothing but its arguments
+    and never be changed by a reader."""
+    asked = []
+
+    def spy(*args):
+        asked.append(args)
+        return routing.route(*args)
+
+    monkeypatch.setattr(world, "route", spy)
+    scn = sim.load_scenario(name, overrides=["releases.bad_probability=1.0"])
+    for deploy in range(3):
+        for strategy in scn.strategies:
+            sim.run_deploy(scn, strategy, deploy=deploy, seed=5)
+    assert len(asked) > 50
+    for args in asked:
+        cached, fresh = routing.route(*args), routing.route.__wrapped__(*args)
+        for field in routing.Routed._fields:
+            a, b = getattr(cached, field), getattr(fresh, field)
+            if field == "snapshot":
+                assert a.down == b.down and a.shared == b.shared
+                for part in ("share", "cap", "noise_lat", "p_bg", "fault", "p_schema"):
+                    assert np.array_equal(getattr(a, part), getattr(b, part))
+                assert np.array_equal([a.leak_from], [b.leak_from], equal_nan=True)
+            else:
+                assert np.array_equal(a, b), field

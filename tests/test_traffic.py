@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.traffic import TrafficConfig, draw_traffic, hit_probability, rate_profile
+from sim.traffic import TrafficConfig, draw_traffic, hit_probability, rate_profile, request_means
 
 
 def test_daily_curve_averages_to_the_mean_rate():
@@ -51,6 +51,20 @@ def test_surges_raise_the_rate_while_they_last():
     for start, end, _ in draw.surges:
         inside += (t_mid >= start) & (t_mid < end)
     assert np.allclose(ratio, 2.0**inside)
+
+
+def test_request_means_are_the_plain_product_and_drawn_row_by_row():
+    gen = np.random.default_rng(4)
+    user_rate, shares = gen.uniform(0.0, 500.0, 97), np.array([0.55, 0.3, 0.15])
+    lam = request_means(user_rate, shares, 7.5, 10.0)
+    # The straightforward window-by-window product, bit for bit.
+    reference = np.empty((97, 4))
+    reference[:, :-1] = user_rate[:, None] * shares[None, :] * 10.0
+    reference[:, -1] = 7.5 * 10.0
+    assert lam.shape == (97, 4) and np.array_equal(lam, reference)
+    # The same draws as from a row-major array, whatever the layout.
+    a, b = np.random.default_rng(9).poisson(lam), np.random.default_rng(9).poisson(reference)
+    assert np.array_equal(a, b)
 
 
 def test_distinct_users_formula_matches_monte_carlo():

@@ -180,7 +180,8 @@ class Deploy:
 
     def desired(self, version: int) -> int:
         """Replicas of a version that are ready or starting (not terminating)."""
-        return int(self.world.ready[version]) + sum(b[0] for b, _ in self._starting[version])
+        starting = self._starting[version]  # mostly none: then no generator to build
+        return int(self.world.ready[version]) + (sum(b[0] for b, _ in starting) if starting else 0)
 
     def start(self, version: int, count: int) -> Gen:
         """Start `count` more replicas: they cost from now and take traffic once ready. Interrupting
@@ -254,7 +255,8 @@ class Deploy:
         """Move user traffic to `weight` (0-1) on the new version through the router or selector."""
         yield self.env.timeout(self.scn.routing.flip_s)
         self.world.set_weight(weight)
-        self.log("weight", f"{weight * 100:g}%")
+        if self.record:  # formatting costs more than the rest of the step when no one keeps the log
+            self.log("weight", f"{weight * 100:g}%")
 
     def set_canary_weight(self, pct: float) -> Gen:
         """Canary at pct%: with a router, scale the canary to its share and shift weight; without one,
@@ -310,7 +312,8 @@ class Deploy:
         analysis meant to run for the whole rollout (no count) starts again once they let it pass."""
         while True:
             outcome: Outcome = yield from run_metrics(self, cfg, label)
-            self.log("analysis", f"{label}: {outcome}")
+            if self.record:
+                self.log("analysis", f"{label}: {outcome}")
             if outcome in ("failed", "error"):
                 self.detect("analysis")
                 return False

@@ -1,0 +1,35 @@
+"""Random streams: each (seed, deploy, stream) is numpy's SeedSequence child, however it is built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import rng
+
+# Small numbers, and ones that take several 32-bit words (seeds past the pool's four words too).
+ints = st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 2**140))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ints, ints, st.integers(0, 2**40))
+def test_seed_sequence_is_numpys_spawned_child(seed, deploy, which):
+    ours = rng.seed_sequence(seed, deploy, which)
+    numpys = np.random.SeedSequence(seed, spawn_key=(deploy, which))
+    assert ours.pool.tolist() == numpys.pool.tolist()
+    assert ours.generate_state(8, np.uint64).tolist() == numpys.generate_state(8, np.uint64).tolist()
+
+
+def test_streams_draw_what_numpys_children_draw():
+    for seed, deploy, which in [(0, 0, 0), (1, 299, rng.OBSERVE), (2**32, 5, rng.CONTROL), (7, 2**33, 1)]:
+        child = np.random.SeedSequence(seed, spawn_key=(deploy, which))
+        expected = np.random.Generator(np.random.PCG64(child)).random(5).tolist()
+        assert rng.stream(seed, deploy, which).random(5).tolist() == expected
+        assert rng.lazy(seed, deploy, which).random(5).tolist() == expected
+
+
+def test_a_negative_seed_is_refused_as_numpy_refuses_it():
+    with pytest.raises(ValueError, match="non-negative"):
+        rng.stream(-1, 0, 0)
