@@ -27,6 +27,12 @@ from .telemetry import Stats, Telemetry
 _EPS = 1e-9
 
 
+def _window(t: float, window_s: float) -> int:
+    """Index of the window time t falls in; a time a rounding error short of a window's start
+    counts as in that window (0.3 s with 0.1 s windows is in window 3, not 2)."""
+    return math.floor(t / window_s + _EPS)
+
+
 class QuietTimeout(simpy.Timeout):
     """A wait after which its process changes no traffic for `quiet_for` seconds more (it starts
     replicas, or flips a router, which take that long). The tape draws on to that later instant
@@ -234,8 +240,8 @@ class Tape:
 
     def windows(self, t_from: float, t_to: float) -> tuple[int, int]:
         # Observers may evaluate a tick ahead of the clock over traffic already drawn (see analysis).
-        k_to = int(min(t_to, max(self.env.now, self.materialized)) // self.window_s + _EPS)
-        k_from = min(int(max(t_from, 0.0) // self.window_s + _EPS), k_to)
+        k_to = _window(min(t_to, max(self.env.now, self.materialized)), self.window_s)
+        k_from = min(_window(max(t_from, 0.0), self.window_s), k_to)
         self.ensure(k_to * self.window_s)
         return k_from, k_to
 
@@ -259,9 +265,9 @@ class Tape:
         W, upto = self.window_s, max(self.env.now, self.materialized)
         k_from, k_to = [], []
         for t in ticks:  # the arithmetic of `windows`, tick by tick
-            b = math.floor(min(t, upto) / W + _EPS)
+            b = _window(min(t, upto), W)
             k_to.append(b)
-            k_from.append(min(math.floor(max(t - lookback_s, 0.0) / W + _EPS), b))
+            k_from.append(min(_window(max(t - lookback_s, 0.0), W), b))
         self.ensure(k_to[-1] * W)
         return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
 

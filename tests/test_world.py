@@ -117,3 +117,14 @@ def test_quiet_pauses_keep_their_promise_and_are_drawn_past(monkeypatch):
     sim.run_deploy(sim.load_scenario("default"), "progressive", deploy=0, seed=1)
     ends = [a for _, a, _ in quiet]
     assert len(ends) == 4 and not any(abs(t - a) < 1e-6 for t in cut_at for a in ends)
+
+
+def test_every_query_puts_a_time_in_the_same_window(monkeypatch):
+    # 29.999999999999996 s is a rounding error short of window 3's start (10 s windows): the one
+    # look and the many looks must both count it as in window 3, or they would judge other data.
+    run = sim.run_deploy(scenario(QUIET), "progressive", deploy=0, seed=1)
+    tape, t = run.world.tape, 29.999999999999996
+    asked = []
+    monkeypatch.setattr(tape.telemetry, "stats_many", lambda k_from, k_to, *a: asked.append((k_from, k_to)))
+    tape.stats_many([t], 10.0, (0.99,), 0.0, False)
+    assert tape.windows(t - 10.0, t) == (2, 3) and asked == [([2], [3])]
