@@ -170,6 +170,7 @@ class Fixed(NamedTuple):
     dormant: bool  # its faulty path lies behind that flag, off until the flag phase
     bug_segment: int | None  # the one segment a segment-only bug hits
     bad: bool
+    full_reach: float  # the shares of every segment summed (1 up to rounding): every user reached
 
 
 class Routed(NamedTuple):
@@ -247,7 +248,7 @@ def route(
     if f.bug_segment is not None:
         reach = 1.0 if seg_reach is None else seg_reach[0][f.bug_segment]
     else:
-        reach = user_split(False, 1.0, f.bias, f.shares)[2] if seg_reach is None else seg_reach[1]
+        reach = f.full_reach if seg_reach is None else seg_reach[1]
     snap = snapshot(down, share, cap, noise_lat, p_bg, fault, p_schema, phase == "flag", leak_from)
     return Routed(
         down,

@@ -8,6 +8,7 @@ alone fires after (1 − SLO) / e × window × burn_rate — the Workbook's dete
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ class BurnRateJudge(JudgeConfig):
     @property
     def budget(self) -> float:
         return 1.0 - self.slo
+
+    @functools.cached_property
+    def spans_by_window(self) -> dict[float, Any]:
+        """`_spans` of this judge by window length, filled on first use."""
+        return {}
 
 
 def first_firing(
@@ -116,25 +122,18 @@ def _scan(
 
 _Spans = tuple[np.ndarray, np.ndarray, int, float]
 
-#: `_spans` by judge object. A frozen config hashes field by field (each window in turn), which
-#: costs more than the quick scan it serves, so the cache goes by identity; an entry holds its
-#: judge, which keeps the id from being reused.
-_SPANS: dict[int, tuple[BurnRateJudge, float, _Spans]] = {}
-
 
 def _spans(judge: BurnRateJudge, window_s: float) -> _Spans:
     """Every window (long and short of each pair) as a column: its length in windows, its limit;
-    then the longest length and the lowest limit."""
-    hit = _SPANS.get(id(judge))
-    if hit is not None and hit[0] is judge and hit[1] == window_s:
-        return hit[2]
-    spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
-    limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
-    n = np.maximum(1, spans.reshape(-1, 1))
-    if len(_SPANS) >= 64:
-        _SPANS.clear()
-    _SPANS[id(judge)] = (judge, window_s, (n, limit, int(n.max()), float(limit.min())))
-    return _SPANS[id(judge)][2]
+    then the longest length and the lowest limit. Kept on the judge: a frozen config hashes field
+    by field, which would cost more than the quick scan these serve."""
+    cached = judge.spans_by_window.get(window_s)
+    if cached is None:
+        spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
+        limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
+        n = np.maximum(1, spans.reshape(-1, 1))
+        cached = judge.spans_by_window[window_s] = (n, limit, int(n.max()), float(limit.min()))
+    return cached
 
 
 class BurnRateAlert:

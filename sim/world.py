@@ -77,6 +77,7 @@ class World:
             release.layer == "flag" and uses_flag,
             release.segment if release.kind == "segment_bug" else None,
             release.bad,
+            float(np.ones(len(self.shares)) @ self.shares),
         )
         self._leaks = bool(release.leak_per_s)
         ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
