@@ -35,7 +35,7 @@ from .errors import ConfigError
 #: The limits the advisor knows: name → (summary metric, label, unit shown, scale from the metric).
 LIMITS: dict[str, tuple[str, str, str, float]] = {
     "blast_radius": ("faulty_requests", "blast radius", "faulty requests per bad release", 1.0),
-    "time_to_recover_s": ("time_to_recover_s", "time to recover", "s", 1.0),
+    "time_to_restore_s": ("time_to_restore_s", "time to restore", "s", 1.0),
     "extra_instance_hours": ("extra_instance_hours", "extra cost", "instance-hours per deploy", 1.0),
     "false_rollback_rate": ("false_rollback_rate", "false rollbacks", "% of good releases", 100.0),
 }
@@ -54,7 +54,7 @@ class Limits:
     """What you can live with; None is no limit. false_rollback_rate is a share (0.05 = 5%)."""
 
     blast_radius: float | None = None
-    time_to_recover_s: float | None = None
+    time_to_restore_s: float | None = None
     extra_instance_hours: float | None = None
     false_rollback_rate: float | None = None
     blast_metric: str = "faulty_requests"

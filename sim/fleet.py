@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from .errors import ConfigError
 from .schema import Config, num, section
@@ -92,6 +92,18 @@ def quantile_ms(lat: Latency, p: np.ndarray, kind: int = PROFILE_NONE, severity:
     if kind != PROFILE_NONE:  # (no profile adds zero: skipping it changes nothing)
         ln = ln + log_profile(z, kind, severity, lat.sigma)
     return lat.p50_ms * np.exp(ln)
+
+
+def share_slower(lat: Latency, limit_ms: float, kind: int = PROFILE_NONE, severity: float = 1.0) -> float:
+    """Share of user requests slower than limit_ms (no queueing or noise): 1 − F(limit) of the
+    profiled lognormal, whose normal score at the limit is found by bisection (ln Q rises with z)."""
+    target = math.log(limit_ms / lat.p50_ms)
+    lo, hi = -40.0, 40.0
+    for _ in range(100):
+        z = 0.5 * (lo + hi)
+        ln = lat.sigma * z + float(log_profile(np.array([z]), kind, severity, lat.sigma)[0])
+        lo, hi = (z, hi) if ln < target else (lo, z)
+    return float(ndtr(-0.5 * (lo + hi)))
 
 
 def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarray:

@@ -21,6 +21,10 @@ class HumansConfig(Config):
     page_response_s: Dist = section(
         lambda: lognormal(300.0, 900.0), doc="from a page to the on-call deciding to roll back, seconds"
     )
+    ticket_response_s: Dist = section(
+        lambda: lognormal(4 * 3600.0, 18 * 3600.0),
+        doc="from a ticket (the slow-burn alert) to the rollback, seconds of working time",
+    )
     decision_s: Dist = section(
         lambda: lognormal(120.0, 600.0),
         doc="from a canary step's end (or a manual gate) to the operator's call, seconds",
@@ -34,7 +38,7 @@ class HumansConfig(Config):
         h = self.business_hours
         if len(h) != 2 or not (0 <= h[0] < h[1] <= 24):
             raise ConfigError(f"{list(h)} is not [from, to) with 0 <= from < to <= 24", ("business_hours",))
-        for name in ("page_response_s", "decision_s"):
+        for name in ("page_response_s", "ticket_response_s", "decision_s"):
             try:
                 getattr(self, name).check_within(0.0, math.inf, "s")
             except ConfigError as err:
@@ -55,7 +59,27 @@ class Humans:
         base = float(getattr(self.cfg, which).sample(self.rng))
         return base * (self.cfg.off_hours_factor if self.off_hours(hour) else 1.0)
 
+    def working(self, dist: Dist, hour: float) -> float:
+        """Seconds until work of a drawn length is done by someone who works business hours only,
+        starting at local hour `hour` (a ticket, an escalated user report)."""
+        return working_delay(hour, float(dist.sample(self.rng)), self.cfg.business_hours)
+
     def waves_through(self, score: float) -> bool:
         """Whether the operator lets a failed check pass: only when the miss looks marginal."""
         u = float(self.rng.random())  # drawn every time, so the stream does not depend on the score
         return score < self.cfg.marginal_factor and u < self.cfg.wave_through
+
+
+def working_delay(hour: float, work_s: float, business_hours: tuple[float, ...]) -> float:
+    """Wall-clock seconds from local hour `hour` until `work_s` seconds of business hours have passed."""
+    lo, hi = business_hours
+    waited, left, h = 0.0, work_s, hour % 24.0
+    while True:
+        if lo <= h < hi:
+            room = (hi - h) * 3600.0
+            if left <= room:
+                return waited + left
+            waited, left, h = waited + room, left - room, hi
+        else:
+            gap = ((lo - h) % 24.0) * 3600.0
+            waited, h = waited + gap, lo

@@ -7,6 +7,7 @@ release has no faulty requests to count, a release that never reached 100% has n
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 #: Numeric per-deploy metrics, summarised with means, percentiles and confidence intervals.
 METRICS: tuple[str, ...] = (
     "time_to_detect_s",
-    "time_to_recover_s",
+    "time_to_repair_s",
+    "time_to_restore_s",
+    "censored_after_s",
     "faulty_requests",
     "failed_requests",
     "affected_users",
@@ -37,27 +40,44 @@ METRICS: tuple[str, ...] = (
 #: Every column of a row, in order: which run, what happened, the metrics, how it ended.
 COLUMNS: tuple[str, ...] = (
     "scenario", "strategy", "deploy", "seed", "release_bad", "fault_kind", "detected", "detected_by",
-    "rolled_back", "false_rollback", "escaped", *METRICS, "fault_layer", "undo", "error",
+    "rolled_back", "false_rollback", "escaped", "censored", *METRICS, "fault_layer", "undo", "error",
 )  # fmt: skip
 
-FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped")
+FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped", "censored")
+
+#: Durations measured from a bad release's first user impact, right-censored when the deploy's
+#: follow-up ended first (`censored_after_s` is then how long it was followed): name → the moment
+#: that ends it.
+DURATIONS: dict[str, str] = {
+    "time_to_detect_s": "detection",
+    "time_to_repair_s": "restoration",
+    "time_to_restore_s": "restoration",
+}
 
 NAN = math.nan
 
 
-def _first_faulty_request(world: World) -> float:
+def _first_faulty_request(phases: Sequence[World]) -> float:
     """When the first user request met the active fault: inside the first row that had any, the
     earliest of its n arrivals, each uniform over the row (the minimum of n uniforms is Beta(1, n))."""
-    faulty = world.ledger["faulty"].sum(1)
-    hit = np.flatnonzero(faulty > 0)
-    if not len(hit):
-        return NAN
-    i = int(hit[0])
-    L = world.ledger
-    return float(L["t0"][i] + L["dt"][i] * world.rng.beta(1, int(faulty[i])))
+    for world in phases:
+        L = world.ledger
+        faulty = L["faulty"].sum(1)
+        hit = np.flatnonzero(faulty > 0)
+        if len(hit):
+            i = int(hit[0])
+            return float(L["t0"][i] + L["dt"][i] * phases[0].rng.beta(1, int(faulty[i])))
+    return NAN
 
 
-def affected_users(world: World, scn: Scenario) -> float:
+def _column(phases: Sequence[World], name: str) -> np.ndarray:
+    """A ledger column over every phase of a run, in time order."""
+    if len(phases) == 1:
+        return phases[0].ledger[name]
+    return np.concatenate([w.ledger[name] for w in phases])
+
+
+def affected_users(phases: Sequence[World], scn: Scenario) -> float:
     """Distinct users who met faulty code.
 
     Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
@@ -66,12 +86,12 @@ def affected_users(world: World, scn: Scenario) -> float:
     met a mean number of faulty requests each, and `hit_probability` turns that into the chance
     that one of them met at least one.
     """
-    L = world.ledger
     users = scn.traffic.users.population * scn.traffic.shares
     k = scn.traffic.users.activity_shape
+    faulty, rng = _column(phases, "faulty"), phases[0].rng
     if scn.routing.sticky:
-        return _banded(L["faulty"], L["share"], users, k, world.rng)
-    return _unbanded(L["faulty"], users, k, world.rng)
+        return _banded(faulty, _column(phases, "share"), users, k, rng)
+    return _unbanded(faulty, users, k, rng)
 
 
 def _banded(
@@ -108,16 +128,25 @@ def _unbanded(faulty: np.ndarray, users: np.ndarray, k: float, rng: np.random.Ge
 
 
 def deploy_row(
-    scn: Scenario, strategy: str, deploy: int, seed: int, world: World, d: Deploy, end: float
+    scn: Scenario, strategy: str, deploy: int, seed: int, phases: Sequence[World], d: Deploy, end: float
 ) -> dict[str, Any]:
-    m, r, L = world.marks, world.release, world.ledger
+    """The row of a run: `phases` are its worlds in time order (the watch, then any follow-up),
+    `d` the deploy of the last, `end` when the run ended."""
+    world = phases[-1]
+    m, r = world.marks, world.release
     bad = r.bad
     detected = d.detected_by is not None
-    first = _first_faulty_request(world) if bad else NAN
-    exposed_before = detected and not math.isnan(first) and first <= m.detected_at
-    ttd = m.detected_at - first if exposed_before else NAN
-    ttr = (m.recovered_at - m.detected_at) if exposed_before and m.recovered_at is not None else NAN
-    failed = float(L["caused"].sum())
+    first = _first_faulty_request(phases) if bad else NAN
+    # Time to restore counts from the first user the fault hurt (DORA's "time to restore service"):
+    # a release caught before any user met it has no incident to restore from.
+    impacted = bad and not math.isnan(first) and (not detected or first <= m.detected_at)
+    restored = impacted and detected and m.recovered_at is not None
+    ttd = m.detected_at - first if impacted and detected else NAN
+    repair = m.recovered_at - m.detected_at if restored else NAN
+    restore = m.recovered_at - first if restored else NAN
+    censored = impacted and not restored
+    failed = float(_column(phases, "caused").sum())
+    dt, down = _column(phases, "dt"), _column(phases, "down")
     slo = scn.slo
     budget = slo.budget * scn.traffic.rate_rps * (1 - scn.traffic.synthetic_share) * slo.budget_days * 86400
     return {
@@ -133,17 +162,22 @@ def deploy_row(
         # A rollback answering a breaking schema change is not false, even if the code was fine.
         "false_rollback": d.rolled_back and not bad and scn.migration.kind != "breaking",
         "escaped": bad and m.faulty_full_at is not None,
+        "censored": censored,
         "time_to_detect_s": ttd,
-        "time_to_recover_s": ttr,
-        "faulty_requests": float(L["faulty"].sum()) if bad else NAN,
+        "time_to_repair_s": repair,
+        "time_to_restore_s": restore,
+        "censored_after_s": end - first if censored else NAN,
+        "faulty_requests": float(_column(phases, "faulty").sum()) if bad else NAN,
         "failed_requests": failed,
-        "affected_users": affected_users(world, scn) if bad else NAN,
+        "affected_users": affected_users(phases, scn) if bad else NAN,
         "exposure_at_detection": m.faulty_share_at_detection if bad and detected else NAN,
-        "downtime_s": float(L["dt"][L["down"]].sum()),
+        "downtime_s": float(dt[down].sum()),
         "error_budget_used": failed / budget,
         "lead_time_s": m.full_at if m.full_at is not None else NAN,
         "extra_instance_hours": m.extra_instance_s / 3600.0,
-        "migration_failed_requests": float(L["schema_failed"].sum()) if scn.migration.kind != "none" else NAN,
+        "migration_failed_requests": (
+            float(_column(phases, "schema_failed").sum()) if scn.migration.kind != "none" else NAN
+        ),
         "sequence_lead_time_s": m.sequence_done_at if m.sequence_done_at is not None else NAN,
         "fault_layer": r.layer if bad else None,
         "undo": (d.undo or "rollback") if d.rolled_back else None,

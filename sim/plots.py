@@ -117,21 +117,21 @@ def blast_radius(df: pd.DataFrame) -> Figure:
     )
 
 
-def time_to_recover(df: pd.DataFrame) -> Figure:
-    """From detection until no user meets the fault, per strategy (bad releases that were detected)."""
+def time_to_restore(df: pd.DataFrame) -> Figure:
+    """From the first user the fault hurt until no user meets it, per strategy (restored bad releases)."""
     return _distribution(
         df,
-        [("time_to_recover_s", "time to recover, s")],
-        "Time to recover: share of detected bad releases taking longer than x",
-        df["time_to_recover_s"].notna(),
+        [("time_to_restore_s", "time to restore, s")],
+        "Time to restore: share of restored bad releases taking longer than x",
+        df["time_to_restore_s"].notna(),
     )
 
 
 def blast_vs_recovery(df: pd.DataFrame, max_points: int = 3000) -> Figure:
-    """Each detected bad release as a point: exposure at detection against time to recover, in the
+    """Each detected bad release as a point: exposure at detection against time to restore, in the
     article's quadrants (small/large blast radius × fast/slow recovery); big markers are medians."""
     ok = _ok(df)
-    ok = ok[ok["exposure_at_detection"].notna() & ok["time_to_recover_s"].notna()]
+    ok = ok[ok["exposure_at_detection"].notna() & ok["time_to_restore_s"].notna()]
     fig = _figure(7.5, 5.0)
     ax = fig.subplots()
     rng = np.random.default_rng(0)  # fixed: the same rows always draw the same chart
@@ -140,12 +140,12 @@ def blast_vs_recovery(df: pd.DataFrame, max_points: int = 3000) -> Figure:
         n = len(part)
         if n > max_points:
             part = part.iloc[np.sort(rng.choice(len(part), max_points, replace=False))]
-        x, y = part["time_to_recover_s"].to_numpy(float), 100 * part["exposure_at_detection"].to_numpy(float)
+        x, y = part["time_to_restore_s"].to_numpy(float), 100 * part["exposure_at_detection"].to_numpy(float)
         ax.scatter(x, y, s=12, alpha=0.35, color=colour, label=f"{s} (n={n})", linewidths=0)
         if len(part):
             ax.scatter([np.median(x)], [np.median(y)], s=160, color=colour, edgecolors="black", zorder=3)
     ax.set_xscale("symlog", linthresh=1.0)
-    slowest = float(ok["time_to_recover_s"].max()) if len(ok) else 0.0
+    slowest = float(ok["time_to_restore_s"].max()) if len(ok) else 0.0
     ax.set_xlim(0, max(10 * FAST_RECOVERY_S, 2 * slowest))
     ax.set_ylim(-2, 104)
     ax.axvline(FAST_RECOVERY_S, color="gray", linestyle="--", linewidth=1)
@@ -157,9 +157,9 @@ def blast_vs_recovery(df: pd.DataFrame, max_points: int = 3000) -> Figure:
         (0.98, 0.97, "large blast, slow recovery", "right", "top"),
     ):
         ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="dimgray")
-    ax.set_xlabel("time to recover, s")
+    ax.set_xlabel("time to restore, s")
     ax.set_ylabel("user traffic on the bad version at detection, %")
-    ax.set_title("Blast radius vs time to recover, per detected bad release")
+    ax.set_title("Blast radius vs time to restore, per detected bad release")
     ax.grid(True, alpha=0.3)
     _legend(ax, fontsize=8, loc="center right")
     return fig
@@ -218,7 +218,7 @@ def run_charts(df: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Figure]:
     """The charts a results folder keeps, by file name."""
     return {
         "blast_radius": blast_radius(df),
-        "time_to_recover": time_to_recover(df),
+        "time_to_restore": time_to_restore(df),
         "blast_vs_recovery": blast_vs_recovery(df),
         "cost_vs_safety": cost_vs_safety(summary),
         "rollbacks_vs_escapes": rollbacks_vs_escapes(summary),

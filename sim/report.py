@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .metrics import METRICS
+from .summary import SUMMARY_METRICS
 
 #: (summary metric, column title, unit scale, format) in the order the table shows them.
 TABLE: tuple[tuple[str, str, float, str], ...] = (
@@ -16,7 +16,8 @@ TABLE: tuple[tuple[str, str, float, str], ...] = (
     ("affected_users", "affected users", 1.0, "{:,.0f}"),
     ("exposure_at_detection", "exposure at detection %", 100.0, "{:.1f}"),
     ("time_to_detect_s", "time to detect s", 1.0, "{:,.0f}"),
-    ("time_to_recover_s", "time to recover s", 1.0, "{:,.0f}"),
+    ("time_to_repair_s", "time to repair s", 1.0, "{:,.0f}"),
+    ("time_to_restore_s", "time to restore s", 1.0, "{:,.0f}"),
     ("downtime_s", "downtime s", 1.0, "{:,.0f}"),
     ("extra_instance_hours", "extra instance-h", 1.0, "{:.2f}"),
     ("lead_time_s", "lead time min", 1 / 60, "{:,.1f}"),
@@ -97,7 +98,7 @@ def summary_json(summary: pd.DataFrame, scenario: str, deploys: int, seed: int) 
     for strategy in dict.fromkeys(summary["strategy"]):
         part = summary[summary["strategy"] == strategy].set_index("metric")
         entry: dict[str, Any] = {}
-        for m in (*METRICS, *RATES):
+        for m in (*SUMMARY_METRICS, *RATES):
             r = part.loc[m]
             stats = ("mean",) if m in RATES else ("mean", "p50", "p90", "p99")
             entry[m] = {k: _plain(r[k]) for k in stats}

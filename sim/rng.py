@@ -15,6 +15,10 @@ import numpy as np
 # every strategy; the others (observation noise, people, controller dice) restart from the same
 # state for each strategy.
 RELEASE, TRAFFIC, NOISE, OBSERVE, PEOPLE, CONTROL = range(6)
+# Drawn only for the deploys that need them, after the first horizon: traffic of the margin that
+# finishes a repair in fine windows; the coarse traffic, noise and observation noise of the
+# follow-up of a bad release nobody has caught; the users' reports (how many hurt users it takes).
+MARGIN, FOLLOW, FOLLOW_NOISE, FOLLOW_OBSERVE, REPORTS = range(6, 11)
 
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:

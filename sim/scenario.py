@@ -23,6 +23,7 @@ from .humans import HumansConfig
 from .judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
 from .migration import MigrationConfig
 from .noise import NoiseConfig
+from .reports import ReportsConfig
 from .routing import RoutingConfig
 from .schema import Config, build, num, section, text, to_plain, unknown_key
 from .slo import BurnRateJudge
@@ -49,7 +50,19 @@ class RunConfig(Config):
         60.0,
         30 * 86400.0,
         unit="s",
-        doc="each deploy is followed this long (rollout, detection, recovery)",
+        doc="each deploy is watched this long in windows of window_s (rollout, detection, repair)",
+    )
+    follow_s: float = num(
+        7 * 86400.0,
+        0.0,
+        90 * 86400.0,
+        unit="s",
+        doc="a bad release nobody caught within horizon_s is followed on, in windows of follow_window_s, "
+        "until it is caught and undone or this long after its deploy began (then it is censored); "
+        "at most horizon_s: no follow-up",
+    )
+    follow_window_s: float = num(
+        300.0, 1.0, 86400.0, unit="s", doc="traffic is aggregated per window of this length after horizon_s"
     )
 
     def validate(self) -> None:
@@ -57,6 +70,14 @@ class RunConfig(Config):
             raise ConfigError(f"{self.window_s:g} is longer than horizon_s {self.horizon_s:g}", ("window_s",))
         if self.horizon_s / self.window_s > 1_000_000:
             raise ConfigError("more than 1,000,000 windows per deploy; use longer windows", ("window_s",))
+        if self.follow_window_s < self.window_s:
+            raise ConfigError(
+                f"{self.follow_window_s:g} is shorter than window_s {self.window_s:g}", ("follow_window_s",)
+            )
+        if self.follow_s / self.follow_window_s > 1_000_000:
+            raise ConfigError(
+                "more than 1,000,000 follow-up windows per deploy; use longer ones", ("follow_window_s",)
+            )
 
 
 def _default_judges() -> dict[str, JudgeConfig]:
@@ -91,6 +112,7 @@ class Scenario(Config):
     routing: RoutingConfig = section(RoutingConfig)
     judges: dict[str, JudgeConfig] = section(_default_judges)
     humans: HumansConfig = section(HumansConfig)
+    reports: ReportsConfig = section(ReportsConfig, doc="users who tell support about a bad release")
     safety_net: str | None = text("slo", doc="burn-rate judge watching the whole service; null for none")
     strategies: dict[str, StrategyConfig] = section(_default_strategies)
     run: RunConfig = section(RunConfig)

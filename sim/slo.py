@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ import simpy
 from .errors import ConfigError
 from .judges import JudgeConfig, _register
 from .schema import Config, num, section
+from .traffic import TrafficConfig, user_requests_before
+from .watcher import Watcher
 
 if TYPE_CHECKING:
     from .world import World
@@ -41,13 +43,25 @@ def _workbook_pages() -> tuple[BurnWindow, ...]:
     return (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0, 6.0))
 
 
+def _workbook_tickets() -> tuple[BurnWindow, ...]:
+    # The Workbook's ticket: 10% of a 30-day budget in 3 days (burn rate 1), with a 6 h short window.
+    return (BurnWindow(3 * 86400.0, 6 * 3600.0, 1.0),)
+
+
+#: Alert tiers: a page wakes the on-call; a ticket waits for working hours.
+TIERS = ("page", "ticket")
+
+
 @_register("burn_rate")
 @dataclass(frozen=True)
 class BurnRateJudge(JudgeConfig):
     kind: str = "burn_rate"
     slo: float = num(0.999, 0.0, 1.0, lo_open=True, doc="availability objective over user requests")
     budget_days: float = num(30.0, 0.0, 3650.0, lo_open=True, unit="d", doc="error-budget period")
-    windows: tuple[BurnWindow, ...] = section(_workbook_pages)
+    windows: tuple[BurnWindow, ...] = section(_workbook_pages, doc="window pairs that page the on-call")
+    tickets: tuple[BurnWindow, ...] = section(
+        _workbook_tickets, doc="window pairs that open a ticket, worked in business hours"
+    )
     eval_interval_s: float = num(60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="rule evaluation interval")
 
     def validate(self) -> None:
@@ -60,10 +74,17 @@ class BurnRateJudge(JudgeConfig):
     def budget(self) -> float:
         return 1.0 - self.slo
 
+    def pairs(self, tier: str) -> tuple[BurnWindow, ...]:
+        return self.windows if tier == "page" else self.tickets
+
     @functools.cached_property
-    def spans_by_window(self) -> dict[float, Any]:
-        """`_spans` of this judge by window length, filled on first use."""
+    def spans_by_window(self) -> dict[tuple[str, float], Any]:
+        """`_spans` of this judge by tier and window length, filled on first use."""
         return {}
+
+
+#: Expected user requests in the given numbers of windows before t = 0 (the steady history).
+History = Callable[[np.ndarray], np.ndarray]
 
 
 def first_firing(
@@ -72,26 +93,61 @@ def first_firing(
     err: np.ndarray,
     window_s: float,
     eval_ks: np.ndarray | range,
-    history_rate: float,
+    history: float | History,
     history_error: float,
+    tier: str = "page",
 ) -> int | None:
-    """First evaluation instant (a window index k: the alert looks at windows < k) at which it fires,
-    given the service's user requests and failures per window and evaluation instants in time order.
+    """First evaluation instant (a window index k: the alert looks at windows < k) at which a pair of
+    the tier fires, given the service's user requests and failures per window and evaluation
+    instants in time order.
 
-    Before t = 0 the service is taken to have run steadily at `history_rate` user requests a window
-    with error ratio `history_error`, so long windows are full from the first evaluation.
+    Before t = 0 the service is taken to have run steadily with error ratio `history_error`;
+    `history` gives its expected user requests in so many windows before t = 0 (a number: that
+    many a window), so long windows are full from the first evaluation.
     """
     if len(eval_ks) == 0:
         return None
-    n, limit, longest, lowest = _spans(judge, window_s)
+    spans = _spans(judge, window_s, tier)
+    if spans is None:
+        return None
+    n, limit, longest, lowest = spans
+    hist = history if callable(history) else functools.partial(np.multiply, float(history))
     # A span of windows burns only if some part of it does: when no window (nor the history before
     # t = 0) comes near the lowest limit, no span reaches it — most scans end here, cheaply. The
     # margin keeps rounding in the span sums from ever deciding otherwise.
     near = lowest * (1.0 - 1e-9)
-    lo_k, hi_k = max(0, int(eval_ks[0]) - longest), int(eval_ks[-1])
-    if history_error < near and not np.count_nonzero(err[lo_k:hi_k] > near * user[lo_k:hi_k]):
+    k_first, k_last = int(eval_ks[0]), int(eval_ks[-1])
+    lo_k = max(0, k_first - longest)
+    if history_error < near and not np.count_nonzero(err[lo_k:k_last] > near * user[lo_k:k_last]):
         return None
-    return _scan(n, limit, user, err, eval_ks, history_rate, history_error)
+    if history_error < near and _no_long_window_burns(
+        n, limit, user, err, k_first, k_last, hist, history_error
+    ):
+        return None
+    return _scan(n, limit, user, err, eval_ks, hist, history_error)
+
+
+def _no_long_window_burns(
+    n: np.ndarray,
+    limit: np.ndarray,
+    user: np.ndarray,
+    err: np.ndarray,
+    k_first: int,
+    k_last: int,
+    history: History,
+    history_error: float,
+) -> bool:
+    """Whether no pair's long window can burn at any instant in [k_first, k_last] while it still
+    reaches back before t = 0: even every failure drawn so far, with the most history it can
+    hold, falls short of its limit over the least traffic it can hold. A ticket's three-day window
+    holds days of healthy history, so this settles most of its scans without the span sums."""
+    longs, lims = n[0::2, 0], limit[0::2, 0]
+    if k_last > int(longs.min()):
+        return False  # some long window lies wholly after t = 0 by then: no such bound
+    errors, requests = float(err[:k_last].sum()), float(user[:k_first].sum())
+    most = history(np.maximum(longs - k_first, 0).astype(float))  # history held at the first instant
+    least = history(np.maximum(longs - k_last, 0).astype(float))  # ... and at the last
+    return bool(np.all(history_error * most + errors < lims * (least + requests) * (1.0 - 1e-9)))
 
 
 def _scan(
@@ -100,11 +156,12 @@ def _scan(
     user: np.ndarray,
     err: np.ndarray,
     eval_ks: np.ndarray | range,
-    history_rate: float,
+    history: float | History,
     history_error: float,
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
     eval_ks = np.asarray(eval_ks)
+    hist = history if callable(history) else functools.partial(np.multiply, float(history))
     hi_k = int(eval_ks[-1])
     cum_user, cum_err = np.zeros(hi_k + 1), np.zeros(hi_k + 1)  # running sums: [k] covers windows < k
     np.cumsum(user[:hi_k], out=cum_user[1:])
@@ -112,8 +169,9 @@ def _scan(
     lo = eval_ks - n
     loc = np.maximum(lo, 0)
     before = loc - lo  # windows of the span that fall before t = 0
-    req = cum_user[eval_ks] - cum_user[loc] + before * history_rate
-    bad = cum_err[eval_ks] - cum_err[loc] + before * (history_rate * history_error)
+    past = hist(before.astype(float))
+    req = cum_user[eval_ks] - cum_user[loc] + past
+    bad = cum_err[eval_ks] - cum_err[loc] + past * history_error
     burning = (bad >= limit * req) & (req > 0)
     firing = np.logical_or.reduce(burning[0::2] & burning[1::2])  # a pair fires when both its windows burn
     first = int(firing.argmax())
@@ -123,83 +181,81 @@ def _scan(
 _Spans = tuple[np.ndarray, np.ndarray, int, float]
 
 
-def _spans(judge: BurnRateJudge, window_s: float) -> _Spans:
-    """Every window (long and short of each pair) as a column: its length in windows, its limit;
-    then the longest length and the lowest limit. Kept on the judge: a frozen config hashes field
-    by field, which would cost more than the quick scan these serve."""
-    cached = judge.spans_by_window.get(window_s)
-    if cached is None:
-        spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in judge.windows])
-        limit = np.repeat([w.burn_rate * judge.budget for w in judge.windows], 2)[:, None]
-        n = np.maximum(1, spans.reshape(-1, 1))
-        cached = judge.spans_by_window[window_s] = (n, limit, int(n.max()), float(limit.min()))
-    return cached
+def _spans(judge: BurnRateJudge, window_s: float, tier: str = "page") -> _Spans | None:
+    """Every window (long and short of each pair of the tier) as a column: its length in windows,
+    its limit; then the longest length and the lowest limit (None: the tier has no pairs). Kept
+    on the judge: a frozen config hashes field by field, which would cost more than the quick
+    scan these serve."""
+    key = (tier, window_s)
+    if key not in judge.spans_by_window:
+        pairs = judge.pairs(tier)
+        if not pairs:
+            judge.spans_by_window[key] = None
+        else:
+            spans = np.array([[round(w.long_s / window_s), round(w.short_s / window_s)] for w in pairs])
+            limit = np.repeat([w.burn_rate * judge.budget for w in pairs], 2)[:, None]
+            n = np.maximum(1, spans.reshape(-1, 1))
+            judge.spans_by_window[key] = (n, limit, int(n.max()), float(limit.min()))
+    return judge.spans_by_window[key]
 
 
-class BurnRateAlert:
-    """Evaluates the alert over traffic as it is drawn and calls on_fire when it fires, until on_fire
-    accepts the page (a page inside a maintenance silence is refused and evaluation goes on).
+class BurnRateAlert(Watcher):
+    """Evaluates one tier of the alert over traffic as it is drawn and calls on_fire when it fires,
+    until on_fire accepts (a firing inside a maintenance silence is refused and evaluation goes on).
 
     Traffic drawn ahead lets one scan cover a long quiet stretch and sleep until a firing it found.
-    A state change rewinds the world; evaluations that saw redrawn windows are done again, and the
-    process is woken to rescan, since a firing it was sleeping towards may no longer happen.
+    A state change rewinds the world; evaluations that saw redrawn windows are done again.
     """
 
     def __init__(
-        self, env: simpy.Environment, world: World, judge: BurnRateJudge, on_fire: Callable[[], bool]
+        self,
+        env: simpy.Environment,
+        world: World,
+        judge: BurnRateJudge,
+        on_fire: Callable[[], bool],
+        tier: str = "page",
     ) -> None:
-        self.env, self.world, self.judge, self.on_fire = env, world, judge, on_fire
+        super().__init__(env, world)
+        self.judge, self.on_fire, self.tier = judge, on_fire, tier
         self.step = max(1, round(judge.eval_interval_s / world.window_s))
-        self.next_k = self.step
-        self.fired_at: float | None = None
-        self.proc: simpy.Process | None = None
-        self._sleeping = False
-        world.rewind_listeners.append(self._rewound)
+        # The first evaluation from now on (a later phase starts its alert mid-way).
+        self.next_k = max(self.step, math.ceil(env.now / world.window_s / self.step - 1e-9) * self.step)
+        scn, traffic = world.scn, world.traffic
+        self.history: History = functools.partial(
+            _history_requests, scn.traffic, traffic.start_hour, world.window_s
+        )
+        self.history_error = scn.fleet.error_rate
 
-    def start(self) -> simpy.Process:
-        self.proc = self.env.process(self._run())
-        self.world.observers.add(self.proc)
-        return self.proc
-
-    def _rewound(self, k: int) -> None:
+    def rewound(self, k: int) -> None:
         # Evaluations at instants after window k looked at windows that were just redrawn.
         self.next_k = min(self.next_k, (k // self.step + 1) * self.step)
-        if self._sleeping and self.proc is not None and self.proc.is_alive:
-            self._sleeping = False
-            self.proc.interrupt("rewound")
 
-    def _run(self) -> Generator[Any, Any, None]:
-        env, world, W = self.env, self.world, self.world.window_s
-        history_rate = float(world.traffic.user[0].sum())
-        history_error = world.scn.fleet.error_rate
-        last_k = math.floor(world.horizon_s / W + 1e-9)
-        while self.next_k <= last_k:
-            world.ensure(env.now)
-            done_k = math.floor(world.materialized / W + 1e-9)
-            eval_ks = range(self.next_k, min(done_k, last_k) + 1, self.step)
-            tel = world.telemetry
-            hit = first_firing(self.judge, tel.svc_user, tel.svc_err, W, eval_ks, history_rate, history_error)
-            wake = (
-                hit * W
-                if hit is not None
-                else max(
-                    world.materialized,
-                    (int(eval_ks[-1]) + self.step) * W if len(eval_ks) else self.next_k * W,
-                )
-            )
-            if hit is None and len(eval_ks):
-                self.next_k = int(eval_ks[-1]) + self.step
-            if hit is None and wake > world.horizon_s:
-                return
-            try:
-                self._sleeping = True
-                if wake > env.now:
-                    yield env.timeout(wake - env.now)
-                self._sleeping = False
-            except simpy.Interrupt:
-                continue  # redrawn: scan again from the first affected instant
-            if hit is not None:
-                if self.on_fire():
-                    self.fired_at = env.now
-                    return
-                self.next_k = hit + self.step  # silenced: keep evaluating
+    def scan(self) -> tuple[float | None, float | None]:
+        world, W = self.world, self.world.window_s
+        last_k = math.floor(world.limit_s / W + 1e-9)
+        if self.next_k > last_k:
+            return None, None
+        done_k = math.floor(world.materialized / W + 1e-9)
+        eval_ks = range(self.next_k, min(done_k, last_k) + 1, self.step)
+        tel = world.telemetry
+        hit = first_firing(
+            self.judge, tel.svc_user, tel.svc_err, W, eval_ks, self.history, self.history_error, self.tier
+        )
+        if hit is not None:
+            return hit * W, None
+        if len(eval_ks):
+            self.next_k = int(eval_ks[-1]) + self.step
+        wake = max(world.materialized, self.next_k * W)
+        return None, (None if wake > world.limit_s else wake)
+
+    def fire(self, at: float) -> bool:
+        return self.on_fire()
+
+    def refused(self, at: float) -> None:
+        self.next_k = round(at / self.world.window_s) + self.step  # silenced: keep evaluating
+
+
+def _history_requests(
+    cfg: TrafficConfig, start_hour: float, window_s: float, before: np.ndarray
+) -> np.ndarray:
+    return user_requests_before(cfg, start_hour, before * window_s)

@@ -42,7 +42,7 @@ from .metrics import COLUMNS, FLAGS, METRICS
 from .scenario import Scenario, load_scenario
 from .summary import SUMMARY_COLUMNS, summarize
 
-FORMAT = 1
+FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries
 MANIFEST = "manifest.json"
 ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV = "rows.parquet", "rows.csv", "summary.csv"
 CHUNKS, CHARTS = "chunks", "charts"
@@ -54,7 +54,8 @@ CHART_COLUMNS = (
     "release_bad",
     "faulty_requests",
     "affected_users",
-    "time_to_recover_s",
+    "time_to_restore_s",
+    "censored",
     "exposure_at_detection",
     "error",
 )

@@ -21,6 +21,7 @@ from .batch import Progress, executor, run_batch
 from .errors import ConfigError
 from .report import compare, format_table
 from .scenario import Scenario, load_scenario, parse_key_path
+from .store import FORMAT
 from .summary import summarize
 
 #: Most combinations one sweep may have (each is a whole batch).
@@ -195,7 +196,7 @@ def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis]) -> str:
 
 def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]) -> dict:
     return {
-        "format": 1,
+        "format": FORMAT,
         "kind": "sweep",
         "complete": False,
         "scenario_name": base.name,

@@ -74,6 +74,20 @@ class Tape:
         self.observers: set[simpy.Process] = set()
         self._segments: list[tuple[float, Snapshot]] = []  # (start, state) in time order; the last is open
 
+    def extend(self, counts: np.ndarray) -> None:
+        """More windows after the last, with their requests (by segment, then synthetic)."""
+        self.rem = np.concatenate([self.rem, counts])
+        self.horizon_s = len(self.rem) * self.window_s
+
+    def begin_at(self, t: float) -> None:
+        """Draw nothing before t: the part of its window before t was served elsewhere (the phase
+        this tape follows on from), so that window keeps only the requests of its remaining time."""
+        k = _window(t, self.window_s)
+        left = ((k + 1) * self.window_s - t) / self.window_s
+        if 0.0 < left < 1.0 - _EPS:
+            self.rem[k] = self.rng.binomial(self.rem[k], left)
+        self.materialized = t
+
     def record(self, snap: Snapshot) -> None:
         """The state from now on. A change inside a stretch already drawn rewinds it first."""
         now = self.env.now

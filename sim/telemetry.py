@@ -57,6 +57,22 @@ class Telemetry:
         # Whole-service user traffic (downtime failures included): what the SLO alert watches.
         self.svc = np.zeros((windows, 2))  # user requests, failures
         self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
+        self.history: np.ndarray | None = None  # service traffic an earlier phase served, kept on rewinds
+
+    def extend(self, windows: int) -> None:
+        """Room for more windows after the last."""
+        self.acc = np.concatenate([self.acc, np.zeros((windows, *self.acc.shape[1:]))])
+        self.util = np.concatenate([self.util, np.zeros((windows, 2))])
+        self.svc = np.concatenate([self.svc, np.zeros((windows, 2))])
+        self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
+        if self.history is not None:
+            self.history = np.concatenate([self.history, np.zeros((windows, 2))])
+
+    def carry(self, svc: np.ndarray) -> None:
+        """Whole-service traffic an earlier phase served in these windows (what an alert's long
+        window still holds when this phase begins)."""
+        self.history = svc
+        self.svc += svc
 
     @property
     def user(self) -> np.ndarray:
@@ -104,7 +120,7 @@ class Telemetry:
     def clear_from(self, k: int) -> None:
         self.acc[k:] = 0.0
         self.util[k:] = 0.0
-        self.svc[k:] = 0.0
+        self.svc[k:] = 0.0 if self.history is None else self.history[k:]
 
     def stats(
         self, k_from: int, k_to: int, quantiles: tuple[float, ...] = (0.5, 0.99), min_tail: float = 0.0

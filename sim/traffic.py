@@ -165,30 +165,51 @@ def request_means(
 def draw_traffic(
     cfg: TrafficConfig, window_s: float, horizon_s: float, rng: np.random.Generator
 ) -> TrafficDraw:
-    n = math.ceil(horizon_s / window_s)
     lo, hi = cfg.deploy_hours
     start_hour = float(rng.uniform(lo, hi))
-    t_mid, t_hours = _window_mids(n, window_s)
+    return draw_span(cfg, window_s, 0, math.ceil(horizon_s / window_s), start_hour, rng)
+
+
+def draw_span(
+    cfg: TrafficConfig, window_s: float, k0: int, k1: int, start_hour: float, rng: np.random.Generator
+) -> TrafficDraw:
+    """Windows k0..k1-1 of a deploy that started at `start_hour` (the rows for earlier windows are
+    zero and never served): the traffic a deploy meets after the part drawn up front."""
+    t_mid, t_hours = _window_mids(k1, window_s)
     rate = _daily_curve(cfg, start_hour, t_hours)
     surges = []
     s = cfg.surges
-    # Surges already under way at t = 0 count too: look back one maximal surge length.
+    t0, horizon_s = k0 * window_s, k1 * window_s
+    # Surges already under way at t0 count too: look back one maximal surge length.
     look_back = min(s.duration_s.bounds()[1], 86400.0)
-    span = horizon_s + look_back
+    span = horizon_s - t0 + look_back
     for _ in range(rng.poisson(s.per_day * span / 86400.0)):
-        start = float(rng.uniform(-look_back, horizon_s))
+        start = float(rng.uniform(t0 - look_back, horizon_s))
         end = start + float(s.duration_s.sample(rng))
         factor = float(s.factor.sample(rng))
         surges.append((start, end, factor))
     if surges:  # most deploys meet none, and a product with ones changes nothing
-        surge_mult = np.ones(n)
+        surge_mult = np.ones(k1)
         for start, end, factor in surges:
             surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
         rate = rate * surge_mult
     user_rate = rate * (1.0 - cfg.synthetic_share)
     # Health checks and bots arrive at a steady rate: probes do not follow the daily curve.
-    lam = request_means(user_rate, cfg.shares, cfg.rate_rps * cfg.synthetic_share, window_s)
-    return TrafficDraw(window_s, start_hour, rng.poisson(lam), user_rate, tuple(surges))
+    lam = request_means(user_rate[k0:], cfg.shares, cfg.rate_rps * cfg.synthetic_share, window_s)
+    counts = rng.poisson(lam)
+    if k0:
+        counts = np.concatenate([np.zeros((k0, counts.shape[1]), counts.dtype), counts])
+    return TrafficDraw(window_s, start_hour, counts, user_rate, tuple(surges))
+
+
+def user_requests_before(cfg: TrafficConfig, start_hour: float, seconds: np.ndarray) -> np.ndarray:
+    """Expected user requests in the `seconds` before t = 0, on the daily curve (no surges): the
+    steady history an alert's long window reaches back into."""
+    a, day = cfg.diurnal.amplitude, 86400.0
+    phase = 2 * np.pi * (start_hour - cfg.diurnal.peak_hour) / 24.0
+    # ∫ (1 + A cos(θ0 + 2πt/day)) dt over [-s, 0] = s + A·day/2π·(sin θ0 − sin(θ0 − 2πs/day))
+    wave = a * day / (2 * np.pi) * (np.sin(phase) - np.sin(phase - 2 * np.pi * seconds / day))
+    return cfg.rate_rps * (1.0 - cfg.synthetic_share) * (seconds + wave)
 
 
 def hit_probability(requests_per_user: np.ndarray, shape: float) -> np.ndarray:

@@ -9,6 +9,7 @@ faulty code first and fully reached users, when the release reached everyone, de
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,10 +138,45 @@ class World:
     def generation(self) -> int:
         return self.tape.generation
 
+    @property
+    def limit_s(self) -> float:
+        """How far traffic is drawn: the horizon, or further once extended."""
+        return self.tape.horizon_s
+
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""
         self.tape.finish(t)
-        self._account_instances(min(t, self.horizon_s))
+        self._account_instances(min(t, self.limit_s))
+
+    def extend(self, tail: TrafficDraw) -> None:
+        """Follow on past the horizon in the same windows, through `tail`'s windows after ours."""
+        n = len(self.tape.rem)
+        self.tape.extend(tail.counts[n:])
+        self.telemetry.extend(len(tail.counts) - n)
+
+    def carry_over(self, before: World, t: float) -> None:
+        """Take over from the world of an earlier phase, ended at t: its state, its marks and what
+        its service served before t (the history this phase's alerts look back on)."""
+        self.ready, self.up, self.instances = list(before.ready), list(before.up), list(before.instances)
+        self.weight, self.fault_active, self.armed = before.weight, before.fault_active, before.armed
+        self.mode, self.phase, self.flag_share = before.mode, before.phase, before.flag_share
+        self.schema_broken = before.schema_broken
+        self.marks = dataclasses.replace(before.marks, history=list(before.marks.history))
+        self._inst_t = t
+        self.tape.begin_at(t)
+        self._route()
+        W, w = self.window_s, before.window_s
+        served = before.telemetry.svc[: math.ceil(t / w - _EPS)]
+        # Each earlier window goes to the window of ours its start falls in.
+        into = np.minimum(
+            (np.arange(len(served)) * w / W + _EPS).astype(np.int64), len(self.telemetry.svc) - 1
+        )
+        history = np.zeros_like(self.telemetry.svc)
+        np.add.at(history, into, served)
+        self.telemetry.carry(history)
+        m = self.marks
+        if self.release.bad and not self.fault_active and m.first_reach_at is not None:
+            self.env.process(self._onset(at=m.first_reach_at + self.release.onset_s))
 
     # ---- state changes, each at env.now ----
 
@@ -281,9 +317,10 @@ class World:
         if m.detected_at is not None and m.recovered_at is None and not self.down and self.faulty_reach == 0:
             m.recovered_at = self.env.now
 
-    def _onset(self) -> Any:
-        if self.release.onset_s > 0:
-            yield self.env.timeout(self.release.onset_s)
+    def _onset(self, at: float | None = None) -> Any:
+        delay = self.release.onset_s if at is None else max(0.0, at - self.env.now)
+        if delay > 0:
+            yield self.env.timeout(delay)
         self.activate_fault()
 
     def _account_instances(self, now: float) -> None:

@@ -21,7 +21,7 @@ def summary(table: dict[str, dict[str, tuple[float, float, float]]]) -> pd.DataF
     for s, metrics in table.items():
         metrics = {"lead_time_s": (0.0, 0.0, 0.0), **metrics}
         for m, (mean, lo, hi) in metrics.items():
-            rows.append([s, m, 10, mean, NAN, NAN, NAN, lo, hi])
+            rows.append([s, m, 10, 0, mean, NAN, NAN, NAN, lo, hi, NAN, NAN])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -30,7 +30,7 @@ def strat(cost, blast, ttr, fr=(0.0, 0.0, 0.01), lead=0.0):
         "extra_instance_hours": (cost, cost, cost),
         "faulty_requests": blast,
         "affected_users": blast,
-        "time_to_recover_s": ttr,
+        "time_to_restore_s": ttr,
         "false_rollback_rate": fr,
         "lead_time_s": (lead, lead, lead),
     }
@@ -73,22 +73,22 @@ def test_no_limits_names_the_cheapest():
 
 
 def test_the_cheapest_strategy_meeting_every_limit_is_chosen():
-    a = advise(THREE, Limits(blast_radius=5000, time_to_recover_s=60))
+    a = advise(THREE, Limits(blast_radius=5000, time_to_restore_s=60))
     assert a.choice == "middle"  # cheap misses both, expensive also meets but costs more
     assert a.candidate is None and a.binding == () and "middle is the cheapest" in a.message
-    a = advise(THREE, Limits(blast_radius=200, time_to_recover_s=60))
+    a = advise(THREE, Limits(blast_radius=200, time_to_restore_s=60))
     assert a.choice == "expensive"
 
 
 def test_a_limit_met_only_on_average_names_a_candidate_not_a_choice():
     # middle's mean blast radius 1,000 is within 1,100 but its interval reaches 1,200.
-    a = advise(THREE, Limits(blast_radius=1100, time_to_recover_s=60, extra_instance_hours=2))
+    a = advise(THREE, Limits(blast_radius=1100, time_to_restore_s=60, extra_instance_hours=2))
     assert a.choice is None and a.candidate == "middle"
     assert "run more deploys" in a.message and "1,200" in a.message
 
 
 def test_when_none_qualifies_the_binding_limit_and_its_needed_value_are_named():
-    a = advise(THREE, Limits(blast_radius=150, time_to_recover_s=60, extra_instance_hours=2))
+    a = advise(THREE, Limits(blast_radius=150, time_to_restore_s=60, extra_instance_hours=2))
     # middle misses only the blast radius, expensive only the cost: relaxing either admits one.
     assert a.choice is None and a.candidate is None
     assert a.binding == ("blast_radius", "extra_instance_hours")
@@ -99,12 +99,12 @@ def test_when_none_qualifies_the_binding_limit_and_its_needed_value_are_named():
 
 def test_relaxing_names_the_cheapest_strategy_it_would_admit():
     # Both cheap and middle miss only the time to recover; relaxing it admits cheap first.
-    a = advise(THREE, Limits(blast_radius=200_000, time_to_recover_s=1))
-    assert a.relax["time_to_recover_s"] == ("cheap", 85)
+    a = advise(THREE, Limits(blast_radius=200_000, time_to_restore_s=1))
+    assert a.relax["time_to_restore_s"] == ("cheap", 85)
 
 
 def test_when_every_strategy_misses_two_limits_the_most_missed_one_binds():
-    a = advise(THREE, Limits(blast_radius=10, time_to_recover_s=3, extra_instance_hours=0.5))
+    a = advise(THREE, Limits(blast_radius=10, time_to_restore_s=3, extra_instance_hours=0.5))
     assert a.relax == {}
     assert a.binding == ("blast_radius",)  # missed by all three; recovery by two, cost by two
     assert "two or more" in a.message
@@ -117,7 +117,7 @@ def test_no_data_never_meets_a_limit():
             "caught": strat(1.0, (10, 5, 15), (5, 4, 6)),
         }
     )
-    a = advise(s, Limits(time_to_recover_s=60))
+    a = advise(s, Limits(time_to_restore_s=60))
     assert a.choice == "caught"
     assert a.table().loc["undetected"].iloc[0] == NO_DATA
 
@@ -137,7 +137,7 @@ def test_false_rollbacks_are_a_share_and_the_table_shows_percent():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"blast_radius": -1}, {"false_rollback_rate": 2}, {"time_to_recover_s": NAN}, {"blast_metric": "x"}],
+    [{"blast_radius": -1}, {"false_rollback_rate": 2}, {"time_to_restore_s": NAN}, {"blast_metric": "x"}],
 )
 def test_bad_limits_are_config_errors(bad):
     with pytest.raises(sim.ConfigError):
@@ -146,7 +146,7 @@ def test_bad_limits_are_config_errors(bad):
 
 def test_on_a_real_batch_the_choice_meets_every_limit_and_every_cheaper_strategy_does_not():
     s = sim.summarize(sim.run_batch(sim.load_scenario("default"), deploys=40, seed=3))
-    limits = Limits(time_to_recover_s=60, false_rollback_rate=0.5)
+    limits = Limits(time_to_restore_s=60, false_rollback_rate=0.5)
     a = advise(s, limits)
     assert a.choice is not None
     for strategy in a.ranking[: a.ranking.index(a.choice)]:

@@ -33,7 +33,7 @@ def test_canary_limits_exposure_to_its_slice_recreate_and_blue_green_do_not():
 def test_blue_green_recovers_in_seconds_recreate_in_minutes_with_downtime():
     scn = scenario({**QUIET, "releases": {"bad_probability": 1, "faults": ERRORS}})
     df = sim.run_batch(scn, deploys=30, seed=12, strategies=["recreate", "blue_green"])
-    ttr = df.groupby("strategy")["time_to_recover_s"]
+    ttr = df.groupby("strategy")["time_to_repair_s"]
     assert ttr.max()["blue_green"] <= 5  # one router flip while blue is warm
     assert ttr.min()["recreate"] >= 60  # stop the bad version, start the old one, warm it up
     down = df.groupby("strategy")["downtime_s"].min()

@@ -21,7 +21,7 @@ from sim.cli import main
 from sim.report import RATES, summary_json
 
 ROOT = Path(__file__).resolve().parent.parent
-CHARTS = {"blast_radius", "time_to_recover", "blast_vs_recovery", "cost_vs_safety", "rollbacks_vs_escapes"}
+CHARTS = {"blast_radius", "time_to_restore", "blast_vs_recovery", "cost_vs_safety", "rollbacks_vs_escapes"}
 
 
 def run_cli(*args: str, cwd: Path | None = None, stdout: int | None = None) -> subprocess.CompletedProcess:

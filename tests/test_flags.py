@@ -47,7 +47,7 @@ def test_a_fault_outside_the_flag_meets_every_user_of_the_binary():
 def test_kill_switch_recovers_in_the_propagation_delay():
     df = sim.run_batch(_flagged(1.0), deploys=6, seed=2, strategies=["flag", "canary_flag"])
     assert (df["undo"] == "kill_switch").all()
-    assert np.allclose(df["time_to_recover_s"], 7.0)  # no redeploy, no router change
+    assert np.allclose(df["time_to_repair_s"], 7.0)  # no redeploy, no router change
     assert (df["detected_by"] == "analysis").all()
 
 
@@ -60,7 +60,7 @@ def test_two_layers_two_blast_radii_two_undo_paths():
     # "Should users see this": flagged faults pass the binary canary (dark) and meet the flag's cohorts.
     flagged = df[df.fault_layer == "flag"]
     assert (flagged["undo"] == "kill_switch").all() and flagged["exposure_at_detection"].max() <= 0.05
-    assert by_layer["time_to_recover_s"].median()["flag"] == pytest.approx(7.0)
+    assert by_layer["time_to_repair_s"].median()["flag"] == pytest.approx(7.0)
 
 
 def test_shadow_calls_catch_dark_faults_before_any_user():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,27 +56,39 @@ def cases(draw):
 def test_invariants(case):
     scn, strategy, deploy = case
     run = sim.run_deploy(scn, strategy, deploy=deploy, seed=1)
-    row, w = run.row, run.world
-    L, tel = w.ledger, w.telemetry
+    row = run.row
+    phases = [run.world] + ([run.follow.world] if run.follow is not None else [])
     assert row["error"] is None
-    served = float(tel.user.sum())
+    served = sum(float(w.telemetry.user.sum()) for w in phases)
     if row["release_bad"]:
         assert 0 <= row["faulty_requests"] <= served
         assert row["affected_users"] <= scn.traffic.users.population
     else:
         assert math.isnan(row["faulty_requests"]) and math.isnan(row["affected_users"])
-    ttr = row["time_to_recover_s"]
-    assert math.isnan(ttr) or ttr >= 0
-    if w.marks.recovered_at is not None:
-        after = L["t0"] >= w.marks.recovered_at
-        assert L["faulty"][after].sum() == 0  # no user request touches faulty code after recovery
-    # Every window's user requests are split between the two versions and nothing else (100%).
-    n = int(np.ceil(w.materialized / w.window_s))
-    down = np.bincount(L["k"], weights=L["caused"] * L["down"], minlength=n)[:n]
-    assert np.allclose(
-        tel.user[:n].sum(1) + down, np.bincount(L["k"], weights=L["taken"][:, :-1].sum(1), minlength=n)[:n]
-    )
-    assert np.all((L["share"] >= 0) & (L["share"] <= 1))
+        assert run.follow is None and not row["censored"]
+    detect, repair, restore = row["time_to_detect_s"], row["time_to_repair_s"], row["time_to_restore_s"]
+    assert math.isnan(repair) or repair >= 0
+    assert math.isnan(restore) or restore == pytest.approx(detect + repair)
+    if row["censored"]:  # never restored: followed from its first faulty request to the end
+        assert math.isnan(restore) and 0 <= row["censored_after_s"] <= max(
+            scn.run.follow_s, scn.run.horizon_s
+        )
+    else:
+        assert math.isnan(row["censored_after_s"])
+    recovered = phases[-1].marks.recovered_at
+    for w in phases:
+        L, tel = w.ledger, w.telemetry
+        if recovered is not None:
+            after = L["t0"] >= recovered
+            assert L["faulty"][after].sum() == 0  # no user request touches faulty code after recovery
+        # Every window's user requests are split between the two versions and nothing else (100%).
+        n = int(np.ceil(w.materialized / w.window_s))
+        down = np.bincount(L["k"], weights=L["caused"] * L["down"], minlength=n)[:n]
+        drawn = np.bincount(L["k"], weights=L["taken"][:, :-1].sum(1), minlength=n)[:n]
+        before = tel.history[:n, 0] if tel.history is not None else 0.0  # served by the earlier phase
+        assert np.allclose(tel.user[:n].sum(1) + down, drawn)
+        assert np.allclose(tel.svc_user[:n] - before, drawn)
+        assert np.all((L["share"] >= 0) & (L["share"] <= 1))
     assert row["failed_requests"] >= 0 and row["downtime_s"] >= 0 and row["extra_instance_hours"] >= 0
     if row["lead_time_s"] == row["lead_time_s"]:
-        assert row["lead_time_s"] <= scn.run.horizon_s
+        assert row["lead_time_s"] <= run.world.limit_s

@@ -9,7 +9,6 @@ smallest that separate the intervals comfortably at those seeds.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +34,13 @@ def below(summary: pd.DataFrame, metric: str, low: str, high: str) -> bool:
     return ci(summary, low, metric)[1] < ci(summary, high, metric)[0]
 
 
+def median_below(summary: pd.DataFrame, metric: str, low: str, high: str) -> bool:
+    """The 95% interval of `low`'s median lies entirely below that of `high`'s (durations: Kaplan–Meier
+    medians, which the few releases caught only days later do not move as they move a mean)."""
+    rows = summary.set_index(["strategy", "metric"])
+    return float(rows.at[(low, metric), "p50_hi"]) < float(rows.at[(high, metric), "p50_lo"])
+
+
 def rate_ci(df: pd.DataFrame, mask: pd.Series, flag: str) -> tuple[float, float]:
     part = df[mask]
     return wilson(int(part[flag].astype(bool).sum()), len(part))
@@ -43,8 +49,10 @@ def rate_ci(df: pd.DataFrame, mask: pd.Series, flag: str) -> tuple[float, float]
 def test_payments_blue_green_undoes_in_seconds_and_without_downtime():
     s = sim.summarize(batch("payments", 300))
     for other in ("recreate", "canary", "progressive"):
-        assert below(s, "time_to_recover_s", "blue_green", other), other
-    assert ci(s, "blue_green", "time_to_recover_s")[1] < 10  # a flip of the router, not a redeploy
+        assert below(s, "time_to_repair_s", "blue_green", other), other
+    # A flip of the router, not a redeploy — while blue is warm. A bug that shows days later, once
+    # blue is gone, takes a redeploy: the median is a flip, the mean is not.
+    assert s.set_index(["strategy", "metric"]).at[("blue_green", "time_to_repair_s"), "p50_hi"] < 10
     assert ci(s, "blue_green", "downtime_s") == (0.0, 0.0)
     assert ci(s, "recreate", "downtime_s")[0] > 0
     assert below(s, "extra_instance_hours", "progressive", "blue_green"), "the price: a warm second fleet"
@@ -53,7 +61,7 @@ def test_payments_blue_green_undoes_in_seconds_and_without_downtime():
 def test_high_frequency_progressive_detects_sooner_ships_faster_and_hurts_fewer_than_a_manual_canary():
     df = batch("high-frequency", 300)
     s = sim.summarize(df)
-    assert below(s, "time_to_detect_s", "progressive", "canary")
+    assert median_below(s, "time_to_detect_s", "progressive", "canary")
     assert below(s, "lead_time_s", "progressive", "canary")
     # Per bad release (the same release under both): the canary's people let more requests meet it
     # in most deploys. A sign test, since one escaped release can outweigh all others in a mean.
@@ -121,7 +129,9 @@ def test_tail_latency_a_gate_misses_the_percentile_it_does_not_watch():
     assert escaped(median, "progressive_p50")[1] < escaped(median, "progressive_p99")[0]
     for kind in (tail, median):
         assert escaped(kind, "progressive_p50_p99")[1] < 0.25
-    # Latency faults raise no errors: the SLO alert never catches what the gate let through.
+    # Latency faults raise no errors: the SLO alert never catches what the gate let through. Only
+    # users do, hours later, when the slow requests are slow enough to annoy them (or nobody does).
     late = df[(tail | median) & df["escaped"].astype(bool)]
-    assert not (late["detected_by"] == "slo_alert").any()
-    assert np.isnan(late["time_to_detect_s"]).all()
+    assert set(late["detected_by"].dropna()) <= {"user_report"}
+    caught = late["time_to_detect_s"].dropna()
+    assert len(caught) and (caught > 1800).all()

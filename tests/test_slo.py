@@ -65,13 +65,14 @@ def test_the_safety_net_catches_an_escaped_error_fault_for_every_strategy():
                 "faults": {"_replace": True, "error_rate": {"weight": 1, "severity": 0.3, "smoke_catch": 0}},
             },
             "judges": {"baseline": {"watch": ["p99"]}, "fixed": {"watch": ["p99"]}},
+            "reports": {"per_harmed_user": 0},  # users would tell support too, but slower
         }
     )
     df = sim.run_batch(scn, deploys=6, seed=3)
     # Gates watching only latency miss a 30% error rate; the alert on the whole service does not.
     assert (df["detected_by"] == "slo_alert").all()
     assert df["rolled_back"].all()
-    assert not math.isnan(df["time_to_recover_s"].max())
+    assert not math.isnan(df["time_to_repair_s"].max())
 
 
 @settings(max_examples=300, deadline=None)
@@ -115,3 +116,37 @@ def test_spans_are_those_of_the_judge_and_window_asked_for():
         assert n.ravel().tolist() == [360, 30] and longest == 360 and lowest == pytest.approx(2.0 * 0.001)
     twin = BurnRateJudge(windows=({"long_s": 600, "short_s": 60, "burn_rate": 10.0},))
     assert np.array_equal(_spans(twin, 10.0)[0], _spans(fast, 10.0)[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    level=st.integers(0, 40),
+    wobble=st.lists(st.integers(-5, 5), min_size=1, max_size=150),
+    users=st.sampled_from([1, 500, 1000, 2000]),
+    history_error=st.sampled_from([0.0, 0.0002, 0.0009, 0.001]),
+    first=st.integers(1, 60),
+    daily=st.booleans(),
+)
+def test_the_long_window_bound_never_changes_when_a_ticket_fires(
+    level, wobble, users, history_error, first, daily
+):
+    # While a pair's long window still reaches back before t = 0, `first_firing` may settle a scan
+    # by bounding it (most failures with most history against least traffic); on every input it
+    # must agree with the long way, for a constant history or one that follows a daily curve.
+    judge = BurnRateJudge(
+        slo=0.999,
+        windows=({"long_s": 600, "short_s": 60, "burn_rate": 14.4},),
+        tickets=({"long_s": 86400, "short_s": 3600, "burn_rate": 1},),
+    )
+    n = len(wobble)
+    user = np.full(n, float(users))
+    err = np.clip(level + np.array(wobble, float), 0, user)
+    eval_ks = np.arange(min(first, n), n + 1)
+    day = 8640.0  # windows: the history is the integral of a positive daily rate, so it grows with b
+    history = (
+        (lambda b: users * (b + 0.5 * day / (2 * np.pi) * np.sin(2 * np.pi * b / day))) if daily else users
+    )
+    for tier in ("page", "ticket"):
+        quick = first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier)
+        n_, limit, _, _ = _spans(judge, 10.0, tier)
+        assert quick == _scan(n_, limit, user, err, eval_ks, history, history_error), tier

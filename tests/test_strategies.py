@@ -25,7 +25,7 @@ def test_progressive_aborts_within_the_router_flip_and_scales_the_canary_down_la
     assert ev[0] == (72.0, "weight", "1%")
     assert ev[1] == (132.0, "detected", "analysis")
     assert ev[2:] == [(132.0, "rollback", "started"), (134.0, "weight", "0%"), (179.0, "rollback", "done")]
-    assert run.row["time_to_recover_s"] == 2.0  # flip_s
+    assert run.row["time_to_repair_s"] == 2.0  # flip_s
     assert run.row["exposure_at_detection"] == 0.01
 
 
@@ -44,7 +44,7 @@ def test_replica_mode_canary_approximates_weights_and_rolls_back_by_restarting_s
     assert run.row["exposure_at_detection"] == pytest.approx(0.2)
     # Without a router the canary stops taking traffic once its replicas leave the endpoints:
     # stable was never scaled down at 1%, so that is immediate.
-    assert run.row["time_to_recover_s"] == 0.0
+    assert run.row["time_to_repair_s"] == 0.0
 
 
 def test_manual_gate_waits_for_a_person():
@@ -105,9 +105,9 @@ def test_blue_green_rollback_after_blue_is_gone_is_a_redeploy():
     )
     warm = sim.run_deploy(quick, "blue_green", deploy=0, seed=5).row
     cold = sim.run_deploy(gone, "blue_green", deploy=0, seed=5).row
-    assert warm["time_to_recover_s"] == 2.0
+    assert warm["time_to_repair_s"] == 2.0
     # Blue was scaled down 30 s after the cutover: start and warm a fleet (70 s), then flip (2 s).
-    assert cold["time_to_recover_s"] == 72.0
+    assert cold["time_to_repair_s"] == 72.0
     assert cold["extra_instance_hours"] < warm["extra_instance_hours"]
 
 

@@ -110,7 +110,7 @@ class Results:
 #: The run charts, by name: (title, draw from rows and summary).
 CHARTS: dict[str, Any] = {
     "blast_radius": lambda rows, summary: plots.blast_radius(rows),
-    "time_to_recover": lambda rows, summary: plots.time_to_recover(rows),
+    "time_to_restore": lambda rows, summary: plots.time_to_restore(rows),
     "blast_vs_recovery": lambda rows, summary: plots.blast_vs_recovery(rows),
     "cost_vs_safety": lambda rows, summary: plots.cost_vs_safety(summary),
     "rollbacks_vs_escapes": lambda rows, summary: plots.rollbacks_vs_escapes(summary),

@@ -23,8 +23,8 @@ RUN_CHARTS = (
         "(right) exceed x. A curve further left caught bad releases smaller.",
     ),
     (
-        "time_to_recover",
-        "Time to recover",
+        "time_to_restore",
+        "Time to restore",
         "From detection until no user meets the fault: flipping traffic back takes seconds, "
         "starting the old version again takes minutes.",
     ),
@@ -153,7 +153,7 @@ def deploy_picker(rows: pd.DataFrame, key: str) -> int | None:
     data = rows[["deploy", "fault_kind", "detected_by", "faulty_requests"]].copy()
     data["faulty_requests"] = data["faulty_requests"].fillna(0.0)
     data["outcome"] = outcome(rows)
-    data["recovered in"] = rows["time_to_recover_s"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f} s")
+    data["restored in"] = rows["time_to_restore_s"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f} s")
     for col in ("fault_kind", "detected_by"):
         data[col] = data[col].fillna("–").replace("", "–")
     chart = (
@@ -164,7 +164,7 @@ def deploy_picker(rows: pd.DataFrame, key: str) -> int | None:
             x=alt.X("deploy:Q", title="deploy"),
             y=alt.Y("faulty_requests:Q", title="faulty requests", scale=alt.Scale(type="symlog")),
             color=alt.Color("outcome:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
-            tooltip=["deploy", "outcome", "fault_kind", "detected_by", "faulty_requests", "recovered in"],
+            tooltip=["deploy", "outcome", "fault_kind", "detected_by", "faulty_requests", "restored in"],
         )
         .properties(height=220)
     )

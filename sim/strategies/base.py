@@ -94,6 +94,7 @@ class Deploy:
         self.fleet = scn.fleet
         self.abort = env.event()
         self.finished = env.event()
+        self.settled = env.event()  # shipped, and the old fleet gone: nothing changes until a detection
         self.detected_by: str | None = None
         self.rolled_back = False
         self.undo: str | None = None  # how the release was taken back: rollback, kill_switch, ...
@@ -162,6 +163,29 @@ class Deploy:
     def _answer_page(self) -> Gen:
         yield self.env.timeout(self.humans.delay("page_response_s", self.hour()))
         self.detect("slo_alert")
+
+    def ticket(self) -> bool:
+        """The slow-burn alert opened a ticket: someone works it in business hours and rolls back.
+        A maintenance silence holds it as it holds pages."""
+        if self.env.now < self.silenced_until:
+            return False
+        if self.detected_by is None:
+            self.log("alert", "SLO burn-rate ticket opened")
+            self._answer_later(self.humans.working(self.scn.humans.ticket_response_s, self.hour()), "ticket")
+        return True
+
+    def escalated(self) -> None:
+        """Support escalated users' reports: engineering works them in business hours and rolls back."""
+        if self.detected_by is None:
+            self.log("report", "users' reports escalated to engineering")
+            self._answer_later(self.humans.working(self.scn.reports.response_s, self.hour()), "user_report")
+
+    def _answer_later(self, delay: float, by: str) -> None:
+        def answer() -> Gen:
+            yield self.env.timeout(delay)
+            self.detect(by)
+
+        self.world.observers.add(self.env.process(answer()))
 
     @property
     def background_processes(self) -> list[simpy.Process]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..schema import num
 from ..world import NEW, STABLE
 from .base import Deploy, Gen, Strategy, StrategyConfig
 
@@ -12,7 +13,14 @@ from .base import Deploy, Gen, Strategy, StrategyConfig
 @dataclass(frozen=True)
 class RecreateConfig(StrategyConfig):
     kind: str = "recreate"
-    silence_alerts: bool = True  # planned downtime: pages are held until the short windows clear
+    silence_alerts: bool = True  # planned downtime: pages are held until the shortest short window clears
+    hold_after_s: float | None = num(
+        None,
+        0.0,
+        7 * 86400.0,
+        unit="s",
+        doc="pages held this long after the planned outage ends; default: the shortest short window",
+    )
 
 
 class Recreate(Strategy):
@@ -31,9 +39,14 @@ class Recreate(Strategy):
         d.log("step", "start the new version")
         yield from d.start(NEW, d.fleet.replicas)
         if spec.silence_alerts:
-            # The planned outage stays in each pair's short window for that window's length: hold
-            # pages until the longest has cleared, or every recreate would page on its own outage.
-            d.silenced_until = d.env.now + max(w.short_s for w in d.scn.slo.windows)
+            # A maintenance silence covers the planned outage and lets the shortest short window
+            # clear of it, so the fastest pair cannot page on the outage itself. Longer pairs' short
+            # windows still hold it, but their long windows, diluted by an hour or more of healthy
+            # traffic, do not burn on a minute's outage; a broken build pages once the silence ends.
+            hold = spec.hold_after_s
+            d.silenced_until = d.env.now + (
+                min(w.short_s for w in d.scn.slo.windows) if hold is None else hold
+            )
 
     def rollback(self, d: Deploy) -> Gen:
         # Only one version ever runs: the new one must go before the old one can come back.

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..metrics import NAN
 from . import references as ref
-from .common import QUIET, error_fault, runs, scenario, user_rate
+from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario, user_rate
 from .record import Record, mean_interval, pct, rate_interval
 
 
@@ -18,6 +18,7 @@ def _burn_scenario(error_ratio: float, horizon_s: float):  # type: ignore[no-unt
     no baseline errors, whose on-call answers a page at once: the alert's own timing, undisturbed."""
     return scenario(
         QUIET,
+        WATCH_ONLY,
         {
             "fleet": {"error_rate": 0.0},
             "releases": error_fault(error_ratio),

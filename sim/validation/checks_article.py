@@ -96,8 +96,12 @@ def check_blast_radius(pair: str, deploys: int = 400, seed: int = 871, level: fl
         "canary>=progressive": ("progressive", "canary", "≤",
                                 "progressive's blast radius is at most the canary's"),
     }[pair]  # fmt: skip
-    faulty = df.groupby("strategy")["faulty_requests"].mean()
-    note = f"mean faulty requests: {small} {faulty[small]:,.0f}, {large} {faulty[large]:,.0f}"
+    caught = df[~df["censored"].astype(bool)]  # a release never caught has only a lower bound
+    faulty = caught.groupby("strategy")["faulty_requests"].mean()
+    note = (
+        f"mean faulty requests per caught bad release: {small} {faulty[small]:,.0f}, "
+        f"{large} {faulty[large]:,.0f}"
+    )
     return _order_record(
         f"article.blast_radius[{pair}]",
         claim,
@@ -110,26 +114,26 @@ def check_blast_radius(pair: str, deploys: int = 400, seed: int = 871, level: fl
     )
 
 
-def check_time_to_recover(deploys: int = 400, seed: int = 871, level: float = 0.95) -> Record:
+def check_time_to_repair(deploys: int = 400, seed: int = 871, level: float = 0.95) -> Record:
     """Blue-green flips back in seconds while blue is warm; recreate must redeploy."""
     df = _bad_batch(deploys, seed)
     scn = scenario({"releases": {"bad_probability": 1.0}})
     keep = scn.strategies["blue_green"].scale_down_delay_s  # type: ignore[attr-defined]
-    recreate = df[(df["strategy"] == "recreate")]["time_to_recover_s"].dropna().to_numpy(float)
-    bg = df[df["strategy"] == "blue_green"].dropna(subset=["time_to_recover_s"])
+    recreate = df[(df["strategy"] == "recreate")]["time_to_repair_s"].dropna().to_numpy(float)
+    bg = df[df["strategy"] == "blue_green"].dropna(subset=["time_to_repair_s"])
     # Detection while blue is still up: at most `keep` seconds after the cutover (lead time).
     warm = bg[bg["time_to_detect_s"].notna() & (_detected_at(bg) < bg["lead_time_s"] + keep)]
     late = len(bg) - len(warm)
     return _order_record(
-        "article.time_to_recover[blue_green<<recreate]",
-        "blue-green recovers in seconds (a flip back to warm blue); recreate needs a redeploy",
-        warm["time_to_recover_s"].to_numpy(float),
+        "article.time_to_repair[blue_green<<recreate]",
+        "blue-green repairs in seconds (a flip back to warm blue); recreate needs a redeploy",
+        warm["time_to_repair_s"].to_numpy(float),
         recreate,
         "s",
         "≪",
         level,
         f"{late} of {len(bg)} blue-green detections came after blue was scaled down ({keep:g} s after "
-        f"the cutover) and took a redeploy; all blue-green: mean {bg['time_to_recover_s'].mean():.1f} s",
+        f"the cutover) and took a redeploy; all blue-green: mean {bg['time_to_repair_s'].mean():.1f} s",
     )
 
 

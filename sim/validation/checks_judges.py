@@ -12,7 +12,7 @@ from ..judges import mann_whitney_classify
 from ..scenario import Scenario, load_scenario
 from ..schema import to_plain
 from . import references as ref
-from .common import QUIET, error_fault, runs, scenario
+from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario
 from .record import Record, pct, rate_interval, z_of
 
 P0 = 0.01  # baseline error rate of the A/B checks
@@ -30,6 +30,7 @@ def _ab_scenario(
     release = error_fault((p1 - P0) / (1 - P0)) if p1 > P0 else {"bad_probability": 0.0}
     return scenario(
         QUIET,
+        WATCH_ONLY,
         {
             "fleet": {"error_rate": P0, "start_s": 0, "warmup_s": 0, "capacity_rps": rate},
             "traffic": {"rate_rps": rate, "synthetic_share": 0},

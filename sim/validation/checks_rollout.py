@@ -97,7 +97,7 @@ def check_flagger_rollback(
     """Time from the canary's first user request until no user reaches it, when it fails every check."""
     scn = _flagger_scenario(interval_s, threshold, 50, step_weight, bad=True)
     times = [
-        run.row["time_to_detect_s"] + run.row["time_to_recover_s"]
+        run.row["time_to_restore_s"]
         for run in runs(scn, "flagger", deploys, seed)
     ]
     mean, lo, hi = mean_interval(np.array(times, float))
@@ -151,7 +151,7 @@ def check_exposure(
     ratios = []
     for run in runs(scn, "progressive", deploys, seed):
         r = run.row
-        t = r["time_to_detect_s"] + r["time_to_recover_s"]
+        t = r["time_to_restore_s"]
         ratios.append(r["faulty_requests"] / (share * lam * t))
     mean, lo, hi = mean_interval(np.array(ratios), level)
     bias = 1.0 / (share * lam * (delay + scn.routing.flip_s))
@@ -169,7 +169,7 @@ def check_exposure(
         f"{pct(level)} CI of the mean ratio (Poisson counts); the clock starts at the first faulty request, "
         f"which itself counts, so the expected ratio is 1 + 1/(w·λ·t) = {1 + bias:.5f}",
         len(ratios),
-        f"λ = {lam:g} user req/s, t = time to detect + time to recover",
+        f"λ = {lam:g} user req/s, t = time to restore (first faulty request to no user on it)",
         level=level,
     )
 

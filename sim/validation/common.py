@@ -16,6 +16,15 @@ QUIET: dict[str, Any] = {
 }
 
 
+#: The watch alone: no users' reports, no tickets, no follow-up past the horizon. For checks of one
+#: mechanism's own timing or power, undisturbed by the slow channels that catch what it misses.
+WATCH_ONLY: dict[str, Any] = {
+    "reports": {"per_harmed_user": 0},
+    "judges": {"slo": {"tickets": []}},
+    "run": {"follow_s": 0},
+}
+
+
 def error_fault(severity: float) -> dict[str, Any]:
     """Every release bad, with an error-rate fault of exactly this added failure probability."""
     return {

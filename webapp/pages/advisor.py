@@ -43,13 +43,13 @@ with left:
         persist_state=PERSIST,
     )
     ttr = st.number_input(
-        "Max time to recover, s (mean per detected bad release)",
+        "Max time to restore, s (mean per bad release that hurt users)",
         min_value=0.0,
         value=120.0,
         step=10.0,
         format="%g",
         placeholder="no limit",
-        key="adv.time_to_recover_s",
+        key="adv.time_to_restore_s",
         persist_state=PERSIST,
     )
 with right:
@@ -78,7 +78,7 @@ with right:
 try:
     limits = advisor.Limits(
         blast_radius=blast,
-        time_to_recover_s=ttr,
+        time_to_restore_s=ttr,
         extra_instance_hours=cost,
         false_rollback_rate=None if false_rb is None else false_rb / 100,
         blast_metric=metric,

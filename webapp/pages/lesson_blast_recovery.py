@@ -30,7 +30,7 @@ LESSON = Lesson(
         "happens; the strategy decides how much traffic met the release by then."
     ),
     chart=lambda rows, summary: plots.blast_vs_recovery(rows),
-    metrics=("exposure_at_detection", "time_to_recover_s", "extra_instance_hours"),
+    metrics=("exposure_at_detection", "time_to_restore_s", "extra_instance_hours"),
     scenario=lambda value: "default",
     overrides=lambda value: [f"strategies.blue_green.scale_down_delay_s={value}"],
 )

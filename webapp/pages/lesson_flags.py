@@ -26,9 +26,9 @@ LESSON = Lesson(
         "switch undoes the behaviour without a deploy."
     ),
     chart=lambda rows, summary: plots.means(
-        summary, ["exposure_at_detection", "time_to_recover_s", "faulty_requests"]
+        summary, ["exposure_at_detection", "time_to_restore_s", "faulty_requests"]
     ),
-    metrics=("exposure_at_detection", "time_to_recover_s", "faulty_requests", "affected_users"),
+    metrics=("exposure_at_detection", "time_to_restore_s", "faulty_requests", "affected_users"),
     scenario=lambda value: "flagged-release",
     overrides=lambda value: [f"releases.flagged_share={value}"],
 )

@@ -12,7 +12,7 @@ PERSIST = "session"
 #: How to pick the deploy: label → (filter on the strategy's rows, column whose largest value wins).
 PICKS = {
     "the largest blast radius": (lambda r: r["faulty_requests"].notna(), "faulty_requests"),
-    "the slowest recovery": (lambda r: r["time_to_recover_s"].notna(), "time_to_recover_s"),
+    "the slowest restore": (lambda r: r["time_to_restore_s"].notna(), "time_to_restore_s"),
     "the worst escaped defect": (lambda r: r["escaped"].fillna(False).astype(bool), "faulty_requests"),
     "a false rollback": (lambda r: r["false_rollback"].fillna(False).astype(bool), "deploy"),
     "a deploy by number": (None, None),
@@ -78,7 +78,7 @@ def story(row: dict) -> str:
         )
     else:
         parts = [f"A bad release (**{row.get('fault_kind') or 'fault'}**)"]
-        ttd, ttr = _n(row.get("time_to_detect_s")), _n(row.get("time_to_recover_s"))
+        ttd, ttr = _n(row.get("time_to_detect_s")), _n(row.get("time_to_repair_s"))
         if row.get("detected"):
             after = "" if math.isnan(ttd) else f" after {ttd:,.0f} s"
             parts.append(f"detected by **{row.get('detected_by')}**{after}")
@@ -87,7 +87,7 @@ def story(row: dict) -> str:
         if row.get("escaped"):
             parts.append("reached everyone")
         if not math.isnan(ttr):
-            parts.append(f"recovered in **{ttr:,.0f} s**")
+            parts.append(f"repaired in **{ttr:,.0f} s** after detection")
         faulty, users = _n(row.get("faulty_requests")), _n(row.get("affected_users"))
         if not math.isnan(faulty):
             parts.append(f"**{faulty:,.0f}** faulty requests, **{users:,.0f}** users affected")

@@ -1,0 +1,89 @@
+"""After the watch: a bad release nobody has caught is followed on until it is caught and undone.
+
+Once a rollout has settled (shipped, old fleet gone) nothing changes until someone calls the
+release bad, so the follow-up draws its traffic in coarse windows (`run.follow_window_s`) — a week
+is a couple of thousand windows, served at once — and hands the watch's state to a second world
+on the same clock. The same watchers look on: the alert's pages (slow burns the 6 h pair needs
+hours for) and tickets, and the users' reports. When one fires, the strategy's own rollback runs
+there; a release still not undone at `run.follow_s` is right-censored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from . import rng as streams
+from .noise import noise_process
+from .reports import UserReports, can_hurt, harm, slow_share
+from .slo import BurnRateAlert
+from .strategies import Deploy, Strategy
+from .strategies.plan import take_back
+from .world import World
+
+if TYPE_CHECKING:
+    from .model import Exogenous
+    from .scenario import Scenario
+
+
+@dataclass
+class Follow:
+    """The follow-up of one (deploy, strategy): its world, its deploy and when it ended."""
+
+    world: World
+    deploy: Deploy
+    start: float
+    end: float
+
+
+def follow_up(
+    scn: Scenario,
+    impl: Strategy,
+    exo: Exogenous,
+    before: World,
+    d: Deploy,
+    start: float,
+) -> Follow:
+    """Follow a settled, uncaught bad release from `start` until it is undone or `run.follow_s`."""
+    run = scn.run
+    coarse = dataclasses.replace(
+        scn, run=dataclasses.replace(run, window_s=run.follow_window_s, horizon_s=run.follow_s)
+    )
+    traffic, episodes = exo.follow(scn)
+    env = simpy.Environment(initial_time=start)
+    world = World(
+        env,
+        coarse,
+        traffic,
+        exo.release,
+        streams.stream(exo.seed, exo.deploy, streams.FOLLOW_OBSERVE),
+        uses_flag=impl.uses_flag,
+    )
+    world.carry_over(before, start)
+    later = Deploy(env, world, coarse, d.humans, d.rng, record=d.record)
+    later.events, later.undo, later.silenced_until = d.events, d.undo, d.silenced_until
+    later.log("follow-up", f"no one has caught the release; followed on in {run.follow_window_s:g} s windows")
+    if episodes:
+        env.process(noise_process(env, episodes, world))
+    if scn.safety_net is not None:
+        BurnRateAlert(env, world, scn.slo, later.page).start()
+        if scn.slo.tickets:
+            BurnRateAlert(env, world, scn.slo, later.ticket, tier="ticket").start()
+    if can_hurt(scn, exo.release):
+        slow = slow_share(scn.fleet.latency, exo.release, scn.reports.slow_ms)
+        prior = harm(before, slow).sum(0) if before.ledger.n else np.zeros(len(scn.traffic.shares))
+        UserReports(env, world, exo.report_threshold(scn), later.escalated, prior=prior).start()
+    env.process(_aftermath(later, impl))
+    env.run(until=env.any_of([later.finished, env.timeout(run.follow_s - start)]))
+    end = min(env.now, run.follow_s)
+    world.finish(end)
+    return Follow(world, later, start, end)
+
+
+def _aftermath(d: Deploy, impl: Strategy):  # type: ignore[no-untyped-def]
+    yield d.abort
+    yield from take_back(d, impl)

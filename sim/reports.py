@@ -1,0 +1,157 @@
+"""Users who tell support: a bad release that hurts enough users is reported, escalated and undone.
+
+The channel that catches what no alert watches — a slow page, a broken flow for one platform.
+A user is *hurt* by a request the release failed (downtime aside: a planned outage is announced),
+or made slower than `slow_ms` when it would not have been. Users are hurt at random, as they met
+faulty requests (the gamma-Poisson user model of `traffic.hit_probability`); each one hurt tells
+support with probability `per_harmed_user`, so reports arrive as a Poisson process whose rate
+grows with the users hurt. The `escalate_after`-th report reaches engineering, who roll back
+after `response_s` of working time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from .dist import Dist, lognormal
+from .errors import ConfigError
+from .fleet import Latency, share_slower
+from .schema import Config, num, section
+from .traffic import hit_probability
+from .watcher import Watcher
+
+if TYPE_CHECKING:
+    from .faults import Release
+    from .scenario import Scenario
+    from .world import World
+
+
+@dataclass(frozen=True)
+class ReportsConfig(Config):
+    per_harmed_user: float = num(
+        0.04,
+        0.0,
+        1.0,
+        doc="share of users a bad release hurts who tell support (about 1 in 27 customers with a "
+        "problem reports it: TARP, as widely quoted); 0 turns the channel off",
+    )
+    escalate_after: int = num(
+        5, 1, 1_000_000, doc="reports support collects before it escalates to engineering"
+    )
+    slow_ms: float = num(
+        1000.0,
+        0.0,
+        1e7,
+        lo_open=True,
+        unit="ms",
+        doc="a request the release makes slower than this hurts its user (Nielsen's 1 s limit for an "
+        "uninterrupted flow of thought)",
+    )
+    response_s: Dist = section(
+        lambda: lognormal(7200.0, 28800.0),
+        doc="from escalation to the rollback, seconds of working time (business hours only)",
+    )
+
+    def validate(self) -> None:
+        try:
+            self.response_s.check_within(0.0, math.inf, "s")
+        except ConfigError as err:
+            raise err.at("response_s") from None
+
+
+def slow_share(lat: Latency, release: Release, slow_ms: float) -> float:
+    """Share of the release's requests its fault makes slower than slow_ms that would not be anyway."""
+    if not release.bad or not release.latency_profile:
+        return 0.0
+    base = share_slower(lat, slow_ms)
+    return max(0.0, share_slower(lat, slow_ms, release.latency_profile, release.severity) - base)
+
+
+def harm(world: World, slow: float, lo: int = 0) -> np.ndarray:
+    """Requests that hurt a user, per ledger row from `lo` and segment: failures the deploy caused
+    outside a planned outage, shared out like the row's faulty requests (or, with none, like its
+    requests), and the share of its faulty requests the fault made too slow."""
+    L = world.ledger
+    faulty = L["faulty"][lo:].astype(float)
+    failed = np.where(L["down"][lo:], 0.0, L["caused"][lo:].astype(float))
+    users = L["taken"][lo:, :-1].astype(float)
+    by = np.where(faulty.sum(1, keepdims=True) > 0, faulty, users)
+    total = by.sum(1, keepdims=True)
+    out = np.divide(failed[:, None] * by, total, out=np.zeros_like(by), where=total > 0)
+    if slow:
+        out += slow * faulty
+    return out
+
+
+def can_hurt(scn: Scenario, release: Release) -> bool:
+    """Whether the release can hurt anyone the channel counts (a median regression cannot)."""
+    if not release.bad or scn.reports.per_harmed_user <= 0:
+        return False
+    if release.latency_profile and scn.migration.kind == "none":
+        return slow_share(scn.fleet.latency, release, scn.reports.slow_ms) > 0
+    return True
+
+
+class UserReports(Watcher):
+    """Counts the users a release has hurt and fires when the `escalate_after`-th report arrives.
+
+    `threshold` is that report's place on the process's own clock (a Gamma(escalate_after, 1) draw
+    shared by every strategy of a deploy), so strategies that hurt users faster are reported
+    sooner, report for report. `prior` is the hurt requests per segment of an earlier phase.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        world: World,
+        threshold: float,
+        on_escalate: Callable[[], None],
+        prior: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(env, world)
+        scn = world.scn
+        self.cfg = scn.reports
+        self.users = scn.traffic.users.population * scn.traffic.shares
+        self.shape = scn.traffic.users.activity_shape
+        self.slow = slow_share(scn.fleet.latency, world.release, self.cfg.slow_ms)
+        self.threshold, self.on_escalate = threshold, on_escalate
+        self.prior = np.zeros(len(self.users)) if prior is None else prior
+        self._cum = np.zeros((0, len(self.users)))  # hurt requests up to each ledger row scanned
+
+    def rewound(self, k: int) -> None:
+        self._cum = self._cum[: self.world.ledger.first_row_of_window(k)]
+
+    def expected_reports(self, hurt: np.ndarray) -> np.ndarray:
+        """Mean reports by the end of each row, given its cumulative hurt requests per segment."""
+        per_user = hurt / self.users
+        return self.cfg.per_harmed_user * (hit_probability(per_user, self.shape) @ self.users)
+
+    def scan(self) -> tuple[float | None, float | None]:
+        world, env = self.world, self.env
+        L = world.ledger
+        done = len(self._cum)
+        if L.n > done:
+            rows = np.cumsum(harm(world, self.slow, done), axis=0)
+            rows += self._cum[-1] if done else self.prior
+            self._cum = np.concatenate([self._cum, rows])
+        if len(self._cum):
+            reports = self.expected_reports(self._cum)
+            i = int(np.searchsorted(reports, self.threshold))  # reports only ever grow
+            if i < len(reports):
+                before = reports[i - 1] if i else float(self.expected_reports(self.prior))
+                t0, dt = float(L["t0"][i]), float(L["dt"][i])
+                gain = reports[i] - before
+                at = t0 + dt * ((self.threshold - before) / gain if gain > 0 else 1.0)
+                return max(at, env.now), None
+        again = max(world.materialized, env.now + world.window_s)
+        return None, (None if env.now >= world.limit_s else min(again, world.limit_s))
+
+    def fire(self, at: float) -> bool:
+        self.on_escalate()
+        return True

@@ -1,0 +1,193 @@
+"""Every bad release is eventually found: tickets, users' reports, the follow-up, the margin, censoring."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sim
+import sim.tape
+from sim.humans import working_delay
+from sim.reports import UserReports
+from sim.traffic import hit_probability, rate_profile, user_requests_before
+from sim.validation.common import error_fault
+from tests.conftest import QUIET, scenario
+
+NO_REPORTS = {"reports": {"per_harmed_user": 0}}
+
+
+def _one(scn: sim.Scenario, strategy: str, deploy: int = 0) -> sim.model.Run:
+    return sim.run_deploy(scn, strategy, deploy=deploy)
+
+
+def _event(run: sim.model.Run, kind: str, text: str) -> float:
+    return next(t for t, k, d in run.deploy.events if k == kind and text in d)
+
+
+def _cutover(run: sim.model.Run) -> float:
+    return _event(run, "weight", "100%")
+
+
+def test_a_slow_burn_no_page_sees_is_caught_by_the_ticket_at_the_workbook_time():
+    # 0.4% errors on every request: below the 6 h pair's 0.6% (never pages), above the ticket's
+    # 0.1%. With no baseline errors and flat traffic, the 3-day window burns once e·T ≥ 0.001·3 d.
+    e = 0.004
+    scn = scenario(
+        {
+            **QUIET,
+            **NO_REPORTS,
+            "fleet": {"error_rate": 0},
+            "releases": error_fault(e),
+            "humans": {"ticket_response_s": 3600},
+            "strategies": {"_replace": True, "blue_green": {"kind": "blue_green", "smoke_test_s": 0}},
+        }
+    )
+    workbook = 0.001 * 3 * 86400 / e  # 64,800 s: 10% of the budget spent
+    # The failures by then are Poisson with mean about e·λ·T: their spread moves the crossing by
+    # T/√(e·λ·T) (about 240 s); 4 of those either way keeps the three deploys' joint miss rate
+    # below 1e-4. Evaluated every follow-up window (300 s) on complete windows: up to 600 s late.
+    spread = 4 * workbook / math.sqrt(e * 285 * workbook)
+    for deploy in range(3):
+        run = _one(scn, "blue_green", deploy)
+        fired = _event(run, "alert", "ticket opened")
+        assert workbook - spread <= fired - _cutover(run) <= workbook + 600 + spread
+        assert not any(k == "alert" and "paged" in d for _, k, d in run.deploy.events)
+        assert run.row["detected_by"] == "ticket"
+        # Worked in business hours: an hour of working time from the hour the ticket opened.
+        hour = run.exo.traffic.hour_at(fired)
+        detected = _event(run, "detected", "ticket")
+        assert detected - fired == pytest.approx(working_delay(hour, 3600, (9.0, 18.0)))
+        assert run.follow is not None and run.row["time_to_repair_s"] == pytest.approx(72.0)
+
+
+def test_working_delay_counts_business_hours_only():
+    assert working_delay(10, 3600, (9, 18)) == 3600
+    assert working_delay(17.5, 3600, (9, 18)) == pytest.approx(16 * 3600)  # half today, half tomorrow
+    assert working_delay(20, 3600, (9, 18)) == pytest.approx(14 * 3600)  # waits for 9:00
+    assert working_delay(8, 40 * 3600, (9, 18)) == pytest.approx(101 * 3600)  # four days and 4 h
+
+
+def _latency_release(kind: str, severity: float) -> dict:
+    return {
+        "bad_probability": 1,
+        "faults": {"_replace": True, kind: {"weight": 1, "severity": severity, "smoke_catch": 0}},
+    }
+
+
+def test_users_report_a_slow_release_no_alert_watches_and_more_reporters_report_sooner():
+    def at(per_user: float) -> list[float]:
+        scn = scenario(
+            {
+                **QUIET,
+                "releases": _latency_release("tail_latency", 4.0),
+                "reports": {"per_harmed_user": per_user, "response_s": 0},
+            }
+        )
+        df = sim.run_batch(scn, deploys=6, seed=5, strategies=["recreate"])
+        assert (df["detected_by"] == "user_report").all()
+        return (df["time_to_detect_s"]).tolist()
+
+    eager, reluctant = at(0.1), at(0.01)
+    # The same deploys meet the same escalating report (common random numbers): ten times the
+    # reporters reach it sooner, deploy by deploy — or at the same working-hours start.
+    assert all(a <= b + 1e-9 for a, b in zip(eager, reluctant, strict=True))
+    assert sum(eager) < sum(reluctant)
+
+
+def test_expected_reports_follow_the_gamma_poisson_users():
+    scn = scenario({**QUIET, "releases": _latency_release("tail_latency", 4.0)})
+    run = _one(scn, "recreate")
+    reports = UserReports(run.world.env, run.world, 3.0, lambda: None)
+    hurt = np.array([[10.0, 1000.0, 0.0]])
+    users = scn.traffic.users.population * scn.traffic.shares
+    want = 0.04 * float(hit_probability(hurt[0] / users, 0.5) @ users)
+    assert reports.expected_reports(hurt)[0] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_release_nobody_notices_is_followed_to_the_cap_and_censored():
+    # A slower median (p99 unchanged): no alert watches latency, no request passes 1 s.
+    scn = scenario({**QUIET, "releases": _latency_release("median_latency", 1.3)})
+    run = _one(scn, "recreate")
+    row = run.row
+    assert not row["detected"] and row["censored"]
+    first = row["censored_after_s"]
+    assert math.isnan(row["time_to_restore_s"]) and math.isnan(row["time_to_detect_s"])
+    # Followed from the first faulty request (the new fleet is ready at 85 s) to the cap.
+    assert first == pytest.approx(scn.run.follow_s - 85.0, abs=10.0)
+    assert run.follow is not None and run.follow.end == scn.run.follow_s
+
+
+def test_a_week_of_follow_up_is_served_in_a_few_draws(monkeypatch):
+    calls: list[int] = []
+    real = sim.tape.serve
+
+    def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(args[3]))  # rows (windows) served in the call
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sim.tape, "serve", counting)
+    scn = scenario({**QUIET, "releases": _latency_release("median_latency", 1.3)})
+    _one(scn, "recreate")
+    watched = len(calls)
+    short = scenario(
+        {**QUIET, "releases": _latency_release("median_latency", 1.3), "run": {"follow_s": 10800}}
+    )
+    calls.clear()
+    _one(short, "recreate")
+    # The week after the watch (about 2,000 coarse windows) takes no more than two more draws.
+    assert watched - len(calls) <= 2
+
+
+def test_a_repair_under_way_at_the_horizon_is_finished_in_the_margin():
+    # A broken build under recreate is paged at 85 + 300 s; the on-call answers 150 s later, near
+    # the end of a 10-minute watch; the redeploy (85 s) runs past it.
+    scn = scenario(
+        {
+            **QUIET,
+            **NO_REPORTS,
+            "releases": {
+                "bad_probability": 1,
+                "faults": {"_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 0}},
+            },
+            "humans": {"page_response_s": 150},
+            "run": {"horizon_s": 600},
+        }
+    )
+    row = _one(scn, "recreate").row
+    detected = row["time_to_detect_s"] + 85.0
+    assert 500 < detected < 600
+    assert row["time_to_repair_s"] == pytest.approx(85.0) and not row["censored"]
+
+
+def test_recreate_holds_pages_for_the_outage_and_the_shortest_short_window_only():
+    scn = scenario(
+        {
+            **QUIET,
+            **NO_REPORTS,
+            "releases": {
+                "bad_probability": 1,
+                "faults": {"_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 0}},
+            },
+            "humans": {"page_response_s": 0},
+        }
+    )
+    df = sim.run_batch(scn, deploys=8, seed=4, strategies=["recreate"])
+    # The fault bites when the new fleet is ready (85 s); pages wait 300 s more, then the first
+    # rule evaluation on complete windows fires: 300 to 300 + 60 + 10 s after the fault.
+    ttd = df["time_to_detect_s"].to_numpy()
+    assert np.all(ttd >= 300 - 1e-6) and np.all(ttd <= 370 + 1e-6)
+    assert (df["detected_by"] == "slo_alert").all()
+
+
+def test_the_alert_history_is_the_expected_daily_curve():
+    scn = scenario()
+    start = 13.3
+    seconds = np.array([0.0, 600.0, 3600.0, 6 * 3600.0, 3 * 86400.0])
+    got = user_requests_before(scn.traffic, start, seconds)
+    for s, g in zip(seconds, got, strict=True):
+        t = np.linspace(-s, 0, 200_001)
+        rate = rate_profile(scn.traffic, start, t) * (1 - scn.traffic.synthetic_share)
+        want = float(np.sum((rate[1:] + rate[:-1]) / 2 * np.diff(t))) if s else 0.0
+        assert g == pytest.approx(want, rel=1e-6, abs=1e-6)
