@@ -100,7 +100,8 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At k = 0 or k = n one end is exactly 0 or 1, which rounding would put a hair inside.
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
 
 
 def survival(durations: np.ndarray, events: np.ndarray, level: float = 0.95) -> list[float]:
