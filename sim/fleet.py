@@ -7,6 +7,7 @@ statistics drawn from Beta variates map through Q exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -94,16 +95,30 @@ def quantile_ms(lat: Latency, p: np.ndarray, kind: int = PROFILE_NONE, severity:
     return lat.p50_ms * np.exp(ln)
 
 
+@functools.lru_cache(maxsize=4096)
 def share_slower(lat: Latency, limit_ms: float, kind: int = PROFILE_NONE, severity: float = 1.0) -> float:
     """Share of user requests slower than limit_ms (no queueing or noise): 1 − F(limit) of the
     profiled lognormal, whose normal score at the limit is found by bisection (ln Q rises with z)."""
     target = math.log(limit_ms / lat.p50_ms)
+    sigma = lat.sigma
     lo, hi = -40.0, 40.0
     for _ in range(100):
         z = 0.5 * (lo + hi)
-        ln = lat.sigma * z + float(log_profile(np.array([z]), kind, severity, lat.sigma)[0])
-        lo, hi = (z, hi) if ln < target else (lo, z)
+        lo, hi = (z, hi) if sigma * z + _log_profile_at(z, kind, severity, sigma) < target else (lo, z)
     return float(ndtr(-0.5 * (lo + hi)))
+
+
+def _log_profile_at(z: float, kind: int, severity: float, sigma: float) -> float:
+    """`log_profile` at one normal score, in plain arithmetic."""
+    if kind == PROFILE_NONE:
+        return 0.0
+    ln_s = math.log(severity)
+    if kind == PROFILE_SHIFT:
+        return ln_s
+    if kind == PROFILE_TAIL:
+        return ln_s * min(max((z - Z95) / (Z99 - Z95), 0.0), 1.0)
+    ln_s = min(ln_s, 0.999 * sigma * Z99)
+    return ln_s * min(max(1.0 - z / Z99, 0.0), 1.0)
 
 
 def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarray:

@@ -70,9 +70,7 @@ def follow_up(
     if episodes:
         env.process(noise_process(env, episodes, world))
     if scn.safety_net is not None:
-        BurnRateAlert(env, world, scn.slo, later.page).start()
-        if scn.slo.tickets:
-            BurnRateAlert(env, world, scn.slo, later.ticket, tier="ticket").start()
+        BurnRateAlert(env, world, scn.slo, {"page": later.page, "ticket": later.ticket}).start()
     if can_hurt(scn, exo.release):
         slow = slow_share(scn.fleet.latency, exo.release, scn.reports.slow_ms)
         prior = harm(before, slow).sum(0) if before.ledger.n else np.zeros(len(scn.traffic.shares))

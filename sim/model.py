@@ -116,9 +116,7 @@ def watchers(env: simpy.Environment, world: World, d: Deploy, scn: Scenario, exo
     users' reports. Started; a follow-up starts its own."""
     out: list[Watcher] = []
     if scn.safety_net is not None:
-        out.append(BurnRateAlert(env, world, scn.slo, d.page))
-        if scn.slo.tickets:
-            out.append(BurnRateAlert(env, world, scn.slo, d.ticket, tier="ticket"))
+        out.append(BurnRateAlert(env, world, scn.slo, {"page": d.page, "ticket": d.ticket}))
     if can_hurt(scn, exo.release):
         out.append(UserReports(env, world, exo.report_threshold(scn), d.escalated))
     for w in out:

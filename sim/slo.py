@@ -96,6 +96,7 @@ def first_firing(
     history: float | History,
     history_error: float,
     tier: str = "page",
+    held: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> int | None:
     """First evaluation instant (a window index k: the alert looks at windows < k) at which a pair of
     the tier fires, given the service's user requests and failures per window and evaluation
@@ -103,7 +104,9 @@ def first_firing(
 
     Before t = 0 the service is taken to have run steadily with error ratio `history_error`;
     `history` gives its expected user requests in so many windows before t = 0 (a number: that
-    many a window), so long windows are full from the first evaluation.
+    many a window), so long windows are full from the first evaluation. `held`, when given, is the
+    most and the least history each pair's long window can hold at any instant the caller asks
+    about (an alert works them out once, rather than per scan).
     """
     if len(eval_ks) == 0:
         return None
@@ -117,14 +120,33 @@ def first_firing(
     # margin keeps rounding in the span sums from ever deciding otherwise.
     near = lowest * (1.0 - 1e-9)
     k_first, k_last = int(eval_ks[0]), int(eval_ks[-1])
-    lo_k = max(0, k_first - longest)
-    if history_error < near and not np.count_nonzero(err[lo_k:k_last] > near * user[lo_k:k_last]):
+    if history_error >= near:
+        return _scan(n, limit, user, err, eval_ks, hist, history_error)
+    # A ticket's windows (burn rate 1) see some window near its limit in almost every scan, while
+    # its three-day window holds days of history: for it, the long-window bound is the quick exit.
+    if (
+        held is not None
+        and tier == "ticket"
+        and _no_long_window_burns(n, limit, user, err, (k_first, k_last), held, history_error)
+    ):
         return None
-    if history_error < near and _no_long_window_burns(
-        n, limit, user, err, k_first, k_last, hist, history_error
+    lo_k = max(0, k_first - longest)
+    if not np.count_nonzero(err[lo_k:k_last] > near * user[lo_k:k_last]):
+        return None
+    if _no_long_window_burns(
+        n, limit, user, err, (k_first, k_last), held or _held(n, hist, k_first, k_last), history_error
     ):
         return None
     return _scan(n, limit, user, err, eval_ks, hist, history_error)
+
+
+def _held(n: np.ndarray, history: History, k_first: int, k_last: int) -> tuple[np.ndarray, np.ndarray]:
+    """The most and the least history each pair's long window holds at instants k_first..k_last
+    (it holds less and less of it as they go on)."""
+    longs = n[0::2, 0]
+    return history(np.maximum(longs - k_first, 0).astype(float)), history(
+        np.maximum(longs - k_last, 0).astype(float)
+    )
 
 
 def _no_long_window_burns(
@@ -132,21 +154,20 @@ def _no_long_window_burns(
     limit: np.ndarray,
     user: np.ndarray,
     err: np.ndarray,
-    k_first: int,
-    k_last: int,
-    history: History,
+    ks: tuple[int, int],
+    held: tuple[np.ndarray, np.ndarray],
     history_error: float,
 ) -> bool:
-    """Whether no pair's long window can burn at any instant in [k_first, k_last] while it still
+    """Whether no pair's long window can burn at any instant in ks = (first, last) while it still
     reaches back before t = 0: even every failure drawn so far, with the most history it can
     hold, falls short of its limit over the least traffic it can hold. A ticket's three-day window
     holds days of healthy history, so this settles most of its scans without the span sums."""
     longs, lims = n[0::2, 0], limit[0::2, 0]
+    k_first, k_last = ks
     if k_last > int(longs.min()):
         return False  # some long window lies wholly after t = 0 by then: no such bound
     errors, requests = float(err[:k_last].sum()), float(user[:k_first].sum())
-    most = history(np.maximum(longs - k_first, 0).astype(float))  # history held at the first instant
-    least = history(np.maximum(longs - k_last, 0).astype(float))  # ... and at the last
+    most, least = held
     return bool(np.all(history_error * most + errors < lims * (least + requests) * (1.0 - 1e-9)))
 
 
@@ -200,8 +221,10 @@ def _spans(judge: BurnRateJudge, window_s: float, tier: str = "page") -> _Spans 
 
 
 class BurnRateAlert(Watcher):
-    """Evaluates one tier of the alert over traffic as it is drawn and calls on_fire when it fires,
-    until on_fire accepts (a firing inside a maintenance silence is refused and evaluation goes on).
+    """Evaluates the alert's tiers over traffic as it is drawn and calls a tier's handler when it
+    fires. A tier whose handler accepts is done (a ticket opened, a page answered), the others go on
+    (a page can still come after a ticket); a firing inside a maintenance silence is refused and
+    evaluation goes on past it.
 
     Traffic drawn ahead lets one scan cover a long quiet stretch and sleep until a firing it found.
     A state change rewinds the world; evaluations that saw redrawn windows are done again.
@@ -212,47 +235,81 @@ class BurnRateAlert(Watcher):
         env: simpy.Environment,
         world: World,
         judge: BurnRateJudge,
-        on_fire: Callable[[], bool],
-        tier: str = "page",
+        on_fire: dict[str, Callable[[], bool]],
     ) -> None:
         super().__init__(env, world)
-        self.judge, self.on_fire, self.tier = judge, on_fire, tier
+        self.judge = judge
+        self.on_fire = {t: f for t, f in on_fire.items() if judge.pairs(t)}
         self.step = max(1, round(judge.eval_interval_s / world.window_s))
-        # The first evaluation from now on (a later phase starts its alert mid-way).
-        self.next_k = max(self.step, math.ceil(env.now / world.window_s / self.step - 1e-9) * self.step)
+        # The first evaluation from now on (a later phase starts its alert mid-way), per tier.
+        first = max(self.step, math.ceil(env.now / world.window_s / self.step - 1e-9) * self.step)
+        self.next_k = dict.fromkeys(self.on_fire, first)
         scn, traffic = world.scn, world.traffic
         self.history: History = functools.partial(
             _history_requests, scn.traffic, traffic.start_hour, world.window_s
         )
         self.history_error = scn.fleet.error_rate
+        self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
+        self._hit: tuple[str, int] | None = None
 
     def rewound(self, k: int) -> None:
         # Evaluations at instants after window k looked at windows that were just redrawn.
-        self.next_k = min(self.next_k, (k // self.step + 1) * self.step)
+        for tier, next_k in self.next_k.items():
+            self.next_k[tier] = min(next_k, (k // self.step + 1) * self.step)
+
+    def held(self, tier: str) -> tuple[np.ndarray, np.ndarray]:
+        """The most history a long window of the tier holds (at t = 0) and the least (at the last
+        instant traffic is drawn for), for as long as that stays the last."""
+        limit_s = self.world.limit_s
+        cached = self._held.get(tier)
+        if cached is None or cached[0] != limit_s:
+            spans = _spans(self.judge, self.world.window_s, tier)
+            assert spans is not None
+            last_k = math.floor(limit_s / self.world.window_s + 1e-9)
+            cached = self._held[tier] = (limit_s, _held(spans[0], self.history, 0, last_k))
+        return cached[1]
 
     def scan(self) -> tuple[float | None, float | None]:
         world, W = self.world, self.world.window_s
         last_k = math.floor(world.limit_s / W + 1e-9)
-        if self.next_k > last_k:
-            return None, None
         done_k = math.floor(world.materialized / W + 1e-9)
-        eval_ks = range(self.next_k, min(done_k, last_k) + 1, self.step)
         tel = world.telemetry
-        hit = first_firing(
-            self.judge, tel.svc_user, tel.svc_err, W, eval_ks, self.history, self.history_error, self.tier
-        )
-        if hit is not None:
-            return hit * W, None
-        if len(eval_ks):
-            self.next_k = int(eval_ks[-1]) + self.step
-        wake = max(world.materialized, self.next_k * W)
+        self._hit, waits = None, []
+        for tier, next_k in self.next_k.items():
+            if next_k > last_k:
+                continue
+            eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
+            hit = first_firing(
+                self.judge,
+                tel.svc_user,
+                tel.svc_err,
+                W,
+                eval_ks,
+                self.history,
+                self.history_error,
+                tier,
+                self.held(tier),
+            )
+            if hit is not None:
+                if self._hit is None or hit < self._hit[1]:
+                    self._hit = (tier, hit)
+                continue
+            if len(eval_ks):
+                self.next_k[tier] = int(eval_ks[-1]) + self.step
+            waits.append(max(world.materialized, self.next_k[tier] * W))
+        if self._hit is not None:
+            return self._hit[1] * W, None
+        wake = min(waits, default=math.inf)
         return None, (None if wake > world.limit_s else wake)
 
     def fire(self, at: float) -> bool:
-        return self.on_fire()
-
-    def refused(self, at: float) -> None:
-        self.next_k = round(at / self.world.window_s) + self.step  # silenced: keep evaluating
+        assert self._hit is not None
+        tier, k = self._hit
+        if self.on_fire[tier]():
+            del self.on_fire[tier], self.next_k[tier]
+        else:
+            self.next_k[tier] = k + self.step  # silenced: keep evaluating
+        return not self.on_fire
 
 
 def _history_requests(

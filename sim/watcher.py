@@ -38,11 +38,9 @@ class Watcher:
         raise NotImplementedError  # every watcher overrides this
 
     def fire(self, at: float) -> bool:
-        """Act on a firing; False to keep watching (a page inside a maintenance silence)."""
+        """Act on the firing `scan` found; True when there is nothing more to watch for (False: a
+        page refused inside a maintenance silence, or one tier of several done)."""
         raise NotImplementedError  # every watcher overrides this
-
-    def refused(self, at: float) -> None:
-        """A firing at `at` was refused: scan on past it."""
 
     def rewound(self, k: int) -> None:
         """The tape was redrawn from window k: forget what was scanned from there on."""
@@ -68,8 +66,6 @@ class Watcher:
                 self._sleeping = False
             except simpy.Interrupt:
                 continue  # redrawn: scan again from the first affected instant
-            if hit is not None:
-                if self.fire(hit):
-                    self.fired_at = env.now
-                    return
-                self.refused(hit)
+            if hit is not None and self.fire(hit):
+                self.fired_at = env.now
+                return

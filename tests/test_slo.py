@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.slo import BurnRateJudge, _scan, _spans, first_firing
+from sim.slo import BurnRateJudge, _held, _scan, _spans, first_firing
 from tests.conftest import QUIET, scenario
 
 
@@ -146,7 +146,11 @@ def test_the_long_window_bound_never_changes_when_a_ticket_fires(
     history = (
         (lambda b: users * (b + 0.5 * day / (2 * np.pi) * np.sin(2 * np.pi * b / day))) if daily else users
     )
+    curve = history if callable(history) else (lambda b: users * b)
     for tier in ("page", "ticket"):
-        quick = first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier)
         n_, limit, _, _ = _spans(judge, 10.0, tier)
-        assert quick == _scan(n_, limit, user, err, eval_ks, history, history_error), tier
+        want = _scan(n_, limit, user, err, eval_ks, history, history_error)
+        assert first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier) == want, tier
+        # As an alert calls it: the history held worked out once, for every instant it may ask about.
+        held = _held(n_, curve, 0, n + 50)
+        assert first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier, held) == want
