@@ -172,7 +172,7 @@ class Limits:
             slo=slo.slo,
             budget_days=slo.budget_days,
         )
-        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(base, **changes)
 
     def __post_init__(self) -> None:
         if self.blast_metric not in BLAST_METRICS:

@@ -131,6 +131,8 @@ def limit_input(name: str, blast_metric: str = "faulty_requests") -> float | Non
         key=f"adv.{name}",
         persist_state=PERSIST,
     )
+    if on and value is None:
+        st.caption("Enter a value to apply this limit.")
     return None if not on or value is None else value / m.scale
 
 
