@@ -188,10 +188,32 @@ def chart(tidy: pd.DataFrame, axes: Sequence[Axis]) -> Any:
 SWEEP_METRICS = ("faulty_requests", "time_to_detect_s", "lead_time_s", "false_rollback_rate", "escaped_rate")
 
 
-def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis]) -> str:
+def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis], follow_s: float | None = None) -> str:
+    """The sweep as comparison tables, a group of columns per combination; a strategy whose numbers
+    are the same in every combination (no axis touches it, or none that matters) is shown once."""
     keys = [a.key for a in axes]
-    runs = [(label(axes, combo), part) for combo, part in tidy.groupby(keys, sort=False)]
-    return format_table(compare(runs, SWEEP_METRICS))
+    combos = [(label(axes, combo), part.drop(columns=keys)) for combo, part in tidy.groupby(keys, sort=False)]
+    names = list(dict.fromkeys(tidy["strategy"]))
+
+    def of(part: pd.DataFrame, s: str) -> pd.DataFrame:
+        return part[part["strategy"] == s].reset_index(drop=True)
+
+    same = [
+        s
+        for s in names
+        if len(combos) > 1 and all(of(part, s).equals(of(combos[0][1], s)) for _, part in combos[1:])
+    ]
+    runs = (
+        [(f"all {len(combos)} combinations", combos[0][1][combos[0][1]["strategy"].isin(same)])]
+        if same
+        else []
+    )
+    runs += [
+        (name, part[~part["strategy"].isin(same)])
+        for name, part in combos
+        if not set(part["strategy"]) <= set(same)
+    ]
+    return format_table(compare(runs, SWEEP_METRICS, follow_s))
 
 
 def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]) -> dict:

@@ -11,6 +11,7 @@ import pytest
 import sim
 from sim import sweep
 from sim.cli import main
+from sim.report import WIDTH
 from sim.summary import RATES, SUMMARY_COLUMNS
 
 PER_STRATEGY = len(sim.METRICS) + len(RATES)  # rows of a summary per strategy
@@ -81,7 +82,11 @@ def test_sweep_command_writes_a_tidy_table_and_a_pareto_chart(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert text.startswith("default sweep: 4 combinations × 6 deploys per strategy")
-    assert "pause_s=60, max_latency_ratio=1.2: progressive" in text
+    # Each combination heads its columns, a line per value where one line is too narrow.
+    assert "pause_s=60, max_latency_ratio=1.2" in text or (
+        "pause_s=60," in text and "max_latency_ratio=1.2" in text
+    )
+    assert text.count("progressive") == 4 and max(len(line) for line in text.splitlines()) <= WIDTH
     tidy = pd.read_csv(out / "sweep.csv")
     keys = ["strategies.progressive.steps[1].pause_s", "judges.baseline.max_latency_ratio"]
     assert list(tidy.columns) == [*keys, *SUMMARY_COLUMNS]
