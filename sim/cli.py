@@ -330,6 +330,8 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         meta = sweep.manifest(base, axes, deploys, seed, ["deploysim", *argv])
         store.save_manifest(path, meta)
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
+        for line in sweep.reuse_notes(points, axes):
+            _note(args, f"deploysim: {line}")
         with _progress(args, f"{base.name} sweep") as progress:
             tidy = sweep.run(points, axes, deploys, seed, args.jobs, client, progress)
         sweep.save(path, tidy, axes, meta)
