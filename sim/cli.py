@@ -15,14 +15,17 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+
+import pandas as pd
 
 from . import __version__, store, sweep, validation
 from .batch import Progress, check_size, chunk_size, connect
 from .errors import ConfigError
 from .importer import cli as manifests
-from .report import compare, format_table, how_to_choose, summary_json
+from .report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
 from .scenario import load_scenario, resolve_path
 from .schemadoc import schema_reference
 
@@ -202,12 +205,36 @@ def _claim(args: argparse.Namespace, name: str) -> Path:
     return store.claim_dir(args.out) if args.out is not None else store.new_run_dir(RESULTS, name)
 
 
-def _print_summary(args: argparse.Namespace, summary: Any, name: str, deploys: int, seed: int) -> None:
+@dataclass(frozen=True)
+class Stored:
+    """What a table's header says about a run: from its spec, or from a stored manifest."""
+
+    name: str
+    deploys: int
+    seed: int
+    follow_s: float | None  # None: unknown (a manifest whose scenario this version cannot read)
+
+    @classmethod
+    def of(cls, spec: store.RunSpec) -> Stored:
+        return cls(spec.scenario.name, spec.deploys, spec.seed, spec.scenario.run.follow_s)
+
+    @classmethod
+    def read(cls, manifest: dict[str, Any]) -> Stored:
+        try:
+            follow_s: float | None = load_scenario(manifest["scenario"]).run.follow_s
+        except (ConfigError, KeyError, TypeError):
+            follow_s = None  # the table only loses the follow-up's length from a row label
+        return cls(manifest["scenario_name"], int(manifest["deploys"]), int(manifest["seed"]), follow_s)
+
+
+def _print_summary(args: argparse.Namespace, summary: Any, run: Stored) -> None:
+    name, deploys, seed, follow_s = run.name, run.deploys, run.seed, run.follow_s
     if args.json:
         print(json.dumps(summary_json(summary, name, deploys, seed), indent=2))
-    else:
-        print(f"{name}: {deploys:,} deploys per strategy, seed {seed}; mean [95% confidence interval]\n")
-        print(format_table(how_to_choose(summary)))
+        return
+    print(f"{name}: {deploys:,} deploys per strategy, seed {seed}")
+    print("\n".join(caption(summary, follow_s)), end="\n\n")
+    print(format_table(how_to_choose(summary, follow_s=follow_s)))
 
 
 # ---- commands ----
@@ -267,7 +294,7 @@ def _resume(args: argparse.Namespace, command: list[str]) -> int:
     if manifest.get("complete") is True:
         _note(args, f"{path} is already complete")
         _, summary = store.open_run(path)
-        _print_summary(args, summary, spec.scenario.name, spec.deploys, spec.seed)
+        _print_summary(args, summary, Stored.of(spec))
         return OK
     manifest["resumed_by"].append(command)
     with _cluster(args.cluster) as (client, _):
@@ -279,7 +306,7 @@ def _execute(args: argparse.Namespace, path: Path, spec: store.RunSpec, manifest
     with _progress(args, spec.scenario.name) as progress:
         manifest = store.execute(path, spec, manifest, args.jobs, client, progress)
     _, summary = store.open_run(path)
-    _print_summary(args, summary, spec.scenario.name, spec.deploys, spec.seed)
+    _print_summary(args, summary, Stored.of(spec))
     if manifest["failed_runs"]:
         print(
             f"deploysim: {manifest['failed_runs']} runs raised an error; their rows say which "
@@ -303,24 +330,28 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         meta = sweep.manifest(base, axes, deploys, seed, ["deploysim", *argv])
         store.save_manifest(path, meta)
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
+        for line in sweep.reuse_notes(points, axes):
+            _note(args, f"deploysim: {line}")
         with _progress(args, f"{base.name} sweep") as progress:
             tidy = sweep.run(points, axes, deploys, seed, args.jobs, client, progress)
         sweep.save(path, tidy, axes, meta)
     if args.json:
         print(tidy.to_json(orient="records", indent=2))
     else:
+        follow = {p.scenario.run.follow_s for p in points}
+        follow_s = follow.pop() if len(follow) == 1 else None
         print(
-            f"{base.name} sweep: {len(points)} combinations × {deploys:,} deploys per strategy, seed {seed}; "
-            "mean [95% confidence interval]\n"
+            f"{base.name} sweep: {len(points)} combinations × {deploys:,} deploys per strategy, seed {seed}"
         )
-        print(sweep.format_sweep(tidy, axes))
+        print("\n".join(caption(tidy, follow_s)), end="\n\n")
+        print(sweep.format_sweep(tidy, axes, follow_s))
     _note(args, f"deploysim: results in {path}")
     return OK
 
 
 def cmd_show(args: argparse.Namespace, argv: list[str]) -> int:
     manifest, summary = store.open_run(args.dir)
-    _print_summary(args, summary, manifest["scenario_name"], manifest["deploys"], manifest["seed"])
+    _print_summary(args, summary, Stored.read(manifest))
     return OK
 
 
@@ -332,10 +363,16 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
         ]
         print(json.dumps(out, indent=2))
         return OK
-    for d, m, _ in runs:
-        print(f"{d.name}: {m['scenario_name']}, {m['deploys']:,} deploys per strategy, seed {m['seed']}")
-    print("mean [95% confidence interval]\n")
-    print(format_table(compare([(d.name, s) for d, _, s in runs])))
+    stored = [Stored.read(m) for _, m, _ in runs]
+    for (d, _, summary), run in zip(runs, stored, strict=True):
+        print(
+            f"{d.name}: {run.name}, {run.deploys:,} deploys per strategy, seed {run.seed}, "
+            f"{bad_releases(summary)} bad releases"
+        )
+    follow = {run.follow_s for run in stored}
+    follow_s = follow.pop() if len(follow) == 1 else None  # else each run's own, in its manifest
+    print("\n".join(caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
+    print(format_table(compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
     return OK
 
 

@@ -1,8 +1,10 @@
-"""Parameter sweeps: every combination of a grid of `key.path=v1,v2,...`, one batch each, a tidy table
-and Pareto fronts — how step weights, pauses and judge thresholds get tuned before production.
+"""Parameter sweeps: every combination of a grid of `key.path=v1,v2,...`, a tidy table and Pareto
+fronts — how step weights, pauses and judge thresholds get tuned before production.
 
 Every combination runs with the same seed, so each sees the same releases, traffic and noise
 (common random numbers): differences between combinations come from the parameters, not from luck.
+The same seed also means a strategy whose config no grid axis touches would give the same rows in
+every combination: it is simulated once per distinct setting of the axes that do touch it.
 """
 
 from __future__ import annotations
@@ -120,6 +122,66 @@ def _cell(text: str) -> Any:
     return value if isinstance(value, int | float | str | bool) else text
 
 
+def touches(axis: Axis, strategy: str, scn: Scenario) -> bool:
+    """Whether the value of `axis` can change `strategy`'s rows in `scn` (one combination).
+
+    A key under `strategies.<name>` belongs to that strategy alone; one under `judges.<j>` to the
+    strategies whose config uses judge j — and to every strategy when j is the safety net, which
+    watches them all; anything else (fleet, traffic, releases, run, people, ...) to every strategy.
+    """
+    path = parse_key_path(axis.key)
+    if len(path) >= 2 and path[0] == "strategies":
+        return path[1] == strategy
+    if len(path) >= 2 and path[0] == "judges":
+        judge = path[1]
+        return judge == scn.safety_net or judge in scn.strategies[strategy].judges_used()
+    return True
+
+
+Setting = tuple[tuple[int, str], ...]  # (axis index, value) of each axis touching a strategy
+
+
+def settings(points: Sequence[Point], axes: Sequence[Axis]) -> list[dict[str, Setting]]:
+    """Per combination, per strategy: the values of the axes that touch it there. Two combinations
+    that give a strategy the same setting give it the same rows (same seed, same config)."""
+    return [
+        {
+            s: tuple(
+                (i, value)
+                for i, (axis, value) in enumerate(zip(axes, p.values, strict=True))
+                if touches(axis, s, p.scenario)
+            )
+            for s in p.scenario.strategies
+        }
+        for p in points
+    ]
+
+
+def reuse_notes(points: Sequence[Point], axes: Sequence[Axis]) -> list[str]:
+    """What the sweep simulates once and reuses, in words: one line per kind of reuse."""
+    per_point = settings(points, axes)
+    n = len(points)
+    names = list(dict.fromkeys(s for p in points for s in p.scenario.strategies))
+    distinct = {s: {k[s] for k in per_point if s in k} for s in names}
+    untouched = [s for s in names if distinct[s] == {()}]
+    notes = []
+    if untouched and n > 1:
+        them = "it" if len(untouched) == 1 else "them"
+        notes.append(
+            f"{', '.join(untouched)}: no grid axis touches {them}; "
+            f"simulated once and reused for all {n} combinations"
+        )
+    for s in names:
+        if s not in untouched and len(distinct[s]) < n:
+            keys = list(dict.fromkeys(axes[i].key for setting in distinct[s] for i, _ in setting))
+            verb = "touches" if len(keys) == 1 else "touch"
+            notes.append(
+                f"{s}: only {', '.join(keys)} {verb} it; simulated {len(distinct[s])} times "
+                f"and reused across the {n} combinations"
+            )
+    return notes
+
+
 def run(
     points: Sequence[Point],
     axes: Sequence[Axis],
@@ -129,19 +191,37 @@ def run(
     cluster: Any = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Run every combination; the tidy summary: grid columns, then `summarize`'s columns."""
-    total = deploys * len(points)
-    parts = []
+    """Run every combination; the tidy summary: grid columns, then `summarize`'s columns.
+
+    A strategy is simulated only for a setting of its touching axes not seen in an earlier
+    combination; otherwise its summary is that combination's (the same rows, so the same numbers).
+    """
+    per_point = settings(points, axes)
+    seen: set[tuple[str, Setting]] = set()
+    todo: list[list[str]] = []  # per combination, the strategies it simulates
+    for p, setting in zip(points, per_point, strict=True):
+        fresh = [s for s in p.scenario.strategies if (s, setting[s]) not in seen]
+        seen.update((s, setting[s]) for s in fresh)
+        todo.append(fresh)
+    done: dict[tuple[str, Setting], pd.DataFrame] = {}
+    total = deploys * sum(1 for t in todo if t)
+    parts, offset = [], 0
     with executor(jobs, cluster) as pool:  # one set of workers for the whole sweep
-        for i, point in enumerate(points):
-            offset = i * deploys
-            tick = (
-                None if progress is None else (lambda done, _n, offset=offset: progress(offset + done, total))
-            )
-            df = run_batch(
-                point.scenario, deploys, seed, list(point.scenario.strategies), jobs, tick, pool=pool
-            )
-            summary = summarize(df)
+        for point, setting, fresh in zip(points, per_point, todo, strict=True):
+            if fresh:
+                tick = (
+                    None
+                    if progress is None
+                    else (lambda n, _total, offset=offset: progress(offset + n, total))
+                )
+                rows = run_batch(
+                    point.scenario, deploys, seed, strategies=fresh, jobs=jobs, progress=tick, pool=pool
+                )
+                summary = summarize(rows)
+                for s in fresh:
+                    done[s, setting[s]] = summary[summary["strategy"] == s]
+                offset += deploys
+            summary = pd.concat([done[s, setting[s]] for s in point.scenario.strategies], ignore_index=True)
             for axis, value in zip(axes, point.values, strict=True):
                 summary.insert(list(summary.columns).index("strategy"), axis.key, _cell(value))
             parts.append(summary)
@@ -188,10 +268,32 @@ def chart(tidy: pd.DataFrame, axes: Sequence[Axis]) -> Any:
 SWEEP_METRICS = ("faulty_requests", "time_to_detect_s", "lead_time_s", "false_rollback_rate", "escaped_rate")
 
 
-def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis]) -> str:
+def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis], follow_s: float | None = None) -> str:
+    """The sweep as comparison tables, a group of columns per combination; a strategy whose numbers
+    are the same in every combination (no axis touches it, or none that matters) is shown once."""
     keys = [a.key for a in axes]
-    runs = [(label(axes, combo), part) for combo, part in tidy.groupby(keys, sort=False)]
-    return format_table(compare(runs, SWEEP_METRICS))
+    combos = [(label(axes, combo), part.drop(columns=keys)) for combo, part in tidy.groupby(keys, sort=False)]
+    names = list(dict.fromkeys(tidy["strategy"]))
+
+    def of(part: pd.DataFrame, s: str) -> pd.DataFrame:
+        return part[part["strategy"] == s].reset_index(drop=True)
+
+    same = [
+        s
+        for s in names
+        if len(combos) > 1 and all(of(part, s).equals(of(combos[0][1], s)) for _, part in combos[1:])
+    ]
+    runs = (
+        [(f"all {len(combos)} combinations", combos[0][1][combos[0][1]["strategy"].isin(same)])]
+        if same
+        else []
+    )
+    runs += [
+        (name, part[~part["strategy"].isin(same)])
+        for name, part in combos
+        if not set(part["strategy"]) <= set(same)
+    ]
+    return format_table(compare(runs, SWEEP_METRICS, follow_s))
 
 
 def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]) -> dict:

@@ -6,6 +6,7 @@ value is the shipped scenario's. Widget values go in through the same keys a use
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -54,6 +55,11 @@ def table(at: AppTest) -> pd.DataFrame:
     return at.dataframe[0].value
 
 
+def widths(at: AppTest, i: int = 0) -> dict[str, int]:
+    """The pixel width the page gives each column of its i-th table, the row labels' included."""
+    return {name: c["width"] for name, c in json.loads(at.dataframe[i].proto.columns).items()}
+
+
 def ran(at: AppTest) -> AppTest:
     at.button(key="run").click().run()
     clean(at)
@@ -77,7 +83,14 @@ def test_compare_runs_and_shows_the_table_the_charts_and_the_downloads():
     ran(at)
     res = at.session_state["results"]
     assert res.deploys == SMALL and res.strategies == tuple(sim.load_scenario("default").strategies)
-    assert list(table(at).index) == list(res.strategies)
+    # One table, strategies side by side; its caption says per how many bad releases.
+    assert list(table(at).columns) == list(res.strategies)
+    assert table(at).equals(how_to_choose(res.summary, follow_s=res.follow_s))
+    first = res.rows[res.rows["strategy"] == res.strategies[0]]
+    bad = int(first["release_bad"].astype(bool).sum())
+    assert any(f"Safety per bad release (n = {bad})" in c.value for c in at.caption)
+    assert table(at).at["bad releases", "canary"] == str(bad)
+    assert sum(widths(at).values()) <= show.CONTENT_PX, "no horizontal scroll in a 1,280 px window"
     keys = {b.key for b in at.get("download_button")}
     assert {"rows.csv", "rows.parquet", "summary.csv", "download.yaml"} <= keys
     # Each tab draws its chart when opened (a user's click on the tab sets the same key).
@@ -181,6 +194,22 @@ def test_a_valid_upload_is_run_under_its_own_name():
     at.number_input(key="k.run.deploys").set_value(SMALL).run()
     ran(at)
     assert at.session_state["results"].name == "nightly-batch"
+
+
+def test_six_strategies_with_long_names_fit_the_page_without_cutting_a_cell():
+    six = ["strategies.recreate={kind: recreate}", "strategies.blue_green={kind: blue_green}"]
+    scn = sim.load_scenario("noisy-cluster", overrides=six)
+    at = app()
+    at.radio(key=settings.SOURCE_KEY).set_value(settings.UPLOADED).run()
+    upload = ("six.yaml", scn.to_yaml().encode(), "application/x-yaml")
+    at.file_uploader(key=settings.UPLOAD_KEY).set_value(upload).run()
+    at.number_input(key="k.run.deploys").set_value(SMALL).run()
+    ran(at)
+    shown, width = table(at), widths(at)
+    assert list(shown.columns) == list(scn.strategies) and len(shown.columns) == 6
+    assert sum(width.values()) <= show.CONTENT_PX
+    for column in shown.columns:
+        assert width[column] >= max(show.text_px(v) for v in shown[column]) + show.PAD_PX - 1, column
 
 
 def test_an_uploaded_rollout_runs_beside_the_scenarios_strategies_and_keeps_the_knobs():
@@ -367,4 +396,7 @@ def test_the_lesson_command_reproduces_the_pages_numbers(tmp_path):
     assert cli.main([*command[1:], "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1"]) == 0
     rows = pd.read_parquet(tmp_path / "out" / "rows.parquet")
     summary = sim.summarize(rows)
-    assert how_to_choose(summary, ["false_rollback_rate", "escaped_rate", "lead_time_s"]).equals(table(at))
+    metrics = ["false_rollback_rate", "escaped_rate", "lead_time_s"]
+    follow_s = sim.load_scenario("noisy-cluster").run.follow_s
+    assert how_to_choose(summary, metrics, follow_s=follow_s).equals(table(at))
+    assert sum(widths(at).values()) <= show.CONTENT_PX

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from webapp.show import CONTENT_PX, RUN_CHARTS
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -37,14 +39,9 @@ FLAGS = [
 ]
 SHOT = ROOT / "results" / "app-browser.png"
 DEPLOYS = 100  # 400 deploy-simulations: enough that the page runs them on its worker processes
-TABS = (
-    "Blast radius",
-    "Time to recover",
-    "Blast radius vs recovery",
-    "Cost vs safety",
-    "False rollbacks vs escapes",
-    "Escapes by fault kind",
-)
+TABS = tuple(title for _, title, _ in RUN_CHARTS)
+#: The window every comparison table must fit without a horizontal scroll, sidebar open.
+SMALL_WINDOW = {"width": 1280, "height": 800}
 SERVER_START_S, PAGE_S, RUN_S = 90, 90, 240  # generous: the machine may be busy with other work
 
 
@@ -144,6 +141,7 @@ def drive(
     panel = page.get_by_role("tabpanel")
     panel.locator('[data-testid="stImage"] img').wait_for()
     seconds = time.monotonic() - start
+    table = table_fit(page)
     sources = {}
     for title in TABS:
         page.get_by_role("tab", name=title, exact=True).click()
@@ -164,16 +162,44 @@ def drive(
         "sources": sources,
         "success": done.inner_text(),
         "tables": page.locator('[data-testid="stDataFrame"]').count(),
+        "table": table,
     }
     page.close()
     return result
+
+
+def table_fit(page: Any) -> dict[str, Any]:
+    """The comparison table in a 1,280 × 800 window with the sidebar open: its width, how wide its
+    content is drawn (the grid's scroller), where it ends, and the window's width; then back."""
+    size = page.viewport_size
+    page.set_viewport_size(SMALL_WINDOW)
+    page.wait_for_timeout(1000)  # the grid redraws at the new width
+    sizes = page.evaluate(
+        """() => {
+            const table = document.querySelector('[data-testid="stDataFrame"]');
+            const scroller = table.querySelector('.dvn-scroller');
+            const sidebar = document.querySelector('[data-testid="stSidebar"]');
+            return {width: table.clientWidth, right: table.getBoundingClientRect().right,
+                    scroll_width: scroller.scrollWidth, client_width: scroller.clientWidth,
+                    sidebar: sidebar ? sidebar.getBoundingClientRect().width : 0,
+                    window: window.innerWidth};
+        }"""
+    )
+    page.set_viewport_size(size)
+    return sizes
 
 
 def test_the_app_runs_in_a_real_browser_and_draws_every_chart(tmp_path):
     with server(tmp_path / "streamlit.log") as url, chromium() as browser:
         result = drive(browser, url, DEPLOYS, SHOT)
     assert f"{DEPLOYS:,} deploys × 4 strategies" in result["success"]
-    assert result["tables"] >= 1  # the "how to choose" table
+    assert result["tables"] >= 1  # the comparison table
+    # At 1,280 px with the sidebar open the table gets the width the app sizes its columns for, and
+    # draws within it: no horizontal scroll, nothing past the window's edge.
+    table = result["table"]
+    assert table["sidebar"] > 0 and table["window"] == SMALL_WINDOW["width"]
+    assert table["width"] >= CONTENT_PX, table
+    assert table["scroll_width"] <= table["client_width"] and table["right"] <= table["window"], table
     assert list(result["sources"]) == list(TABS)
     assert len(set(result["sources"].values())) == len(TABS)  # six different charts
     assert SHOT.stat().st_size > 10_000

@@ -18,7 +18,8 @@ import sim
 from sim import store
 from sim.batch import normalize
 from sim.cli import main
-from sim.report import RATES, summary_json
+from sim.report import RATES, WIDTH, summary_json
+from sim.summary import SUMMARY_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = {"blast_radius", "time_to_restore", "blast_vs_recovery", "cost_vs_safety", "rollbacks_vs_escapes"}
@@ -47,27 +48,41 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, proc.stdout
 
 
-def test_run_prints_the_how_to_choose_table_with_confidence_intervals(stored):
-    _, text = stored
-    assert text.startswith("default: 8 deploys per strategy, seed 5; mean [95% confidence interval]")
-    for strategy in ("recreate", "blue_green", "canary", "progressive"):
-        assert f"\n{strategy}\n" in f"\n{text}"
-    for title in (
-        "faulty requests",
-        "affected users",
+def test_run_prints_one_table_with_the_strategies_side_by_side(stored):
+    out, text = stored
+    rows = store.read_rows(out)
+    bad = rows[rows["strategy"] == "recreate"]["release_bad"].astype(bool).sum()
+    head, table = text.split("\n\n", 1)
+    assert head.startswith("default: 8 deploys per strategy, seed 5\n")
+    assert f"Safety per bad release (n = {bad})" in head and "follow-up (7 d)" in head
+    assert table.splitlines()[0].split() == ["recreate", "blue_green", "canary", "progressive"]
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in table.splitlines()]
+    for label in (
+        "SAFETY per bad release",
+        "bad releases",
+        "caught (detected)",
+        "never restored in 7 d",
+        "faulty requests: mean",
+        "affected users: mean",
+        "time to restore: median",
+        "time to detect: median",
+        "time to repair: median",
         "exposure at detection %",
-        "time to detect s",
-        "time to recover s",
+        "escaped defects %",
+        "error budget burned %",
+        "COST per deploy",
         "downtime s",
         "extra instance-h",
         "lead time min",
         "false rollbacks %",
-        "escaped defects %",
     ):
-        assert text.count(f"  {title} ") == 4, title
-    # Every deploy has a lead time or a rate: those cells always carry their interval.
-    for title in ("lead time min", "false rollbacks %", "extra instance-h"):
-        assert len(re.findall(rf"  {title} +[\d.,]+ \[[\d.,]+, [\d.,]+\]\n", text)) == 4, title
+        assert label in labels, label
+    assert labels.index("escaped defects %") < labels.index("COST per deploy") < labels.index("downtime s")
+    bad_row = next(line for line in table.splitlines() if line.startswith("bad releases"))
+    assert bad_row.split()[2:] == [str(bad)] * 4
+    # One table, not a block per strategy: it fits a terminal in a 1,280 px window, in few lines.
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
+    assert len(text.splitlines()) <= 36
 
 
 def test_results_folder_holds_rows_summary_manifest_and_charts(stored):
@@ -119,14 +134,17 @@ def test_json_is_one_object_of_the_documented_shape(stored, capsys):
     assert (doc["scenario"], doc["deploys"], doc["seed"]) == ("default", 8, 5)
     assert list(doc["strategies"]) == ["recreate", "blue_green", "canary", "progressive"]
     for entry in doc["strategies"].values():
-        assert set(entry) == {*sim.METRICS, *RATES}
-        for metric in sim.METRICS:
-            assert (
-                set(entry[metric]) == {"mean", "p50", "p90", "p99", "ci95"}
-                and len(entry[metric]["ci95"]) == 2
-            )
+        assert list(entry) == [*SUMMARY_METRICS, *RATES]
+        for metric in SUMMARY_METRICS:
+            assert set(entry[metric]) == {"n", "censored", "mean", "p50", "p90", "p99", "ci95", "p50_ci95"}
+            assert len(entry[metric]["ci95"]) == len(entry[metric]["p50_ci95"]) == 2
         for rate in RATES:
-            assert set(entry[rate]) == {"mean", "ci95"}
+            assert set(entry[rate]) == {"n", "mean", "ci95"}
+    rows = store.read_rows(out)
+    canary = doc["strategies"]["canary"]
+    bad = int(rows[rows["strategy"] == "canary"]["release_bad"].astype(bool).sum())
+    assert canary["escaped_rate"]["n"] == canary["detection_rate"]["n"] == bad
+    assert canary["lead_time_s"]["n"] == rows[rows["strategy"] == "canary"]["lead_time_s"].notna().sum()
     expected = summary_json(sim.summarize(sim.run_batch("default", deploys=8, seed=5)), "default", 8, 5)
     assert doc == json.loads(json.dumps(expected))
 
@@ -178,10 +196,27 @@ def test_show_and_compare_read_stored_runs(stored, tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", str(out), str(other)]) == 0
     text = capsys.readouterr().out
-    assert f"{out.name}: recreate" in text and f"{other.name}: canary" in text
+    head, table = text.split("\n\n", 1)
+    assert head.splitlines()[:2] == [
+        f"{out.name}: default, 8 deploys per strategy, seed 5, {_bad(out)} bad releases",
+        f"{other.name}: default, 3 deploys per strategy, seed 42, {_bad(other)} bad releases",
+    ]
+    # A header line per run over its strategies, then the strategies: five columns side by side.
+    runs, rule, strategies = table.splitlines()[:3]
+    assert runs.split() == [out.name, other.name] and set(rule.split()) == {
+        "─" * len(r) for r in rule.split()
+    }
+    assert strategies.split() == ["recreate", "blue_green", "canary", "progressive", "canary"]
+    assert runs.index(other.name) == strategies.rindex("canary"), "each run's name over its own columns"
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
     assert main(["compare", str(out), str(other), "--json"]) == 0
     docs = json.loads(capsys.readouterr().out)
     assert [d["dir"] for d in docs] == [str(out), str(other)] and docs[1]["deploys"] == 3
+
+
+def _bad(run: Path) -> int:
+    rows = store.read_rows(run)
+    return int(rows[rows["strategy"] == rows["strategy"].iloc[0]]["release_bad"].astype(bool).sum())
 
 
 def test_validate_stops_at_the_first_invalid_file(tmp_path, capsys):

@@ -11,6 +11,7 @@ import pytest
 import sim
 from sim import sweep
 from sim.cli import main
+from sim.report import WIDTH
 from sim.summary import RATES, SUMMARY_COLUMNS
 
 PER_STRATEGY = len(sim.METRICS) + len(RATES)  # rows of a summary per strategy
@@ -81,7 +82,11 @@ def test_sweep_command_writes_a_tidy_table_and_a_pareto_chart(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert text.startswith("default sweep: 4 combinations × 6 deploys per strategy")
-    assert "pause_s=60, max_latency_ratio=1.2: progressive" in text
+    # Each combination heads its columns, a line per value where one line is too narrow.
+    assert "pause_s=60, max_latency_ratio=1.2" in text or (
+        "pause_s=60," in text and "max_latency_ratio=1.2" in text
+    )
+    assert text.count("progressive") == 4 and max(len(line) for line in text.splitlines()) <= WIDTH
     tidy = pd.read_csv(out / "sweep.csv")
     keys = ["strategies.progressive.steps[1].pause_s", "judges.baseline.max_latency_ratio"]
     assert list(tidy.columns) == [*keys, *SUMMARY_COLUMNS]
@@ -128,3 +133,56 @@ def test_sweep_json_and_the_chart_panels(tmp_path, capsys):
     assert len(sweep.chart(judged, [sweep.parse_grid("judges.fixed.max_p99_ms=6,10")]).axes) == 2, (
         "false rollbacks vs escaped defects too when a judge threshold is swept"
     )
+
+
+def test_an_axis_touches_only_the_strategies_whose_config_it_is():
+    scn = sim.load_scenario("default")  # canary and blue-green judge by `fixed`, progressive by `baseline`
+    assert scn.safety_net == "slo"
+
+    def touched(key: str, within: sim.Scenario = scn) -> list[str]:
+        return [s for s in within.strategies if sweep.touches(sweep.parse_grid(f"{key}=1,2"), s, within)]
+
+    assert touched("strategies.canary.steps[0].weight") == ["canary"]
+    assert touched("judges.baseline.max_latency_ratio") == ["progressive"]
+    assert touched("judges.fixed.max_error_rate") == ["blue_green", "canary"]
+    assert touched("judges.mann_whitney.alpha") == []
+    assert touched("judges.slo.window_s") == list(scn.strategies), "the safety net watches every strategy"
+    assert touched("judges") == touched("fleet.replicas") == touched("run.follow_s") == list(scn.strategies)
+    no_net = sim.load_scenario("default", overrides=["safety_net=null"])
+    assert touched("judges.slo.window_s", no_net) == []
+
+
+def test_a_strategy_no_axis_touches_is_simulated_once_and_its_rows_reused(tmp_path, capsys, monkeypatch):
+    simulated: list[tuple[str, ...]] = []
+    real = sweep.run_batch
+
+    def counting(scn, deploys, seed, strategies, **kw):
+        simulated.append(tuple(strategies))
+        return real(scn, deploys, seed, strategies, **kw)
+
+    monkeypatch.setattr(sweep, "run_batch", counting)
+    ratio, weight = "judges.baseline.max_latency_ratio", "strategies.canary.steps[0].weight"
+    args = ["sweep", "default", "--grid", f"{ratio}=1.2,3", "--grid", f"{weight}=1,2", "--deploys", "6"]
+    for s in ("recreate", "canary", "progressive"):
+        args += ["--strategy", s]
+    assert main([*args, "--jobs", "1", "--out", str(tmp_path / "s")]) == 0
+    captured = capsys.readouterr()
+    # (1.2, 1) simulates all three; (1.2, 2) only canary; (3, 1) only progressive; (3, 2) nothing.
+    assert simulated == [("recreate", "canary", "progressive"), ("canary",), ("progressive",)]
+    notes = [line for line in captured.err.splitlines() if "simulated" in line]
+    twice = "simulated 2 times and reused across the 4 combinations"
+    assert notes == [
+        "deploysim: recreate: no grid axis touches it; simulated once and reused for all 4 combinations",
+        f"deploysim: canary: only {weight} touches it; {twice}",
+        f"deploysim: progressive: only {ratio} touches it; {twice}",
+    ]
+    # The combination made only of reused summaries is exactly what a fresh run of it gives.
+    tidy = pd.read_csv(tmp_path / "s" / "sweep.csv")
+    last = tidy[(tidy[ratio] == 3) & (tidy[weight] == 2)][SUMMARY_COLUMNS].reset_index(drop=True)
+    scn = sim.load_scenario("default", overrides=[f"{ratio}=3", f"{weight}=2"])
+    fresh = sim.summarize(real(scn.only(["recreate", "canary", "progressive"]), 6, scn.run.seed))
+    pd.testing.assert_frame_equal(last, fresh, check_dtype=False)
+    # The printout shows recreate once, for every combination; the others per combination.
+    text = captured.out
+    assert "all 4 combinations" in text and text.count("recreate") == 1
+    assert text.count("canary") == text.count("progressive") == 4

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 import sim
 from sim.errors import ConfigError
-from sim.report import how_to_choose
+from sim.report import caption, how_to_choose
 
 from . import runs, show
 
@@ -37,7 +37,7 @@ class Lesson:
     look_for: str
     why: str
     chart: Chart
-    metrics: tuple[str, ...]  # the "how to choose" columns shown under the chart
+    metrics: tuple[str, ...]  # the comparison table's metrics shown under the chart
     scenario: Callable[[Any], str]  # the shipped scenario, given the knob's value
     overrides: Callable[[Any], list[str]] = lambda value: []
     strategies: Sequence[str] | None = None  # None: the scenario's own
@@ -87,7 +87,8 @@ def page(lesson: Lesson, knob: Callable[[str], Any]) -> None:
         res.pngs[name] = runs.figure_png(lesson.chart(res.rows, res.summary))
     show.png(res.pngs[name], name, res.name)
     st.markdown(f"**What to look for.** {lesson.look_for}")
-    st.dataframe(how_to_choose(res.summary, lesson.metrics), width="stretch")
+    table = how_to_choose(res.summary, lesson.metrics, follow_s=res.follow_s)
+    show.comparison(table, caption(res.summary, res.follow_s), key=f"{lesson.key}.table")
     with st.expander("Why it happens"):
         st.markdown(lesson.why)
     st.caption("The same run from the command line:")

@@ -99,6 +99,11 @@ class Results:
     def key(self) -> tuple[str, int, int]:
         return (self.yaml, self.seed, self.deploys)
 
+    @property
+    def follow_s(self) -> float:
+        """How long a bad release nobody caught was followed: the tables' censoring time."""
+        return float(sim.load_scenario(yaml.safe_load(self.yaml)).run.follow_s)
+
     def png(self, chart: str) -> bytes:
         """A chart of `plots` as PNG, drawn once per result."""
         if chart not in self.pngs:

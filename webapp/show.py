@@ -1,7 +1,8 @@
-"""What the pages draw from results: the "how to choose" table, charts with their PNG downloads, the rows."""
+"""What the pages draw from results: the comparison table, charts with their PNG downloads, the rows."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -10,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from sim.report import how_to_choose
+from sim import report
 
 from .runs import Results, rows_csv, rows_parquet
 
@@ -70,13 +71,72 @@ def png(data: bytes, name: str, stem: str, caption: str | None = None) -> None:
     )
 
 
-def choose_table(summary: pd.DataFrame) -> None:
-    st.dataframe(how_to_choose(summary), width="stretch")
-    st.caption(
-        "Each cell: the mean, and in brackets its 95% confidence interval. Blast-radius columns are per "
-        "bad release, recovery per detected bad release, cost and lead time per deploy; false rollbacks "
-        "are a share of good releases, escaped defects a share of bad ones (Wilson intervals)."
-    )
+#: The width the app's tables must fit in: a 1,280 px window with the sidebar open leaves 820 px for
+#: the page's content (`tests/test_app_browser.py` measures it).
+CONTENT_PX = 820
+#: Widths in px of characters in the grid's font (14 px Source Sans, measured in Chromium with a
+#: canvas's measureText), by class, each rounded up; any other character takes DEFAULT_PX.
+GLYPH_PX = (
+    (" ", 2.8),
+    ("|ij',.:;lI!", 4.1),
+    ("f()[]{}-tr/\\", 4.9),
+    ('*sz?"xcvy', 6.6),
+    ("0123456789#$+<=>^~≥≤–_agekJLFY", 7.1),
+    ("`ohunbdpqXVESTZAP", 7.8),
+    ("RCKB&DGUNH", 9.1),
+    ("OQw─", 10.1),
+    ("Mm%@W…", 13.3),
+)
+DEFAULT_PX = 9.3
+#: A cell's padding and border, and a grid row's height (the header's too).
+PAD_PX, ROW_PX = 18, 35
+
+
+def text_px(text: str) -> float:
+    """How wide `text` is drawn in a cell of the grid, rounded up."""
+    return sum(next((w for chars, w in GLYPH_PX if ch in chars), DEFAULT_PX) for ch in text)
+
+
+def _fit(texts: Any) -> int:
+    return math.ceil(max((text_px(str(t)) for t in texts), default=0.0) + PAD_PX)
+
+
+def column_widths(table: pd.DataFrame, room: int = CONTENT_PX) -> dict[str, Any]:
+    """`column_config` giving the label column and each strategy's column the width of its longest
+    text when they all fit in `room` pixels; otherwise a header longer than its cells gives way first
+    (it then ends in "…" and shows in full on hover), and only then do cells: the table never needs
+    a horizontal scroll."""
+    label = _fit(table.index)
+    cells = {str(c): _fit(table[c]) for c in table.columns}
+    wanted = {str(c): max(cells[str(c)], _fit([c])) for c in table.columns}
+    over = label + sum(wanted.values()) - room
+    if over > 0:
+        slack = {c: wanted[c] - cells[c] for c in wanted}
+        give = min(1.0, over / max(1, sum(slack.values())))
+        wanted = {c: math.floor(wanted[c] - give * slack[c]) for c in wanted}
+        over = label + sum(wanted.values()) - room
+        if over > 0:
+            scale = (room - label) / sum(wanted.values())
+            wanted = {c: math.floor(w * scale) for c, w in wanted.items()}
+    config: dict[str, Any] = {"_index": st.column_config.TextColumn(width=label)}
+    for c, w in wanted.items():
+        config[c] = st.column_config.TextColumn(c, width=w, help=c)
+    return config
+
+
+def comparison(table: pd.DataFrame, notes: list[str], key: str) -> None:
+    """A comparison table (strategies side by side), sized to fit the page, and what its cells are."""
+    height = ROW_PX * (len(table) + 1) + 3  # the rows, the header, the borders
+    st.dataframe(table, width="stretch", height=height, column_config=column_widths(table), key=key)
+    st.caption(" ".join(notes))
+
+
+CHOOSE_KEY = "choose"
+
+
+def choose_table(summary: pd.DataFrame, follow_s: float | None) -> None:
+    table = report.how_to_choose(summary, follow_s=follow_s)
+    comparison(table, report.caption(summary, follow_s), key=CHOOSE_KEY)
 
 
 CHARTS_KEY = "charts"

@@ -60,7 +60,7 @@ if errors:
     st.warning(f"{errors} runs failed and are left out of the table; their rows carry the error.")
 
 st.subheader("How to choose")
-show.choose_table(res.summary)
+show.choose_table(res.summary, res.follow_s)
 st.subheader("Charts")
 show.charts(res)
 st.subheader("Downloads")
