@@ -64,6 +64,9 @@ def follow_up(
         uses_flag=impl.uses_flag,
     )
     world.carry_over(before, start)
+    # Most are caught within a day or two: drawing a week ahead would mostly be drawn again after the
+    # rollback, so draw a day at a time.
+    world.tape.reach_s = 86400.0
     later = Deploy(env, world, coarse, d.humans, d.rng, record=d.record)
     later.events, later.undo, later.silenced_until = d.events, d.undo, d.silenced_until
     later.log("follow-up", f"no one has caught the release; followed on in {run.follow_window_s:g} s windows")

@@ -69,6 +69,7 @@ class Tape:
         self.ledger = Ledger(len(counts) + 64, n_segments)
         self.telemetry = telemetry
         self.materialized = 0.0
+        self.reach_s = math.inf  # how far past a read one draw may go (a follow-up draws a day at a time)
         self.generation = 0
         self.rewind_listeners: list[Callable[[int], None]] = []
         self.observers: set[simpy.Process] = set()
@@ -104,7 +105,7 @@ class Tape:
         """Have traffic drawn at least up to time t, and on to the next event that may change state."""
         if t <= self.materialized + _EPS:
             return
-        self._draw(min(max(t, self.next_change()), self.horizon_s))
+        self._draw(min(max(t, self.next_change()), self.horizon_s, t + self.reach_s))
 
     def next_change(self) -> float:
         """Time of the next scheduled event that may change the state.
