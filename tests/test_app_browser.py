@@ -39,8 +39,8 @@ SHOT = ROOT / "results" / "app-browser.png"
 DEPLOYS = 100  # 400 deploy-simulations: enough that the page runs them on its worker processes
 TABS = (
     "Blast radius",
-    "Time to recover",
-    "Blast radius vs recovery",
+    "Time to restore",
+    "Blast radius vs time to restore",
     "Cost vs safety",
     "False rollbacks vs escapes",
     "Escapes by fault kind",
@@ -155,7 +155,7 @@ def drive(
         )
         sources[title] = img.get_attribute("src")
         no_exception(page)
-    page.get_by_role("tab", name="Blast radius vs recovery", exact=True).click()
+    page.get_by_role("tab", name="Blast radius vs time to restore", exact=True).click()
     page.get_by_role("tabpanel").locator('[data-testid="stImage"] img').wait_for()
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot))
