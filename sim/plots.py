@@ -510,9 +510,9 @@ def _metric(summary: pd.DataFrame, strategy: str, metric: str) -> tuple[float, f
 
 
 def _ci_points(ax: Axes, summary: pd.DataFrame, xm: str, ym: str, xs: float = 1.0, ys: float = 1.0) -> None:
-    """One point per strategy at (mean x, mean y) with 95% CI bars, labelled with its name. Each
-    strategy is dodged a few points sideways and labelled at its own height, so strategies with the
-    same means stay apart."""
+    """One point per strategy at (mean x, mean y) with 95% CI bars, in the strategy's colour and
+    shape (named in the legend: a name written beside each point runs into its neighbours'). Each
+    strategy is dodged a few points sideways, so strategies with the same means stay apart."""
     look = styles(summary["strategy"])
     for i, (s, style) in enumerate(look.items()):
         (x, x0, x1), (y, y0, y1) = _metric(summary, s, xm), _metric(summary, s, ym)
@@ -523,7 +523,6 @@ def _ci_points(ax: Axes, summary: pd.DataFrame, xm: str, ym: str, xs: float = 1.
         xerr = [[max(0.0, x - max(x0, 0.0))], [max(0.0, x1 - x)]] if not math.isnan(x0) else [[0.0], [0.0]]
         yerr = [[max(0.0, y - max(y0, 0.0))], [max(0.0, y1 - y)]] if not math.isnan(y0) else [[0.0], [0.0]]
         xerr, yerr = np.array(xerr) * xs, np.array(yerr) * ys
-        shift = _dodge(ax, i, len(look))
         _take_in(ax, [x * xs - xerr[0][0], x * xs + xerr[1][0]], [y * ys - yerr[0][0], y * ys + yerr[1][0]])
         ax.errorbar(
             [x * xs],
@@ -534,24 +533,15 @@ def _ci_points(ax: Axes, summary: pd.DataFrame, xm: str, ym: str, xs: float = 1.
             color=style.colour,
             capsize=3,
             markersize=8,
-            transform=shift,
-        )
-        ax.annotate(
-            s,
-            (x * xs, y * ys),
-            xycoords=shift,
-            textcoords="offset points",
-            # Alternate sides, so two strategies with nearly the same means keep their names apart.
-            xytext=(-6, 6) if i % 2 else (6, 6),
-            ha="right" if i % 2 else "left",
-            fontsize=9,
+            transform=_dodge(ax, i, len(look)),
+            label=s,
         )
     ax.grid(True, alpha=0.3)
 
 
 def cost_vs_safety(summary: pd.DataFrame) -> Figure:
     """What each strategy pays (extra instance-hours, lead time) against what it saves (blast radius)."""
-    fig = _figure(10.0, 4.4)
+    fig = _figure(11.0, 4.4)
     ax1, ax2 = fig.subplots(1, 2)
     _ci_points(ax1, summary, "extra_instance_hours", "faulty_requests")
     ax1.set_xlabel("extra instance-hours per deploy")
@@ -560,17 +550,20 @@ def cost_vs_safety(summary: pd.DataFrame) -> Figure:
     for ax in (ax1, ax2):
         ax.set_ylabel("faulty requests per bad release")
         ax.yaxis.set_major_formatter(FuncFormatter(compact))
+    if ax1.get_legend_handles_labels()[0]:
+        fig.legend(*ax1.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     _title(fig, "Cost vs safety (means with 95% confidence intervals; lower left is cheaper and safer)")
     return fig
 
 
 def rollbacks_vs_escapes(summary: pd.DataFrame) -> Figure:
     """False rollbacks of good releases against bad releases that reached everyone."""
-    fig = _figure(6.5, 4.8)
+    fig = _figure(8.0, 4.8)
     ax = fig.subplots()
     _ci_points(ax, summary, "false_rollback_rate", "escaped_rate", 100.0, 100.0)
     ax.set_xlabel("false rollbacks, % of good releases")
     ax.set_ylabel("escaped defects, % of bad releases")
+    _legend_outside(ax)
     _title(fig, "False rollbacks vs escaped defects (95% Wilson intervals)")
     return fig
 
@@ -712,10 +705,18 @@ def pareto(points: pd.DataFrame, panels: Sequence[Panel] = (LEAD_VS_BLAST,), lab
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     look = styles(points["strategy"])
     for ax, (x, y, xlabel, ylabel, (xs, ys)) in zip(axes, panels, strict=True):
-        for s, style in look.items():
+        for i, (s, style) in enumerate(look.items()):
             part = points[points["strategy"] == s]
+            _take_in(ax, part[x] * xs, part[y] * ys)
             ax.scatter(
-                part[x] * xs, part[y] * ys, color=style.colour, marker=style.marker, label=s, s=40, alpha=0.8
+                part[x] * xs,
+                part[y] * ys,
+                color=style.colour,
+                marker=style.marker,
+                label=s,
+                s=40,
+                alpha=0.8,
+                transform=_dodge(ax, i, len(look)),
             )
         best = points[pareto_front(points[x], points[y])].sort_values([x, y])
         ax.plot(best[x] * xs, best[y] * ys, color="black", linewidth=1, linestyle="--", label="Pareto front")

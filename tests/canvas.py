@@ -121,6 +121,8 @@ def problems(fig: Figure, data_under_legends: bool = True, texts_apart: Iterable
       legend lies inside the canvas;
     - tick labels of one axis do not overlap each other;
     - no legend drawn inside an axes covers a data point of it (`data_under_legends`);
+    - no text placed in an axes (a label, an annotation) lies over a tick label, an axis label or
+      a title;
     - the texts of each axes in `texts_apart` do not overlap each other, nor reach past its sides.
     """
     canvas = draw(fig)
@@ -144,6 +146,22 @@ def problems(fig: Figure, data_under_legends: bool = True, texts_apart: Iterable
             for (a, ba), (b, bb) in itertools.combinations(zip(labels, boxes, strict=True), 2):
                 if _overlap(ba, bb):
                     out.append(f"axes {i} {which} tick labels {_name(a)} and {_name(b)} overlap")
+    fixed = [
+        t
+        for ax in fig.axes
+        for t in (*tick_labels(ax.xaxis), *tick_labels(ax.yaxis), ax.xaxis.label, ax.yaxis.label, ax.title)
+        if _shown(t)
+    ]
+    fixed += [t for t in fig.findobj(match=Text) if t.get_text() and t.get_text() == fig.get_suptitle()]
+    fixed_boxes = [(t, t.get_window_extent(renderer)) for t in fixed]
+    for i, ax in enumerate(fig.axes):
+        for text in ax.texts:
+            if not _shown(text):
+                continue
+            box = text.get_window_extent(renderer)
+            for other, other_box in fixed_boxes:
+                if _overlap(box, other_box):
+                    out.append(f"axes {i}: text {_name(text)} lies over {_name(other)}")
     for legend, ax in _legends(fig):
         box = legend.get_window_extent(renderer)
         if _outside(box, page):
