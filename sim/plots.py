@@ -908,7 +908,7 @@ def _pack(
     it, where the right has less room), cut short where even that is too little: (row,
     right-aligned, text) per group, greedily."""
     per_pt = (x1 - x0) / width_pt
-    char = 0.62 * LANE_FONT * per_pt  # a character's width, in data units (an upper estimate)
+    char = 0.57 * LANE_FONT * per_pt  # a character's width, in data units (a little over the average)
     gap = 8.0 * per_pt  # the marker and the space after it
     ends: list[list[tuple[float, float]]] = []
     out = []
@@ -963,7 +963,7 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
         )
     groups = _lane_groups(events.sort_values("t_s"), tol=0.004 * x_hi * per)
     fig_w = 11.0
-    rows = _pack([(g[0] / per, g[1], g[2]) for g in groups], 0.0, x_hi, (fig_w - 4.4) * 72)
+    rows = _pack([(g[0] / per, g[1], g[2]) for g in groups], 0.0, x_hi, (fig_w - 3.9) * 72)
     n_rows = max([r for r, _, _ in rows], default=-1) + 1
     looks = tl.looks[tl.looks["t_s"] <= t_hi]
     names = ["lane", "traffic", *(["verdicts"] if len(looks) else []), "error", "latency"]
@@ -1061,10 +1061,18 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
         )
     ax["error"].set_ylabel("error rate, %")
     ax["error"].set_ylim(bottom=0)
+    # Few ticks in short labels: the layout is worked out before the ticks are final, and a longer
+    # label than it planned for ("0.125" for "0.1") would be cut off at the canvas' edge.
+    ax["error"].yaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax["error"].yaxis.set_major_formatter(FuncFormatter(compact))
     ax["latency"].set_ylabel("latency, ms")
     ax["latency"].set_yscale("log")
-    # 1-2-5 ticks in plain numbers: a range under a decade otherwise labels its crowded minor ticks.
-    ax["latency"].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax["latency"].get_ylim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    # Plain numbers at 1-2-5 (1-3, or decades, over a wider range): a range under a decade
+    # otherwise labels its crowded minor ticks.
+    subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0, 3.0) if decades < 3 else (1.0,)
+    ax["latency"].yaxis.set_major_locator(LogLocator(subs=subs))
     ax["latency"].yaxis.set_major_formatter(FuncFormatter(compact))
     ax["latency"].yaxis.set_minor_formatter(NullFormatter())
     if "saturation" in ax:
@@ -1096,6 +1104,23 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
     for name in ("error", "latency", "saturation"):
         if name in ax:
             _legend_outside(ax[name], fontsize=7, ncol=1)
+    tests = [
+        n
+        for n, j in tl.judges.items()
+        if isinstance(j, GateJudge) and type(j).limits_many is GateJudge.limits_many
+    ]
+    if tests and len(looks):  # a statistical test has no line to draw: say so where the lines are
+        handles, labels = ax["error"].get_legend_handles_labels()
+        notes = [
+            f"{n}{'' if n == tl.judges[n].kind else f' ({tl.judges[n].kind})'}: a test, no line"
+            for n in tests
+        ]
+        _legend_outside(
+            ax["error"],
+            handles=[*handles, *[Line2D([], [], linestyle="none")] * len(notes)],
+            labels=[*labels, *notes],
+            fontsize=7,
+        )
     axes[-1].set_xlim(0, x_hi)
     axes[-1].set_xlabel(f"{unit} since the deploy started")
     what = "the whole followed run" if whole else "the rollout"

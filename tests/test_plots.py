@@ -293,6 +293,18 @@ def test_replay_draws_each_watched_metric_against_its_judges_limit(progressive_c
     assert set(np.asarray(fixed.get_ydata(), float)[~np.isnan(fixed.get_ydata())]) == {100 * 0.01}
 
 
+def test_replay_says_a_statistical_judge_has_no_line_to_draw():
+    scn = sim.load_scenario("default", overrides=["strategies.progressive.analyses[0].judge=mann_whitney"])
+    tl = sim.timeline(sim.run_deploy(scn, "progressive", deploy=1, seed=2))
+    legend = _axis(plots.replay(tl), "error rate, %").get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    # The gate judge (baseline) reviewed what the test left inconclusive: its limit is drawn.
+    assert (
+        "mann_whitney: a test, no line" in labels
+        and "error_rate limit (baseline: stable × 2 + 1 pt)" in labels
+    )
+
+
 def test_replay_puts_every_verdict_in_its_own_strip(progressive_caught):
     tl = progressive_caught
     fig = plots.replay(tl)
