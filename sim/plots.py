@@ -933,7 +933,7 @@ def _pack(
 def replay(tl: Timeline, span: Span = "rollout") -> Figure:
     """One deploy replayed: a lane of its events (simultaneous ones on separate rows), traffic on the
     new version, the judges' verdicts, error rate and latency per version against each watched
-    metric's limit, noisy-neighbour episodes shaded.
+    metric's limit (`judge_limits`), noisy-neighbour episodes shaded.
 
     span: "rollout" opens on the rollout — from the start until shortly after it shipped or was
     undone (events later than that are named in the title); "all" shows the whole followed run,
@@ -946,60 +946,31 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
     else:
         t_hi = end + max(0.1 * end, 60.0, 3 * tl.window_s)
     unit, per = _unit(t_hi)
-    x_hi = t_hi / per
     w = tl.windows
     if whole and len(tl.follow):
         w = pd.concat([w[w["t_s"] < float(tl.follow["t_s"].iloc[0])], tl.follow], ignore_index=True)
     w = w[w["t_s"] <= t_hi]  # what lies beyond the view would set the y scales
-    t = w["t_s"].to_numpy(float) / per
     limits = judge_limits(tl)
-    panels_wanted = {JUDGED[m][0] for _, m, _ in limits}
     events = tl.events[(tl.events["t_s"] <= t_hi) & ~tl.events["kind"].isin(LANE_SKIPS)]
     if whole and len(tl.follow) and tl.detected_s is None:
         # Followed to the end and never caught: right-censored, and the lane says so.
-        events = pd.concat(
-            [events, pd.DataFrame([(tl.end_s, "end", "never caught: censored")], columns=events.columns)],
-            ignore_index=True,
-        )
-    groups = _lane_groups(events.sort_values("t_s"), tol=0.004 * x_hi * per)
+        end_row = pd.DataFrame([(tl.end_s, "end", "never caught: censored")], columns=events.columns)
+        events = pd.concat([events, end_row], ignore_index=True)
+    groups = _lane_groups(events.sort_values("t_s"), tol=0.004 * t_hi)
     fig_w = 11.0
-    rows = _pack([(g[0] / per, g[1], g[2]) for g in groups], 0.0, x_hi, (fig_w - 3.9) * 72)
+    rows = _pack([(g[0] / per, g[1], g[2]) for g in groups], 0.0, t_hi / per, (fig_w - 3.9) * 72)
     n_rows = max([r for r, _, _ in rows], default=-1) + 1
     looks = tl.looks[tl.looks["t_s"] <= t_hi]
-    names = ["lane", "traffic", *(["verdicts"] if len(looks) else []), "error", "latency"]
-    names += ["saturation"] if "saturation" in panels_wanted else []
-    heights = {
-        "lane": 0.35 + 0.2 * max(1, n_rows),
-        "traffic": 1.5,
-        "verdicts": 0.55,
-        "error": 1.7,
-        "latency": 1.8,
-        "saturation": 1.3,
-    }
-    fig = _figure(fig_w, 1.1 + sum(heights[n] for n in names))
-    axes = fig.subplots(len(names), 1, sharex=True, height_ratios=[heights[n] for n in names])
-    ax = dict(zip(names, axes, strict=True))
+    heights = {"lane": 0.35 + 0.2 * max(1, n_rows), "traffic": 1.5}
+    heights |= {"verdicts": 0.55} if len(looks) else {}
+    heights |= {"error": 1.7, "latency": 1.8}
+    heights |= {"saturation": 1.3} if any(m == "saturation" for _, m, _ in limits) else {}
+    fig = _figure(fig_w, 1.1 + sum(heights.values()))
+    axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=list(heights.values()))
+    ax = dict(zip(heights, axes, strict=True))
 
-    lane = ax["lane"]
-    for (t_ev, kind, _), (row, right, text) in zip(groups, rows, strict=True):
-        colour = EVENT_COLOURS.get(kind, "dimgray")
-        lane.plot([t_ev / per], [row], marker="|", markersize=9, markeredgewidth=2, color=colour)
-        lane.annotate(
-            text,
-            (t_ev / per, row),
-            textcoords="offset points",
-            xytext=(-5 if right else 5, 0),
-            ha="right" if right else "left",
-            va="center",
-            fontsize=LANE_FONT,
-            color=colour,
-        )
-    lane.set_ylim(max(1, n_rows) - 0.5, -0.5)
-    lane.set_yticks([])
-    lane.set_ylabel("events", rotation=0, ha="right", va="center")
-    for side in ("left", "right", "top"):
-        lane.spines[side].set_visible(False)
-
+    _lane(ax["lane"], [(t_ev / per, kind) for t_ev, kind, _ in groups], rows)
+    t = w["t_s"].to_numpy(float) / per
     traffic = ax["traffic"]
     traffic.step(t, 100 * w["share_new"], where="post", color="black", label="user traffic on new, %")
     traffic.set_ylabel("on new, %")
@@ -1017,28 +988,8 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
             linewidth=0,
             label="service down",
         )
-
     if "verdicts" in ax:
-        strip = ax["verdicts"]
-        kinds = list(dict.fromkeys(looks["kind"]))
-        for status, (marker, colour) in VERDICT_MARKERS.items():
-            hit = looks[looks["status"] == status]
-            if len(hit):
-                strip.scatter(
-                    hit["t_s"] / per,
-                    [kinds.index(k) for k in hit["kind"]],
-                    marker=marker,
-                    color=colour,
-                    s=22,
-                    label=status,
-                    zorder=3,
-                )
-        strip.set_yticks(
-            range(len(kinds)), ["analysis" if k == "measurement" else k for k in kinds], fontsize=8
-        )
-        strip.set_ylim(len(kinds) - 0.5, -0.5)
-        _legend_outside(strip, fontsize=7, title="judge's verdict", title_fontsize=7)
-
+        _verdicts(ax["verdicts"], looks, per)
     for name in ("stable", "new"):
         colour = VERSION_COLOURS[name]
         ax["error"].plot(t, 100 * w[f"error_rate_{name}"], color=colour, label=name, linewidth=1.2)
@@ -1046,12 +997,12 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
         ax["latency"].plot(t, w[f"p50_ms_{name}"], ":", color=colour, label=f"{name} p50", linewidth=1.0)
         if "saturation" in ax:
             ax["saturation"].plot(t, 100 * w[f"saturation_{name}"], color=colour, label=name, linewidth=1.2)
-    watch_t = tl.windows["t_s"].to_numpy(float) / per
-    in_view = watch_t <= x_hi
+    watch_t = tl.windows["t_s"].to_numpy(float)
+    in_view = watch_t <= t_hi
     for i, (label, metric, series) in enumerate(limits):
         panel, _, scale = JUDGED[metric]
         ax[panel].step(
-            watch_t[in_view],
+            watch_t[in_view] / per,
             scale * series[in_view],
             where="post",
             color="black",
@@ -1066,71 +1017,112 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
     ax["error"].yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax["error"].yaxis.set_major_formatter(FuncFormatter(compact))
     ax["latency"].set_ylabel("latency, ms")
-    ax["latency"].set_yscale("log")
-    lo, hi = ax["latency"].get_ylim()
-    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
-    # Plain numbers at 1-2-5 (1-3, or decades, over a wider range): a range under a decade
-    # otherwise labels its crowded minor ticks.
-    subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0, 3.0) if decades < 3 else (1.0,)
-    ax["latency"].yaxis.set_major_locator(LogLocator(subs=subs))
-    ax["latency"].yaxis.set_major_formatter(FuncFormatter(compact))
-    ax["latency"].yaxis.set_minor_formatter(NullFormatter())
+    _latency_ticks(ax["latency"])
     if "saturation" in ax:
         ax["saturation"].set_ylabel("saturation, %")
 
-    data_axes = [ax[n] for n in names if n not in ("lane", "verdicts")]
-    shaded = set()
-    for a in data_axes:
-        for _, ep in tl.noise.iterrows():
-            if ep["start_s"] > t_hi:
-                continue
-            a.axvspan(
-                ep["start_s"] / per,
-                min(ep["end_s"], t_hi) / per,
-                color=NOISE_COLOURS.get(ep["target"], "#dddddd"),
-                alpha=0.35,
-                linewidth=0,
-            )
-            shaded.add(ep["target"])
-        for t_ev, kind in zip(events["t_s"], events["kind"], strict=True):
-            if kind in EVENT_COLOURS:
-                a.axvline(t_ev / per, color=EVENT_COLOURS[kind], linewidth=1.1, linestyle="--")
-        a.grid(True, alpha=0.3)
+    shaded = _backdrop(
+        [a for n, a in ax.items() if n not in ("lane", "verdicts")], tl.noise, events, t_hi, per
+    )
     handles, labels = traffic.get_legend_handles_labels()
     for target in sorted(shaded):
         handles.append(Patch(color=NOISE_COLOURS.get(target, "#dddddd"), alpha=0.35))
         labels.append(f"noisy neighbours ({target})")
     _legend_outside(traffic, handles=handles, labels=labels, fontsize=7)
-    for name in ("error", "latency", "saturation"):
+    handles, labels = ax["error"].get_legend_handles_labels()
+    if len(looks):  # a statistical test has no line to draw: say so where the lines are
+        for name in _tests(tl):
+            kind = tl.judges[name].kind
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(f"{name}{'' if name == kind else f' ({kind})'}: a test, no line")
+    _legend_outside(ax["error"], handles=handles, labels=labels, fontsize=7)
+    for name in ("latency", "saturation"):
         if name in ax:
-            _legend_outside(ax[name], fontsize=7, ncol=1)
-    tests = [
+            _legend_outside(ax[name], fontsize=7)
+    axes[-1].set_xlim(0, t_hi / per)
+    axes[-1].set_xlabel(f"{unit} since the deploy started")
+    what = "the whole followed run" if whole else "the rollout"
+    title = f"{tl.strategy}, deploy {tl.deploy}: {what}, 0–{duration(t_hi)}"
+    later = "" if whole else _later(tl, t_hi)
+    _title(fig, f"{title}\nLater (the whole run shows it): {later}" if later else title)
+    return fig
+
+
+def _tests(tl: Timeline) -> list[str]:
+    """The strategy's judges with no limit to draw: statistical tests (their verdict is a test's)."""
+    return [
         n
         for n, j in tl.judges.items()
         if isinstance(j, GateJudge) and type(j).limits_many is GateJudge.limits_many
     ]
-    if tests and len(looks):  # a statistical test has no line to draw: say so where the lines are
-        handles, labels = ax["error"].get_legend_handles_labels()
-        notes = [
-            f"{n}{'' if n == tl.judges[n].kind else f' ({tl.judges[n].kind})'}: a test, no line"
-            for n in tests
-        ]
-        _legend_outside(
-            ax["error"],
-            handles=[*handles, *[Line2D([], [], linestyle="none")] * len(notes)],
-            labels=[*labels, *notes],
-            fontsize=7,
+
+
+def _lane(lane: Axes, marks: list[tuple[float, str]], rows: list[tuple[int, bool, str]]) -> None:
+    """The events, each a tick at its time and its label on its row (`_pack`)."""
+    for (x, kind), (row, right, text) in zip(marks, rows, strict=True):
+        colour = EVENT_COLOURS.get(kind, "dimgray")
+        lane.plot([x], [row], marker="|", markersize=9, markeredgewidth=2, color=colour)
+        lane.annotate(
+            text,
+            (x, row),
+            textcoords="offset points",
+            xytext=(-5 if right else 5, 0),
+            ha="right" if right else "left",
+            va="center",
+            fontsize=LANE_FONT,
+            color=colour,
         )
-    axes[-1].set_xlim(0, x_hi)
-    axes[-1].set_xlabel(f"{unit} since the deploy started")
-    what = "the whole followed run" if whole else "the rollout"
-    title = f"{tl.strategy}, deploy {tl.deploy}: {what}, 0–{duration(t_hi)}"
-    if not whole:
-        later = _later(tl, t_hi)
-        if later:
-            title += f"\nLater (the whole run shows it): {later}"
-    _title(fig, title)
-    return fig
+    n_rows = max([r for r, _, _ in rows], default=0) + 1
+    lane.set_ylim(n_rows - 0.5, -0.5)
+    lane.set_yticks([])
+    lane.set_ylabel("events", rotation=0, ha="right", va="center")
+    for side in ("left", "right", "top"):
+        lane.spines[side].set_visible(False)
+
+
+def _verdicts(strip: Axes, looks: pd.DataFrame, per: float) -> None:
+    """Every verdict at its time, a row per kind (an analysis' measurements, a person's reviews)."""
+    kinds = list(dict.fromkeys(looks["kind"]))
+    for status, (marker, colour) in VERDICT_MARKERS.items():
+        hit = looks[looks["status"] == status]
+        if len(hit):
+            rows = [kinds.index(k) for k in hit["kind"]]
+            strip.scatter(hit["t_s"] / per, rows, marker=marker, color=colour, s=22, label=status, zorder=3)
+    strip.set_yticks(range(len(kinds)), ["analysis" if k == "measurement" else k for k in kinds], fontsize=8)
+    strip.set_ylim(len(kinds) - 0.5, -0.5)
+    _legend_outside(strip, fontsize=7, title="judge's verdict", title_fontsize=7)
+
+
+def _latency_ticks(ax: Axes) -> None:
+    """A log axis in plain numbers at 1-2-5 (1-3, or decades, over a wider range): a range under a
+    decade otherwise labels its crowded minor ticks."""
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0, 2.0, 5.0) if decades < 1.5 else (1.0, 3.0) if decades < 3 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(compact))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _backdrop(
+    axes: list[Axes], noise: pd.DataFrame, events: pd.DataFrame, t_hi: float, per: float
+) -> set[str]:
+    """Noisy-neighbour episodes shaded and the key events as dashed lines on every data panel; the
+    episodes' targets shaded."""
+    shaded = set()
+    for a in axes:
+        for start, stop, target in zip(noise["start_s"], noise["end_s"], noise["target"], strict=True):
+            if start > t_hi:
+                continue
+            colour = NOISE_COLOURS.get(target, "#dddddd")
+            a.axvspan(start / per, min(stop, t_hi) / per, color=colour, alpha=0.35, linewidth=0)
+            shaded.add(target)
+        for t_ev, kind in zip(events["t_s"], events["kind"], strict=True):
+            if kind in EVENT_COLOURS:
+                a.axvline(t_ev / per, color=EVENT_COLOURS[kind], linewidth=1.1, linestyle="--")
+        a.grid(True, alpha=0.3)
+    return shaded
 
 
 def _later(tl: Timeline, t_hi: float) -> str:
