@@ -845,9 +845,13 @@ def _limit_label(name: str, judge: GateJudge, metric: str) -> str:
 
 def judge_limits(tl: Timeline) -> list[tuple[str, str, np.ndarray]]:
     """(label, metric, limit per watch window) for each metric each of the strategy's judges watches,
-    from the judge's own rule (`limits_many`) applied to the stable version's values window by
-    window, NaN outside the span the strategy was judging (its first look's lookback to its last
-    look). Judges with no rule of that kind (statistical tests) draw none."""
+    from the judge's own rule (`limits_many`) applied to the stable version's values, window by
+    window. The limit is NaN outside the span the strategy was judging (its first look's lookback
+    to its last look) and where the judge could not judge the metric: fewer requests on the new
+    version over a lookback (the time between looks) than it needs, or too few for a percentile's
+    tail. Error counts add up, so error rates are pooled over the lookback as a look reads them;
+    percentiles do not, and stay per window. Judges with no such rule (statistical tests) draw none.
+    """
     w = tl.windows
     looks = tl.looks
     if not len(looks) or not len(w):
@@ -856,35 +860,34 @@ def judge_limits(tl: Timeline) -> list[tuple[str, str, np.ndarray]]:
     gap = float(np.median(np.diff(times))) if len(times) > 1 else 60.0
     t = w["t_s"].to_numpy(float)
     judging = (t + tl.window_s > times[0] - gap) & (t < times[-1])
-    stats = {
-        "requests": (w["requests_stable"].tolist(), w["requests_new"].tolist()),
-        **{col: (w[f"{col}_stable"].tolist(), w[f"{col}_new"].tolist()) for _, col, _ in JUDGED.values()},
-    }
-    # Error counts add up: the error rate a look reads is pooled over its lookback (the time between
-    # looks), and so is the stable rate a relative limit is set from. Percentiles do not add up;
-    # they stay per window.
     k = max(1, round(gap / tl.window_s))
-    pooled = []
+    pooled: dict[str, np.ndarray] = {}
     for v in ("stable", "new"):
         errors = w[f"errors_{v}"].rolling(k, min_periods=1).sum().to_numpy(float)
-        requests = w[f"requests_{v}"].rolling(k, min_periods=1).sum().to_numpy(float)
+        pooled[v] = w[f"requests_{v}"].rolling(k, min_periods=1).sum().to_numpy(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            pooled.append(np.where(requests > 0, errors / requests, np.nan).tolist())
-    stats["error_rate"] = (pooled[0], pooled[1])
+            pooled[f"error_rate_{v}"] = np.where(pooled[v] > 0, errors / pooled[v], np.nan)
+    stats = {col: (w[f"{col}_stable"].tolist(), w[f"{col}_new"].tolist()) for _, col, _ in JUDGED.values()}
+    stats["error_rate"] = (pooled["error_rate_stable"].tolist(), pooled["error_rate_new"].tolist())
+    stats["requests"] = (pooled["stable"].tolist(), pooled["new"].tolist())
     out = []
     for name, judge in tl.judges.items():
-        if not isinstance(judge, GateJudge):
+        if not isinstance(judge, GateJudge) or name in _tests(tl):
             continue
-        try:
-            limits = judge.limits_many(stats)
-        except NotImplementedError:
-            continue
+        limits = judge.limits_many(stats)
+        least = max(1, judge.min_requests)
         for metric in judge.watch:
             value = limits.get(metric)
             if value is None:
                 continue
             series = np.full(len(t), float(value)) if np.isscalar(value) else np.asarray(value, float)
-            out.append((_limit_label(name, judge, metric), metric, np.where(judging, series, np.nan)))
+            baseline_ok = pooled["stable"] >= least if judge.needs_baseline else np.ones(len(t), bool)
+            judged = (
+                judging
+                & baseline_ok
+                & np.array([n >= least and judge.judgeable(metric, n) for n in pooled["new"]])
+            )
+            out.append((_limit_label(name, judge, metric), metric, np.where(judged, series, np.nan)))
     return out
 
 

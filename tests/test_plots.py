@@ -264,8 +264,9 @@ def test_replay_shows_one_deploy_window_by_window(progressive_caught):
     assert latency_ax.get_yscale() == "log" and error_ax.get_ylabel() == "error rate, %"
 
 
-def test_replay_draws_each_watched_metric_against_its_judges_limit(progressive_caught):
-    tl = progressive_caught
+def test_replay_draws_each_watched_metric_against_its_judges_limit():
+    # A good release through every step of the default progressive plan, judged by "baseline".
+    tl = sim.timeline(sim.run_deploy(SCN, "progressive", deploy=3, seed=2))
     judge = SCN.judges["baseline"]
     assert list(tl.judges) == ["baseline"] and tuple(judge.watch) == ("error_rate", "p99")
     fig = plots.replay(tl)
@@ -274,14 +275,26 @@ def test_replay_draws_each_watched_metric_against_its_judges_limit(progressive_c
     ]
     assert limit.get_label() == "p99 limit (baseline: stable × 1.5)"
     drawn = np.asarray(limit.get_ydata(), float)
-    stable = tl.windows["p99_ms_stable"].to_numpy(float)[: len(drawn)]
+    w = tl.windows.iloc[: len(drawn)]
     judged = ~np.isnan(drawn)
-    assert judged.sum() > 10
-    np.testing.assert_allclose(drawn[judged], 1.5 * stable[judged])
-    # The limit is drawn only while the analysis judged: from its first look's lookback to its last.
-    first, last = tl.looks["t_s"].min(), tl.looks["t_s"].max()
-    t = np.asarray(limit.get_xdata(), float) * 60
-    assert t[judged].min() >= first - 60 - tl.window_s and t[judged].max() < last
+    np.testing.assert_allclose(drawn[judged], 1.5 * w["p99_ms_stable"].to_numpy(float)[judged])
+    # Drawn only where the judge could judge a p99: a minute's canary requests with 10 beyond it.
+    per_minute = w["requests_new"].rolling(6, min_periods=1).sum().to_numpy(float)
+    np.testing.assert_array_equal(
+        judged, (per_minute * 0.01 >= 10) & (w["t_s"].to_numpy() < tl.looks["t_s"].max())
+    )
+    looking = (w["t_s"] > tl.looks["t_s"].min()) & (w["t_s"] < tl.looks["t_s"].max())
+    assert judged.sum() > 100 and (looking & ~judged).sum() > 10  # at 1%, too few requests for a p99
+    # The error-rate limit: 2 × the stable rate pooled over the minute a look reads, + 1 point.
+    (errors,) = [line for line in _axis(fig, "error rate, %").get_lines() if "limit" in line.get_label()]
+    pooled = (
+        w["errors_stable"].rolling(6, min_periods=1).sum()
+        / w["requests_stable"].rolling(6, min_periods=1).sum()
+    )
+    shown = ~np.isnan(np.asarray(errors.get_ydata(), float))
+    np.testing.assert_allclose(
+        np.asarray(errors.get_ydata(), float)[shown], 100 * (2 * pooled.to_numpy()[shown] + 0.01)
+    )
     # A fixed judge's limit is its threshold.
     canary = sim.timeline(sim.run_deploy(SCN, "canary", deploy=2, seed=2))
     (fixed,) = [
