@@ -56,7 +56,10 @@ CHART_COLUMNS = (
     "affected_users",
     "time_to_restore_s",
     "censored",
+    "censored_after_s",
     "exposure_at_detection",
+    "failed_requests",
+    "error_budget_used",
     "error",
 )
 

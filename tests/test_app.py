@@ -346,6 +346,24 @@ def test_replay_shows_the_worst_deploy_and_follows_the_pick():
     pd.testing.assert_frame_equal(again.dataframe[0].value, at.dataframe[0].value)
 
 
+def test_replay_opens_on_the_rollout_and_zooms_out_to_the_whole_run():
+    at = ran(app())
+    at.switch_page("webapp/pages/replay.py").run()
+    at.selectbox(key="replay.strategy").set_value("progressive").run()
+    at.selectbox(key="replay.pick").set_value("a deploy by number").run()
+    at.number_input(key="replay.deploy").set_value(0).run()
+    clean(at)
+    assert not at.toggle(key="replay.whole").value
+    rollout = at.get("image")[0].proto.SerializeToString()
+    assert "span=" not in at.code[0].value
+    at.toggle(key="replay.whole").set_value(True).run()
+    clean(at)
+    assert at.code[0].value.endswith(
+        "fig = plots.replay(sim.timeline(run), span='all')  # from sim import plots"
+    )
+    assert at.get("image")[0].proto.SerializeToString() != rollout
+
+
 def test_replay_without_results_points_to_the_comparison():
     at = app()
     at.switch_page("webapp/pages/replay.py").run()

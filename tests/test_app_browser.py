@@ -153,7 +153,7 @@ def drive(
         )
         sources[title] = img.get_attribute("src")
         no_exception(page)
-    page.get_by_role("tab", name="Blast radius vs recovery", exact=True).click()
+    page.get_by_role("tab", name="Blast radius vs time to restore", exact=True).click()
     page.get_by_role("tabpanel").locator('[data-testid="stImage"] img').wait_for()
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot))

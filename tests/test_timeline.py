@@ -37,3 +37,48 @@ def test_timeline_shows_the_ramp_the_events_and_the_noise():
     inside = w[w.noise_both & (w.t_s > 3300)]
     outside = w[~w.noise_both & (w.t_s > 3300)]
     assert inside["p99_ms_new"].median() > 1.3 * outside["p99_ms_new"].median()
+
+
+DEFAULT = sim.load_scenario("default")
+
+
+def test_a_release_nobody_caught_is_followed_in_coarse_windows_to_the_end():
+    # Deploy 76 of seed 2: a median-latency fault no check, alert or user catches within the week.
+    run = sim.run_deploy(DEFAULT, "recreate", deploy=76, seed=2)
+    tl = sim.timeline(run)
+    assert run.row["censored"] and run.follow is not None
+    follow_w = DEFAULT.run.follow_window_s
+    assert tl.follow_window_s == follow_w and tl.window_s == DEFAULT.run.window_s
+    t = tl.follow["t_s"].to_numpy()
+    assert (
+        t[0] == run.follow.start
+        and np.all(np.diff(t) == follow_w)
+        and t[-1] + follow_w == DEFAULT.run.follow_s
+    )
+    assert list(tl.follow.columns) == list(tl.windows.columns)
+    # Watch and follow-up together count every faulty request of the row.
+    total = tl.windows["faulty_requests"].sum() + tl.follow["faulty_requests"].sum()
+    assert total == run.row["faulty_requests"]
+    assert tl.detected_s is None and tl.restored_s is None and tl.end_s == DEFAULT.run.follow_s
+    assert tl.rollout_end_s == tl.shipped_s < 120  # a recreate: the new version serves in a minute or so
+
+
+def test_the_verdicts_and_the_judges_of_a_rollout():
+    run = sim.run_deploy(DEFAULT, "progressive", deploy=1, seed=2)
+    tl = sim.timeline(run)
+    looks = tl.events[tl.events["kind"] == "measurement"]
+    assert len(tl.looks) == len(looks) and list(tl.looks["t_s"]) == list(looks["t_s"])
+    assert tl.looks["status"].tolist() == ["pass"] * 11 + ["fail"]
+    assert set(tl.looks["what"]) == {"background 0"}
+    assert dict(tl.judges) == {"baseline": DEFAULT.judges["baseline"]}
+    # Caught during the rollout: users are off it at once, the rollout ends when its undo is done.
+    assert tl.shipped_s is None and tl.detected_s < tl.restored_s < tl.rollout_end_s
+    assert tl.events.iloc[-1].tolist() == [tl.rollout_end_s, "rollback", "done"]
+
+
+def test_a_release_caught_after_it_shipped_ends_its_rollout_where_it_shipped():
+    tl = sim.timeline(sim.run_deploy(DEFAULT, "blue_green", deploy=68, seed=2))
+    cut_over = tl.events.loc[tl.events["detail"] == "100%", "t_s"].iloc[0]
+    assert tl.rollout_end_s == tl.shipped_s == cut_over
+    assert tl.detected_s > 3 * 3600 and len(tl.follow)  # users reported it during the follow-up
+    assert tl.restored_s is not None and tl.restored_s <= tl.end_s

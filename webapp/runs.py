@@ -172,13 +172,13 @@ def batch(scn: sim.Scenario, deploys: int, seed: int, strategies: Sequence[str])
 
 @st.cache_data(show_spinner="Replaying the deploy …", max_entries=64)
 def replay(
-    yaml_text: str, strategy: str, deploy: int, seed: int
+    yaml_text: str, strategy: str, deploy: int, seed: int, span: plots.Span = "rollout"
 ) -> tuple[bytes, pd.DataFrame, dict[str, Any]]:
-    """One deploy's timeline chart (PNG), its events and its row."""
+    """One deploy's timeline chart (PNG) over `span` (see `plots.replay`), its events and its row."""
     scn = sim.load_scenario(yaml.safe_load(yaml_text))
     run = sim.run_deploy(scn, strategy, deploy=deploy, seed=seed, record=True)
     tl = sim.timeline(run)
-    return figure_png(plots.replay(tl)), tl.events, dict(run.row)
+    return figure_png(plots.replay(tl, span)), tl.events, dict(run.row)
 
 
 def rows_csv(rows: pd.DataFrame) -> bytes:

@@ -26,15 +26,19 @@ RUN_CHARTS = (
     (
         "time_to_restore",
         "Time to restore",
-        "From detection until no user meets the fault: flipping traffic back takes seconds, "
-        "starting the old version again takes minutes.",
+        "For each strategy, the share of bad releases that hurt users and are not yet restored x after "
+        "the first user was hurt (Kaplan–Meier). Time to restore is time to detect plus time to repair; "
+        "a release still not restored when its follow-up ended counts until then (tick marks). A curve "
+        "further left restores sooner.",
     ),
     (
         "blast_vs_recovery",
-        "Blast radius vs recovery",
-        "Each detected bad release: the share of traffic on it at detection against the time to "
-        "recover, in the four quadrants of small/large blast radius and fast/slow recovery. "
-        "Large dots are medians.",
+        "Blast radius vs time to restore",
+        "Each bad release that hurt users: its faulty requests against its time to restore, both on log "
+        "scales, in the quadrants of small/large blast radius (2% of the SLO's error budget) and "
+        "fast/slow restore (an hour). Hollow markers with an arrow: not restored when the follow-up "
+        "ended (at least that long and large). Large markers are medians; each strategy's points are "
+        "shifted slightly sideways so none hides another.",
     ),
     (
         "cost_vs_safety",

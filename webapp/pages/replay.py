@@ -5,6 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from sim import plots
 from webapp import runs, show
 
 PERSIST = "session"
@@ -20,9 +21,10 @@ PICKS = {
 
 st.title("Replay a deploy")
 st.markdown(
-    "One deploy of the last run, minute by minute: the share of user traffic on the new version, "
-    "error rate and latency of each version against the stable one, noisy-neighbour episodes shaded, "
-    "the rollout's steps and analysis verdicts, detection and rollback marked."
+    "One deploy of the last run, window by window: its events, the share of user traffic on the new "
+    "version, the judges' verdicts, error rate and latency of each version against the limits the "
+    "strategy's judges set, noisy-neighbour episodes shaded. It opens on the rollout; zoom out for "
+    "the whole run, the follow-up of a release nobody caught included."
 )
 res = st.session_state.get("results")
 if res is None:
@@ -62,7 +64,14 @@ else:
             # The largest value wins; for "a false rollback" (column deploy) the last, all being alike.
             deploy = int(hits.loc[hits[column].idxmax(), "deploy"])
 
-image, events, row = runs.replay(res.yaml, strategy, deploy, res.seed)
+whole = st.toggle(
+    "Zoom out: the whole followed run",
+    key="replay.whole",
+    help="From the deploy's start until the release was restored, or its follow-up ended.",
+    persist_state=PERSIST,
+)
+span = "all" if whole else "rollout"
+image, events, row = runs.replay(res.yaml, strategy, deploy, res.seed, span)
 
 
 def _n(v: object) -> float:
@@ -79,6 +88,7 @@ def story(row: dict) -> str:
     else:
         parts = [f"A bad release (**{row.get('fault_kind') or 'fault'}**)"]
         ttd, ttr = _n(row.get("time_to_detect_s")), _n(row.get("time_to_repair_s"))
+        restore, followed = _n(row.get("time_to_restore_s")), _n(row.get("censored_after_s"))
         if row.get("detected"):
             after = "" if math.isnan(ttd) else f" after {ttd:,.0f} s"
             parts.append(f"detected by **{row.get('detected_by')}**{after}")
@@ -88,6 +98,11 @@ def story(row: dict) -> str:
             parts.append("reached everyone")
         if not math.isnan(ttr):
             parts.append(f"repaired in **{ttr:,.0f} s** after detection")
+        if not math.isnan(restore):
+            parts.append(f"restored **{plots.duration(restore)}** after it first hurt a user")
+        elif not math.isnan(followed):
+            after = plots.duration(followed)
+            parts.append(f"still not restored when its follow-up ended, {after} after it first hurt a user")
         faulty, users = _n(row.get("faulty_requests")), _n(row.get("affected_users"))
         if not math.isnan(faulty):
             parts.append(f"**{faulty:,.0f}** faulty requests, **{users:,.0f}** users affected")
@@ -95,16 +110,17 @@ def story(row: dict) -> str:
 
 
 st.markdown(story(row))
-show.png(image, f"replay-{strategy}-{deploy}", res.name)
+show.png(image, f"replay-{strategy}-{deploy}-{span}", res.name)
 
 with st.expander("Events", expanded=True):
     st.dataframe(events.assign(minute=(events["t_s"] / 60).round(2)), width="stretch", hide_index=True)
 with st.expander("This deploy's row"):
     st.dataframe(pd.DataFrame([row]).T.rename(columns={0: "value"}).astype(str), width="stretch")
 st.caption("The same deploy from Python:")
+zoom = ", span='all'" if whole else ""
 st.code(
     f"scn = sim.load_scenario('{res.name}.yaml')  # the scenario the Compare page downloads\n"
     f"run = sim.run_deploy(scn, {strategy!r}, deploy={deploy}, seed={res.seed})\n"
-    "fig = plots.replay(sim.timeline(run))  # from sim import plots",
+    f"fig = plots.replay(sim.timeline(run){zoom})  # from sim import plots",
     language="python",
 )
