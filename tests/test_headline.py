@@ -43,7 +43,8 @@ def test_doubling_the_follow_up_moves_no_headline_figure_beyond_its_interval():
             before, after = week.loc[(strategy, metric)], fortnight.loc[(strategy, metric)]
             if math.isnan(before[stat]):
                 continue
-            assert before[lo] <= after[stat] <= before[hi], (strategy, metric, stat, before[stat], after[stat])
+            what = (strategy, metric, stat, before[stat], after[stat])
+            assert before[lo] <= after[stat] <= before[hi], what
         # The restore curve up to a week is the same curve: its p90 does not move at all.
         p90 = week.loc[(strategy, "time_to_restore_s"), "p90"]
         if p90 < 7 * 86400:
