@@ -6,6 +6,7 @@ value is the shipped scenario's. Widget values go in through the same keys a use
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 from pathlib import Path
@@ -19,7 +20,9 @@ from streamlit.testing.v1 import AppTest
 import sim
 from sim import advisor, cli
 from sim.report import how_to_choose
+from webapp import lesson as frame
 from webapp import rollouts, runs, settings, show
+from webapp.pages.lesson_noisy_neighbours import LESSON as NOISY
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -39,7 +42,8 @@ LESSONS = {
 def app(**state: object) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["k.run.deploys"] = SMALL
-    at.session_state["ws.deploys"] = WS
+    for key, _, _ in LESSONS.values():  # every lesson page opens small ("ws1.knob" -> "ws1.deploys")
+        at.session_state[key.replace(".knob", ".deploys")] = WS
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()
@@ -400,6 +404,32 @@ def test_each_lesson_answers_its_question_and_its_knob_changes_the_answer(page):
     assert table(again).equals(table(at))
 
 
+@pytest.mark.parametrize("page", list(LESSONS))
+def test_each_lesson_opens_at_its_own_knob_value_deploys_and_seed(page, monkeypatch):
+    """What tests/test_workshop_lessons.py checks at the page's defaults is what the page runs when
+    opened: its LESSON's knob value, deploys and the workshop seed. (The batch itself is cut to two
+    deploys here; that test runs it whole.)"""
+    key, kind, _ = LESSONS[page]
+    defaults = importlib.import_module(page.removesuffix(".py").replace("/", ".")).LESSON
+    asked = []
+    whole = runs.batch
+
+    def small(scn: sim.Scenario, deploys: int, seed: int, strategies: list[str]) -> runs.Results:
+        asked.append((scn.to_yaml(), deploys, seed))
+        return whole(scn, 2, seed, strategies)
+
+    monkeypatch.setattr(runs, "batch", small)
+    monkeypatch.setattr(runs, "warm", lambda deploys, strategies: None)  # no worker pool for two deploys
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.switch_page(page).run()
+    clean(at)
+    value = getattr(at, kind)(key=key).value
+    assert (tuple(value) if isinstance(value, list) else value) == defaults.default
+    assert at.select_slider(key=defaults.deploys_key).value == defaults.deploys
+    assert asked == [(defaults.build(defaults.default).to_yaml(), defaults.deploys, frame.SEED)]
+    assert f"--deploys {defaults.deploys} --seed {frame.SEED}" in at.code[0].value
+
+
 def test_a_lesson_refuses_a_bad_knob_value_with_the_validation_message():
     at = lesson("webapp/pages/lesson_gate_watches.py")
     at.multiselect(key="ws4.knob").set_value([]).run()
@@ -413,8 +443,5 @@ def test_the_lesson_command_reproduces_the_pages_numbers(tmp_path):
     assert command[:2] == ["deploysim", "run"]
     assert cli.main([*command[1:], "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1"]) == 0
     rows = pd.read_parquet(tmp_path / "out" / "rows.parquet")
-    summary = sim.summarize(rows)
-    metrics = ["false_rollback_rate", "escaped_rate", "lead_time_s"]
-    follow_s = sim.load_scenario("noisy-cluster").run.follow_s
-    assert how_to_choose(summary, metrics, follow_s=follow_s).equals(table(at))
+    assert frame.numbers(NOISY, rows, sim.summarize(rows)).equals(table(at))
     assert sum(widths(at).values()) <= show.CONTENT_PX

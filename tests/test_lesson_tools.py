@@ -107,3 +107,64 @@ def test_lower_share_counts_only_the_deploys_that_differ():
     assert s.value == pytest.approx(2 / 3)
     flags = evidence.lower_share(pd.Series([False, False, True]), pd.Series([True, False, True]))
     assert flags.value == 1.0  # booleans: a escaped where b did not, never the other way
+
+
+@pytest.fixture(scope="module")
+def batch() -> pd.DataFrame:
+    # Enough deploys that some bad releases are censored (followed a week, never restored): the
+    # Kaplan–Meier path as well as the plain one.
+    return sim.run_batch(sim.load_scenario("default"), deploys=150, seed=3)
+
+
+def test_median_reads_a_summarys_median_and_its_interval(batch):
+    summary = sim.summarize(batch)
+    row = summary.set_index(["strategy", "metric"]).loc[("canary", "faulty_requests")]
+    assert evidence.median(summary, "canary", "faulty_requests") == (row["p50"], row["p50_lo"], row["p50_hi"])
+    with pytest.raises(KeyError, match="strategies: recreate, blue_green, canary, progressive"):
+        evidence.median(summary, "flag", "faulty_requests")
+
+
+def test_median_of_and_rate_of_are_the_summarys_at_95_and_wider_above(batch):
+    summary = sim.summarize(batch)
+    assert batch["censored"].any()
+    for strategy in dict.fromkeys(batch["strategy"]):
+        for metric in ("time_to_detect_s", "time_to_repair_s", "time_to_restore_s", "faulty_requests",
+                       "affected_users", "lead_time_s", "extra_instance_hours"):  # fmt: skip
+            ours = evidence.median_of(batch, strategy, metric)
+            assert np.allclose(ours, evidence.median(summary, strategy, metric), equal_nan=True), metric
+            wide = evidence.median_of(batch, strategy, metric, 0.999)
+            assert wide.value == pytest.approx(ours.value, nan_ok=True)
+            if not np.isnan(ours.lo):
+                assert wide.lo <= ours.lo and wide.hi >= ours.hi, (strategy, metric)
+        for rate in (
+            "escaped_rate",
+            "false_rollback_rate",
+            "detection_rate",
+            "censored_rate",
+            "rollback_rate",
+        ):
+            ours = evidence.rate_of(batch, strategy, rate)
+            # the summary rounds nothing, but its rate is k/n and its bounds Wilson's at 95%
+            assert np.allclose(ours, evidence.interval(summary, strategy, rate)), (strategy, rate)
+            wide = evidence.rate_of(batch, strategy, rate, 0.999)
+            assert wide.lo <= ours.lo and wide.hi >= ours.hi
+
+
+def test_median_of_widens_an_uncensored_durations_interval_too():
+    # With nothing censored, Kaplan–Meier is the plain sample: its interval must still follow the level.
+    rows = pd.DataFrame(
+        {
+            "strategy": "a",
+            "release_bad": True,
+            "censored": False,
+            "censored_after_s": np.nan,
+            "time_to_detect_s": np.arange(1.0, 41.0),
+            "time_to_restore_s": np.arange(1.0, 41.0) + 2,
+        }
+    )
+    at_95 = evidence.median_of(rows, "a", "time_to_restore_s")
+    at_999 = evidence.median_of(rows, "a", "time_to_restore_s", 0.999)
+    assert at_95 == (22.5, *sim.summary.median_ci(np.arange(3.0, 43.0)))
+    assert at_999.lo < at_95.lo and at_999.hi > at_95.hi
+    with pytest.raises(KeyError, match="strategies: a"):
+        evidence.rate_of(rows, "b", "escaped_rate")

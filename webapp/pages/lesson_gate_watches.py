@@ -3,7 +3,7 @@
 import streamlit as st
 
 from sim import plots
-from webapp.lesson import PERSIST, Lesson, page
+from webapp.lesson import PERSIST, Lesson, Reading, page
 
 WATCHABLE = ("error_rate", "p50", "p99")
 GATE = (
@@ -20,10 +20,13 @@ LESSON = Lesson(
         "must it watch to catch them?"
     ),
     look_for=(
-        "Watching the median (p50), tail_latency faults sail through: the typical request is as fast as "
-        "ever. Watching only the p99, median_latency faults pass instead. Watch both to catch both. "
-        "Neither fault raises errors, so the error rate never sees them and the burn-rate alert never "
-        "fires: whatever the gate misses reaches everyone."
+        "Watching the error rate and the median (p50), the gate stops every median regression and "
+        "error fault, and promotes most tail_latency faults to everyone: the typical request is as "
+        "fast as ever. Neither latency fault raises errors, so the burn-rate alert never fires; the "
+        "tail regressions that get through are found when users complain, and their time to restore "
+        "is hours where a caught fault's is about a minute. Watch the p99 instead and it turns around: "
+        "the median regressions get through, and nobody reports them within the week the run follows "
+        "them. Watch both to stop both."
     ),
     why=(
         "A judge compares the numbers it is given and nothing else. Averages and medians describe the "
@@ -32,10 +35,18 @@ LESSON = Lesson(
         "of a false alarm, which is why gates do not simply watch everything."
     ),
     chart=lambda rows, summary: plots.escapes_by_fault(rows),
-    metrics=("escaped_rate", "false_rollback_rate", "faulty_requests"),
+    readings=(
+        Reading("escaped_rate", "rate", "reached everyone", "share"),
+        Reading("time_to_restore_s", "median", "time to restore (median)", "duration"),
+        Reading("faulty_requests", "median", "faulty requests (median)"),
+        Reading("false_rollback_rate", "rate", "good releases rolled back", "share"),
+    ),
     scenario=lambda value: "tail-latency",
+    default=("error_rate", "p50"),
+    deploys=500,
     overrides=lambda value: [f"judges.your_gate={{kind: baseline, watch: [{', '.join(value)}]}}", GATE],
     strategies=("your_gate",),
+    split="fault_kind",
 )
 
 
@@ -43,10 +54,12 @@ def knob(key: str) -> list[str]:
     return st.multiselect(
         "The gate watches",
         WATCHABLE,
-        default=["error_rate", "p50"],
+        default=list(LESSON.default),
         key=key,
         persist_state=PERSIST,
     )
 
 
-page(LESSON, knob)
+# Streamlit runs a page as __main__; the tests import it for LESSON alone.
+if __name__ == "__main__":
+    page(LESSON, knob)
