@@ -69,11 +69,13 @@ def follow_up(
     world.tape.reach_s = 86400.0
     later = Deploy(env, world, coarse, d.humans, d.rng, record=d.record)
     later.events, later.undo, later.silenced_until = d.events, d.undo, d.silenced_until
+    later.take_over_retirements(d)  # blue kept warm for hours is scaled down on time here
     later.log("follow-up", f"no one has caught the release; followed on in {run.follow_window_s:g} s windows")
     if episodes:
         env.process(noise_process(env, episodes, world))
     if scn.safety_net is not None:
-        BurnRateAlert(env, world, scn.slo, {"page": later.page, "ticket": later.ticket}).start()
+        later.alert = BurnRateAlert(env, world, scn.slo, {"page": later.page, "ticket": later.ticket})
+        later.alert.start()
     if can_hurt(scn, exo.release):
         slow = slow_share(scn.fleet.latency, exo.release, scn.reports.slow_ms)
         prior = harm(before, slow).sum(0) if before.ledger.n else np.zeros(len(scn.traffic.shares))
@@ -87,4 +89,7 @@ def follow_up(
 
 def _aftermath(d: Deploy, impl: Strategy):  # type: ignore[no-untyped-def]
     yield d.abort
+    for proc in d.background_processes:  # a scale-down still to come is called off, as in the watch
+        if proc.is_alive:
+            proc.interrupt("abort")
     yield from take_back(d, impl)

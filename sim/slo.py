@@ -239,11 +239,11 @@ class BurnRateAlert(Watcher):
     ) -> None:
         super().__init__(env, world)
         self.judge = judge
-        self.on_fire = {t: f for t, f in on_fire.items() if judge.pairs(t)}
+        self.handlers = {t: f for t, f in on_fire.items() if judge.pairs(t)}
+        self.on_fire = dict(self.handlers)
         self.step = max(1, round(judge.eval_interval_s / world.window_s))
         # The first evaluation from now on (a later phase starts its alert mid-way), per tier.
-        first = max(self.step, math.ceil(env.now / world.window_s / self.step - 1e-9) * self.step)
-        self.next_k = dict.fromkeys(self.on_fire, first)
+        self.next_k = dict.fromkeys(self.on_fire, self._first_k())
         scn, traffic = world.scn, world.traffic
         self.history: History = functools.partial(
             _history_requests, scn.traffic, traffic.start_hour, world.window_s
@@ -251,6 +251,22 @@ class BurnRateAlert(Watcher):
         self.history_error = scn.fleet.error_rate
         self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
         self._hit: tuple[str, int] | None = None
+
+    def _first_k(self) -> int:
+        return max(self.step, math.ceil(self.env.now / self.world.window_s / self.step - 1e-9) * self.step)
+
+    def rearm(self, tier: str) -> None:
+        """A tier whose firing was acknowledged (nothing to roll back when someone looked) evaluates
+        again from now on, and fires again while its windows still burn."""
+        if tier in self.on_fire or tier not in self.handlers:
+            return
+        self.on_fire = {t: f for t, f in self.handlers.items() if t in self.on_fire or t == tier}
+        self.next_k = {t: self.next_k.get(t, self._first_k()) for t in self.on_fire}
+        if self.proc is None or not self.proc.is_alive:
+            self.fired_at = None
+            self.start()
+        else:
+            self.wake()
 
     def rewound(self, k: int) -> None:
         # Evaluations at instants after window k looked at windows that were just redrawn.

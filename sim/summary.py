@@ -118,7 +118,7 @@ def survival(durations: np.ndarray, events: np.ndarray, level: float = 0.95) -> 
     if n == 0:
         return [0, 0, *([NAN] * 8)]
     if not censored:  # every one ended: the curve is the sample's own, and so are its intervals
-        return plain(durations)
+        return plain(durations, level=level)
     if not events.any():
         return [n, censored, *([NAN] * 8)]
     from statsmodels.duration.survfunc import SurvfuncRight  # only a summary pays for the import
@@ -147,12 +147,13 @@ def _nan(x: object) -> float:
     return v if math.isfinite(v) else NAN
 
 
-def plain(values: np.ndarray, censored: int = 0) -> list[float]:
+def plain(values: np.ndarray, censored: int = 0, level: float = 0.95) -> list[float]:
     """[n, censored, mean, p50, p90, p99, mean's interval, median's interval] of fully seen values."""
     if not len(values):
         return [0, censored, *([NAN] * 8)]
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return [len(values), censored, float(values.mean()), p50, p90, p99, *mean_ci(values), *median_ci(values)]
+    intervals = (*mean_ci(values, level), *median_ci(values, level))
+    return [len(values), censored, float(values.mean()), p50, p90, p99, *intervals]
 
 
 def durations(part: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,10 @@ class Watcher:
 
     def _rewound(self, k: int) -> None:
         self.rewound(k)
+        self.wake()
+
+    def wake(self) -> None:
+        """Scan again now (what it was sleeping towards may have changed)."""
         if self._sleeping and self.proc is not None and self.proc.is_alive:
             self._sleeping = False
             self.proc.interrupt("rewound")

@@ -143,6 +143,14 @@ class World:
         """How far traffic is drawn: the horizon, or further once extended."""
         return self.tape.horizon_s
 
+    def burning(self, budget: float, span_s: float) -> bool:
+        """Whether the whole service failed at least `budget` of its user requests over the complete
+        windows of the last `span_s` seconds: what an on-call sees on the SLO dashboard now."""
+        k_from, k_to = self.tape.windows(self.env.now - span_s, self.env.now)
+        tel = self.telemetry
+        user = float(tel.svc_user[k_from:k_to].sum())
+        return user > 0 and float(tel.svc_err[k_from:k_to].sum()) >= budget * user
+
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""
         self.tape.finish(t)

@@ -8,7 +8,7 @@ and runs the rollback.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +25,7 @@ from ..world import NEW, STABLE, World
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
+    from ..slo import BurnRateAlert
 
 Gen = Generator[Any, Any, Any]
 
@@ -94,11 +95,13 @@ class Deploy:
         self.fleet = scn.fleet
         self.abort = env.event()
         self.finished = env.event()
-        self.settled = env.event()  # shipped, and the old fleet gone: nothing changes until a detection
+        # Shipped: nothing changes until a detection, but an old fleet's scheduled scale-down.
+        self.settled = env.event()
         self.detected_by: str | None = None
         self.rolled_back = False
         self.undo: str | None = None  # how the release was taken back: rollback, kill_switch, ...
         self.retiring: list[simpy.Process] = []  # old fleets scaled down after a delay
+        self.retire_at: list[tuple[int, float, simpy.Process]] = []  # (version, when, its process)
         self.restoring: simpy.Process | None = None  # a schema restore under way
         self.record = record
         self.events: list[tuple[float, str, str]] = []
@@ -106,6 +109,7 @@ class Deploy:
         self._starting: list[list[tuple[list[int], simpy.Process]]] = [[], []]
         self._paged = False
         self.silenced_until = -1.0
+        self.alert: BurnRateAlert | None = None  # the SLO alert watching this deploy, to re-arm
 
     # ---- bookkeeping ----
 
@@ -162,7 +166,7 @@ class Deploy:
 
     def _answer_page(self) -> Gen:
         yield self.env.timeout(self.humans.delay("page_response_s", self.hour()))
-        self.detect("slo_alert")
+        self._respond("slo_alert", "page")
 
     def ticket(self) -> bool:
         """The slow-burn alert opened a ticket: someone works it in business hours and rolls back.
@@ -171,21 +175,47 @@ class Deploy:
             return False
         if self.detected_by is None:
             self.log("alert", "SLO burn-rate ticket opened")
-            self._answer_later(self.humans.working(self.scn.humans.ticket_response_s, self.hour()), "ticket")
+            delay = self.humans.working(self.scn.humans.ticket_response_s, self.hour())
+            self._answer_later(delay, lambda: self._respond("ticket", "ticket"))
         return True
 
     def escalated(self) -> None:
         """Support escalated users' reports: engineering works them in business hours and rolls back."""
         if self.detected_by is None:
             self.log("report", "users' reports escalated to engineering")
-            self._answer_later(self.humans.working(self.scn.reports.response_s, self.hour()), "user_report")
+            delay = self.humans.working(self.scn.reports.response_s, self.hour())
+            self._answer_later(delay, lambda: self.detect("user_report"))
 
-    def _answer_later(self, delay: float, by: str) -> None:
+    def _answer_later(self, delay: float, act: Callable[[], None]) -> None:
         def answer() -> Gen:
             yield self.env.timeout(delay)
-            self.detect(by)
+            act()
 
         self.world.observers.add(self.env.process(answer()))
+
+    def _respond(self, by: str, tier: str) -> None:
+        """Whoever answers an alert looks at the service first: still failing at least its error
+        budget's share of requests over the shortest short window, the release is rolled back. An
+        alert raised by a burn that has stopped — a planned outage its silence did not cover, a
+        passing noisy neighbour — or answered during a planned outage is acknowledged instead, and
+        the alert may fire again."""
+        if self.detected_by is not None:
+            return
+        slo = self.scn.slo
+        planned = self.env.now < self.silenced_until  # a maintenance under way explains the burn
+        if not planned and self.world.burning(slo.budget, min(w.short_s for w in slo.windows)):
+            self.detect(by)
+            return
+        why = (
+            "a planned outage is under way"
+            if planned
+            else "the service is no longer burning its error budget"
+        )
+        self.log("alert", f"{tier} acknowledged: {why}")
+        if tier == "page":
+            self._paged = False
+        if self.alert is not None:
+            self.alert.rearm(tier)
 
     @property
     def background_processes(self) -> list[simpy.Process]:
@@ -249,7 +279,20 @@ class Deploy:
             yield self.env.timeout(delay)
             yield from self.stop(version)
 
-        self.retiring.append(self.background(later()))
+        proc = self.background(later())
+        self.retiring.append(proc)
+        self.retire_at.append((version, self.env.now + delay, proc))
+
+    def take_over_retirements(self, before: Deploy) -> None:
+        """Scale-downs an earlier phase scheduled and had not started by now: scheduled here. (One
+        under way has taken its replicas off the endpoints already; they stop costing in `stop_s`.)"""
+        for version, at, proc in before.retire_at:
+            if proc.is_alive and at > self.env.now:
+                self.stop_later(version, at - self.env.now)
+        for version in (STABLE, NEW):
+            leaving = int(self.world.instances[version]) - int(self.world.ready[version])
+            if leaving > 0:
+                self.env.process(self._terminated_later(version, leaving))
 
     def scale_to(self, version: int, count: int) -> Gen:
         """Bring a version to `count` replicas and wait until every one of them is ready."""
