@@ -21,7 +21,6 @@ import pytest
 from matplotlib.figure import Figure
 
 import sim
-import webapp.lesson
 from sim import plots, sweep
 from tests.canvas import problems
 
@@ -106,20 +105,12 @@ def tidy() -> tuple[pd.DataFrame, list[sweep.Axis]]:
 
 
 def _lesson(page: Path) -> Figure:
-    """The chart a workshop page draws at its knob's default, read from the page (its `page` call
-    caught, its knob asked in Streamlit's bare mode, which answers with the widget's default)."""
-    caught: dict[str, Any] = {}
-    real = webapp.lesson.page
-    webapp.lesson.page = lambda lesson, knob: caught.update(lesson=lesson, knob=knob)
-    try:
-        runpy.run_path(str(page))
-    finally:
-        webapp.lesson.page = real
-    lesson = caught["lesson"]
-    value = caught["knob"](lesson.knob_key)
-    scn = sim.load_scenario(lesson.scenario(value), overrides=lesson.overrides(value))
-    strategies = list(lesson.strategies or scn.strategies)
-    lesson_rows = sim.run_batch(scn.only(strategies), WORKSHOP_DEPLOYS, 42, strategies, jobs=1)
+    """The chart a workshop page draws at its knob's default, from the page's own `LESSON` (a page
+    module draws nothing when imported: Streamlit runs it as __main__)."""
+    lesson = runpy.run_path(str(page))["LESSON"]
+    scn = lesson.build(lesson.default)
+    strategies = list(scn.strategies)
+    lesson_rows = sim.run_batch(scn, WORKSHOP_DEPLOYS, 42, strategies, jobs=1)
     return lesson.chart(lesson_rows, sim.summarize(lesson_rows))
 
 
