@@ -10,7 +10,7 @@ EXPLORE = (
     ("webapp/pages/replay.py", "Replay a deploy", ":material/movie:"),
 )
 WORKSHOP = (
-    ("webapp/pages/lesson_blast_recovery.py", "1 · Blast radius vs recovery", ":material/scatter_plot:"),
+    ("webapp/pages/lesson_blast_recovery.py", "1 · Blast radius vs restore", ":material/scatter_plot:"),
     ("webapp/pages/lesson_noisy_neighbours.py", "2 · Noisy neighbours", ":material/groups:"),
     ("webapp/pages/lesson_representative.py", "3 · Representative canaries", ":material/filter_alt:"),
     ("webapp/pages/lesson_gate_watches.py", "4 · What the gate watches", ":material/timer:"),
