@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 from .slo import BurnRateJudge
 
 if TYPE_CHECKING:

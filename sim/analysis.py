@@ -18,9 +18,9 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ConfigError
+from .core.errors import ConfigError
+from .core.schema import Config, num, section, text
 from .judges import GateJudge, Looks, Verdict
-from .schema import Config, num, section, text
 
 if TYPE_CHECKING:
     from .strategies.base import Deploy

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 from .metrics import COLUMNS, FLAGS, METRICS, error_row
 from .model import draw_exogenous, simulate
 from .scenario import Scenario, load_scenario

@@ -21,9 +21,10 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from . import __version__, store, sweep, validation
+from . import store, sweep, validation
 from .batch import Progress, check_size, chunk_size, connect
-from .errors import ConfigError
+from .core.errors import ConfigError
+from .core.version import __version__
 from .importer import cli as manifests
 from .report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
 from .scenario import load_scenario, resolve_path

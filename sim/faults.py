@@ -17,9 +17,9 @@ from typing import Literal, get_args
 import numpy as np
 
 from . import fleet
-from .dist import Dist, fixed, loguniform, uniform
-from .errors import ConfigError
-from .schema import Config, num, section, text, unknown_key
+from .core.dist import Dist, fixed, loguniform, uniform
+from .core.errors import ConfigError
+from .core.schema import Config, num, section, text, unknown_key
 
 FaultKind = Literal[
     "error_rate", "tail_latency", "latency_shift", "median_latency", "saturation_leak", "crash", "segment_bug"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .errors import ConfigError
-from .schema import Config, num, section
+from .core.errors import ConfigError
+from .core.schema import Config, num, section
 
 Z95 = 1.6448536269514722
 Z99 = 2.3263478740408408

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from . import rng as streams
+from .core import rng as streams
 from .noise import noise_process
 from .reports import UserReports, can_hurt, harm, slow_share
 from .slo import BurnRateAlert

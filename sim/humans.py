@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dist import Dist, lognormal
-from .errors import ConfigError
-from .schema import Config, num, section
+from .core.dist import Dist, lognormal
+from .core.errors import ConfigError
+from .core.schema import Config, num, section
 
 
 @dataclass(frozen=True)

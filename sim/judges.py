@@ -17,8 +17,8 @@ import numpy as np
 from scipy import stats as sps
 from scipy.special import ndtri
 
-from .errors import ConfigError
-from .schema import Config, num, pick_kind, section
+from .core.errors import ConfigError
+from .core.schema import Config, num, pick_kind, section
 
 if TYPE_CHECKING:
     from .world import World

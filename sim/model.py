@@ -14,7 +14,7 @@ from typing import Any
 
 import simpy
 
-from . import rng as streams
+from .core import rng as streams
 from .faults import Release, draw_release
 from .followup import Follow, follow_up
 from .humans import Humans

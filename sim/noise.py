@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from .dist import Dist, fixed, uniform
-from .errors import ConfigError
-from .schema import Config, num, section
+from .core.dist import Dist, fixed, uniform
+from .core.errors import ConfigError
+from .core.schema import Config, num, section
 
 if TYPE_CHECKING:
     from .world import World

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from .dist import Dist, lognormal
-from .errors import ConfigError
+from .core.dist import Dist, lognormal
+from .core.errors import ConfigError
+from .core.schema import Config, num, section
 from .fleet import Latency, share_slower
-from .schema import Config, num, section
 from .traffic import hit_probability
 from .watcher import Watcher
 

@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from .schema import Config, num, section
+from .core.schema import Config, num, section
 from .serving import NEW, STABLE, Snapshot
 
 
@@ -43,7 +43,7 @@ class RoutingConfig(Config):
     canary_bias: CanaryBias = section(CanaryBias)
 
     def validate(self) -> None:
-        from .errors import ConfigError
+        from .core.errors import ConfigError
 
         for name, mult in self.canary_bias.segments.items():
             if not (0.0 <= mult <= 1e6) or math.isnan(mult):

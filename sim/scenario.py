@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, PathPart
+from .core.errors import ConfigError, PathPart
+from .core.schema import Config, build, num, section, text, to_plain, unknown_key
 from .faults import ReleasesConfig
 from .flags import FlagsConfig
 from .fleet import FleetConfig
@@ -25,15 +26,8 @@ from .migration import MigrationConfig
 from .noise import NoiseConfig
 from .reports import ReportsConfig
 from .routing import RoutingConfig
-from .schema import Config, build, num, section, text, to_plain, unknown_key
 from .slo import BurnRateJudge
-from .strategies import (
-    BlueGreenConfig,
-    CanaryConfig,
-    ProgressiveConfig,
-    RecreateConfig,
-    StrategyConfig,
-)
+from .strategies import BlueGreenConfig, CanaryConfig, ProgressiveConfig, RecreateConfig, StrategyConfig
 from .traffic import TrafficConfig
 
 SCHEMA_VERSION = 1

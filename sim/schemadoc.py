@@ -11,11 +11,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from .dist import Dist
+from .core.dist import Dist
+from .core.schema import Config, to_plain
 from .faults import FAULT_KINDS, SEVERITY, FaultSpec
 from .judges import JudgeConfig
 from .scenario import SCHEMA_VERSION, Scenario
-from .schema import Config, to_plain
 from .strategies import StrategyConfig
 
 #: Meanings of fields whose records carry no `doc` yet (the records are the better home for them).

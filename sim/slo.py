@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from .errors import ConfigError
+from .core.errors import ConfigError
+from .core.schema import Config, num, section
 from .judges import JudgeConfig, _register
-from .schema import Config, num, section
 from .traffic import TrafficConfig, user_requests_before
 from .watcher import Watcher
 

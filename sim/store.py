@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import __version__
 from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks, normalize, to_frame
-from .errors import ConfigError
+from .core.errors import ConfigError
+from .core.version import __version__
 from .metrics import COLUMNS, FLAGS, METRICS
 from .scenario import Scenario, load_scenario
 from .summary import SUMMARY_COLUMNS, summarize

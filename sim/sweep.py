@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import __version__
 from .batch import Progress, executor, run_batch
-from .errors import ConfigError
+from .core.errors import ConfigError
+from .core.version import __version__
 from .report import compare, format_table
 from .scenario import Scenario, load_scenario, parse_key_path
 from .store import FORMAT

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from . import sampling
+from .core import sampling
 from .faults import Release
 from .ledger import Ledger
 from .serving import Snapshot, serve

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from . import sampling
+from .core import sampling
 from .fleet import SYNTHETIC_LATENCY_MS, Latency, log_profile, quantile_ms
 from .serving import Served
 

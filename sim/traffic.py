@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dist import Dist, uniform
-from .errors import ConfigError
-from .schema import Config, num, section, text
+from .core.dist import Dist, uniform
+from .core.errors import ConfigError
+from .core.schema import Config, num, section, text
 
 
 @dataclass(frozen=True)

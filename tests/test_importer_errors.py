@@ -9,7 +9,7 @@ import pytest
 
 from sim import importer
 from sim.cli import main
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 ROLLOUT = """apiVersion: argoproj.io/v1alpha1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 from sim.importer.flagger import flagger_weights
 from sim.importer.manifests import Manifest, duration_s
 from sim.importer.mapping import limit

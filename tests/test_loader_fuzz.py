@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 TEXTS = [p.read_text(encoding="utf-8") for p in SHIPPED]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import rng
+from sim.core import rng
 
 # Small numbers, and ones that take several 32-bit words (seeds past the pool's four words too).
 ints = st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 2**140))

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import sampling
+from sim.core import sampling
 
 # Both sides of each size threshold: drawn number by number, and by one array call.
 shapes = st.sampled_from(

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import sim
-from sim.dist import Dist
-from sim.errors import ConfigError
+from sim.core.dist import Dist
+from sim.core.errors import ConfigError
 from sim.fleet import FleetConfig, Latency
 from sim.scenario import apply_override, parse_key_path
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import sim
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 from tests.conftest import QUIET, scenario
 
 CRASH = {"_replace": True, "crash": {"weight": 1, "severity": 1.0, "smoke_catch": 0}}

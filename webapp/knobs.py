@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sim.errors import ConfigError, PathPart, format_path
+from sim.core.errors import ConfigError, PathPart, format_path
 
 KeyPath = tuple[PathPart, ...]
 Kind = Literal["float", "int", "steps", "choice", "multi"]

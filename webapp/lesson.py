@@ -19,7 +19,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import sim
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 
 from . import runs, show
 

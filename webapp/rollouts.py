@@ -12,7 +12,7 @@ import streamlit as st
 
 import sim
 from sim import importer
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 
 UPLOAD_KEY = "src.rollouts"
 KEPT = "_rollouts"  # (name, bytes) of the manifests, kept across pages (the uploader forgets them)

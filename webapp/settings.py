@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 import sim
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 from sim.scenario import SCENARIO_DIR
 
 from . import knobs, rollouts

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..judges import JudgeConfig
 from ..scenario import Scenario, load_scenario
 from ..strategies import StrategyConfig

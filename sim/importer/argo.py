@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 from ..analysis import AnalysisConfig
-from ..errors import ConfigError, PathPart
+from ..core.errors import ConfigError, PathPart
 from ..strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..strategies.progressive import RouteOverride
 from .argo_analysis import FOREVER, AnalysisReader, Templates, nominal_s

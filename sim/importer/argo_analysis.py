@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ..analysis import AnalysisConfig
-from ..errors import PathPart
+from ..core.errors import PathPart
 from ..judges import GateJudge, MannWhitneyJudge
 from .manifests import Manifest, duration_s, integer, listing
 from .mapping import JUDGE_ANNOTATION, Context, annotated_judge, argo_metric, same_limits

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..scenario import Scenario, load_scenario
 from . import ManifestWarning, add_rollouts, export_manifest, scenario_from_manifests
 from .export import FORMATS

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.schema import to_plain
 from ..judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
 from ..scenario import Scenario
-from ..schema import to_plain
 from ..strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .mapping import JUDGE_ANNOTATION, SIM_ANNOTATION
 

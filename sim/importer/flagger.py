@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from ..analysis import AnalysisConfig
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..routing import CanaryBias
 from ..strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..strategies.progressive import RouteOverride

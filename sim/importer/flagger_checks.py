@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import PathPart
+from ..core.errors import PathPart
 from ..judges import FixedJudge
 from .manifests import Manifest, duration_s, listing, mapping, number
 from .mapping import Context, annotated_judge, clean, same_limits

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, PathPart, format_path
+from ..core.errors import ConfigError, PathPart, format_path
 from ..scenario import _line_for, _line_map
 
 #: The controller API versions this importer understands, by kind.

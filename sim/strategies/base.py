@@ -17,9 +17,9 @@ import simpy
 
 from .. import routing
 from ..analysis import AnalysisConfig, Outcome, run_metrics
+from ..core.schema import Config, pick_kind
 from ..humans import Humans
 from ..judges import GateJudge, JudgeConfig
-from ..schema import Config, pick_kind
 from ..tape import QuietTimeout
 from ..world import NEW, STABLE, World
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..analysis import AnalysisConfig
-from ..errors import ConfigError
-from ..schema import Config, num, text
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, text
 from ..world import NEW, STABLE
 from .base import Deploy, Gen, Strategy, StrategyConfig
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..schema import Config, num, section, text
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, section, text
 from .base import Deploy, Gen, Strategy, StrategyConfig
 
 

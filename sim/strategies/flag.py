@@ -13,8 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..analysis import AnalysisConfig
-from ..errors import ConfigError
-from ..schema import Config, num, section
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, section
 from ..world import NEW, STABLE
 from .base import Deploy, Gen, Strategy, StrategyConfig
 from .canary import check_ascending

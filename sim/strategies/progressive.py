@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..analysis import AnalysisConfig, CheckTally, run_checks
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, section, text
 from ..routing import CanaryBias, RoutingConfig
-from ..schema import Config, num, section, text
 from .base import Deploy, Gen, Strategy, StrategyConfig
 
 STEP_KINDS = ("weight", "pause_s", "manual_gate", "analysis", "canary_scale", "checks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..schema import num
+from ..core.schema import num
 from ..world import NEW, STABLE
 from .base import Deploy, Gen, Strategy, StrategyConfig
 

@@ -10,11 +10,11 @@ import simpy
 
 from .. import routing
 from ..analysis import AnalysisConfig
+from ..core.rng import CONTROL, OBSERVE, PEOPLE, stream
+from ..core.schema import to_plain
 from ..humans import Humans
 from ..model import draw_exogenous
-from ..rng import CONTROL, OBSERVE, PEOPLE, stream
 from ..scenario import Scenario
-from ..schema import to_plain
 from ..strategies import Deploy, ProgressiveConfig, Step
 from ..world import World
 from . import references as ref

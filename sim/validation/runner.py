@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ..scenario import load_scenario, shipped_scenarios
 from . import checks_alerting as alerting
 from . import checks_article as article

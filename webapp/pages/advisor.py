@@ -9,7 +9,7 @@ import yaml
 
 import sim
 from sim import advisor, plots
-from sim.errors import ConfigError
+from sim.core.errors import ConfigError
 from webapp import runs, show
 
 PERSIST = "session"
