@@ -9,11 +9,11 @@ The public API — the app, the CLI and the notebooks use nothing else:
 """
 
 from .batch import run_batch
+from .config.scenario import Scenario, load_scenario, shipped_scenarios
 from .core.errors import ConfigError
 from .core.version import __version__
 from .metrics import COLUMNS, METRICS
 from .model import draw_exogenous, run_deploy, simulate
-from .scenario import Scenario, load_scenario, shipped_scenarios
 from .summary import summarize
 from .timeline import Timeline, timeline
 

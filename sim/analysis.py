@@ -18,51 +18,15 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .core.errors import ConfigError
-from .core.schema import Config, num, section, text
-from .judges import GateJudge, Looks, Verdict
+from . import judging
+from .config.analysis import AnalysisConfig
+from .config.judges import GateJudge
+from .judging import Looks, Verdict
 
 if TYPE_CHECKING:
     from .strategies.base import Deploy
 
 Outcome = Literal["successful", "failed", "error", "inconclusive"]
-
-
-@dataclass(frozen=True)
-class AnalysisConfig(Config):
-    judge: str = text("baseline", doc="name of the judge (under judges:) each measurement uses")
-    interval_s: float = num(60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="time between measurements")
-    count: int | None = num(None, 1, 1e6, doc="measurements to take; default: until the rollout ends")
-    initial_delay_s: float = num(0.0, 0.0, 86400.0, unit="s", doc="wait before the first measurement")
-    failure_limit: int = num(0, 0, 1e6, doc="failed measurements tolerated; one more fails the run")
-    inconclusive_limit: int = num(
-        0, 0, 1e6, doc="inconclusive measurements tolerated before a human is asked"
-    )
-    consecutive_error_limit: int = num(4, 0, 1e6, doc="measurement errors in a row tolerated")
-    error_probability: float = num(0.0, 0.0, 1.0, doc="chance a measurement errors (metrics backend down)")
-    pass_probability: float | None = num(
-        None, 0.0, 1.0, doc="a check with no metric behind it (a job, a webhook) passing with this chance"
-    )
-    starting_step: int = num(0, 0, 10_000, doc="background analysis: the step index it starts at")
-    also: tuple[AnalysisConfig, ...] = section(
-        tuple,
-        doc="further metrics of the same run, measured side by side; the run ends at the first metric"
-        " that fails, errors or turns inconclusive, and succeeds once every metric has",
-    )
-
-    def validate(self) -> None:
-        for i, m in enumerate(self.also):
-            if m.also:
-                raise ConfigError("a metric listed under also cannot list more metrics", ("also", i, "also"))
-
-    @property
-    def metrics(self) -> tuple[AnalysisConfig, ...]:
-        """Every metric of the run: this one first, then those under `also` (their own `also` empty)."""
-        return (self, *self.also)
-
-    def judges(self) -> tuple[str, ...]:
-        """Names of the judges the run's metrics use (checks with a pass probability use none)."""
-        return tuple(m.judge for m in self.metrics if m.pass_probability is None)
 
 
 _SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
@@ -139,7 +103,7 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     else:
         judge = d.judge(cfg.judge)
         assert isinstance(judge, GateJudge)
-        looks = judge.measure_many(d.world, ticks, judge.lookback_s or cfg.interval_s)
+        looks = judging.measure_many(judge, d.world, ticks, judge.lookback_s or cfg.interval_s)
     if errors is None:
         return looks
     failed = errors.tolist()
@@ -155,7 +119,7 @@ def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:
         return Verdict("pass" if d.rng.random() < cfg.pass_probability else "fail", 0.0)
     judge = d.judge(cfg.judge)
     assert isinstance(judge, GateJudge)
-    return judge.measure(d.world, t, judge.lookback_s or cfg.interval_s)
+    return judging.measure(judge, d.world, t, judge.lookback_s or cfg.interval_s)
 
 
 @dataclass

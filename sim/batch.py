@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
 from .metrics import COLUMNS, FLAGS, METRICS, error_row
 from .model import draw_exogenous, simulate
-from .scenario import Scenario, load_scenario
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]

@@ -23,12 +23,12 @@ import pandas as pd
 
 from . import store, sweep, validation
 from .batch import Progress, check_size, chunk_size, connect
+from .config.scenario import load_scenario, resolve_path
+from .config.schemadoc import schema_reference
 from .core.errors import ConfigError
 from .core.version import __version__
 from .importer import cli as manifests
 from .report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
-from .scenario import load_scenario, resolve_path
-from .schemadoc import schema_reference
 
 OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
 RESULTS = Path("results")

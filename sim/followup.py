@@ -26,8 +26,8 @@ from .strategies.plan import take_back
 from .world import World
 
 if TYPE_CHECKING:
+    from .config.scenario import Scenario
     from .model import Exogenous
-    from .scenario import Scenario
 
 
 @dataclass

@@ -14,7 +14,7 @@ from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
 from . import fleet
-from .faults import FAULT_KINDS, LATENCY_PROFILE
+from .config.faults import FAULT_KINDS, LATENCY_PROFILE
 
 #: Normal scores the mean is integrated over: beyond ±9 lies less than 1e-18 of the probability.
 _Z = np.linspace(-9.0, 9.0, 36_001)

@@ -15,7 +15,7 @@ import numpy as np
 from .traffic import hit_probability
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .config.scenario import Scenario
     from .strategies import Deploy
     from .world import World
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import simpy
 
+from .config.scenario import Scenario
 from .core import rng as streams
 from .faults import Release, draw_release
 from .followup import Follow, follow_up
@@ -21,7 +22,6 @@ from .humans import Humans
 from .metrics import deploy_row
 from .noise import Episode, draw_episodes, noise_process
 from .reports import UserReports, can_hurt
-from .scenario import Scenario
 from .slo import BurnRateAlert
 from .strategies import Deploy, Strategy
 from .strategies.plan import drive
@@ -132,7 +132,7 @@ def simulate(
     own = spec.routing_for(scn.routing)
     if own is not scn.routing:  # an imported rollout brings its own router (or lack of one)
         scn = dataclasses.replace(scn, routing=own)
-    impl = Strategy.registry[spec.kind](spec)
+    impl = Strategy.implementation(spec)
     env = simpy.Environment()
     world = World(
         env,

@@ -28,7 +28,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
-from .judges import BaselineJudge, FixedJudge, GateJudge
+from .config.judges import BaselineJudge, FixedJudge, GateJudge
+from .judging import measurer
 from .report import TABLE
 from .summary import durations, survival, wilson
 from .sweep import pareto_front
@@ -874,14 +875,15 @@ def judge_limits(tl: Timeline) -> list[tuple[str, str, np.ndarray]]:
     for name, judge in tl.judges.items():
         if not isinstance(judge, GateJudge) or name in _tests(tl):
             continue
-        limits = judge.limits_many(stats)
+        how = measurer(judge)
+        limits = how.limits_many(judge, stats)
         least = max(1, judge.min_requests)
         for metric in judge.watch:
             value = limits.get(metric)
             if value is None:
                 continue
             series = np.full(len(t), float(value)) if np.isscalar(value) else np.asarray(value, float)
-            baseline_ok = pooled["stable"] >= least if judge.needs_baseline else np.ones(len(t), bool)
+            baseline_ok = pooled["stable"] >= least if how.needs_baseline else np.ones(len(t), bool)
             judged = (
                 judging
                 & baseline_ok
@@ -1056,7 +1058,7 @@ def _tests(tl: Timeline) -> list[str]:
     return [
         n
         for n, j in tl.judges.items()
-        if isinstance(j, GateJudge) and type(j).limits_many is GateJudge.limits_many
+        if isinstance(j, GateJudge) and not measurer(j).limits_from_aggregates
     ]
 
 

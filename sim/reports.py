@@ -11,58 +11,21 @@ after `response_s` of working time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from .core.dist import Dist, lognormal
-from .core.errors import ConfigError
-from .core.schema import Config, num, section
-from .fleet import Latency, share_slower
+from .config.fleet import Latency
+from .fleet import share_slower
 from .traffic import hit_probability
 from .watcher import Watcher
 
 if TYPE_CHECKING:
+    from .config.scenario import Scenario
     from .faults import Release
-    from .scenario import Scenario
     from .world import World
-
-
-@dataclass(frozen=True)
-class ReportsConfig(Config):
-    per_harmed_user: float = num(
-        0.04,
-        0.0,
-        1.0,
-        doc="share of users a bad release hurts who tell support (about 1 in 27 customers with a "
-        "problem reports it: TARP, as widely quoted); 0 turns the channel off",
-    )
-    escalate_after: int = num(
-        5, 1, 1_000_000, doc="reports support collects before it escalates to engineering"
-    )
-    slow_ms: float = num(
-        1000.0,
-        0.0,
-        1e7,
-        lo_open=True,
-        unit="ms",
-        doc="a request the release makes slower than this hurts its user (Nielsen's 1 s limit for an "
-        "uninterrupted flow of thought)",
-    )
-    response_s: Dist = section(
-        lambda: lognormal(7200.0, 28800.0),
-        doc="from escalation to the rollback, seconds of working time (business hours only)",
-    )
-
-    def validate(self) -> None:
-        try:
-            self.response_s.check_within(0.0, math.inf, "s")
-        except ConfigError as err:
-            raise err.at("response_s") from None
 
 
 def slow_share(lat: Latency, release: Release, slow_ms: float) -> float:

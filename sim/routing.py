@@ -13,41 +13,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from .core.schema import Config, num, section
 from .serving import NEW, STABLE, Snapshot
-
-
-@dataclass(frozen=True)
-class CanaryBias(Config):
-    """How unrepresentative the canary slice is. A multiplier per user segment on the share of that
-    segment's users the canary gets (1: representative; 0: the slice never sees the segment, e.g. a
-    canary in one region or on one platform's ingress) until the release reaches 100%."""
-
-    segments: dict[str, float] = section(dict, doc="segment name → multiplier on its canary share (>= 0)")
-
-
-@dataclass(frozen=True)
-class RoutingConfig(Config):
-    mode: Literal["router", "replicas"] = "router"
-    max_surge: int = num(1, 0, 10_000, doc="replicas mode: extra replicas a rollout may add (Argo maxSurge)")
-    sticky: bool = False
-    flip_s: float = num(
-        2.0, 0.0, 3600.0, unit="s", doc="time for a router weight change to reach every proxy"
-    )
-    synthetic: Literal["per_replica", "weighted"] = "per_replica"
-    canary_bias: CanaryBias = section(CanaryBias)
-
-    def validate(self) -> None:
-        from .core.errors import ConfigError
-
-        for name, mult in self.canary_bias.segments.items():
-            if not (0.0 <= mult <= 1e6) or math.isnan(mult):
-                raise ConfigError(f"{mult:g} is not >= 0", ("canary_bias", "segments", name))
 
 
 def argo_replica_split(spec_replicas: int, weight: int, max_surge: int) -> tuple[int, int]:

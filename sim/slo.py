@@ -11,76 +11,18 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from .core.errors import ConfigError
-from .core.schema import Config, num, section
-from .judges import JudgeConfig, _register
-from .traffic import TrafficConfig, user_requests_before
+from .config.judges import JUDGES, BurnRateJudge
+from .config.traffic import TrafficConfig
+from .traffic import user_requests_before
 from .watcher import Watcher
 
 if TYPE_CHECKING:
     from .world import World
-
-
-@dataclass(frozen=True)
-class BurnWindow(Config):
-    long_s: float = num(3600.0, 0.0, 90 * 86400.0, lo_open=True, unit="s")
-    short_s: float = num(300.0, 0.0, 90 * 86400.0, lo_open=True, unit="s")
-    burn_rate: float = num(14.4, 0.0, 1e6, lo_open=True, doc="budget spend rate that pages")
-
-    def validate(self) -> None:
-        if self.short_s > self.long_s:
-            raise ConfigError(f"short_s {self.short_s:g} is longer than long_s {self.long_s:g}", ("short_s",))
-
-
-def _workbook_pages() -> tuple[BurnWindow, ...]:
-    # The SRE Workbook's paging pair: 2% of a 30-day budget in 1 h, 5% in 6 h.
-    return (BurnWindow(3600.0, 300.0, 14.4), BurnWindow(21600.0, 1800.0, 6.0))
-
-
-def _workbook_tickets() -> tuple[BurnWindow, ...]:
-    # The Workbook's ticket: 10% of a 30-day budget in 3 days (burn rate 1), with a 6 h short window.
-    return (BurnWindow(3 * 86400.0, 6 * 3600.0, 1.0),)
-
-
-#: Alert tiers: a page wakes the on-call; a ticket waits for working hours.
-TIERS = ("page", "ticket")
-
-
-@_register("burn_rate")
-@dataclass(frozen=True)
-class BurnRateJudge(JudgeConfig):
-    kind: str = "burn_rate"
-    slo: float = num(0.999, 0.0, 1.0, lo_open=True, doc="availability objective over user requests")
-    budget_days: float = num(30.0, 0.0, 3650.0, lo_open=True, unit="d", doc="error-budget period")
-    windows: tuple[BurnWindow, ...] = section(_workbook_pages, doc="window pairs that page the on-call")
-    tickets: tuple[BurnWindow, ...] = section(
-        _workbook_tickets, doc="window pairs that open a ticket, worked in business hours"
-    )
-    eval_interval_s: float = num(60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="rule evaluation interval")
-
-    def validate(self) -> None:
-        if self.slo >= 1.0:
-            raise ConfigError(f"{self.slo:g} is not below 1 (an SLO of 100% has no budget)", ("slo",))
-        if not self.windows:
-            raise ConfigError("needs at least one window pair", ("windows",))
-
-    @property
-    def budget(self) -> float:
-        return 1.0 - self.slo
-
-    def pairs(self, tier: str) -> tuple[BurnWindow, ...]:
-        return self.windows if tier == "page" else self.tickets
-
-    @functools.cached_property
-    def spans_by_window(self) -> dict[tuple[str, float], Any]:
-        """`_spans` of this judge by tier and window length, filled on first use."""
-        return {}
 
 
 #: Expected user requests in the given numbers of windows before t = 0 (the steady history).
@@ -220,6 +162,7 @@ def _spans(judge: BurnRateJudge, window_s: float, tier: str = "page") -> _Spans 
     return judge.spans_by_window[key]
 
 
+@JUDGES.implementation("burn_rate")
 class BurnRateAlert(Watcher):
     """Evaluates the alert's tiers over traffic as it is drawn and calls a tier's handler when it
     fires. A tier whose handler accepts is done (a ticket opened, a page answered), the others go on

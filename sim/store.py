@@ -36,10 +36,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks, normalize, to_frame
+from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
 from .core.version import __version__
 from .metrics import COLUMNS, FLAGS, METRICS
-from .scenario import Scenario, load_scenario
 from .summary import SUMMARY_COLUMNS, summarize
 
 FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries

@@ -19,10 +19,10 @@ import pandas as pd
 import yaml
 
 from .batch import Progress, executor, run_batch
+from .config.scenario import Scenario, load_scenario, parse_key_path
 from .core.errors import ConfigError
 from .core.version import __version__
 from .report import compare, format_table
-from .scenario import Scenario, load_scenario, parse_key_path
 from .store import FORMAT
 from .summary import summarize
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from .config.fleet import Latency
 from .core import sampling
-from .fleet import SYNTHETIC_LATENCY_MS, Latency, log_profile, quantile_ms
+from .fleet import SYNTHETIC_LATENCY_MS, log_profile, quantile_ms
 from .serving import Served
 
 #: Up to this many ticks a look is worked out number by number; numpy's fixed cost per call pays

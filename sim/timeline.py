@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .judges import GateJudge, JudgeConfig
+from .config.judges import GateJudge, JudgeConfig
 from .model import Run
 from .world import NEW, STABLE, World
 

@@ -27,7 +27,7 @@ from .telemetry import Telemetry
 from .traffic import TrafficDraw
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .config.scenario import Scenario
 
 __all__ = ["NEW", "STABLE", "Marks", "World"]
 _EPS = 1e-9

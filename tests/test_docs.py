@@ -10,9 +10,9 @@ import pytest
 
 import sim
 from sim.cli import main
-from sim.judges import JudgeConfig
-from sim.schemadoc import schema_reference
-from sim.strategies import StrategyConfig
+from sim.config.judges import JudgeConfig
+from sim.config.schemadoc import schema_reference
+from sim.config.strategies import StrategyConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

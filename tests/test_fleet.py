@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import fleet
-from sim.fleet import Latency, quantile_ms, queueing_factor, shed_probability
+from sim.config import fleet
+from sim.config.fleet import Latency
+from sim.fleet import quantile_ms, queueing_factor, shed_probability
 
 LAT = Latency(p50_ms=40, p99_ms=250)
 P = np.linspace(0.001, 0.9999, 4001)

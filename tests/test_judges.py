@@ -9,27 +9,32 @@ import pytest
 from scipy import stats
 
 import sim
-from sim.judges import BaselineJudge, FixedJudge, mann_whitney_classify
+from sim import judging
+from sim.config.judges import BaselineJudge, FixedJudge
+from sim.judging import mann_whitney_classify
 from tests.conftest import QUIET, scenario
 
 
 def test_limits_fail_on_the_worst_metric_and_skip_thin_percentiles():
     judge = FixedJudge(watch=("error_rate", "p99"), max_error_rate=0.01, max_p99_ms=500)
-    v = judge._limits(
+    v = judging._limits(
+        judge,
         {"error_rate": 0.02, "p99": 100.0, "p50": 1, "saturation": 0},
         {"error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1},
         requests=5000,
     )
     assert v.status == "fail" and v.score == pytest.approx(2.0)
     # With 300 requests only 3 lie beyond the p99: it is noise, so it is not judged.
-    v = judge._limits(
+    v = judging._limits(
+        judge,
         {"error_rate": 0.0, "p99": 5000.0, "p50": 1, "saturation": 0},
         {"error_rate": 0.01, "p99": 500.0, "p50": 1, "saturation": 1},
         requests=300,
     )
     assert v.status == "pass" and "p99" not in v.values
     only_p99 = FixedJudge(watch=("p99",))
-    v = only_p99._limits(
+    v = judging._limits(
+        only_p99,
         {"p99": 5000.0, "error_rate": 0, "p50": 0, "saturation": 0},
         {"p99": 500.0, "error_rate": 1, "p50": 1, "saturation": 1},
         requests=300,
@@ -109,9 +114,9 @@ def test_looks_taken_together_agree_with_looks_taken_one_by_one(judge):
     statuses = set()
     for t in ticks:
         world.telemetry.rng = np.random.default_rng(11)
-        looks = judge.measure_many(world, [float(t)], 60.0)
+        looks = judging.measure_many(judge, world, [float(t)], 60.0)
         world.telemetry.rng = np.random.default_rng(11)
-        one = judge.measure(world, float(t), 60.0)
+        one = judging.measure(judge, world, float(t), 60.0)
         statuses.add(one.status)
         assert looks.status[0] == one.status, t
         many = looks.verdict(0)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.faults import FAULT_KINDS
+from sim.config.faults import FAULT_KINDS
 from tests.conftest import scenario
 
 STRATEGIES = ("recreate", "blue_green", "canary", "progressive")

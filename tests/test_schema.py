@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 import sim
+from sim.config.fleet import FleetConfig, Latency
+from sim.config.scenario import apply_override, parse_key_path
 from sim.core.dist import Dist
 from sim.core.errors import ConfigError
-from sim.fleet import FleetConfig, Latency
-from sim.scenario import apply_override, parse_key_path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.slo import BurnRateJudge, _held, _scan, _spans, first_firing
+from sim.config.judges import BurnRateJudge
+from sim.slo import _held, _scan, _spans, first_firing
 from tests.conftest import QUIET, scenario
 
 

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.fleet import SYNTHETIC_LATENCY_MS, Latency, quantile_ms
+from sim.config.fleet import Latency
+from sim.fleet import SYNTHETIC_LATENCY_MS, quantile_ms
 from sim.serving import Served
 from sim.telemetry import Telemetry
 

@@ -103,7 +103,7 @@ def test_quiet_pauses_keep_their_promise_and_are_drawn_past(monkeypatch):
     monkeypatch.setattr(tape_mod.QuietTimeout, "__init__", init)
     monkeypatch.setattr(tape_mod.Tape, "record", record)
     monkeypatch.setattr(tape_mod.Tape, "_draw", draw)
-    from sim.scenario import shipped_scenarios
+    from sim.config.scenario import shipped_scenarios
 
     for name in shipped_scenarios():
         scn = sim.load_scenario(name, overrides=["run.horizon_s=7200"])

@@ -12,8 +12,8 @@ from typing import Any
 import streamlit as st
 
 import sim
+from sim.config.scenario import SCENARIO_DIR
 from sim.core.errors import ConfigError
-from sim.scenario import SCENARIO_DIR
 
 from . import knobs, rollouts
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.judges import JudgeConfig
+from ..config.scenario import Scenario, load_scenario
+from ..config.strategies import StrategyConfig
 from ..core.errors import ConfigError
-from ..judges import JudgeConfig
-from ..scenario import Scenario, load_scenario
-from ..strategies import StrategyConfig
 from .argo import import_rollout
 from .export import export_manifest
 from .flagger import import_canary

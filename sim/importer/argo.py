@@ -25,10 +25,10 @@ import dataclasses
 import math
 from typing import Any
 
-from ..analysis import AnalysisConfig
+from ..config.analysis import AnalysisConfig
+from ..config.routing import RouteOverride
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..core.errors import ConfigError, PathPart
-from ..strategies import BlueGreenConfig, ProgressiveConfig, Step
-from ..strategies.progressive import RouteOverride
 from .argo_analysis import FOREVER, AnalysisReader, Templates, nominal_s
 from .manifests import Manifest, duration_s, int_or_percent, integer, listing, mapping, number
 from .mapping import Context, with_sim_settings

@@ -7,9 +7,9 @@ import dataclasses
 import json
 from typing import Any
 
-from ..analysis import AnalysisConfig
+from ..config.analysis import AnalysisConfig
+from ..config.judges import GateJudge, MannWhitneyJudge
 from ..core.errors import PathPart
-from ..judges import GateJudge, MannWhitneyJudge
 from .manifests import Manifest, duration_s, integer, listing
 from .mapping import JUDGE_ANNOTATION, Context, annotated_judge, argo_metric, same_limits
 

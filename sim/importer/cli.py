@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
-from ..scenario import Scenario, load_scenario
 from . import ManifestWarning, add_rollouts, export_manifest, scenario_from_manifests
 from .export import FORMATS
 

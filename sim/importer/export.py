@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
+from ..config.scenario import Scenario
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from ..core.errors import ConfigError
 from ..core.schema import to_plain
-from ..judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
-from ..scenario import Scenario
-from ..strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .mapping import JUDGE_ANNOTATION, SIM_ANNOTATION
 
 __all__ = ["JUDGE_ANNOTATION", "export_manifest"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis import AnalysisConfig
-from ..judges import GateJudge, MannWhitneyJudge
-from ..scenario import Scenario
-from ..strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
+from ..config.analysis import AnalysisConfig
+from ..config.judges import GateJudge, MannWhitneyJudge
+from ..config.scenario import Scenario
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .argo import NEVER_S, nominal_s
 from .export import JUDGE_ANNOTATION, judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
 

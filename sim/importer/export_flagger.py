@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..analysis import AnalysisConfig
-from ..judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
-from ..scenario import Scenario
-from ..strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
+from ..config.analysis import AnalysisConfig
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
+from ..config.scenario import Scenario
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .export import JUDGE_ANNOTATION, judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
 from .flagger import flagger_weights
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..analysis import AnalysisConfig
+from ..config.analysis import AnalysisConfig
+from ..config.routing import CanaryBias, RouteOverride
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..core.errors import ConfigError
-from ..routing import CanaryBias
-from ..strategies import BlueGreenConfig, ProgressiveConfig, Step
-from ..strategies.progressive import RouteOverride
 from .flagger_checks import CheckReader, Templates
 from .manifests import Manifest, integer, listing
 from .mapping import Context, clean, with_sim_settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.judges import FixedJudge
 from ..core.errors import PathPart
-from ..judges import FixedJudge
 from .manifests import Manifest, duration_s, listing, mapping, number
 from .mapping import Context, annotated_judge, clean, same_limits
 from .queries import Shape, classify, lookback_s

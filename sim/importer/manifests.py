@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from ..config.scenario import _line_for, _line_map
 from ..core.errors import ConfigError, PathPart, format_path
-from ..scenario import _line_for, _line_map
 
 #: The controller API versions this importer understands, by kind.
 SUPPORTED = {

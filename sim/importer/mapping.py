@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
+from ..config.scenario import Scenario
 from ..core.errors import ConfigError, PathPart
 from ..core.schema import build
-from ..judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
-from ..scenario import Scenario
 from .manifests import Manifest, ManifestWarning
 from .queries import Condition, Shape, classify, job_pass_probability, lookback_s, parse_condition
 

@@ -1,32 +1,14 @@
-"""Deployment strategies, each a SimPy rollout and rollback built from the shared mechanics in `base`."""
+"""Deployment strategies, each a SimPy rollout and rollback built from the shared mechanics in `base`.
 
-from .base import Deploy, Strategy, StrategyConfig
-from .blue_green import BlueGreen, BlueGreenConfig
-from .canary import Canary, CanaryConfig, ManualStep
-from .flag import CanaryFlag, CanaryFlagConfig, Flag, FlagConfig, FlagStep
-from .progressive import Progressive, ProgressiveConfig, Step
-from .recreate import Recreate, RecreateConfig
+Importing this package registers every built-in kind's implementation in the strategies' family
+(`sim.config.strategies.STRATEGIES`); their settings are records of `sim.config.strategies`.
+"""
 
-BUILT_IN = ("recreate", "blue_green", "canary", "progressive", "flag", "canary_flag")
+from .base import Deploy, Strategy
+from .blue_green import BlueGreen
+from .canary import Canary
+from .flag import CanaryFlag, Flag
+from .progressive import Progressive
+from .recreate import Recreate
 
-__all__ = [
-    "BUILT_IN",
-    "BlueGreen",
-    "BlueGreenConfig",
-    "Canary",
-    "CanaryConfig",
-    "CanaryFlag",
-    "CanaryFlagConfig",
-    "Deploy",
-    "Flag",
-    "FlagConfig",
-    "FlagStep",
-    "ManualStep",
-    "Progressive",
-    "ProgressiveConfig",
-    "Recreate",
-    "RecreateConfig",
-    "Step",
-    "Strategy",
-    "StrategyConfig",
-]
+__all__ = ["BlueGreen", "Canary", "CanaryFlag", "Deploy", "Flag", "Progressive", "Recreate", "Strategy"]

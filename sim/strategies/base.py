@@ -9,74 +9,52 @@ and runs the rollback.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import simpy
 
-from .. import routing
-from ..analysis import AnalysisConfig, Outcome, run_metrics
-from ..core.schema import Config, pick_kind
+from .. import judging, routing
+from ..analysis import Outcome, run_metrics
+from ..config.analysis import AnalysisConfig
+from ..config.judges import GateJudge, JudgeConfig
+from ..config.strategies import STRATEGIES, StrategyConfig
 from ..humans import Humans
-from ..judges import GateJudge, JudgeConfig
 from ..tape import QuietTimeout
 from ..world import NEW, STABLE, World
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..config.scenario import Scenario
     from ..slo import BurnRateAlert
 
 Gen = Generator[Any, Any, Any]
 
 
-@dataclass(frozen=True)
-class StrategyConfig(Config):
-    """Base of every strategy's settings; `kind` picks the concrete class (by default, the key)."""
-
-    kind: str = ""
-
-    kinds: ClassVar[dict[str, type[StrategyConfig]]] = {}
-
-    @classmethod
-    def variant(cls, data: Any, key: str | None) -> type[Config]:
-        return pick_kind(StrategyConfig.kinds, data, key)
-
-    def judges_used(self) -> tuple[str, ...]:
-        """Names of the judges this strategy refers to, checked against the scenario's judges."""
-        return ()
-
-    def routing_for(self, base: routing.RoutingConfig) -> routing.RoutingConfig:
-        """The routing this strategy runs under: the scenario's, unless it brings its own."""
-        return base
-
-
 class Strategy:
-    """A deployment strategy: how it rolls a release out and how it takes one back."""
+    """A deployment strategy: how it rolls a release out and how it takes one back. Each kind's
+    class is registered as its implementation in the strategies' family
+    (`@STRATEGIES.implementation(kind)`); `implementation(spec)` builds the one a record's kind names."""
 
-    kind: ClassVar[str]
-    config: ClassVar[type[StrategyConfig]]
     #: Switches whole fleets with a service selector (blue-green, recreate) rather than weighting.
     switches_fleets: ClassVar[bool] = False
     #: The release's behaviour ships dark behind a feature flag and is released by the flag.
     uses_flag: ClassVar[bool] = False
     #: The schema change runs before the rollout starts (recreate runs it once the old version is down).
     migrates_first: ClassVar[bool] = True
-    registry: ClassVar[dict[str, type[Strategy]]] = {}
 
     def __init__(self, spec: StrategyConfig) -> None:
         self.spec = spec
-
-    def __init_subclass__(cls, **kw: Any) -> None:
-        super().__init_subclass__(**kw)
-        Strategy.registry[cls.kind] = cls
-        StrategyConfig.kinds[cls.kind] = cls.config
 
     def rollout(self, d: Deploy) -> Gen:
         raise NotImplementedError  # every registered strategy overrides this
 
     def rollback(self, d: Deploy) -> Gen:
         raise NotImplementedError  # every registered strategy overrides this
+
+    @staticmethod
+    def implementation(spec: StrategyConfig) -> Strategy:
+        """The strategy a record's kind names, set to run it."""
+        return STRATEGIES.implementation_of(spec.kind)(spec)
 
 
 class Deploy:
@@ -396,7 +374,7 @@ class Deploy:
         yield self.env.timeout(self.humans.delay("decision_s", self.hour()))
         judge = self.judge(judge_name)
         assert isinstance(judge, GateJudge)
-        verdict = judge.measure(self.world, self.env.now, max(lookback_s, judge.lookback_s or 0.0))
+        verdict = judging.measure(judge, self.world, self.env.now, max(lookback_s, judge.lookback_s or 0.0))
         self.log("review", f"{why}: {verdict.status}", verdict)
         if verdict.failed and not self.humans.waves_through(verdict.score):
             self.detect("operator")

@@ -2,62 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..analysis import AnalysisConfig
-from ..core.errors import ConfigError
-from ..core.schema import Config, num, text
+from ..config.strategies import STRATEGIES, BlueGreenConfig
 from ..world import NEW, STABLE
-from .base import Deploy, Gen, Strategy, StrategyConfig
+from .base import Deploy, Gen, Strategy
 
 
-@dataclass(frozen=True)
-class PostPromotion(Config):
-    """Analysis of green after the cutover (Argo's postPromotionAnalysis); failing it flips back."""
-
-    analysis: AnalysisConfig = AnalysisConfig(judge="fixed", count=5)
-
-
-@dataclass(frozen=True)
-class BlueGreenConfig(StrategyConfig):
-    kind: str = "blue_green"
-    smoke_test_s: float = num(
-        120.0, 0.0, 86400.0, unit="s", doc="smoke test of green before any user sees it"
-    )
-    auto_promote: bool = True
-    scale_down_delay_s: float = num(
-        1800.0, 0.0, 30 * 86400.0, unit="s", doc="blue kept warm after the cutover (Argo's default is 30 s)"
-    )
-    pre_promotion: AnalysisConfig | None = None
-    post_promotion: AnalysisConfig | None = None
-    gate_judge: str = text("fixed", doc="judge an operator uses at a manual promotion")
-    preview_replicas: int | None = num(
-        None, 0, 10_000, doc="green's replicas before promotion (Argo previewReplicaCount); default: all"
-    )
-    auto_promotion_s: float = num(
-        0.0, 0.0, 30 * 86400.0, unit="s", doc="auto_promote: pause this long before the cutover"
-    )
-    abort_scale_down_delay_s: float = num(
-        0.0, 0.0, 30 * 86400.0, unit="s", doc="green kept this long after a rollback (Argo's default: 30)"
-    )
-
-    def judges_used(self) -> tuple[str, ...]:
-        runs = [a for a in (self.pre_promotion, self.post_promotion) if a is not None]
-        return (self.gate_judge, *(j for a in runs for j in a.judges()))
-
-    def validate(self) -> None:
-        for name in ("pre_promotion", "post_promotion"):
-            run: AnalysisConfig | None = getattr(self, name)
-            for i, m in enumerate(run.metrics if run is not None else ()):
-                if m.count is None:
-                    where = (name, "count") if i == 0 else (name, "also", i - 1, "count")
-                    what = name.replace("_", "-")
-                    raise ConfigError(f"a {what} analysis needs a count (it must end)", where)
-
-
+@STRATEGIES.implementation("blue_green")
 class BlueGreen(Strategy):
-    kind = "blue_green"
-    config = BlueGreenConfig
     switches_fleets = True
 
     def rollout(self, d: Deploy) -> Gen:

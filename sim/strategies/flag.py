@@ -10,55 +10,11 @@ users of the same binary), undone by the kill switch. Two layers, two blast radi
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-from ..analysis import AnalysisConfig
-from ..core.errors import ConfigError
-from ..core.schema import Config, num, section
+from ..config.strategies import STRATEGIES, CanaryFlagConfig, FlagConfig
 from ..world import NEW, STABLE
-from .base import Deploy, Gen, Strategy, StrategyConfig
-from .canary import check_ascending
-from .progressive import Progressive, ProgressiveConfig
-
-
-@dataclass(frozen=True)
-class FlagStep(Config):
-    percent: float = num(1.0, 0.0, 100.0, lo_open=True, unit="%", doc="share of users who get the feature")
-    pause_s: float = num(600.0, 0.0, 7 * 86400.0, unit="s", doc="time at this percentage, judged throughout")
-
-
-def _default_ramp() -> tuple[FlagStep, ...]:
-    return tuple(FlagStep(p, s) for p, s in ((1.0, 600.0), (5.0, 600.0), (25.0, 900.0), (50.0, 900.0)))
-
-
-@dataclass(frozen=True)
-class FlagConfig(StrategyConfig):
-    kind: str = "flag"
-    ramp: tuple[FlagStep, ...] = section(_default_ramp, doc="cohorts after the internal accounts, then 100%")
-    analysis: AnalysisConfig = section(
-        lambda: AnalysisConfig(judge="baseline", initial_delay_s=60.0),
-        doc="judges flag-on users against flag-off users at every step",
-    )
-    scale_down_delay_s: float = num(
-        1800.0, 0.0, 30 * 86400.0, unit="s", doc="old binary kept after the new one takes all traffic"
-    )
-
-    def judges_used(self) -> tuple[str, ...]:
-        return (self.analysis.judge,) if self.analysis.pass_probability is None else ()
-
-    def validate(self) -> None:
-        if not self.ramp:
-            raise ConfigError("needs at least one step", ("ramp",))
-        check_ascending([s.percent for s in self.ramp], ("ramp",), "percent")
-
-
-@dataclass(frozen=True)
-class CanaryFlagConfig(FlagConfig):
-    kind: str = "canary_flag"
-    binary: ProgressiveConfig = section(ProgressiveConfig, doc="how the binary rolls out (flag off)")
-
-    def judges_used(self) -> tuple[str, ...]:
-        return (*super().judges_used(), *self.binary.judges_used())
+from .base import Deploy, Gen, Strategy
+from .progressive import Progressive
 
 
 def release_by_flag(d: Deploy, spec: FlagConfig) -> Gen:
@@ -109,9 +65,8 @@ def take_back(d: Deploy) -> Gen:
     yield from d.retire_new()
 
 
+@STRATEGIES.implementation("flag")
 class Flag(Strategy):
-    kind = "flag"
-    config = FlagConfig
     uses_flag = True
     switches_fleets = True
 
@@ -127,9 +82,8 @@ class Flag(Strategy):
         yield from take_back(d)
 
 
+@STRATEGIES.implementation("canary_flag")
 class CanaryFlag(Strategy):
-    kind = "canary_flag"
-    config = CanaryFlagConfig
     uses_flag = True
 
     def rollout(self, d: Deploy) -> Gen:

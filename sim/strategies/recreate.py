@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from ..core.schema import num
+from ..config.strategies import STRATEGIES, RecreateConfig
 from ..world import NEW, STABLE
-from .base import Deploy, Gen, Strategy, StrategyConfig
+from .base import Deploy, Gen, Strategy
 
 
-@dataclass(frozen=True)
-class RecreateConfig(StrategyConfig):
-    kind: str = "recreate"
-    silence_alerts: bool = True  # planned downtime: pages are held until the shortest short window clears
-    hold_after_s: float | None = num(
-        None,
-        0.0,
-        7 * 86400.0,
-        unit="s",
-        doc="pages held this long after the planned outage ends; default: the shortest short window",
-    )
-
-
+@STRATEGIES.implementation("recreate")
 class Recreate(Strategy):
-    kind = "recreate"
-    config = RecreateConfig
     switches_fleets = True
     migrates_first = False  # the schema changes while nothing runs: recreate escapes the overlap
 

@@ -9,13 +9,14 @@ import numpy as np
 import simpy
 
 from .. import routing
-from ..analysis import AnalysisConfig
+from ..config.analysis import AnalysisConfig
+from ..config.scenario import Scenario
+from ..config.strategies import ProgressiveConfig, Step
 from ..core.rng import CONTROL, OBSERVE, PEOPLE, stream
 from ..core.schema import to_plain
 from ..humans import Humans
 from ..model import draw_exogenous
-from ..scenario import Scenario
-from ..strategies import Deploy, ProgressiveConfig, Step
+from ..strategies import Deploy
 from ..world import World
 from . import references as ref
 from .common import QUIET, error_fault, runs, scenario, user_rate

@@ -6,8 +6,8 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+from ..config.scenario import Scenario, load_scenario
 from ..model import Run, draw_exogenous, simulate
-from ..scenario import Scenario, load_scenario
 
 #: A world with nothing but the mechanism under test: no noisy neighbours, no surges, a flat day.
 QUIET: dict[str, Any] = {

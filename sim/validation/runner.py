@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.scenario import load_scenario, shipped_scenarios
 from ..core.errors import ConfigError
-from ..scenario import load_scenario, shipped_scenarios
 from . import checks_alerting as alerting
 from . import checks_article as article
 from . import checks_judges as judges

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core.schema import Config, num
+from ..core.schema import Config, num
 
 
 @dataclass(frozen=True)

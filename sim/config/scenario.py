@@ -15,22 +15,23 @@ from typing import Any
 
 import yaml
 
-from .core.errors import ConfigError, PathPart
-from .core.schema import Config, build, num, section, text, to_plain, unknown_key
+from ..core.errors import ConfigError, PathPart
+from ..core.schema import Config, build, num, section, text, to_plain, unknown_key
 from .faults import ReleasesConfig
 from .flags import FlagsConfig
 from .fleet import FleetConfig
 from .humans import HumansConfig
-from .judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
+from .judges import BaselineJudge, BurnRateJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
 from .migration import MigrationConfig
 from .noise import NoiseConfig
 from .reports import ReportsConfig
 from .routing import RoutingConfig
-from .slo import BurnRateJudge
 from .strategies import BlueGreenConfig, CanaryConfig, ProgressiveConfig, RecreateConfig, StrategyConfig
 from .traffic import TrafficConfig
 
 SCHEMA_VERSION = 1
+#: The shipped scenarios: package data (sim/scenarios/), found wherever the package is installed.
+#: The repository's scenarios/ folder is a link to it.
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .core.dist import Dist, fixed, lognormal
-from .core.errors import ConfigError
-from .core.schema import Config, num, section, text
+from ..core.dist import Dist, fixed, lognormal
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, section, text
 
 MigrationKind = Literal["none", "additive", "breaking", "expand_contract"]
 Step = Literal["expand", "backfill", "migrate_reads", "contract"]

@@ -11,8 +11,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from .core.dist import Dist
-from .core.schema import Config, to_plain
+from ..core.dist import Dist
+from ..core.schema import Config, to_plain
 from .faults import FAULT_KINDS, SEVERITY, FaultSpec
 from .judges import JudgeConfig
 from .scenario import SCHEMA_VERSION, Scenario

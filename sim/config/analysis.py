@@ -1,0 +1,53 @@
+"""Automated analysis as progressive-delivery controllers configure it: repeated measurements against limits.
+
+The semantics follow Argo Rollouts' AnalysisRun: a measurement after the initial delay and then
+every interval; the run fails once failures exceed failureLimit (default 0: the first failure
+fails), errors once consecutive measurement errors exceed consecutiveErrorLimit (default 4), and
+turns inconclusive once inconclusive results exceed inconclusiveLimit (default 0), which pauses the
+rollout for a human. A run of several metrics measures them side by side. This is the record; the
+loops that take the measurements are the engine's (`sim.engine.strategies.analysis`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.errors import ConfigError
+from ..core.schema import Config, num, section, text
+
+
+@dataclass(frozen=True)
+class AnalysisConfig(Config):
+    judge: str = text("baseline", doc="name of the judge (under judges:) each measurement uses")
+    interval_s: float = num(60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="time between measurements")
+    count: int | None = num(None, 1, 1e6, doc="measurements to take; default: until the rollout ends")
+    initial_delay_s: float = num(0.0, 0.0, 86400.0, unit="s", doc="wait before the first measurement")
+    failure_limit: int = num(0, 0, 1e6, doc="failed measurements tolerated; one more fails the run")
+    inconclusive_limit: int = num(
+        0, 0, 1e6, doc="inconclusive measurements tolerated before a human is asked"
+    )
+    consecutive_error_limit: int = num(4, 0, 1e6, doc="measurement errors in a row tolerated")
+    error_probability: float = num(0.0, 0.0, 1.0, doc="chance a measurement errors (metrics backend down)")
+    pass_probability: float | None = num(
+        None, 0.0, 1.0, doc="a check with no metric behind it (a job, a webhook) passing with this chance"
+    )
+    starting_step: int = num(0, 0, 10_000, doc="background analysis: the step index it starts at")
+    also: tuple[AnalysisConfig, ...] = section(
+        tuple,
+        doc="further metrics of the same run, measured side by side; the run ends at the first metric"
+        " that fails, errors or turns inconclusive, and succeeds once every metric has",
+    )
+
+    def validate(self) -> None:
+        for i, m in enumerate(self.also):
+            if m.also:
+                raise ConfigError("a metric listed under also cannot list more metrics", ("also", i, "also"))
+
+    @property
+    def metrics(self) -> tuple[AnalysisConfig, ...]:
+        """Every metric of the run: this one first, then those under `also` (their own `also` empty)."""
+        return (self, *self.also)
+
+    def judges(self) -> tuple[str, ...]:
+        """Names of the judges the run's metrics use (checks with a pass probability use none)."""
+        return tuple(m.judge for m in self.metrics if m.pass_probability is None)
