@@ -12,8 +12,9 @@ from .batch import run_batch
 from .config.scenario import Scenario, load_scenario, shipped_scenarios
 from .core.errors import ConfigError
 from .core.version import __version__
-from .metrics import COLUMNS, METRICS
-from .model import draw_exogenous, run_deploy, simulate
+from .engine.exogenous import draw_exogenous
+from .engine.metrics import COLUMNS, METRICS
+from .engine.simulate import run_deploy, simulate
 from .summary import summarize
 from .timeline import Timeline, timeline
 

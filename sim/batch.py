@@ -20,8 +20,9 @@ import pandas as pd
 
 from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
-from .metrics import COLUMNS, FLAGS, METRICS, error_row
-from .model import draw_exogenous, simulate
+from .engine.exogenous import draw_exogenous
+from .engine.metrics import COLUMNS, FLAGS, METRICS, error_row
+from .engine.simulate import simulate
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]

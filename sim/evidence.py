@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .metrics import DURATIONS
+from .engine.metrics import DURATIONS
 from .summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
 
 

@@ -13,8 +13,9 @@ import numpy as np
 from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
-from . import fleet
 from .config.faults import FAULT_KINDS, LATENCY_PROFILE
+from .config.fleet import PROFILE_NONE, Latency
+from .engine import fleet
 
 #: Normal scores the mean is integrated over: beyond ±9 lies less than 1e-18 of the probability.
 _Z = np.linspace(-9.0, 9.0, 36_001)
@@ -22,7 +23,7 @@ _PDF = np.exp(-0.5 * _Z * _Z) / np.sqrt(2.0 * np.pi)
 
 
 def describe(
-    latency: fleet.Latency,
+    latency: Latency,
     fault: str | None = None,
     severity: float = 1.0,
     quantiles: Sequence[float] = (0.5, 0.9, 0.99),
@@ -31,7 +32,7 @@ def describe(
     release carries `fault` (a fault kind; None or a kind that does not touch latency: unchanged)."""
     if fault is not None and fault not in FAULT_KINDS:
         raise ValueError(f"{fault!r} is not a fault kind: {', '.join(FAULT_KINDS)}")
-    profile = LATENCY_PROFILE.get(fault or "", fleet.PROFILE_NONE)
+    profile = LATENCY_PROFILE.get(fault or "", PROFILE_NONE)
     q = fleet.quantile_ms(latency, ndtr(_Z), profile, severity)
     out = {"mean_ms": float(trapezoid(q * _PDF, _Z))}
     for p in quantiles:

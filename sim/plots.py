@@ -29,7 +29,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocat
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
 from .config.judges import BaselineJudge, FixedJudge, GateJudge
-from .judging import measurer
+from .engine.judging import measurer
 from .report import TABLE
 from .summary import durations, survival, wilson
 from .sweep import pareto_front

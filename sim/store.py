@@ -39,7 +39,7 @@ from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_ch
 from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
 from .core.version import __version__
-from .metrics import COLUMNS, FLAGS, METRICS
+from .engine.metrics import COLUMNS, FLAGS, METRICS
 from .summary import SUMMARY_COLUMNS, summarize
 
 FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metrics import DURATIONS, METRICS
+from .engine.metrics import DURATIONS, METRICS
 
 RATES = {
     # name: (numerator flag, population)

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .config.judges import GateJudge, JudgeConfig
-from .model import Run
-from .world import NEW, STABLE, World
+from .engine.simulate import Simulation
+from .engine.world import NEW, STABLE, World
 
 VERSIONS = {STABLE: "stable", NEW: "new"}
 
@@ -123,7 +123,7 @@ def _looks(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["t_s", "kind", "what", "status"])
 
 
-def timeline(run: Run) -> Timeline:
+def timeline(run: Simulation) -> Timeline:
     world, d = run.world, run.deploy
     events = pd.DataFrame(d.events, columns=["t_s", "kind", "detail"])
     noise = pd.DataFrame(

@@ -7,7 +7,7 @@ import pytest
 
 from sim.config import fleet
 from sim.config.fleet import Latency
-from sim.fleet import quantile_ms, queueing_factor, shed_probability
+from sim.engine.fleet import quantile_ms, queueing_factor, shed_probability
 
 LAT = Latency(p50_ms=40, p99_ms=250)
 P = np.linspace(0.001, 0.9999, 4001)

@@ -8,25 +8,25 @@ import numpy as np
 import pytest
 
 import sim
-import sim.tape
-from sim.humans import working_delay
-from sim.reports import UserReports
-from sim.traffic import hit_probability, rate_profile, user_requests_before
+import sim.engine.tape
+from sim.engine.exogenous import hit_probability, rate_profile, user_requests_before
+from sim.engine.people import working_delay
+from sim.engine.user_reports import UserReports
 from sim.validation.common import error_fault
 from tests.conftest import QUIET, scenario
 
 NO_REPORTS = {"reports": {"per_harmed_user": 0}}
 
 
-def _one(scn: sim.Scenario, strategy: str, deploy: int = 0) -> sim.model.Run:
+def _one(scn: sim.Scenario, strategy: str, deploy: int = 0) -> sim.engine.simulate.Simulation:
     return sim.run_deploy(scn, strategy, deploy=deploy)
 
 
-def _event(run: sim.model.Run, kind: str, text: str) -> float:
+def _event(run: sim.engine.simulate.Simulation, kind: str, text: str) -> float:
     return next(t for t, k, d in run.deploy.events if k == kind and text in d)
 
 
-def _cutover(run: sim.model.Run) -> float:
+def _cutover(run: sim.engine.simulate.Simulation) -> float:
     return _event(run, "weight", "100%")
 
 
@@ -121,13 +121,13 @@ def test_a_release_nobody_notices_is_followed_to_the_cap_and_censored():
 
 def test_a_week_of_follow_up_is_served_in_a_few_draws(monkeypatch):
     rows: list[int] = []
-    real = sim.tape.serve
+    real = sim.engine.tape.serve
 
     def counting(*args, **kw):  # type: ignore[no-untyped-def]
         rows.append(len(args[3]))  # rows (pieces of windows) served in the call
         return real(*args, **kw)
 
-    monkeypatch.setattr(sim.tape, "serve", counting)
+    monkeypatch.setattr(sim.engine.tape, "serve", counting)
     patch = {**QUIET, "releases": _latency_release("median_latency", 1.3)}
     _one(scenario({**patch, "run": {"follow_s": 10800}}), "recreate")
     watch = len(rows)

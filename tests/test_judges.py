@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 import sim
-from sim import judging
 from sim.config.judges import BaselineJudge, FixedJudge
-from sim.judging import mann_whitney_classify
+from sim.engine import judging
+from sim.engine.judging import mann_whitney_classify
 from tests.conftest import QUIET, scenario
 
 

@@ -11,7 +11,7 @@ from scipy.special import ndtri
 import sim
 from sim.config.judges import JudgeConfig, TwoProportionJudge
 from sim.core.errors import ConfigError
-from sim.judging import mann_whitney_classify, two_proportion_z
+from sim.engine.judging import mann_whitney_classify, two_proportion_z
 from sim.validation import references as ref
 from sim.validation.common import QUIET, error_fault, runs, scenario
 

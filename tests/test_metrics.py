@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.metrics import _banded, _unbanded
+from sim.engine.metrics import _banded, _unbanded
 
 
 class Recorder:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import sim
-from sim import routing, world
-from sim.routing import argo_replica_split, canary_replicas_for_router, segment_shares, synthetic_share
+from sim.engine import routing, world
+from sim.engine.routing import argo_replica_split, canary_replicas_for_router, segment_shares, synthetic_share
 
 
 @pytest.mark.parametrize(

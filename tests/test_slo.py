@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.config.judges import BurnRateJudge
-from sim.slo import _held, _scan, _spans, first_firing
+from sim.engine.alert import _held, _scan, _spans, first_firing
 from tests.conftest import QUIET, scenario
 
 

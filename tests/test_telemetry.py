@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.config.fleet import Latency
-from sim.fleet import SYNTHETIC_LATENCY_MS, quantile_ms
-from sim.serving import Served
-from sim.telemetry import Telemetry
+from sim.engine.fleet import SYNTHETIC_LATENCY_MS, quantile_ms
+from sim.engine.serving import Served
+from sim.engine.telemetry import Telemetry
 
 LAT = Latency(p50_ms=40, p99_ms=250)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config.traffic import TrafficConfig
-from sim.traffic import draw_traffic, hit_probability, rate_profile, request_means
+from sim.engine.exogenous import draw_traffic, hit_probability, rate_profile, request_means
 
 
 def test_daily_curve_averages_to_the_mean_rate():

@@ -10,9 +10,10 @@ import math
 import numpy as np
 import pytest
 
-import sim.slo
-import sim.world
-from sim import cli, routing
+import sim.engine.alert
+import sim.engine.world
+from sim import cli
+from sim.engine import routing
 from sim.validation import checks_alerting, checks_judges, checks_rollout, runner
 from sim.validation.record import FIELDS, Record
 
@@ -80,13 +81,13 @@ def test_mann_whitney_check_catches_the_uncorrected_interval(monkeypatch):
 
 def test_burn_rate_check_catches_a_wrong_threshold(monkeypatch):
     checks_alerting._burn_runs.cache_clear()
-    real = sim.slo.first_firing
+    real = sim.engine.alert.first_firing
 
     def halved(judge, *args):  # an alert that pages at half the Workbook's burn rates
         windows = tuple(type(w)(w.long_s, w.short_s, w.burn_rate / 2) for w in judge.windows)
         return real(type(judge)(slo=judge.slo, windows=windows, eval_interval_s=judge.eval_interval_s), *args)
 
-    monkeypatch.setattr(sim.slo, "first_firing", halved)
+    monkeypatch.setattr(sim.engine.alert, "first_firing", halved)
     try:
         assert not checks_alerting.check_burn_rate_detection(0.05, deploys=4).passed
     finally:
@@ -95,8 +96,8 @@ def test_burn_rate_check_catches_a_wrong_threshold(monkeypatch):
 
 def test_exposure_check_catches_a_wrong_share(monkeypatch):
     # Route 1.5× the asked weight: faulty requests no longer follow w·λ·t.
-    real = sim.world.World.set_weight
-    monkeypatch.setattr(sim.world.World, "set_weight", lambda self, w: real(self, min(1.0, 1.5 * w)))
+    real = sim.engine.world.World.set_weight
+    monkeypatch.setattr(sim.engine.world.World, "set_weight", lambda self, w: real(self, min(1.0, 1.5 * w)))
     assert not checks_rollout.check_exposure(5, deploys=10).passed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import sim
-from sim import tape as tape_mod
+from sim.engine import tape as tape_mod
 from tests.conftest import QUIET, scenario
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..metrics import NAN
+from ..engine.metrics import NAN
 from . import references as ref
 from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario, user_rate
 from .record import Record, mean_interval, pct, rate_interval

@@ -10,7 +10,7 @@ import numpy as np
 from ..batch import run_batch
 from ..config.scenario import Scenario, load_scenario
 from ..core.schema import to_plain
-from ..judging import mann_whitney_classify
+from ..engine.judging import mann_whitney_classify
 from . import references as ref
 from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario
 from .record import Record, pct, rate_interval, z_of

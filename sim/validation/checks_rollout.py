@@ -8,16 +8,16 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .. import routing
 from ..config.analysis import AnalysisConfig
 from ..config.scenario import Scenario
 from ..config.strategies import ProgressiveConfig, Step
 from ..core.rng import CONTROL, OBSERVE, PEOPLE, stream
 from ..core.schema import to_plain
-from ..humans import Humans
-from ..model import draw_exogenous
-from ..strategies import Deploy
-from ..world import World
+from ..engine import routing
+from ..engine.exogenous import draw_exogenous
+from ..engine.people import Humans
+from ..engine.strategies import Deploy
+from ..engine.world import World
 from . import references as ref
 from .common import QUIET, error_fault, runs, scenario, user_rate
 from .record import Record, mean_interval, pct, rate_interval

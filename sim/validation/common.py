@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..config.scenario import Scenario, load_scenario
-from ..model import Run, draw_exogenous, simulate
+from ..engine.exogenous import draw_exogenous
+from ..engine.simulate import Simulation, simulate
 
 #: A world with nothing but the mechanism under test: no noisy neighbours, no surges, a flat day.
 QUIET: dict[str, Any] = {
@@ -57,7 +58,7 @@ def scenario(*patches: dict[str, Any], base: Scenario | None = None) -> Scenario
     return load_scenario(data)
 
 
-def runs(scn: Scenario, strategy: str, deploys: int, seed: int, record: bool = False) -> Iterator[Run]:
+def runs(scn: Scenario, strategy: str, deploys: int, seed: int, record: bool = False) -> Iterator[Simulation]:
     """Deploys 0..deploys-1 of one strategy, each from its own seeded streams."""
     for i in range(deploys):
         yield simulate(scn, strategy, draw_exogenous(scn, seed, i), seed, i, record=record)

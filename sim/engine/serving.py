@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import sampling
 from . import fleet
-from .core import sampling
 
 STABLE, NEW = 0, 1  # slot 0: stable binary (or flag off); slot 1: new binary (or flag on)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config.strategies import STRATEGIES, CanaryFlagConfig, FlagConfig
+from ...config.strategies import STRATEGIES, CanaryFlagConfig, FlagConfig
 from ..world import NEW, STABLE
+from .analysis import analyse
 from .base import Deploy, Gen, Strategy
 from .progressive import Progressive
 
@@ -35,7 +36,7 @@ def release_by_flag(d: Deploy, spec: FlagConfig) -> Gen:
         yield from set_flag(d, percent / 100.0, who)
         count = max(1, int((pause - spec.analysis.initial_delay_s) // spec.analysis.interval_s) + 1)
         step = dataclasses.replace(spec.analysis, count=count)
-        if not (yield from d.analyse(step, f"flag {who}")):
+        if not (yield from analyse(d, step, f"flag {who}")):
             return
     yield from set_flag(d, 1.0, "everyone")
 

@@ -1,9 +1,12 @@
-"""The whole-service safety net: SLO multiwindow, multi-burn-rate alerting as in the SRE Workbook.
+"""The whole-service safety net at work: SLO multiwindow, multi-burn-rate alerting as in the SRE Workbook.
 
 The alert watches every user request of the service, whichever version served it. A pair of
 windows fires when the error ratio over both the long and the short window exceeds
 burn_rate × (1 − SLO). For a constant error ratio e arriving after clean traffic, the long window
 alone fires after (1 − SLO) / e × window × burn_rate — the Workbook's detection time.
+
+The alert's settings are a judge's record (`sim.config.judges.BurnRateJudge`); `BurnRateAlert`,
+the process that evaluates them, is that kind's implementation in the judges' family.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from .config.judges import JUDGES, BurnRateJudge
-from .config.traffic import TrafficConfig
-from .traffic import user_requests_before
+from ..config.judges import JUDGES, BurnRateJudge
+from ..config.traffic import TrafficConfig
+from .exogenous import user_requests_before
 from .watcher import Watcher
 
 if TYPE_CHECKING:

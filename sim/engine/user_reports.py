@@ -3,10 +3,10 @@
 The channel that catches what no alert watches — a slow page, a broken flow for one platform.
 A user is *hurt* by a request the release failed (downtime aside: a planned outage is announced),
 or made slower than `slow_ms` when it would not have been. Users are hurt at random, as they met
-faulty requests (the gamma-Poisson user model of `traffic.hit_probability`); each one hurt tells
+faulty requests (the gamma-Poisson user model of `exogenous.hit_probability`); each one hurt tells
 support with probability `per_harmed_user`, so reports arrive as a Poisson process whose rate
 grows with the users hurt. The `escalate_after`-th report reaches engineering, who roll back
-after `response_s` of working time.
+after `response_s` of working time. The channel's settings are `sim.config.reports.ReportsConfig`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from .config.fleet import Latency
+from ..config.fleet import Latency
+from .exogenous import hit_probability
 from .fleet import share_slower
-from .traffic import hit_probability
 from .watcher import Watcher
 
 if TYPE_CHECKING:
-    from .config.scenario import Scenario
-    from .faults import Release
+    from ..config.scenario import Scenario
+    from .exogenous import Release
     from .world import World
 
 

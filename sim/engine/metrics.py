@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .traffic import hit_probability
+from .exogenous import hit_probability
 
 if TYPE_CHECKING:
-    from .config.scenario import Scenario
+    from ..config.scenario import Scenario
     from .strategies import Deploy
     from .world import World
 

@@ -1,15 +1,16 @@
 """People in the loop: how fast the on-call answers a page, how fast an operator decides a canary step.
 
 Both are slower outside business hours. An operator judging a canary may also wave through a
-regression that looks marginal — the judgment a progressive-delivery controller takes away.
+regression that looks marginal — the judgment a progressive-delivery controller takes away. Their
+settings are `sim.config.humans.HumansConfig`; here they act, drawing from the deploy's people stream.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .config.humans import HumansConfig
-from .core.dist import Dist
+from ..config.humans import HumansConfig
+from ..core.dist import Dist
 
 
 class Humans:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from .config.fleet import Latency
-from .core import sampling
+from ..config.fleet import Latency
+from ..core import sampling
 from .fleet import SYNTHETIC_LATENCY_MS, log_profile, quantile_ms
 from .serving import Served
 

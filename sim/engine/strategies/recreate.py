@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..config.strategies import STRATEGIES, RecreateConfig
+from ...config.strategies import STRATEGIES, RecreateConfig
 from ..world import NEW, STABLE
 from .base import Deploy, Gen, Strategy
 

@@ -1,9 +1,9 @@
-"""The mechanics every strategy is written in: replicas, routing, analysis, people, detection, the driver.
+"""The mechanics every strategy is written in: replicas, routing, people, judgment, detection.
 
-A strategy is two SimPy generators — `rollout` and `rollback` — composed from these steps, so the
-strategies differ only where their mechanics really differ. The driver runs the rollout; the first
-detection (a judge, a smoke test, an operator, the SLO alert answered by the on-call) interrupts it
-and runs the rollback.
+A strategy is two SimPy generators — `rollout` and `rollback` — composed from these steps (and the
+analysis loops of `analysis`), so the strategies differ only where their mechanics really differ.
+The driver (`driver`) runs the rollout; the first detection (a judge, a smoke test, an operator, the
+SLO alert answered by the on-call) interrupts it and runs the rollback.
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import simpy
 
+from ...config.judges import GateJudge, JudgeConfig
+from ...config.strategies import STRATEGIES, StrategyConfig
 from .. import judging, routing
-from ..analysis import Outcome, run_metrics
-from ..config.analysis import AnalysisConfig
-from ..config.judges import GateJudge, JudgeConfig
-from ..config.strategies import STRATEGIES, StrategyConfig
-from ..humans import Humans
+from ..people import Humans
 from ..tape import QuietTimeout
 from ..world import NEW, STABLE, World
 
 if TYPE_CHECKING:
-    from ..config.scenario import Scenario
-    from ..slo import BurnRateAlert
+    from ...config.scenario import Scenario
+    from ..alert import BurnRateAlert
 
 Gen = Generator[Any, Any, Any]
 
@@ -351,23 +349,6 @@ class Deploy:
         yield from self.stop(NEW)
 
     # ---- judgment ----
-
-    def analyse(self, cfg: AnalysisConfig, label: str) -> Gen:
-        """Run an analysis; on failure or error, detect. Inconclusive: an operator decides, and an
-        analysis meant to run for the whole rollout (no count) starts again once they let it pass."""
-        while True:
-            outcome: Outcome = yield from run_metrics(self, cfg, label)
-            if self.record:
-                self.log("analysis", f"{label}: {outcome}")
-            if outcome in ("failed", "error"):
-                self.detect("analysis")
-                return False
-            if outcome != "inconclusive":
-                return True
-            if not (yield from self.review(cfg.judge, cfg.interval_s, "inconclusive analysis")):
-                return False
-            if cfg.count is not None:
-                return True
 
     def review(self, judge_name: str, lookback_s: float, why: str) -> Gen:
         """An operator looks at the dashboards after their decision delay and calls it."""

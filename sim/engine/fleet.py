@@ -1,8 +1,10 @@
-"""The fleet a version runs on: replicas, start-up, capacity, baseline errors and the latency distribution.
+"""How a fleet serves: the latency distribution bent by a fault's profile, queueing, shedding.
 
-Latency is a lognormal fixed by its p50 and p99, reshaped by faults through a profile g(z) on the
-normal-score axis: ln Q(p) = ln p50 + σ·z(p) + g(z(p)). Profiles keep Q monotone, so order
-statistics drawn from Beta variates map through Q exactly.
+Latency is a lognormal fixed by its p50 and p99 (`sim.config.fleet.Latency`), reshaped by faults
+through a profile g(z) on the normal-score axis: ln Q(p) = ln p50 + σ·z(p) + g(z(p)). Profiles keep
+Q monotone, so order statistics drawn from Beta variates map through Q exactly. This is pure math
+on the config's numbers (numpy and scipy only); serving, telemetry and the users' reports use it
+here, and the workshop's latency helper (`sim.workshop.latency`) from above.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .config.fleet import PROFILE_NONE, PROFILE_SHIFT, PROFILE_TAIL, Z95, Z99, Latency
+from ..config.fleet import PROFILE_NONE, PROFILE_SHIFT, PROFILE_TAIL, Z95, Z99, Latency
 
 #: Utilisation at which queueing delay is capped: beyond it the resource sheds load instead.
 UTIL_CAP = 0.98

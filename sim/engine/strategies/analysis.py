@@ -7,7 +7,7 @@ turns inconclusive once inconclusive results exceed inconclusiveLimit (default 0
 rollout for a human. A run of several metrics measures them side by side and ends at the first
 metric that fails, errors or turns inconclusive (Argo's `IsTerminating`), its outcome the worst.
 
-Flagger's analysis is different enough to get its own loop, `run_checks`: one check per interval,
+Flagger's analysis is different enough to get its own loop, `checks_loop`: one check per interval,
 a pass lets the rollout advance, a failure holds it, and failures add up over the whole rollout.
 """
 
@@ -16,15 +16,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from . import judging
-from .config.analysis import AnalysisConfig
-from .config.judges import GateJudge
-from .judging import Looks, Verdict
-
-if TYPE_CHECKING:
-    from .strategies.base import Deploy
+from ...config.analysis import AnalysisConfig
+from ...config.judges import GateJudge
+from .. import judging
+from ..judging import Looks, Verdict
+from .base import Deploy, Gen
 
 Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
@@ -32,12 +30,30 @@ Outcome = Literal["successful", "failed", "error", "inconclusive"]
 _SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
-def run_metrics(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
-    """An analysis run; one of several metrics measures each in its own process (`run_analysis`)."""
+def analyse(d: Deploy, cfg: AnalysisConfig, label: str) -> Gen:
+    """Run an analysis; on failure or error, detect. Inconclusive: an operator decides, and an
+    analysis meant to run for the whole rollout (no count) starts again once they let it pass."""
+    while True:
+        outcome: Outcome = yield from metrics_loop(d, cfg, label)
+        if d.record:
+            d.log("analysis", f"{label}: {outcome}")
+        if outcome in ("failed", "error"):
+            d.detect("analysis")
+            return False
+        if outcome != "inconclusive":
+            return True
+        if not (yield from d.review(cfg.judge, cfg.interval_s, "inconclusive analysis")):
+            return False
+        if cfg.count is not None:
+            return True
+
+
+def metrics_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
+    """An analysis run; one of several metrics measures each in its own process (`analysis_loop`)."""
     if not cfg.also:
-        return (yield from run_analysis(d, cfg, label))
+        return (yield from analysis_loop(d, cfg, label))
     pending = [
-        d.background(run_analysis(d, m, f"{label} #{i}"), observer=True) for i, m in enumerate(cfg.metrics)
+        d.background(analysis_loop(d, m, f"{label} #{i}"), observer=True) for i, m in enumerate(cfg.metrics)
     ]
     while pending:
         yield d.env.any_of(pending)
@@ -60,7 +76,7 @@ class CheckTally:
     tick: float | None = None
 
 
-def run_checks(
+def checks_loop(
     d: Deploy, cfg: AnalysisConfig, tally: CheckTally, passes: int, label: str
 ) -> Generator[Any, Any, Outcome]:
     """Flagger's analysis loop until `passes` checks have passed.
@@ -79,7 +95,7 @@ def run_checks(
     while passed < passes:
         tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
         yield env.timeout(max(0.0, tally.tick - env.now))
-        if (yield from run_analysis(d, once, label)) == "successful":
+        if (yield from analysis_loop(d, once, label)) == "successful":
             passed += 1
             continue
         tally.failed += 1
@@ -143,7 +159,7 @@ class _Tally:
         return None
 
 
-def run_analysis(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
+def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
     """Measure every interval until the count is reached or a limit is passed.
 
     Measurements whose data is already drawn (up to the next possible state change) are taken in

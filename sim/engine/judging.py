@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.special import ndtri
 
-from .config.judges import (
+from ..config.judges import (
     JUDGES,
     METRICS,
     QUANTILE,

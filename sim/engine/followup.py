@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from .core import rng as streams
-from .noise import noise_process
-from .reports import UserReports, can_hurt, harm, slow_share
-from .slo import BurnRateAlert
+from ..core import rng as streams
+from .alert import BurnRateAlert
 from .strategies import Deploy, Strategy
-from .strategies.plan import take_back
-from .world import World
+from .strategies.driver import take_back
+from .user_reports import UserReports, can_hurt, harm, slow_share
+from .world import World, noise_process
 
 if TYPE_CHECKING:
-    from .config.scenario import Scenario
-    from .model import Exogenous
+    from ..config.scenario import Scenario
+    from .exogenous import Exogenous
 
 
 @dataclass

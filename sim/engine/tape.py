@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from .core import sampling
-from .faults import Release
+from ..core import sampling
+from .exogenous import Release
 from .ledger import Ledger
 from .serving import Snapshot, serve
 from .telemetry import Stats, Telemetry

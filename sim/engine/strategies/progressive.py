@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..analysis import CheckTally, run_checks
-from ..config.strategies import STRATEGIES, ProgressiveConfig
+from ...config.strategies import STRATEGIES, ProgressiveConfig
+from .analysis import CheckTally, analyse, checks_loop
 from .base import Deploy, Gen, Strategy
 
 
@@ -16,7 +16,7 @@ class Progressive(Strategy):
         tally = CheckTally()
         for i, step in enumerate(spec.steps):
             running += [
-                d.background(d.analyse(a, f"background {j}"), observer=True)
+                d.background(analyse(d, a, f"background {j}"), observer=True)
                 for j, a in enumerate(spec.analyses)
                 if a.starting_step == i
             ]
@@ -31,10 +31,10 @@ class Progressive(Strategy):
             elif step.manual_gate:
                 if not (yield from d.wait_for_promotion(spec.gate_judge, d.scn.routing.flip_s + 300.0)):
                     return
-            elif step.analysis is not None and not (yield from d.analyse(step.analysis, f"step {i}")):
+            elif step.analysis is not None and not (yield from analyse(d, step.analysis, f"step {i}")):
                 return
             elif step.checks is not None and spec.checks is not None:
-                outcome = yield from run_checks(d, spec.checks, tally, step.checks, f"step {i}")
+                outcome = yield from checks_loop(d, spec.checks, tally, step.checks, f"step {i}")
                 if outcome != "successful":
                     d.log("analysis", f"step {i}: {tally.failed} failed checks")
                     d.detect("analysis")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config.strategies import STRATEGIES, CanaryConfig
+from ...config.strategies import STRATEGIES, CanaryConfig
 from .base import Deploy, Gen, Strategy
 
 

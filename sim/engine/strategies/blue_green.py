@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..config.strategies import STRATEGIES, BlueGreenConfig
+from ...config.strategies import STRATEGIES, BlueGreenConfig
 from ..world import NEW, STABLE
+from .analysis import analyse
 from .base import Deploy, Gen, Strategy
 
 
@@ -23,7 +24,9 @@ class BlueGreen(Strategy):
                 d.detect("smoke_test")
                 return
             d.log("smoke test", "passed")
-        if spec.pre_promotion is not None and not (yield from d.analyse(spec.pre_promotion, "pre-promotion")):
+        if spec.pre_promotion is not None and not (
+            yield from analyse(d, spec.pre_promotion, "pre-promotion")
+        ):
             return
         if spec.auto_promote and spec.auto_promotion_s:
             yield d.env.timeout(spec.auto_promotion_s)
@@ -37,7 +40,7 @@ class BlueGreen(Strategy):
         yield from d.switch(1.0)
         d.stop_later(STABLE, spec.scale_down_delay_s)
         if spec.post_promotion is not None:
-            yield from d.analyse(spec.post_promotion, "post-promotion")
+            yield from analyse(d, spec.post_promotion, "post-promotion")
 
     def rollback(self, d: Deploy) -> Gen:
         spec: BlueGreenConfig = self.spec  # type: ignore[assignment]

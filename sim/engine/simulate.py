@@ -1,105 +1,40 @@
 """One simulated deploy: draw the exogenous world once, then run each strategy against it in SimPy.
 
-A run has up to three stretches: the watch (`run.horizon_s` in windows of `run.window_s`), an hour's
-margin in the same windows when a repair or a rollout is still under way at its end, and — for a
-bad release nobody has caught by then — the follow-up in coarse windows (`followup`).
+`simulate` runs one (deploy, strategy) and returns a `Simulation`: its row and the objects a
+timeline reads. A simulation has up to three stretches: the watch (`run.horizon_s` in windows of
+`run.window_s`), an hour's margin in the same windows when a repair or a rollout is still under way
+at its end, and — for a bad release nobody has caught by then — the follow-up in coarse windows
+(`followup`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
 
-from .config.scenario import Scenario
-from .core import rng as streams
-from .faults import Release, draw_release
+from ..config.scenario import Scenario
+from ..core import rng as streams
+from .alert import BurnRateAlert
+from .exogenous import (
+    MARGIN_S,
+    Exogenous,
+    draw_exogenous,
+)
 from .followup import Follow, follow_up
-from .humans import Humans
 from .metrics import deploy_row
-from .noise import Episode, draw_episodes, noise_process
-from .reports import UserReports, can_hurt
-from .slo import BurnRateAlert
+from .people import Humans
 from .strategies import Deploy, Strategy
-from .strategies.plan import drive
-from .traffic import TrafficDraw, draw_span, draw_traffic
+from .strategies.driver import drive
+from .user_reports import UserReports, can_hurt
 from .watcher import Watcher
-from .world import World
-
-#: How long past the horizon a repair, or a rollout, under way there is followed in fine windows.
-MARGIN_S = 3600.0
-
-
-@dataclass(frozen=True)
-class Exogenous:
-    """What happens to a deploy whatever the strategy: the release, the traffic, the noise — and,
-    drawn on first need and then shared by every strategy, what comes after the horizon."""
-
-    release: Release
-    traffic: TrafficDraw
-    episodes: tuple[Episode, ...]
-    seed: int = 0
-    deploy: int = 0
-    _later: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def _once(self, key: str, make: Any) -> Any:
-        if key not in self._later:
-            self._later[key] = make()
-        return self._later[key]
-
-    def margin(self, scn: Scenario) -> TrafficDraw:
-        """Traffic of the hour after the horizon, in the horizon's windows."""
-        W, n = scn.run.window_s, len(self.traffic.counts)
-
-        def make() -> TrafficDraw:
-            rng = streams.stream(self.seed, self.deploy, streams.MARGIN)
-            return draw_span(scn.traffic, W, n, n + math.ceil(MARGIN_S / W), self.traffic.start_hour, rng)
-
-        return self._once("margin", make)
-
-    def follow(self, scn: Scenario) -> tuple[TrafficDraw, tuple[Episode, ...]]:
-        """Traffic and noise of the follow-up, in its coarse windows, from the horizon's on."""
-        run = scn.run
-
-        def make() -> tuple[TrafficDraw, tuple[Episode, ...]]:
-            W = run.follow_window_s
-            rng = streams.stream(self.seed, self.deploy, streams.FOLLOW)
-            k0 = math.floor(run.horizon_s / W + 1e-9)
-            traffic = draw_span(scn.traffic, W, k0, math.ceil(run.follow_s / W), self.traffic.start_hour, rng)
-            episodes: tuple[Episode, ...] = ()
-            if scn.noise.error_rate.bounds()[1] > 0:  # latency noise changes nothing the follow-up reads
-                noise = streams.stream(self.seed, self.deploy, streams.FOLLOW_NOISE)
-                episodes = tuple(
-                    e for e in draw_episodes(scn.noise, run.follow_s, noise) if e.end > run.horizon_s
-                )
-            return traffic, episodes
-
-        return self._once("follow", make)
-
-    def report_threshold(self, scn: Scenario) -> float:
-        """Where on the reports' clock the escalating report falls (shared by every strategy)."""
-        n = scn.reports.escalate_after
-        return self._once(
-            "reports", lambda: float(streams.stream(self.seed, self.deploy, streams.REPORTS).gamma(n))
-        )
-
-
-def draw_exogenous(scn: Scenario, seed: int, deploy: int) -> Exogenous:
-    release = draw_release(
-        scn.releases, scn.traffic.segment_names, streams.stream(seed, deploy, streams.RELEASE)
-    )
-    traffic = draw_traffic(
-        scn.traffic, scn.run.window_s, scn.run.horizon_s, streams.stream(seed, deploy, streams.TRAFFIC)
-    )
-    episodes = draw_episodes(scn.noise, scn.run.horizon_s, streams.stream(seed, deploy, streams.NOISE))
-    return Exogenous(release, traffic, episodes, seed, deploy)
+from .world import World, noise_process
 
 
 @dataclass
-class Run:
+class Simulation:
     """A finished simulation of one (deploy, strategy): its row, and the objects a timeline reads
     (`follow`: the follow-up of a bad release the watch did not catch, if there was one)."""
 
@@ -127,7 +62,7 @@ def watchers(env: simpy.Environment, world: World, d: Deploy, scn: Scenario, exo
 
 def simulate(
     scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int, record: bool = False
-) -> Run:
+) -> Simulation:
     spec = scn.strategies[strategy]
     own = spec.routing_for(scn.routing)
     if own is not scn.routing:  # an imported rollout brings its own router (or lack of one)
@@ -178,12 +113,13 @@ def simulate(
         follow = follow_up(scn, impl, exo, world, d, end)
         phases.append(follow.world)
         last, end = follow.deploy, follow.end
-    return Run(deploy_row(scn, strategy, deploy, seed, phases, last, end), world, d, exo, strategy, follow)
+    row = deploy_row(scn, strategy, deploy, seed, phases, last, end)
+    return Simulation(row, world, d, exo, strategy, follow)
 
 
 def run_deploy(
     scn: Scenario, strategy: str, deploy: int = 0, seed: int | None = None, record: bool = True
-) -> Run:
+) -> Simulation:
     """Simulate one deploy of one strategy (e.g. to replay the worst one with its timeline)."""
     seed = scn.run.seed if seed is None else seed
     return simulate(scn, strategy, draw_exogenous(scn, seed, deploy), seed, deploy, record=record)

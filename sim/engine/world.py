@@ -5,31 +5,30 @@ binary; during a feature-flag ramp both run the new binary and the slots are fla
 users. Each change records a snapshot on the traffic tape (see `tape`); the tape draws traffic
 lazily from the snapshots. The world also stamps the moments metrics are measured from: when the
 faulty code first and fully reached users, when the release reached everyone, detection, recovery.
+Noisy neighbours' episodes are replayed into it by a SimPy process (`noise_process`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
-from .faults import Release
-from .noise import Episode
+from .exogenous import Episode, Release, TrafficDraw
 from .routing import Fixed, route
 from .serving import NEW, STABLE
 from .tape import Tape
 from .telemetry import Telemetry
-from .traffic import TrafficDraw
 
 if TYPE_CHECKING:
-    from .config.scenario import Scenario
+    from ..config.scenario import Scenario
 
-__all__ = ["NEW", "STABLE", "Marks", "World"]
+__all__ = ["NEW", "STABLE", "Marks", "World", "noise_process"]
 _EPS = 1e-9
 
 
@@ -335,3 +334,21 @@ class World:
         extra = max(0, sum(self.instances) - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
+
+
+def noise_process(
+    env: simpy.Environment, episodes: tuple[Episode, ...], world: World
+) -> Generator[Any, Any, None]:
+    """Replay the episodes: at each start or end, hand the world the set of episodes under way."""
+    changes = sorted(
+        [(e.start, 1, e) for e in episodes] + [(e.end, 0, e) for e in episodes], key=lambda c: (c[0], c[1])
+    )
+    active: list[Episode] = []
+    for t, starting, ep in changes:
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        if starting:
+            active.append(ep)
+        else:
+            active.remove(ep)
+        world.set_noise(tuple(active))
