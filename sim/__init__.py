@@ -15,8 +15,8 @@ from .core.version import __version__
 from .engine.exogenous import draw_exogenous
 from .engine.metrics import COLUMNS, METRICS
 from .engine.simulate import run_deploy, simulate
-from .summary import summarize
-from .timeline import Timeline, timeline
+from .results.summary import summarize
+from .results.timeline import Timeline, timeline
 
 __all__ = [
     "COLUMNS",

@@ -20,13 +20,11 @@ import pandas as pd
 
 from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
-from .engine.exogenous import draw_exogenous
-from .engine.metrics import COLUMNS, FLAGS, METRICS, error_row
-from .engine.simulate import simulate
+from .engine.simulate import Rows, simulate_deploys
+from .results.frame import to_frame
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]
-Rows = list[dict[str, Any]]
 
 #: The largest batch accepted: simulated traffic windows, deploys × strategies × horizon_s / window_s.
 #: At the measured ~250,000 windows per second per core (`make bench`) this is about 11 core-hours —
@@ -36,23 +34,6 @@ MAX_WINDOWS = 10**10
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 10
-
-
-def run_chunk(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
-    """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
-    rows = []
-    for i in range(lo, hi):
-        try:
-            exo = draw_exogenous(scn, seed, i)
-        except Exception as err:  # a bad draw must not sink the batch: record it on every row
-            rows += [error_row(scn, s, i, seed, err) for s in strategies]
-            continue
-        for s in strategies:
-            try:
-                rows.append(simulate(scn, s, exo, seed, i).row)
-            except Exception as err:  # recorded with its row, never dropped (desmod's rule)
-                rows.append(error_row(scn, s, i, seed, err))
-    return rows
 
 
 def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
@@ -159,7 +140,7 @@ def iter_chunks(
         ex = workers.executor
         if ex is None:
             for lo, hi in spans:
-                yield (lo, hi), run_chunk(scn, names, seed, lo, hi)
+                yield (lo, hi), simulate_deploys(scn, names, seed, lo, hi)
             return
         todo = iter(spans)
         pending: dict[Future, Span] = {}
@@ -167,7 +148,7 @@ def iter_chunks(
             while True:
                 for span in todo:
                     # A pool whose worker died refuses new work here, before any result says so.
-                    pending[ex.submit(run_chunk, scn, names, seed, *span)] = span
+                    pending[ex.submit(simulate_deploys, scn, names, seed, *span)] = span
                     if len(pending) >= 2 * workers.count:
                         break
                 if not pending:
@@ -178,30 +159,6 @@ def iter_chunks(
                     yield pending.pop(fut), rows
         except workers.lost as err:
             raise WorkerLost(str(err) or type(err).__name__) from err
-
-
-#: pandas' default dtype for text columns (str from pandas 3 on, object before).
-_TEXT = pd.Series(["", None]).dtype
-
-
-def normalize(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-deploy frame's column types, the same however the rows were made or read back
-    (any subset of the columns)."""
-    for col in df.columns:
-        if col in METRICS:
-            df[col] = df[col].astype(float)
-        elif col in FLAGS:
-            df[col] = df[col].astype("boolean")
-        elif col in ("deploy", "seed"):
-            df[col] = df[col].astype("int64")
-        else:
-            # An all-empty text column would otherwise be objects in one chunk, strings in another.
-            df[col] = df[col].astype(_TEXT)
-    return df
-
-
-def to_frame(rows: Rows) -> pd.DataFrame:
-    return normalize(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
 def run_batch(

@@ -28,7 +28,7 @@ from .config.schemadoc import schema_reference
 from .core.errors import ConfigError
 from .core.version import __version__
 from .importer import cli as manifests
-from .report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
+from .results.report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
 
 OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
 RESULTS = Path("results")

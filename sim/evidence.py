@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.metrics import DURATIONS
-from .summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
+from .results.summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
 
 
 class Interval(NamedTuple):

@@ -35,12 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks, normalize, to_frame
+from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks
 from .config.scenario import Scenario, load_scenario
 from .core.errors import ConfigError
 from .core.version import __version__
 from .engine.metrics import COLUMNS, FLAGS, METRICS
-from .summary import SUMMARY_COLUMNS, summarize
+from .results.frame import normalize, to_frame
+from .results.summary import SUMMARY_COLUMNS, summarize
 
 FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries
 MANIFEST = "manifest.json"
@@ -352,7 +353,7 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
-    from . import plots  # matplotlib is imported only when charts are drawn
+    from .results import plots  # matplotlib is imported only when charts are drawn
 
     df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
     (path / CHARTS).mkdir(exist_ok=True)

@@ -22,9 +22,9 @@ from .batch import Progress, executor, run_batch
 from .config.scenario import Scenario, load_scenario, parse_key_path
 from .core.errors import ConfigError
 from .core.version import __version__
-from .report import compare, format_table
-from .store import FORMAT
-from .summary import summarize
+from .results.report import compare, format_table
+from .results.summary import summarize
+from .store import FORMAT, save_manifest, write_atomic
 
 #: Most combinations one sweep may have (each is a whole batch).
 MAX_COMBINATIONS = 1000
@@ -228,17 +228,6 @@ def run(
     return pd.concat(parts, ignore_index=True)
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """True where no other point is at least as low on both axes and lower on one (NaN: never)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = ~(np.isnan(x) | np.isnan(y))
-    front = np.zeros(len(x), bool)
-    for i in np.flatnonzero(ok):
-        beaten = ok & (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
-        front[i] = not beaten.any()
-    return front
-
-
 def wide(tidy: pd.DataFrame, axes: Sequence[Axis], metrics: Sequence[str]) -> pd.DataFrame:
     """One row per (combination, strategy) with the means of `metrics` and a label of the combination."""
     keys = [a.key for a in axes]
@@ -257,7 +246,7 @@ def judge_swept(axes: Sequence[Axis]) -> bool:
 def chart(tidy: pd.DataFrame, axes: Sequence[Axis]) -> Any:
     """The sweep's Pareto chart: lead time vs blast radius, and false rollbacks vs escaped defects when
     a judge's threshold is among the swept keys."""
-    from . import plots
+    from .results import plots  # matplotlib is imported only when a chart is drawn
 
     panels = [plots.LEAD_VS_BLAST] + ([plots.ROLLBACKS_VS_ESCAPES] if judge_swept(axes) else [])
     metrics = sorted({m for p in panels for m in p[:2]})
@@ -314,8 +303,6 @@ def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, comm
 
 def save(path: Any, tidy: pd.DataFrame, axes: Sequence[Axis], meta: dict) -> None:
     """sweep.csv (the tidy table) and pareto.png, then the manifest marked complete."""
-    from .store import save_manifest, write_atomic
-
     write_atomic(path / "sweep.csv", tidy.to_csv(index=False))
     fig = chart(tidy, axes)
     write_atomic(path / "pareto.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))

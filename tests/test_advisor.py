@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import advisor
-from sim.advisor import LIKELY, MEETS, MISSES, NO_DATA, SHOWN, Limits, advise
-from sim.summary import SUMMARY_COLUMNS
+from sim.results import advisor
+from sim.results.advisor import LIKELY, MEETS, MISSES, NO_DATA, SHOWN, Limits, advise
+from sim.results.summary import SUMMARY_COLUMNS
 
 NAN = math.nan
 

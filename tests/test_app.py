@@ -18,8 +18,9 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 import sim
-from sim import advisor, cli
-from sim.report import how_to_choose
+from sim import cli
+from sim.results import advisor
+from sim.results.report import how_to_choose
 from webapp import lesson as frame
 from webapp import rollouts, runs, settings, show
 from webapp.pages.lesson_noisy_neighbours import LESSON as NOISY

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import batch as batch_mod
-from sim.summary import mean_ci, wilson
+from sim.engine import simulate as simulate_mod
+from sim.results.summary import mean_ci, wilson
 from tests.conftest import scenario
 
 
@@ -24,14 +24,14 @@ def test_same_seed_same_rows_whatever_the_number_of_workers():
 
 
 def test_a_failing_run_is_recorded_not_lost(monkeypatch):
-    real = batch_mod.simulate
+    real = simulate_mod.simulate
 
     def flaky(scn, strategy, exo, seed, deploy, record=False):
         if deploy == 1 and strategy == "canary":
             raise RuntimeError("boom")
         return real(scn, strategy, exo, seed, deploy, record)
 
-    monkeypatch.setattr(batch_mod, "simulate", flaky)
+    monkeypatch.setattr(simulate_mod, "simulate", flaky)
     df = sim.run_batch(scenario({"run": {"horizon_s": 3600}}), deploys=3, seed=1)
     assert len(df) == 12
     bad = df[df["error"].notna()]

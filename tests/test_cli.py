@@ -16,10 +16,10 @@ import yaml
 
 import sim
 from sim import store
-from sim.batch import normalize
 from sim.cli import main
-from sim.report import RATES, WIDTH, summary_json
-from sim.summary import SUMMARY_METRICS
+from sim.results.frame import normalize
+from sim.results.report import RATES, WIDTH, summary_json
+from sim.results.summary import SUMMARY_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = {"blast_radius", "time_to_restore", "blast_vs_recovery", "cost_vs_safety", "rollbacks_vs_escapes"}
@@ -351,14 +351,14 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path):
 
 
 def test_failed_runs_keep_their_rows_and_are_reported(tmp_path, capsys, monkeypatch):
-    real = sim.batch.simulate
+    real = sim.engine.simulate.simulate
 
     def flaky(scn, strategy, exo, seed, deploy, **kw):
         if deploy == 1 and strategy == "canary":
             raise RuntimeError("boom")
         return real(scn, strategy, exo, seed, deploy, **kw)
 
-    monkeypatch.setattr(sim.batch, "simulate", flaky)
+    monkeypatch.setattr(sim.engine.simulate, "simulate", flaky)
     out = tmp_path / "o"
     assert main(["run", "default", "--deploys", "3", "--jobs", "1", "--out", str(out), "--quiet"]) == 0
     assert "1 runs raised an error" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import sim
-from sim.report import summary_json
+from sim.results.report import summary_json
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 #: A short run: few deploys, one hour per deploy.

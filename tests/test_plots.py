@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 from statsmodels.duration.survfunc import SurvfuncRight
 
 import sim
-from sim import plots, sweep
+from sim import sweep
+from sim.results import plots
+from sim.results.summary import pareto_front
 
 SCN = sim.load_scenario("default")
 
@@ -78,7 +80,7 @@ def test_run_charts_are_independent_figures_that_save_as_png(rows, summary):
 
 def test_plots_never_touch_pyplot():
     # pyplot keeps global figures and picks a GUI backend; the charts are built without it.
-    code = "import sys, sim.plots; print('matplotlib.pyplot' in sys.modules)"
+    code = "import sys, sim.results.plots; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -229,7 +231,7 @@ def test_pareto_marks_the_front(summary):
     fig = plots.pareto(points)
     front = next(line for line in fig.axes[0].get_lines() if line.get_label() == "Pareto front")
     assert list(front.get_xdata()) == [10.0, 20.0]  # minutes: (600 s, 50) and (1200 s, 10)
-    assert sweep.pareto_front(points["lead_time_s"], points["faulty_requests"]).tolist() == [
+    assert pareto_front(points["lead_time_s"], points["faulty_requests"]).tolist() == [
         True,
         True,
         False,

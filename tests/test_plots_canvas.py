@@ -21,7 +21,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import sim
-from sim import plots, sweep
+from sim import sweep
+from sim.results import plots
 from tests.canvas import problems
 
 ROOT = Path(__file__).resolve().parent.parent

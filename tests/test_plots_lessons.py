@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import plots
-from sim.report import TABLE
-from sim.summary import wilson
+from sim.results import plots
+from sim.results.report import TABLE
+from sim.results.summary import wilson
 
 SCN = sim.load_scenario("default")
 SCALE = {m: scale for m, _, scale, _ in TABLE}

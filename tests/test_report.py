@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import report
-from sim.report import WIDTH, compare, count, duration, format_table, how_to_choose, percent
+from sim.results import report
+from sim.results.report import WIDTH, compare, count, duration, format_table, how_to_choose, percent
 from webapp import show
 
 SIX = ["strategies.recreate={kind: recreate}", "strategies.blue_green={kind: blue_green}"]

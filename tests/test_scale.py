@@ -11,6 +11,8 @@ import pytest
 import sim
 from sim import batch, store
 from sim.cli import main
+from sim.engine.simulate import simulate_deploys
+from sim.results.frame import to_frame
 
 SCN = sim.load_scenario("default")
 
@@ -29,9 +31,9 @@ def test_rows_do_not_depend_on_how_deploys_are_chunked(local):
         rows = [
             r
             for lo, hi in batch.chunks(12, size)
-            for r in batch.run_chunk(SCN, list(SCN.strategies), 11, lo, hi)
+            for r in simulate_deploys(SCN, list(SCN.strategies), 11, lo, hi)
         ]
-        pd.testing.assert_frame_equal(batch.to_frame(rows), local)
+        pd.testing.assert_frame_equal(to_frame(rows), local)
 
 
 def test_a_dask_cluster_gives_the_rows_of_the_local_run(local, tmp_path):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.summary import wilson
+from sim.results.summary import wilson
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.summary import median_ci, plain, summarize, survival
+from sim.results.summary import median_ci, plain, summarize, survival
 
 
 def test_kaplan_meier_by_hand():

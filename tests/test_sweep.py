@@ -11,8 +11,9 @@ import pytest
 import sim
 from sim import sweep
 from sim.cli import main
-from sim.report import WIDTH
-from sim.summary import RATES, SUMMARY_COLUMNS
+from sim.results import summary
+from sim.results.report import WIDTH
+from sim.results.summary import RATES, SUMMARY_COLUMNS
 
 PER_STRATEGY = len(sim.METRICS) + len(RATES)  # rows of a summary per strategy
 
@@ -57,7 +58,7 @@ def test_pareto_front_keeps_only_points_nothing_beats_on_both_axes():
     x = np.array([1.0, 2.0, 3.0, 2.0, 4.0, np.nan, 1.0])
     y = np.array([5.0, 3.0, 1.0, 4.0, 1.0, 0.0, 5.0])
     # (2, 4) is beaten by (2, 3); (4, 1) by (3, 1); NaN is never on the front; ties both stay.
-    assert sweep.pareto_front(x, y).tolist() == [True, True, True, False, False, False, True]
+    assert summary.pareto_front(x, y).tolist() == [True, True, True, False, False, False, True]
 
 
 def test_sweep_command_writes_a_tidy_table_and_a_pareto_chart(tmp_path, capsys):

@@ -10,6 +10,7 @@ at its end, and — for a bad release nobody has caught by then — the follow-u
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +19,9 @@ import simpy
 from ..config.scenario import Scenario
 from ..core import rng as streams
 from .alert import BurnRateAlert
-from .exogenous import (
-    MARGIN_S,
-    Exogenous,
-    draw_exogenous,
-)
+from .exogenous import MARGIN_S, Exogenous, draw_exogenous
 from .followup import Follow, follow_up
-from .metrics import deploy_row
+from .metrics import deploy_row, error_row
 from .people import Humans
 from .strategies import Deploy, Strategy
 from .strategies.driver import drive
@@ -123,3 +120,24 @@ def run_deploy(
     """Simulate one deploy of one strategy (e.g. to replay the worst one with its timeline)."""
     seed = scn.run.seed if seed is None else seed
     return simulate(scn, strategy, draw_exogenous(scn, seed, deploy), seed, deploy, record=record)
+
+
+#: Rows of simulations, one per (deploy, strategy): the columns of `metrics.COLUMNS`.
+Rows = list[dict[str, Any]]
+
+
+def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
+    """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
+    rows = []
+    for i in range(lo, hi):
+        try:
+            exo = draw_exogenous(scn, seed, i)
+        except Exception as err:  # a bad draw must not sink the batch: record it on every row
+            rows += [error_row(scn, s, i, seed, err) for s in strategies]
+            continue
+        for s in strategies:
+            try:
+                rows.append(simulate(scn, s, exo, seed, i).row)
+            except Exception as err:  # recorded with its row, never dropped (desmod's rule)
+                rows.append(error_row(scn, s, i, seed, err))
+    return rows

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from ..summary import mean_ci, wilson
+from ..results.summary import mean_ci, wilson
 
 #: Column order of the CSV and of the Markdown table.
 FIELDS = (

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from sim import plots
+from sim.results import plots
 from webapp import runs, show
 
 PERSIST = "session"

@@ -62,11 +62,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from .config.judges import BurnRateJudge
-from .core.errors import ConfigError
+from ..config.judges import BurnRateJudge
+from ..core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config.scenario import Scenario
+    from ..config.scenario import Scenario
 
 Stat = Literal["mean", "median", "rate"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config.judges import GateJudge, JudgeConfig
-from .engine.simulate import Simulation
-from .engine.world import NEW, STABLE, World
+from ..config.judges import GateJudge, JudgeConfig
+from ..engine.simulate import Simulation
+from ..engine.world import NEW, STABLE, World
 
 VERSIONS = {STABLE: "stable", NEW: "new"}
 

@@ -28,11 +28,10 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
-from .config.judges import BaselineJudge, FixedJudge, GateJudge
-from .engine.judging import measurer
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge
+from ..engine.judging import measurer
 from .report import TABLE
-from .summary import durations, survival, wilson
-from .sweep import pareto_front
+from .summary import durations, pareto_front, survival, wilson
 from .timeline import Timeline
 
 #: Strategy colours, in order of first appearance (the built-in four keep theirs across charts).

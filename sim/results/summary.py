@@ -15,6 +15,8 @@ Each metric is summarised over the deploys it describes, and `n` says how many:
 Means get a bootstrap (or, for large samples, Student-t) interval, medians a distribution-free
 order-statistic one; rates (false rollbacks among good releases, escapes among bad ones) get a
 Wilson score interval, which behaves at rates near 0 and 1 where the normal one does not.
+
+`pareto_front` picks the points nothing beats on two axes at once (the sweep chart's front).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .engine.metrics import DURATIONS, METRICS
+from ..engine.metrics import DURATIONS, METRICS
 
 RATES = {
     # name: (numerator flag, population)
@@ -196,3 +198,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             lo, hi = wilson(k, n)
             out.append([strategy, rate, n, 0, k / n if n else NAN, NAN, NAN, NAN, lo, hi, NAN, NAN])
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True where no other point is at least as low on both axes and lower on one (NaN: never)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    front = np.zeros(len(x), bool)
+    for i in np.flatnonzero(ok):
+        beaten = ok & (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
+        front[i] = not beaten.any()
+    return front
