@@ -8,7 +8,6 @@ The public API — the app, the CLI and the notebooks use nothing else:
     run = sim.run_deploy(scn, "canary", deploy=3)     # one deploy, with its timeline
 """
 
-from .batch import run_batch
 from .config.scenario import Scenario, load_scenario, shipped_scenarios
 from .core.errors import ConfigError
 from .core.version import __version__
@@ -17,6 +16,7 @@ from .engine.metrics import COLUMNS, METRICS
 from .engine.simulate import run_deploy, simulate
 from .results.summary import summarize
 from .results.timeline import Timeline, timeline
+from .runs.batch import run_batch
 
 __all__ = [
     "COLUMNS",

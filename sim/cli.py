@@ -21,14 +21,15 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from . import store, sweep, validation
-from .batch import Progress, check_size, chunk_size, connect
+from . import validation
 from .config.scenario import load_scenario, resolve_path
 from .config.schemadoc import schema_reference
 from .core.errors import ConfigError
 from .core.version import __version__
 from .importer import cli as manifests
 from .results.report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
+from .runs import store, sweep
+from .runs.batch import Progress, check_size, chunk_size, connect
 
 OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
 RESULTS = Path("results")
@@ -216,7 +217,7 @@ class Stored:
     follow_s: float | None  # None: unknown (a manifest whose scenario this version cannot read)
 
     @classmethod
-    def of(cls, spec: store.RunSpec) -> Stored:
+    def of(cls, spec: store.BatchSpec) -> Stored:
         return cls(spec.scenario.name, spec.deploys, spec.seed, spec.scenario.run.follow_s)
 
     @classmethod
@@ -251,7 +252,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     scn = _scenario(args)
     check_size(scn, scn.run.deploys, len(scn.strategies))
     with _cluster(args.cluster) as (client, workers):
-        spec = store.RunSpec(
+        spec = store.BatchSpec(
             scn,
             scn.run.deploys,
             scn.run.seed,
@@ -294,7 +295,7 @@ def _resume(args: argparse.Namespace, command: list[str]) -> int:
             )
     if manifest.get("complete") is True:
         _note(args, f"{path} is already complete")
-        _, summary = store.open_run(path)
+        _, summary = store.open_results(path)
         _print_summary(args, summary, Stored.of(spec))
         return OK
     manifest["resumed_by"].append(command)
@@ -302,11 +303,11 @@ def _resume(args: argparse.Namespace, command: list[str]) -> int:
         return _execute(args, path, spec, manifest, client)
 
 
-def _execute(args: argparse.Namespace, path: Path, spec: store.RunSpec, manifest: dict, client: Any) -> int:
+def _execute(args: argparse.Namespace, path: Path, spec: store.BatchSpec, manifest: dict, client: Any) -> int:
     _note(args, f"deploysim: writing {path}")
     with _progress(args, spec.scenario.name) as progress:
         manifest = store.execute(path, spec, manifest, args.jobs, client, progress)
-    _, summary = store.open_run(path)
+    _, summary = store.open_results(path)
     _print_summary(args, summary, Stored.of(spec))
     if manifest["failed_runs"]:
         print(
@@ -351,13 +352,13 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace, argv: list[str]) -> int:
-    manifest, summary = store.open_run(args.dir)
+    manifest, summary = store.open_results(args.dir)
     _print_summary(args, summary, Stored.read(manifest))
     return OK
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    runs = [(d, *store.open_run(d)) for d in args.dirs]
+    runs = [(d, *store.open_results(d)) for d in args.dirs]
     if args.json:
         out = [
             summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)} for d, m, s in runs

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 import sim
-from sim import store
 from sim.cli import main
 from sim.results.frame import normalize
 from sim.results.report import RATES, WIDTH, summary_json
 from sim.results.summary import SUMMARY_METRICS
+from sim.runs import store
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = {"blast_radius", "time_to_restore", "blast_vs_recovery", "cost_vs_safety", "rollbacks_vs_escapes"}
@@ -288,7 +288,7 @@ def test_unwritable_or_occupied_out_is_refused(tmp_path, capsys):
 
 
 def test_unreachable_cluster_is_an_input_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("sim.batch.CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr("sim.runs.batch.CONNECT_TIMEOUT_S", 1)
     out = tmp_path / "o"
     assert (
         main(["run", "default", "--deploys", "2", "--cluster", "tcp://127.0.0.1:9", "--out", str(out)]) == 2

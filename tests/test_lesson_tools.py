@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import evidence, latency, power
 from sim.validation import references as ref
+from sim.workshop import evidence, latency, power
 
 
 def test_requests_for_power_inverts_the_power_formula():
@@ -97,7 +97,7 @@ def test_interval_reads_a_summary_row():
 def test_share_is_a_wilson_interval_and_ignores_missing_values():
     s = evidence.share(pd.Series([True, False, np.nan, True]))
     assert s.value == pytest.approx(2 / 3)
-    assert (s.lo, s.hi) == pytest.approx(sim.summary.wilson(2, 3))
+    assert (s.lo, s.hi) == pytest.approx(sim.results.summary.wilson(2, 3))
 
 
 def test_lower_share_counts_only_the_deploys_that_differ():
@@ -164,7 +164,7 @@ def test_median_of_widens_an_uncensored_durations_interval_too():
     )
     at_95 = evidence.median_of(rows, "a", "time_to_restore_s")
     at_999 = evidence.median_of(rows, "a", "time_to_restore_s", 0.999)
-    assert at_95 == (22.5, *sim.summary.median_ci(np.arange(3.0, 43.0)))
+    assert at_95 == (22.5, *sim.results.summary.median_ci(np.arange(3.0, 43.0)))
     assert at_999.lo < at_95.lo and at_999.hi > at_95.hi
     with pytest.raises(KeyError, match="strategies: a"):
         evidence.rate_of(rows, "b", "escaped_rate")

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from statsmodels.duration.survfunc import SurvfuncRight
 
 import sim
-from sim import sweep
 from sim.results import plots
 from sim.results.summary import pareto_front
+from sim.runs import sweep
 
 SCN = sim.load_scenario("default")
 

@@ -21,8 +21,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import sim
-from sim import sweep
 from sim.results import plots
+from sim.runs import sweep
 from tests.canvas import problems
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import batch, store
 from sim.cli import main
 from sim.engine.simulate import simulate_deploys
 from sim.results.frame import to_frame
+from sim.runs import batch, store
 
 SCN = sim.load_scenario("default")
 

@@ -15,12 +15,12 @@ import psutil  # installed with dask[distributed]
 import pytest
 
 import sim
-from sim import store
-from sim.batch import WorkerLost
 from sim.cli import main
+from sim.runs import store
+from sim.runs.batch import WorkerLost
 
 ROOT = Path(__file__).resolve().parent.parent
-# 40 deploys on one job: chunks of 5 deploys (sim.batch.chunk_size), eight chunks.
+# 40 deploys on one job: chunks of 5 deploys (sim.runs.batch.chunk_size), eight chunks.
 ARGS = ["run", "default", "--deploys", "40", "--seed", "3", "--jobs", "1", "--quiet"]
 
 

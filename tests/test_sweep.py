@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import sweep
 from sim.cli import main
 from sim.results import summary
 from sim.results.report import WIDTH
 from sim.results.summary import RATES, SUMMARY_COLUMNS
+from sim.runs import sweep
 
 PER_STRATEGY = len(sim.METRICS) + len(RATES)  # rows of a summary per strategy
 

@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import evidence
-from sim.evidence import Interval
+from sim.workshop import evidence
+from sim.workshop.evidence import Interval
 from webapp.lesson import SEED, Lesson
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ class Family:
 
     def mean(self, rows: pd.DataFrame, strategy: str, metric: str) -> Interval:
         x = rows.loc[rows["strategy"] == strategy, metric].dropna().to_numpy(float)
-        return Interval(float(x.mean()), *sim.summary.mean_ci(x, self.level))
+        return Interval(float(x.mean()), *sim.results.summary.mean_ci(x, self.level))
 
     def below(self, low: Interval, high: Interval, what: str) -> None:
         self.made += 1

@@ -15,8 +15,8 @@ import streamlit as st
 import yaml
 
 import sim
-from sim.batch import WorkerLost, Workers, chunk_size, executor, windows_per_deploy
 from sim.results import plots
+from sim.runs.batch import WorkerLost, Workers, chunk_size, executor, windows_per_deploy
 
 #: The most simulated traffic windows (deploys × strategies × horizon / window) one page run may take:
 #: 2,700 deploys of the default scenario under its four strategies, about a minute on two cores at

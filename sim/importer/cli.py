@@ -13,8 +13,8 @@ import yaml
 
 from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
-from . import ManifestWarning, add_rollouts, export_manifest, scenario_from_manifests
-from .export import FORMATS
+from .export import FORMATS, export_manifest
+from .load import ManifestWarning, add_rollouts, scenario_from_manifests
 
 
 def register(sub: argparse._SubParsersAction) -> None:

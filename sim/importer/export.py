@@ -10,95 +10,28 @@ what changed.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import yaml
 
-from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
+from ..config.judges import JudgeConfig
 from ..config.scenario import Scenario
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from ..core.errors import ConfigError
 from ..core.schema import to_plain
-from .mapping import JUDGE_ANNOTATION, SIM_ANNOTATION
+from .export_argo import argo_docs
+from .export_flagger import flagger_docs
+from .load import import_manifests
+from .manifests import parse_manifests
 
-__all__ = ["JUDGE_ANNOTATION", "export_manifest"]
+__all__ = ["FORMATS", "canonical", "export_manifest"]
 
 FORMATS = ("argo", "flagger")
 #: Strategy fields that may travel in the SIM_ANNOTATION when the manifest cannot carry them.
 SIM_FIELDS = ("gate_judge", "scale_down_delay_s", "abort_scale_down_delay_s", "routing")
-_CANARY_SEL = 'service="{{args.service-name}}",rollouts_pod_template_hash="{{args.latest-hash}}"'
-_STABLE_SEL = 'service="{{args.service-name}}",rollouts_pod_template_hash="{{args.stable-hash}}"'
-
-
-def k8s_name(text: str) -> str:
-    """A DNS-1123 name: lower case letters, digits and dashes, at most 63 characters."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return (name or "deploysim")[:63].rstrip("-")
-
-
-def seconds(value: float) -> str:
-    return f"{value:g}s" if float(value).is_integer() else f"{round(value * 1000):d}ms"
-
-
-def judge_annotation(name: str, judge: JudgeConfig, error_probability: float = 0.0) -> str:
-    data: dict[str, Any] = {"name": name, "config": to_plain(judge)}
-    if error_probability:
-        data["error_probability"] = error_probability
-    return json.dumps(data, sort_keys=True)
 
 
 # ---- queries a judge's metrics are exported as (the shapes queries.classify reads back) ----
-
-
-def _ratio(sel: str, window: str) -> str:
-    return (
-        f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[{window}]))'
-        f" / sum(rate(http_requests_total{{{sel}}}[{window}]))"
-    )
-
-
-def _quantile(q: float, sel: str, window: str) -> str:
-    buckets = f"http_request_duration_seconds_bucket{{{sel}}}[{window}]"
-    return f"histogram_quantile({q:g}, sum(rate({buckets})) by (le)) * 1000"
-
-
-def _use(sel: str) -> str:
-    return f"max(container_resource_utilization_ratio{{{sel}}})"
-
-
-def judge_queries(judge: GateJudge, window_s: float) -> list[tuple[str, str, str]]:
-    """(metric name, PromQL query, success condition) for each metric a judge watches."""
-    w = seconds(window_s)
-    out = []
-    for metric in judge.watch:
-        q = {"p50": 0.5, "p99": 0.99}.get(metric)
-        if isinstance(judge, FixedJudge):
-            if metric == "error_rate":
-                out.append(
-                    ("error-rate", _ratio(_CANARY_SEL, w), f"result[0] <= {judge.max_error_rate:.12g}")
-                )
-            elif q is not None:
-                lim = judge.max_p50_ms if metric == "p50" else judge.max_p99_ms
-                out.append((f"latency-{metric}", _quantile(q, _CANARY_SEL, w), f"result[0] <= {lim:.12g}"))
-            else:
-                out.append(("saturation", _use(_CANARY_SEL), f"result[0] <= {judge.max_saturation:.12g}"))
-        elif isinstance(judge, BaselineJudge):
-            if metric == "error_rate":
-                query = (
-                    f"({_ratio(_CANARY_SEL, w)}) - {judge.max_error_ratio:.12g} * ({_ratio(_STABLE_SEL, w)})"
-                )
-                out.append(("error-rate-vs-stable", query, f"result[0] <= {judge.error_margin:.12g}"))
-            elif q is not None:
-                query = f"{_quantile(q, _CANARY_SEL, w)} / {_quantile(q, _STABLE_SEL, w)}"
-                query = query.replace(" * 1000", "")
-                out.append(
-                    (f"latency-{metric}-vs-stable", query, f"result[0] <= {judge.max_latency_ratio:.12g}")
-                )
-            else:
-                query = f"{_use(_CANARY_SEL)} - {_use(_STABLE_SEL)}"
-                out.append(("saturation-vs-stable", query, f"result[0] <= {judge.max_saturation_delta:.12g}"))
-    return out
 
 
 # ---- comparing a strategy with what its export reads back as ----
@@ -125,9 +58,6 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 def export_manifest(scn: Scenario, strategy: str, fmt: str) -> tuple[str, list[str]]:
     """A manifest for one of the scenario's strategies, and warnings for whatever does not survive."""
-    from . import import_manifests  # the package imports this module
-    from .manifests import parse_manifests
-
     if fmt not in FORMATS:
         raise ConfigError(f"{fmt!r} is not one of: {', '.join(FORMATS)}", ("--format",))
     if strategy not in scn.strategies:
@@ -141,9 +71,6 @@ def export_manifest(scn: Scenario, strategy: str, fmt: str) -> tuple[str, list[s
             " a controller manifest",
             ("--strategy",),
         )
-    from .export_argo import argo_docs
-    from .export_flagger import flagger_docs
-
     make = argo_docs if fmt == "argo" else flagger_docs
     want = canonical(spec, scn.judges)
     extra: dict[str, Any] = {}
@@ -174,5 +101,3 @@ def export_manifest(scn: Scenario, strategy: str, fmt: str) -> tuple[str, list[s
     return header + text, notes
 
 
-def sim_annotation(extra: dict[str, Any]) -> dict[str, str]:
-    return {SIM_ANNOTATION: json.dumps(extra, sort_keys=True)} if extra else {}

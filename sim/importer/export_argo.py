@@ -9,7 +9,8 @@ from ..config.judges import GateJudge, MannWhitneyJudge
 from ..config.scenario import Scenario
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .argo import NEVER_S, nominal_s
-from .export import JUDGE_ANNOTATION, judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
+from .k8s import judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
+from .mapping import JUDGE_ANNOTATION
 
 _API = "argoproj.io/v1alpha1"
 _ARGS = [{"name": "service-name"}, {"name": "latest-hash"}, {"name": "stable-hash"}]

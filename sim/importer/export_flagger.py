@@ -9,8 +9,9 @@ from ..config.analysis import AnalysisConfig
 from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig
 from ..config.scenario import Scenario
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
-from .export import JUDGE_ANNOTATION, judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
 from .flagger import flagger_weights
+from .k8s import judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
+from .mapping import JUDGE_ANNOTATION
 
 _API = "flagger.app/v1beta1"
 

@@ -15,8 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..batch import run_batch
-from .common import runs, scenario
+from .common import batch, runs, scenario
 from .record import Record, mean_interval, pct, rate_interval, z_of
 
 ARTICLE = "the seed article's 'How to choose' table (../shared/reference/deploy-strategies-article.txt)"
@@ -24,7 +23,7 @@ ARTICLE = "the seed article's 'How to choose' table (../shared/reference/deploy-
 
 @lru_cache(maxsize=4)
 def _bad_batch(deploys: int, seed: int) -> pd.DataFrame:
-    return run_batch(scenario({"releases": {"bad_probability": 1.0}}), deploys=deploys, seed=seed)
+    return batch(scenario({"releases": {"bad_probability": 1.0}}), deploys=deploys, seed=seed)
 
 
 def _exposure(df: pd.DataFrame, strategy: str) -> np.ndarray:
@@ -187,7 +186,7 @@ def check_blue_green_cost(deploys: int = 50, seed: int = 873) -> Record:
         overlap = m.full_at + spec.scale_down_delay_s + scn.fleet.stop_s - m.new_started_at  # type: ignore[attr-defined]
         multiples.append((n + m.extra_instance_s / overlap) / n)
     mean, lo, hi = mean_interval(np.array(multiples))
-    recreate = run_batch(scn, deploys=deploys, seed=seed, strategies=["recreate"])["extra_instance_hours"]
+    recreate = batch(scn, deploys=deploys, seed=seed, strategies=["recreate"])["extra_instance_hours"]
     return Record(
         "article.cost[blue_green≈2×fleet]",
         "blue-green runs double the infrastructure for the overlap",

@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..batch import run_batch
 from ..config.scenario import Scenario, load_scenario
 from ..core.schema import to_plain
 from ..engine.judging import mann_whitney_classify
 from . import references as ref
-from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario
+from .common import QUIET, WATCH_ONLY, batch, error_fault, runs, scenario
 from .record import Record, pct, rate_interval, z_of
 
 P0 = 0.01  # baseline error rate of the A/B checks
@@ -188,7 +187,7 @@ def check_shipped_policy_looks(
     slack = max(abs(b - expected) for b in band) + z_of(level) * math.sqrt(
         expected * (1 - expected) / 200_000
     )
-    shipped = run_batch(
+    shipped = batch(
         scenario({"releases": {"bad_probability": 0.0}}, base=base), deploys, seed, [strategy]
     )
     fr = shipped["false_rollback"].astype(bool)

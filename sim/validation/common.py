@@ -1,14 +1,18 @@
-"""Shared set-up of the validation checks: scenarios patched from the defaults, and runs of one strategy."""
+"""Shared set-up of the validation checks: scenarios patched from the defaults, runs of one strategy, and
+batches of rows simulated in this process."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import pandas as pd
 
 from ..config.scenario import Scenario, load_scenario
 from ..engine.exogenous import draw_exogenous
-from ..engine.simulate import Simulation, simulate
+from ..engine.simulate import Simulation, simulate, simulate_deploys
+from ..results.frame import to_frame
 
 #: A world with nothing but the mechanism under test: no noisy neighbours, no surges, a flat day.
 QUIET: dict[str, Any] = {
@@ -62,6 +66,13 @@ def runs(scn: Scenario, strategy: str, deploys: int, seed: int, record: bool = F
     """Deploys 0..deploys-1 of one strategy, each from its own seeded streams."""
     for i in range(deploys):
         yield simulate(scn, strategy, draw_exogenous(scn, seed, i), seed, i, record=record)
+
+
+def batch(scn: Scenario, deploys: int, seed: int, strategies: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows `sim.run_batch` gives for deploys 0..deploys-1 (each deploy's rows depend only on
+    the seed and its number), simulated in this process: the checks start no workers."""
+    names = list(strategies) if strategies else list(scn.strategies)
+    return to_frame(simulate_deploys(scn, names, seed, 0, deploys))
 
 
 def user_rate(scn: Scenario) -> float:

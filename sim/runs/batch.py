@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from .config.scenario import Scenario, load_scenario
-from .core.errors import ConfigError
-from .engine.simulate import Rows, simulate_deploys
-from .results.frame import to_frame
+from ..config.scenario import Scenario, load_scenario
+from ..core.errors import ConfigError
+from ..engine.simulate import Rows, simulate_deploys
+from ..results.frame import to_frame
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..config.scenario import Scenario, load_scenario, parse_key_path
+from ..core.errors import ConfigError
+from ..core.version import __version__
+from ..results.report import compare, format_table
+from ..results.summary import summarize
 from .batch import Progress, executor, run_batch
-from .config.scenario import Scenario, load_scenario, parse_key_path
-from .core.errors import ConfigError
-from .core.version import __version__
-from .results.report import compare, format_table
-from .results.summary import summarize
 from .store import FORMAT, save_manifest, write_atomic
 
 #: Most combinations one sweep may have (each is a whole batch).
@@ -246,7 +246,7 @@ def judge_swept(axes: Sequence[Axis]) -> bool:
 def chart(tidy: pd.DataFrame, axes: Sequence[Axis]) -> Any:
     """The sweep's Pareto chart: lead time vs blast radius, and false rollbacks vs escaped defects when
     a judge's threshold is among the swept keys."""
-    from .results import plots  # matplotlib is imported only when a chart is drawn
+    from ..results import plots  # matplotlib is imported only when a chart is drawn
 
     panels = [plots.LEAD_VS_BLAST] + ([plots.ROLLBACKS_VS_ESCAPES] if judge_swept(axes) else [])
     metrics = sorted({m for p in panels for m in p[:2]})

@@ -35,13 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..config.scenario import Scenario, load_scenario
+from ..core.errors import ConfigError
+from ..core.version import __version__
+from ..engine.metrics import COLUMNS, FLAGS, METRICS
+from ..results.frame import normalize, to_frame
+from ..results.summary import SUMMARY_COLUMNS, summarize
 from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks
-from .config.scenario import Scenario, load_scenario
-from .core.errors import ConfigError
-from .core.version import __version__
-from .engine.metrics import COLUMNS, FLAGS, METRICS
-from .results.frame import normalize, to_frame
-from .results.summary import SUMMARY_COLUMNS, summarize
 
 FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries
 MANIFEST = "manifest.json"
@@ -91,7 +91,7 @@ class Interrupted(Exception):
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class BatchSpec:
     """What a batch is: everything needed to (re)compute any of its chunks."""
 
     scenario: Scenario
@@ -170,7 +170,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def new_manifest(spec: RunSpec, command: Sequence[str], jobs: int, cluster: str | None) -> dict[str, Any]:
+def new_manifest(spec: BatchSpec, command: Sequence[str], jobs: int, cluster: str | None) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "complete": False,
@@ -217,10 +217,10 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def spec_of(manifest: dict[str, Any], source: str) -> RunSpec:
+def spec_of(manifest: dict[str, Any], source: str) -> BatchSpec:
     try:
         scn = load_scenario(manifest["scenario"])
-        return RunSpec(
+        return BatchSpec(
             scn,
             int(manifest["deploys"]),
             int(manifest["seed"]),
@@ -240,7 +240,7 @@ def chunk_path(path: Path, span: Span) -> Path:
     return path / CHUNKS / f"{span[0]:012d}-{span[1]:012d}.parquet"
 
 
-def done_spans(path: Path, spec: RunSpec) -> list[Span]:
+def done_spans(path: Path, spec: BatchSpec) -> list[Span]:
     return [s for s in spec.spans if chunk_path(path, s).exists()]
 
 
@@ -251,7 +251,7 @@ def _write_chunk(path: Path, span: Span, rows: Rows) -> None:
 
 def execute(
     path: Path,
-    spec: RunSpec,
+    spec: BatchSpec,
     manifest: dict[str, Any],
     jobs: int = 1,
     cluster: Any = None,
@@ -289,7 +289,7 @@ def execute(
     return manifest
 
 
-def _stopped(path: Path, spec: RunSpec, manifest: dict[str, Any], started: float, status: str) -> None:
+def _stopped(path: Path, spec: BatchSpec, manifest: dict[str, Any], started: float, status: str) -> None:
     manifest["wall_time_s"] = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
     manifest["status"] = status
     manifest["chunks"]["done"] = len(done_spans(path, spec))
@@ -298,7 +298,7 @@ def _stopped(path: Path, spec: RunSpec, manifest: dict[str, Any], started: float
         save_manifest(path, manifest)
 
 
-def finish(path: Path, spec: RunSpec, manifest: dict[str, Any], charts: bool = True) -> None:
+def finish(path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True) -> None:
     """Join the chunks into rows.parquet and rows.csv, one chunk in memory at a time; then the summary."""
     spans = spec.spans
     missing = [s for s in spans if not chunk_path(path, s).exists()]
@@ -353,7 +353,7 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
-    from .results import plots  # matplotlib is imported only when charts are drawn
+    from ..results import plots  # matplotlib is imported only when charts are drawn
 
     df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
     (path / CHARTS).mkdir(exist_ok=True)
@@ -368,7 +368,7 @@ def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
 # ---- reading ----
 
 
-def open_run(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+def open_results(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """(manifest, summary) of a complete run; a run cut short is an error naming how to finish it."""
     path = Path(path)
     manifest = load_manifest(path)
@@ -396,6 +396,6 @@ def open_run(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
 
 def read_rows(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The per-deploy rows of a complete run (optionally only some columns)."""
-    open_run(path)
+    open_results(path)
     frame = pq.read_table(Path(path) / ROWS_PARQUET, columns=list(columns) if columns else None).to_pandas()
     return normalize(frame)

@@ -13,9 +13,9 @@ import numpy as np
 from scipy.integrate import trapezoid
 from scipy.special import ndtr
 
-from .config.faults import FAULT_KINDS, LATENCY_PROFILE
-from .config.fleet import PROFILE_NONE, Latency
-from .engine import fleet
+from ..config.faults import FAULT_KINDS, LATENCY_PROFILE
+from ..config.fleet import PROFILE_NONE, Latency
+from ..engine import fleet
 
 #: Normal scores the mean is integrated over: beyond ±9 lies less than 1e-18 of the probability.
 _Z = np.linspace(-9.0, 9.0, 36_001)

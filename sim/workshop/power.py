@@ -4,8 +4,9 @@ The `two_proportion` judge compares the canary's error rate with the baseline's 
 pooled z-test at level α. Before simulating anything, the normal approximation says how likely one
 look is to catch a given regression with n₁ canary and n₀ baseline requests, and how many requests
 (hence, at a given weight and request rate, how many minutes) a look needs for a wanted power. The
-formulas are the validation's references (`sim.validation.references`), so the simulator is checked
-against exactly what this module hands to users.
+formulas (`sim.core.two_proportion`) are the ones the validation's references use
+(`sim.validation.references`), so the simulator is checked against exactly what this module hands
+to users.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from scipy.optimize import brentq
 
-from .validation.references import independent_looks_false_alarm, two_proportion_power, z_test_rejection_rate
+from ..core.two_proportion import independent_looks_false_alarm, two_proportion_power, z_test_rejection_rate
 
 __all__ = [
     "any_look_fails",

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .engine.metrics import DURATIONS
-from .results.summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
+from ..engine.metrics import DURATIONS
+from ..results.summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
 
 
 class Interval(NamedTuple):

@@ -1,0 +1,8 @@
+"""The runs floor: batches of deploys on worker processes or a cluster, and the folders they fill —
+the only floor that touches disk and processes.
+
+- `batch`: `run_batch`, chunks of deploys in this process, a local process pool or a Dask cluster.
+- `store`: result folders, rows streamed to disk chunk by chunk, then tables, charts and a manifest
+  that says whether the run is complete (`--resume` finishes one cut short).
+- `sweep`: every combination of a parameter grid, a tidy table and a Pareto chart.
+"""
