@@ -6,17 +6,87 @@ The public API — the app, the CLI and the notebooks use nothing else:
     df = sim.run_batch(scn, deploys=500, seed=7)      # one row per (deploy, strategy)
     table = sim.summarize(df)                         # means, percentiles, 95% CIs, rates
     run = sim.run_deploy(scn, "canary", deploy=3)     # one deploy, with its timeline
+    fig = sim.plots.replay(sim.timeline(run))         # the charts: `from sim import plots`
+
+Its names (`__all__`) are functions and records, and namespaces: modules of the floors below,
+reached as `sim.plots` or `from sim import plots` (not `import sim.plots`), whose own public names
+are theirs to state:
+
+- `errors` (`sim.core.errors`): `ConfigError`, `PathPart`, `format_path`;
+- `plots`, `report`, `advisor` (`sim.results`): the charts, the comparison table, the advisor;
+- `batch`, `store`, `sweep` (`sim.runs`): worker pools and batch limits, result folders, sweeps;
+- `power`, `latency`, `evidence` (`sim.workshop`): the lessons' helpers;
+- `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`).
+
+Every name is imported on first use: `import sim` loads only the version and the error type, so
+loading a scenario loads no simulation code, and only the charts load matplotlib.
+
+The package is a house of floors, each importing only the floors below it:
+
+    sim             this API, `__main__`, `cli` (the `deploysim` command)
+    runs | workshop | importer | validation
+    results         summaries, tables, timelines, the advisor, charts
+    engine          one deploy in SimPy and numpy
+    config          the scenario and its records
+    core            errors, the config schema, distributions, random streams, the version
 """
 
-from .config.scenario import Scenario, load_scenario, shipped_scenarios
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .core.errors import ConfigError
 from .core.version import __version__
-from .engine.exogenous import draw_exogenous
-from .engine.metrics import COLUMNS, METRICS
-from .engine.simulate import run_deploy, simulate
-from .results.summary import summarize
-from .results.timeline import Timeline, timeline
-from .runs.batch import run_batch
+
+if TYPE_CHECKING:
+    from . import importer, validation
+    from .config.scenario import Scenario, load_scenario, resolve_path, shipped_scenarios
+    from .config.schemadoc import schema_reference
+    from .core import errors
+    from .engine.exogenous import draw_exogenous
+    from .engine.metrics import COLUMNS, METRICS
+    from .engine.simulate import run_deploy, simulate
+    from .results import advisor, plots, report
+    from .results.summary import summarize
+    from .results.timeline import Timeline, timeline
+    from .runs import batch, store, sweep
+    from .runs.batch import run_batch
+    from .workshop import evidence, latency, power
+
+#: Public name → the module that defines it.
+_NAMES = {
+    "COLUMNS": "sim.engine.metrics",
+    "METRICS": "sim.engine.metrics",
+    "Scenario": "sim.config.scenario",
+    "Timeline": "sim.results.timeline",
+    "draw_exogenous": "sim.engine.exogenous",
+    "load_scenario": "sim.config.scenario",
+    "resolve_path": "sim.config.scenario",
+    "run_batch": "sim.runs.batch",
+    "run_deploy": "sim.engine.simulate",
+    "schema_reference": "sim.config.schemadoc",
+    "shipped_scenarios": "sim.config.scenario",
+    "simulate": "sim.engine.simulate",
+    "summarize": "sim.results.summary",
+    "timeline": "sim.results.timeline",
+}
+
+#: Public namespace → the module it is.
+_NAMESPACES = {
+    "advisor": "sim.results.advisor",
+    "batch": "sim.runs.batch",
+    "errors": "sim.core.errors",
+    "evidence": "sim.workshop.evidence",
+    "importer": "sim.importer",
+    "latency": "sim.workshop.latency",
+    "plots": "sim.results.plots",
+    "power": "sim.workshop.power",
+    "report": "sim.results.report",
+    "store": "sim.runs.store",
+    "sweep": "sim.runs.sweep",
+    "validation": "sim.validation",
+}
 
 __all__ = [
     "COLUMNS",
@@ -25,12 +95,42 @@ __all__ = [
     "Scenario",
     "Timeline",
     "__version__",
+    "advisor",
+    "batch",
     "draw_exogenous",
+    "errors",
+    "evidence",
+    "importer",
+    "latency",
     "load_scenario",
+    "plots",
+    "power",
+    "report",
+    "resolve_path",
     "run_batch",
     "run_deploy",
+    "schema_reference",
     "shipped_scenarios",
     "simulate",
+    "store",
     "summarize",
+    "sweep",
     "timeline",
+    "validation",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use, and keep it."""
+    if name in _NAMESPACES:
+        value = importlib.import_module(_NAMESPACES[name])
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,15 +21,19 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from . import validation
-from .config.scenario import load_scenario, resolve_path
-from .config.schemadoc import schema_reference
-from .core.errors import ConfigError
-from .core.version import __version__
-from .importer import cli as manifests
-from .results.report import bad_releases, caption, compare, format_table, how_to_choose, summary_json
-from .runs import store, sweep
-from .runs.batch import Progress, check_size, chunk_size, connect
+from . import (
+    ConfigError,
+    __version__,
+    batch,
+    importer,
+    load_scenario,
+    report,
+    resolve_path,
+    schema_reference,
+    store,
+    sweep,
+    validation,
+)
 
 OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
 RESULTS = Path("results")
@@ -83,7 +87,7 @@ def _parser() -> Parser:
     run.add_argument("scenario", nargs="?", help="a scenario file or a shipped name (e.g. default)")
     batch_options(run)
     run.add_argument("--resume", type=Path, metavar="DIR", help="finish a run that was cut short")
-    manifests.add_run_options(run)  # --rollout: imported Argo Rollouts / Flagger strategies beside these
+    importer.add_run_options(run)  # --rollout: imported Argo Rollouts / Flagger strategies beside these
     sw = sub.add_parser(
         "sweep", help="run every combination of a parameter grid; a tidy table and a Pareto chart"
     )
@@ -106,7 +110,7 @@ def _parser() -> Parser:
     val = sub.add_parser("validate", help="check scenario files; exit 1 on the first invalid one")
     val.add_argument("files", nargs="+")
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
-    manifests.register(sub)  # import, export
+    importer.register(sub)  # import, export
     validation.register(sub)  # validate-model
     return p
 
@@ -152,7 +156,7 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 
 @contextmanager
-def _progress(args: argparse.Namespace, what: str) -> Iterator[Progress]:
+def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
     """A progress bar on stderr for batches longer than a second; off with --quiet or when stdout is
     not a terminal (a pipe, a CI log)."""
     from tqdm import tqdm
@@ -183,7 +187,7 @@ def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
     if address is None:
         yield None, None
         return
-    client, _ = connect(address)
+    client, _ = batch.connect(address)
     try:
         yield client, max(1, sum(client.nthreads().values()))
     finally:
@@ -199,7 +203,7 @@ def _scenario(args: argparse.Namespace) -> Any:
     sets = list(args.set)
     sets += [f"run.deploys={args.deploys}"] if args.deploys is not None else []
     sets += [f"run.seed={args.seed}"] if args.seed is not None else []
-    scn = manifests.with_rollouts(load_scenario(args.scenario, overrides=sets), args)
+    scn = importer.with_rollouts(load_scenario(args.scenario, overrides=sets), args)
     return scn.only(args.strategy or list(scn.strategies))
 
 
@@ -232,11 +236,11 @@ class Stored:
 def _print_summary(args: argparse.Namespace, summary: Any, run: Stored) -> None:
     name, deploys, seed, follow_s = run.name, run.deploys, run.seed, run.follow_s
     if args.json:
-        print(json.dumps(summary_json(summary, name, deploys, seed), indent=2))
+        print(json.dumps(report.summary_json(summary, name, deploys, seed), indent=2))
         return
     print(f"{name}: {deploys:,} deploys per strategy, seed {seed}")
-    print("\n".join(caption(summary, follow_s)), end="\n\n")
-    print(format_table(how_to_choose(summary, follow_s=follow_s)))
+    print("\n".join(report.caption(summary, follow_s)), end="\n\n")
+    print(report.format_table(report.how_to_choose(summary, follow_s=follow_s)))
 
 
 # ---- commands ----
@@ -250,14 +254,14 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.scenario is None:
         raise UsageError("deploysim run: give a SCENARIO (or --resume DIR) (see deploysim run --help)")
     scn = _scenario(args)
-    check_size(scn, scn.run.deploys, len(scn.strategies))
+    batch.check_size(scn, scn.run.deploys, len(scn.strategies))
     with _cluster(args.cluster) as (client, workers):
         spec = store.BatchSpec(
             scn,
             scn.run.deploys,
             scn.run.seed,
             tuple(scn.strategies),
-            chunk_size(scn.run.deploys, workers or args.jobs),
+            batch.chunk_size(scn.run.deploys, workers or args.jobs),
         )
         path = _claim(args, scn.name)
         manifest = store.new_manifest(spec, command, args.jobs, args.cluster)
@@ -326,7 +330,7 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     points = sweep.plan(base, [], axes, args.strategy)
     deploys, seed = base.run.deploys, base.run.seed
     for p in points:  # the limit holds for the whole sweep
-        check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
+        batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
     with _cluster(args.cluster) as (client, _):
         path = _claim(args, f"{base.name}-sweep")
         meta = sweep.manifest(base, axes, deploys, seed, ["deploysim", *argv])
@@ -345,7 +349,7 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         print(
             f"{base.name} sweep: {len(points)} combinations × {deploys:,} deploys per strategy, seed {seed}"
         )
-        print("\n".join(caption(tidy, follow_s)), end="\n\n")
+        print("\n".join(report.caption(tidy, follow_s)), end="\n\n")
         print(sweep.format_sweep(tidy, axes, follow_s))
     _note(args, f"deploysim: results in {path}")
     return OK
@@ -361,7 +365,8 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     runs = [(d, *store.open_results(d)) for d in args.dirs]
     if args.json:
         out = [
-            summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)} for d, m, s in runs
+            report.summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)}
+            for d, m, s in runs
         ]
         print(json.dumps(out, indent=2))
         return OK
@@ -369,12 +374,12 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     for (d, _, summary), run in zip(runs, stored, strict=True):
         print(
             f"{d.name}: {run.name}, {run.deploys:,} deploys per strategy, seed {run.seed}, "
-            f"{bad_releases(summary)} bad releases"
+            f"{report.bad_releases(summary)} bad releases"
         )
     follow = {run.follow_s for run in stored}
     follow_s = follow.pop() if len(follow) == 1 else None  # else each run's own, in its manifest
-    print("\n".join(caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
-    print(format_table(compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
+    print("\n".join(report.caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
+    print(report.format_table(report.compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
     return OK
 
 

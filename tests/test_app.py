@@ -252,7 +252,7 @@ def test_cap_keeps_a_page_run_within_the_window_budget():
     scn = sim.load_scenario("default")
     assert runs.cap(scn, 1000, 4) == (1000, None)
     most, _ = runs.cap(scn, 10**6, 4)
-    windows = sim.runs.batch.windows_per_deploy(scn)
+    windows = sim.batch.windows_per_deploy(scn)
     assert most * 4 * windows <= runs.APP_MAX_WINDOWS < (most + 1) * 4 * windows
 
 

@@ -123,7 +123,7 @@ def test_an_upload_is_validated_under_its_own_name_with_the_line():
 
 
 def test_a_scenario_files_lesson_is_its_opening_comment():
-    text = (sim.config.scenario.SCENARIO_DIR / "payments.yaml").read_text()
+    text = sim.resolve_path("payments").read_text()
     about = settings.lesson(text)
     assert about.startswith("payments — a regulated payment API")
     assert "The article's pick: blue-green." in about and "schema_version" not in about

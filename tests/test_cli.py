@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import sim
+import sim.engine.simulate
 from sim.cli import main
 from sim.results.frame import normalize
 from sim.results.report import RATES, WIDTH, summary_json

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import sim
+import sim.results.summary
 from sim.validation import references as ref
 from sim.workshop import evidence, latency, power
 

@@ -20,7 +20,7 @@ from sim.runs import store
 from sim.runs.batch import WorkerLost
 
 ROOT = Path(__file__).resolve().parent.parent
-# 40 deploys on one job: chunks of 5 deploys (sim.runs.batch.chunk_size), eight chunks.
+# 40 deploys on one job: chunks of 5 deploys (sim.batch.chunk_size), eight chunks.
 ARGS = ["run", "default", "--deploys", "40", "--seed", "3", "--jobs", "1", "--quiet"]
 
 

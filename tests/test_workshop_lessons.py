@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 
 import sim
+import sim.results.summary
 from sim.workshop import evidence
 from sim.workshop.evidence import Interval
 from webapp.lesson import SEED, Lesson

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sim.core.errors import ConfigError, PathPart, format_path
+from sim import ConfigError, errors
 
-KeyPath = tuple[PathPart, ...]
+KeyPath = tuple[errors.PathPart, ...]
 Kind = Literal["float", "int", "steps", "choice", "multi"]
 
 GROUPS = (
@@ -86,7 +86,7 @@ def set_in(data: Any, path: KeyPath, value: Any) -> Any:
 
 
 def _key(path: KeyPath, suffix: str = "") -> str:
-    return PREFIX + format_path(path) + suffix
+    return PREFIX + errors.format_path(path) + suffix
 
 
 def _num(path: KeyPath, label: str, group: str, step: float | None = None, kind: Kind = "float") -> Knob:

@@ -19,7 +19,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import sim
-from sim.core.errors import ConfigError
+from sim import ConfigError
 
 from . import runs, show
 

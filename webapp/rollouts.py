@@ -11,8 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 import sim
-from sim import importer
-from sim.core.errors import ConfigError
+from sim import ConfigError, importer
 
 UPLOAD_KEY = "src.rollouts"
 KEPT = "_rollouts"  # (name, bytes) of the manifests, kept across pages (the uploader forgets them)

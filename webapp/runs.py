@@ -15,8 +15,7 @@ import streamlit as st
 import yaml
 
 import sim
-from sim.results import plots
-from sim.runs.batch import WorkerLost, Workers, chunk_size, executor, windows_per_deploy
+from sim import plots
 
 #: The most simulated traffic windows (deploys × strategies × horizon / window) one page run may take:
 #: 2,700 deploys of the default scenario under its four strategies, about a minute on two cores at
@@ -37,7 +36,7 @@ def cores() -> int:
 
 def cap(scn: sim.Scenario, deploys: int, strategies: int) -> tuple[int, str | None]:
     """The deploys a page may run, and a note pointing to the CLI when that is fewer than asked."""
-    most = max(1, APP_MAX_WINDOWS // (strategies * windows_per_deploy(scn)))
+    most = max(1, APP_MAX_WINDOWS // (strategies * sim.batch.windows_per_deploy(scn)))
     if deploys <= most:
         return deploys, None
     return most, (
@@ -53,12 +52,12 @@ class KeptPool:
     the model before its first deploy of every run."""
 
     def __init__(self, jobs: int) -> None:
-        self._context = executor(jobs)
+        self._context = sim.batch.executor(jobs)
         self.workers = self._context.__enter__()
         # One small task per worker starts them now: each imports the model while the user is still
         # choosing settings, not after Run.
         for _ in range(jobs):
-            self.workers.executor.submit(chunk_size, 1, 1)
+            self.workers.executor.submit(sim.batch.chunk_size, 1, 1)
 
     def close(self) -> None:
         self._context.__exit__(None, None, None)
@@ -144,7 +143,7 @@ def _batch(
             done / total, text=f"{done:,} of {total:,} deploys · {time.perf_counter() - start:.0f} s"
         )
 
-    def run(pool: Workers | None) -> pd.DataFrame:
+    def run(pool: sim.batch.Workers | None) -> pd.DataFrame:
         # jobs sizes the chunks; the kept pool (not a new one) runs them.
         return sim.run_batch(scn, deploys, seed, strategies, jobs=_jobs, progress=progress, pool=pool)
 
@@ -153,7 +152,7 @@ def _batch(
     else:
         try:
             rows = run(_pool(_jobs).workers)
-        except WorkerLost:  # a worker died (killed, out of memory): a fresh pool, once
+        except sim.batch.WorkerLost:  # a worker died (killed, out of memory): a fresh pool, once
             _pool.clear()
             rows = run(_pool(_jobs).workers)
     bar.empty()

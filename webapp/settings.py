@@ -12,8 +12,7 @@ from typing import Any
 import streamlit as st
 
 import sim
-from sim.config.scenario import SCENARIO_DIR
-from sim.core.errors import ConfigError
+from sim import ConfigError
 
 from . import knobs, rollouts
 
@@ -81,7 +80,7 @@ def _source() -> tuple[str, sim.Scenario]:
         if st.session_state.get(NAME_KEY) not in names:
             st.session_state[NAME_KEY] = "default"
         name = st.selectbox("Shipped scenario", names, key=NAME_KEY, persist_state=PERSIST)
-        text = (SCENARIO_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        text = sim.resolve_path(name).read_text(encoding="utf-8")
         return text, sim.load_scenario(name)
     upload = st.file_uploader("Scenario file", type=["yaml", "yml"], key=UPLOAD_KEY)
     if upload is not None:

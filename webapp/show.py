@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from sim.results import report
+from sim import report
 
 from .runs import Results, rows_csv, rows_parquet
 

@@ -15,10 +15,12 @@ Modules: `manifests` (YAML as read, with lines), `queries` (PromQL shapes), `map
 shared context), `argo` + `argo_analysis` and `flagger` + `flagger_checks` (each controller's
 reader), `load` (files in, strategies out), `k8s` (helpers both exporters share), `export_argo`,
 `export_flagger` and `export` (strategies out, checked by reading them back), `cli` (the
-`import` and `export` commands). The importer stands on the config floor only: it builds records,
+`import` and `export` commands and `run --rollout`, which `deploysim` adds with `register`,
+`add_run_options` and `with_rollouts`). The importer stands on the config floor only: it builds records,
 it runs nothing.
 """
 
+from .cli import add_run_options, register, with_rollouts
 from .export import export_manifest
 from .load import Imported, ManifestWarning, add_rollouts, import_manifests, scenario_from_manifests
 
@@ -26,7 +28,10 @@ __all__ = [
     "Imported",
     "ManifestWarning",
     "add_rollouts",
+    "add_run_options",
     "export_manifest",
     "import_manifests",
+    "register",
     "scenario_from_manifests",
+    "with_rollouts",
 ]

@@ -8,8 +8,7 @@ import streamlit as st
 import yaml
 
 import sim
-from sim.core.errors import ConfigError
-from sim.results import advisor, plots
+from sim import ConfigError, advisor, plots
 from webapp import runs, show
 
 PERSIST = "session"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from sim.core.errors import ConfigError
+from sim import ConfigError
 from webapp import runs, settings, show
 
 RESULTS = "results"

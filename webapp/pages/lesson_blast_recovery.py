@@ -3,7 +3,7 @@ undo fast."""
 
 import streamlit as st
 
-from sim.results import plots
+from sim import plots
 from webapp.lesson import PERSIST, Lesson, Reading, page
 
 DELAYS = {0: "0 s", 30: "30 s", 300: "5 min", 1800: "30 min", 7200: "2 h"}

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from sim.results import plots
+from sim import plots
 from webapp.lesson import PERSIST, Lesson, Reading, page
 
 LESSON = Lesson(

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from sim.results import plots
+from sim import plots
 from webapp import runs, show
 
 PERSIST = "session"
