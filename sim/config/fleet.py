@@ -19,7 +19,7 @@ Z95 = 1.6448536269514722
 Z99 = 2.3263478740408408
 
 
-#: Profiles a fault can put on the latency distribution (see `log_profile`).
+#: Profiles a fault can put on the latency distribution (see `sim.engine.fleet.log_profile`).
 PROFILE_NONE, PROFILE_SHIFT, PROFILE_TAIL, PROFILE_BODY = 0, 1, 2, 3
 
 

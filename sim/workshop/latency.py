@@ -1,8 +1,8 @@
 """What a latency fault does to the whole distribution users feel: its mean against its median and tail.
 
-The fleet's latency model (`fleet.quantile_ms`: a lognormal fixed by p50 and p99, bent by a fault's
-profile) gives every quantile; the mean is its integral over all of them, ∫₀¹ Q(p) dp, computed on
-the normal-score axis where the profiles are defined.
+The fleet's latency model (`sim.engine.fleet.quantile_ms`: a lognormal fixed by p50 and p99, bent
+by a fault's profile) gives every quantile; the mean is its integral over all of them, ∫₀¹ Q(p) dp,
+computed on the normal-score axis where the profiles are defined.
 """
 
 from __future__ import annotations
