@@ -1,9 +1,11 @@
-"""The ground floor: what every other floor stands on, and which imports nothing of deploysim's.
+"""The ground floor: what every other floor stands on; it imports nothing from the floors above.
 
 - `errors`: the one error type for a user's bad input (`ConfigError`), naming file, key path and line.
 - `schema`: frozen, self-validating config records and the builder that fills them from plain data.
 - `dist`: the random distributions a scenario names.
 - `rng`: the random streams — one root seed, a child per deploy, named sub-streams within it.
 - `sampling`: numpy draws at the tiny sizes the model makes them.
+- `registry`: families of kinds (judges, strategies): each kind's config record and implementation.
+- `two_proportion`: the z-test's power and the false alarms of repeated looks, in closed form.
 - `version`: the package's version, in one place.
 """
