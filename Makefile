@@ -24,8 +24,7 @@ run: $(VENV)/.installed
 	$(BIN)/deploysim run default --jobs $(JOBS)
 
 ## test: lint and run the whole test suite
-test: $(VENV)/.installed-dev $(CHROMIUM)
-	$(BIN)/ruff check .
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 ## bench: measure simulation speed (deploy-simulations per second per core) and batch throughput
@@ -55,8 +54,10 @@ notebooks: $(VENV)/.installed-dev
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
 		--ExecutePreprocessor.timeout=600 --output-dir results/notebooks notebooks/[0-9][0-9]-*.ipynb
 
+## lint: ruff, and the floors' import contract (pyproject's [tool.importlinter]: imports point only down)
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
