@@ -24,8 +24,9 @@ def test_the_built_package_runs_the_default_scenario_from_another_folder(tmp_pat
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert where.stdout.splitlines() == [str(site / "sim" / "__init__.py"), "default"]
+    command = ["run", "default", "--deploys", "3", "--jobs", "1", "--quiet", "--out", "out"]
     done = subprocess.run(
-        [sys.executable, "-m", "sim", "run", "default", "--deploys", "3", "--jobs", "1", "--quiet", "--out", "out"],
+        [sys.executable, "-m", "sim", *command],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
