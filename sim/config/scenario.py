@@ -178,9 +178,10 @@ class Scenario(Config):
 # ---- loading ----
 
 
-def _line_map(
+def line_map(
     node: yaml.Node, path: tuple[PathPart, ...] = (), inside: frozenset[int] = frozenset()
 ) -> dict[tuple[PathPart, ...], int]:
+    """Key path → the line it is on, for a composed YAML node (scenario files and manifests)."""
     lines = {path: node.start_mark.line + 1}
     if id(node) in inside:  # an alias of an enclosing node (`&a [*a]`): a cycle, not deeper keys
         return lines
@@ -188,15 +189,16 @@ def _line_map(
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            lines.update(_line_map(value_node, (*path, key), inside))
+            lines.update(line_map(value_node, (*path, key), inside))
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_line_map(item, (*path, i), inside))
+            lines.update(line_map(item, (*path, i), inside))
     return lines
 
 
-def _line_for(lines: Mapping[tuple[PathPart, ...], int], path: tuple[PathPart, ...]) -> int | None:
+def line_for(lines: Mapping[tuple[PathPart, ...], int], path: tuple[PathPart, ...]) -> int | None:
+    """The line of a key path, or of its nearest ancestor that has one."""
     for n in range(len(path), 0, -1):
         if path[:n] in lines:
             return lines[path[:n]]
@@ -217,7 +219,7 @@ def parse_yaml(text_: str, source: str) -> tuple[Any, dict[tuple[PathPart, ...],
     except RecursionError:
         raise ConfigError("not valid YAML: nested too deeply", source=source) from None
     try:
-        return data, (_line_map(node) if node is not None else {})
+        return data, (line_map(node) if node is not None else {})
     except RecursionError:
         raise ConfigError("nested too deeply", source=source) from None
 
@@ -267,7 +269,7 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Seq
         if err.path and any(err.path[: len(p)] == p or p[: len(err.path)] == err.path for p in set_paths):
             # The value came from an override, not from the file: no line of the file holds it.
             raise err.located("--set") from None
-        line = _line_for(lines, err.path) if err.line is None else err.line
+        line = line_for(lines, err.path) if err.line is None else err.line
         raise err.located(source, line) from None
     except RecursionError:
         raise ConfigError("nested too deeply", source=source) from None

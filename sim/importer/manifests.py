@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..config.scenario import _line_for, _line_map
+from ..config.scenario import line_for, line_map
 from ..core.errors import ConfigError, PathPart, format_path
 
 #: The controller API versions this importer understands, by kind.
@@ -72,7 +72,7 @@ class Manifest:
 
     def error(self, path: Sequence[PathPart], message: str) -> ConfigError:
         return ConfigError(
-            message, tuple(path), f"{self.source}: {self.label}", _line_for(self.lines, tuple(path))
+            message, tuple(path), f"{self.source}: {self.label}", line_for(self.lines, tuple(path))
         )
 
     def warning(self, path: Sequence[PathPart], message: str) -> ManifestWarning:
@@ -121,7 +121,7 @@ def parse_manifests(text: str, source: str) -> list[Manifest]:
         if doc.get("kind") == "List" and isinstance(doc.get("items"), list):  # `kubectl get -o yaml`
             out += _items(doc["items"], node, source)
             continue
-        out += _checked(Manifest(doc, source, _line_map(node)))
+        out += _checked(Manifest(doc, source, line_map(node)))
     return out
 
 
@@ -131,7 +131,7 @@ def _items(items: list[Any], node: yaml.Node, source: str) -> list[Manifest]:
     out = []
     for i, item in enumerate(items):
         if isinstance(item, dict) and item.get("kind") and item.get("apiVersion"):
-            lines = _line_map(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else {}
+            lines = line_map(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else {}
             out += _checked(Manifest(item, source, lines))
     return out
 
