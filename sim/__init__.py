@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from .config.scenario import Scenario, load_scenario, resolve_path, shipped_scenarios
     from .config.schemadoc import schema_reference
     from .core import errors
+    from .core.columns import COLUMNS, METRICS
     from .engine.exogenous import draw_exogenous
-    from .engine.metrics import COLUMNS, METRICS
     from .engine.simulate import run_deploy, simulate
     from .results import advisor, plots, report
     from .results.summary import summarize
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 
 #: Public name → the module that defines it.
 _NAMES = {
-    "COLUMNS": "sim.engine.metrics",
-    "METRICS": "sim.engine.metrics",
+    "COLUMNS": "sim.core.columns",
+    "METRICS": "sim.core.columns",
     "Scenario": "sim.config.scenario",
     "Timeline": "sim.results.timeline",
     "draw_exogenous": "sim.engine.exogenous",

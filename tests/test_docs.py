@@ -1,9 +1,14 @@
-"""The scenario reference is generated from the records; shipped scenarios explain themselves."""
+"""The scenario reference and README's column table are generated from the code; shipped scenarios
+explain themselves.
+
+Run as a script, it rewrites README's column table from the column table: `python tests/test_docs.py`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from sim.cli import main
 from sim.config.judges import JudgeConfig
 from sim.config.schemadoc import schema_reference
 from sim.config.strategies import StrategyConfig
+from sim.core import columns
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +78,36 @@ def test_readme_documents_the_cli():
         "--deploys 100000",
     ):
         assert needle in readme, needle
+
+
+#: README's column table sits between these lines.
+COLUMNS_BEGIN = "<!-- columns: generated from sim/core/columns.py -->\n"
+COLUMNS_END = "<!-- /columns -->\n"
+
+
+def readme_with_columns(readme: str) -> str:
+    """README's text with the generated column table between its markers."""
+    head, rest = readme.split(COLUMNS_BEGIN, 1)
+    _, tail = rest.split(COLUMNS_END, 1)
+    return f"{head}{COLUMNS_BEGIN}{columns.reference()}{COLUMNS_END}{tail}"
+
+
+def test_readme_column_table_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count(COLUMNS_BEGIN) == 1 and readme.count(COLUMNS_END) == 1
+    assert readme_with_columns(readme) == readme, (
+        "README's column table is stale: regenerate it with `python tests/test_docs.py`"
+    )
+    # Under its heading, one line per column, each with its kind and its meaning.
+    section = readme.split("## Per-deploy columns", 1)[1].split("\n## ", 1)[0]
+    for c in columns.ROW:
+        assert f"| `{c.name}` | {columns.KIND_WORDS[c.kind]} | {c.unit} | {c.meaning} |" in section
+
+
+if __name__ == "__main__":
+    path = ROOT / "README.md"
+    text = path.read_text(encoding="utf-8")
+    new = readme_with_columns(text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    print(f"{path}: column table {'rewritten' if new != text else 'up to date'}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Per-deploy metrics: one flat row per (deploy, strategy), measured from the world's ledger and marks.
 
-Every column is defined in plain words in the README. Undefined values are NaN, never 0: a good
-release has no faulty requests to count, a release that never reached 100% has no lead time.
+The columns — their order, kinds, units and meanings — are the table `sim.core.columns.ROW`; the row
+built here has exactly those (a test checks it). Undefined values are NaN, never 0: a good release
+has no faulty requests to count, a release that never reached 100% has no lead time.
 """
 
 from __future__ import annotations
@@ -12,47 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.columns import COLUMNS, METRICS
 from .exogenous import hit_probability
 
 if TYPE_CHECKING:
     from ..config.scenario import Scenario
     from .strategies import Deploy
     from .world import World
-
-#: Numeric per-deploy metrics, summarised with means, percentiles and confidence intervals.
-METRICS: tuple[str, ...] = (
-    "time_to_detect_s",
-    "time_to_repair_s",
-    "time_to_restore_s",
-    "censored_after_s",
-    "faulty_requests",
-    "failed_requests",
-    "affected_users",
-    "exposure_at_detection",
-    "downtime_s",
-    "error_budget_used",
-    "lead_time_s",
-    "extra_instance_hours",
-    "migration_failed_requests",
-    "sequence_lead_time_s",
-)
-
-#: Every column of a row, in order: which run, what happened, the metrics, how it ended.
-COLUMNS: tuple[str, ...] = (
-    "scenario", "strategy", "deploy", "seed", "release_bad", "fault_kind", "detected", "detected_by",
-    "rolled_back", "false_rollback", "escaped", "censored", *METRICS, "fault_layer", "undo", "error",
-)  # fmt: skip
-
-FLAGS: tuple[str, ...] = ("release_bad", "detected", "rolled_back", "false_rollback", "escaped", "censored")
-
-#: Durations measured from a bad release's first user impact, right-censored when the deploy's
-#: follow-up ended first (`censored_after_s` is then how long it was followed): name → the moment
-#: that ends it.
-DURATIONS: dict[str, str] = {
-    "time_to_detect_s": "detection",
-    "time_to_repair_s": "restoration",
-    "time_to_restore_s": "restoration",
-}
 
 NAN = math.nan
 
@@ -186,17 +153,9 @@ def deploy_row(
 
 
 def error_row(scn: Scenario, strategy: str, deploy: int, seed: int, err: BaseException) -> dict[str, Any]:
-    """The row of a run that raised: kept, with the failure recorded, so a batch never loses a row."""
-    row: dict[str, Any] = dict.fromkeys(COLUMNS, NAN)
-    row.update(
-        scenario=scn.name,
-        strategy=strategy,
-        deploy=deploy,
-        seed=seed,
-        fault_kind=None,
-        detected_by=None,
-        error=f"{type(err).__name__}: {err}",
-    )
-    for flag in FLAGS:
-        row[flag] = None
+    """The row of a run that raised: kept, with the failure recorded, so a batch never loses a row.
+    What it could not measure is undefined: NaN for a metric, None for a flag or a word."""
+    row: dict[str, Any] = {c: NAN if c in METRICS else None for c in COLUMNS}
+    row.update(scenario=scn.name, strategy=strategy, deploy=deploy, seed=seed)
+    row["error"] = f"{type(err).__name__}: {err}"
     return row

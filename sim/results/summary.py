@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.metrics import DURATIONS, METRICS
+from ..core.columns import DURATIONS, METRICS
 
 RATES = {
     # name: (numerator flag, population)

@@ -14,6 +14,7 @@ Layout of `results/<scenario>-<UTC timestamp>/`:
 Every file is written to a temporary name and renamed into place, so a file either is whole or
 is not there. A chunk file exists only once its deploys are done; `manifest.json` says
 `"complete": true` only after everything else is written, so a run cut short is never read as whole.
+The rows' columns and their Parquet types come from the column table, `sim.core.columns`.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..config.scenario import Scenario, load_scenario
+from ..core.columns import COLUMNS, FLAGS, KINDS, METRICS, Kind
 from ..core.errors import ConfigError
 from ..core.version import __version__
-from ..engine.metrics import COLUMNS, FLAGS, METRICS
 from ..results.frame import normalize, to_frame
 from ..results.summary import SUMMARY_COLUMNS, summarize
 from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks
@@ -65,17 +66,16 @@ CHART_COLUMNS = (
 )
 
 
-def _arrow_type(col: str) -> pa.DataType:
-    if col in METRICS:
-        return pa.float64()
-    if col in FLAGS:
-        return pa.bool_()
-    if col in ("deploy", "seed"):
-        return pa.int64()
-    return pa.string()
+#: Each kind of column's Arrow type in rows.parquet.
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "flag": pa.bool_(),
+    "number": pa.float64(),
+}
 
-
-ROW_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in COLUMNS])
+#: rows.parquet's schema (and each chunk's): the column table's columns, in order.
+ROW_SCHEMA = pa.schema([(c, ARROW_TYPES[KINDS[c]]) for c in COLUMNS])
 
 
 class Interrupted(Exception):

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..engine.metrics import DURATIONS
+from ..core.columns import DURATIONS
 from ..results.summary import PER_BAD_RELEASE, RATES, durations, median_ci, survival, wilson
 
 
