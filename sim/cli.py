@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -264,18 +263,14 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             batch.chunk_size(scn.run.deploys, workers or args.jobs),
         )
         path = _claim(args, scn.name)
-        manifest = store.new_manifest(spec, command, args.jobs, args.cluster)
-        try:
-            store.save_manifest(path, manifest)
-        except OSError as err:
-            shutil.rmtree(path, ignore_errors=True)
-            raise ConfigError(f"cannot write in {path}: {err.strerror or err}", ("--out",)) from None
+        manifest = store.run_manifest(spec, command, args.jobs, args.cluster)
+        store.start_manifest(path, manifest)
         return _execute(args, path, spec, manifest, client)
 
 
 def _resume(args: argparse.Namespace, command: list[str]) -> int:
     path = args.resume
-    manifest = store.load_manifest(path)
+    manifest = store.load_manifest(path, "run")
     spec = store.spec_of(manifest, str(path))
     made_by = manifest.get("package", {}).get("version")
     if made_by != __version__ and manifest.get("complete") is not True:
@@ -333,8 +328,8 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
     with _cluster(args.cluster) as (client, _):
         path = _claim(args, f"{base.name}-sweep")
-        meta = sweep.manifest(base, axes, deploys, seed, ["deploysim", *argv])
-        store.save_manifest(path, meta)
+        meta = sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
+        store.start_manifest(path, meta)
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
         for line in sweep.reuse_notes(points, axes):
             _note(args, f"deploysim: {line}")

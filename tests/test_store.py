@@ -4,6 +4,8 @@ run is never taken for a complete one."""
 from __future__ import annotations
 
 import json
+import platform
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import pytest
 
 import sim
 from sim.cli import main
-from sim.runs import store
+from sim.results.frame import normalize
+from sim.runs import folder, store
+from sim.runs import sweep as sweep_module
 from sim.runs.batch import WorkerLost
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,3 +200,142 @@ def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_pat
     assert proc.returncode == 3, err
     assert "a worker failed" in err and f"--resume {out}" in err
     resume_real_run(out)
+
+
+# ---- manifests: one writer and one reader for both kinds of result folder ----
+
+OLD = ROOT / "tests" / "data" / "results"  # folders written by deploysim before the manifest had one writer
+
+
+def _tiny_run(out: Path) -> dict:
+    args = ["run", "default", "--deploys", "2", "--strategy", "canary", "--jobs", "1", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    return manifest(out)
+
+
+def _tiny_sweep(out: Path) -> dict:
+    args = ["sweep", "default", "--grid", "fleet.replicas=6,10", "--strategy", "canary", "--deploys", "2"]
+    assert main([*args, "--jobs", "1", "--out", str(out), "--quiet"]) == 0
+    return manifest(out)
+
+
+def test_runs_and_sweeps_write_the_same_common_fields(tmp_path, capsys):
+    run, sweep = _tiny_run(tmp_path / "run"), _tiny_sweep(tmp_path / "sweep")
+    for m, kind in ((run, "run"), (sweep, "sweep")):
+        assert set(folder.COMMON) <= set(m), kind
+        assert m["format"] == store.FORMAT == folder.FORMAT and m["kind"] == kind
+        assert m["complete"] is True and m["status"] == "complete"
+        assert m["package"] == {"name": "deploysim", "version": sim.__version__}
+        assert m["python"] == platform.python_version()
+        assert m["command"][:2] == ["deploysim", kind] and m["scenario_name"] == "default"
+        assert (m["deploys"], m["seed"]) == (2, sim.load_scenario("default").run.seed)
+        assert m["started_at"] <= m["finished_at"] and m["finished_at"].endswith("+00:00")
+        assert list(m)[-1] == "scenario" and sim.load_scenario(m["scenario"]).name == "default"
+        assert all((tmp_path / kind / f).exists() for f in m["files"])
+        assert folder.load_manifest(tmp_path / kind, kind) == m
+    # Each kind adds its own fields, and only those.
+    assert set(run) - set(folder.COMMON) == {
+        "strategies",
+        "chunk_deploys",
+        "chunks",
+        "rows",
+        "failed_runs",
+        "resumed_by",
+        "jobs",
+        "cluster",
+        "wall_time_s",
+    }
+    assert set(sweep) - set(folder.COMMON) == {"grid"}
+
+
+def test_one_format_number_and_one_writer_of_manifests():
+    assert store.FORMAT is folder.FORMAT and not hasattr(sweep_module, "FORMAT")
+    writers = [p.name for p in (ROOT / "sim").rglob("*.py") if '"format":' in p.read_text(encoding="utf-8")]
+    assert writers == ["folder.py"]
+    with pytest.raises(ValueError, match="common fields"):
+        folder.new_manifest("run", sim.load_scenario("default"), 1, 1, [], files=[])
+    with pytest.raises(ValueError, match="not a 'batch'"):
+        folder.new_manifest("batch", sim.load_scenario("default"), 1, 1, [])
+
+
+def test_folders_written_before_still_show_and_compare(capsys):
+    """Format-2 folders from before the one writer (a run's manifest had no "kind") read as they did."""
+    old_run = OLD / "format2-run"
+    assert "kind" not in json.loads((old_run / "manifest.json").read_text())
+    assert folder.load_manifest(old_run)["kind"] == "run"
+    assert main(["show", str(old_run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("default: 4 deploys per strategy, seed 2\n")
+    assert "canary" in out and "recreate" in out
+    assert main(["compare", str(old_run), str(old_run)]) == 0
+    assert "format2-run: default, 4 deploys per strategy, seed 2" in capsys.readouterr().out
+    rows = store.read_rows(old_run)
+    assert list(rows.columns) == list(sim.COLUMNS) and len(rows) == 8
+    pd.testing.assert_frame_equal(rows, normalize(rows.copy()))
+    # An old sweep is still not a run.
+    assert main(["show", str(OLD / "format2-sweep")]) == 2
+    assert "a sweep, not a run: its table is sweep.csv" in capsys.readouterr().err
+
+
+def _with_manifest(tmp_path: Path, **changes) -> Path:
+    m = json.loads((OLD / "format2-run" / "manifest.json").read_text())
+    m.update(changes)
+    for key in [k for k, v in changes.items() if v is _GONE]:
+        del m[key]
+    out = tmp_path / "bad"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps(m))
+    return out
+
+
+_GONE = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": 1}, "manifest.json is not a format-2 deploysim manifest"),
+        ({"format": 3}, "manifest.json is not a format-2 deploysim manifest"),
+        ({"kind": "batch"}, "manifest.json lacks a valid 'kind'"),
+        ({"deploys": "4"}, "manifest.json lacks a valid 'deploys'"),
+        ({"complete": "yes"}, "manifest.json lacks a valid 'complete'"),
+        ({"seed": _GONE}, "manifest.json lacks a valid 'seed'"),
+        ({"kind": "sweep"}, "a sweep, not a run: its table is sweep.csv, its chart pareto.png"),
+    ],
+)
+def test_the_reader_refuses_a_manifest_it_cannot_trust(tmp_path, capsys, changes, message):
+    bad = _with_manifest(tmp_path, **changes)
+    with pytest.raises(sim.ConfigError, match=re.escape(message)):
+        store.open_results(bad)
+    assert main(["show", str(bad)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resuming_a_sweep_says_it_is_a_sweep(tmp_path, capsys):
+    assert main(["run", "--resume", str(OLD / "format2-sweep")]) == 2
+    assert "a sweep, not a run" in capsys.readouterr().err
+
+
+def test_a_folder_whose_manifest_cannot_be_written_is_removed(tmp_path, monkeypatch, capsys):
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder, "write_atomic", full)
+    for args in (ARGS, ["sweep", "default", "--grid", "fleet.replicas=6,10", "--deploys", "2", "--quiet"]):
+        out = tmp_path / args[0]
+        assert main([*args, "--out", str(out)]) == 2
+        assert f"cannot write in {out}: No space left on device" in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_a_sweep_cut_short_is_never_marked_complete(tmp_path, monkeypatch, capsys):
+    def broken(tidy, axes):
+        raise RuntimeError("no chart")
+
+    monkeypatch.setattr(sweep_module, "chart", broken)
+    out = tmp_path / "sweep"
+    args = ["sweep", "default", "--grid", "fleet.replicas=6,10", "--strategy", "canary", "--deploys", "2"]
+    assert main([*args, "--jobs", "1", "--out", str(out), "--quiet"]) == 70
+    m = manifest(out)
+    assert m["complete"] is False and m["status"] == "running" and m["finished_at"] is None
+    assert not (out / "pareto.png").exists()

@@ -95,6 +95,7 @@ def test_sweep_command_writes_a_tidy_table_and_a_pareto_chart(tmp_path, capsys):
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     meta = json.loads((out / "manifest.json").read_text())
     assert meta["complete"] is True and meta["grid"] == {keys[0]: ["60", "600"], keys[1]: ["1.2", "3"]}
+    assert meta["kind"] == "sweep" and meta["status"] == "complete" and meta["finished_at"] is not None
     # A row of the table is exactly what a run of that combination summarises to.
     scn = sim.load_scenario("default", overrides=[f"{keys[0]}=60", f"{keys[1]}=3"]).only(["progressive"])
     expected = sim.summarize(sim.run_batch(scn, deploys=6))

@@ -14,20 +14,19 @@ Layout of `results/<scenario>-<UTC timestamp>/`:
 Every file is written to a temporary name and renamed into place, so a file either is whole or
 is not there. A chunk file exists only once its deploys are done; `manifest.json` says
 `"complete": true` only after everything else is written, so a run cut short is never read as whole.
+
+What both kinds of result folder share — claiming the folder, atomic writes, the manifest's writer,
+reader and format — is `folder`'s; this module is its public face (`sim.store`), and names it too.
 The rows' columns and their Parquet types come from the column table, `sim.core.columns`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import platform
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,17 @@ import pyarrow.parquet as pq
 from ..config.scenario import Scenario, load_scenario
 from ..core.columns import COLUMNS, FLAGS, KINDS, METRICS, Kind
 from ..core.errors import ConfigError
-from ..core.version import __version__
 from ..results.frame import normalize, to_frame
 from ..results.summary import SUMMARY_COLUMNS, summarize
 from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks
 
-FORMAT = 2  # 2: time to repair and restore, censoring, per-population summaries
-MANIFEST = "manifest.json"
+# What both kinds of result folder share (`folder`); `sim.store` names it for the front ends too.
+from .folder import FORMAT as FORMAT
+from .folder import MANIFEST, complete_manifest, load_manifest, new_manifest, save_manifest, write_atomic
+from .folder import claim_dir as claim_dir
+from .folder import new_run_dir as new_run_dir
+from .folder import start_manifest as start_manifest
+
 ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV = "rows.parquet", "rows.csv", "summary.csv"
 CHUNKS, CHARTS = "chunks", "charts"
 
@@ -105,116 +108,27 @@ class BatchSpec:
         return list(chunks(self.deploys, self.chunk))
 
 
-# ---- files ----
-
-
-def write_atomic(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
-    """Write a file under a temporary name, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        if callable(data):
-            data(tmp)
-        elif isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _reason(err: OSError) -> str:
-    return err.strerror or type(err).__name__
-
-
-def new_run_dir(base: Path, name: str, now: datetime | None = None) -> Path:
-    """A fresh folder `base/<name>-<UTC timestamp>` (with -2, -3 ... if that second is taken)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        for n in range(1, 1000):
-            path = base / (f"{name}-{stamp}" + (f"-{n}" if n > 1 else ""))
-            try:
-                path.mkdir()
-                return path
-            except FileExistsError:
-                continue
-    except OSError as err:
-        raise ConfigError(f"cannot create a results folder in {base}: {_reason(err)}", ("--out",)) from None
-    raise ConfigError(f"too many runs named {name}-{stamp} in {base}", ("--out",))
-
-
-def claim_dir(out: Path) -> Path:
-    """Use `out` for a new run: it must not exist yet, or be an empty folder."""
-    try:
-        if out.exists():
-            if not out.is_dir():
-                raise ConfigError(f"{out} exists and is not a folder", ("--out",))
-            if any(out.iterdir()):
-                raise ConfigError(
-                    f"{out} is not empty; pick another folder, or finish a cut-short run with --resume {out}",
-                    ("--out",),
-                )
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"cannot create {out}: {_reason(err)}", ("--out",)) from None
-    return out
-
-
 # ---- manifest ----
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def new_manifest(spec: BatchSpec, command: Sequence[str], jobs: int, cluster: str | None) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "complete": False,
-        "status": "running",
-        "scenario_name": spec.scenario.name,
-        "deploys": spec.deploys,
-        "seed": spec.seed,
-        "strategies": list(spec.strategies),
-        "chunk_deploys": spec.chunk,
-        "chunks": {"total": len(spec.spans), "done": 0},
-        "rows": None,
-        "failed_runs": None,
-        "package": {"name": "deploysim", "version": __version__},
-        "python": platform.python_version(),
-        "command": list(command),
-        "resumed_by": [],
-        "jobs": jobs,
-        "cluster": cluster,
-        "started_at": _now(),
-        "finished_at": None,
-        "wall_time_s": 0.0,
-        "files": None,
-        "scenario": spec.scenario.to_dict(),
-    }
-
-
-def save_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    write_atomic(path / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-
-
-def load_manifest(path: Path) -> dict[str, Any]:
-    f = Path(path) / MANIFEST
-    try:
-        manifest = json.loads(f.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        why = (
-            "no such folder" if not Path(path).is_dir() else f"no {MANIFEST}: not a deploysim results folder"
-        )
-        raise ConfigError(why, source=str(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"unreadable {MANIFEST}: {err}", source=str(path)) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ConfigError(f"{MANIFEST} is not a format-{FORMAT} deploysim manifest", source=str(path))
-    return manifest
+def run_manifest(spec: BatchSpec, command: Sequence[str], jobs: int, cluster: str | None) -> dict[str, Any]:
+    """A run's manifest before its first chunk: the common fields and the run's own."""
+    return new_manifest(
+        "run",
+        spec.scenario,
+        spec.deploys,
+        spec.seed,
+        command,
+        strategies=list(spec.strategies),
+        chunk_deploys=spec.chunk,
+        chunks={"total": len(spec.spans), "done": 0},
+        rows=None,
+        failed_runs=None,
+        resumed_by=[],
+        jobs=jobs,
+        cluster=cluster,
+        wall_time_s=0.0,
+    )
 
 
 def spec_of(manifest: dict[str, Any], source: str) -> BatchSpec:
@@ -282,9 +196,8 @@ def execute(
         _stopped(path, spec, manifest, started, "failed")
         raise
     finish(path, spec, manifest, charts)
-    manifest["wall_time_s"] = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
-    manifest.update(complete=True, status="complete", finished_at=_now())
-    save_manifest(path, manifest)
+    wall_time_s = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
+    complete_manifest(path, manifest, wall_time_s=wall_time_s)
     shutil.rmtree(path / CHUNKS, ignore_errors=True)
     return manifest
 
@@ -371,11 +284,7 @@ def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
 def open_results(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """(manifest, summary) of a complete run; a run cut short is an error naming how to finish it."""
     path = Path(path)
-    manifest = load_manifest(path)
-    if manifest.get("kind") == "sweep":
-        raise ConfigError(
-            "a sweep, not a run: its table is sweep.csv, its chart pareto.png", source=str(path)
-        )
+    manifest = load_manifest(path, "run")
     if manifest.get("complete") is not True:
         done, total = manifest.get("chunks", {}).get("done"), manifest.get("chunks", {}).get("total")
         raise ConfigError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,10 @@ import yaml
 
 from ..config.scenario import Scenario, load_scenario, parse_key_path
 from ..core.errors import ConfigError
-from ..core.version import __version__
 from ..results.report import compare, format_table
 from ..results.summary import summarize
 from .batch import Progress, executor, run_batch
-from .store import FORMAT, save_manifest, write_atomic
+from .folder import complete_manifest, new_manifest, write_atomic
 
 #: Most combinations one sweep may have (each is a whole batch).
 MAX_COMBINATIONS = 1000
@@ -285,26 +285,16 @@ def format_sweep(tidy: pd.DataFrame, axes: Sequence[Axis], follow_s: float | Non
     return format_table(compare(runs, SWEEP_METRICS, follow_s))
 
 
-def manifest(base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]) -> dict:
-    return {
-        "format": FORMAT,
-        "kind": "sweep",
-        "complete": False,
-        "scenario_name": base.name,
-        "grid": {a.key: list(a.values) for a in axes},
-        "deploys": deploys,
-        "seed": seed,
-        "package": {"name": "deploysim", "version": __version__},
-        "command": list(command),
-        "files": None,
-        "scenario": base.to_dict(),
-    }
+def sweep_manifest(
+    base: Scenario, axes: Sequence[Axis], deploys: int, seed: int, command: Sequence[str]
+) -> dict[str, Any]:
+    """A sweep's manifest before its first combination: the common fields and the grid."""
+    return new_manifest("sweep", base, deploys, seed, command, grid={a.key: list(a.values) for a in axes})
 
 
-def save(path: Any, tidy: pd.DataFrame, axes: Sequence[Axis], meta: dict) -> None:
+def save(path: Path, tidy: pd.DataFrame, axes: Sequence[Axis], meta: dict[str, Any]) -> None:
     """sweep.csv (the tidy table) and pareto.png, then the manifest marked complete."""
     write_atomic(path / "sweep.csv", tidy.to_csv(index=False))
     fig = chart(tidy, axes)
     write_atomic(path / "pareto.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    meta.update(complete=True, files=["sweep.csv", "pareto.png"])
-    save_manifest(path, meta)
+    complete_manifest(path, meta, files=["sweep.csv", "pareto.png"])

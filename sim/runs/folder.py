@@ -1,0 +1,226 @@
+"""A result folder, of either kind — a run's (`store`) or a sweep's (`sweep`): claiming a fresh one,
+writing each file whole or not at all, and the manifest that says what was run and whether it is
+complete. One writer and one reader of manifests, one format number, for both kinds.
+
+Every `manifest.json` holds the common fields —
+
+    format         FORMAT; a reader refuses any other
+    kind           "run" or "sweep" (a run's manifest written before the field existed has none: a run)
+    complete       true only once every other file of the folder is written
+    status         running, then complete (a run: or interrupted, failed)
+    scenario_name, deploys, seed
+    package        {"name": "deploysim", "version": ...}
+    python         the Python version that ran it
+    command        the command line that started it
+    started_at, finished_at   UTC, ISO 8601 (finished_at null until complete)
+    files          the folder's files, once complete
+    scenario       the resolved scenario, last
+
+— and between them the kind's own: a run's strategies, chunks, rows, failed runs, jobs, cluster,
+resumptions and wall time (`store.run_manifest`); a sweep's grid (`sweep.sweep_manifest`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from ..config.scenario import Scenario
+from ..core.errors import ConfigError
+from ..core.version import __version__
+
+#: The manifest's format. 2: time to repair and restore, censoring, per-population summaries.
+#: Adding a field keeps the number; changing or removing one, or what the folder's files hold, bumps it.
+FORMAT = 2
+MANIFEST = "manifest.json"
+
+Kind = Literal["run", "sweep"]
+#: The kinds of result folder, and where each keeps its results (for a reader that opened the other).
+KINDS: dict[str, str] = {
+    "run": "its tables are rows.csv and summary.csv",
+    "sweep": "its table is sweep.csv, its chart pareto.png",
+}
+
+
+# ---- files ----
+
+
+def write_atomic(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """Write a file under a temporary name, flush it to disk, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if callable(data):
+            data(tmp)
+        elif isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def new_run_dir(base: Path, name: str, now: datetime | None = None) -> Path:
+    """A fresh folder `base/<name>-<UTC timestamp>` (with -2, -3 ... if that second is taken)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = base / (f"{name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise ConfigError(f"cannot create a results folder in {base}: {_reason(err)}", ("--out",)) from None
+    raise ConfigError(f"too many runs named {name}-{stamp} in {base}", ("--out",))
+
+
+def claim_dir(out: Path) -> Path:
+    """Use `out` for a new run: it must not exist yet, or be an empty folder."""
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise ConfigError(f"{out} exists and is not a folder", ("--out",))
+            if any(out.iterdir()):
+                raise ConfigError(
+                    f"{out} is not empty; pick another folder, or finish a cut-short run with --resume {out}",
+                    ("--out",),
+                )
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create {out}: {_reason(err)}", ("--out",)) from None
+    return out
+
+
+# ---- the manifest ----
+
+#: The fields every manifest has, whatever its kind, in the order they are written.
+COMMON: tuple[str, ...] = (
+    "format",
+    "kind",
+    "complete",
+    "status",
+    "scenario_name",
+    "deploys",
+    "seed",
+    "package",
+    "python",
+    "command",
+    "started_at",
+    "finished_at",
+    "files",
+    "scenario",
+)
+
+
+def now() -> str:
+    """This moment in UTC, to the second, as the manifest writes it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_manifest(
+    kind: Kind, scenario: Scenario, deploys: int, seed: int, command: Sequence[str], **own: Any
+) -> dict[str, Any]:
+    """The manifest of a folder about to be filled: the common fields, the kind's `own` fields
+    between them, the resolved scenario last."""
+    if kind not in KINDS:
+        raise ValueError(f"a result folder is a {' or a '.join(KINDS)}, not a {kind!r}")
+    if set(own) & set(COMMON):
+        raise ValueError(f"{', '.join(sorted(set(own) & set(COMMON)))}: common fields, not a {kind}'s own")
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "complete": False,
+        "status": "running",
+        "scenario_name": scenario.name,
+        "deploys": deploys,
+        "seed": seed,
+        **own,
+        "package": {"name": "deploysim", "version": __version__},
+        "python": platform.python_version(),
+        "command": list(command),
+        "started_at": now(),
+        "finished_at": None,
+        "files": None,
+        "scenario": scenario.to_dict(),
+    }
+
+
+def save_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write `path/manifest.json`, whole or not at all."""
+    write_atomic(path / MANIFEST, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+
+
+def start_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """The first write into a freshly claimed folder: a folder that cannot be written is removed,
+    and the error names it as a bad --out."""
+    try:
+        save_manifest(path, manifest)
+    except OSError as err:
+        shutil.rmtree(path, ignore_errors=True)
+        raise ConfigError(f"cannot write in {path}: {err.strerror or err}", ("--out",)) from None
+
+
+def complete_manifest(path: Path, manifest: dict[str, Any], **fields: Any) -> None:
+    """Mark the folder complete (with any last `fields`) — call it only once every other file is
+    written — and save the manifest."""
+    manifest.update(fields)
+    manifest.update(complete=True, status="complete", finished_at=now())
+    save_manifest(path, manifest)
+
+
+def _valid(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+#: The fields every format-2 manifest has always had, and their JSON types.
+REQUIRED: dict[str, type] = {
+    "complete": bool,
+    "scenario_name": str,
+    "deploys": int,
+    "seed": int,
+    "package": dict,
+    "command": list,
+    "scenario": dict,
+}
+
+
+def load_manifest(path: Path, kind: Kind | None = None) -> dict[str, Any]:
+    """The manifest of a result folder, checked: its format, its kind (`kind`: the one the caller
+    reads) and the common fields; a bad one is an error naming the folder."""
+    f = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        why = (
+            "no such folder" if not Path(path).is_dir() else f"no {MANIFEST}: not a deploysim results folder"
+        )
+        raise ConfigError(why, source=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"unreadable {MANIFEST}: {err}", source=str(path)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(f"{MANIFEST} is not a format-{FORMAT} deploysim manifest", source=str(path))
+    manifest.setdefault("kind", "run")
+    found = manifest["kind"]
+    if found not in KINDS:
+        raise ConfigError(f"{MANIFEST} lacks a valid 'kind'", source=str(path))
+    for key, type_ in REQUIRED.items():
+        if not _valid(manifest.get(key), type_):
+            raise ConfigError(f"{MANIFEST} lacks a valid {key!r}", source=str(path))
+    if kind is not None and found != kind:
+        raise ConfigError(f"a {found}, not a {kind}: {KINDS[found]}", source=str(path))
+    return manifest
