@@ -54,10 +54,12 @@ notebooks: $(VENV)/.installed-dev
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
 		--ExecutePreprocessor.timeout=600 --output-dir results/notebooks notebooks/[0-9][0-9]-*.ipynb
 
-## lint: ruff, and the floors' import contract (pyproject's [tool.importlinter]: imports point only down)
+## lint: ruff, the floors' import contract (pyproject's [tool.importlinter]: imports point only down)
+## and the type checker on sim/ (pyproject's [tool.mypy])
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -242,6 +242,7 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Seq
         if not overrides:
             return ref
         ref = ref.to_dict()
+    lines: dict[tuple[PathPart, ...], int]
     if isinstance(ref, Mapping):
         data, lines, source = dict(ref), {}, None
     else:

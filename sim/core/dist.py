@@ -54,6 +54,12 @@ class Dist(Config):
             return {"kind": "uniform", "low": value[0], "high": value[1]}
         return value
 
+    def _given(self, name: str) -> float:
+        """A parameter this kind takes: `validate` has made sure it is given."""
+        value: float | None = getattr(self, name)
+        assert value is not None, f"a {self.kind} distribution without {name}"
+        return value
+
     def validate(self) -> None:
         needed = self._needs[self.kind]
         for name in ("value", "low", "high", "median", "p90", "mean"):
@@ -64,62 +70,65 @@ class Dist(Config):
                 raise ConfigError(
                     f"not used by a {self.kind} distribution (it takes {' and '.join(needed)})", (name,)
                 )
-        if self.kind in ("uniform", "loguniform") and self.low > self.high:
+        if self.kind in ("uniform", "loguniform") and self._given("low") > self._given("high"):
             raise ConfigError(f"low {self.low} is above high {self.high}", ("low",))
-        if self.kind == "loguniform" and self.low <= 0:
+        if self.kind == "loguniform" and self._given("low") <= 0:
             raise ConfigError(f"{self.low} is not > 0 (log-uniform needs positive ends)", ("low",))
         if self.kind == "lognormal":
-            if self.median <= 0:
+            if self._given("median") <= 0:
                 raise ConfigError(f"{self.median} is not > 0", ("median",))
-            if self.p90 < self.median:
+            if self._given("p90") < self._given("median"):
                 raise ConfigError(f"p90 {self.p90} is below the median {self.median}", ("p90",))
-        if self.kind == "exponential" and self.mean <= 0:
+        if self.kind == "exponential" and self._given("mean") <= 0:
             raise ConfigError(f"{self.mean} is not > 0", ("mean",))
 
     def short_form(self) -> float | list[float] | None:
         if self.kind == "fixed":
             return self.value
         if self.kind == "uniform":
-            return [self.low, self.high]
+            return [self._given("low"), self._given("high")]
         return None
 
     def sample(self, rng: np.random.Generator, size: int | None = None) -> Any:
         k = self.kind
         if k == "fixed":
-            return self.value if size is None else np.full(size, self.value)
+            return self.value if size is None else np.full(size, self._given("value"))
         if k == "uniform":
-            return rng.uniform(self.low, self.high, size)
+            return rng.uniform(self._given("low"), self._given("high"), size)
         if k == "loguniform":
-            return np.exp(rng.uniform(math.log(self.low), math.log(self.high), size))
+            return np.exp(rng.uniform(math.log(self._given("low")), math.log(self._given("high")), size))
         if k == "lognormal":
-            sigma = math.log(self.p90 / self.median) / Z90
-            return self.median * np.exp(sigma * rng.standard_normal(size))
-        return rng.exponential(self.mean, size)
+            median = self._given("median")
+            sigma = math.log(self._given("p90") / median) / Z90
+            return median * np.exp(sigma * rng.standard_normal(size))
+        return rng.exponential(self._given("mean"), size)
 
     def expected(self) -> float:
         k = self.kind
         if k == "fixed":
-            return float(self.value)
+            return float(self._given("value"))
         if k == "uniform":
-            return (self.low + self.high) / 2
+            return (self._given("low") + self._given("high")) / 2
         if k == "loguniform":
-            if self.low == self.high:
-                return float(self.low)
-            return (self.high - self.low) / math.log(self.high / self.low)
+            low, high = self._given("low"), self._given("high")
+            if low == high:
+                return float(low)
+            return (high - low) / math.log(high / low)
         if k == "lognormal":
-            sigma = math.log(self.p90 / self.median) / Z90
-            return self.median * math.exp(sigma**2 / 2)
-        return float(self.mean)
+            median = self._given("median")
+            sigma = math.log(self._given("p90") / median) / Z90
+            return median * math.exp(sigma**2 / 2)
+        return float(self._given("mean"))
 
     def bounds(self) -> tuple[float, float]:
         """Smallest and largest value a draw can take (inf where unbounded)."""
         k = self.kind
         if k == "fixed":
-            return (self.value, self.value)
+            return (self._given("value"), self._given("value"))
         if k in ("uniform", "loguniform"):
-            return (self.low, self.high)
+            return (self._given("low"), self._given("high"))
         if k == "lognormal" and self.p90 == self.median:
-            return (self.median, self.median)
+            return (self._given("median"), self._given("median"))
         return (0.0, math.inf)
 
     def check_within(self, lo: float, hi: float, unit: str = "") -> None:

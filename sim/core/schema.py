@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import math
 import types
 import typing
@@ -42,9 +41,15 @@ def section(factory: Any, *, doc: str = "") -> Any:
     return dataclasses.field(default_factory=factory, metadata={"doc": doc})
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    # A plain dict, not functools.cache: type checkers cannot tell that a dataclass's type is hashable.
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _fmt(value: Any) -> str:

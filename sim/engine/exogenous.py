@@ -183,7 +183,7 @@ class Release:
 
     @property
     def latency_profile(self) -> int:
-        return LATENCY_PROFILE.get(self.kind, PROFILE_NONE) if self.bad else PROFILE_NONE
+        return LATENCY_PROFILE.get(self.kind or "", PROFILE_NONE) if self.bad else PROFILE_NONE
 
     @property
     def leak_per_s(self) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -20,6 +20,7 @@ import simpy
 from ..core import rng as streams
 from .alert import BurnRateAlert
 from .strategies import Deploy, Strategy
+from .strategies.base import Gen
 from .strategies.driver import take_back
 from .user_reports import UserReports, can_hurt, harm, slow_share
 from .world import World, noise_process
@@ -41,7 +42,7 @@ class Follow:
 
 def follow_up(
     scn: Scenario,
-    impl: Strategy,
+    impl: Strategy[Any],
     exo: Exogenous,
     before: World,
     d: Deploy,
@@ -86,7 +87,7 @@ def follow_up(
     return Follow(world, later, start, end)
 
 
-def _aftermath(d: Deploy, impl: Strategy):  # type: ignore[no-untyped-def]
+def _aftermath(d: Deploy, impl: Strategy[Any]) -> Gen:
     yield d.abort
     for proc in d.background_processes:  # a scale-down still to come is called off, as in the watch
         if proc.is_alive:

@@ -14,7 +14,7 @@ drawn are then settled in one read. A statistical test is measured look by look.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -30,6 +30,7 @@ from ..config.judges import (
     FixedJudge,
     GateJudge,
     MannWhitneyJudge,
+    Metric,
     TwoProportionJudge,
 )
 
@@ -116,7 +117,7 @@ def measure_many(judge: GateJudge, world: World, ticks: list[float], lookback_s:
     columns = [(m, s[_STAT[m]][NEW], _per_tick(limits[m], T)) for m in judge.watch]
     needs_baseline = how.needs_baseline
 
-    def judged(i: int) -> list[tuple[str, float, float]] | None:
+    def judged(i: int) -> list[tuple[Metric, float, float]] | None:
         """The (metric, value, limit) a look at tick i can judge; None without enough requests."""
         new = new_n[i]
         if new < least or (needs_baseline and stable_n[i] < least):
@@ -147,7 +148,7 @@ def _limits(
     )
 
 
-def _verdict(judged: list[tuple[str, float, float]]) -> Verdict:
+def _verdict(judged: Sequence[tuple[str, float, float]]) -> Verdict:
     """The verdict on the metrics that could be judged: (metric, value, limit) each."""
     if not judged:
         return Verdict("inconclusive", 0.0, {})
@@ -164,7 +165,7 @@ def _per_tick(limit: Any, ticks: int) -> list[float]:
     return limit if isinstance(limit, list) else [float(limit)] * ticks
 
 
-def _status(judged: list[tuple[str, float, float]] | None) -> str:
+def _status(judged: Sequence[tuple[str, float, float]] | None) -> str:
     """The status `_verdict` gives these (metric, value, limit), without its values and score:
     value/limit > 1 is value > limit, or any value over a limit of 0."""
     if not judged:
@@ -221,7 +222,7 @@ class BaselineMeasure(Measure):
         if c.requests < max(1, judge.min_requests) or b.requests < max(1, judge.min_requests):
             return Verdict("inconclusive")
         base = _observed(b)
-        limits = {m: _baseline_bounds(judge, m, [base[m]])[0] for m in judge.watch}
+        limits: dict[str, float] = {m: _baseline_bounds(judge, m, [base[m]])[0] for m in judge.watch}
         return _limits(judge, _observed(c), limits, c.requests)
 
     @staticmethod
@@ -282,6 +283,7 @@ def mann_whitney_classify(
     j = min(max(1, math.ceil(m * n / 2 - 0.5 - z * sigma)), (m * n + 1) // 2)
     lower, upper = float(diffs[j - 1]), float(diffs[m * n - j])
     bound = tolerance * abs(estimate)
+    label: Literal["high", "low", "pass"]
     if lower > bound and ratio >= allowed_ratio:
         label = "high"
     elif upper < -bound and ratio <= 1 / allowed_ratio:
@@ -301,7 +303,8 @@ class MannWhitneyMeasure(Measure):
         b = world.series(STABLE, t_to - lookback_s, t_to)
         if np.nansum(c["requests"]) < max(1, judge.min_requests):
             return Verdict("inconclusive")
-        values, worst, inconclusive = {}, 0.0, False
+        values: dict[str, tuple[float, float]] = {}
+        worst, inconclusive = 0.0, False
         for metric in judge.watch:
             key = _STAT[metric]
             x, y = (

@@ -99,7 +99,7 @@ class _Templates:
                     for name, query, cond in judge_queries(judge, window)
                 ]
             base = m.judge
-        doc = {
+        doc: dict[str, Any] = {
             "apiVersion": _API,
             "kind": "AnalysisTemplate",
             "metadata": {"name": "", **({"annotations": annotations} if annotations else {})},
@@ -173,7 +173,9 @@ def _canary(
     ):
         total *= 10
     if routing.mode == "router":
-        router = {"istio": {"virtualService": {"name": f"{name}-vsvc", "routes": ["primary"]}}}
+        router: dict[str, Any] = {
+            "istio": {"virtualService": {"name": f"{name}-vsvc", "routes": ["primary"]}}
+        }
         if total > 100:  # only NGINX (and plugins) take a maxTrafficWeight
             router = {"maxTrafficWeight": total, "nginx": {"stableIngress": name}}
         out.update(canaryService=f"{name}-canary", stableService=f"{name}-stable", trafficRouting=router)
@@ -218,9 +220,9 @@ def _canary(
                 f"background analyses start at different steps ({sorted(start)}): Argo starts them all"
                 f" at step {first}"
             )
-        step = where.get(first, len(steps)) if spec.analyses else (checks_from or 0)
+        starting = where.get(first, len(steps)) if spec.analyses else (checks_from or 0)
         refs = [r for a in background for r in tpl.refs(a, notes)]
-        out["analysis"] = {"templates": refs, "startingStep": step, "args": _args(name)}
+        out["analysis"] = {"templates": refs, "startingStep": starting, "args": _args(name)}
     if routing.mode == "router":
         out["scaleDownDelaySeconds"] = _whole(spec.scale_down_delay_s, "scaleDownDelaySeconds", notes)
         abort = spec.abort_scale_down_delay_s

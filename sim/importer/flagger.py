@@ -48,7 +48,8 @@ def flagger_weights(step: int, step_weights: list[int], max_weight: int) -> list
                 return min(room, step_weights[i + 1] - w)
         return room
 
-    weights, w = [], 0
+    weights: list[int] = []
+    w = 0
     while w < top:
         s = next_step(w)
         if s <= 0 or len(weights) > 1000:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.judges import FixedJudge
+from ..config.judges import FixedJudge, Metric
 from ..core.errors import PathPart
 from .manifests import Manifest, duration_s, listing, mapping, number
 from .mapping import Context, annotated_judge, clean, same_limits
@@ -61,7 +61,7 @@ class CheckReader:
     def judge(self) -> str | None:
         """One judge for all metric checks of a pass (any failing metric fails the check)."""
         ctx, c = self.ctx, self.c
-        limits: dict[str, float] = {}
+        limits: dict[Metric, float] = {}
         windows: list[float] = []
         for i, metric in enumerate(listing(c, (*self.a, "metrics"))):
             path = (*self.a, "metrics", i)
@@ -89,12 +89,13 @@ class CheckReader:
             "p99": "max_p99_ms",
             "saturation": "max_saturation",
         }
+        limit_fields: dict[str, Any] = {fields[k]: v for k, v in limits.items()}
         judge = FixedJudge(
             watch=tuple(limits),
             min_requests=1,
             min_tail_samples=0.0,
             lookback_s=max(windows),
-            **{fields[k]: v for k, v in limits.items()},
+            **limit_fields,
         )
         annotated = annotated_judge(c)
         if annotated is not None and same_limits(annotated[1], judge):
@@ -103,7 +104,7 @@ class CheckReader:
 
     def metric(
         self, path: tuple[PathPart, ...], metric: dict[str, Any], window: float
-    ) -> tuple[str, float, float] | None:
+    ) -> tuple[Metric, float, float] | None:
         ctx, c = self.ctx, self.c
         name = str(metric["name"])
         rng = metric.get("thresholdRange") or {}
@@ -188,7 +189,7 @@ class CheckReader:
         return str(tpl.get("spec", "query", default="")), (*path, "templateRef")
 
 
-def _limit(shape: Shape, lo: float | None, hi: float | None) -> tuple[str, float] | None:
+def _limit(shape: Shape, lo: float | None, hi: float | None) -> tuple[Metric, float] | None:
     """A custom metric's thresholdRange as the judge's limit on the measure."""
     if shape.baseline:
         return None

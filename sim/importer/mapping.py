@@ -153,7 +153,8 @@ def gate_judge(shape: Shape, lim: float, lookback: float | None) -> GateJudge:
         "lookback_s": lookback,
     }
     if not shape.baseline:
-        return FixedJudge(**common, **{_FIELD[metric]: lim})
+        fixed: dict[str, Any] = {**common, _FIELD[metric]: lim}
+        return FixedJudge(**fixed)
     if metric == "error_rate":
         return BaselineJudge(**common, max_error_ratio=shape.factor, error_margin=lim)
     if metric == "saturation":
@@ -182,13 +183,13 @@ def same_limits(a: GateJudge, b: GateJudge) -> bool:
     if isinstance(a, FixedJudge) and isinstance(b, FixedJudge):
         keys = [_FIELD[w] for w in a.watch]
     elif isinstance(a, BaselineJudge) and isinstance(b, BaselineJudge):
-        keys = {
+        fields = {
             "error_rate": ["max_error_ratio", "error_margin"],
             "p50": ["max_latency_ratio"],
             "p99": ["max_latency_ratio"],
             "saturation": ["max_saturation_delta"],
         }
-        keys = [k for w in a.watch for k in keys[w]]
+        keys = [k for w in a.watch for k in fields[w]]
     else:
         return True
     return all(math.isclose(getattr(a, k), getattr(b, k), rel_tol=1e-9, abs_tol=1e-12) for k in keys)
@@ -241,7 +242,7 @@ def argo_metric(
         return None, MannWhitneyJudge(min_requests=1)
     query = spec.get("query") if isinstance(spec, dict) else None
     shape = classify(query) if isinstance(query, str) else None
-    if shape is None:
+    if shape is None or not isinstance(query, str):
         ctx.warn(
             m,
             (*ppath, "query") if query else ppath,

@@ -172,7 +172,8 @@ class Limits:
             slo=slo.slo,
             budget_days=slo.budget_days,
         )
-        return dataclasses.replace(base, **changes)
+        given: dict[str, Any] = changes  # each checked against its field by __post_init__
+        return dataclasses.replace(base, **given)
 
     def __post_init__(self) -> None:
         if self.blast_metric not in BLAST_METRICS:
@@ -297,7 +298,10 @@ Rows = dict[tuple[str, str], dict[str, Any]]
 
 
 def _index(summary: pd.DataFrame) -> Rows:
-    return {(r["strategy"], r["metric"]): r for r in summary.to_dict("records")}
+    return {
+        (str(r["strategy"]), str(r["metric"])): {str(k): v for k, v in r.items()}
+        for r in summary.to_dict("records")
+    }
 
 
 def _row(rows: Rows, strategy: str, metric: str) -> dict[str, Any]:
@@ -437,10 +441,10 @@ def explain(advice: Advice) -> str:
         parts = []
         for n, (s, v) in advice.relax.items():
             # Another of its limits met only by its estimate: it would be a candidate, not a sure choice.
-            unsure = any(c.strategy == s and c.limit != n and c.status == LIKELY for c in advice.checks)
+            estimated = any(c.strategy == s and c.limit != n and c.status == LIKELY for c in advice.checks)
             parts.append(
                 f"relax {_what(n, limits)} to {value_text(n, v, limits)} and {s} "
-                + ("meets the others by its estimates" if unsure else "qualifies")
+                + ("meets the others by its estimates" if estimated else "qualifies")
             )
         return "No strategy meets every limit. Binding: " + "; or ".join(parts) + "."
     names = ", ".join(_what(n, limits) for n in advice.binding)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
-from ..config.judges import BaselineJudge, FixedJudge, GateJudge
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge, Metric
 from ..engine.judging import measurer
 from .report import TABLE
 from .summary import durations, pareto_front, survival, wilson
@@ -78,7 +78,7 @@ class Style:
     width: float  # of its curves: the first strategies' widest, so later ones drawn on top leave them showing
 
 
-def _assign(strategies: Sequence[str], built_in: dict[str, Any], pool: Sequence[Any]) -> dict[str, Any]:
+def _assign(strategies: Iterable[str], built_in: dict[str, Any], pool: Sequence[Any]) -> dict[str, Any]:
     free = [c for c in pool if c not in built_in.values()]
     out: dict[str, Any] = {}
     for s in dict.fromkeys(strategies):
@@ -87,13 +87,14 @@ def _assign(strategies: Sequence[str], built_in: dict[str, Any], pool: Sequence[
     return out
 
 
-def colours(strategies: Sequence[str]) -> dict[str, str]:
+def colours(strategies: Iterable[str]) -> dict[str, str]:
     return _assign(strategies, BUILT_IN_COLOURS, PALETTE)
 
 
-def styles(strategies: Sequence[str]) -> dict[str, Style]:
+def styles(strategies: Iterable[str]) -> dict[str, Style]:
     """Colour, marker, dash pattern and line width per strategy, in order of first appearance."""
-    palette, markers = colours(strategies), _assign(strategies, BUILT_IN_MARKERS, MARKERS)
+    names = list(strategies)  # read twice
+    palette, markers = colours(names), _assign(names, BUILT_IN_MARKERS, MARKERS)
     order = list(palette)
     return {
         s: Style(palette[s], markers[s], DASHES[i % len(DASHES)], max(1.2, 4.2 - 0.9 * i))
@@ -141,8 +142,8 @@ def _flag(df: pd.DataFrame, column: str) -> pd.Series:
 def _dodge(ax: Axes, i: int, k: int, step_pt: float = 4.0) -> Transform:
     """Data coordinates shifted sideways by a few points per strategy (i of k): values that coincide
     stay side by side, and the data themselves are not moved."""
-    fig = ax.get_figure()
-    assert fig is not None
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure)
     return offset_copy(ax.transData, fig=fig, x=(i - (k - 1) / 2) * step_pt, y=0.0, units="points")
 
 
@@ -449,11 +450,11 @@ def blast_vs_recovery(
     median.set(markeredgecolor="black", markeredgewidth=1.5, label="large: the strategy's median")
     handles.append(median)
     if censored.any():
-        hollow = Line2D([], [], linestyle="none", marker="o", markersize=7, markerfacecolor="none")
-        hollow.set(
+        open_mark = Line2D([], [], linestyle="none", marker="o", markersize=7, markerfacecolor="none")
+        open_mark.set(
             markeredgecolor="black", label="hollow \u2197: not restored when its\nfollow-up ended (at least)"
         )
-        handles.append(hollow)
+        handles.append(open_mark)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     if large_blast is None and blast == "faulty_requests":
         large_blast = LARGE_BLAST_BUDGET_SHARE * error_budget_requests(ok)
@@ -522,13 +523,13 @@ def _ci_points(ax: Axes, summary: pd.DataFrame, xm: str, ym: str, xs: float = 1.
         # rounding error past the mean draws no bar rather than a negative one).
         xerr = [[max(0.0, x - max(x0, 0.0))], [max(0.0, x1 - x)]] if not math.isnan(x0) else [[0.0], [0.0]]
         yerr = [[max(0.0, y - max(y0, 0.0))], [max(0.0, y1 - y)]] if not math.isnan(y0) else [[0.0], [0.0]]
-        xerr, yerr = np.array(xerr) * xs, np.array(yerr) * ys
-        _take_in(ax, [x * xs - xerr[0][0], x * xs + xerr[1][0]], [y * ys - yerr[0][0], y * ys + yerr[1][0]])
+        xbar, ybar = np.array(xerr) * xs, np.array(yerr) * ys
+        _take_in(ax, [x * xs - xbar[0][0], x * xs + xbar[1][0]], [y * ys - ybar[0][0], y * ys + ybar[1][0]])
         ax.errorbar(
             [x * xs],
             [y * ys],
-            xerr=xerr,
-            yerr=yerr,
+            xerr=xbar,
+            yerr=ybar,
             fmt=style.marker,
             color=style.colour,
             capsize=3,
@@ -718,10 +719,11 @@ def pareto(points: pd.DataFrame, panels: Sequence[Panel] = (LEAD_VS_BLAST,), lab
                 alpha=0.8,
                 transform=_dodge(ax, i, len(look)),
             )
-        best = points[pareto_front(points[x], points[y])].sort_values([x, y])
+        best = points[pareto_front(points[x].to_numpy(), points[y].to_numpy())].sort_values([x, y])
         ax.plot(best[x] * xs, best[y] * ys, color="black", linewidth=1, linestyle="--", label="Pareto front")
-        for (px, py), same in best.groupby([x, y], sort=False):  # tied points share one label
+        for _, same in best.groupby([x, y], sort=False):  # tied points share one label
             first = same.iloc[0]
+            px, py = float(first[x]), float(first[y])
             more = f" (+{len(same) - 1} tied)" if len(same) > 1 else ""
             ax.annotate(
                 f"{first['strategy']}: {first[label]}{more}",
@@ -843,7 +845,7 @@ def _limit_label(name: str, judge: GateJudge, metric: str) -> str:
     return f"{metric} limit ({name})"
 
 
-def judge_limits(tl: Timeline) -> list[tuple[str, str, np.ndarray]]:
+def judge_limits(tl: Timeline) -> list[tuple[str, Metric, np.ndarray]]:
     """(label, metric, limit per watch window) for each metric each of the strategy's judges watches,
     from the judge's own rule (`limits_many`) applied to the stable version's values, window by
     window. The limit is NaN outside the span the strategy was judging (its first look's lookback
@@ -881,7 +883,7 @@ def judge_limits(tl: Timeline) -> list[tuple[str, str, np.ndarray]]:
             value = limits.get(metric)
             if value is None:
                 continue
-            series = np.full(len(t), float(value)) if np.isscalar(value) else np.asarray(value, float)
+            series = np.full(len(t), value, float) if np.isscalar(value) else np.asarray(value, float)
             baseline_ok = pooled["stable"] >= least if how.needs_baseline else np.ones(len(t), bool)
             judged = (
                 judging
@@ -1055,9 +1057,7 @@ def replay(tl: Timeline, span: Span = "rollout") -> Figure:
 def _tests(tl: Timeline) -> list[str]:
     """The strategy's judges with no limit to draw: statistical tests (their verdict is a test's)."""
     return [
-        n
-        for n, j in tl.judges.items()
-        if isinstance(j, GateJudge) and not measurer(j).limits_from_aggregates
+        n for n, j in tl.judges.items() if isinstance(j, GateJudge) and not measurer(j).limits_from_aggregates
     ]
 
 

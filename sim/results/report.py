@@ -8,7 +8,7 @@ fixed width, and `caption` says what the cells are. `summary_json` is the `--jso
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,7 +193,8 @@ def _label(shown: Shown, stat: str) -> str:
 
 
 def _value(part: pd.DataFrame, metric: str, stat: str, shown: Shown) -> str:
-    r = part.loc[metric]
+    # One metric's row of the summary: its statistics by name, each a number.
+    r: dict[Hashable, Any] = part.loc[metric].to_dict()
     top = 1.0 if metric in SHARES else math.inf
     if stat == "cell":
         if math.isnan(r["mean"]):
@@ -221,9 +222,10 @@ def _counts(part: pd.DataFrame, follow_s: float | None) -> dict[str, str]:
             return UNDEFINED
         if part.at[metric, "n"] == 0:  # none to count (a rate of nothing is undefined, its count 0)
             return "0"
-        value = part.at[metric, stat]
+        row: dict[Hashable, Any] = part.loc[metric].to_dict()
+        value = float(row[stat])
         if stat == "mean":  # a rate: how many of its population
-            value *= part.at[metric, "n"]
+            value *= float(row["n"])
         return f"{round(value)}"
 
     return {
@@ -263,7 +265,11 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     deploy takes as long as its release, so its own lead time would only repeat the release's."""
     keep = ~(table == UNDEFINED).all(axis=1)
     table = table[keep]
-    if LEAD in table.index and PLAN in table.index and table.loc[LEAD].equals(table.loc[PLAN]):
+    if (
+        LEAD in table.index
+        and PLAN in table.index
+        and table.loc[[LEAD]].to_numpy().tolist() == table.loc[[PLAN]].to_numpy().tolist()
+    ):
         table = table.drop(index=PLAN)
     # A section whose rows all went is dropped with them.
     heads = [h for h in (SAFETY_HEAD, COST_HEAD) if h in table.index]

@@ -23,6 +23,7 @@ The rows' columns and their Parquet types come from the column table, `sim.core.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from collections.abc import Sequence
@@ -273,7 +274,7 @@ def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
     names = []
     for name, fig in plots.run_charts(df, summary).items():
         target = path / CHARTS / f"{name}.png"
-        write_atomic(target, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
+        write_atomic(target, functools.partial(fig.savefig, format="png", dpi=110))
         names.append(f"{CHARTS}/{name}.png")
     return names
 

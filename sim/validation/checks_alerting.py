@@ -7,13 +7,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..config.scenario import Scenario
 from ..engine.metrics import NAN
 from . import references as ref
 from .common import QUIET, WATCH_ONLY, error_fault, runs, scenario, user_rate
 from .record import Record, mean_interval, pct, rate_interval
 
 
-def _burn_scenario(error_ratio: float, horizon_s: float):  # type: ignore[no-untyped-def]
+def _burn_scenario(error_ratio: float, horizon_s: float) -> Scenario:
     """A blue-green cutover onto a release failing `error_ratio` of user requests, on a service with
     no baseline errors, whose on-call answers a page at once: the alert's own timing, undisturbed."""
     return scenario(
@@ -32,7 +33,7 @@ def _burn_scenario(error_ratio: float, horizon_s: float):  # type: ignore[no-unt
     )
 
 
-def _pairs(scn) -> list[tuple[float, float, float]]:  # type: ignore[no-untyped-def]
+def _pairs(scn: Scenario) -> list[tuple[float, float, float]]:
     return [(w.long_s, w.short_s, w.burn_rate) for w in scn.slo.windows]
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..config.strategies import BlueGreenConfig
 from .common import batch, runs, scenario
 from .record import Record, mean_interval, pct, rate_interval, z_of
 
@@ -117,7 +118,9 @@ def check_time_to_repair(deploys: int = 400, seed: int = 871, level: float = 0.9
     """Blue-green flips back in seconds while blue is warm; recreate must redeploy."""
     df = _bad_batch(deploys, seed)
     scn = scenario({"releases": {"bad_probability": 1.0}})
-    keep = scn.strategies["blue_green"].scale_down_delay_s  # type: ignore[attr-defined]
+    blue_green = scn.strategies["blue_green"]
+    assert isinstance(blue_green, BlueGreenConfig)
+    keep = blue_green.scale_down_delay_s
     recreate = df[(df["strategy"] == "recreate")]["time_to_repair_s"].dropna().to_numpy(float)
     bg = df[df["strategy"] == "blue_green"].dropna(subset=["time_to_repair_s"])
     # Detection while blue is still up: at most `keep` seconds after the cutover (lead time).
@@ -178,12 +181,14 @@ def check_blue_green_cost(deploys: int = 50, seed: int = 873) -> Record:
     """Instances running during blue-green's overlap, as a multiple of the steady fleet."""
     scn = scenario({"releases": {"bad_probability": 0.0}})
     spec = scn.strategies["blue_green"]
+    assert isinstance(spec, BlueGreenConfig)
     n = scn.fleet.replicas
     multiples = []
     for run in runs(scn, "blue_green", deploys, seed):
         m = run.world.marks
         # Green starts at new_started_at; blue is terminated stop_s after the scale-down delay.
-        overlap = m.full_at + spec.scale_down_delay_s + scn.fleet.stop_s - m.new_started_at  # type: ignore[attr-defined]
+        assert m.full_at is not None and m.new_started_at is not None  # a good release goes all the way
+        overlap = m.full_at + spec.scale_down_delay_s + scn.fleet.stop_s - m.new_started_at
         multiples.append((n + m.extra_instance_s / overlap) / n)
     mean, lo, hi = mean_interval(np.array(multiples))
     recreate = batch(scn, deploys=deploys, seed=seed, strategies=["recreate"])["extra_instance_hours"]

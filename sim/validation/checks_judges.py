@@ -187,9 +187,7 @@ def check_shipped_policy_looks(
     slack = max(abs(b - expected) for b in band) + z_of(level) * math.sqrt(
         expected * (1 - expected) / 200_000
     )
-    shipped = batch(
-        scenario({"releases": {"bad_probability": 0.0}}, base=base), deploys, seed, [strategy]
-    )
+    shipped = batch(scenario({"releases": {"bad_probability": 0.0}}, base=base), deploys, seed, [strategy])
     fr = shipped["false_rollback"].astype(bool)
     s_share, s_lo, s_hi = rate_interval(int(fr.sum()), len(fr), level)
     return Record(
@@ -241,8 +239,8 @@ def mann_whitney_vectors(count: int, seed: int) -> list[tuple[str, np.ndarray, n
     rng = np.random.default_rng(seed)
     for i in range(max(0, count - len(cases))):
         m, n = int(rng.integers(3, 16)), int(rng.integers(3, 16))
-        y = rng.lognormal(3.7, 0.3, n)
-        x = rng.lognormal(3.7, 0.3, m) * (1 + rng.uniform(0, 0.6))
+        y: np.ndarray = rng.lognormal(3.7, 0.3, n)
+        x: np.ndarray = rng.lognormal(3.7, 0.3, m) * (1 + rng.uniform(0, 0.6))
         if i % 3 == 1:
             x, y = np.round(x), np.round(y)
         elif i % 3 == 2:

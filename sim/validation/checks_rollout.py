@@ -70,7 +70,8 @@ def check_flagger_promotion(
     times = []
     for run in runs(scn, "flagger", deploys, seed, record=True):
         promoted = [t for t, kind, detail in run.deploy.events if kind == "step" and detail == "promoted"]
-        times.append(promoted[0] - run.world.marks.first_serving_at if promoted else math.nan)
+        first = run.world.marks.first_serving_at
+        times.append(promoted[0] - first if promoted and first is not None else math.nan)
     mean, lo, hi = mean_interval(np.array(times))
     steps = max_weight // step_weight
     flip = scn.routing.flip_s
@@ -97,10 +98,7 @@ def check_flagger_rollback(
 ) -> Record:
     """Time from the canary's first user request until no user reaches it, when it fails every check."""
     scn = _flagger_scenario(interval_s, threshold, 50, step_weight, bad=True)
-    times = [
-        run.row["time_to_restore_s"]
-        for run in runs(scn, "flagger", deploys, seed)
-    ]
+    times = [run.row["time_to_restore_s"] for run in runs(scn, "flagger", deploys, seed)]
     mean, lo, hi = mean_interval(np.array(times, float))
     expected = ref.flagger_rollback_s(interval_s, threshold)
     slack = scn.routing.flip_s + scn.run.window_s

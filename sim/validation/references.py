@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 from scipy.special import ndtri
 
@@ -224,8 +225,8 @@ def kayenta_interval(x: np.ndarray, y: np.ndarray, confidence: float) -> tuple[f
 
 
 def kayenta_classify(
-    experiment: Sequence[float],
-    control: Sequence[float],
+    experiment: ArrayLike,
+    control: ArrayLike,
     confidence: float,
     tolerance: float,
     allowed_increase: float,
@@ -248,7 +249,7 @@ def kayenta_classify(
     return "pass", lower, upper, estimate
 
 
-def hodges_lehmann_band(experiment: Sequence[float], control: Sequence[float]) -> tuple[float, float]:
+def hodges_lehmann_band(experiment: ArrayLike, control: ArrayLike) -> tuple[float, float]:
     """The pairwise differences either side of the median: Kayenta's root finder may return any
     estimate in between, so a label that changes inside this band is ambiguous under its own code."""
     d = np.sort(np.subtract.outer(np.asarray(experiment, float), np.asarray(control, float)).ravel())

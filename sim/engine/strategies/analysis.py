@@ -27,7 +27,7 @@ from .base import Deploy, Gen
 Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
 
-_SEVERITY: dict[str, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
+_SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
 def analyse(d: Deploy, cfg: AnalysisConfig, label: str) -> Gen:
@@ -59,7 +59,7 @@ def metrics_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, A
         yield d.env.any_of(pending)
         done = [p for p in pending if p.triggered]
         pending = [p for p in pending if not p.triggered]
-        worst = max((p.value or "successful" for p in done), key=_SEVERITY.__getitem__)
+        worst: Outcome = max((p.value or "successful" for p in done), key=_SEVERITY.__getitem__)
         if worst != "successful":  # the run terminates: the other metrics take no more measurements
             for p in pending:
                 p.interrupt("analysis run ended")

@@ -9,7 +9,7 @@ SLO alert answered by the on-call) interrupts it and runs the rollback.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import simpy
@@ -27,11 +27,15 @@ if TYPE_CHECKING:
 
 Gen = Generator[Any, Any, Any]
 
+#: The config record a strategy runs from (CanaryConfig for Canary, ...).
+SpecT = TypeVar("SpecT", bound=StrategyConfig)
 
-class Strategy:
+
+class Strategy(Generic[SpecT]):
     """A deployment strategy: how it rolls a release out and how it takes one back. Each kind's
     class is registered as its implementation in the strategies' family
-    (`@STRATEGIES.implementation(kind)`); `implementation(spec)` builds the one a record's kind names."""
+    (`@STRATEGIES.implementation(kind)`); `implementation(spec)` builds the one a record's kind names.
+    A kind's class names its record (`class Canary(Strategy[CanaryConfig])`), so `self.spec` is typed."""
 
     #: Switches whole fleets with a service selector (blue-green, recreate) rather than weighting.
     switches_fleets: ClassVar[bool] = False
@@ -40,8 +44,8 @@ class Strategy:
     #: The schema change runs before the rollout starts (recreate runs it once the old version is down).
     migrates_first: ClassVar[bool] = True
 
-    def __init__(self, spec: StrategyConfig) -> None:
-        self.spec = spec
+    def __init__(self, spec: SpecT) -> None:
+        self.spec: SpecT = spec
 
     def rollout(self, d: Deploy) -> Gen:
         raise NotImplementedError  # every registered strategy overrides this
@@ -50,7 +54,7 @@ class Strategy:
         raise NotImplementedError  # every registered strategy overrides this
 
     @staticmethod
-    def implementation(spec: StrategyConfig) -> Strategy:
+    def implementation(spec: StrategyConfig) -> Strategy[Any]:
         """The strategy a record's kind names, set to run it."""
         return STRATEGIES.implementation_of(spec.kind)(spec)
 

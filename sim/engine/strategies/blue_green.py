@@ -9,11 +9,11 @@ from .base import Deploy, Gen, Strategy
 
 
 @STRATEGIES.implementation("blue_green")
-class BlueGreen(Strategy):
+class BlueGreen(Strategy[BlueGreenConfig]):
     switches_fleets = True
 
     def rollout(self, d: Deploy) -> Gen:
-        spec: BlueGreenConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         d.log("step", "provision green")
         preview = spec.preview_replicas if spec.preview_replicas is not None else d.fleet.replicas
         yield from d.start(NEW, min(preview, d.fleet.replicas))
@@ -43,7 +43,7 @@ class BlueGreen(Strategy):
             yield from analyse(d, spec.post_promotion, "post-promotion")
 
     def rollback(self, d: Deploy) -> Gen:
-        spec: BlueGreenConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         # While blue is warm this is one flip; once it has been scaled down, a redeploy comes first.
         yield from d.route_back()
         yield from d.retire_new(spec.abort_scale_down_delay_s)

@@ -7,10 +7,9 @@ from .base import Deploy, Gen, Strategy
 
 
 @STRATEGIES.implementation("canary")
-class Canary(Strategy):
-
+class Canary(Strategy[CanaryConfig]):
     def rollout(self, d: Deploy) -> Gen:
-        spec: CanaryConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         for step in spec.steps:
             yield from d.set_canary_weight(step.weight)
             if step.weight >= 100:

@@ -8,10 +8,13 @@ detection interrupts whatever is under way and runs the strategy's rollback of t
 
 from __future__ import annotations
 
+from typing import Any
+
+from ...config.migration import MigrationConfig
 from .base import Deploy, Gen, Strategy, interruptible
 
 
-def drive(d: Deploy, strategy: Strategy) -> Gen:
+def drive(d: Deploy, strategy: Strategy[Any]) -> Gen:
     env, world, plan = d.env, d.world, d.scn.migration
     steps = plan.deploys
     rollout = None
@@ -43,7 +46,7 @@ def drive(d: Deploy, strategy: Strategy) -> Gen:
     yield from take_back(d, strategy)
 
 
-def take_back(d: Deploy, strategy: Strategy) -> Gen:
+def take_back(d: Deploy, strategy: Strategy[Any]) -> Gen:
     """The rollback, once someone has called the release bad; the run ends when it is done."""
     d.rolled_back = True
     d.log("rollback", "started")
@@ -54,7 +57,7 @@ def take_back(d: Deploy, strategy: Strategy) -> Gen:
     d.finished.succeed()
 
 
-def _between(d: Deploy, plan, previous: str) -> Gen:  # type: ignore[no-untyped-def]
+def _between(d: Deploy, plan: MigrationConfig, previous: str) -> Gen:
     """Wait for the old fleet to go, then bake (and backfill after the dual-write deploy)."""
     pending = [p for p in d.retiring if p.is_alive]
     if pending:

@@ -67,12 +67,12 @@ def take_back(d: Deploy) -> Gen:
 
 
 @STRATEGIES.implementation("flag")
-class Flag(Strategy):
+class Flag(Strategy[FlagConfig]):
     uses_flag = True
     switches_fleets = True
 
     def rollout(self, d: Deploy) -> Gen:
-        spec: FlagConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         d.log("step", "provision the new binary (flag off)")
         yield from d.start(NEW, d.fleet.replicas)
         yield from d.switch(1.0)
@@ -84,11 +84,11 @@ class Flag(Strategy):
 
 
 @STRATEGIES.implementation("canary_flag")
-class CanaryFlag(Strategy):
+class CanaryFlag(Strategy[CanaryFlagConfig]):
     uses_flag = True
 
     def rollout(self, d: Deploy) -> Gen:
-        spec: CanaryFlagConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         if not (yield from Progressive(spec.binary).rollout(d)):
             return
         yield from release_by_flag(d, spec)

@@ -8,10 +8,9 @@ from .base import Deploy, Gen, Strategy
 
 
 @STRATEGIES.implementation("progressive")
-class Progressive(Strategy):
-
+class Progressive(Strategy[ProgressiveConfig]):
     def rollout(self, d: Deploy) -> Gen:
-        spec: ProgressiveConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         running = []
         tally = CheckTally()
         for i, step in enumerate(spec.steps):
@@ -46,6 +45,6 @@ class Progressive(Strategy):
         return True
 
     def rollback(self, d: Deploy) -> Gen:
-        spec: ProgressiveConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         yield from d.route_back()
         yield from d.retire_new(spec.abort_scale_down_delay_s)

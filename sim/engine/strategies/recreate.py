@@ -10,12 +10,12 @@ from .base import Deploy, Gen, Strategy
 
 
 @STRATEGIES.implementation("recreate")
-class Recreate(Strategy):
+class Recreate(Strategy[RecreateConfig]):
     switches_fleets = True
     migrates_first = False  # the schema changes while nothing runs: recreate escapes the overlap
 
     def rollout(self, d: Deploy) -> Gen:
-        spec: RecreateConfig = self.spec  # type: ignore[assignment]
+        spec = self.spec
         if spec.silence_alerts:
             d.silenced_until = math.inf
         d.log("step", "stop every stable replica")
