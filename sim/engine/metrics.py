@@ -106,11 +106,13 @@ def deploy_row(
     first = _first_faulty_request(phases) if bad else NAN
     # Time to restore counts from the first user the fault hurt (DORA's "time to restore service"):
     # a release caught before any user met it has no incident to restore from.
-    impacted = bad and not math.isnan(first) and (not detected or first <= m.detected_at)
+    detected_at = NAN if m.detected_at is None else m.detected_at  # set whenever `detected`
+    recovered_at = NAN if m.recovered_at is None else m.recovered_at
+    impacted = bad and not math.isnan(first) and (not detected or first <= detected_at)
     restored = impacted and detected and m.recovered_at is not None
-    ttd = m.detected_at - first if impacted and detected else NAN
-    repair = m.recovered_at - m.detected_at if restored else NAN
-    restore = m.recovered_at - first if restored else NAN
+    ttd = detected_at - first if impacted and detected else NAN
+    repair = recovered_at - detected_at if restored else NAN
+    restore = recovered_at - first if restored else NAN
     censored = impacted and not restored
     failed = float(_column(phases, "caused").sum())
     dt, down = _column(phases, "dt"), _column(phases, "down")

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..core import sampling
 from . import fleet
@@ -68,7 +69,15 @@ class Snapshot:
         """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
         or under trouble, need it — many a state is replaced within the instant it was set."""
         flags = [float(self.down), float(self.shared), self.leak_from]
-        parts = [self.share, self.cap, self.noise_lat, self.p_bg, self.fault, self.p_schema, flags]
+        parts: list[ArrayLike] = [
+            self.share,
+            self.cap,
+            self.noise_lat,
+            self.p_bg,
+            self.fault,
+            self.p_schema,
+            flags,
+        ]
         return np.concatenate(parts)
 
 
@@ -282,9 +291,22 @@ def _serve_plain(
     util = np.add.reduce(both, axis=2) * cap_on / (dt[:, None] * cap_floor)
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
-    return Served(k=k, user=user, syn=syn, err=err, mult=mult, profile=None, util=util,
-                  svc_user=total, svc_err=np.add.reduce(err, axis=1), caused=0, schema_failed=0, faulty=0,
-                  share=share, down=False)
+    return Served(
+        k=k,
+        user=user,
+        syn=syn,
+        err=err,
+        mult=mult,
+        profile=None,
+        util=util,
+        svc_user=total,
+        svc_err=np.add.reduce(err, axis=1),
+        caused=0,
+        schema_failed=0,
+        faulty=0,
+        share=share,
+        down=False,
+    )
 
 
 def _fail(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +215,7 @@ class World:
 
         self._change(apply)
 
-    def _set_noise_levels(self, lat: tuple[float, float], err: tuple[float, float]) -> None:
+    def _set_noise_levels(self, lat: Sequence[float], err: Sequence[float]) -> None:
         self.noise_lat, self.noise_err = lat, err
         base = self.scn.fleet.error_rate
         self.p_bg = tuple(1.0 - (1.0 - base) * (1.0 - e) for e in err)
