@@ -22,7 +22,7 @@ import simpy
 from .exogenous import Episode, Release, TrafficDraw
 from .routing import Fixed, route
 from .serving import NEW, STABLE
-from .tape import Tape
+from .tape import DeployEnvironment, Tape
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Marks:
 class World:
     def __init__(
         self,
-        env: simpy.Environment,
+        env: DeployEnvironment,
         scn: Scenario,
         traffic: TrafficDraw,
         release: Release,
