@@ -20,7 +20,7 @@ import numpy as np
 import simpy
 
 from .exogenous import Episode, Release, TrafficDraw
-from .routing import Fixed, route
+from .routing import Background, RoutingFixed, RoutingState, route
 from .serving import NEW, STABLE
 from .tape import DeployEnvironment, Tape
 from .telemetry import Telemetry
@@ -67,7 +67,7 @@ class World:
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
         bias = tuple(float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names)
-        self._fixed = Fixed(
+        self._fixed = RoutingFixed(
             bias,
             tuple(self.shares.tolist()),
             self.capacity,
@@ -216,9 +216,8 @@ class World:
         self._change(apply)
 
     def _set_noise_levels(self, lat: tuple[float, float], err: tuple[float, float]) -> None:
-        self.noise_lat, self.noise_err = lat, err
         base = self.scn.fleet.error_rate
-        self.p_bg = tuple(1.0 - (1.0 - base) * (1.0 - e) for e in err)
+        self.background = Background(lat, tuple(1.0 - (1.0 - base) * (1.0 - e) for e in err))
 
     def activate_fault(self) -> None:
         self._change(lambda: setattr(self, "fault_active", True))
@@ -278,8 +277,7 @@ class World:
 
     def _route(self) -> None:
         leak = self._leaks and self.armed and self.up[NEW] and self.marks.new_started_at is not None
-        routed = route(
-            self._fixed,
+        state = RoutingState(
             self.mode,
             self.phase,
             self.flag_share,
@@ -289,10 +287,9 @@ class World:
             self.fault_active,
             self.armed,
             self.schema_broken,
-            self.noise_lat,
-            self.p_bg,
             self.marks.new_started_at if leak else math.nan,
         )
+        routed = route(self._fixed, state, self.background)
         self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
         self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
         self.tape.record(routed.snapshot)
