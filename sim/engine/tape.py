@@ -21,9 +21,8 @@ from simpy.core import BoundClass
 from simpy.events import NORMAL, EventPriority
 
 from ..core import sampling
-from .exogenous import Release
 from .ledger import Ledger
-from .serving import Snapshot, serve
+from .serving import ServingFixed, Snapshot, Stretch, serve
 from .telemetry import Stats, Telemetry
 
 _EPS = 1e-9
@@ -88,24 +87,19 @@ class Tape:
         self,
         env: DeployEnvironment,
         counts: np.ndarray,
-        window_s: float,
-        horizon_s: float,
-        release: Release,
-        n_segments: int,
-        ref_util: float,
-        workers: int,
+        serving: ServingFixed,
         telemetry: Telemetry,
         rng: np.random.Generator,
+        *,
+        window_s: float,
+        horizon_s: float,
     ) -> None:
+        # The window length and the horizon go by name: two floats side by side are easily swapped.
         self.env, self.rng = env, rng
         self.window_s, self.horizon_s = window_s, horizon_s
         self.rem = counts.copy()  # requests of each window not yet drawn: by segment, then synthetic
-        self.release = release
-        self.leak_per_s, self.has_profile = release.leak_per_s, release.latency_profile > 0
-        self.fault_p = release.failure_probability(n_segments)
-        self.fault_touch = release.touches(n_segments).astype(np.int64)
-        self.ref_util, self.workers = ref_util, workers
-        self.ledger = Ledger(len(counts) + 64, n_segments)
+        self.serving = serving
+        self.ledger = Ledger(len(counts) + 64, counts.shape[1] - 1)  # by user segment
         self.telemetry = telemetry
         self.materialized = 0.0
         self.reach_s = math.inf  # how far past a read one draw may go (a follow-up draws a day at a time)
@@ -263,21 +257,7 @@ class Tape:
                 f = min(float(dt[i]) / ((ki + 1) * W - float(start[i])), 1.0)
                 taken[i] = rem[ki] if f >= 1.0 - _EPS else sampling.binomial(self.rng, rem[ki], f)
                 rem[ki] -= taken[i]
-        served = serve(
-            self.rng,
-            snaps,
-            which,
-            k,
-            start,
-            dt,
-            taken,
-            self.fault_p,
-            self.fault_touch,
-            self.leak_per_s,
-            self.has_profile,
-            self.ref_util,
-            self.workers,
-        )
+        served = serve(self.rng, Stretch(snaps, which, k, start, dt, taken), self.serving)
         self.telemetry.add(served)
         self.ledger.append(
             t0=start,

@@ -21,7 +21,7 @@ import simpy
 
 from .exogenous import Episode, Release, TrafficDraw
 from .routing import Background, RoutingFixed, RoutingState, route
-from .serving import NEW, STABLE
+from .serving import NEW, STABLE, ServingFixed
 from .tape import DeployEnvironment, Tape
 from .telemetry import Telemetry
 
@@ -84,17 +84,23 @@ class World:
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
         )
+        S = len(self.shares)
+        serving = ServingFixed(
+            release.failure_probability(S),
+            release.touches(S).astype(np.int64),
+            release.leak_per_s,
+            release.latency_profile > 0,
+            ref_util,
+            scn.fleet.workers,
+        )
         self.tape = Tape(
             env,
             traffic.counts,
-            self.window_s,
-            self.horizon_s,
-            release,
-            len(self.shares),
-            ref_util,
-            scn.fleet.workers,
+            serving,
             self.telemetry,
             rng,
+            window_s=self.window_s,
+            horizon_s=self.horizon_s,
         )
         self.ledger = self.tape.ledger
         # Reads go straight to the tape: what monitoring shows is drawn there.
