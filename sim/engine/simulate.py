@@ -111,7 +111,7 @@ def simulate(
         follow = follow_up(scn, impl, exo, world, d, end)
         phases.append(follow.world)
         last, end = follow.deploy, follow.end
-    row = deploy_row(scn, strategy, deploy, seed, phases, last, end)
+    row = deploy_row(scn, strategy, deploy, seed, phases, last=last, end=end)
     return Simulation(row, world, d, exo, strategy, follow)
 
 
