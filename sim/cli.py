@@ -305,7 +305,7 @@ def _resume(args: argparse.Namespace, command: list[str]) -> int:
 def _execute(args: argparse.Namespace, path: Path, spec: store.BatchSpec, manifest: dict, client: Any) -> int:
     _note(args, f"deploysim: writing {path}")
     with _progress(args, spec.scenario.name) as progress:
-        manifest = store.execute(path, spec, manifest, args.jobs, client, progress)
+        manifest = store.execute(path, spec, manifest, jobs=args.jobs, cluster=client, progress=progress)
     _, summary = store.open_results(path)
     _print_summary(args, summary, Stored.of(spec))
     if manifest["failed_runs"]:
@@ -334,7 +334,7 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         for line in sweep.reuse_notes(points, axes):
             _note(args, f"deploysim: {line}")
         with _progress(args, f"{base.name} sweep") as progress:
-            tidy = sweep.run(points, axes, deploys, seed, args.jobs, client, progress)
+            tidy = sweep.run(points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress)
         sweep.save(path, tidy, axes, meta)
     if args.json:
         print(tidy.to_json(orient="records", indent=2))

@@ -124,7 +124,7 @@ def test_a_week_of_follow_up_is_served_in_a_few_draws(monkeypatch):
     real = sim.engine.tape.serve
 
     def counting(*args, **kw):  # type: ignore[no-untyped-def]
-        rows.append(len(args[3]))  # rows (pieces of windows) served in the call
+        rows.append(len(args[1].k))  # rows (pieces of windows) served in the call
         return real(*args, **kw)
 
     monkeypatch.setattr(sim.engine.tape, "serve", counting)

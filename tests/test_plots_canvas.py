@@ -111,7 +111,7 @@ def _lesson(page: Path) -> Figure:
     lesson = runpy.run_path(str(page))["LESSON"]
     scn = lesson.build(lesson.default)
     strategies = list(scn.strategies)
-    lesson_rows = sim.run_batch(scn, WORKSHOP_DEPLOYS, 42, strategies, jobs=1)
+    lesson_rows = sim.run_batch(scn, WORKSHOP_DEPLOYS, 42, strategies=strategies, jobs=1)
     return lesson.chart(lesson_rows, sim.summarize(lesson_rows))
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.config.judges import BurnRateJudge
-from sim.engine.alert import _held, _scan, _spans, first_firing
+from sim.engine.alert import ServiceWindows, SteadyPast, _held, _scan, _spans, first_firing
 from tests.conftest import QUIET, scenario
 
 
@@ -21,7 +21,7 @@ def test_first_firing_on_synthetic_counts():
     user = np.full(n, 1000.0)
     err = np.zeros(n)
     err[100:] = 500.0  # 50% errors from window 100 on
-    hit = first_firing(judge, user, err, 10.0, np.arange(1, n + 1), 1000.0, 0.0)
+    hit = first_firing(judge, ServiceWindows(user, err, 10.0), np.arange(1, n + 1), SteadyPast(1000.0, 0.0))
     # The long window fires once 0.5·t/3600 ≥ 14.4·0.001, i.e. t ≥ 103.7 s: 11 windows of 10 s.
     assert hit == 100 + 11
 
@@ -99,9 +99,10 @@ def test_the_quick_exit_never_changes_when_the_alert_fires(level, wobble, users,
     user = np.full(n, float(users))
     err = np.clip(level + np.array(wobble, float), 0, user)  # hovering around a level: near limits
     eval_ks = np.arange(min(first, n), n + 1)
-    quick = first_firing(judge, user, err, 10.0, eval_ks, float(users), history_error)
+    service, past = ServiceWindows(user, err, 10.0), SteadyPast(float(users), history_error)
+    quick = first_firing(judge, service, eval_ks, past)
     n_, limit, _, _ = _spans(judge, 10.0)
-    assert quick == _scan(n_, limit, user, err, eval_ks, float(users), history_error)
+    assert quick == _scan(n_, limit, service, eval_ks, past)
 
 
 def test_spans_are_those_of_the_judge_and_window_asked_for():
@@ -148,10 +149,11 @@ def test_the_long_window_bound_never_changes_when_a_ticket_fires(
         (lambda b: users * (b + 0.5 * day / (2 * np.pi) * np.sin(2 * np.pi * b / day))) if daily else users
     )
     curve = history if callable(history) else (lambda b: users * b)
+    service, past = ServiceWindows(user, err, 10.0), SteadyPast(history, history_error)
     for tier in ("page", "ticket"):
         n_, limit, _, _ = _spans(judge, 10.0, tier)
-        want = _scan(n_, limit, user, err, eval_ks, history, history_error)
-        assert first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier) == want, tier
+        want = _scan(n_, limit, service, eval_ks, past)
+        assert first_firing(judge, service, eval_ks, past, tier) == want, tier
         # As an alert calls it: the history held worked out once, for every instant it may ask about.
         held = _held(n_, curve, 0, n + 50)
-        assert first_firing(judge, user, err, 10.0, eval_ks, history, history_error, tier, held) == want
+        assert first_firing(judge, service, eval_ks, past, tier, held) == want

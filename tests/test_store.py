@@ -35,8 +35,8 @@ class Recorder:
         self.real, self.stop_after, self.raise_ = real, stop_after, raise_
         self.spans: list[tuple[int, int]] = []
 
-    def __call__(self, scn, strategies, seed, spans, jobs=1, cluster=None, pool=None):
-        for span, rows in self.real(scn, strategies, seed, spans, jobs, cluster, pool):
+    def __call__(self, scn, strategies, seed, spans, *, jobs=1, cluster=None, pool=None):
+        for span, rows in self.real(scn, strategies, seed, spans, jobs=jobs, cluster=cluster, pool=pool):
             if self.stop_after is not None and len(self.spans) == self.stop_after:
                 raise self.raise_ or KeyboardInterrupt()
             self.spans.append(span)

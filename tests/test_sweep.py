@@ -158,9 +158,9 @@ def test_a_strategy_no_axis_touches_is_simulated_once_and_its_rows_reused(tmp_pa
     simulated: list[tuple[str, ...]] = []
     real = sweep.run_batch
 
-    def counting(scn, deploys, seed, strategies, **kw):
+    def counting(scn, deploys, seed, *, strategies, **kw):
         simulated.append(tuple(strategies))
-        return real(scn, deploys, seed, strategies, **kw)
+        return real(scn, deploys, seed, strategies=strategies, **kw)
 
     monkeypatch.setattr(sweep, "run_batch", counting)
     ratio, weight = "judges.baseline.max_latency_ratio", "strategies.canary.steps[0].weight"

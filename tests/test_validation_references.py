@@ -35,7 +35,7 @@ def test_two_proportion_power_formula():
     # Against direct sampling of the same test: the normal approximation is good to about 0.005
     # here; 400,000 draws put the sampling error near 0.0008, so 0.01 cannot fail by chance.
     for p1 in (0.0115, 0.013):
-        exact, se = ref.z_test_rejection_rate(0.01, p1, 1e4, 1e4, 0.05, 400_000, 1)
+        exact, se = ref.z_test_rejection_rate(0.01, p1, 1e4, 1e4, 0.05, draws=400_000, seed=1)
         assert abs(exact - ref.two_proportion_power(0.01, p1, 1e4, 1e4, 0.05)) < 0.01
         assert se < 0.001
 
@@ -111,7 +111,7 @@ def test_direct_sampling_of_repeated_looks_matches_the_formulas(cumulative):
     # 300 expected failures per arm per look: the normal approximation is good to ~0.002, and
     # 100,000 draws have a standard error near 0.0013, so 0.007 (≈ 5 standard errors) cannot fail
     # by chance.
-    rate, se = ref.z_test_looks_rate(0.01, 30_000, 0.05, 5, cumulative, 100_000, 2)
+    rate, se = ref.z_test_looks_rate(0.01, 30_000, 0.05, 5, cumulative=cumulative, draws=100_000, seed=2)
     if cumulative:
         formula = ref.cumulative_looks_false_alarm(0.05, 5)
     else:

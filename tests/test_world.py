@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
+import simpy
 
 import sim
 from sim.engine import tape as tape_mod
@@ -128,3 +131,58 @@ def test_every_query_puts_a_time_in_the_same_window(monkeypatch):
     monkeypatch.setattr(tape.telemetry, "stats_many", lambda k_from, k_to, *a: asked.append((k_from, k_to)))
     tape.stats_many([t], 10.0, (0.99,), 0.0, False)
     assert tape.windows(t - 10.0, t) == (2, 3) and asked == [([2], [3])]
+
+
+def test_the_environment_keeps_its_own_record_of_what_is_scheduled():
+    # The tape looks ahead through the environment's record, not SimPy's private queue: it must list
+    # exactly the events not yet processed, with the times they are due, however many come and go.
+    env = tape_mod.DeployEnvironment(initial_time=5.0)
+    later = [env.timeout(d) for d in (1.0, 2.0, 3.0)]
+    now = env.event().succeed()
+
+    def ticker():
+        for _ in range(1000):  # many events, no look ahead: the record must not keep them all
+            yield env.timeout(0.001)
+
+    env.process(ticker())
+    _step_to(env, 6.5)
+    assert sorted(t for t, _ in env.scheduled()) == [7.0, 8.0]
+    assert [e for _, e in sorted(env.scheduled(), key=lambda p: p[0])] == later[1:]
+    assert now.processed and later[0].processed and len(env._pending) < 200
+
+
+def test_the_look_ahead_skips_observers_wake_ups():
+    # Observers only read: their wake-ups never end a draw. A quiet wait counts from the end of its
+    # calm; any other event may change the state. An observer woken early (interrupted) waits for
+    # nothing while it runs, and the wake-up it no longer waits for still counts, as it always has.
+    env = tape_mod.DeployEnvironment()
+    seen: list[float] = []
+
+    def observer():
+        try:
+            yield env.timeout(10.0)
+        except simpy.Interrupt:
+            seen.append(tape_mod.Tape.next_change(look))
+
+    def rollout():
+        yield tape_mod.QuietTimeout(env, 5.0, quiet_for=30.0)
+
+    def change():
+        yield env.timeout(1.0)
+        obs.interrupt()
+        yield env.timeout(50.0)
+
+    obs = env.process(observer())
+    env.process(rollout())
+    look = types.SimpleNamespace(env=env, observers={obs})
+    _step_to(env, 0.5)
+    assert tape_mod.Tape.next_change(look) == 35.0  # the observer's wake-up at 10 s is skipped
+    env.process(change())
+    _step_to(env, 2.0)
+    assert seen == [10.0]
+
+
+def _step_to(env: simpy.Environment, t: float) -> None:
+    """Process every event due before t (`run(until=t)` would leave its stop event scheduled)."""
+    while env.peek() < t:
+        env.step()

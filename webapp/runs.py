@@ -145,7 +145,9 @@ def _batch(
 
     def run(pool: sim.batch.Workers | None) -> pd.DataFrame:
         # jobs sizes the chunks; the kept pool (not a new one) runs them.
-        return sim.run_batch(scn, deploys, seed, strategies, jobs=_jobs, progress=progress, pool=pool)
+        return sim.run_batch(
+            scn, deploys, seed, strategies=strategies, jobs=_jobs, progress=progress, pool=pool
+        )
 
     if _jobs <= 1:
         rows = run(None)

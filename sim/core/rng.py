@@ -22,40 +22,9 @@ MARGIN, FOLLOW, FOLLOW_NOISE, FOLLOW_OBSERVE, REPORTS = range(6, 11)
 
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(seed_sequence(seed, deploy, which)))
-
-
-def seed_sequence(seed: int, deploy: int, which: int) -> np.random.SeedSequence:
-    """`SeedSequence(seed, spawn_key=(deploy, which))`, built at a third less cost: the same pool,
-    so the same stream (tests/test_rng.py holds it to numpy's own).
-
-    A SeedSequence mixes its entropy words: the seed's (padded with zeros to the pool size when
-    there is a spawn key), then the spawn key's. Given those words as one array, it skips turning
-    each integer into words one numpy call at a time."""
-    seed, deploy, which = int(seed), int(deploy), int(which)
-    if 0 <= seed | deploy | which <= _MASK32:  # a word each: the usual case
-        words = [seed, 0, 0, 0, deploy, which]
-    elif min(seed, deploy, which) < 0:  # numpy's own error
-        return np.random.SeedSequence(seed, spawn_key=(deploy, which))
-    else:
-        words = _words(seed)
-        words += [0] * (_POOL_SIZE - len(words))
-        words += _words(deploy) + _words(which)
-    return np.random.SeedSequence(np.array(words, np.uint32))
-
-
-_POOL_SIZE = 4  # numpy's default SeedSequence pool, in 32-bit words
-_MASK32 = 0xFFFFFFFF
-
-
-def _words(n: int) -> list[int]:
-    """A non-negative integer as 32-bit words, least significant first, as SeedSequence reads it."""
-    words = [n & _MASK32]
-    n >>= 32
-    while n:
-        words.append(n & _MASK32)
-        n >>= 32
-    return words
+    """Sub-stream `which` of deploy `deploy`: numpy's SeedSequence child (seed, spawn_key=(deploy,
+    which)), drawn by PCG64."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(deploy, which))))
 
 
 class LazyStream:

@@ -24,7 +24,7 @@ def two_proportion_power(p0: float, p1: float, n0: float, n1: float, alpha: floa
 
 
 def z_test_rejection_rate(
-    p0: float, p1: float, mean_n0: float, mean_n1: float, alpha: float, draws: int, seed: int
+    p0: float, p1: float, mean_n0: float, mean_n1: float, alpha: float, *, draws: int, seed: int
 ) -> tuple[float, float]:
     """Exact-model rejection rate of the z-test when arm sizes are Poisson and failures binomial, by
     direct sampling (not through the simulator), with its standard error. The gap between this and

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import simpy
@@ -32,33 +32,47 @@ if TYPE_CHECKING:
 History = Callable[[np.ndarray], np.ndarray]
 
 
+class ServiceWindows(NamedTuple):
+    """The whole service's user requests and failures, per window of `window_s` seconds: what the
+    alert evaluates (every user request, whichever version served it)."""
+
+    user: np.ndarray
+    err: np.ndarray
+    window_s: float
+
+
+class SteadyPast(NamedTuple):
+    """The service before t = 0, taken to have run steadily: its expected user requests in so many
+    windows before t = 0 (a number: that many a window), and its error ratio. Long windows are full
+    of it from the first evaluation."""
+
+    requests: float | History
+    error_ratio: float
+
+
 def first_firing(
     judge: BurnRateJudge,
-    user: np.ndarray,
-    err: np.ndarray,
-    window_s: float,
+    service: ServiceWindows,
     eval_ks: np.ndarray | range,
-    history: float | History,
-    history_error: float,
+    past: SteadyPast,
     tier: str = "page",
     held: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> int | None:
     """First evaluation instant (a window index k: the alert looks at windows < k) at which a pair of
-    the tier fires, given the service's user requests and failures per window and evaluation
-    instants in time order.
+    the tier fires, given the service's user requests and failures per window, evaluation instants
+    in time order, and the steady service before them.
 
-    Before t = 0 the service is taken to have run steadily with error ratio `history_error`;
-    `history` gives its expected user requests in so many windows before t = 0 (a number: that
-    many a window), so long windows are full from the first evaluation. `held`, when given, is the
-    most and the least history each pair's long window can hold at any instant the caller asks
-    about (an alert works them out once, rather than per scan).
+    `held`, when given, is the most and the least history each pair's long window can hold at any
+    instant the caller asks about (an alert works them out once, rather than per scan).
     """
     if len(eval_ks) == 0:
         return None
-    spans = _spans(judge, window_s, tier)
+    spans = _spans(judge, service.window_s, tier)
     if spans is None:
         return None
     n, limit, longest, lowest = spans
+    user, err = service.user, service.err
+    history, history_error = past
     hist = history if callable(history) else functools.partial(np.multiply, float(history))
     # A span of windows burns only if some part of it does: when no window (nor the history before
     # t = 0) comes near the lowest limit, no span reaches it — most scans end here, cheaply. The
@@ -66,23 +80,23 @@ def first_firing(
     near = lowest * (1.0 - 1e-9)
     k_first, k_last = int(eval_ks[0]), int(eval_ks[-1])
     if history_error >= near:
-        return _scan(n, limit, user, err, eval_ks, hist, history_error)
+        return _scan(n, limit, service, eval_ks, past)
     # A ticket's windows (burn rate 1) see some window near its limit in almost every scan, while
     # its three-day window holds days of history: for it, the long-window bound is the quick exit.
     if (
         held is not None
         and tier == "ticket"
-        and _no_long_window_burns(n, limit, user, err, (k_first, k_last), held, history_error)
+        and _no_long_window_burns(n, limit, service, (k_first, k_last), held, history_error)
     ):
         return None
     lo_k = max(0, k_first - longest)
     if not np.count_nonzero(err[lo_k:k_last] > near * user[lo_k:k_last]):
         return None
     if _no_long_window_burns(
-        n, limit, user, err, (k_first, k_last), held or _held(n, hist, k_first, k_last), history_error
+        n, limit, service, (k_first, k_last), held or _held(n, hist, k_first, k_last), history_error
     ):
         return None
-    return _scan(n, limit, user, err, eval_ks, hist, history_error)
+    return _scan(n, limit, service, eval_ks, past)
 
 
 def _held(n: np.ndarray, history: History, k_first: int, k_last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +111,7 @@ def _held(n: np.ndarray, history: History, k_first: int, k_last: int) -> tuple[n
 def _no_long_window_burns(
     n: np.ndarray,
     limit: np.ndarray,
-    user: np.ndarray,
-    err: np.ndarray,
+    service: ServiceWindows,
     ks: tuple[int, int],
     held: tuple[np.ndarray, np.ndarray],
     history_error: float,
@@ -111,21 +124,17 @@ def _no_long_window_burns(
     k_first, k_last = ks
     if k_last > int(longs.min()):
         return False  # some long window lies wholly after t = 0 by then: no such bound
-    errors, requests = float(err[:k_last].sum()), float(user[:k_first].sum())
+    errors, requests = float(service.err[:k_last].sum()), float(service.user[:k_first].sum())
     most, least = held
     return bool(np.all(history_error * most + errors < lims * (least + requests) * (1.0 - 1e-9)))
 
 
 def _scan(
-    n: np.ndarray,
-    limit: np.ndarray,
-    user: np.ndarray,
-    err: np.ndarray,
-    eval_ks: np.ndarray | range,
-    history: float | History,
-    history_error: float,
+    n: np.ndarray, limit: np.ndarray, service: ServiceWindows, eval_ks: np.ndarray | range, past: SteadyPast
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
+    user, err = service.user, service.err
+    history, history_error = past
     eval_ks = np.asarray(eval_ks)
     hist = history if callable(history) else functools.partial(np.multiply, float(history))
     hi_k = int(eval_ks[-1])
@@ -135,9 +144,9 @@ def _scan(
     lo = eval_ks - n
     loc = np.maximum(lo, 0)
     before = loc - lo  # windows of the span that fall before t = 0
-    past = hist(before.astype(float))
-    req = cum_user[eval_ks] - cum_user[loc] + past
-    bad = cum_err[eval_ks] - cum_err[loc] + past * history_error
+    past_req = hist(before.astype(float))
+    req = cum_user[eval_ks] - cum_user[loc] + past_req
+    bad = cum_err[eval_ks] - cum_err[loc] + past_req * history_error
     burning = (bad >= limit * req) & (req > 0)
     firing = np.logical_or.reduce(burning[0::2] & burning[1::2])  # a pair fires when both its windows burn
     first = int(firing.argmax())
@@ -194,7 +203,7 @@ class BurnRateAlert(Watcher):
         self.history: History = functools.partial(
             _history_requests, scn.traffic, traffic.start_hour, world.window_s
         )
-        self.history_error = scn.fleet.error_rate
+        self.past = SteadyPast(self.history, scn.fleet.error_rate)
         self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
         self._hit: tuple[str, int] | None = None
 
@@ -236,22 +245,13 @@ class BurnRateAlert(Watcher):
         last_k = math.floor(world.limit_s / W + 1e-9)
         done_k = math.floor(world.materialized / W + 1e-9)
         tel = world.telemetry
+        service = ServiceWindows(tel.svc_user, tel.svc_err, W)
         self._hit, waits = None, []
         for tier, next_k in self.next_k.items():
             if next_k > last_k:
                 continue
             eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
-            hit = first_firing(
-                self.judge,
-                tel.svc_user,
-                tel.svc_err,
-                W,
-                eval_ks,
-                self.history,
-                self.history_error,
-                tier,
-                self.held(tier),
-            )
+            hit = first_firing(self.judge, service, eval_ks, self.past, tier, self.held(tier))
             if hit is not None:
                 if self._hit is None or hit < self._hit[1]:
                     self._hit = (tier, hit)

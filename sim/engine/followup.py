@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import simpy
 
 from ..core import rng as streams
 from .alert import BurnRateAlert
 from .strategies import Deploy, Strategy
 from .strategies.base import Gen
 from .strategies.driver import take_back
+from .tape import DeployEnvironment
 from .user_reports import UserReports, can_hurt, harm, slow_share
 from .world import World, noise_process
 
@@ -54,7 +54,7 @@ def follow_up(
         scn, run=dataclasses.replace(run, window_s=run.follow_window_s, horizon_s=run.follow_s)
     )
     traffic, episodes = exo.follow(scn)
-    env = simpy.Environment(initial_time=start)
+    env = DeployEnvironment(initial_time=start)
     world = World(
         env,
         coarse,

@@ -95,14 +95,14 @@ def _unbanded(faulty: np.ndarray, users: np.ndarray, k: float, rng: np.random.Ge
 
 
 def deploy_row(
-    scn: Scenario, strategy: str, deploy: int, seed: int, phases: Sequence[World], d: Deploy, end: float
+    scn: Scenario, strategy: str, deploy: int, seed: int, phases: Sequence[World], *, last: Deploy, end: float
 ) -> dict[str, Any]:
     """The row of a run: `phases` are its worlds in time order (the watch, then any follow-up),
-    `d` the deploy of the last, `end` when the run ended."""
+    `last` the deploy (one strategy rolling out) of the last phase, `end` when the run ended."""
     world = phases[-1]
     m, r = world.marks, world.release
     bad = r.bad
-    detected = d.detected_by is not None
+    detected = last.detected_by is not None
     first = _first_faulty_request(phases) if bad else NAN
     # Time to restore counts from the first user the fault hurt (DORA's "time to restore service"):
     # a release caught before any user met it has no incident to restore from.
@@ -126,10 +126,10 @@ def deploy_row(
         "release_bad": bad,
         "fault_kind": r.kind if bad else None,
         "detected": detected,
-        "detected_by": d.detected_by,
-        "rolled_back": d.rolled_back,
+        "detected_by": last.detected_by,
+        "rolled_back": last.rolled_back,
         # A rollback answering a breaking schema change is not false, even if the code was fine.
-        "false_rollback": d.rolled_back and not bad and scn.migration.kind != "breaking",
+        "false_rollback": last.rolled_back and not bad and scn.migration.kind != "breaking",
         "escaped": bad and m.faulty_full_at is not None,
         "censored": censored,
         "time_to_detect_s": ttd,
@@ -149,7 +149,7 @@ def deploy_row(
         ),
         "sequence_lead_time_s": m.sequence_done_at if m.sequence_done_at is not None else NAN,
         "fault_layer": r.layer if bad else None,
-        "undo": (d.undo or "rollback") if d.rolled_back else None,
+        "undo": (last.undo or "rollback") if last.rolled_back else None,
         "error": None,
     }
 

@@ -1,7 +1,7 @@
 """Which version serves a request: traffic weights, replica-approximated weights, sticky users, biased slices.
 
-The routing of a whole world state (`route`) is a pure function of plain values, worked out once
-per distinct state: the same states recur deploy after deploy.
+The routing of a whole world state (`route`) is a pure function of plain values (a few small
+records of them), worked out once per distinct state: the same states recur deploy after deploy.
 
 With a traffic router (service mesh, ingress) the weight is exact. Without one, the share of
 traffic a version gets is its share of ready replicas, and the weight a rollout asks for is
@@ -82,18 +82,23 @@ def synthetic_share(mode: str, weight: float, ready: Sequence[int]) -> float:
     return ready[1] / total if total > 0 else 0.0
 
 
+class Plain(NamedTuple):
+    """A snapshot's contents as plain numbers: hashable, so each distinct state is made into a
+    `Snapshot` once (see `snapshot`)."""
+
+    down: bool
+    share: tuple[float, ...]
+    cap: tuple[float, float]
+    noise_lat: tuple[float, float]
+    p_bg: tuple[float, float]
+    fault: tuple[float, float]
+    p_schema: tuple[float, float]
+    shared: bool
+    leak_from: float
+
+
 @functools.lru_cache(maxsize=512)
-def snapshot(
-    down: bool,
-    share: tuple[float, ...],
-    cap: tuple[float, float],
-    noise_lat: tuple[float, float],
-    p_bg: tuple[float, float],
-    fault: tuple[float, float],
-    p_schema: tuple[float, float],
-    shared: bool,
-    leak_from: float,
-) -> Snapshot:
+def snapshot(plain: Plain) -> Snapshot:
     """The snapshot of a state, given as plain numbers. States recur deploy after deploy (the same
     weights over the same fleet), and a snapshot is never changed once made, so one is shared by
     every recurrence."""
@@ -104,15 +109,15 @@ def snapshot(
         return arr
 
     return Snapshot(
-        down=down,
-        share=frozen(share),
-        cap=frozen(cap),
-        noise_lat=frozen(noise_lat),
-        p_bg=frozen(p_bg),
-        fault=frozen(fault),
-        p_schema=frozen(p_schema),
-        shared=shared,
-        leak_from=leak_from,
+        down=plain.down,
+        share=frozen(plain.share),
+        cap=frozen(plain.cap),
+        noise_lat=frozen(plain.noise_lat),
+        p_bg=frozen(plain.p_bg),
+        fault=frozen(plain.fault),
+        p_schema=frozen(plain.p_schema),
+        shared=plain.shared,
+        leak_from=plain.leak_from,
     )
 
 
@@ -128,7 +133,7 @@ def user_split(
     return seg, tuple(seg.tolist()), float(seg @ np.array(shares))
 
 
-class Fixed(NamedTuple):
+class RoutingFixed(NamedTuple):
     """What routing reads that stays put for a world's life."""
 
     bias: tuple[float, ...]  # canary bias by segment
@@ -141,6 +146,30 @@ class Fixed(NamedTuple):
     bug_segment: int | None  # the one segment a segment-only bug hits
     bad: bool
     full_reach: float  # the shares of every segment summed (1 up to rounding): every user reached
+
+
+class RoutingState(NamedTuple):
+    """What the control plane and the release have set at an instant: the world's state as routing
+    reads it, built once per state change (never per window)."""
+
+    mode: str  # "router": the weight is exact; "replicas": traffic follows ready replicas
+    phase: str  # "binary", or "flag": both slots run the new binary, split by the flag
+    flag_share: float  # the flag's percentage (0-1) in a flag phase
+    weight: float  # router weight of the new binary (0-1)
+    ready: tuple[int, int]  # ready replicas, by slot
+    up: tuple[bool, bool]  # whether each slot's version is up
+    fault_active: bool  # the release's fault has begun to bite
+    armed: bool  # this deploy carries the release's behaviour (and so its fault)
+    schema_broken: bool  # the old binary reads a column now gone
+    leak_from: float  # when the leaking binary started (NaN: no leak in force)
+
+
+class Background(NamedTuple):
+    """What each slot (stable, new) meets whatever the release does: noisy neighbours' latency, and
+    background failures (the fleet's own and the neighbours'). Changes only with noise episodes."""
+
+    lat: tuple[float, float]  # latency multiplier from noisy neighbours
+    p_bg: tuple[float, float]  # background failure probability
 
 
 class Routed(NamedTuple):
@@ -156,23 +185,10 @@ class Routed(NamedTuple):
 
 
 @functools.lru_cache(maxsize=2048)
-def route(
-    fixed: Fixed,
-    mode: str,
-    phase: str,
-    flag_share: float,
-    weight: float,
-    ready: tuple[int, int],
-    up: tuple[bool, bool],
-    fault_active: bool,
-    armed: bool,
-    schema_broken: bool,
-    noise_lat: tuple[float, float],
-    p_bg: tuple[float, float],
-    leak_from: float,
-) -> Routed:
-    """The routing of a state, given as plain values. States recur deploy after deploy (the same
-    steps over the same fleet), so each is worked out once."""
+def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
+    """The routing of a state, given as records of plain values. States recur deploy after deploy
+    (the same steps over the same fleet), so each is worked out once."""
+    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from = state
     f = fixed
     S = len(f.shares)
     active = fault_active and armed
@@ -219,7 +235,9 @@ def route(
         reach = 1.0 if seg_reach is None else seg_reach[0][f.bug_segment]
     else:
         reach = f.full_reach if seg_reach is None else seg_reach[1]
-    snap = snapshot(down, share, cap, noise_lat, p_bg, fault, p_schema, phase == "flag", leak_from)
+    snap = snapshot(
+        Plain(down, share, cap, background.lat, background.p_bg, fault, p_schema, phase == "flag", leak_from)
+    )
     return Routed(
         down,
         seg,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -101,31 +102,42 @@ class Served:
     down: np.ndarray | bool  # (m,), or False when every row is served
 
 
-def serve(
-    rng: np.random.Generator,
-    snaps: list[Snapshot],
-    which: np.ndarray,
-    k: np.ndarray,
-    start: np.ndarray,
-    dt: np.ndarray,
-    taken: np.ndarray,
-    fault_p: np.ndarray,
-    fault_touch: np.ndarray,
-    leak_per_s: float,
-    has_profile: bool,
-    ref_util: float,
-    workers: int,
-) -> Served:
-    """Serve rows: `which[i]` is the index in `snaps` of the state row i was served under; `taken`
-    holds each row's requests by user segment, then its synthetic requests.
+class ServingFixed(NamedTuple):
+    """What serving reads that stays put for a deploy's life: the release's fault and leak, and the
+    fleet's queueing (see `fleet.queueing_factor`)."""
+
+    fault_p: np.ndarray  # (S,): chance the active fault fails a user request, by segment
+    fault_touch: np.ndarray  # (S,): 1 where the segment's requests run the faulty code
+    leak_per_s: float  # growth of a leaking binary's utilisation per second
+    has_profile: bool  # the fault slows requests (a latency profile)
+    ref_util: float  # utilisation the fleet's latency was measured at
+    workers: int  # parallel workers per replica
+
+
+class Stretch(NamedTuple):
+    """A stretch of traffic to serve, in rows: each a piece of a window under one state. Built once
+    per draw of the tape, however many windows it spans."""
+
+    snaps: list[Snapshot]  # the states in force
+    which: np.ndarray  # (m,): index in `snaps` of the state each row is served under
+    k: np.ndarray  # (m,): each row's window
+    start: np.ndarray  # (m,): when each row starts
+    dt: np.ndarray  # (m,): how long each row lasts
+    taken: np.ndarray  # (m, S + 1): each row's requests by user segment, then its synthetic requests
+
+
+def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
+    """Serve the rows of a stretch, each under the state it was drawn in.
 
     Parameters are one row per state, broadcast over the pieces when one state covers them all
     (the common case), so the op count — not the window count — sets the fixed cost of a call.
     """
+    snaps, which, k, start, dt, taken = stretch
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
     if all(s.plain for s in snaps):
-        return _serve_plain(rng, snaps, which, k, dt, taken, ref_util, workers)
+        return _serve_plain(rng, stretch, fixed)
+    fault_p, fault_touch, leak_per_s, has_profile, ref_util, workers = fixed
     r = _Rows(snaps, which, S)
     share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
     # Each feature's work is done only when some state in force has it; with none of them in force
@@ -250,18 +262,10 @@ class _Rows:
     since = property(lambda self: self._P[:, self._c + 12])  # (·,): when the leak began, or NaN
 
 
-def _serve_plain(
-    rng: np.random.Generator,
-    snaps: list[Snapshot],
-    which: np.ndarray,
-    k: np.ndarray,
-    dt: np.ndarray,
-    taken: np.ndarray,
-    ref_util: float,
-    workers: int,
-) -> Served:
+def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
     """The common case, with the fewest operations: states with one share for every segment, no
     fault in force, no schema trouble, someone up. Same draws, same results as the general path."""
+    snaps, which, k, _, dt, taken = stretch
     m, S = taken.shape[0], taken.shape[1] - 1
     counts = np.empty((m, 2), np.int64)  # user, synthetic
     np.add.reduce(taken[:, :S], axis=1, out=counts[:, 0])
@@ -290,7 +294,7 @@ def _serve_plain(
     total = counts[:, 0]
     util = np.add.reduce(both, axis=2) * cap_on / (dt[:, None] * cap_floor)
     err, _ = _fail(rng, user, util, p_bg)
-    mult = fleet.queueing_factor(util, ref_util, workers) * noise
+    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
     return Served(
         k=k,
         user=user,

@@ -25,6 +25,7 @@ from .metrics import deploy_row, error_row
 from .people import Humans
 from .strategies import Deploy, Strategy
 from .strategies.driver import drive
+from .tape import DeployEnvironment
 from .user_reports import UserReports, can_hurt
 from .watcher import Watcher
 from .world import World, noise_process
@@ -65,7 +66,7 @@ def simulate(
     if own is not scn.routing:  # an imported rollout brings its own router (or lack of one)
         scn = dataclasses.replace(scn, routing=own)
     impl = Strategy.implementation(spec)
-    env = simpy.Environment()
+    env = DeployEnvironment()
     world = World(
         env,
         scn,
@@ -110,7 +111,7 @@ def simulate(
         follow = follow_up(scn, impl, exo, world, d, end)
         phases.append(follow.world)
         last, end = follow.deploy, follow.end
-    row = deploy_row(scn, strategy, deploy, seed, phases, last, end)
+    row = deploy_row(scn, strategy, deploy, seed, phases, last=last, end=end)
     return Simulation(row, world, d, exo, strategy, follow)
 
 

@@ -17,11 +17,12 @@ from collections.abc import Callable
 
 import numpy as np
 import simpy
+from simpy.core import BoundClass
+from simpy.events import NORMAL, EventPriority
 
 from ..core import sampling
-from .exogenous import Release
 from .ledger import Ledger
-from .serving import Snapshot, serve
+from .serving import ServingFixed, Snapshot, Stretch, serve
 from .telemetry import Stats, Telemetry
 
 _EPS = 1e-9
@@ -31,6 +32,43 @@ def _window(t: float, window_s: float) -> int:
     """Index of the window time t falls in; a time a rounding error short of a window's start
     counts as in that window (0.3 s with 0.1 s windows is in window 3, not 2)."""
     return math.floor(t / window_s + _EPS)
+
+
+_schedule = simpy.Environment.schedule  # SimPy's own, called without a `super()` lookup per event
+
+
+class DeployEnvironment(simpy.Environment):
+    """SimPy's environment, plus its own record of what is scheduled: the events not yet processed,
+    with the times they are due — what the tape looks ahead to (`Tape.next_change`).
+
+    SimPy keeps its event queue to itself. Every event reaches it through the public `schedule`,
+    which this extends (as desmod's `SimEnvironment` extends the environment with what its models
+    share), and leaves it when processed (its `callbacks` become None), so the record reads nothing
+    but public event attributes. Every deploy's SimPy run uses it."""
+
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        # SimPy binds its event shortcuts (`timeout`, `process`, `event`, ...) to the instance for
+        # speed, but only those its class itself defines: a subclass binds them again here, or every
+        # `env.timeout(...)` would build a bound method anew.
+        for name, value in vars(simpy.Environment).items():
+            if type(value) is BoundClass:
+                setattr(self, name, getattr(self, name))
+        self._pending: list[tuple[float, simpy.Event]] = []
+        self._tidy_at = 64  # the record is pruned when it grows past this
+
+    def schedule(self, event: simpy.Event, priority: EventPriority = NORMAL, delay: float = 0) -> None:
+        _schedule(self, event, priority, delay)
+        pending = self._pending
+        pending.append((self.now + delay, event))
+        if len(pending) > self._tidy_at:  # no one looked ahead for long: drop what is done
+            self._tidy_at = 2 * len(self.scheduled()) + 64
+
+    def scheduled(self) -> list[tuple[float, simpy.Event]]:
+        """(time due, event) of every event scheduled and not yet processed, in no particular order
+        (an event rescheduled by `run`'s stop may be listed twice, at the same time)."""
+        self._pending = [p for p in self._pending if p[1].callbacks is not None]  # not `processed`
+        return self._pending
 
 
 class QuietTimeout(simpy.Timeout):
@@ -47,26 +85,21 @@ class QuietTimeout(simpy.Timeout):
 class Tape:
     def __init__(
         self,
-        env: simpy.Environment,
+        env: DeployEnvironment,
         counts: np.ndarray,
-        window_s: float,
-        horizon_s: float,
-        release: Release,
-        n_segments: int,
-        ref_util: float,
-        workers: int,
+        serving: ServingFixed,
         telemetry: Telemetry,
         rng: np.random.Generator,
+        *,
+        window_s: float,
+        horizon_s: float,
     ) -> None:
+        # The window length and the horizon go by name: two floats side by side are easily swapped.
         self.env, self.rng = env, rng
         self.window_s, self.horizon_s = window_s, horizon_s
         self.rem = counts.copy()  # requests of each window not yet drawn: by segment, then synthetic
-        self.release = release
-        self.leak_per_s, self.has_profile = release.leak_per_s, release.latency_profile > 0
-        self.fault_p = release.failure_probability(n_segments)
-        self.fault_touch = release.touches(n_segments).astype(np.int64)
-        self.ref_util, self.workers = ref_util, workers
-        self.ledger = Ledger(len(counts) + 64, n_segments)
+        self.serving = serving
+        self.ledger = Ledger(len(counts) + 64, counts.shape[1] - 1)  # by user segment
         self.telemetry = telemetry
         self.materialized = 0.0
         self.reach_s = math.inf  # how far past a read one draw may go (a follow-up draws a day at a time)
@@ -115,15 +148,17 @@ class Tape:
         quiet waits, lets a whole step of a rollout be drawn at once.
         """
         best = math.inf
-        observers = self.observers
-        for t, _prio, _eid, event in self.env._queue:  # SimPy's event heap: small
+        waking: set[simpy.Event | None] | None = None  # what observers wait for: built on first need
+        for t, event in self.env.scheduled():  # a handful
             if type(event) is QuietTimeout:
                 best = min(best, t + event.quiet_for)
             elif t < best:
-                for cb in event.callbacks or ():
-                    if getattr(cb, "__self__", None) in observers:
-                        break  # an observer's wake-up
-                else:
+                if waking is None:
+                    # The one running now (an observer reading) waits for nothing yet: an event it
+                    # was waiting for when interrupted is no wake-up of its any more.
+                    running = self.env.active_process
+                    waking = {p.target for p in self.observers if p is not running}
+                if event not in waking:
                     best = t
         return best
 
@@ -222,21 +257,7 @@ class Tape:
                 f = min(float(dt[i]) / ((ki + 1) * W - float(start[i])), 1.0)
                 taken[i] = rem[ki] if f >= 1.0 - _EPS else sampling.binomial(self.rng, rem[ki], f)
                 rem[ki] -= taken[i]
-        served = serve(
-            self.rng,
-            snaps,
-            which,
-            k,
-            start,
-            dt,
-            taken,
-            self.fault_p,
-            self.fault_touch,
-            self.leak_per_s,
-            self.has_profile,
-            self.ref_util,
-            self.workers,
-        )
+        served = serve(self.rng, Stretch(snaps, which, k, start, dt, taken), self.serving)
         self.telemetry.add(served)
         self.ledger.append(
             t0=start,

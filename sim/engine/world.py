@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +20,9 @@ import numpy as np
 import simpy
 
 from .exogenous import Episode, Release, TrafficDraw
-from .routing import Fixed, route
-from .serving import NEW, STABLE
-from .tape import Tape
+from .routing import Background, RoutingFixed, RoutingState, route
+from .serving import NEW, STABLE, ServingFixed
+from .tape import DeployEnvironment, Tape
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Marks:
 class World:
     def __init__(
         self,
-        env: simpy.Environment,
+        env: DeployEnvironment,
         scn: Scenario,
         traffic: TrafficDraw,
         release: Release,
@@ -67,7 +67,7 @@ class World:
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
         bias = tuple(float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names)
-        self._fixed = Fixed(
+        self._fixed = RoutingFixed(
             bias,
             tuple(self.shares.tolist()),
             self.capacity,
@@ -84,17 +84,23 @@ class World:
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
         )
+        S = len(self.shares)
+        serving = ServingFixed(
+            release.failure_probability(S),
+            release.touches(S).astype(np.int64),
+            release.leak_per_s,
+            release.latency_profile > 0,
+            ref_util,
+            scn.fleet.workers,
+        )
         self.tape = Tape(
             env,
             traffic.counts,
-            self.window_s,
-            self.horizon_s,
-            release,
-            len(self.shares),
-            ref_util,
-            scn.fleet.workers,
+            serving,
             self.telemetry,
             rng,
+            window_s=self.window_s,
+            horizon_s=self.horizon_s,
         )
         self.ledger = self.tape.ledger
         # Reads go straight to the tape: what monitoring shows is drawn there.
@@ -208,17 +214,16 @@ class World:
     def set_noise(self, episodes: tuple[Episode, ...]) -> None:
         def apply() -> None:
             hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
-            self._set_noise_levels(
-                tuple(float(math.prod(e.latency_factor for e in hit)) for hit in hits),
-                tuple(1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits),
-            )
+            lat_s, lat_n = (float(math.prod(e.latency_factor for e in hit)) for hit in hits)
+            err_s, err_n = (1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits)
+            self._set_noise_levels((lat_s, lat_n), (err_s, err_n))
 
         self._change(apply)
 
-    def _set_noise_levels(self, lat: Sequence[float], err: Sequence[float]) -> None:
-        self.noise_lat, self.noise_err = lat, err
+    def _set_noise_levels(self, lat: tuple[float, float], err: tuple[float, float]) -> None:
         base = self.scn.fleet.error_rate
-        self.p_bg = tuple(1.0 - (1.0 - base) * (1.0 - e) for e in err)
+        bg_s, bg_n = (1.0 - (1.0 - base) * (1.0 - e) for e in err)
+        self.background = Background(lat, (bg_s, bg_n))
 
     def activate_fault(self) -> None:
         self._change(lambda: setattr(self, "fault_active", True))
@@ -277,22 +282,21 @@ class World:
     # ---- routing and bookkeeping ----
 
     def _route(self) -> None:
-        leak = self._leaks and self.armed and self.up[NEW] and self.marks.new_started_at is not None
-        routed = route(
-            self._fixed,
+        started = self.marks.new_started_at
+        leak = self._leaks and self.armed and self.up[NEW] and started is not None
+        state = RoutingState(
             self.mode,
             self.phase,
             self.flag_share,
             self.weight,
-            (*self.ready,),
-            (*self.up,),
+            (self.ready[STABLE], self.ready[NEW]),
+            (self.up[STABLE], self.up[NEW]),
             self.fault_active,
             self.armed,
             self.schema_broken,
-            self.noise_lat,
-            self.p_bg,
-            self.marks.new_started_at if leak else math.nan,
+            started if leak and started is not None else math.nan,
         )
+        routed = route(self._fixed, state, self.background)
         self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
         self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
         self.tape.record(routed.snapshot)

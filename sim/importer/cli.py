@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 
@@ -17,7 +18,13 @@ from .export import FORMATS, export_manifest
 from .load import ManifestWarning, add_rollouts, scenario_from_manifests
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+class Subcommands(Protocol):
+    """What `register` uses of the object `ArgumentParser.add_subparsers()` returns."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
+def register(sub: Subcommands) -> None:
     """Add the import and export commands to the `deploysim` parser."""
     imp = sub.add_parser("import", help="turn Argo Rollouts / Flagger manifests into a scenario")
     imp.add_argument(

@@ -124,6 +124,7 @@ def iter_chunks(
     strategies: Sequence[str],
     seed: int,
     spans: Sequence[Span],
+    *,
     jobs: int = 1,
     cluster: Any = None,
     pool: Workers | None = None,
@@ -165,6 +166,7 @@ def run_batch(
     scenario: Scenario | str | dict,
     deploys: int | None = None,
     seed: int | None = None,
+    *,
     strategies: Sequence[str] | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
@@ -186,7 +188,7 @@ def run_batch(
     spans = list(chunks(deploys, chunk_size(deploys, jobs)))
     parts: dict[Span, Rows] = {}
     done = 0
-    for (lo, hi), part in iter_chunks(scn, names, seed, spans, jobs, cluster, pool):
+    for (lo, hi), part in iter_chunks(scn, names, seed, spans, jobs=jobs, cluster=cluster, pool=pool):
         parts[lo, hi] = part
         done += hi - lo
         if progress is not None:

@@ -168,6 +168,7 @@ def execute(
     path: Path,
     spec: BatchSpec,
     manifest: dict[str, Any],
+    *,
     jobs: int = 1,
     cluster: Any = None,
     progress: Progress | None = None,
@@ -185,7 +186,8 @@ def execute(
     if progress is not None:
         progress(done, spec.deploys)
     try:
-        for span, rows in iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs, cluster):
+        finished = iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs=jobs, cluster=cluster)
+        for span, rows in finished:
             _write_chunk(path, span, rows)
             done += span[1] - span[0]
             if progress is not None:

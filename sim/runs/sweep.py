@@ -187,6 +187,7 @@ def run(
     axes: Sequence[Axis],
     deploys: int,
     seed: int,
+    *,
     jobs: int = 1,
     cluster: Any = None,
     progress: Progress | None = None,

@@ -48,6 +48,7 @@ def _order_record(
     claim: str,
     small: np.ndarray,
     large: np.ndarray,
+    *,
     unit: str,
     relation: str,
     level: float,
@@ -107,10 +108,10 @@ def check_blast_radius(pair: str, deploys: int = 400, seed: int = 871, level: fl
         claim,
         _exposure(df, small),
         _exposure(df, large),
-        "share",
-        relation,
-        level,
-        note,
+        unit="share",
+        relation=relation,
+        level=level,
+        note=note,
     )
 
 
@@ -131,10 +132,10 @@ def check_time_to_repair(deploys: int = 400, seed: int = 871, level: float = 0.9
         "blue-green repairs in seconds (a flip back to warm blue); recreate needs a redeploy",
         warm["time_to_repair_s"].to_numpy(float),
         recreate,
-        "s",
-        "≪",
-        level,
-        f"{late} of {len(bg)} blue-green detections came after blue was scaled down ({keep:g} s after "
+        unit="s",
+        relation="≪",
+        level=level,
+        note=f"{late} of {len(bg)} blue-green detections came after blue was scaled down ({keep:g} s after "
         f"the cutover) and took a redeploy; all blue-green: mean {bg['time_to_repair_s'].mean():.1f} s",
     )
 

@@ -70,7 +70,7 @@ def check_canary_power(p1: float, deploys: int = 400, seed: int = 811, level: fl
     hits, total = _alarm_share(scn, deploys, seed)
     share, lo, hi = rate_interval(hits, total, level)
     expected = ref.two_proportion_power(P0, p1, n, n, ALPHA)
-    exact, se = ref.z_test_rejection_rate(P0, p1, n, n, ALPHA, 400_000, seed)
+    exact, se = ref.z_test_rejection_rate(P0, p1, n, n, ALPHA, draws=400_000, seed=seed)
     ok, slack = _verdict(expected, exact, se, lo, hi, level)
     good = p1 <= P0
     return Record(
@@ -103,7 +103,7 @@ def check_repeated_looks(
     hits, total = _alarm_share(scn, deploys, seed)
     share, lo, hi = rate_interval(hits, total, level)
     n = rate * 0.5 * interval
-    exact, se = ref.z_test_looks_rate(P0, n, ALPHA, looks, cumulative, 100_000, seed)
+    exact, se = ref.z_test_looks_rate(P0, n, ALPHA, looks, cumulative=cumulative, draws=100_000, seed=seed)
     if cumulative:
         expected = ref.cumulative_looks_false_alarm(ALPHA, looks)
         source, how = ref.ARMITAGE, "looks on accumulating data (lookback from the start)"
@@ -181,7 +181,8 @@ def check_shipped_policy_looks(
     # Per-look sizes differ from α most where the canary's counts are smallest; bound the band by
     # the sizes at the smallest and largest canary shares the schedule uses (direct sampling).
     p0 = base.fleet.error_rate
-    sizes = [ref.z_test_rejection_rate(p0, p0, rate * 60 * (1 - s), rate * 60 * s, ALPHA, 200_000, seed)[0]
+    sizes = [ref.z_test_rejection_rate(p0, p0, rate * 60 * (1 - s), rate * 60 * s, ALPHA,
+                                       draws=200_000, seed=seed)[0]
              for s in (shares[0], shares[-1])] if shares else [ALPHA]  # fmt: skip
     band = [ref.independent_looks_false_alarm([a] * looks, limit) for a in (min(sizes), max(sizes))]
     slack = max(abs(b - expected) for b in band) + z_of(level) * math.sqrt(

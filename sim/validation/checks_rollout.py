@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-import simpy
 
 from ..config.analysis import AnalysisConfig
 from ..config.scenario import Scenario
@@ -17,6 +16,7 @@ from ..engine import routing
 from ..engine.exogenous import draw_exogenous
 from ..engine.people import Humans
 from ..engine.strategies import Deploy
+from ..engine.tape import DeployEnvironment
 from ..engine.world import World
 from . import references as ref
 from .common import QUIET, error_fault, runs, scenario, user_rate
@@ -259,7 +259,7 @@ def check_argo_simulated_weights(
 
 def _simulated_share(scn: Scenario, exo: Any, weight: int) -> float:
     """Scale the canary to `weight` through the strategy mechanics and read the routed share."""
-    env = simpy.Environment()
+    env = DeployEnvironment()
     world = World(env, scn, exo.traffic, exo.release, stream(0, 0, OBSERVE))
     d = Deploy(env, world, scn, Humans(scn.humans, stream(0, 0, PEOPLE)), stream(0, 0, CONTROL))
     env.run(env.process(d.set_canary_weight(float(weight))))

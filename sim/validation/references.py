@@ -66,7 +66,7 @@ FLEISS = (
 
 
 def z_test_looks_rate(
-    p: float, mean_n: float, alpha: float, looks: int, cumulative: bool, draws: int, seed: int
+    p: float, mean_n: float, alpha: float, looks: int, *, cumulative: bool, draws: int, seed: int
 ) -> tuple[float, float]:
     """Chance that any of `looks` z-tests of a good release (both arms failing with p, mean_n
     Poisson requests per arm per look) flags it, each look on its own data or on all data so far,
