@@ -206,8 +206,11 @@ def _scenario(args: argparse.Namespace) -> Any:
     return scn.only(args.strategy or list(scn.strategies))
 
 
-def _claim(args: argparse.Namespace, name: str) -> Path:
-    return store.claim_dir(args.out) if args.out is not None else store.new_run_dir(RESULTS, name)
+def _claim(args: argparse.Namespace, name: str) -> store.FolderLock:
+    """The new run's folder, locked for as long as the run writes into it."""
+    if args.out is not None:
+        return store.claim_dir(args.out)
+    return store.FolderLock(store.new_run_dir(RESULTS, name), "--out")
 
 
 @dataclass(frozen=True)
@@ -262,15 +265,22 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             tuple(scn.strategies),
             batch.chunk_size(scn.run.deploys, workers or args.jobs),
         )
-        path = _claim(args, scn.name)
-        manifest = store.run_manifest(spec, command, args.jobs, args.cluster)
-        store.start_manifest(path, manifest)
-        return _execute(args, path, spec, manifest, client)
+        with _claim(args, scn.name) as lock:
+            manifest = store.run_manifest(spec, command, args.jobs, args.cluster)
+            store.start_manifest(lock.path, manifest)
+            return _execute(args, lock.path, spec, manifest, client)
 
 
 def _resume(args: argparse.Namespace, command: list[str]) -> int:
     path = args.resume
-    manifest = store.load_manifest(path, "run")
+    store.load_manifest(path, "run")  # a results folder, before a lock file is made in it
+    with store.FolderLock(path, "--resume"):
+        # Read again under the lock: a run that held the folder until now may have changed it.
+        return _resume_locked(args, command, store.load_manifest(path, "run"))
+
+
+def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[str, Any]) -> int:
+    path = args.resume
     spec = store.spec_of(manifest, str(path))
     made_by = manifest.get("package", {}).get("version")
     if made_by != __version__ and manifest.get("complete") is not True:
@@ -326,8 +336,8 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     deploys, seed = base.run.deploys, base.run.seed
     for p in points:  # the limit holds for the whole sweep
         batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
-    with _cluster(args.cluster) as (client, _):
-        path = _claim(args, f"{base.name}-sweep")
+    with _cluster(args.cluster) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
+        path = lock.path
         meta = sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
         store.start_manifest(path, meta)
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")

@@ -22,6 +22,8 @@ resumptions and wall time (`store.run_manifest`); a sweep's grid (`sweep.sweep_m
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -89,21 +91,105 @@ def new_run_dir(base: Path, name: str, now: datetime | None = None) -> Path:
     raise ConfigError(f"too many runs named {name}-{stamp} in {base}", ("--out",))
 
 
-def claim_dir(out: Path) -> Path:
-    """Use `out` for a new run: it must not exist yet, or be an empty folder."""
-    try:
-        if out.exists():
-            if not out.is_dir():
-                raise ConfigError(f"{out} exists and is not a folder", ("--out",))
-            if any(out.iterdir()):
+#: The lock file of a result folder. The process that holds an exclusive flock on it owns the folder
+#: — its chunks, temporaries and manifest — for the whole run, resume or sweep; it writes its pid there.
+LOCK = ".deploysim.lock"
+
+
+class FolderLock:
+    """An exclusive hold on a result folder: `flock` on `LOCK` inside it, from claim (or the start of a
+    resume) to the last write.
+
+    flock rather than an O_EXCL lock file: the kernel drops the lock when the process dies however it
+    dies (kill -9, out of memory), so a crashed run never leaves a stale lock that needs a pid check
+    (pids are reused) or a manual delete. Worker processes never inherit the descriptor (Python opens
+    it non-inheritable), so only the holder's own end releases it. The holder removes the file before
+    letting go, so a finished folder holds only its results; a process that locked the file just as
+    it was removed sees that its inode is no longer the folder's lock file and tries again.
+    """
+
+    def __init__(self, path: Path, field: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        for _ in range(100):
+            fd = self._open(field)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                os.close(fd)
                 raise ConfigError(
-                    f"{out} is not empty; pick another folder, or finish a cut-short run with --resume {out}",
-                    ("--out",),
-                )
+                    f"{path} is in use by another deploysim ({holder}); wait for it to finish, "
+                    "or stop it and resume the run with --resume",
+                    (field,),
+                ) from None
+            if self._current(fd):
+                self._fd = fd
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return
+            os.close(fd)  # the holder removed it as we locked it: lock the folder's new one
+        raise ConfigError(f"cannot lock {path}: its lock file keeps changing", (field,))
+
+    def _open(self, field: str) -> int:
+        try:
+            # No O_TRUNC: the file holds the current holder's pid until we own it.
+            return os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ConfigError(f"cannot lock {self.path}: {_reason(err)}", (field,)) from None
+
+    def _current(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path / LOCK).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):  # gone with a folder removed under the lock
+                (self.path / LOCK).unlink()
+            os.close(self._fd)  # closing the last descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        pid = ""
+    # Empty: the holder has the lock but has not written its pid yet.
+    return f"pid {pid}" if pid.isdigit() else "pid unknown"
+
+
+def claim_dir(out: Path) -> FolderLock:
+    """Use `out` for a new run: it must not exist yet, or be an empty folder. The folder is locked
+    before it is checked, so of two runs started together on one folder exactly one gets it."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out} exists and is not a folder", ("--out",))
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create {out}: {_reason(err)}", ("--out",)) from None
-    return out
+    lock = FolderLock(out, "--out")
+    try:
+        if any(p.name != LOCK for p in out.iterdir()):
+            raise ConfigError(
+                f"{out} is not empty; pick another folder, or finish a cut-short run with --resume {out}",
+                ("--out",),
+            )
+    except OSError as err:
+        lock.release()
+        raise ConfigError(f"cannot read {out}: {_reason(err)}", ("--out",)) from None
+    except ConfigError:
+        lock.release()
+        raise
+    return lock
 
 
 # ---- the manifest ----

@@ -10,6 +10,7 @@ Layout of `results/<scenario>-<UTC timestamp>/`:
     rows.csv           the same rows as CSV
     summary.csv        per strategy and metric: n, mean, p50, p90, p99, 95% CI
     charts/*.png       blast radius, time to recover, blast radius vs recovery, cost vs safety, rollbacks
+    .deploysim.lock    while a run or resume writes here: its pid, under an flock (`folder.FolderLock`)
 
 Every file is written to a temporary name and renamed into place, so a file either is whole or
 is not there. A chunk file exists only once its deploys are done; `manifest.json` says
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -45,7 +47,9 @@ from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_ch
 
 # What both kinds of result folder share (`folder`); `sim.store` names it for the front ends too.
 from .folder import FORMAT as FORMAT
+from .folder import LOCK as LOCK
 from .folder import MANIFEST, complete_manifest, load_manifest, new_manifest, save_manifest, write_atomic
+from .folder import FolderLock as FolderLock
 from .folder import claim_dir as claim_dir
 from .folder import new_run_dir as new_run_dir
 from .folder import start_manifest as start_manifest
@@ -178,8 +182,12 @@ def execute(
     check_size(spec.scenario, spec.deploys, len(spec.strategies))
     started = time.perf_counter()
     (path / CHUNKS).mkdir(exist_ok=True)
-    for stray in (path / CHUNKS).glob(".*.tmp-*"):  # a chunk whose write was cut short
-        stray.unlink()
+    # A chunk whose write was cut short. Each temporary carries its writer's pid; the caller holds the
+    # folder's lock (FolderLock), so no other live process writes here and every one not ours is stale.
+    mine = f".tmp-{os.getpid()}"
+    for stray in (path / CHUNKS).glob(".*.tmp-*"):
+        if not stray.name.endswith(mine):
+            stray.unlink(missing_ok=True)
     have = set(done_spans(path, spec))
     todo = [s for s in spec.spans if s not in have]
     done = sum(hi - lo for lo, hi in have)
