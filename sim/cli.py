@@ -1,8 +1,9 @@
 """The `deploysim` command (also `python -m sim`): a thin client of the public `sim` API.
 
 Exit codes: 0 ok; 1 validation failed (`validate`); 2 usage or input error (one line on stderr,
-nothing written); 3 a batch cut short by a worker that died; 130 interrupted (Ctrl-C); 70 a bug.
-A batch cut short keeps every finished chunk, and `deploysim run --resume DIR` finishes it.
+nothing written); 3 a batch cut short by a worker that died; 130 interrupted (Ctrl-C); 143 stopped
+by SIGTERM; 70 a bug. A batch cut short keeps every finished chunk, and `deploysim run --resume DIR`
+finishes it; a second Ctrl-C or SIGTERM during the stop exits at once (the chunks stay).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -118,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
+        if args.command in ("run", "sweep"):
+            with _stops():
+                return COMMANDS[args.command](args, argv)
         if args.command in COMMANDS:
             return COMMANDS[args.command](args, argv)
         if args.command == "validate-model":
@@ -131,7 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except store.Interrupted as err:
         print(f"deploysim: {err}", file=sys.stderr)
+        if isinstance(err.cause, batch.Stopped):
+            return 128 + err.cause.signum
         return INTERRUPTED if isinstance(err.cause, KeyboardInterrupt) else WORKER_DIED
+    except batch.Stopped as err:
+        print(f"deploysim: stopped by {err}", file=sys.stderr)
+        return 128 + err.signum
     except KeyboardInterrupt:
         print("deploysim: interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -147,6 +158,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ---- shared pieces ----
+
+
+@contextmanager
+def _stops() -> Iterator[None]:
+    """SIGTERM handled as Ctrl-C is, for a run, resume or sweep: the first SIGINT or SIGTERM raises
+    `batch.Stopped` (finished chunks kept, the manifest says interrupted, exit 128 + the signal); a
+    second one while that stop is under way exits at once. The workers die with us (their watchdog),
+    the folder's lock is the kernel's to drop, and resume trusts only the chunks on disk."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a caller there keeps its own
+        return
+    stopping: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if stopping:
+            os.write(2, f"deploysim: stopped at once by a second {signal.Signals(signum).name}\n".encode())
+            os._exit(128 + signum)
+        stopping.append(signum)
+        raise batch.Stopped(signum)
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -343,8 +380,15 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
         for line in sweep.reuse_notes(points, axes):
             _note(args, f"deploysim: {line}")
-        with _progress(args, f"{base.name} sweep") as progress:
-            tidy = sweep.run(points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress)
+        try:
+            with _progress(args, f"{base.name} sweep") as progress:
+                tidy = sweep.run(
+                    points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress
+                )
+        except KeyboardInterrupt:
+            # A sweep keeps no partial results (it cannot resume); its manifest says why it stopped.
+            store.save_manifest(path, {**meta, "status": "interrupted"})
+            raise
         sweep.save(path, tidy, axes, meta)
     if args.json:
         print(tidy.to_json(orient="records", indent=2))

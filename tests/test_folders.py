@@ -4,7 +4,9 @@ outliving its parent, and the library usable from a plain script."""
 
 from __future__ import annotations
 
+import io
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 import sim
-from sim.runs import store
+from sim.runs import folder, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +103,147 @@ def test_a_resume_while_the_run_is_going_is_refused_and_the_run_completes(tmp_pa
     assert proc.returncode == 0, err
     expected = sim.run_batch("default", deploys=400, seed=8, strategies=["recreate", "progressive"])
     pd.testing.assert_frame_equal(store.read_rows(out), expected)
+
+
+# ---- stops: SIGTERM as Ctrl-C, no worker outliving its parent, a second signal exits at once ----
+
+# 400 deploys of two strategies on two workers: chunks of 25 deploys, several seconds in all.
+BIG = [
+    *["run", "default", "--deploys", "400", "--seed", "8"],
+    *["--strategy", "recreate", "--strategy", "progressive", "--jobs", "2", "--quiet"],
+]
+
+
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, state, start time) of a live process, from /proc (no psutil: what the kernel says)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def descendants(root: int) -> set[tuple[int, int]]:
+    """(pid, start time) of every process below `root`."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None:
+            children.setdefault(st[0], []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            if (st := _stat(pid)) is not None:
+                found.add((pid, st[2]))
+                todo.append(pid)
+    return found
+
+
+def alive(procs: set[tuple[int, int]]) -> set[int]:
+    """Those still running: the same start time (not a reused pid), and not a zombie."""
+    return {pid for pid, start in procs if (st := _stat(pid)) is not None and st[2] == start and st[1] != "Z"}
+
+
+def start_big_run(out: Path) -> tuple[subprocess.Popen, set[tuple[int, int]]]:
+    """Start the batch; return once its first chunk is on disk, with its worker processes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim", *BIG, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list((out / "chunks").glob("0*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    below = descendants(proc.pid)
+    assert len(alive(below)) >= 2, "the two workers run"
+    return proc, below
+
+
+def gone_within(procs: set[tuple[int, int]], seconds: float) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive(procs)
+
+
+def test_sigterm_stops_like_ctrl_c_exit_143_and_resume_gives_the_same_rows(tmp_path):
+    from tests.test_store import resume_real_run
+
+    out = tmp_path / "run"
+    proc, workers = start_big_run(out)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("deploysim: stopped by SIGTERM: ") and f"deploysim run --resume {out}" in err
+    m = manifest(out)
+    assert m["status"] == "interrupted" and m["complete"] is False
+    assert not alive(workers), "no worker outlives the run"
+    assert not (out / folder.LOCK).exists()
+    resume_real_run(out)  # rows identical to an uninterrupted batch's
+
+
+def test_workers_die_with_a_parent_killed_with_sigkill(tmp_path):
+    proc, workers = start_big_run(tmp_path / "run")
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not gone_within(workers, 10), "orphaned workers"
+
+
+def test_two_ctrl_c_exit_promptly_and_leave_no_worker(tmp_path):
+    proc, workers = start_big_run(tmp_path / "run")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)  # a hang fails here
+    assert proc.returncode == 130, err
+    assert not gone_within(workers, 10)
+
+
+# The second signal while the first one's stop is still under way (here: a stop that would hang).
+SECOND = (
+    "import os, signal, time\n"
+    "from sim.cli import _stops\n"
+    "with _stops():\n"
+    "    try:\n"
+    "        os.kill(os.getpid(), signal.SIGTERM)\n"
+    "        time.sleep(30)\n"
+    "    except KeyboardInterrupt:\n"
+    "        os.kill(os.getpid(), signal.SIGINT)\n"
+    "        time.sleep(30)\n"
+)
+
+
+def test_a_second_signal_during_the_stop_exits_at_once():
+    proc = subprocess.run(
+        [sys.executable, "-c", SECOND], cwd=ROOT, capture_output=True, text=True, timeout=20
+    )
+    assert proc.returncode == 130 and proc.stderr == "deploysim: stopped at once by a second SIGINT\n"
+
+
+# ---- the library from a plain script ----
+
+PLAIN = """\
+import sys
+import sim
+
+print("top level ran")  # once: workers must not run this script again
+scn = sim.load_scenario("default")
+df = sim.run_batch(scn, deploys=12, seed=7, jobs=2)
+df.to_csv(sys.argv[1], index=False)
+print(len(df))
+"""
+
+
+def test_run_batch_with_jobs_from_a_plain_script_without_a_main_guard(tmp_path):
+    script = tmp_path / "study.py"
+    script.write_text(PLAIN)
+    rows = tmp_path / "rows.csv"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(rows)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    expected = sim.run_batch("default", deploys=12, seed=7, jobs=1)
+    assert proc.stdout == f"top level ran\n{len(expected)}\n"
+    pd.testing.assert_frame_equal(pd.read_csv(rows), pd.read_csv(io.StringIO(expected.to_csv(index=False))))

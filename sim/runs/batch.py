@@ -8,10 +8,9 @@ its error recorded; a batch never loses a row.
 from __future__ import annotations
 
 import math
-import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import signal
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..engine.simulate import Rows, simulate_deploys
 from ..results.frame import to_frame
+from .workers import PoolBroken, WorkerPool
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]
@@ -82,6 +82,14 @@ class WorkerLost(Exception):
     """A worker died under a chunk (killed, out of memory): the batch cannot go on as it is."""
 
 
+class Stopped(KeyboardInterrupt):
+    """A batch stopped by a signal (SIGTERM, or SIGINT as Ctrl-C sends it): handled as Ctrl-C is."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
 @dataclass(frozen=True)
 class Workers:
     """Where chunks run: an executor (None: in this process), how many at once, and the errors by
@@ -94,7 +102,7 @@ class Workers:
 
 @contextmanager
 def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
-    """A Dask cluster's workers, a local spawn-context process pool, or this process."""
+    """A Dask cluster's workers, local worker processes (`workers.WorkerPool`), or this process."""
     if cluster is not None:
         from distributed import KilledWorker
 
@@ -110,12 +118,16 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
     if jobs <= 1:
         yield Workers(None, 1)
         return
-    # An explicit spawn context: no fork of a threaded parent, no global start-method change.
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    # Workers that import only `sim` (never the caller's __main__) and die with this process.
+    pool = WorkerPool(jobs)
     try:
-        yield Workers(pool, jobs, (BrokenProcessPool,))
+        yield Workers(pool, jobs, (PoolBroken,))
+    except BaseException:
+        # Ctrl-C, SIGTERM, a dead worker: stop the chunks under way rather than wait for them; their
+        # deploys are recomputed, identically, on resume.
+        pool.terminate()
+        raise
     finally:
-        # On Ctrl-C or a dead worker, drop the queued chunks instead of finishing them first.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -128,7 +140,7 @@ def iter_chunks(
     jobs: int = 1,
     cluster: Any = None,
     pool: Workers | None = None,
-) -> Iterator[tuple[Span, Rows]]:
+) -> Generator[tuple[Span, Rows], None, None]:
     """Yield (span, rows) as chunks finish (not necessarily in span order).
 
     At most two chunks per worker are queued or running at a time, so finished rows never pile up

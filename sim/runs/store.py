@@ -43,7 +43,7 @@ from ..core.columns import COLUMNS, FLAGS, KINDS, METRICS, Kind
 from ..core.errors import ConfigError
 from ..results.frame import normalize, to_frame
 from ..results.summary import SUMMARY_COLUMNS, summarize
-from .batch import Progress, Rows, Span, WorkerLost, check_size, chunks, iter_chunks
+from .batch import Progress, Rows, Span, Stopped, WorkerLost, check_size, chunks, iter_chunks
 
 # What both kinds of result folder share (`folder`); `sim.store` names it for the front ends too.
 from .folder import FORMAT as FORMAT
@@ -91,7 +91,12 @@ class Interrupted(Exception):
 
     def __init__(self, path: Path, done: int, total: int, cause: BaseException) -> None:
         self.path, self.done, self.total, self.cause = path, done, total, cause
-        why = "interrupted" if isinstance(cause, KeyboardInterrupt) else f"a worker failed ({cause})"
+        if isinstance(cause, Stopped):
+            why = f"stopped by {cause}"
+        elif isinstance(cause, KeyboardInterrupt):
+            why = "interrupted"
+        else:
+            why = f"a worker failed ({cause})"
         super().__init__(
             f"{why}: {done} of {total} chunks are saved in {path}; "
             f"finish it with: deploysim run --resume {path}"
@@ -193,13 +198,15 @@ def execute(
     done = sum(hi - lo for lo, hi in have)
     if progress is not None:
         progress(done, spec.deploys)
+    finished = iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs=jobs, cluster=cluster)
+    # Closed on the way out, not when the garbage collector gets to it: a stop ends the workers now.
     try:
-        finished = iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs=jobs, cluster=cluster)
-        for span, rows in finished:
-            _write_chunk(path, span, rows)
-            done += span[1] - span[0]
-            if progress is not None:
-                progress(done, spec.deploys)
+        with contextlib.closing(finished):
+            for span, rows in finished:
+                _write_chunk(path, span, rows)
+                done += span[1] - span[0]
+                if progress is not None:
+                    progress(done, spec.deploys)
     except (KeyboardInterrupt, WorkerLost) as err:
         _stopped(path, spec, manifest, started, "interrupted")
         raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
