@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import sim
+from sim.core.files import write_atomic
 from sim.runs import folder, store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,3 +252,87 @@ def test_run_batch_with_jobs_from_a_plain_script_without_a_main_guard(tmp_path):
     expected = sim.run_batch("default", deploys=12, seed=7, jobs=1)
     assert proc.stdout == f"top level ran\n{len(expected)}\n"
     pd.testing.assert_frame_equal(pd.read_csv(rows), pd.read_csv(io.StringIO(expected.to_csv(index=False))))
+
+
+# ---- atomic writes replace only regular files ----
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_path):
+    new = tmp_path / "new.txt"
+    write_atomic(new, "a")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~_umask()
+    kept = tmp_path / "kept.txt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_atomic(kept, "new")
+    assert kept.read_text() == "new" and stat.S_IMODE(kept.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt", "new.txt"]
+
+
+def test_a_fifo_is_written_in_place_not_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_atomic(fifo, "through the pipe")
+    reader.join(timeout=30)
+    assert got == [b"through the pipe"] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root (CAP_MKNOD)")
+def test_a_character_device_is_written_in_place_not_replaced(tmp_path):
+    null = tmp_path / "null"  # our own /dev/null (1, 3): the real one is shared with the machine
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("this root may not make device nodes (no CAP_MKNOD)")
+    write_atomic(null, "gone")
+    write_atomic(null, lambda path: path.write_bytes(b"gone too"))
+    assert stat.S_ISCHR(os.lstat(null).st_mode) and sorted(tmp_path.iterdir()) == [null]
+
+
+def test_links_and_folders_are_refused_with_one_line_and_left_alone(tmp_path):
+    target = tmp_path / "target.yaml"
+    target.write_text("mine")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    with pytest.raises(sim.ConfigError) as err:
+        write_atomic(link, "other")
+    assert str(err.value) == (
+        f"{link}: is a symbolic link (to {target}); give the file itself, or remove the link"
+    )
+    assert link.is_symlink() and target.read_text() == "mine"
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(sim.ConfigError, match="which does not exist"):
+        write_atomic(dangling, "x")
+    assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
+    with pytest.raises(sim.ConfigError, match="is a folder; give a file name"):
+        write_atomic(tmp_path, "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "link.yaml", "target.yaml"]
+
+
+EXPORT = ["export", "default", "--strategy", "progressive", "--format", "argo"]
+
+
+def test_export_to_a_link_is_refused_and_to_dev_stdout_is_printed(tmp_path):
+    target = tmp_path / "rollout.yaml"
+    target.write_text("mine")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    cmd = [sys.executable, "-m", "sim", *EXPORT, "-o"]
+    refused = subprocess.run([*cmd, str(link)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"deploysim: {link}: is a symbolic link")
+    assert link.is_symlink() and target.read_text() == "mine"
+    printed = subprocess.run([*cmd, "/dev/stdout"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    plain = subprocess.run(cmd[:-1], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "kind: Rollout" in printed.stdout and printed.stdout == plain.stdout

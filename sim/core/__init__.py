@@ -1,6 +1,7 @@
 """The ground floor: what every other floor stands on; it imports nothing from the floors above.
 
 - `errors`: the one error type for a user's bad input (`ConfigError`), naming file, key path and line.
+- `files`: writing a file whole or not at all (replacing only regular files), for every floor that writes.
 - `schema`: frozen, self-validating config records and the builder that fills them from plain data.
 - `dist`: the random distributions a scenario names.
 - `rng`: the random streams — one root seed, a child per deploy, named sub-streams within it.

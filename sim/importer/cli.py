@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +12,7 @@ import yaml
 
 from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
+from ..core.files import write_atomic
 from .export import FORMATS, export_manifest
 from .load import ManifestWarning, add_rollouts, scenario_from_manifests
 
@@ -103,22 +102,11 @@ def _warn(warnings: Sequence[ManifestWarning | str]) -> None:
 
 
 def write_atomically(path: str | Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file beside it, renamed over it at the end."""
-    target = Path(path)
+    """Write the whole file or nothing (`sim.core.files.write_atomic`: devices and FIFOs such as
+    /dev/stdout in place, links and folders refused); any failure is one line naming the file."""
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", dir=target.parent if str(target.parent) else "."
-        )
+        write_atomic(Path(path), text)
     except OSError as err:
-        raise ConfigError(
-            f"cannot write: {err.strerror or err.__class__.__name__}", source=str(path)
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise ConfigError(
             f"cannot write: {err.strerror or err.__class__.__name__}", source=str(path)
         ) from None

@@ -2,7 +2,8 @@
 the only floor that touches disk and processes.
 
 - `batch`: `run_batch`, chunks of deploys in this process, a local process pool or a Dask cluster.
-- `folder`: what both kinds of result folder share — claiming one, atomic writes, and the manifest's
+- `workers`: the local pool's processes, which import only `sim` and die with their parent.
+- `folder`: what both kinds of result folder share — claiming and locking one, and the manifest's
   one writer, reader and format number.
 - `store`: result folders, rows streamed to disk chunk by chunk, then tables, charts and a manifest
   that says whether the run is complete (`--resume` finishes one cut short).

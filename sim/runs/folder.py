@@ -28,13 +28,14 @@ import json
 import os
 import platform
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from ..config.scenario import Scenario
 from ..core.errors import ConfigError
+from ..core.files import write_atomic as write_atomic
 from ..core.version import __version__
 
 #: The manifest's format. 2: time to repair and restore, censoring, per-population summaries.
@@ -51,23 +52,6 @@ KINDS: dict[str, str] = {
 
 
 # ---- files ----
-
-
-def write_atomic(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
-    """Write a file under a temporary name, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        if callable(data):
-            data(tmp)
-        elif isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _reason(err: OSError) -> str:

@@ -189,7 +189,7 @@ def execute(
     (path / CHUNKS).mkdir(exist_ok=True)
     # A chunk whose write was cut short. Each temporary carries its writer's pid; the caller holds the
     # folder's lock (FolderLock), so no other live process writes here and every one not ours is stale.
-    mine = f".tmp-{os.getpid()}"
+    mine = f"-{os.getpid()}"
     for stray in (path / CHUNKS).glob(".*.tmp-*"):
         if not stray.name.endswith(mine):
             stray.unlink(missing_ok=True)
