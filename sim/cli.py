@@ -352,7 +352,15 @@ def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[
 def _execute(args: argparse.Namespace, path: Path, spec: store.BatchSpec, manifest: dict, client: Any) -> int:
     _note(args, f"deploysim: writing {path}")
     with _progress(args, spec.scenario.name) as progress:
-        manifest = store.execute(path, spec, manifest, jobs=args.jobs, cluster=client, progress=progress)
+        manifest = store.execute(
+            path,
+            spec,
+            manifest,
+            jobs=args.jobs,
+            cluster=client,
+            progress=progress,
+            note=lambda text: print(f"deploysim: {text}", file=sys.stderr),
+        )
     _, summary = store.open_results(path)
     _print_summary(args, summary, Stored.of(spec))
     if manifest["failed_runs"]:

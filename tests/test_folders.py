@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.cli import main
 from sim.core.files import write_atomic
 from sim.runs import folder, store
 
@@ -336,3 +337,28 @@ def test_export_to_a_link_is_refused_and_to_dev_stdout_is_printed(tmp_path):
     assert printed.returncode == 0, printed.stderr
     plain = subprocess.run(cmd[:-1], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "kind: Rollout" in printed.stdout and printed.stdout == plain.stdout
+
+
+# ---- a damaged chunk on resume: named, deleted and recomputed ----
+
+
+def test_an_empty_or_corrupt_chunk_is_named_and_recomputed_on_resume(tmp_path, monkeypatch, capsys):
+    from tests.test_store import ARGS, Recorder
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, stop_after=4))
+    assert main([*ARGS, "--out", str(out)]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    chunks = sorted((out / "chunks").glob("0*.parquet"))
+    assert len(chunks) == 4
+    chunks[0].write_bytes(b"")  # a disk that filled
+    chunks[1].write_bytes(chunks[1].read_bytes()[:200])  # cut short
+    chunks[2].write_bytes(b"PAR1" + bytes(range(256)) * 40 + b"PAR1")  # garbage that looks like Parquet
+    assert main(["run", "--resume", str(out), "--jobs", "1", "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all("Traceback" not in line for line in err)
+    for line, chunk in zip(err, chunks, strict=False):
+        assert line.startswith(f"deploysim: {chunk} is damaged (")
+        assert line.endswith("); it is deleted and recomputed from the seed (the same rows)")
+    pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))

@@ -28,7 +28,7 @@ import functools
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,8 +182,10 @@ def execute(
     cluster: Any = None,
     progress: Progress | None = None,
     charts: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the chunks not yet on disk, then write tables, charts and the completed manifest."""
+    """Run the chunks not yet on disk, then write tables, charts and the completed manifest.
+    note(text) hears of a damaged chunk that is dropped and recomputed."""
     check_size(spec.scenario, spec.deploys, len(spec.strategies))
     started = time.perf_counter()
     (path / CHUNKS).mkdir(exist_ok=True)
@@ -193,7 +195,7 @@ def execute(
     for stray in (path / CHUNKS).glob(".*.tmp-*"):
         if not stray.name.endswith(mine):
             stray.unlink(missing_ok=True)
-    have = set(done_spans(path, spec))
+    have = {span for span in done_spans(path, spec) if _sound(path, spec, span, note)}
     todo = [s for s in spec.spans if s not in have]
     done = sum(hi - lo for lo, hi in have)
     if progress is not None:
@@ -218,6 +220,25 @@ def execute(
     complete_manifest(path, manifest, wall_time_s=wall_time_s)
     shutil.rmtree(path / CHUNKS, ignore_errors=True)
     return manifest
+
+
+def _sound(path: Path, spec: BatchSpec, span: Span, note: Callable[[str], None] | None) -> bool:
+    """Whether a chunk on disk reads whole, with its rows; a damaged one (a disk that filled, a
+    file truncated by hand) is deleted, to be recomputed: deploy i's rows depend only on the seed
+    and i, so the new chunk is the lost one, byte for byte. One chunk in memory at a time."""
+    file = chunk_path(path, span)
+    expected = (span[1] - span[0]) * len(spec.strategies)
+    try:
+        rows = pq.read_table(file, schema=ROW_SCHEMA).num_rows
+        why = None if rows == expected else f"{rows} rows where {expected} belong"
+    except (OSError, pa.ArrowException) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if why is None:
+        return True
+    file.unlink(missing_ok=True)
+    if note is not None:
+        note(f"{file} is damaged ({why}); it is deleted and recomputed from the seed (the same rows)")
+    return False
 
 
 def _stopped(path: Path, spec: BatchSpec, manifest: dict[str, Any], started: float, status: str) -> None:
