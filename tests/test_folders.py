@@ -4,10 +4,12 @@ outliving its parent, and the library usable from a plain script."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import signal
+import socketserver
 import stat
 import subprocess
 import sys
@@ -362,3 +364,68 @@ def test_an_empty_or_corrupt_chunk_is_named_and_recomputed_on_resume(tmp_path, m
         assert line.startswith(f"deploysim: {chunk} is damaged (")
         assert line.endswith("); it is deleted and recomputed from the seed (the same rows)")
     pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))
+
+
+# ---- --cluster at an address where no Dask scheduler listens ----
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        time.sleep(30)  # accepts, says nothing
+
+
+class _Chatty(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")  # read as a length: exabytes
+        time.sleep(30)
+
+
+class _Http(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # as the dashboard does, once asked
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"<html>dashboard</html>")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "server, says",
+    [
+        (lambda: http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Http), "sent 0 bytes in 4 s"),
+        (lambda: socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Silent), "sent 0 bytes in 4 s"),
+        (lambda: socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Chatty), "not as a Dask scheduler"),
+    ],
+    ids=["http", "silent", "chatty"],
+)
+def test_cluster_at_a_port_that_is_no_scheduler_fails_fast_with_one_line(tmp_path, capsys, server, says):
+    srv = server()
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{srv.server_address[1]}"
+    out = tmp_path / "out"
+    try:
+        began = time.monotonic()
+        code = main(["run", "default", "--deploys", "2", "--cluster", address, "--out", str(out), "--quiet"])
+        took = time.monotonic() - began
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"deploysim: --cluster: {address} ")
+    assert says in err and took < 15 and not out.exists()
+
+
+def test_cluster_at_a_real_scheduler_still_runs(tmp_path, capsys):
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        args = ["run", "default", "--deploys", "2", "--strategy", "canary", "--quiet"]
+        out = tmp_path / "out"
+        assert main([*args, "--cluster", cluster.scheduler_address, "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(
+        store.read_rows(out), sim.run_batch("default", deploys=2, seed=None, strategies=["canary"])
+    )

@@ -7,8 +7,11 @@ its error recorded; a batch never loses a row.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
+import socket
+import struct
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager, nullcontext
@@ -65,17 +68,75 @@ def check_size(scn: Scenario, deploys: int, strategies: int) -> None:
         )
 
 
+#: Seconds a Dask scheduler has to say its first bytes (its handshake, sent unasked on connect).
+HELLO_TIMEOUT_S = 4
+#: A scheduler's handshake is one small message: its 8-byte length prefix is under this.
+HELLO_MAX_BYTES = 2**20
+
+
+def _tcp_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a tcp:// or scheme-less address; None for other transports (tls, ucx, ...)."""
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "tcp":
+        return None
+    host, _, port = (rest if sep else address).rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse, in seconds, an address where no Dask scheduler listens. distributed's own connect
+    waits its full timeout on a port that accepts and stays silent, and reads the first bytes of
+    any other server's reply (an HTTP server's, the dashboard's) as a frame length, which can ask
+    for exabytes. A scheduler speaks first: its handshake, behind an 8-byte length prefix; so
+    read those bytes, with a timeout, before distributed does."""
+    endpoint = _tcp_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        conn = socket.create_connection(endpoint, timeout=CONNECT_TIMEOUT_S)
+    except OSError as err:
+        why = f"cannot reach the Dask scheduler at {address}: {_why(err)}"
+        raise ConfigError(why, ("--cluster",)) from None
+    head = b""
+    with conn:
+        conn.settimeout(HELLO_TIMEOUT_S)
+        with contextlib.suppress(OSError):  # a timeout or a reset: too few bytes, said below
+            while len(head) < 8 and (more := conn.recv(8 - len(head))):
+                head += more
+    if len(head) < 8:
+        raise ConfigError(
+            f"{address} sent {len(head)} bytes in {HELLO_TIMEOUT_S} s where a Dask scheduler greets at "
+            "once: not a scheduler (its usual port is 8786; 8787 is the dashboard's)",
+            ("--cluster",),
+        )
+    (size,) = struct.unpack("<Q", head)
+    if not 0 < size < HELLO_MAX_BYTES:
+        raise ConfigError(
+            f"{address} answers, but not as a Dask scheduler does (it began {head!r}); "
+            "its usual port is 8786, 8787 is the dashboard's",
+            ("--cluster",),
+        )
+
+
+def _why(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def connect(cluster: Any) -> tuple[Any, bool]:
     """A Dask client for an address (or an existing Client), and whether we opened it."""
     from distributed import Client  # imported here: only a cluster run pays for it
 
     if isinstance(cluster, Client):
         return cluster, False
+    if isinstance(cluster, str):
+        check_scheduler(cluster)
     try:
         return Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s"), True
     except (OSError, TimeoutError, ValueError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"cannot reach the Dask scheduler at {cluster}: {reason}", ("--cluster",)) from None
+        why = f"cannot reach the Dask scheduler at {cluster}: {_why(err)}"
+        raise ConfigError(why, ("--cluster",)) from None
 
 
 class WorkerLost(Exception):
