@@ -59,9 +59,13 @@ def unpinned(reqs: list[Requirement], pins: dict[str, tuple[str, int]]) -> list[
 
 
 def test_the_parser_reads_pins_and_hashes():
-    text = "a-b==1.0 \\\n    --hash=sha256:00 \\\n    --hash=sha256:11\n    # via x\nC_d==2.1 ; python_version >= '3'\n"
+    text = (
+        "a-b==1.0 \\\n    --hash=sha256:00 \\\n    --hash=sha256:11\n    # via x\n"
+        "C_d==2.1 ; python_version >= '3'\n"
+    )
     assert parse_lock(text) == {"a-b": ("1.0", 2), "c-d": ("2.1", 0)}
-    assert unpinned([Requirement("a_b>=2")], parse_lock(text)) == ["a_b>=2: locked at 1.0", "c-d==2.1: no hash"]
+    wrong = unpinned([Requirement("a_b>=2")], parse_lock(text))
+    assert wrong == ["a_b>=2: locked at 1.0", "c-d==2.1: no hash"]
 
 
 def test_every_pyproject_dependency_is_pinned_with_hashes():
