@@ -136,6 +136,7 @@ def shipped_policy_cases() -> list[Case]:
 
 
 def statistical_count(selected: Iterable[Case]) -> int:
+    """How many of the checks have intervals that can fail by chance: the Bonferroni family's m."""
     return sum(c.statistical for c in selected)
 
 
