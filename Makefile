@@ -6,18 +6,56 @@ JOBS   ?= 2
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bench-app validate app lint clean notebooks
+# The lock files pin every package (with hashes) for Python 3.11 on Linux x86_64; `make lock` rewrites
+# them with uv, which lives in its own venv so the project's venv holds exactly what the locks list.
+# 3.11.5 is the oldest 3.11 the pinned set supports (soupsieve, under nbconvert, needs it).
+LOCK_PYTHON := 3.11.5
+UV_VERSION  := 0.13.9
+TOOLS       := .venv-tools
+UV          := $(TOOLS)/bin/uv
+PIP         := $(BIN)/pip --quiet --disable-pip-version-check
+UPGRADE     ?=
+
+.PHONY: run test bench bench-app validate app lint clean notebooks lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+# Exact versions from the lock (hash-checked), then the project itself without letting pip resolve
+# anything: the same seed gives the same rows on every machine.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) install --require-hashes -r requirements.lock
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(PIP) install --require-hashes -r requirements-dev.lock
+	$(PIP) install --no-deps -e .
 	touch $@ $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+## lock: rewrite requirements.lock and requirements-dev.lock from pyproject.toml, keeping every pin
+## pyproject still allows (`make lock UPGRADE=1` moves every package to its newest allowed version)
+LOCK_FLAGS = --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+	$(if $(UPGRADE),--upgrade)
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.lock
+	# The runtime lock is the dev lock's subset: a package has one version in both.
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -c requirements-dev.lock -o requirements.lock
+
+## test-latest: the test suite and the validation in .venv-latest, with the newest versions pyproject
+## allows instead of the lock's, so upstream drift shows up apart from `make test`
+test-latest: $(CHROMIUM)
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --disable-pip-version-check --upgrade -e ".[dev]"
+	.venv-latest/bin/pip freeze --exclude-editable > results/latest-versions.txt
+	.venv-latest/bin/python -m pytest -m "not lock"
+	.venv-latest/bin/deploysim validate-model --out results/validation-latest
 
 ## run: simulate the default scenario for every strategy and print the comparison table
 run: $(VENV)/.installed
@@ -62,4 +100,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .venv-latest .pytest_cache .ruff_cache

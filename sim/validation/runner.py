@@ -20,27 +20,48 @@ from . import checks_alerting as alerting
 from . import checks_article as article
 from . import checks_judges as judges
 from . import checks_rollout as rollout
-from .record import FIELDS, Record, fmt
+from .record import FIELDS, Record, fmt, pct
 
 DEFAULT_OUT = Path("results") / "validation"
 
-#: Confidence level of the fast subset's intervals. The report uses 95%; with some twenty statistical
-#: checks, 95% intervals would fail one of them by chance on a correct model about two runs in
-#: three, so the test suite's small samples are judged at 99.9% (about one false failure in fifty).
-FAST_LEVEL = 0.999
+#: The chance, on a correct model, that a run fails any check at all. Some fifty statistical checks at
+#: 95% each would fail one by chance in most runs on a new seed or library version, so each interval
+#: is widened to the Bonferroni level 1 − FAMILY_ALPHA/m (m statistical checks in the run): by the union
+#: bound the family's false failures stay ≤ FAMILY_ALPHA whatever the checks' dependence.
+FAMILY_ALPHA = 0.05
+METHOD = "Bonferroni"
+
+
+def family_level(m: int) -> float:
+    """Each statistical check's confidence level when m of them run together."""
+    return 1.0 - FAMILY_ALPHA / max(m, 1)
+
+
+def family_note(m: int) -> str:
+    """One line saying how the family-wise error rate is held, for the table and the report."""
+    if not m:
+        return "no statistical check in this run: every verdict is exact"
+    return (
+        f"family-wise error rate ≤ {FAMILY_ALPHA:.0%}: {METHOD} over the {m} statistical checks, "
+        f"each interval at 1 − {FAMILY_ALPHA:g}/{m} = {pct(family_level(m))}"
+    )
 
 
 @dataclass(frozen=True)
 class Case:
-    """One check with its arguments; `fast` overrides them for the test suite's quick subset."""
+    """One check with its arguments; `fast` overrides them for the test suite's quick tier."""
 
     function: Callable[..., Record]
     kwargs: dict[str, Any] = field(default_factory=dict)
     fast: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, fast: bool = False) -> Record:
-        level = {"level": FAST_LEVEL} if fast and self.statistical else {}
-        return self.function(**{**self.kwargs, **(self.fast if fast else {}), **level})
+    def run(self, fast: bool = False, level: float | None = None) -> Record:
+        """The check's record; `level` (a statistical check's interval level) defaults to the
+        family level of the full report's statistical checks."""
+        chosen = {"level": family_level(statistical_count(cases())) if level is None else level}
+        return self.function(
+            **{**self.kwargs, **(self.fast if fast else {}), **(chosen if self.statistical else {})}
+        )
 
     @property
     def statistical(self) -> bool:
@@ -114,12 +135,20 @@ def shipped_policy_cases() -> list[Case]:
     return out
 
 
+def statistical_count(selected: Iterable[Case]) -> int:
+    """How many of the checks have intervals that can fail by chance: the Bonferroni family's m."""
+    return sum(c.statistical for c in selected)
+
+
 def run_all(
     selected: Iterable[Case], fast: bool = False, progress: Callable[[Record], None] | None = None
 ) -> list[Record]:
+    """Run the checks, each statistical one at the family level of the checks run together."""
+    chosen = list(selected)
+    level = family_level(statistical_count(chosen))
     records = []
-    for case in selected:
-        record = case.run(fast)
+    for case in chosen:
+        record = case.run(fast, level)
         records.append(record)
         if progress is not None:
             progress(record)
@@ -134,7 +163,7 @@ def _cell(r: Record) -> tuple[str, str, str]:
     return ("PASS" if r.passed else "FAIL", fmt(r.reference, r.unit), fmt(r.simulated, r.unit) + ci)
 
 
-def table(records: Sequence[Record]) -> str:
+def table(records: Sequence[Record], family: str = "") -> str:
     """The terminal table: status, check, reference, simulated value with its confidence interval."""
     rows = [(s, r.check, ref, sim) for r in records for s, ref, sim in [_cell(r)]]
     head = ("", "check", "reference", f"simulated [{_levels(records)} CI]")
@@ -146,10 +175,11 @@ def table(records: Sequence[Record]) -> str:
     lines.append(
         f"\n{len(records) - failed} of {len(records)} checks pass" + (f", {failed} FAIL" if failed else "")
     )
+    lines += [family] if family else []
     return "\n".join(lines)
 
 
-def markdown(records: Sequence[Record], fast: bool) -> str:
+def markdown(records: Sequence[Record], fast: bool, family: str = "") -> str:
     out = [
         "# deploysim validation report",
         "",
@@ -158,11 +188,10 @@ def markdown(records: Sequence[Record], fast: bool) -> str:
         "accepted band was derived. Re-run with `make validate` (or `deploysim validate-model`).",
         "",
     ]
+    if family:
+        out += [f"**Multiple checks**: {family}. Checks without a level are exact or deterministic.", ""]
     if fast:
-        out += [
-            "**Fast subset**: small samples judged at 99.9%, for the test suite; not the report of record.",
-            "",
-        ]
+        out += ["**Quick tier**: small samples, for the test suite; not the report of record.", ""]
     out += [f"| | check | reference | simulated [{_levels(records)} CI] | n |", "|---|---|---|---|---|"]
     for r in records:
         status, ref, sim = _cell(r)
@@ -196,11 +225,12 @@ def csv_text(records: Sequence[Record]) -> str:
     return buf.getvalue()
 
 
-def write(records: Sequence[Record], out_dir: Path, fast: bool = False) -> list[Path]:
+def write(records: Sequence[Record], out_dir: Path, fast: bool = False, family: str = "") -> list[Path]:
     """Write validation.md and validation.csv, each atomically (a temp file renamed into place)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("validation.md", markdown(records, fast)), ("validation.csv", csv_text(records))):
+    md = markdown(records, fast, family)
+    for name, text in (("validation.md", md), ("validation.csv", csv_text(records))):
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -218,7 +248,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--only", action="append", default=[], metavar="TEXT",
                    help="run only checks whose function name contains TEXT (repeatable)")  # fmt: skip
-    p.add_argument("--fast", action="store_true", help="small samples (the test suite's subset)")
+    p.add_argument("--fast", action="store_true", help="small samples (the test suite's quick tier)")
 
 
 def register(subparsers: Any) -> None:
@@ -236,16 +266,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     def progress(r: Record) -> None:
         print(f"  {'ok  ' if r.passed else 'FAIL'} {r.check}", file=sys.stderr, flush=True)
 
+    family = family_note(statistical_count(selected))
     try:
         records = run_all(selected, fast=args.fast, progress=progress)
-        paths = write(records, args.out, fast=args.fast)
+        paths = write(records, args.out, fast=args.fast, family=family)
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"deploysim: cannot write {args.out}: {err.strerror or err}", file=sys.stderr)
         return 2
-    print(table(records))
+    print(table(records, family))
     print("written: " + ", ".join(str(p) for p in paths))
     return 0 if all(r.passed for r in records) else 1
 
