@@ -381,7 +381,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
     for ref in args.files:
         path = resolve_path(ref)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError("no such file", source=str(path))
         try:
             scn = load_scenario(path)

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config.scenario import line_for, line_map
+from ..core import yamlsafe
 from ..core.errors import ConfigError, PathPart, format_path
+from ..core.yamlsafe import line_for
 
 #: The controller API versions this importer understands, by kind.
 SUPPORTED = {
@@ -87,52 +86,38 @@ def read_manifests(paths: Iterable[str | Path]) -> list[Manifest]:
     """Every Kubernetes object in the files, in order; a file that is not YAML is a ConfigError."""
     out: list[Manifest] = []
     for path in paths:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("no such file", source=source) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read: {err.__class__.__name__}", source=source) from None
-        out += parse_manifests(text, source)
+        out += parse_manifests(yamlsafe.read_text(path), str(path))
     return out
 
 
 def parse_manifests(text: str, source: str) -> list[Manifest]:
     """The Kubernetes objects of one multi-document YAML text."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"not valid YAML: {problem}", source=source, line=line) from None
     out: list[Manifest] = []
-    for i, (node, doc) in enumerate(zip(nodes, docs, strict=True)):
-        if doc is None:
+    for i, doc in enumerate(yamlsafe.parse_all(text, source)):
+        body, node = doc.data, doc.node
+        if body is None or node is None:
             continue
-        if not isinstance(doc, dict) or not doc.get("kind") or not doc.get("apiVersion"):
+        if not isinstance(body, dict) or not body.get("kind") or not body.get("apiVersion"):
             raise ConfigError(
                 f"document {i + 1} is not a Kubernetes object (a mapping with apiVersion and kind)",
                 source=source,
                 line=node.start_mark.line + 1,
             )
-        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):  # `kubectl get -o yaml`
-            out += _items(doc["items"], node, source)
+        if body.get("kind") == "List" and isinstance(body.get("items"), list):  # `kubectl get -o yaml`
+            out += _items(body["items"], doc.lines, source)
             continue
-        out += _checked(Manifest(doc, source, line_map(node)))
+        out += _checked(Manifest(body, source, doc.lines))
     return out
 
 
-def _items(items: list[Any], node: yaml.Node, source: str) -> list[Manifest]:
-    """The objects of a v1 List, each with its own line numbers."""
-    seq = next((v for k, v in node.value if k.value == "items"), None)
+def _items(items: list[Any], lines: dict[tuple[PathPart, ...], int], source: str) -> list[Manifest]:
+    """The objects of a v1 List, each with its own line numbers (the List's, re-rooted at the item)."""
     out = []
     for i, item in enumerate(items):
         if isinstance(item, dict) and item.get("kind") and item.get("apiVersion"):
-            lines = line_map(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else {}
-            out += _checked(Manifest(item, source, lines))
+            prefix = ("items", i)
+            own = {path[2:]: line for path, line in lines.items() if path[:2] == prefix}
+            out += _checked(Manifest(item, source, own))
     return out
 
 
