@@ -140,7 +140,8 @@ def test_duplicate_key_in_a_scenario_names_the_file_and_both_lines(tmp_path):
     path.write_text("name: dup\nrun:\n  deploys: 3\n  seed: 1\n  deploys: 4\n")
     with pytest.raises(ConfigError) as info:
         sim.load_scenario(path)
-    assert str(info.value) == f"{path}: duplicate key 'deploys', first given on line 3; give each key once (line 5)"
+    expected = f"{path}: duplicate key 'deploys', first given on line 3; give each key once (line 5)"
+    assert str(info.value) == expected
 
 
 def test_numbers_in_exponent_notation_are_numbers():
