@@ -45,6 +45,8 @@ class Manifest:
     body: dict[str, Any]
     source: str
     lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
+    #: What reading the text took beyond YAML (a quoted `{{ placeholder }}`), for the import's warnings.
+    notes: list[ManifestWarning] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -92,8 +94,19 @@ def read_manifests(paths: Iterable[str | Path]) -> list[Manifest]:
 
 def parse_manifests(text: str, source: str) -> list[Manifest]:
     """The Kubernetes objects of one multi-document YAML text."""
+    quoted: list[tuple[int, str]] = []
+    try:
+        docs = yamlsafe.parse_all(text, source)
+    except yamlsafe.YamlSyntaxError:
+        # Argo's examples carry unquoted placeholders (`value: {{args.name}}`), which are not YAML;
+        # quoted, they read as the text Argo substitutes at run time. Tried only when the text as it
+        # stands fails, so a file that is YAML is read exactly as written.
+        fixed, quoted = quote_placeholders(text)
+        if not quoted:
+            raise
+        docs = yamlsafe.parse_all(fixed, source)
     out: list[Manifest] = []
-    for i, doc in enumerate(yamlsafe.parse_all(text, source)):
+    for i, doc in enumerate(docs):
         body, node = doc.data, doc.node
         if body is None or node is None:
             continue
@@ -103,11 +116,54 @@ def parse_manifests(text: str, source: str) -> list[Manifest]:
                 source=source,
                 line=node.start_mark.line + 1,
             )
+        first, last = node.start_mark.line + 1, (node.end_mark or node.start_mark).line + 1
         if body.get("kind") == "List" and isinstance(body.get("items"), list):  # `kubectl get -o yaml`
             out += _items(body["items"], doc.lines, source)
             continue
-        out += _checked(Manifest(body, source, doc.lines))
+        m = Manifest(body, source, doc.lines)
+        m.notes += [
+            ManifestWarning(
+                source,
+                m.label,
+                f"line {line}",
+                f"{value} is not YAML as written: read as the text {value!r} (quote it in the file)",
+            )
+            for line, value in quoted
+            if first <= line <= last
+        ]
+        out += _checked(m)
     return out
+
+
+#: A value that opens with `{{` after `key: ` or `- `, up to a comment or the end of the line.
+_PLACEHOLDER = re.compile(
+    r"^(?P<lead>\s*(?:-\s+)*(?:[^\s#'\"{\[-][^#]*?:\s+|-\s+))(?P<value>\{\{.*?)(?P<tail>(?:\s+#.*)?\s*)$"
+)
+_BLOCK_SCALAR = re.compile(r"^(?P<indent>\s*)(?:-\s+)*(?:[^#]*?:\s+)?[|>][-+0-9]*\s*(?:#.*)?$")
+
+
+def quote_placeholders(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """The text with each bare `{{ ... }}` value single-quoted, line by line (so every line keeps its
+    number), and (line, value) of each one quoted. Block scalars (`|`, `>`) are left as they are."""
+    lines = text.split("\n")
+    quoted: list[tuple[int, str]] = []
+    block: int | None = None  # the indent of the key that opened a block scalar we are inside
+    for n, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        opens = _BLOCK_SCALAR.match(line)
+        if opens is not None:
+            block = len(opens["indent"])
+            continue
+        m = _PLACEHOLDER.match(line)
+        if m is None or "}}" not in m["value"]:
+            continue
+        value = m["value"]
+        lines[n] = m["lead"] + "'" + value.replace("'", "''") + "'" + m["tail"]
+        quoted.append((n + 1, value))
+    return "\n".join(lines), quoted
 
 
 def _items(items: list[Any], lines: dict[tuple[PathPart, ...], int], source: str) -> list[Manifest]:
