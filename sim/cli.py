@@ -52,9 +52,10 @@ class Parser(argparse.ArgumentParser):
 
 def default_jobs() -> int:
     try:
-        return len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        usable = os.cpu_count() or 1
+    return min(usable, max_jobs())
 
 
 def _parser() -> Parser:
@@ -117,18 +118,26 @@ def _parser() -> Parser:
     return p
 
 
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command in ("run", "sweep"):
+        with _stops():
+            return COMMANDS[args.command](args, argv)
+    if args.command in COMMANDS:
+        return COMMANDS[args.command](args, argv)
+    if args.command == "validate-model":
+        return validation.run_from_args(args)
+    return int(args.handler(args))  # import, export
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
-        if args.command in ("run", "sweep"):
-            with _stops():
-                return COMMANDS[args.command](args, argv)
-        if args.command in COMMANDS:
-            return COMMANDS[args.command](args, argv)
-        if args.command == "validate-model":
-            return validation.run_from_args(args)
-        return args.handler(args)  # import, export
+        code = _dispatch(args, argv)
+        sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except UsageError as err:
         print(err, file=sys.stderr)
         return USAGE
@@ -155,6 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("deploysim: internal error (please report it with the traceback above)", file=sys.stderr)
         return 70
+
+
+def _reader_gone() -> int:
+    """stdout's reader stopped reading (`deploysim show DIR | head`): it had all it wanted, so a quiet
+    exit 0. As the Python docs advise (signal module, "Note on SIGPIPE"), stdout is pointed at devnull
+    so the flush at exit does not fail again; their example exits 1, but with `set -o pipefail` that
+    would fail `show | head`, which did what was asked."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (a test's capture): nothing will flush it
+        pass
+    return OK
 
 
 # ---- shared pieces ----
@@ -230,16 +252,43 @@ def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
         client.close()
 
 
+#: Memory one local worker process needs (the package, numpy and pandas loaded, one chunk of rows):
+#: measured at ~190 MB resident, rounded up.
+WORKER_BYTES = 256 * 1024 * 1024
+
+
+def max_jobs() -> int:
+    """The most local workers allowed: 4 per core (more only queue for the cores, each holding its own
+    memory) and no more than the machine's memory holds."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on a POSIX system: the cores decide
+        memory = cores * 4 * WORKER_BYTES
+    return max(1, min(cores * 4, memory // WORKER_BYTES))
+
+
 def _check_jobs(jobs: int) -> None:
-    if jobs < 1:
-        raise ConfigError(f"{jobs} is not >= 1", ("--jobs",))
+    """Refused, not clamped: a number the user typed that cannot be honoured is an error to see."""
+    if not 1 <= jobs <= max_jobs():
+        raise ConfigError(
+            f"{jobs} is not within 1..{max_jobs()} (4 per core, as many as memory holds)", ("--jobs",)
+        )
 
 
 def _scenario(args: argparse.Namespace) -> Any:
     sets = list(args.set)
-    sets += [f"run.deploys={args.deploys}"] if args.deploys is not None else []
-    sets += [f"run.seed={args.seed}"] if args.seed is not None else []
-    scn = importer.with_rollouts(load_scenario(args.scenario, overrides=sets), args)
+    own = {"deploys": args.deploys, "seed": args.seed}
+    sets += [f"run.{key}={value}" for key, value in own.items() if value is not None]
+    try:
+        scn = load_scenario(args.scenario, overrides=sets)
+    except ConfigError as err:
+        # --deploys and --seed travel as overrides; a bad one is blamed on its own option, not --set.
+        key = err.path[1] if len(err.path) == 2 and err.path[0] == "run" else None
+        if err.source == "--set" and own.get(str(key)) is not None:
+            raise ConfigError(err.message, (f"--{key}",)) from None
+        raise
+    scn = importer.with_rollouts(scn, args)
     return scn.only(args.strategy or list(scn.strategies))
 
 
@@ -272,14 +321,30 @@ class Stored:
         return cls(manifest["scenario_name"], int(manifest["deploys"]), int(manifest["seed"]), follow_s)
 
 
+def _safe(text: str) -> str:
+    """Text from a stored file, fit for a terminal: control characters and escape codes (a scenario
+    name holding ESC[2J, a strategy holding a newline) are shown escaped, never obeyed."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
+def _out(text: str, end: str = "\n") -> None:
+    """Print lines built from stored files, each line made safe (the line breaks are ours)."""
+    print("\n".join(_safe(line) for line in text.split("\n")), end=end)
+
+
+def _readable(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with its strategy names made safe: they become column headers of the table."""
+    return summary.assign(strategy=summary["strategy"].map(_safe))
+
+
 def _print_summary(args: argparse.Namespace, summary: Any, run: Stored) -> None:
     name, deploys, seed, follow_s = run.name, run.deploys, run.seed, run.follow_s
-    if args.json:
+    if args.json:  # json.dumps escapes control characters itself
         print(json.dumps(report.summary_json(summary, name, deploys, seed), indent=2))
         return
-    print(f"{name}: {deploys:,} deploys per strategy, seed {seed}")
-    print("\n".join(report.caption(summary, follow_s)), end="\n\n")
-    print(report.format_table(report.how_to_choose(summary, follow_s=follow_s)))
+    _out(f"{_safe(name)}: {deploys:,} deploys per strategy, seed {seed}")
+    _out("\n".join(report.caption(summary, follow_s)), end="\n\n")
+    _out(report.format_table(report.how_to_choose(summary, follow_s=follow_s)))
 
 
 # ---- commands ----
@@ -414,12 +479,12 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_show(args: argparse.Namespace, argv: list[str]) -> int:
     manifest, summary = store.open_results(args.dir)
-    _print_summary(args, summary, Stored.read(manifest))
+    _print_summary(args, summary if args.json else _readable(summary), Stored.read(manifest))
     return OK
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    runs = [(d, *store.open_results(d)) for d in args.dirs]
+    runs = [(d, m, s if args.json else _readable(s)) for d in args.dirs for m, s in [store.open_results(d)]]
     if args.json:
         out = [
             report.summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)}
@@ -429,21 +494,21 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
         return OK
     stored = [Stored.read(m) for _, m, _ in runs]
     for (d, _, summary), run in zip(runs, stored, strict=True):
-        print(
-            f"{d.name}: {run.name}, {run.deploys:,} deploys per strategy, seed {run.seed}, "
+        _out(
+            f"{_safe(d.name)}: {_safe(run.name)}, {run.deploys:,} deploys per strategy, seed {run.seed}, "
             f"{report.bad_releases(summary)} bad releases"
         )
     follow = {run.follow_s for run in stored}
     follow_s = follow.pop() if len(follow) == 1 else None  # else each run's own, in its manifest
-    print("\n".join(report.caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
-    print(report.format_table(report.compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
+    _out("\n".join(report.caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
+    _out(report.format_table(report.compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
     return OK
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
     for ref in args.files:
         path = resolve_path(ref)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError("no such file", source=str(path))
         try:
             scn = load_scenario(path)

@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from ..core import yamlsafe
 from ..core.errors import ConfigError, PathPart
 from ..core.schema import Config, build, num, section, text, to_plain, unknown_key
+from ..core.yamlsafe import line_for
 from .faults import ReleasesConfig
 from .flags import FlagsConfig
 from .fleet import FleetConfig
@@ -178,50 +180,9 @@ class Scenario(Config):
 # ---- loading ----
 
 
-def line_map(
-    node: yaml.Node, path: tuple[PathPart, ...] = (), inside: frozenset[int] = frozenset()
-) -> dict[tuple[PathPart, ...], int]:
-    """Key path → the line it is on, for a composed YAML node (scenario files and manifests)."""
-    lines = {path: node.start_mark.line + 1}
-    if id(node) in inside:  # an alias of an enclosing node (`&a [*a]`): a cycle, not deeper keys
-        return lines
-    inside = inside | {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines.update(line_map(value_node, (*path, key), inside))
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(line_map(item, (*path, i), inside))
-    return lines
-
-
-def line_for(lines: Mapping[tuple[PathPart, ...], int], path: tuple[PathPart, ...]) -> int | None:
-    """The line of a key path, or of its nearest ancestor that has one."""
-    for n in range(len(path), 0, -1):
-        if path[:n] in lines:
-            return lines[path[:n]]
-    return None
-
-
 def parse_yaml(text_: str, source: str) -> tuple[Any, dict[tuple[PathPart, ...], int]]:
     """YAML text → (plain data, key path → line), or a ConfigError naming the line."""
-    try:
-        node = yaml.compose(text_, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text_)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(
-            f"not valid YAML: {problem}", source=source, line=mark.line + 1 if mark else None
-        ) from None
-    except RecursionError:
-        raise ConfigError("not valid YAML: nested too deeply", source=source) from None
-    try:
-        return data, (line_map(node) if node is not None else {})
-    except RecursionError:
-        raise ConfigError("nested too deeply", source=source) from None
+    return yamlsafe.parse(text_, source)
 
 
 def resolve_path(ref: str | Path) -> Path:
@@ -248,14 +209,10 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Seq
     else:
         path = resolve_path(ref)
         source = str(path)
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             shipped = ", ".join(shipped_scenarios())
-            raise ConfigError(f"no such file (shipped scenarios: {shipped})", source=source) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read: {err.__class__.__name__}", source=source) from None
-        data, lines = parse_yaml(raw, source)
+            raise ConfigError(f"no such file (shipped scenarios: {shipped})", source=source)
+        data, lines = parse_yaml(yamlsafe.read_text(path, source), source)
         if data is None:
             data = {}
     try:
@@ -310,9 +267,9 @@ def apply_override(data: Any, item: str) -> Any:
     path = override_path(item)
     raw = item.split("=", 1)[1]
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
+        value, _ = yamlsafe.parse(raw, "--set")
+    except yamlsafe.YamlSyntaxError:
+        value = raw  # not YAML: the text as it is (a limit broken is still refused)
     full = to_plain(build(Scenario, data)) if not _is_full(data) else data
     return _set_in(full, path, value, ())
 

@@ -81,6 +81,17 @@ class Dist(Config):
                 raise ConfigError(f"p90 {self.p90} is below the median {self.median}", ("p90",))
         if self.kind == "exponential" and self._given("mean") <= 0:
             raise ConfigError(f"{self.mean} is not > 0", ("mean",))
+        # Finite parameters can still give infinite draws (uniform over ±1e308, a lognormal whose p90
+        # is 1e300 times its median): the model would meet inf and NaN mid-run.
+        try:
+            spread = self._given("high") - self._given("low") if self.kind == "uniform" else 0.0
+            mean = self.expected()
+        except OverflowError:
+            spread = mean = math.inf
+        if not (math.isfinite(spread) and math.isfinite(mean)):
+            raise ConfigError(
+                f"a {self.kind} distribution this wide has no finite draws; narrow it", ("kind",)
+            )
 
     def short_form(self) -> float | list[float] | None:
         if self.kind == "fixed":

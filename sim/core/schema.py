@@ -79,6 +79,7 @@ class Config:
                 raise err.at(f.name) from None
             if coerced is not value:
                 object.__setattr__(self, f.name, coerced)
+            _check_finite(f, coerced, (f.name,))
             _check_range(f, coerced)
         self.validate()
 
@@ -96,6 +97,37 @@ class Config:
         return value
 
 
+def _range_text(f: dataclasses.Field) -> str:
+    """A field's allowed range as the messages say it ("within 0..1 s", ">= 0"), or ""."""
+    lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    lo_open = f.metadata.get("lo_open", False)
+    if lo is not None and hi is not None:
+        rng = f"within {_bound(lo)}..{_bound(hi)}" + (f" (excluding {_bound(lo)})" if lo_open else "")
+    elif lo is not None:
+        rng = f"{'>' if lo_open else '>='} {_bound(lo)}"
+    elif hi is not None:
+        rng = f"<= {_bound(hi)}"
+    else:
+        return ""
+    unit = f.metadata.get("unit")
+    return f"{rng}{' ' + unit if unit else ''}"
+
+
+def _check_finite(f: dataclasses.Field, value: Any, path: tuple[PathPart, ...]) -> None:
+    """NaN and ±inf are refused in every number of a record, and in its lists and mappings of numbers:
+    no field means "unbounded" by inf, and NaN compares false with every limit, so a range check alone
+    lets it through to the model (nested records check their own fields)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        rng = _range_text(f)
+        raise ConfigError(f"{_fmt(value)} is not a finite number{' ' + rng if rng else ''}", path)
+    if isinstance(value, tuple):
+        for i, item in enumerate(value):
+            _check_finite(f, item, (*path, i))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(f, item, (*path, key))
+
+
 def _check_range(f: dataclasses.Field, value: Any) -> None:
     lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
     if (lo is None and hi is None) or value is None or isinstance(value, bool):
@@ -106,14 +138,7 @@ def _check_range(f: dataclasses.Field, value: Any) -> None:
     too_low = lo is not None and (value <= lo if lo_open else value < lo)
     too_high = hi is not None and value > hi
     if math.isnan(value) or too_low or too_high:
-        if lo is not None and hi is not None:
-            rng = f"within {_bound(lo)}..{_bound(hi)}" + (f" (excluding {_bound(lo)})" if lo_open else "")
-        elif lo is not None:
-            rng = f"{'>' if lo_open else '>='} {_bound(lo)}"
-        else:
-            rng = f"<= {_bound(hi)}"
-        unit = f.metadata.get("unit")
-        raise ConfigError(f"{_fmt(value)} is not {rng}{' ' + unit if unit else ''}", (f.name,))
+        raise ConfigError(f"{_fmt(value)} is not {_range_text(f)}", (f.name,))
 
 
 def _type_name(hint: Any) -> str:

@@ -126,6 +126,13 @@ class Stretch(NamedTuple):
     taken: np.ndarray  # (m, S + 1): each row's requests by user segment, then its synthetic requests
 
 
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, and 0 where den is 0: a piece of no time, which a window such as 0.1 s (no binary
+    fraction) can leave at a window's edge, took no requests and puts no load on anyone."""
+    out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
+    return np.divide(num, den, out=out, where=den > 0)
+
+
 def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
     """Serve the rows of a stretch, each under the state it was drawn in.
 
@@ -173,7 +180,7 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
-    load = (user + syn) / dt[:, None]
+    load = _divide(user + syn, dt[:, None])
     if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / np.maximum(cap, 1e-9) * (cap > 0)
@@ -292,7 +299,7 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     both[:, NEW] = new
     user, syn = both[..., 0], both[..., 1]
     total = counts[:, 0]
-    util = np.add.reduce(both, axis=2) * cap_on / (dt[:, None] * cap_floor)
+    util = _divide(np.add.reduce(both, axis=2) * cap_on, dt[:, None] * cap_floor)
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
     return Served(

@@ -28,6 +28,13 @@ from .telemetry import Stats, Telemetry
 _EPS = 1e-9
 
 
+def _share(dt: float, left: float) -> float:
+    """A piece's share of the time left in its window, at most all of it. A window of 0.1 s is no
+    binary fraction, so k·W and a piece's start can round to the same float: no time is left in
+    the window, and the piece takes all of it (the limit of dt / left as left falls to 0)."""
+    return 1.0 if left <= 0.0 else min(dt / left, 1.0)
+
+
 def _window(t: float, window_s: float) -> int:
     """Index of the window time t falls in; a time a rounding error short of a window's start
     counts as in that window (0.3 s with 0.1 s windows is in window 3, not 2)."""
@@ -239,7 +246,7 @@ class Tape:
         k0, k1 = int(k[0]), int(k[-1]) + 1
         if not shared:  # one piece per window: slices, and only the last may be cut
             taken = rem[k0:k1].copy()
-            last = (t1 - float(start[-1])) / (k1 * W - float(start[-1]))
+            last = _share(t1 - float(start[-1]), k1 * W - float(start[-1]))
             if last < 1.0 - _EPS:
                 taken[-1] = sampling.binomial(self.rng, taken[-1], last)
             rem[k0:k1] -= taken
@@ -247,14 +254,14 @@ class Tape:
             taken = rem[k]  # a copy (fancy indexing)
             i = len(k) - 1
             if shared[-1] != i:  # the last piece, alone in its window, may end before it (drawn first)
-                f = min(float(dt[i]) / (k1 * W - float(start[i])), 1.0)
+                f = _share(float(dt[i]), k1 * W - float(start[i]))
                 if f < 1.0 - _EPS:
                     taken[i] = sampling.binomial(self.rng, taken[i], f)
             taken[shared] = 0  # for now: a shared window's takes come next, one piece after the other
             rem[k] -= taken  # (a window listed twice is written twice, alike)
             for i in shared:
                 ki = int(k[i])
-                f = min(float(dt[i]) / ((ki + 1) * W - float(start[i])), 1.0)
+                f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
                 taken[i] = rem[ki] if f >= 1.0 - _EPS else sampling.binomial(self.rng, rem[ki], f)
                 rem[ki] -= taken[i]
         served = serve(self.rng, Stretch(snaps, which, k, start, dt, taken), self.serving)

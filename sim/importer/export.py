@@ -99,5 +99,3 @@ def export_manifest(scn: Scenario, strategy: str, fmt: str) -> tuple[str, list[s
         ]
     )
     return header + text, notes
-
-

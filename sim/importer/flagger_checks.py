@@ -9,7 +9,7 @@ from ..config.judges import FixedJudge, Metric
 from ..core.errors import PathPart
 from .manifests import Manifest, duration_s, listing, mapping, number
 from .mapping import Context, annotated_judge, clean, same_limits
-from .queries import Shape, classify, lookback_s
+from .queries import Shape, TooComplex, classify, lookback_s
 
 Templates = dict[tuple[str, str], Manifest]
 #: Fields of a Canary's analysis (pkg/apis/flagger/v1beta1/canary.go CanaryAnalysis).
@@ -153,7 +153,10 @@ class CheckReader:
             if hi is not None
             else (number(c, (*path, "threshold"), legacy) if legacy is not None else None)
         )
-        shape = classify(query)
+        try:
+            shape = classify(query)
+        except TooComplex as err:
+            raise c.error(where, f"the query: {err}") from None
         found = _limit(shape, lo, hi) if shape is not None else None
         if found is None:
             ctx.warn(

@@ -49,6 +49,10 @@ def _import(
     objs: list[Manifest], paths: Sequence[str | Path], scn: Scenario, taken: set[str], options: dict[str, Any]
 ) -> Imported:
     ctx = Context(scn, **options)
+    for m in objs:
+        for note in m.notes:
+            if note not in ctx.warnings:
+                ctx.warnings.append(note)
     templates: dict[tuple[str, str], Manifest] = {}
     for m in objs:
         if m.kind in TEMPLATE_KINDS:

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config.scenario import line_for, line_map
+from ..core import yamlsafe
 from ..core.errors import ConfigError, PathPart, format_path
+from ..core.yamlsafe import line_for
 
 #: The controller API versions this importer understands, by kind.
 SUPPORTED = {
@@ -46,6 +45,8 @@ class Manifest:
     body: dict[str, Any]
     source: str
     lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
+    #: What reading the text took beyond YAML (a quoted `{{ placeholder }}`), for the import's warnings.
+    notes: list[ManifestWarning] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -87,52 +88,92 @@ def read_manifests(paths: Iterable[str | Path]) -> list[Manifest]:
     """Every Kubernetes object in the files, in order; a file that is not YAML is a ConfigError."""
     out: list[Manifest] = []
     for path in paths:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("no such file", source=source) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read: {err.__class__.__name__}", source=source) from None
-        out += parse_manifests(text, source)
+        out += parse_manifests(yamlsafe.read_text(path), str(path))
     return out
 
 
 def parse_manifests(text: str, source: str) -> list[Manifest]:
     """The Kubernetes objects of one multi-document YAML text."""
+    quoted: list[tuple[int, str]] = []
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        line = mark.line + 1 if mark else None
-        raise ConfigError(f"not valid YAML: {problem}", source=source, line=line) from None
+        docs = yamlsafe.parse_all(text, source)
+    except yamlsafe.YamlSyntaxError:
+        # Argo's examples carry unquoted placeholders (`value: {{args.name}}`), which are not YAML;
+        # quoted, they read as the text Argo substitutes at run time. Tried only when the text as it
+        # stands fails, so a file that is YAML is read exactly as written.
+        fixed, quoted = quote_placeholders(text)
+        if not quoted:
+            raise
+        docs = yamlsafe.parse_all(fixed, source)
     out: list[Manifest] = []
-    for i, (node, doc) in enumerate(zip(nodes, docs, strict=True)):
-        if doc is None:
+    for i, doc in enumerate(docs):
+        body, node = doc.data, doc.node
+        if body is None or node is None:
             continue
-        if not isinstance(doc, dict) or not doc.get("kind") or not doc.get("apiVersion"):
+        if not isinstance(body, dict) or not body.get("kind") or not body.get("apiVersion"):
             raise ConfigError(
                 f"document {i + 1} is not a Kubernetes object (a mapping with apiVersion and kind)",
                 source=source,
                 line=node.start_mark.line + 1,
             )
-        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):  # `kubectl get -o yaml`
-            out += _items(doc["items"], node, source)
+        first, last = node.start_mark.line + 1, (node.end_mark or node.start_mark).line + 1
+        if body.get("kind") == "List" and isinstance(body.get("items"), list):  # `kubectl get -o yaml`
+            out += _items(body["items"], doc.lines, source)
             continue
-        out += _checked(Manifest(doc, source, line_map(node)))
+        m = Manifest(body, source, doc.lines)
+        m.notes += [
+            ManifestWarning(
+                source,
+                m.label,
+                f"line {line}",
+                f"{value} is not YAML as written: read as the text {value!r} (quote it in the file)",
+            )
+            for line, value in quoted
+            if first <= line <= last
+        ]
+        out += _checked(m)
     return out
 
 
-def _items(items: list[Any], node: yaml.Node, source: str) -> list[Manifest]:
-    """The objects of a v1 List, each with its own line numbers."""
-    seq = next((v for k, v in node.value if k.value == "items"), None)
+#: A value that opens with `{{` after `key: ` or `- `, up to a comment or the end of the line.
+_PLACEHOLDER = re.compile(
+    r"^(?P<lead>\s*(?:-\s+)*(?:[^\s#'\"{\[-][^#]*?:\s+|-\s+))(?P<value>\{\{.*?)(?P<tail>(?:\s+#.*)?\s*)$"
+)
+_BLOCK_SCALAR = re.compile(r"^(?P<indent>\s*)(?:-\s+)*(?:[^#]*?:\s+)?[|>][-+0-9]*\s*(?:#.*)?$")
+
+
+def quote_placeholders(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """The text with each bare `{{ ... }}` value single-quoted, line by line (so every line keeps its
+    number), and (line, value) of each one quoted. Block scalars (`|`, `>`) are left as they are."""
+    lines = text.split("\n")
+    quoted: list[tuple[int, str]] = []
+    block: int | None = None  # the indent of the key that opened a block scalar we are inside
+    for n, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        opens = _BLOCK_SCALAR.match(line)
+        if opens is not None:
+            block = len(opens["indent"])
+            continue
+        m = _PLACEHOLDER.match(line)
+        if m is None or "}}" not in m["value"]:
+            continue
+        value = m["value"]
+        lines[n] = m["lead"] + "'" + value.replace("'", "''") + "'" + m["tail"]
+        quoted.append((n + 1, value))
+    return "\n".join(lines), quoted
+
+
+def _items(items: list[Any], lines: dict[tuple[PathPart, ...], int], source: str) -> list[Manifest]:
+    """The objects of a v1 List, each with its own line numbers (the List's, re-rooted at the item)."""
     out = []
     for i, item in enumerate(items):
         if isinstance(item, dict) and item.get("kind") and item.get("apiVersion"):
-            lines = line_map(seq.value[i]) if isinstance(seq, yaml.SequenceNode) else {}
-            out += _checked(Manifest(item, source, lines))
+            prefix = ("items", i)
+            own = {path[2:]: line for path, line in lines.items() if path[:2] == prefix}
+            out += _checked(Manifest(item, source, own))
     return out
 
 

@@ -17,7 +17,15 @@ from ..config.scenario import Scenario
 from ..core.errors import ConfigError, PathPart
 from ..core.schema import build
 from .manifests import Manifest, ManifestWarning
-from .queries import Condition, Shape, classify, job_pass_probability, lookback_s, parse_condition
+from .queries import (
+    Condition,
+    Shape,
+    TooComplex,
+    classify,
+    job_pass_probability,
+    lookback_s,
+    parse_condition,
+)
 
 #: Annotation in which `deploysim export` keeps the judge settings a manifest cannot state (minimum
 #: sample sizes, the judge's name); the importer uses it only when the metrics agree with it.
@@ -213,7 +221,10 @@ def argo_metric(
     default = ctx.default_pass_probability
     if kind == "job":
         script, backoff = _job_script(spec)
-        p = job_pass_probability(script) if script else None
+        try:
+            p = job_pass_probability(script) if script else None
+        except TooComplex as err:
+            raise m.error(ppath, f"the Job's command: {err}") from None
         how = "from its command" if p is not None else "assumed (its outcome cannot be read from the command)"
         if p is None:
             p = default
@@ -241,7 +252,10 @@ def argo_metric(
         )
         return None, MannWhitneyJudge(min_requests=1)
     query = spec.get("query") if isinstance(spec, dict) else None
-    shape = classify(query) if isinstance(query, str) else None
+    try:
+        shape = classify(query) if isinstance(query, str) else None
+    except TooComplex as err:
+        raise m.error((*ppath, "query"), str(err)) from None
     if shape is None or not isinstance(query, str):
         ctx.warn(
             m,

@@ -34,6 +34,34 @@ class Shape:
     unit_guessed: bool = False
 
 
+# ---- limits: the readers below recurse into brackets and build one array per operator ----
+
+#: A PromQL query or a Job's shell arithmetic is a line or a few; these leave ample room for real ones.
+MAX_CHARS = 10_000
+MAX_NESTING = 50
+MAX_OPERATORS = 200
+
+
+class TooComplex(ValueError):
+    """An expression past the reader's limits: the importer refuses it in one line (never a
+    RecursionError deep inside the reader)."""
+
+
+def _bounded(expr: str) -> str:
+    if len(expr) > MAX_CHARS:
+        raise TooComplex(f"{len(expr):,} characters is over the limit of {MAX_CHARS:,} for an expression")
+    depth = deepest = 0
+    for c in expr:
+        if c in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in _CLOSE:
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise TooComplex(f"brackets nested {deepest} deep, over the limit of {MAX_NESTING}")
+    return expr
+
+
 # ---- a tiny reader of the top level of an expression ----
 
 _OPEN, _CLOSE = "([{", ")]}"
@@ -219,8 +247,9 @@ def _shape(text: str) -> Shape | None:
 
 
 def classify(query: str) -> Shape | None:
-    """What a query measures, or None when it is not one of the shapes the simulation has a judge for."""
-    return _shape(query)
+    """What a query measures, or None when it is not one of the shapes the simulation has a judge for.
+    Raises TooComplex past the limits."""
+    return _shape(_bounded(query))
 
 
 def lookback_s(query: str, placeholder_s: float | None = None) -> float | None:
@@ -305,10 +334,26 @@ _ALLOWED = (
 
 def _eval(expr: str, r: np.ndarray) -> np.ndarray:
     """Evaluate bash integer arithmetic in R for every value of the array r at once."""
-    tree = ast.parse(expr.strip().replace("/", "//"), mode="eval")
-    for node in ast.walk(tree):
+    operators = sum(c in "+-*/%<>=!" for c in expr)  # counted before parsing: the parser recurses too
+    if operators > MAX_OPERATORS:
+        raise TooComplex(
+            f"{operators:,} operators is over the limit of {MAX_OPERATORS} for an arithmetic expression"
+        )
+    try:
+        tree = ast.parse(_bounded(expr).strip().replace("/", "//"), mode="eval")
+    except (RecursionError, MemoryError):  # a belt: the limits above keep the parser shallow
+        raise TooComplex(f"nested too deeply for the limit of {MAX_NESTING}") from None
+    nodes = list(ast.walk(tree))
+    for node in nodes:
         if not isinstance(node, _ALLOWED):
             raise ValueError("unsupported")
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int)
+            and not -(2**63) <= node.value < 2**63
+        ):
+            raise ValueError("unsupported")  # bash's integers are 64-bit
+
     cmp = {
         ast.Lt: np.less,
         ast.LtE: np.less_equal,
@@ -344,12 +389,13 @@ def _eval(expr: str, r: np.ndarray) -> np.ndarray:
 
 
 def job_pass_probability(script: str) -> float | None:
-    """Chance that a Job's shell command exits 0, when it is a literal exit or a $RANDOM coin.
+    """Chance that a Job's shell command exits 0, when it is a literal exit or a $RANDOM coin; None
+    when it cannot be read, TooComplex past the limits.
 
     bash's $RANDOM is uniform over 0..32767, so the chance is counted exactly over all 32,768 values
     (`FLIP=$(($(($RANDOM%10))%2)) && exit $FLIP` passes when RANDOM % 10 is even: 1/2).
     """
-    text = " ".join(script.split())
+    text = " ".join(_bounded(script).split())
     end = _EXIT.search(text)
     if end is None:
         return None
@@ -369,5 +415,7 @@ def job_pass_probability(script: str) -> float | None:
     try:
         exits = _eval(_arith(expr), np.arange(32768, dtype=np.int64))
         return float(np.mean(exits == 0))
+    except TooComplex:
+        raise
     except (ValueError, SyntaxError, ZeroDivisionError, KeyError):
         return None

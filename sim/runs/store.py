@@ -339,6 +339,9 @@ def open_results(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
         raise ConfigError(
             f"{SUMMARY_CSV} does not have the columns {', '.join(SUMMARY_COLUMNS)}", source=str(path)
         )
+    for column in SUMMARY_COLUMNS[2:]:  # the tables do arithmetic on these: text in one is refused here
+        if not pd.api.types.is_numeric_dtype(summary[column]) or pd.api.types.is_bool_dtype(summary[column]):
+            raise ConfigError(f"{SUMMARY_CSV}: column {column!r} holds text, not numbers", source=str(path))
     return manifest, summary
 
 

@@ -10,12 +10,12 @@ every combination: it is simulated once per distinct setting of the axes that do
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -97,7 +97,7 @@ def plan(
     keys = [a.key for a in axes]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"a key is swept twice: {', '.join(keys)}", ("--grid",))
-    n = int(np.prod([len(a.values) for a in axes]))
+    n = math.prod(len(a.values) for a in axes)  # Python ints: numpy's int64 product wraps, even to 0
     if n > MAX_COMBINATIONS:
         raise ConfigError(f"{n:,} combinations is over the limit of {MAX_COMBINATIONS:,}", ("--grid",))
     points = []
