@@ -429,3 +429,22 @@ def test_cluster_at_a_real_scheduler_still_runs(tmp_path, capsys):
     pd.testing.assert_frame_equal(
         store.read_rows(out), sim.run_batch("default", deploys=2, seed=None, strategies=["canary"])
     )
+
+
+def test_a_stop_that_lands_inside_a_simpy_process_stays_a_stop():
+    """SimPy re-raises a process's exception as `type(e)(*e.args)`: a stop rebuilt that way must still
+    be a stop (a KeyboardInterrupt), not a ValueError recorded as the deploy's error row."""
+    import simpy
+
+    from sim.runs.batch import Stopped
+
+    env = simpy.Environment()
+
+    def deploy():
+        yield env.timeout(1)
+        raise Stopped(signal.SIGTERM)
+
+    env.process(deploy())
+    with pytest.raises(Stopped) as caught:
+        env.run()
+    assert caught.value.signum == signal.SIGTERM and str(caught.value) == "SIGTERM"

@@ -147,8 +147,13 @@ class Stopped(KeyboardInterrupt):
     """A batch stopped by a signal (SIGTERM, or SIGINT as Ctrl-C sends it): handled as Ctrl-C is."""
 
     def __init__(self, signum: int) -> None:
+        # args stays (signum,): SimPy copies an exception raised inside a process as
+        # `type(e)(*e.args)`, so a stop that lands mid-deploy must rebuild from its args.
+        super().__init__(signum)
         self.signum = signum
-        super().__init__(signal.Signals(signum).name)
+
+    def __str__(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 @dataclass(frozen=True)
