@@ -3,6 +3,7 @@ duplicate keys, exponent numbers, unsafe tags, endless files."""
 
 from __future__ import annotations
 
+import re
 import resource
 import subprocess
 import sys
@@ -198,3 +199,19 @@ def test_one_parse_per_file(monkeypatch):
     monkeypatch.setattr(yamlsafe._Composer, "stream", lambda self: calls.append(1) or real(self))
     sim.load_scenario(Path(sim.resolve_path("default")))
     assert calls == [1]
+
+
+def test_no_yaml_is_read_outside_the_capped_reader():
+    # One parser: a raw PyYAML load anywhere else would read an upload or a result without the caps.
+    root = Path(__file__).resolve().parent.parent
+    raw = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|safe_load_all|load_all|compose)\(")
+    sources = [*root.glob("sim/**/*.py"), *root.glob("webapp/**/*.py"), root / "app.py"]
+    offenders = [str(p.relative_to(root)) for p in sources if raw.search(p.read_text(encoding="utf-8"))]
+    assert len(sources) > 20 and offenders == []
+
+
+def test_scenario_from_yaml_uses_the_caps_and_round_trips():
+    scn = sim.load_scenario("default")
+    assert sim.Scenario.from_yaml(scn.to_yaml()) == scn
+    with pytest.raises(ConfigError, match=r"^results\.yaml: more than 1,000,000 nodes"):
+        sim.Scenario.from_yaml(BOMB, "results.yaml")

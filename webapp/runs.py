@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-import yaml
 
 import sim
 from sim import plots
@@ -101,7 +100,7 @@ class Results:
     @property
     def follow_s(self) -> float:
         """How long a bad release nobody caught was followed: the tables' censoring time."""
-        return float(sim.load_scenario(yaml.safe_load(self.yaml)).run.follow_s)
+        return float(sim.Scenario.from_yaml(self.yaml).run.follow_s)
 
     def png(self, chart: str) -> bytes:
         """A chart of `plots` as PNG, drawn once per result."""
@@ -134,7 +133,7 @@ def _batch(
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Rows, summary and wall time of a batch. The progress bar is made here so that a cache hit
     replays it (already finished, then gone) instead of pointing at a bar of an earlier page run."""
-    scn = sim.load_scenario(yaml.safe_load(yaml_text))
+    scn = sim.Scenario.from_yaml(yaml_text)
     bar = st.progress(0.0, text=f"Simulating {deploys:,} deploys × {len(strategies)} strategies …")
     start = time.perf_counter()
 
@@ -176,7 +175,7 @@ def replay(
     yaml_text: str, strategy: str, deploy: int, seed: int, span: plots.Span = "rollout"
 ) -> tuple[bytes, pd.DataFrame, dict[str, Any]]:
     """One deploy's timeline chart (PNG) over `span` (see `plots.replay`), its events and its row."""
-    scn = sim.load_scenario(yaml.safe_load(yaml_text))
+    scn = sim.Scenario.from_yaml(yaml_text)
     run = sim.run_deploy(scn, strategy, deploy=deploy, seed=seed, record=True)
     tl = sim.timeline(run)
     return figure_png(plots.replay(tl, span)), tl.events, dict(run.row)

@@ -176,6 +176,13 @@ class Scenario(Config):
         """The resolved scenario as YAML that loads back to an equal scenario."""
         return yaml.safe_dump(self.to_dict(compact=True), sort_keys=False, default_flow_style=None, width=100)
 
+    @classmethod
+    def from_yaml(cls, text: str, source: str | None = None) -> Scenario:
+        """A scenario from YAML text (what `to_yaml` writes, or an upload), read by the one capped YAML
+        reader; a ConfigError names `source` and the line otherwise."""
+        data, lines = yamlsafe.parse(text, source)
+        return _build(data if data is not None else {}, lines, source, ())
+
 
 # ---- loading ----
 
@@ -215,6 +222,13 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario, overrides: Seq
         data, lines = parse_yaml(yamlsafe.read_text(path, source), source)
         if data is None:
             data = {}
+    return _build(data, lines, source, overrides)
+
+
+def _build(
+    data: Any, lines: dict[tuple[PathPart, ...], int], source: str | None, overrides: Sequence[str]
+) -> Scenario:
+    """Overrides applied to parsed data, then validated; errors located in the file or at --set."""
     try:
         set_paths = [override_path(item) for item in overrides]
     except ConfigError as err:

@@ -145,7 +145,7 @@ class _Run(AnalysisReader):
                     raise ro.error((*path, key), f"{value} is not within 0..{total:g}")
                 steps.append(Step(weight=weight))
             elif key == "pause":
-                pause = value or {}
+                pause = mapping(ro, (*path, key))  # `pause: {}` waits for a person
                 if pause.get("duration") is None:
                     steps.append(Step(manual_gate=True))  # waits for `kubectl argo rollouts promote`
                 else:
@@ -157,13 +157,14 @@ class _Run(AnalysisReader):
                     raise ro.error(
                         (*path, key), "setCanaryScale needs trafficRouting (Argo rejects it otherwise)"
                     )
-                steps.append(Step(canary_scale=self.canary_scale((*path, key), value or {}, weight)))
+                scale = self.canary_scale((*path, key), mapping(ro, (*path, key)), weight)
+                steps.append(Step(canary_scale=scale))
             elif key == "analysis":
                 run = self.blocking_run((*path, key), value)
                 if run is not None:
                     steps.append(Step(analysis=run))
             elif key == "experiment":
-                steps += self.experiment((*path, key), value or {})
+                steps += self.experiment((*path, key), mapping(ro, (*path, key)))
             elif key in ("setHeaderRoute", "setMirrorRoute", "plugin"):
                 ctx.warn(
                     ro, (*path, key), "header routes, mirroring and plugins are not simulated: step skipped"
@@ -182,7 +183,8 @@ class _Run(AnalysisReader):
             )
         analyses = []
         if c.get("analysis") is not None:
-            start = integer(ro, (*_CANARY, "analysis", "startingStep"), c["analysis"].get("startingStep", 0))
+            background = mapping(ro, (*_CANARY, "analysis"))
+            start = integer(ro, (*_CANARY, "analysis", "startingStep"), background.get("startingStep", 0))
             if start > len(where):
                 ctx.warn(
                     ro,

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..core.files import write_atomic
@@ -123,7 +121,7 @@ def import_command(args: argparse.Namespace) -> int:
             f"{notes}"
         )
         text = header + scn.to_yaml()
-        load_scenario(yaml.safe_load(text))  # what is written must load back
+        Scenario.from_yaml(text)  # what is written must load back
         _emit(text, args.output)
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)

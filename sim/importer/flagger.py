@@ -27,7 +27,7 @@ from ..config.routing import CanaryBias, RouteOverride
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
 from ..core.errors import ConfigError
 from .flagger_checks import CheckReader, Templates
-from .manifests import Manifest, integer, listing
+from .manifests import Manifest, integer, listing, mapping
 from .mapping import Context, clean, with_sim_settings
 
 
@@ -79,9 +79,10 @@ class _Canary(CheckReader):
             "confirm-traffic-increase": "simulated as a person approving each weight increase",
             "confirm-promotion": "simulated as a person approving the promotion after their decision delay",
         }
-        for i, hook in enumerate(listing(c, (*self.a, "webhooks"))):
-            kind = (hook or {}).get("type") or "rollout"
-            if kind not in notes:
+        for i in range(len(listing(c, (*self.a, "webhooks")))):
+            hook = mapping(c, (*self.a, "webhooks", i))
+            kind = hook.get("type") or "rollout"
+            if not isinstance(kind, str) or kind not in notes:
                 raise c.error((*self.a, "webhooks", i, "type"), f"{kind!r} is not one of: {', '.join(notes)}")
             ctx.warn(c, (*self.a, "webhooks", i), f"{kind} webhook {hook.get('name', '')!r}: {notes[kind]}")
             if kind.startswith("confirm-"):

@@ -107,7 +107,7 @@ class CheckReader:
     ) -> tuple[Metric, float, float] | None:
         ctx, c = self.ctx, self.c
         name = str(metric["name"])
-        rng = metric.get("thresholdRange") or {}
+        rng = mapping(c, (*path, "thresholdRange"))
         lo = number(c, (*path, "thresholdRange", "min"), rng["min"]) if rng.get("min") is not None else None
         hi = number(c, (*path, "thresholdRange", "max"), rng["max"]) if rng.get("max") is not None else None
         legacy = metric.get("threshold")

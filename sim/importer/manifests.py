@@ -48,13 +48,25 @@ class Manifest:
     #: What reading the text took beyond YAML (a quoted `{{ placeholder }}`), for the import's warnings.
     notes: list[ManifestWarning] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Every reader below takes metadata for a mapping: anything else is refused here, once.
+        metadata = self.body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ConfigError(
+                f"is {_what(metadata)}, not a mapping (name, labels, annotations)",
+                ("metadata",),
+                f"{self.source}: {self.kind}",
+                line_for(self.lines, ("metadata",)),
+            )
+
     @property
     def kind(self) -> str:
         return str(self.body.get("kind"))
 
     @property
     def name(self) -> str:
-        return str((self.body.get("metadata") or {}).get("name") or "unnamed")
+        name = self.get("metadata", "name")
+        return str(name) if isinstance(name, str | int | float) and not isinstance(name, bool) else "unnamed"
 
     @property
     def label(self) -> str:
@@ -82,6 +94,10 @@ class Manifest:
     def annotation(self, key: str) -> str | None:
         value = self.get("metadata", "annotations", key)
         return str(value) if value is not None else None
+
+
+def _what(value: Any) -> str:
+    return "a list" if isinstance(value, list) else f"{value!r}"[:40]
 
 
 def read_manifests(paths: Iterable[str | Path]) -> list[Manifest]:

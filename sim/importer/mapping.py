@@ -306,10 +306,16 @@ def _job_script(spec: Any) -> tuple[str, int]:
         return "", JOB_BACKOFF_LIMIT
     backoff = job.get("backoffLimit", JOB_BACKOFF_LIMIT)
     backoff = backoff if isinstance(backoff, int) and backoff >= 0 else JOB_BACKOFF_LIMIT
-    containers = ((job.get("template") or {}).get("spec") or {}).get("containers") or []
-    if len(containers) != 1 or not isinstance(containers[0], dict):
+    template = job.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    # A shape this reader does not know is a Job whose outcome cannot be read, not an error.
+    if not isinstance(containers, list) or len(containers) != 1 or not isinstance(containers[0], dict):
         return "", backoff
-    argv = [str(a) for a in (containers[0].get("command") or []) + (containers[0].get("args") or [])]
+    command, args = containers[0].get("command") or [], containers[0].get("args") or []
+    if not isinstance(command, list) or not isinstance(args, list):
+        return "", backoff
+    argv = [str(a) for a in command + args]
     if len(argv) >= 3 and argv[0].split("/")[-1] in ("sh", "bash", "ash") and argv[1] == "-c":
         return " ".join(argv[2:]), backoff
     return "", backoff

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ..config.scenario import Scenario, load_scenario, parse_key_path
+from ..core import yamlsafe
 from ..core.errors import ConfigError
 from ..results.report import compare, format_table
 from ..results.summary import summarize
@@ -116,8 +116,8 @@ def plan(
 def _cell(text: str) -> Any:
     """A grid value for a table column: the number or word it denotes, else the text."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value, _ = yamlsafe.parse(text, "--grid")
+    except ConfigError:
         return text
     return value if isinstance(value, int | float | str | bool) else text
 

@@ -5,7 +5,6 @@ import re
 from dataclasses import dataclass
 
 import streamlit as st
-import yaml
 
 import sim
 from sim import ConfigError, advisor, plots
@@ -102,7 +101,7 @@ st.caption(
     f"Results: {res.name}, {res.deploys:,} deploys × {len(res.strategies)} strategies, seed {res.seed}."
 )
 
-scenario = sim.load_scenario(yaml.safe_load(res.yaml))
+scenario = sim.Scenario.from_yaml(res.yaml)
 defaults = advisor.Limits.defaults(scenario)
 
 
