@@ -216,6 +216,10 @@ def test_run_refuses_in_one_line(capsys, data, deploys, seed, jobs, overrides):
 @example(data=FLAGGER.replace("type: confirm-promotion", "type: [1]", 1).encode())
 @example(data=FLAGGER.replace("- name: approve", "- 5", 1).encode())
 @example(data=FLAGGER.replace("thresholdRange: {min: 99.5}", "thresholdRange: 99.5", 1).encode())
+@example(data=CANARY.replace("failureCondition: result[0] > 2", "failureCondition: -1", 1).encode())
+@example(data=CANARY.replace("  - name: error-ratio", "  - name: {a: 1}", 1).encode())
+@example(data=FLAGGER.replace("- name: request-success-rate", "- name: [1]", 1).encode())
+@example(data=FLAGGER.replace("templateRef: {name: error-percentage}", "templateRef: -1", 1).encode())
 def test_import_refuses_in_one_line(capsys, data):
     folder, path = _in_scratch(data)
     try:
