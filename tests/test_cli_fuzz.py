@@ -22,6 +22,7 @@ MANIFEST_FILES = sorted((ROOT / "tests" / "data" / "manifests").glob("*.yaml")) 
 )
 MANIFESTS = [p.read_text(encoding="utf-8") for p in MANIFEST_FILES]
 CANARY = (ROOT / "tests" / "data" / "manifests" / "argo-basic-canary.yaml").read_text(encoding="utf-8")
+ROUTER = (ROOT / "tests" / "data" / "manifests" / "argo-router-canary.yaml").read_text(encoding="utf-8")
 FLAGGER = (ROOT / "tests" / "data" / "manifests" / "flagger-promotion.yaml").read_text(encoding="utf-8")
 QUERY = (
     'sum(rate(http_requests_total{app="checkout",status=~"5.."}[2m])) /\n'
@@ -216,6 +217,11 @@ def test_run_refuses_in_one_line(capsys, data, deploys, seed, jobs, overrides):
 @example(data=FLAGGER.replace("type: confirm-promotion", "type: [1]", 1).encode())
 @example(data=FLAGGER.replace("- name: approve", "- 5", 1).encode())
 @example(data=FLAGGER.replace("thresholdRange: {min: 99.5}", "thresholdRange: 99.5", 1).encode())
+@example(data=CANARY.replace("failureCondition: result[0] > 2", "failureCondition: -1", 1).encode())
+@example(data=CANARY.replace("  - name: error-ratio", "  - name: {a: 1}", 1).encode())
+@example(data=FLAGGER.replace("- name: request-success-rate", "- name: [1]", 1).encode())
+@example(data=FLAGGER.replace("templateRef: {name: error-percentage}", "templateRef: -1", 1).encode())
+@example(data=ROUTER.replace("maxTrafficWeight: 1000", "maxTrafficWeight: 0", 1).encode())  # ÷ 0
 def test_import_refuses_in_one_line(capsys, data):
     folder, path = _in_scratch(data)
     try:

@@ -128,6 +128,11 @@ class _Run(AnalysisReader):
             (*_CANARY, "trafficRouting", "maxTrafficWeight"),
             ro.get(*_CANARY, "trafficRouting", "maxTrafficWeight", default=100),
         )
+        if not (math.isfinite(total) and total >= 1):  # every setWeight is divided by it
+            raise ro.error(
+                (*_CANARY, "trafficRouting", "maxTrafficWeight"),
+                f"{total:g} is not a weight scale of at least 1",
+            )
         steps: list[Step] = []
         where: dict[int, int] = {}  # Argo step index → index of its first simulated step
         weight = 0.0

@@ -89,6 +89,8 @@ class AnalysisReader:
             path: tuple[PathPart, ...] = ("spec", "metrics", i)
             if not isinstance(metric, dict) or not metric.get("name"):
                 raise tpl.error(path, "a metric needs a name")
+            if not isinstance(metric["name"], str | int | float):  # names key sets and messages below
+                raise tpl.error((*path, "name"), f"{metric['name']!r} is not a name")
             if metric["name"] in dry or "*" in dry:
                 ctx.warn(
                     tpl,

@@ -67,6 +67,8 @@ class CheckReader:
             path = (*self.a, "metrics", i)
             if not isinstance(metric, dict) or not metric.get("name"):
                 raise c.error(path, "a metric needs a name")
+            if not isinstance(metric["name"], str | int | float):  # names key sets and messages below
+                raise c.error((*path, "name"), f"{metric['name']!r} is not a name")
             window = duration_s(c, (*path, "interval"), metric.get("interval") or _METRIC_INTERVAL)
             found = self.metric(path, metric, window)
             if found is None:
@@ -173,9 +175,9 @@ class CheckReader:
     ) -> tuple[str | None, tuple[PathPart, ...]]:
         if metric.get("query"):
             return str(metric["query"]), (*path, "query")
-        ref = metric.get("templateRef")
-        if not ref:
+        if not metric.get("templateRef"):
             return None, path
+        ref = mapping(self.c, (*path, "templateRef"))
         tpl = self.templates.get(("MetricTemplate", str(ref.get("name"))))
         if tpl is None:
             found = sorted(n for k, n in self.templates if k == "MetricTemplate")

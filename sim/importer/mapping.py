@@ -275,6 +275,10 @@ def argo_metric(
         )
     if shape.unit_guessed:
         ctx.warn(m, (*ppath, "query"), "the latency unit is not in the metric name: assumed seconds")
+    for key in ("successCondition", "failureCondition"):
+        given = metric.get(key)
+        if given is not None and not isinstance(given, str):  # Kubernetes takes only a string here
+            raise m.error((*path, key), f"{given!r} is not a condition like result[0] >= 0.99")
     success, failure = (
         parse_condition(metric.get("successCondition")),
         parse_condition(metric.get("failureCondition")),
