@@ -71,9 +71,7 @@ def first_firing(
     if spans is None:
         return None
     n, limit, longest, lowest = spans
-    user, err = service.user, service.err
-    history, history_error = past
-    hist = history if callable(history) else functools.partial(np.multiply, float(history))
+    history_error = past.error_ratio
     # A span of windows burns only if some part of it does: when no window (nor the history before
     # t = 0) comes near the lowest limit, no span reaches it — most scans end here, cheaply. The
     # margin keeps rounding in the span sums from ever deciding otherwise.
@@ -90,13 +88,17 @@ def first_firing(
     ):
         return None
     lo_k = max(0, k_first - longest)
-    if not np.count_nonzero(err[lo_k:k_last] > near * user[lo_k:k_last]):
+    if not np.count_nonzero(service.err[lo_k:k_last] > near * service.user[lo_k:k_last]):
         return None
-    if _no_long_window_burns(
-        n, limit, service, (k_first, k_last), held or _held(n, hist, k_first, k_last), history_error
-    ):
+    held = held or _held(n, _curve(past.requests), k_first, k_last)
+    if _no_long_window_burns(n, limit, service, (k_first, k_last), held, history_error):
         return None
     return _scan(n, limit, service, eval_ks, past)
+
+
+def _curve(requests: float | History) -> History:
+    """The steady past's requests as a function of windows before t = 0 (a number: that many a window)."""
+    return requests if callable(requests) else functools.partial(np.multiply, float(requests))
 
 
 def _held(n: np.ndarray, history: History, k_first: int, k_last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,9 +136,8 @@ def _scan(
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
     user, err = service.user, service.err
-    history, history_error = past
+    hist, history_error = _curve(past.requests), past.error_ratio
     eval_ks = np.asarray(eval_ks)
-    hist = history if callable(history) else functools.partial(np.multiply, float(history))
     hi_k = int(eval_ks[-1])
     cum_user, cum_err = np.zeros(hi_k + 1), np.zeros(hi_k + 1)  # running sums: [k] covers windows < k
     np.cumsum(user[:hi_k], out=cum_user[1:])
@@ -204,6 +205,8 @@ class BurnRateAlert(Watcher):
             _history_requests, scn.traffic, traffic.start_hour, world.window_s
         )
         self.past = SteadyPast(self.history, scn.fleet.error_rate)
+        tel = world.telemetry
+        self.service = ServiceWindows(tel.svc_user, tel.svc_err, world.window_s)
         self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
         self._hit: tuple[str, int] | None = None
 
@@ -245,7 +248,9 @@ class BurnRateAlert(Watcher):
         last_k = math.floor(world.limit_s / W + 1e-9)
         done_k = math.floor(world.materialized / W + 1e-9)
         tel = world.telemetry
-        service = ServiceWindows(tel.svc_user, tel.svc_err, W)
+        if self.service.user is not tel.svc_user:  # the telemetry grew (extended): new arrays
+            self.service = ServiceWindows(tel.svc_user, tel.svc_err, W)
+        service = self.service
         self._hit, waits = None, []
         for tier, next_k in self.next_k.items():
             if next_k > last_k:

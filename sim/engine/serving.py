@@ -139,12 +139,12 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     Parameters are one row per state, broadcast over the pieces when one state covers them all
     (the common case), so the op count — not the window count — sets the fixed cost of a call.
     """
+    if all(s.plain for s in stretch.snaps):
+        return _serve_plain(rng, stretch, fixed)
     snaps, which, k, start, dt, taken = stretch
+    fault_p, fault_touch, leak_per_s, has_profile, ref_util, workers = fixed
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
-    if all(s.plain for s in snaps):
-        return _serve_plain(rng, stretch, fixed)
-    fault_p, fault_touch, leak_per_s, has_profile, ref_util, workers = fixed
     r = _Rows(snaps, which, S)
     share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
     # Each feature's work is done only when some state in force has it; with none of them in force
