@@ -129,6 +129,8 @@ class Stretch(NamedTuple):
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, and 0 where den is 0: a piece of no time, which a window such as 0.1 s (no binary
     fraction) can leave at a window's edge, took no requests and puts no load on anyone."""
+    if den.all():  # the common case: no empty piece, so skip the guard's allocation
+        return num / den
     out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
     return np.divide(num, den, out=out, where=den > 0)
 
@@ -299,7 +301,8 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     both[:, NEW] = new
     user, syn = both[..., 0], both[..., 1]
     total = counts[:, 0]
-    util = _divide(np.add.reduce(both, axis=2) * cap_on, dt[:, None] * cap_floor)
+    num, den = np.add.reduce(both, axis=2) * cap_on, dt[:, None] * cap_floor
+    util = num / den if dt.all() else _divide(num, den)  # _divide's guard only for an empty piece
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
     return Served(

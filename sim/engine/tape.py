@@ -66,9 +66,8 @@ class DeployEnvironment(simpy.Environment):
 
     def schedule(self, event: simpy.Event, priority: EventPriority = NORMAL, delay: float = 0) -> None:
         _schedule(self, event, priority, delay)
-        pending = self._pending
-        pending.append((self.now + delay, event))
-        if len(pending) > self._tidy_at:  # no one looked ahead for long: drop what is done
+        self._pending.append((self.now + delay, event))
+        if len(self._pending) > self._tidy_at:  # no one looked ahead for long: drop what is done
             self._tidy_at = 2 * len(self.scheduled()) + 64
 
     def scheduled(self) -> list[tuple[float, simpy.Event]]:
