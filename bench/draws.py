@@ -8,7 +8,9 @@ draws one by one. When the engine changes its draws, rerun this and update the f
 It swaps `sim.core.rng.stream` — the one function every engine stream is built by, `lazy` ones
 included — for one that wraps each Generator in a counting proxy, for the length of a `with`
 block, and checks that the rows come out bit-identical to an uncounted run (so the proxy changed
-nothing the model sees). No engine code is edited.
+nothing the model sees). No engine code is edited. A stream the engine built some other way (a
+Generator of its own, or `stream` imported by name) would go uncounted: the engine builds every
+one through `rng.stream` today (`grep -rn "stream(" sim/engine`), and a run that counts nothing stops.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ STREAM_NAMES = {
 
 @dataclass
 class Tally:
-    """Calls and variates per (stream, method), and how many calls drew each output shape."""
+    """Calls and variates per (stream, method), how many calls drew each output shape, and calls
+    and variates per call site."""
 
     calls: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     variates: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
