@@ -240,14 +240,20 @@ def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
 
 
 @contextmanager
-def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
+def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, int | None]]:
     """Connect before anything is written, so an unreachable scheduler leaves no folder behind."""
-    if address is None:
+    if args.cluster is None:
         yield None, None
         return
-    client, _ = batch.connect(address)
+    client, _ = batch.connect(args.cluster)
     try:
-        yield client, max(1, sum(client.nthreads().values()))
+        threads = sum(client.nthreads().values())
+        if not threads:
+            # Not an error: workers may still be starting (an autoscaler, a job queue). Said once.
+            _note(
+                args, f"deploysim: the scheduler at {args.cluster} has no worker yet; waiting for one to join"
+            )
+        yield client, max(1, threads)
     finally:
         client.close()
 
@@ -359,7 +365,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError("deploysim run: give a SCENARIO (or --resume DIR) (see deploysim run --help)")
     scn = _scenario(args)
     batch.check_size(scn, scn.run.deploys, len(scn.strategies))
-    with _cluster(args.cluster) as (client, workers):
+    with _cluster(args) as (client, workers):
         spec = store.BatchSpec(
             scn,
             scn.run.deploys,
@@ -410,7 +416,7 @@ def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[
         _print_summary(args, summary, Stored.of(spec))
         return OK
     manifest["resumed_by"].append(command)
-    with _cluster(args.cluster) as (client, _):
+    with _cluster(args) as (client, _):
         return _execute(args, path, spec, manifest, client)
 
 
@@ -446,7 +452,7 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     deploys, seed = base.run.deploys, base.run.seed
     for p in points:  # the limit holds for the whole sweep
         batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
-    with _cluster(args.cluster) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
+    with _cluster(args) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
         path = lock.path
         meta = sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
         store.start_manifest(path, meta)

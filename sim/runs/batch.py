@@ -24,6 +24,7 @@ from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..engine.simulate import Rows, simulate_deploys
 from ..results.frame import to_frame
+from .cluster import Threads
 from .workers import PoolBroken, WorkerPool
 
 Progress = Callable[[int, int], None]
@@ -37,6 +38,9 @@ MAX_WINDOWS = 10**10
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 10
+#: Seconds between looks at a cluster's size while no chunk finishes (a cluster with no worker yet,
+#: or slow chunks): a worker that joins gets chunks within about this long.
+POLL_S = 1.0
 
 
 def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
@@ -158,12 +162,19 @@ class Stopped(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Workers:
-    """Where chunks run: an executor (None: in this process), how many at once, and the errors by
-    which the executor says a worker was lost."""
+    """Where chunks run: an executor (None: in this process), how many at once, the errors by which
+    the executor says a worker was lost, and for a cluster its thread count now (it grows and
+    shrinks; `count` is then only the count at connect time)."""
 
     executor: Executor | None
     count: int
     lost: tuple[type[BaseException], ...] = ()
+    threads: Callable[[], int] | None = None
+
+    def cap(self) -> int:
+        """How many chunks may be queued or running now: two per worker thread, so each thread has
+        the next chunk at hand; one while a cluster has no worker (it waits at the scheduler)."""
+        return max(1, 2 * (self.count if self.threads is None else self.threads()))
 
 
 @contextmanager
@@ -174,8 +185,9 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
 
         client, opened = connect(cluster)
         ex = client.get_executor(pure=False)
+        threads = Threads(client)
         try:
-            yield Workers(ex, max(1, sum(client.nthreads().values())), (KilledWorker,))
+            yield Workers(ex, max(1, threads.count), (KilledWorker,), threads)
         finally:
             ex.shutdown(wait=False)
             if opened:
@@ -209,10 +221,14 @@ def iter_chunks(
 ) -> Generator[tuple[Span, Rows], None, None]:
     """Yield (span, rows) as chunks finish (not necessarily in span order).
 
-    At most two chunks per worker are queued or running at a time, so finished rows never pile up
-    in memory while the caller writes them out, whatever the number of chunks. `pool`, an open
-    `executor(...)`, lets several batches share one set of workers (jobs and cluster are then unused).
-    A lost worker raises WorkerLost; the chunks already yielded stay valid.
+    At most two chunks per worker thread are queued or running at a time (`Workers.cap`), so
+    finished rows never pile up in memory while the caller writes them out, whatever the number of
+    chunks. On a cluster the cap follows its thread count as workers join and leave, looked at as
+    chunks finish and every POLL_S while none does; a cluster with no worker gets one chunk and the
+    batch waits, however long, for a worker to take it (Ctrl-C stops it as any batch; the run can be
+    resumed). `pool`, an open `executor(...)`, lets several batches share one set of workers (jobs
+    and cluster are then unused). A lost worker raises WorkerLost; the chunks already yielded stay
+    valid.
     """
     names = list(strategies)
     with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
@@ -223,16 +239,16 @@ def iter_chunks(
             return
         todo = iter(spans)
         pending: dict[Future, Span] = {}
+        poll = None if workers.threads is None else POLL_S  # a local pool's size does not change
         try:
             while True:
-                for span in todo:
+                cap = workers.cap()
+                while len(pending) < cap and (span := next(todo, None)) is not None:
                     # A pool whose worker died refuses new work here, before any result says so.
                     pending[ex.submit(simulate_deploys, scn, names, seed, *span)] = span
-                    if len(pending) >= 2 * workers.count:
-                        break
                 if not pending:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=pending.__getitem__):
                     rows = fut.result()
                     yield pending.pop(fut), rows
