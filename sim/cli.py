@@ -241,7 +241,8 @@ def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
 
 @contextmanager
 def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, int | None]]:
-    """Connect before anything is written, so an unreachable scheduler leaves no folder behind."""
+    """Connect before anything is written, so an unreachable scheduler, or a worker that runs another
+    deploysim, leaves no folder behind."""
     if args.cluster is None:
         yield None, None
         return
@@ -464,9 +465,10 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
                 tidy = sweep.run(
                     points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress
                 )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, batch.ClusterRefused) as err:
             # A sweep keeps no partial results (it cannot resume); its manifest says why it stopped.
-            store.save_manifest(path, {**meta, "status": "interrupted"})
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            store.save_manifest(path, {**meta, "status": status})
             raise
         sweep.save(path, tidy, axes, meta)
     if args.json:
