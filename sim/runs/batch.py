@@ -26,7 +26,7 @@ from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..engine.simulate import Rows, simulate_deploys
 from ..results.frame import to_frame
-from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, describe, identity, run_chunk
+from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, identity, run_chunk
 from .workers import PoolBroken, WorkerPool
 
 Progress = Callable[[int, int], None]
@@ -174,15 +174,14 @@ class Stopped(KeyboardInterrupt):
 class Workers:
     """Where chunks run: an executor (None: in this process), how many at once, the errors by which
     the executor says a worker was lost, and for a cluster: its thread count now (it grows and
-    shrinks; `count` is then only the count at connect time), what a chunk runs there, and the
-    errors by which a worker refuses a chunk (it runs another deploysim, or cannot load ours)."""
+    shrinks; `count` is then only the count at connect time) and what a chunk runs there (checked
+    against this client's identity first)."""
 
     executor: Executor | None
     count: int
     lost: tuple[type[BaseException], ...] = ()
     threads: Callable[[], int] | None = None
     task: Callable[..., Rows] = simulate_deploys
-    refused: tuple[type[BaseException], ...] = ()
 
     def cap(self) -> int:
         """How many chunks may be queued or running now: two per worker thread, so each thread has
@@ -201,8 +200,7 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
         threads = Threads(client)
         task = functools.partial(run_chunk, identity())  # every chunk carries what it must match
         try:
-            refused = (WorkerMismatch, ImportError)
-            yield Workers(ex, max(1, threads.count), (KilledWorker,), threads, task, refused)
+            yield Workers(ex, max(1, threads.count), (KilledWorker,), threads, task)
         finally:
             ex.shutdown(wait=False)
             if opened:
@@ -269,14 +267,8 @@ def iter_chunks(
                     yield pending.pop(fut), rows
         except workers.lost as err:
             raise WorkerLost(str(err) or type(err).__name__) from err
-        except workers.refused as err:
-            if isinstance(err, WorkerMismatch):
-                raise ClusterRefused(str(err)) from None
-            why = f"{type(err).__name__}: {_why(err)}"
-            raise ClusterRefused(
-                f"a worker cannot load the chunk this client sent ({why}): "
-                f"install {describe(identity(), ())} on every worker"
-            ) from None
+        except WorkerMismatch as err:
+            raise ClusterRefused(str(err)) from None
 
 
 def run_batch(

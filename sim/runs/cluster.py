@@ -156,9 +156,12 @@ def check_workers(client: Any) -> None:
             why = mismatch(worker, theirs, mine)
         else:  # an error: no sim.runs.cluster there (no deploysim, or one too old to say what it runs)
             said = str(theirs).splitlines()[0][:200] if str(theirs) else ""
+            # distributed wraps a failure to load the function in a bare Exception holding the real one.
+            kind = "" if type(theirs) is Exception else type(theirs).__name__
+            err = ": ".join(part for part in (kind, said) if part) or "no answer"
             why = (
-                f"worker {worker} cannot say which deploysim it runs ({type(theirs).__name__}"
-                f"{': ' + said if said else ''}): install {describe(mine, ())} on every worker"
+                f"worker {worker} cannot say which deploysim it runs ({err}): "
+                f"install {describe(mine, ())} on every worker"
             )
         if why is not None:
             raise ClusterRefused(why)
