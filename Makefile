@@ -65,10 +65,10 @@ run: $(VENV)/.installed
 test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-## bench: measure simulation speed (deploy-simulations per second per core) and batch throughput
+## bench: measure simulation speed (deploy-simulations per second per core, against the draw-bound
+## floor and per-request models) and batch throughput; ends with one JSON line of every figure
 bench: $(VENV)/.installed
-	$(BIN)/python bench/bench.py
-	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/bench.py --with-batch
 
 ## validate: check the model against published figures; writes results/validation/ (exit 1 on a failure)
 validate: $(VENV)/.installed
