@@ -240,14 +240,21 @@ def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
 
 
 @contextmanager
-def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
-    """Connect before anything is written, so an unreachable scheduler leaves no folder behind."""
-    if address is None:
+def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, int | None]]:
+    """Connect before anything is written, so an unreachable scheduler, or a worker that runs another
+    deploysim, leaves no folder behind."""
+    if args.cluster is None:
         yield None, None
         return
-    client, _ = batch.connect(address)
+    client, _ = batch.connect(args.cluster)
     try:
-        yield client, max(1, sum(client.nthreads().values()))
+        threads = sum(client.nthreads().values())
+        if not threads:
+            # Not an error: workers may still be starting (an autoscaler, a job queue). Said once.
+            _note(
+                args, f"deploysim: the scheduler at {args.cluster} has no worker yet; waiting for one to join"
+            )
+        yield client, max(1, threads)
     finally:
         client.close()
 
@@ -359,7 +366,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError("deploysim run: give a SCENARIO (or --resume DIR) (see deploysim run --help)")
     scn = _scenario(args)
     batch.check_size(scn, scn.run.deploys, len(scn.strategies))
-    with _cluster(args.cluster) as (client, workers):
+    with _cluster(args) as (client, workers):
         spec = store.BatchSpec(
             scn,
             scn.run.deploys,
@@ -410,7 +417,7 @@ def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[
         _print_summary(args, summary, Stored.of(spec))
         return OK
     manifest["resumed_by"].append(command)
-    with _cluster(args.cluster) as (client, _):
+    with _cluster(args) as (client, _):
         return _execute(args, path, spec, manifest, client)
 
 
@@ -446,7 +453,7 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     deploys, seed = base.run.deploys, base.run.seed
     for p in points:  # the limit holds for the whole sweep
         batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
-    with _cluster(args.cluster) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
+    with _cluster(args) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
         path = lock.path
         meta = sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
         store.start_manifest(path, meta)
@@ -458,9 +465,10 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
                 tidy = sweep.run(
                     points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress
                 )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, batch.ClusterRefused) as err:
             # A sweep keeps no partial results (it cannot resume); its manifest says why it stopped.
-            store.save_manifest(path, {**meta, "status": "interrupted"})
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            store.save_manifest(path, {**meta, "status": status})
             raise
         sweep.save(path, tidy, axes, meta)
     if args.json:

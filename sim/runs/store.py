@@ -44,6 +44,7 @@ from ..core.errors import ConfigError
 from ..results.frame import normalize, to_frame
 from ..results.summary import SUMMARY_COLUMNS, summarize
 from .batch import Progress, Rows, Span, Stopped, WorkerLost, check_size, chunks, iter_chunks
+from .cluster import ClusterRefused
 
 # What both kinds of result folder share (`folder`); `sim.store` names it for the front ends too.
 from .folder import FORMAT as FORMAT
@@ -212,6 +213,12 @@ def execute(
     except (KeyboardInterrupt, WorkerLost) as err:
         _stopped(path, spec, manifest, started, "interrupted")
         raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
+    except ClusterRefused as err:
+        # A worker that joined mid-run with another deploysim: an input error, yet the chunks the
+        # matching workers finished are sound, so say where they are and how to finish.
+        _stopped(path, spec, manifest, started, "failed")
+        kept = f"{len(done_spans(path, spec))} of {len(spec.spans)} chunks are saved in {path}"
+        raise ClusterRefused(f"{err.message}; {kept}: finish it with deploysim run --resume {path}") from None
     except BaseException:
         _stopped(path, spec, manifest, started, "failed")
         raise
