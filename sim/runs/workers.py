@@ -193,17 +193,23 @@ class WorkerPool(Executor):
         return self._broken
 
     def _drain(self, error: BaseException | None) -> None:
+        stops = 0
         while True:
             try:
                 item = self._tasks.get_nowait()
             except queue.Empty:
-                return
+                break
             if item is None:
+                stops += 1
                 continue
             if error is None:
                 item[0].cancel()
             elif item[0].set_running_or_notify_cancel():
                 item[0].set_exception(error)
+        # The stops a terminate() queued for idle feeding threads that had not taken them yet: each
+        # thread needs its own to end, or shutdown(wait=True) waits for it forever.
+        for _ in range(stops):
+            self._tasks.put(None)
 
     def terminate(self) -> None:
         """Stop now: kill the workers (their chunks under way are lost, and recomputed on resume)."""
