@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +98,19 @@ def test_a_worker_preloads_the_engine_before_its_first_task_and_imports_nothing_
         assert not [m for m in modules if m.split(".")[0] in PARENT_ONLY or m.startswith(PARENT_ONLY)]
     with running(WorkerPool(1)) as bare:
         assert "sim.engine.simulate" not in bare.submit(eval, listing).result(timeout=120)
+
+
+def test_a_pool_stopped_by_an_error_before_any_task_shuts_down():
+    # An early pool (the CLI starts one before parsing) may be stopped by bad input while its
+    # feeding threads are idle: terminate() then shutdown() must not leave them waiting forever.
+    from sim.runs.workers import ENGINE, WorkerPool, running
+
+    def stop_at_once() -> None:
+        with contextlib.suppress(ValueError), running(WorkerPool(2, ENGINE)):
+            raise ValueError("bad input")
+
+    for _ in range(5):
+        stopping = threading.Thread(target=stop_at_once, daemon=True)
+        stopping.start()
+        stopping.join(timeout=60)
+        assert not stopping.is_alive(), "the pool's shutdown hangs"
