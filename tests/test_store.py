@@ -374,3 +374,27 @@ def test_a_sweep_cut_short_is_never_marked_complete(tmp_path, monkeypatch, capsy
     m = manifest(out)
     assert m["complete"] is False and m["status"] == "running" and m["finished_at"] is None
     assert not (out / "pareto.png").exists()
+
+
+def test_charts_drawn_by_the_workers_are_the_bytes_this_process_draws(tmp_path, monkeypatch):
+    from sim.runs import workers
+
+    drawn: list[str] = []
+    real = workers.WorkerPool.submit
+
+    def submit(self, fn, /, *args, **kwargs):
+        if fn is store.chart_png:
+            drawn.append(args[0])
+        return real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(workers.WorkerPool, "submit", submit)
+    args = ["run", "default", "--deploys", "12", "--seed", "3", "--quiet"]
+    assert main([*args, "--jobs", "2", "--out", str(tmp_path / "pool")]) == 0
+    assert sorted(drawn) == sorted(sim.plots.RUN_CHARTS), "every chart drawn by a worker"
+    assert main([*args, "--jobs", "1", "--out", str(tmp_path / "here")]) == 0
+    assert len(drawn) == len(sim.plots.RUN_CHARTS), "none with one job"
+    for name in sim.plots.RUN_CHARTS:
+        png = f"{store.CHARTS}/{name}.png"
+        assert (tmp_path / "pool" / png).read_bytes() == (tmp_path / "here" / png).read_bytes(), name
+    for name in (store.SUMMARY_CSV, store.ROWS_CSV):
+        assert (tmp_path / "pool" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()

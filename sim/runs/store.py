@@ -26,11 +26,12 @@ The rows' columns and their Parquet types come from the column table, `sim.core.
 from __future__ import annotations
 
 import contextlib
-import functools
+import io
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ from .folder import FolderLock as FolderLock
 from .folder import claim_dir as claim_dir
 from .folder import new_run_dir as new_run_dir
 from .folder import start_manifest as start_manifest
+from .workers import WorkerPool
 
 ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV = "rows.parquet", "rows.csv", "summary.csv"
 CHUNKS, CHARTS = "chunks", "charts"
@@ -241,8 +243,8 @@ def execute(
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the chunks not yet on disk, then write tables, charts and the completed manifest. pool: an
-    open `batch.executor(...)` to run on (jobs and cluster are then unused). note(text) hears of a
-    damaged chunk that is dropped and recomputed."""
+    open `batch.executor(...)` to run on (jobs and cluster are then unused); local workers also draw
+    the charts. note(text) hears of a damaged chunk that is dropped and recomputed."""
     check_size(spec.scenario, spec.deploys, len(spec.strategies))
     started = time.perf_counter()
     (path / CHUNKS).mkdir(exist_ok=True)
@@ -279,7 +281,7 @@ def execute(
         except BaseException:
             _stopped(path, spec, manifest, started, "failed")
             raise
-        finish(path, spec, manifest, charts)
+        finish(path, spec, manifest, charts, workers)
     wall_time_s = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
     complete_manifest(path, manifest, wall_time_s=wall_time_s)
     shutil.rmtree(path / CHUNKS, ignore_errors=True)
@@ -314,16 +316,21 @@ def _stopped(path: Path, spec: BatchSpec, manifest: dict[str, Any], started: flo
         save_manifest(path, manifest)
 
 
-def finish(path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True) -> None:
-    """After the rows (rows.parquet, rows.csv): the summary, the resolved scenario and the charts."""
+def finish(
+    path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True, workers: Workers | None = None
+) -> None:
+    """After the rows (rows.parquet, rows.csv): the summary, the resolved scenario and the charts, which
+    local workers (`workers`) draw while this process summarises."""
+    pool = workers.executor if workers is not None and isinstance(workers.executor, WorkerPool) else None
+    drawing = _Charts(path, pool) if charts else None
     summary = summarize_file(path / ROWS_PARQUET, spec.strategies)
     write_atomic(path / SUMMARY_CSV, summary.to_csv(index=False))
     errors = pq.read_table(path / ROWS_PARQUET, columns=["error"]).column("error").drop_null()
     scenario_yaml = f"# resolved scenario of this run\n{spec.scenario.to_yaml()}"
     write_atomic(path / "scenario.yaml", scenario_yaml)
     files = [ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV, "scenario.yaml"]
-    if charts:
-        files += write_charts(path, summary)
+    if drawing is not None:
+        files += drawing.write(summary)
     manifest.update(
         rows=spec.deploys * len(spec.strategies),
         failed_runs=len(errors),
@@ -351,16 +358,54 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
-    from ..results import plots  # matplotlib is imported only when charts are drawn
+    """The charts of a run's rows.parquet and summary, drawn in this process; their file names."""
+    return _Charts(path, None).write(summary)
 
-    df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
-    (path / CHARTS).mkdir(exist_ok=True)
-    names = []
-    for name, fig in plots.run_charts(df, summary).items():
-        target = path / CHARTS / f"{name}.png"
-        write_atomic(target, functools.partial(fig.savefig, format="png", dpi=110))
-        names.append(f"{CHARTS}/{name}.png")
-    return names
+
+class _Charts:
+    """A run's charts (`plots.RUN_CHARTS`), begun once its rows.parquet is written. With a pool, its
+    workers draw them — those of the rows at once, while this process summarises the rows, those of
+    the summary once it is given; without one, this process draws them all when given the summary."""
+
+    def __init__(self, path: Path, pool: WorkerPool | None) -> None:
+        self.path, self.pool = path, pool
+        self.pngs: dict[str, Future[bytes]] = {}
+        if pool is not None:
+            for name, (source, _) in _run_charts().items():
+                if source == "rows":
+                    self.pngs[name] = pool.submit(chart_png, name, path / ROWS_PARQUET, None)
+
+    def write(self, summary: pd.DataFrame) -> list[str]:
+        """Write each chart to charts/<name>.png; their file names."""
+        (self.path / CHARTS).mkdir(exist_ok=True)
+        rows = self.path / ROWS_PARQUET
+        if self.pool is not None:
+            for name in _run_charts().keys() - self.pngs.keys():
+                self.pngs[name] = self.pool.submit(chart_png, name, rows, summary)
+        names = []
+        for name in _run_charts():
+            png = self.pngs[name].result() if name in self.pngs else chart_png(name, rows, summary)
+            write_atomic(self.path / CHARTS / f"{name}.png", png)
+            names.append(f"{CHARTS}/{name}.png")
+        return names
+
+
+def _run_charts() -> dict[str, tuple[str, Callable[[pd.DataFrame], Any]]]:
+    from ..results.plots import RUN_CHARTS  # matplotlib is imported only when charts are drawn
+
+    return dict(RUN_CHARTS)
+
+
+def chart_png(name: str, rows: Path, summary: pd.DataFrame | None) -> bytes:
+    """One of a run's charts as PNG bytes, drawn from its rows.parquet or its summary: a task a worker
+    process can run (it reads the rows itself: they are not sent to it)."""
+    source, draw = _run_charts()[name]
+    data = read_columns(rows, CHART_COLUMNS) if source == "rows" else summary
+    if data is None:
+        raise ValueError(f"the {name} chart is drawn from the summary")
+    out = io.BytesIO()
+    draw(data).savefig(out, format="png", dpi=110)
+    return out.getvalue()
 
 
 # ---- reading ----
