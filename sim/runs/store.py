@@ -261,6 +261,8 @@ def execute(
     if progress is not None:
         progress(done, spec.deploys)
     with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
+        local = workers.executor if isinstance(workers.executor, WorkerPool) and charts else None
+        left, warmed = len(todo), 0
         try:
             with _joining(path, spec) as join:
                 for span in sorted(have):
@@ -273,6 +275,12 @@ def execute(
                         _write_chunk(path, span, rows)
                         join.add(span)
                         done += span[1] - span[0]
+                        left -= 1
+                        # Fewer chunks left than workers: one has nothing to run until the charts,
+                        # so it imports what they take now, not after the last chunk.
+                        while local is not None and left > 0 and warmed < local.jobs - left:
+                            local.submit(prepare_charts)
+                            warmed += 1
                         if progress is not None:
                             progress(done, spec.deploys)
         except (KeyboardInterrupt, WorkerLost) as err:
@@ -357,55 +365,73 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
     return pd.concat([summarize(read_columns(rows, cols, s)) for s in strategies], ignore_index=True)
 
 
+#: The charts a run's folder keeps (`plots.RUN_CHARTS` draws them), by what each is drawn from: named
+#: here too, so that a process whose workers draw them never imports matplotlib.
+CHARTS_OF_ROWS = ("blast_radius", "time_to_restore", "blast_vs_recovery")
+CHARTS_OF_SUMMARY = ("cost_vs_safety", "rollbacks_vs_escapes")
+
+
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
     """The charts of a run's rows.parquet and summary, drawn in this process; their file names."""
     return _Charts(path, None).write(summary)
 
 
 class _Charts:
-    """A run's charts (`plots.RUN_CHARTS`), begun once its rows.parquet is written. With a pool, its
-    workers draw them — those of the rows at once, while this process summarises the rows, those of
-    the summary once it is given; without one, this process draws them all when given the summary."""
+    """A run's charts, begun once its rows.parquet is written. With a pool, its workers draw them —
+    those of the rows at once, while this process summarises the rows, spread over the workers (each
+    reads the rows once for its share), those of the summary once it is given; without one, this
+    process draws them all when given the summary."""
 
     def __init__(self, path: Path, pool: WorkerPool | None) -> None:
         self.path, self.pool = path, pool
-        self.pngs: dict[str, Future[bytes]] = {}
+        self.pngs: list[Future[list[bytes]]] = []
+        self.names: list[str] = []
         if pool is not None:
-            for name, (source, _) in _run_charts().items():
-                if source == "rows":
-                    self.pngs[name] = pool.submit(chart_png, name, path / ROWS_PARQUET, None)
+            shares = min(pool.jobs, len(CHARTS_OF_ROWS))
+            for share in (list(CHARTS_OF_ROWS[i::shares]) for i in range(shares)):
+                self.pngs.append(pool.submit(chart_pngs, share, path / ROWS_PARQUET, None))
+                self.names += share
 
     def write(self, summary: pd.DataFrame) -> list[str]:
-        """Write each chart to charts/<name>.png; their file names."""
+        """Write each chart to charts/<name>.png; their file names, in `plots.RUN_CHARTS`' order."""
         (self.path / CHARTS).mkdir(exist_ok=True)
         rows = self.path / ROWS_PARQUET
         if self.pool is not None:
-            for name in _run_charts().keys() - self.pngs.keys():
-                self.pngs[name] = self.pool.submit(chart_png, name, rows, summary)
-        names = []
-        for name in _run_charts():
-            png = self.pngs[name].result() if name in self.pngs else chart_png(name, rows, summary)
-            write_atomic(self.path / CHARTS / f"{name}.png", png)
-            names.append(f"{CHARTS}/{name}.png")
-        return names
+            self.pngs.append(self.pool.submit(chart_pngs, list(CHARTS_OF_SUMMARY), rows, summary))
+            self.names += CHARTS_OF_SUMMARY
+            pngs = dict(zip(self.names, [png for share in self.pngs for png in share.result()], strict=True))
+        else:
+            names = [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]
+            pngs = dict(zip(names, chart_pngs(names, rows, summary), strict=True))
+        for name in [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]:
+            write_atomic(self.path / CHARTS / f"{name}.png", pngs[name])
+        return [f"{CHARTS}/{name}.png" for name in [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]]
 
 
-def _run_charts() -> dict[str, tuple[str, Callable[[pd.DataFrame], Any]]]:
+def chart_pngs(names: Sequence[str], rows: Path, summary: pd.DataFrame | None) -> list[bytes]:
+    """Some of a run's charts as PNG bytes, drawn from its rows.parquet (read once, for all of them)
+    and its summary: a task a worker process can run (it reads the rows itself: they are not sent)."""
     from ..results.plots import RUN_CHARTS  # matplotlib is imported only when charts are drawn
 
-    return dict(RUN_CHARTS)
+    data = {"summary": summary}
+    if any(RUN_CHARTS[name][0] == "rows" for name in names):
+        data["rows"] = read_columns(rows, CHART_COLUMNS)
+    pngs = []
+    for name in names:
+        source, draw = RUN_CHARTS[name]
+        frame = data[source]
+        if frame is None:
+            raise ValueError(f"the {name} chart is drawn from the summary, and none was given")
+        out = io.BytesIO()
+        draw(frame).savefig(out, format="png", dpi=110)
+        pngs.append(out.getvalue())
+    return pngs
 
 
-def chart_png(name: str, rows: Path, summary: pd.DataFrame | None) -> bytes:
-    """One of a run's charts as PNG bytes, drawn from its rows.parquet or its summary: a task a worker
-    process can run (it reads the rows itself: they are not sent to it)."""
-    source, draw = _run_charts()[name]
-    data = read_columns(rows, CHART_COLUMNS) if source == "rows" else summary
-    if data is None:
-        raise ValueError(f"the {name} chart is drawn from the summary")
-    out = io.BytesIO()
-    draw(data).savefig(out, format="png", dpi=110)
-    return out.getvalue()
+def prepare_charts() -> None:
+    """Import what drawing the charts takes (matplotlib; pandas and pyarrow come with this module): a
+    task for a worker that has no chunk left to run while the others finish theirs."""
+    from ..results import plots  # noqa: F401  (imported for its side effect: loaded, later calls are free)
 
 
 # ---- reading ----
