@@ -394,7 +394,7 @@ EARLY = (
     "workers.WorkerPool.__init__ = init\n"
     "from sim.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(json.dumps({'code': code, 'started': started, 'drew': 'matplotlib' in sys.modules}))\n"
+    "print(json.dumps({'code': code, 'started': started}))\n"
 )
 
 
@@ -405,8 +405,7 @@ def test_a_run_starts_its_workers_before_the_command_loads_pandas_and_uses_them(
     )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.splitlines()[-1])
-    assert seen["code"] == 0 and seen["started"] == [[]], "one pool, started before pandas, used for the run"
-    assert seen["drew"] is False, "the workers drew the charts"
+    assert seen == {"code": 0, "started": [[]]}, "one pool, started before pandas, used for the run"
 
 
 def test_only_a_run_or_sweep_on_local_workers_starts_them_early(monkeypatch):

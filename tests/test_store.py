@@ -374,39 +374,3 @@ def test_a_sweep_cut_short_is_never_marked_complete(tmp_path, monkeypatch, capsy
     m = manifest(out)
     assert m["complete"] is False and m["status"] == "running" and m["finished_at"] is None
     assert not (out / "pareto.png").exists()
-
-
-def test_charts_drawn_by_the_workers_are_the_bytes_this_process_draws(tmp_path, monkeypatch):
-    from sim.runs import workers
-
-    drawn: list[str] = []
-    tasks: list[str] = []
-    real = workers.WorkerPool.submit
-
-    def submit(self, fn, /, *args, **kwargs):
-        tasks.append(fn.__name__)
-        if fn is store.chart_pngs:
-            drawn.extend(args[0])
-        return real(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(workers.WorkerPool, "submit", submit)
-    args = ["run", "default", "--deploys", "12", "--seed", "3", "--quiet"]
-    assert main([*args, "--jobs", "2", "--out", str(tmp_path / "pool")]) == 0
-    assert sorted(drawn) == sorted(sim.plots.RUN_CHARTS), "every chart drawn by a worker"
-    # Chunks first (12 deploys, two jobs: chunks of 1); one worker, once it has none left, readies
-    # itself for the charts; then the charts: the rows' in two shares, the summary's in one.
-    assert tasks == ["simulate_deploys"] * 12 + ["prepare_charts"] + ["chart_pngs"] * 3
-    assert main([*args, "--jobs", "1", "--out", str(tmp_path / "here")]) == 0
-    assert len(drawn) == len(sim.plots.RUN_CHARTS), "none with one job"
-    for name in sim.plots.RUN_CHARTS:
-        png = f"{store.CHARTS}/{name}.png"
-        assert (tmp_path / "pool" / png).read_bytes() == (tmp_path / "here" / png).read_bytes(), name
-    for name in (store.SUMMARY_CSV, store.ROWS_CSV):
-        assert (tmp_path / "pool" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
-
-
-def test_the_folder_names_the_charts_plots_draws_and_what_each_is_drawn_from():
-    sources = {name: source for name, (source, _) in sim.plots.RUN_CHARTS.items()}
-    assert list(sources) == [*store.CHARTS_OF_ROWS, *store.CHARTS_OF_SUMMARY]
-    assert {sources[name] for name in store.CHARTS_OF_ROWS} == {"rows"}
-    assert {sources[name] for name in store.CHARTS_OF_SUMMARY} == {"summary"}

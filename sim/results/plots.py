@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -569,20 +569,15 @@ def rollbacks_vs_escapes(summary: pd.DataFrame) -> Figure:
     return fig
 
 
-#: The charts a results folder keeps, by file name, each with what it is drawn from: the per-deploy
-#: rows or the summary (a run's folder draws the first kind while it summarises the rows).
-RUN_CHARTS: dict[str, tuple[Literal["rows", "summary"], Callable[[pd.DataFrame], Figure]]] = {
-    "blast_radius": ("rows", blast_radius),
-    "time_to_restore": ("rows", time_to_restore),
-    "blast_vs_recovery": ("rows", blast_vs_recovery),
-    "cost_vs_safety": ("summary", cost_vs_safety),
-    "rollbacks_vs_escapes": ("summary", rollbacks_vs_escapes),
-}
-
-
 def run_charts(df: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Figure]:
     """The charts a results folder keeps, by file name."""
-    return {name: draw(df if source == "rows" else summary) for name, (source, draw) in RUN_CHARTS.items()}
+    return {
+        "blast_radius": blast_radius(df),
+        "time_to_restore": time_to_restore(df),
+        "blast_vs_recovery": blast_vs_recovery(df),
+        "cost_vs_safety": cost_vs_safety(summary),
+        "rollbacks_vs_escapes": rollbacks_vs_escapes(summary),
+    }
 
 
 def means(

@@ -26,12 +26,11 @@ The rows' columns and their Parquet types come from the column table, `sim.core.
 from __future__ import annotations
 
 import contextlib
-import io
+import functools
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +68,6 @@ from .folder import FolderLock as FolderLock
 from .folder import claim_dir as claim_dir
 from .folder import new_run_dir as new_run_dir
 from .folder import start_manifest as start_manifest
-from .workers import WorkerPool
 
 ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV = "rows.parquet", "rows.csv", "summary.csv"
 CHUNKS, CHARTS = "chunks", "charts"
@@ -243,8 +241,8 @@ def execute(
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the chunks not yet on disk, then write tables, charts and the completed manifest. pool: an
-    open `batch.executor(...)` to run on (jobs and cluster are then unused); local workers also draw
-    the charts. note(text) hears of a damaged chunk that is dropped and recomputed."""
+    open `batch.executor(...)` to run on (jobs and cluster are then unused). note(text) hears of a
+    damaged chunk that is dropped and recomputed."""
     check_size(spec.scenario, spec.deploys, len(spec.strategies))
     started = time.perf_counter()
     (path / CHUNKS).mkdir(exist_ok=True)
@@ -261,8 +259,6 @@ def execute(
     if progress is not None:
         progress(done, spec.deploys)
     with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
-        local = workers.executor if isinstance(workers.executor, WorkerPool) and charts else None
-        left, warmed = len(todo), 0
         try:
             with _joining(path, spec) as join:
                 for span in sorted(have):
@@ -274,13 +270,11 @@ def execute(
                     for span, rows in finished:
                         _write_chunk(path, span, rows)
                         join.add(span)
+                        if charts and workers.executor is not None:
+                            # The chunks run elsewhere and this process waits between them: it loads
+                            # what drawing the charts takes now (the first time), not after the last.
+                            _load_plots()
                         done += span[1] - span[0]
-                        left -= 1
-                        # Fewer chunks left than workers: one has nothing to run until the charts,
-                        # so it imports what they take now, not after the last chunk.
-                        while local is not None and left > 0 and warmed < local.jobs - left:
-                            local.submit(prepare_charts)
-                            warmed += 1
                         if progress is not None:
                             progress(done, spec.deploys)
         except (KeyboardInterrupt, WorkerLost) as err:
@@ -289,7 +283,7 @@ def execute(
         except BaseException:
             _stopped(path, spec, manifest, started, "failed")
             raise
-        finish(path, spec, manifest, charts, workers)
+        finish(path, spec, manifest, charts)
     wall_time_s = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
     complete_manifest(path, manifest, wall_time_s=wall_time_s)
     shutil.rmtree(path / CHUNKS, ignore_errors=True)
@@ -324,21 +318,16 @@ def _stopped(path: Path, spec: BatchSpec, manifest: dict[str, Any], started: flo
         save_manifest(path, manifest)
 
 
-def finish(
-    path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True, workers: Workers | None = None
-) -> None:
-    """After the rows (rows.parquet, rows.csv): the summary, the resolved scenario and the charts, which
-    local workers (`workers`) draw while this process summarises."""
-    pool = workers.executor if workers is not None and isinstance(workers.executor, WorkerPool) else None
-    drawing = _Charts(path, pool) if charts else None
+def finish(path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True) -> None:
+    """After the rows (rows.parquet, rows.csv): the summary, the resolved scenario and the charts."""
     summary = summarize_file(path / ROWS_PARQUET, spec.strategies)
     write_atomic(path / SUMMARY_CSV, summary.to_csv(index=False))
     errors = pq.read_table(path / ROWS_PARQUET, columns=["error"]).column("error").drop_null()
     scenario_yaml = f"# resolved scenario of this run\n{spec.scenario.to_yaml()}"
     write_atomic(path / "scenario.yaml", scenario_yaml)
     files = [ROWS_PARQUET, ROWS_CSV, SUMMARY_CSV, "scenario.yaml"]
-    if drawing is not None:
-        files += drawing.write(summary)
+    if charts:
+        files += write_charts(path, summary)
     manifest.update(
         rows=spec.deploys * len(spec.strategies),
         failed_runs=len(errors),
@@ -365,73 +354,21 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
     return pd.concat([summarize(read_columns(rows, cols, s)) for s in strategies], ignore_index=True)
 
 
-#: The charts a run's folder keeps (`plots.RUN_CHARTS` draws them), by what each is drawn from: named
-#: here too, so that a process whose workers draw them never imports matplotlib.
-CHARTS_OF_ROWS = ("blast_radius", "time_to_restore", "blast_vs_recovery")
-CHARTS_OF_SUMMARY = ("cost_vs_safety", "rollbacks_vs_escapes")
+def _load_plots() -> None:
+    from ..results import plots  # noqa: F401  (loaded now; drawing later finds it in sys.modules)
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:
-    """The charts of a run's rows.parquet and summary, drawn in this process; their file names."""
-    return _Charts(path, None).write(summary)
+    from ..results import plots  # matplotlib is imported only when charts are drawn
 
-
-class _Charts:
-    """A run's charts, begun once its rows.parquet is written. With a pool, its workers draw them —
-    those of the rows at once, while this process summarises the rows, spread over the workers (each
-    reads the rows once for its share), those of the summary once it is given; without one, this
-    process draws them all when given the summary."""
-
-    def __init__(self, path: Path, pool: WorkerPool | None) -> None:
-        self.path, self.pool = path, pool
-        self.pngs: list[Future[list[bytes]]] = []
-        self.names: list[str] = []
-        if pool is not None:
-            shares = min(pool.jobs, len(CHARTS_OF_ROWS))
-            for share in (list(CHARTS_OF_ROWS[i::shares]) for i in range(shares)):
-                self.pngs.append(pool.submit(chart_pngs, share, path / ROWS_PARQUET, None))
-                self.names += share
-
-    def write(self, summary: pd.DataFrame) -> list[str]:
-        """Write each chart to charts/<name>.png; their file names, in `plots.RUN_CHARTS`' order."""
-        (self.path / CHARTS).mkdir(exist_ok=True)
-        rows = self.path / ROWS_PARQUET
-        if self.pool is not None:
-            self.pngs.append(self.pool.submit(chart_pngs, list(CHARTS_OF_SUMMARY), rows, summary))
-            self.names += CHARTS_OF_SUMMARY
-            pngs = dict(zip(self.names, [png for share in self.pngs for png in share.result()], strict=True))
-        else:
-            names = [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]
-            pngs = dict(zip(names, chart_pngs(names, rows, summary), strict=True))
-        for name in [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]:
-            write_atomic(self.path / CHARTS / f"{name}.png", pngs[name])
-        return [f"{CHARTS}/{name}.png" for name in [*CHARTS_OF_ROWS, *CHARTS_OF_SUMMARY]]
-
-
-def chart_pngs(names: Sequence[str], rows: Path, summary: pd.DataFrame | None) -> list[bytes]:
-    """Some of a run's charts as PNG bytes, drawn from its rows.parquet (read once, for all of them)
-    and its summary: a task a worker process can run (it reads the rows itself: they are not sent)."""
-    from ..results.plots import RUN_CHARTS  # matplotlib is imported only when charts are drawn
-
-    data = {"summary": summary}
-    if any(RUN_CHARTS[name][0] == "rows" for name in names):
-        data["rows"] = read_columns(rows, CHART_COLUMNS)
-    pngs = []
-    for name in names:
-        source, draw = RUN_CHARTS[name]
-        frame = data[source]
-        if frame is None:
-            raise ValueError(f"the {name} chart is drawn from the summary, and none was given")
-        out = io.BytesIO()
-        draw(frame).savefig(out, format="png", dpi=110)
-        pngs.append(out.getvalue())
-    return pngs
-
-
-def prepare_charts() -> None:
-    """Import what drawing the charts takes (matplotlib; pandas and pyarrow come with this module): a
-    task for a worker that has no chunk left to run while the others finish theirs."""
-    from ..results import plots  # noqa: F401  (imported for its side effect: loaded, later calls are free)
+    df = read_columns(path / ROWS_PARQUET, CHART_COLUMNS)
+    (path / CHARTS).mkdir(exist_ok=True)
+    names = []
+    for name, fig in plots.run_charts(df, summary).items():
+        target = path / CHARTS / f"{name}.png"
+        write_atomic(target, functools.partial(fig.savefig, format="png", dpi=110))
+        names.append(f"{CHARTS}/{name}.png")
+    return names
 
 
 # ---- reading ----
