@@ -27,7 +27,7 @@ from ..core.errors import ConfigError
 from ..engine.simulate import Rows, simulate_deploys
 from ..results.frame import to_frame
 from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, identity, run_chunk
-from .workers import PoolBroken, WorkerPool
+from .workers import ENGINE, PoolBroken, WorkerPool, running
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]
@@ -209,17 +209,14 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
     if jobs <= 1:
         yield Workers(None, 1)
         return
-    # Workers that import only `sim` (never the caller's __main__) and die with this process.
-    pool = WorkerPool(jobs)
-    try:
-        yield Workers(pool, jobs, (PoolBroken,))
-    except BaseException:
-        # Ctrl-C, SIGTERM, a dead worker: stop the chunks under way rather than wait for them; their
-        # deploys are recomputed, identically, on resume.
-        pool.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    # Workers that import only the engine (never the caller's __main__) and die with this process.
+    with running(WorkerPool(jobs, ENGINE)) as pool:
+        yield local(pool)
+
+
+def local(pool: WorkerPool) -> Workers:
+    """A running local pool (`workers.WorkerPool`) as the place chunks run."""
+    return Workers(pool, pool.jobs, (PoolBroken,))
 
 
 def iter_chunks(
