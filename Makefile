@@ -16,7 +16,7 @@ UV          := $(TOOLS)/bin/uv
 PIP         := $(BIN)/pip --quiet --disable-pip-version-check
 UPGRADE     ?=
 
-.PHONY: run test bench bench-app validate app lint clean notebooks lock test-latest
+.PHONY: run test bench bench-app validate equivalence app lint clean notebooks lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ bench: $(VENV)/.installed
 ## validate: check the model against published figures; writes results/validation/ (exit 1 on a failure)
 validate: $(VENV)/.installed
 	$(BIN)/deploysim validate-model
+
+## equivalence: today's engine against the stored summaries of the engine before issue 17 (10,000 deploys
+## of every shipped scenario; ~40 min on one core); exit 1 if any metric differs beyond Monte Carlo error
+equivalence: $(VENV)/.installed
+	$(BIN)/python -m sim.validation.equivalence tests/data/engine/v1-10k.csv --deploys 10000 --seed 7 \
+		--out results/equivalence-latest.csv
 
 ## app: start the Streamlit app
 app: $(VENV)/.installed

@@ -14,7 +14,8 @@ are theirs to state:
 
 - `errors` (`sim.core.errors`): `ConfigError`, `PathPart`, `format_path`;
 - `plots`, `report`, `advisor` (`sim.results`): the charts, the comparison table, the advisor;
-- `batch`, `store`, `sweep` (`sim.runs`): worker pools and batch limits, result folders, sweeps;
+- `batch`, `store`, `sweep`, `workers` (`sim.runs`): batches and their limits, result folders, sweeps,
+  the local worker processes (a pool the caller starts before its own imports);
 - `power`, `latency`, `evidence` (`sim.workshop`): the lessons' helpers;
 - `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`).
 
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from .results import advisor, plots, report
     from .results.summary import summarize
     from .results.timeline import Timeline, timeline
-    from .runs import batch, store, sweep
+    from .runs import batch, store, sweep, workers
     from .runs.batch import run_batch
     from .workshop import evidence, latency, power
 
@@ -86,6 +87,7 @@ _NAMESPACES = {
     "store": "sim.runs.store",
     "sweep": "sim.runs.sweep",
     "validation": "sim.validation",
+    "workers": "sim.runs.workers",
 }
 
 __all__ = [
@@ -117,6 +119,7 @@ __all__ = [
     "sweep",
     "timeline",
     "validation",
+    "workers",
 ]
 
 

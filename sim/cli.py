@@ -19,23 +19,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
+# Only what parsing needs is imported here: the rest (pandas, the engine, the results floor; a second
+# in all) loads on first use through `sim`'s namespaces, after a run's workers have started (`main`).
+import sim
 
-from . import (
-    ConfigError,
-    __version__,
-    batch,
-    importer,
-    load_scenario,
-    report,
-    resolve_path,
-    schema_reference,
-    store,
-    sweep,
-    validation,
-)
+from . import ConfigError, __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OK, INVALID, USAGE, WORKER_DIED, INTERRUPTED = 0, 1, 2, 3, 130
 RESULTS = Path("results")
@@ -90,7 +83,7 @@ def _parser() -> Parser:
     run.add_argument("scenario", nargs="?", help="a scenario file or a shipped name (e.g. default)")
     batch_options(run)
     run.add_argument("--resume", type=Path, metavar="DIR", help="finish a run that was cut short")
-    importer.add_run_options(run)  # --rollout: imported Argo Rollouts / Flagger strategies beside these
+    sim.importer.add_run_options(run)  # --rollout: imported Argo Rollouts / Flagger strategies beside these
     sw = sub.add_parser(
         "sweep", help="run every combination of a parameter grid; a tidy table and a Pareto chart"
     )
@@ -113,27 +106,67 @@ def _parser() -> Parser:
     val = sub.add_parser("validate", help="check scenario files; exit 1 on the first invalid one")
     val.add_argument("files", nargs="+")
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
-    importer.register(sub)  # import, export
-    validation.register(sub)  # validate-model
+    sim.importer.register(sub)  # import, export
+    sim.validation.register(sub)  # validate-model
     return p
 
 
-def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+def _dispatch(args: argparse.Namespace, argv: list[str], early: sim.workers.WorkerPool | None) -> int:
     if args.command in ("run", "sweep"):
+        args.pool = None
+        if early is not None and args.jobs == early.jobs and args.cluster is None:
+            args.pool = sim.batch.local(early)
+        elif early is not None:
+            early.terminate()  # the guess was wrong (see _wanted_workers): free the cores now
         with _stops():
             return COMMANDS[args.command](args, argv)
     if args.command in COMMANDS:
         return COMMANDS[args.command](args, argv)
     if args.command == "validate-model":
-        return validation.run_from_args(args)
+        return sim.validation.run_from_args(args)
     return int(args.handler(args))  # import, export
+
+
+def _wanted_workers(argv: list[str]) -> int:
+    """The local worker processes a run or sweep in `argv` will want (0: none), read before the
+    parser is built: building it, and the command's own imports, take about a second, in which the
+    workers start and import the engine instead of after it. Only a guess, which the full parse
+    overrules: a pool it did not ask for is stopped unused (`_dispatch`)."""
+    if not argv or argv[0] not in ("run", "sweep") or not {"-h", "--help"}.isdisjoint(argv):
+        return 0
+    ahead = Parser(prog="deploysim", add_help=False)
+    ahead.add_argument("--jobs", type=int)
+    ahead.add_argument("--cluster")
+    try:
+        known, _ = ahead.parse_known_args(argv[1:])
+    except UsageError:  # the full parse says what is wrong
+        return 0
+    jobs = default_jobs() if known.jobs is None else known.jobs
+    return jobs if known.cluster is None and 1 < jobs <= max_jobs() else 0
+
+
+@contextmanager
+def _early_workers(argv: list[str]) -> Iterator[sim.workers.WorkerPool | None]:
+    jobs = _wanted_workers(argv)
+    if not jobs:
+        yield None
+        return
+    with sim.workers.running(sim.workers.WorkerPool(jobs, sim.workers.ENGINE)) as pool:
+        yield pool
+
+
+def _loaded(module: str) -> bool:
+    """Whether a module is imported: an exception class of one that is not raised nothing, and asking
+    `sim`'s namespace about it would import it (a second, at an error or Ctrl-C) just to say no."""
+    return module in sys.modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = _parser().parse_args(argv)
-        code = _dispatch(args, argv)
+        with _early_workers(argv) as early:
+            args = _parser().parse_args(argv)
+            code = _dispatch(args, argv, early)
         sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
         return code
     except BrokenPipeError:
@@ -144,15 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"deploysim: {err}", file=sys.stderr)
         return USAGE
-    except store.Interrupted as err:
-        print(f"deploysim: {err}", file=sys.stderr)
-        if isinstance(err.cause, batch.Stopped):
-            return 128 + err.cause.signum
-        return INTERRUPTED if isinstance(err.cause, KeyboardInterrupt) else WORKER_DIED
-    except batch.Stopped as err:
-        print(f"deploysim: stopped by {err}", file=sys.stderr)
-        return 128 + err.signum
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        if _loaded("sim.runs.batch") and isinstance(err, sim.batch.Stopped):  # SIGTERM, or Ctrl-C in a batch
+            print(f"deploysim: stopped by {err}", file=sys.stderr)
+            return 128 + err.signum
         print("deploysim: interrupted", file=sys.stderr)
         return INTERRUPTED
     except OSError as err:
@@ -160,10 +188,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
-    except Exception:  # a bug, not the user's input: say so, with the traceback
+    except Exception as err:
+        if _loaded("sim.runs.store") and isinstance(err, sim.store.Interrupted):  # a batch cut short
+            return _cut_short(err)
+        # A bug, not the user's input: say so, with the traceback.
         traceback.print_exc()
         print("deploysim: internal error (please report it with the traceback above)", file=sys.stderr)
         return 70
+
+
+def _cut_short(err: sim.store.Interrupted) -> int:
+    """A batch cut short, its chunks kept: the exit code says by what — a signal, Ctrl-C, a dead worker."""
+    print(f"deploysim: {err}", file=sys.stderr)
+    if isinstance(err.cause, sim.batch.Stopped):
+        return 128 + err.cause.signum
+    return INTERRUPTED if isinstance(err.cause, KeyboardInterrupt) else WORKER_DIED
 
 
 def _reader_gone() -> int:
@@ -185,20 +224,21 @@ def _reader_gone() -> int:
 @contextmanager
 def _stops() -> Iterator[None]:
     """SIGTERM handled as Ctrl-C is, for a run, resume or sweep: the first SIGINT or SIGTERM raises
-    `batch.Stopped` (finished chunks kept, the manifest says interrupted, exit 128 + the signal); a
+    `sim.batch.Stopped` (finished chunks kept, the manifest says interrupted, exit 128 + the signal); a
     second one while that stop is under way exits at once. The workers die with us (their watchdog),
     the folder's lock is the kernel's to drop, and resume trusts only the chunks on disk."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers; a caller there keeps its own
         return
     stopping: list[int] = []
+    stopped = sim.batch.Stopped  # imported now, not inside the handler
 
     def handler(signum: int, frame: object) -> None:
         if stopping:
             os.write(2, f"deploysim: stopped at once by a second {signal.Signals(signum).name}\n".encode())
             os._exit(128 + signum)
         stopping.append(signum)
-        raise batch.Stopped(signum)
+        raise stopped(signum)
 
     before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -214,7 +254,7 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 
 @contextmanager
-def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
+def _progress(args: argparse.Namespace, what: str) -> Iterator[sim.batch.Progress]:
     """A progress bar on stderr for batches longer than a second; off with --quiet or when stdout is
     not a terminal (a pipe, a CI log)."""
     from tqdm import tqdm
@@ -240,14 +280,21 @@ def _progress(args: argparse.Namespace, what: str) -> Iterator[batch.Progress]:
 
 
 @contextmanager
-def _cluster(address: str | None) -> Iterator[tuple[Any, int | None]]:
-    """Connect before anything is written, so an unreachable scheduler leaves no folder behind."""
-    if address is None:
+def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, int | None]]:
+    """Connect before anything is written, so an unreachable scheduler, or a worker that runs another
+    deploysim, leaves no folder behind."""
+    if args.cluster is None:
         yield None, None
         return
-    client, _ = batch.connect(address)
+    client, _ = sim.batch.connect(args.cluster)
     try:
-        yield client, max(1, sum(client.nthreads().values()))
+        threads = sum(client.nthreads().values())
+        if not threads:
+            # Not an error: workers may still be starting (an autoscaler, a job queue). Said once.
+            _note(
+                args, f"deploysim: the scheduler at {args.cluster} has no worker yet; waiting for one to join"
+            )
+        yield client, max(1, threads)
     finally:
         client.close()
 
@@ -281,22 +328,22 @@ def _scenario(args: argparse.Namespace) -> Any:
     own = {"deploys": args.deploys, "seed": args.seed}
     sets += [f"run.{key}={value}" for key, value in own.items() if value is not None]
     try:
-        scn = load_scenario(args.scenario, overrides=sets)
+        scn = sim.load_scenario(args.scenario, overrides=sets)
     except ConfigError as err:
         # --deploys and --seed travel as overrides; a bad one is blamed on its own option, not --set.
         key = err.path[1] if len(err.path) == 2 and err.path[0] == "run" else None
         if err.source == "--set" and own.get(str(key)) is not None:
             raise ConfigError(err.message, (f"--{key}",)) from None
         raise
-    scn = importer.with_rollouts(scn, args)
+    scn = sim.importer.with_rollouts(scn, args)
     return scn.only(args.strategy or list(scn.strategies))
 
 
-def _claim(args: argparse.Namespace, name: str) -> store.FolderLock:
+def _claim(args: argparse.Namespace, name: str) -> sim.store.FolderLock:
     """The new run's folder, locked for as long as the run writes into it."""
     if args.out is not None:
-        return store.claim_dir(args.out)
-    return store.FolderLock(store.new_run_dir(RESULTS, name), "--out")
+        return sim.store.claim_dir(args.out)
+    return sim.store.FolderLock(sim.store.new_run_dir(RESULTS, name), "--out")
 
 
 @dataclass(frozen=True)
@@ -309,13 +356,13 @@ class Stored:
     follow_s: float | None  # None: unknown (a manifest whose scenario this version cannot read)
 
     @classmethod
-    def of(cls, spec: store.BatchSpec) -> Stored:
+    def of(cls, spec: sim.store.BatchSpec) -> Stored:
         return cls(spec.scenario.name, spec.deploys, spec.seed, spec.scenario.run.follow_s)
 
     @classmethod
     def read(cls, manifest: dict[str, Any]) -> Stored:
         try:
-            follow_s: float | None = load_scenario(manifest["scenario"]).run.follow_s
+            follow_s: float | None = sim.load_scenario(manifest["scenario"]).run.follow_s
         except (ConfigError, KeyError, TypeError):
             follow_s = None  # the table only loses the follow-up's length from a row label
         return cls(manifest["scenario_name"], int(manifest["deploys"]), int(manifest["seed"]), follow_s)
@@ -340,11 +387,11 @@ def _readable(summary: pd.DataFrame) -> pd.DataFrame:
 def _print_summary(args: argparse.Namespace, summary: Any, run: Stored) -> None:
     name, deploys, seed, follow_s = run.name, run.deploys, run.seed, run.follow_s
     if args.json:  # json.dumps escapes control characters itself
-        print(json.dumps(report.summary_json(summary, name, deploys, seed), indent=2))
+        print(json.dumps(sim.report.summary_json(summary, name, deploys, seed), indent=2))
         return
     _out(f"{_safe(name)}: {deploys:,} deploys per strategy, seed {seed}")
-    _out("\n".join(report.caption(summary, follow_s)), end="\n\n")
-    _out(report.format_table(report.how_to_choose(summary, follow_s=follow_s)))
+    _out("\n".join(sim.report.caption(summary, follow_s)), end="\n\n")
+    _out(sim.report.format_table(sim.report.how_to_choose(summary, follow_s=follow_s)))
 
 
 # ---- commands ----
@@ -358,32 +405,32 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.scenario is None:
         raise UsageError("deploysim run: give a SCENARIO (or --resume DIR) (see deploysim run --help)")
     scn = _scenario(args)
-    batch.check_size(scn, scn.run.deploys, len(scn.strategies))
-    with _cluster(args.cluster) as (client, workers):
-        spec = store.BatchSpec(
+    sim.batch.check_size(scn, scn.run.deploys, len(scn.strategies))
+    with _cluster(args) as (client, workers):
+        spec = sim.store.BatchSpec(
             scn,
             scn.run.deploys,
             scn.run.seed,
             tuple(scn.strategies),
-            batch.chunk_size(scn.run.deploys, workers or args.jobs),
+            sim.batch.chunk_size(scn.run.deploys, workers or args.jobs),
         )
         with _claim(args, scn.name) as lock:
-            manifest = store.run_manifest(spec, command, args.jobs, args.cluster)
-            store.start_manifest(lock.path, manifest)
+            manifest = sim.store.run_manifest(spec, command, args.jobs, args.cluster)
+            sim.store.start_manifest(lock.path, manifest)
             return _execute(args, lock.path, spec, manifest, client)
 
 
 def _resume(args: argparse.Namespace, command: list[str]) -> int:
     path = args.resume
-    store.load_manifest(path, "run")  # a results folder, before a lock file is made in it
-    with store.FolderLock(path, "--resume"):
+    sim.store.load_manifest(path, "run")  # a results folder, before a lock file is made in it
+    with sim.store.FolderLock(path, "--resume"):
         # Read again under the lock: a run that held the folder until now may have changed it.
-        return _resume_locked(args, command, store.load_manifest(path, "run"))
+        return _resume_locked(args, command, sim.store.load_manifest(path, "run"))
 
 
 def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[str, Any]) -> int:
     path = args.resume
-    spec = store.spec_of(manifest, str(path))
+    spec = sim.store.spec_of(manifest, str(path))
     made_by = manifest.get("package", {}).get("version")
     if made_by != __version__ and manifest.get("complete") is not True:
         # Chunks from another version of the model would not belong with these.
@@ -406,32 +453,35 @@ def _resume_locked(args: argparse.Namespace, command: list[str], manifest: dict[
             )
     if manifest.get("complete") is True:
         _note(args, f"{path} is already complete")
-        _, summary = store.open_results(path)
+        _, summary = sim.store.open_results(path)
         _print_summary(args, summary, Stored.of(spec))
         return OK
     manifest["resumed_by"].append(command)
-    with _cluster(args.cluster) as (client, _):
+    with _cluster(args) as (client, _):
         return _execute(args, path, spec, manifest, client)
 
 
-def _execute(args: argparse.Namespace, path: Path, spec: store.BatchSpec, manifest: dict, client: Any) -> int:
+def _execute(
+    args: argparse.Namespace, path: Path, spec: sim.store.BatchSpec, manifest: dict, client: Any
+) -> int:
     _note(args, f"deploysim: writing {path}")
     with _progress(args, spec.scenario.name) as progress:
-        manifest = store.execute(
+        manifest = sim.store.execute(
             path,
             spec,
             manifest,
             jobs=args.jobs,
             cluster=client,
+            pool=args.pool,
             progress=progress,
             note=lambda text: print(f"deploysim: {text}", file=sys.stderr),
         )
-    _, summary = store.open_results(path)
+    _, summary = sim.store.open_results(path)
     _print_summary(args, summary, Stored.of(spec))
     if manifest["failed_runs"]:
         print(
             f"deploysim: {manifest['failed_runs']} runs raised an error; their rows say which "
-            f"(the error column of {path / store.ROWS_CSV})",
+            f"(the error column of {path / sim.store.ROWS_CSV})",
             file=sys.stderr,
         )
     _note(args, f"deploysim: results in {path} ({manifest['wall_time_s']:.1f} s)")
@@ -440,29 +490,37 @@ def _execute(args: argparse.Namespace, path: Path, spec: store.BatchSpec, manife
 
 def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     _check_jobs(args.jobs)
-    axes = [sweep.parse_grid(g) for g in args.grid]
+    axes = [sim.sweep.parse_grid(g) for g in args.grid]
     base = _scenario(argparse.Namespace(**{**vars(args), "strategy": []}))
-    points = sweep.plan(base, [], axes, args.strategy)
+    points = sim.sweep.plan(base, [], axes, args.strategy)
     deploys, seed = base.run.deploys, base.run.seed
     for p in points:  # the limit holds for the whole sweep
-        batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
-    with _cluster(args.cluster) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
+        sim.batch.check_size(p.scenario, deploys * len(points), len(p.scenario.strategies))
+    with _cluster(args) as (client, _), _claim(args, f"{base.name}-sweep") as lock:
         path = lock.path
-        meta = sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
-        store.start_manifest(path, meta)
+        meta = sim.sweep.sweep_manifest(base, axes, deploys, seed, ["deploysim", *argv])
+        sim.store.start_manifest(path, meta)
         _note(args, f"deploysim: writing {path} ({len(points)} combinations)")
-        for line in sweep.reuse_notes(points, axes):
+        for line in sim.sweep.reuse_notes(points, axes):
             _note(args, f"deploysim: {line}")
         try:
             with _progress(args, f"{base.name} sweep") as progress:
-                tidy = sweep.run(
-                    points, axes, deploys, seed, jobs=args.jobs, cluster=client, progress=progress
+                tidy = sim.sweep.run(
+                    points,
+                    axes,
+                    deploys,
+                    seed,
+                    jobs=args.jobs,
+                    cluster=client,
+                    pool=args.pool,
+                    progress=progress,
                 )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, sim.batch.ClusterRefused) as err:
             # A sweep keeps no partial results (it cannot resume); its manifest says why it stopped.
-            store.save_manifest(path, {**meta, "status": "interrupted"})
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            sim.store.save_manifest(path, {**meta, "status": status})
             raise
-        sweep.save(path, tidy, axes, meta)
+        sim.sweep.save(path, tidy, axes, meta)
     if args.json:
         print(tidy.to_json(orient="records", indent=2))
     else:
@@ -471,23 +529,25 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         print(
             f"{base.name} sweep: {len(points)} combinations × {deploys:,} deploys per strategy, seed {seed}"
         )
-        print("\n".join(report.caption(tidy, follow_s)), end="\n\n")
-        print(sweep.format_sweep(tidy, axes, follow_s))
+        print("\n".join(sim.report.caption(tidy, follow_s)), end="\n\n")
+        print(sim.sweep.format_sweep(tidy, axes, follow_s))
     _note(args, f"deploysim: results in {path}")
     return OK
 
 
 def cmd_show(args: argparse.Namespace, argv: list[str]) -> int:
-    manifest, summary = store.open_results(args.dir)
+    manifest, summary = sim.store.open_results(args.dir)
     _print_summary(args, summary if args.json else _readable(summary), Stored.read(manifest))
     return OK
 
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
-    runs = [(d, m, s if args.json else _readable(s)) for d in args.dirs for m, s in [store.open_results(d)]]
+    runs = [
+        (d, m, s if args.json else _readable(s)) for d in args.dirs for m, s in [sim.store.open_results(d)]
+    ]
     if args.json:
         out = [
-            report.summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)}
+            sim.report.summary_json(s, m["scenario_name"], m["deploys"], m["seed"]) | {"dir": str(d)}
             for d, m, s in runs
         ]
         print(json.dumps(out, indent=2))
@@ -496,22 +556,24 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     for (d, _, summary), run in zip(runs, stored, strict=True):
         _out(
             f"{_safe(d.name)}: {_safe(run.name)}, {run.deploys:,} deploys per strategy, seed {run.seed}, "
-            f"{report.bad_releases(summary)} bad releases"
+            f"{sim.report.bad_releases(summary)} bad releases"
         )
     follow = {run.follow_s for run in stored}
     follow_s = follow.pop() if len(follow) == 1 else None  # else each run's own, in its manifest
-    _out("\n".join(report.caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
-    _out(report.format_table(report.compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
+    import pandas as pd
+
+    _out("\n".join(sim.report.caption(pd.concat([s for _, _, s in runs]), follow_s)), end="\n\n")
+    _out(sim.report.format_table(sim.report.compare([(d.name, s) for d, _, s in runs], follow_s=follow_s)))
     return OK
 
 
 def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
     for ref in args.files:
-        path = resolve_path(ref)
+        path = sim.resolve_path(ref)
         if not path.exists():
             raise ConfigError("no such file", source=str(path))
         try:
-            scn = load_scenario(path)
+            scn = sim.load_scenario(path)
         except ConfigError as err:
             print(f"deploysim: invalid: {err}", file=sys.stderr)
             return INVALID
@@ -520,7 +582,7 @@ def cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, argv: list[str]) -> int:
-    print(schema_reference(), end="")
+    print(sim.schema_reference(), end="")
     return OK
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +76,41 @@ def test_interval_formulas():
     assert misses <= 25  # the percentile bootstrap undercovers slightly at n = 30 for a skewed law
     lo, hi = wilson(0, 20)
     assert lo == 0 and hi == pytest.approx(0.16113, abs=1e-4)  # the Wilson interval does not collapse at 0
+
+
+# What a chunk needs in a worker is the engine; the parent's tables and charts stay the parent's.
+PARENT_ONLY = ("pandas", "pyarrow", "matplotlib", "streamlit", "scipy.stats", "sim.runs.batch", "sim.results")
+
+
+def test_a_worker_preloads_the_engine_before_its_first_task_and_imports_nothing_else_for_a_chunk():
+    from sim.engine.simulate import simulate_deploys
+    from sim.runs.workers import ENGINE, WorkerPool, running
+
+    scn = scenario({"run": {"horizon_s": 3600}})
+    listing = "sorted(__import__('sys').modules)"  # eval is a builtin: unpickling it imports nothing
+    with running(WorkerPool(1, ENGINE)) as pool:
+        before = pool.submit(eval, listing).result(timeout=120)
+        rows = pool.submit(simulate_deploys, scn, ["canary"], 5, 0, 2).result(timeout=120)
+        after = pool.submit(eval, listing).result(timeout=120)
+    assert "sim.engine.simulate" in before, "preloaded, not imported by the first chunk"
+    assert len(rows) == 2
+    for modules in (before, after):
+        assert not [m for m in modules if m.split(".")[0] in PARENT_ONLY or m.startswith(PARENT_ONLY)]
+    with running(WorkerPool(1)) as bare:
+        assert "sim.engine.simulate" not in bare.submit(eval, listing).result(timeout=120)
+
+
+def test_a_pool_stopped_by_an_error_before_any_task_shuts_down():
+    # An early pool (the CLI starts one before parsing) may be stopped by bad input while its
+    # feeding threads are idle: terminate() then shutdown() must not leave them waiting forever.
+    from sim.runs.workers import ENGINE, WorkerPool, running
+
+    def stop_at_once() -> None:
+        with contextlib.suppress(ValueError), running(WorkerPool(2, ENGINE)):
+            raise ValueError("bad input")
+
+    for _ in range(5):
+        stopping = threading.Thread(target=stop_at_once, daemon=True)
+        stopping.start()
+        stopping.join(timeout=60)
+        assert not stopping.is_alive(), "the pool's shutdown hangs"

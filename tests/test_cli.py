@@ -379,3 +379,59 @@ def test_resolved_scenario_in_the_manifest_reruns_the_same_rows(stored, tmp_path
     )
     assert main(["run", str(again), "--jobs", "1", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     pd.testing.assert_frame_equal(store.read_rows(tmp_path / "o"), store.read_rows(out))
+
+
+# ---- a run's workers start before the command's own imports ----
+
+EARLY = (
+    "import json, sys\n"
+    "from sim.runs import workers\n"
+    "started = []\n"
+    "real = workers.WorkerPool.__init__\n"
+    "def init(self, *args, **kwargs):\n"
+    "    started.append(sorted(m for m in ('pandas', 'pyarrow', 'sim.runs.store') if m in sys.modules))\n"
+    "    real(self, *args, **kwargs)\n"
+    "workers.WorkerPool.__init__ = init\n"
+    "from sim.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(json.dumps({'code': code, 'started': started}))\n"
+)
+
+
+def test_a_run_starts_its_workers_before_the_command_loads_pandas_and_uses_them(tmp_path):
+    args = ["run", "default", "--deploys", "4", "--jobs", "2", "--quiet", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(
+        [sys.executable, "-c", EARLY, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert seen == {"code": 0, "started": [[]]}, "one pool, started before pandas, used for the run"
+
+
+def test_only_a_run_or_sweep_on_local_workers_starts_them_early(monkeypatch):
+    from sim import cli
+
+    monkeypatch.setattr(cli, "default_jobs", lambda: 2)
+    assert cli._wanted_workers(["run", "default"]) == 2
+    assert cli._wanted_workers(["sweep", "default", "--grid", "fleet.replicas=4,6", "--jobs", "3"]) == 3
+    assert cli._wanted_workers(["run", "--resume", "results/x", "--jobs=2"]) == 2
+    for argv in (
+        ["run", "default", "--jobs", "1"],
+        ["run", "default", "--cluster", "tcp://127.0.0.1:8786"],
+        ["run", "default", "--jobs", "two"],
+        ["run", "default", "--jobs", "100000"],
+        ["run", "--help"],
+        ["show", "results/x"],
+        ["validate-model"],
+        [],
+    ):
+        assert cli._wanted_workers(argv) == 0, argv
+
+
+def test_bad_input_read_after_the_workers_started_is_still_one_line_and_writes_nothing(tmp_path):
+    # The workers start before the scenario is read; a bad one stops them and says one line.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: {deploys: -1}\n")
+    proc = run_cli("run", str(bad), "--jobs", "2", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()

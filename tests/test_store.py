@@ -127,6 +127,40 @@ def test_resume_refuses_another_run_and_reprints_a_complete_one(tmp_path, monkey
     assert again.spans == [] and captured.out == table and "already complete" in captured.err
 
 
+class Reversed(Recorder):
+    """Stands in for store.iter_chunks: hands the chunks over last first, as a slow first chunk would."""
+
+    def __call__(self, scn, strategies, seed, spans, *, jobs=1, cluster=None, pool=None):
+        finished = list(self.real(scn, strategies, seed, spans, jobs=jobs, cluster=cluster, pool=pool))
+        for span, rows in reversed(finished):
+            self.spans.append(span)
+            yield span, rows
+
+
+def test_the_rows_are_joined_in_deploy_order_whatever_order_the_chunks_land_in(tmp_path, monkeypatch):
+    assert main([*ARGS, "--out", str(tmp_path / "in_order")]) == 0
+    late = Reversed(store.iter_chunks)
+    monkeypatch.setattr(store, "iter_chunks", late)
+    assert main([*ARGS, "--out", str(tmp_path / "reversed")]) == 0
+    assert late.spans == [(lo, lo + 5) for lo in range(35, -5, -5)]
+    for name in (store.ROWS_PARQUET, store.ROWS_CSV):
+        assert (tmp_path / "reversed" / name).read_bytes() == (tmp_path / "in_order" / name).read_bytes()
+
+
+def test_rows_filled_while_a_run_goes_are_never_left_half_written(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(store, "iter_chunks", Recorder(store.iter_chunks, stop_after=3))
+    assert main([*ARGS, "--out", str(out)]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["chunks", "manifest.json"], "no rows, whole or temporary"
+    # What a run killed outright (kill -9) leaves: its temporaries; resume clears them.
+    stale = out / f".{store.ROWS_CSV}.tmp-0badc0de-999999"
+    stale.write_text("deploy,strategy\n1,canary\n")
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert not stale.exists()
+    pd.testing.assert_frame_equal(store.read_rows(out), sim.run_batch("default", deploys=40, seed=3))
+
+
 def test_every_file_is_renamed_into_place(tmp_path):
     target = tmp_path / "f.txt"
     store.write_atomic(target, "whole")

@@ -51,12 +51,10 @@ class KeptPool:
     the model before its first deploy of every run."""
 
     def __init__(self, jobs: int) -> None:
+        # The workers start now and import the model while the user is still choosing settings, not
+        # after Run (the pool preloads the engine).
         self._context = sim.batch.executor(jobs)
         self.workers = self._context.__enter__()
-        # One small task per worker starts them now: each imports the model while the user is still
-        # choosing settings, not after Run.
-        for _ in range(jobs):
-            self.workers.executor.submit(sim.batch.chunk_size, 1, 1)
 
     def close(self) -> None:
         self._context.__exit__(None, None, None)

@@ -18,7 +18,8 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
@@ -77,9 +78,19 @@ def write_atomic(path: Path, data: Data) -> None:
 
     A refused path raises ConfigError; a failed write raises OSError and leaves the old file as it was.
     """
+    with replacing(path) as target:
+        _put(target, data)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """The file to write `path` through, for a writer that fills it over a while (a table appended
+    chunk by chunk as they are computed): whole or not at all, as `write_atomic` — renamed over
+    `path` when the block ends, removed if the block raises (or the process dies: a stray temporary,
+    never a half-written `path`). A device, FIFO or descriptor name is yielded itself."""
     path = Path(path)
     if _in_place(path):
-        _put(path, data)
+        yield path
         return
     try:
         keep: int | None = stat.S_IMODE(os.stat(path).st_mode)
@@ -92,7 +103,7 @@ def write_atomic(path: Path, data: Data) -> None:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         if keep is not None:
             os.chmod(tmp, keep)
-        _put(tmp, data)
+        yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

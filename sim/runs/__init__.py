@@ -2,7 +2,9 @@
 the only floor that touches disk and processes.
 
 - `batch`: `run_batch`, chunks of deploys in this process, a local process pool or a Dask cluster.
-- `workers`: the local pool's processes, which import only `sim` and die with their parent.
+- `cluster`: a Dask cluster's side: what every worker must run to take a chunk (the client's
+  deploysim, model hash and numeric libraries) and how many threads the cluster has now.
+- `workers`: the local pool's processes, which preload only the engine and die with their parent.
 - `folder`: what both kinds of result folder share — claiming and locking one, and the manifest's
   one writer, reader and format number.
 - `store`: result folders, rows streamed to disk chunk by chunk, then tables, charts and a manifest

@@ -2,12 +2,14 @@
 
 Deploy i's draws depend only on (seed, i), so the rows are identical whatever the number of
 workers, wherever they run and however deploys are chunked. A run that raises becomes a row with
-its error recorded; a batch never loses a row.
+its error recorded; a batch never loses a row. A cluster's workers must run what the client runs
+(`cluster.identity`): one that does not refuses its chunk, and the batch stops with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import socket
@@ -24,7 +26,8 @@ from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..engine.simulate import Rows, simulate_deploys
 from ..results.frame import to_frame
-from .workers import PoolBroken, WorkerPool
+from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, identity, run_chunk
+from .workers import ENGINE, PoolBroken, WorkerPool, running
 
 Progress = Callable[[int, int], None]
 Span = tuple[int, int]
@@ -37,6 +40,9 @@ MAX_WINDOWS = 10**10
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 10
+#: Seconds between looks at a cluster's size while no chunk finishes (a cluster with no worker yet,
+#: or slow chunks): a worker that joins gets chunks within about this long.
+POLL_S = 1.0
 
 
 def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
@@ -125,18 +131,26 @@ def _why(err: BaseException) -> str:
 
 
 def connect(cluster: Any) -> tuple[Any, bool]:
-    """A Dask client for an address (or an existing Client), and whether we opened it."""
+    """A Dask client for an address (or an existing Client), and whether we opened it; refused
+    (ClusterRefused) if a worker connected now runs another deploysim than this client."""
     from distributed import Client  # imported here: only a cluster run pays for it
 
     if isinstance(cluster, Client):
+        check_workers(cluster)
         return cluster, False
     if isinstance(cluster, str):
         check_scheduler(cluster)
     try:
-        return Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s"), True
+        client = Client(cluster, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         why = f"cannot reach the Dask scheduler at {cluster}: {_why(err)}"
         raise ConfigError(why, ("--cluster",)) from None
+    try:
+        check_workers(client)
+    except BaseException:
+        client.close()
+        raise
+    return client, True
 
 
 class WorkerLost(Exception):
@@ -158,12 +172,21 @@ class Stopped(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class Workers:
-    """Where chunks run: an executor (None: in this process), how many at once, and the errors by
-    which the executor says a worker was lost."""
+    """Where chunks run: an executor (None: in this process), how many at once, the errors by which
+    the executor says a worker was lost, and for a cluster: its thread count now (it grows and
+    shrinks; `count` is then only the count at connect time) and what a chunk runs there (checked
+    against this client's identity first)."""
 
     executor: Executor | None
     count: int
     lost: tuple[type[BaseException], ...] = ()
+    threads: Callable[[], int] | None = None
+    task: Callable[..., Rows] = simulate_deploys
+
+    def cap(self) -> int:
+        """How many chunks may be queued or running now: two per worker thread, so each thread has
+        the next chunk at hand; one while a cluster has no worker (it waits at the scheduler)."""
+        return max(1, 2 * (self.count if self.threads is None else self.threads()))
 
 
 @contextmanager
@@ -174,8 +197,10 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
 
         client, opened = connect(cluster)
         ex = client.get_executor(pure=False)
+        threads = Threads(client)
+        task = functools.partial(run_chunk, identity())  # every chunk carries what it must match
         try:
-            yield Workers(ex, max(1, sum(client.nthreads().values())), (KilledWorker,))
+            yield Workers(ex, max(1, threads.count), (KilledWorker,), threads, task)
         finally:
             ex.shutdown(wait=False)
             if opened:
@@ -184,17 +209,14 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
     if jobs <= 1:
         yield Workers(None, 1)
         return
-    # Workers that import only `sim` (never the caller's __main__) and die with this process.
-    pool = WorkerPool(jobs)
-    try:
-        yield Workers(pool, jobs, (PoolBroken,))
-    except BaseException:
-        # Ctrl-C, SIGTERM, a dead worker: stop the chunks under way rather than wait for them; their
-        # deploys are recomputed, identically, on resume.
-        pool.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    # Workers that import only the engine (never the caller's __main__) and die with this process.
+    with running(WorkerPool(jobs, ENGINE)) as pool:
+        yield local(pool)
+
+
+def local(pool: WorkerPool) -> Workers:
+    """A running local pool (`workers.WorkerPool`) as the place chunks run."""
+    return Workers(pool, pool.jobs, (PoolBroken,))
 
 
 def iter_chunks(
@@ -209,10 +231,14 @@ def iter_chunks(
 ) -> Generator[tuple[Span, Rows], None, None]:
     """Yield (span, rows) as chunks finish (not necessarily in span order).
 
-    At most two chunks per worker are queued or running at a time, so finished rows never pile up
-    in memory while the caller writes them out, whatever the number of chunks. `pool`, an open
-    `executor(...)`, lets several batches share one set of workers (jobs and cluster are then unused).
-    A lost worker raises WorkerLost; the chunks already yielded stay valid.
+    At most two chunks per worker thread are queued or running at a time (`Workers.cap`), so
+    finished rows never pile up in memory while the caller writes them out, whatever the number of
+    chunks. On a cluster the cap follows its thread count as workers join and leave, looked at as
+    chunks finish and every POLL_S while none does; a cluster with no worker gets one chunk and the
+    batch waits, however long, for a worker to take it (Ctrl-C stops it as any batch; the run can be
+    resumed). `pool`, an open `executor(...)`, lets several batches share one set of workers (jobs
+    and cluster are then unused). A lost worker raises WorkerLost, a worker that refuses the chunk
+    ClusterRefused; the chunks already yielded stay valid.
     """
     names = list(strategies)
     with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
@@ -223,21 +249,23 @@ def iter_chunks(
             return
         todo = iter(spans)
         pending: dict[Future, Span] = {}
+        poll = None if workers.threads is None else POLL_S  # a local pool's size does not change
         try:
             while True:
-                for span in todo:
+                cap = workers.cap()
+                while len(pending) < cap and (span := next(todo, None)) is not None:
                     # A pool whose worker died refuses new work here, before any result says so.
-                    pending[ex.submit(simulate_deploys, scn, names, seed, *span)] = span
-                    if len(pending) >= 2 * workers.count:
-                        break
+                    pending[ex.submit(workers.task, scn, names, seed, *span)] = span
                 if not pending:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=pending.__getitem__):
                     rows = fut.result()
                     yield pending.pop(fut), rows
         except workers.lost as err:
             raise WorkerLost(str(err) or type(err).__name__) from err
+        except WorkerMismatch as err:
+            raise ClusterRefused(str(err)) from None
 
 
 def run_batch(

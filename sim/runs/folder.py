@@ -7,7 +7,7 @@ Every `manifest.json` holds the common fields —
     format         FORMAT; a reader refuses any other
     kind           "run" or "sweep" (a run's manifest written before the field existed has none: a run)
     complete       true only once every other file of the folder is written
-    status         running, then complete (a run: or interrupted, failed)
+    status         running, then complete, or interrupted or failed (a run keeps its finished chunks)
     scenario_name, deploys, seed
     package        {"name": "deploysim", "version": ...}
     python         the Python version that ran it

@@ -13,7 +13,9 @@ Layout of `results/<scenario>-<UTC timestamp>/`:
     .deploysim.lock    while a run or resume writes here: its pid, under an flock (`folder.FolderLock`)
 
 Every file is written to a temporary name and renamed into place, so a file either is whole or
-is not there. A chunk file exists only once its deploys are done; `manifest.json` says
+is not there; rows.parquet and rows.csv are filled while the batch runs, each chunk appended as soon
+as every chunk before it is on disk, and renamed into place after the last. A chunk file exists only
+once its deploys are done; `manifest.json` says
 `"complete": true` only after everything else is written, so a run cut short is never read as whole.
 
 What both kinds of result folder share — claiming the folder, atomic writes, the manifest's writer,
@@ -28,10 +30,11 @@ import functools
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -41,9 +44,22 @@ import pyarrow.parquet as pq
 from ..config.scenario import Scenario, load_scenario
 from ..core.columns import COLUMNS, FLAGS, KINDS, METRICS, Kind
 from ..core.errors import ConfigError
+from ..core.files import replacing
 from ..results.frame import normalize, to_frame
 from ..results.summary import SUMMARY_COLUMNS, summarize
-from .batch import Progress, Rows, Span, Stopped, WorkerLost, check_size, chunks, iter_chunks
+from .batch import (
+    Progress,
+    Rows,
+    Span,
+    Stopped,
+    WorkerLost,
+    Workers,
+    check_size,
+    chunks,
+    executor,
+    iter_chunks,
+)
+from .cluster import ClusterRefused
 
 # What both kinds of result folder share (`folder`); `sim.store` names it for the front ends too.
 from .folder import FORMAT as FORMAT
@@ -173,6 +189,46 @@ def _write_chunk(path: Path, span: Span, rows: Rows) -> None:
     write_atomic(chunk_path(path, span), lambda tmp: pq.write_table(table, tmp))
 
 
+class _Join:
+    """rows.parquet and rows.csv, filled while the batch runs: each chunk is appended, read back from
+    its file, as soon as it and every chunk before it are on disk — so the join costs nothing after
+    the last chunk. One chunk in memory at a time (one that lands early waits on disk)."""
+
+    def __init__(self, path: Path, spans: list[Span], parquet: pq.ParquetWriter, csv: IO[str]) -> None:
+        self.path, self.spans, self.parquet, self.csv = path, spans, parquet, csv
+        self.next = 0  # the first span not yet appended
+        self.landed: set[Span] = set()
+
+    def add(self, span: Span) -> None:
+        """A chunk is on disk: append it, and every chunk after it that was waiting for it."""
+        self.landed.add(span)
+        while self.next < len(self.spans) and self.spans[self.next] in self.landed:
+            span = self.spans[self.next]
+            self.landed.discard(span)
+            # The reads the join made when it ran after the last chunk: the same bytes.
+            self.parquet.write_table(pq.read_table(chunk_path(self.path, span), schema=ROW_SCHEMA))
+            frame = normalize(pq.read_table(chunk_path(self.path, span)).to_pandas())
+            frame.to_csv(self.csv, header=self.next == 0, index=False)
+            self.next += 1
+
+
+@contextmanager
+def _joining(path: Path, spec: BatchSpec) -> Iterator[_Join]:
+    """A `_Join` for the block: its two files are written through temporaries (`replacing`), renamed
+    into place when the block ends with every chunk in, removed if it raises (a stop, a dead worker)."""
+    with (
+        replacing(path / ROWS_PARQUET) as parquet_tmp,
+        replacing(path / ROWS_CSV) as csv_tmp,
+        pq.ParquetWriter(parquet_tmp, ROW_SCHEMA) as parquet,
+        open(csv_tmp, "w", encoding="utf-8", newline="") as csv,
+    ):
+        join = _Join(path, spec.spans, parquet, csv)
+        yield join
+        if join.next < len(join.spans):
+            missing = len(join.spans) - join.next
+            raise ConfigError(f"{missing} chunks are missing", source=str(path))
+
+
 def execute(
     path: Path,
     spec: BatchSpec,
@@ -180,19 +236,22 @@ def execute(
     *,
     jobs: int = 1,
     cluster: Any = None,
+    pool: Workers | None = None,
     progress: Progress | None = None,
     charts: bool = True,
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the chunks not yet on disk, then write tables, charts and the completed manifest.
-    note(text) hears of a damaged chunk that is dropped and recomputed."""
+    """Run the chunks not yet on disk, then write tables, charts and the completed manifest. pool: an
+    open `batch.executor(...)` to run on (jobs and cluster are then unused). note(text) hears of a
+    damaged chunk that is dropped and recomputed."""
     check_size(spec.scenario, spec.deploys, len(spec.strategies))
     started = time.perf_counter()
     (path / CHUNKS).mkdir(exist_ok=True)
-    # A chunk whose write was cut short. Each temporary carries its writer's pid; the caller holds the
-    # folder's lock (FolderLock), so no other live process writes here and every one not ours is stale.
+    # Writes cut short: a chunk's, or the rows' (written all run long). Each temporary carries its
+    # writer's pid; the caller holds the folder's lock (FolderLock), so no other live process writes
+    # here and every one not ours is stale.
     mine = f"-{os.getpid()}"
-    for stray in (path / CHUNKS).glob(".*.tmp-*"):
+    for stray in [*(path / CHUNKS).glob(".*.tmp-*"), *path.glob(".rows.*.tmp-*")]:
         if not stray.name.endswith(mine):
             stray.unlink(missing_ok=True)
     have = {span for span in done_spans(path, spec) if _sound(path, spec, span, note)}
@@ -200,22 +259,39 @@ def execute(
     done = sum(hi - lo for lo, hi in have)
     if progress is not None:
         progress(done, spec.deploys)
-    finished = iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, jobs=jobs, cluster=cluster)
-    # Closed on the way out, not when the garbage collector gets to it: a stop ends the workers now.
-    try:
-        with contextlib.closing(finished):
-            for span, rows in finished:
-                _write_chunk(path, span, rows)
-                done += span[1] - span[0]
-                if progress is not None:
-                    progress(done, spec.deploys)
-    except (KeyboardInterrupt, WorkerLost) as err:
-        _stopped(path, spec, manifest, started, "interrupted")
-        raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
-    except BaseException:
-        _stopped(path, spec, manifest, started, "failed")
-        raise
-    finish(path, spec, manifest, charts)
+    with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
+        try:
+            with _joining(path, spec) as join:
+                for span in sorted(have):
+                    join.add(span)
+                finished = iter_chunks(spec.scenario, spec.strategies, spec.seed, todo, pool=workers)
+                # Closed on the way out, not when the garbage collector gets to it (and the executor's
+                # block, around this one, kills the chunks under way on a stop).
+                with contextlib.closing(finished):
+                    for span, rows in finished:
+                        _write_chunk(path, span, rows)
+                        join.add(span)
+                        if charts and workers.executor is not None:
+                            # The chunks run elsewhere and this process waits between them: it loads
+                            # what drawing the charts takes now (the first time), not after the last.
+                            _load_plots()
+                        done += span[1] - span[0]
+                        if progress is not None:
+                            progress(done, spec.deploys)
+        except (KeyboardInterrupt, WorkerLost) as err:
+            _stopped(path, spec, manifest, started, "interrupted")
+            raise Interrupted(path, len(done_spans(path, spec)), len(spec.spans), err) from None
+        except ClusterRefused as err:
+            # A worker that joined mid-run with another deploysim: an input error, yet the chunks the
+            # matching workers finished are sound, so say where they are and how to finish.
+            _stopped(path, spec, manifest, started, "failed")
+            kept = f"{len(done_spans(path, spec))} of {len(spec.spans)} chunks are saved in {path}"
+            resume = f"finish it with deploysim run --resume {path}"
+            raise ClusterRefused(f"{err.message}; {kept}: {resume}") from None
+        except BaseException:
+            _stopped(path, spec, manifest, started, "failed")
+            raise
+        finish(path, spec, manifest, charts)
     wall_time_s = round(manifest["wall_time_s"] + time.perf_counter() - started, 3)
     complete_manifest(path, manifest, wall_time_s=wall_time_s)
     shutil.rmtree(path / CHUNKS, ignore_errors=True)
@@ -251,25 +327,7 @@ def _stopped(path: Path, spec: BatchSpec, manifest: dict[str, Any], started: flo
 
 
 def finish(path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool = True) -> None:
-    """Join the chunks into rows.parquet and rows.csv, one chunk in memory at a time; then the summary."""
-    spans = spec.spans
-    missing = [s for s in spans if not chunk_path(path, s).exists()]
-    if missing:
-        raise ConfigError(f"{len(missing)} chunks are missing", source=str(path))
-
-    def parquet(tmp: Path) -> None:
-        with pq.ParquetWriter(tmp, ROW_SCHEMA) as writer:
-            for span in spans:
-                writer.write_table(pq.read_table(chunk_path(path, span), schema=ROW_SCHEMA))
-
-    def csv(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            for i, span in enumerate(spans):
-                frame = normalize(pq.read_table(chunk_path(path, span)).to_pandas())
-                frame.to_csv(f, header=i == 0, index=False)
-
-    write_atomic(path / ROWS_PARQUET, parquet)
-    write_atomic(path / ROWS_CSV, csv)
+    """After the rows (rows.parquet, rows.csv): the summary, the resolved scenario and the charts."""
     summary = summarize_file(path / ROWS_PARQUET, spec.strategies)
     write_atomic(path / SUMMARY_CSV, summary.to_csv(index=False))
     errors = pq.read_table(path / ROWS_PARQUET, columns=["error"]).column("error").drop_null()
@@ -282,7 +340,7 @@ def finish(path: Path, spec: BatchSpec, manifest: dict[str, Any], charts: bool =
         rows=spec.deploys * len(spec.strategies),
         failed_runs=len(errors),
         files=files,
-        chunks={"total": len(spans), "done": len(spans)},
+        chunks={"total": len(spec.spans), "done": len(spec.spans)},
     )
 
 
@@ -302,6 +360,10 @@ def summarize_file(rows: Path, strategies: Sequence[str]) -> pd.DataFrame:
     """`summarize` of a rows.parquet, one strategy in memory at a time (percentiles need its values)."""
     cols = ["strategy", "error", *FLAGS, *METRICS]
     return pd.concat([summarize(read_columns(rows, cols, s)) for s in strategies], ignore_index=True)
+
+
+def _load_plots() -> None:
+    from ..results import plots  # noqa: F401  (loaded now; drawing later finds it in sys.modules)
 
 
 def write_charts(path: Path, summary: pd.DataFrame) -> list[str]:

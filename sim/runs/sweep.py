@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ..core import yamlsafe
 from ..core.errors import ConfigError
 from ..results.report import compare, format_table
 from ..results.summary import summarize
-from .batch import Progress, executor, run_batch
+from .batch import Progress, Workers, executor, run_batch
 from .folder import complete_manifest, new_manifest, write_atomic
 
 #: Most combinations one sweep may have (each is a whole batch).
@@ -190,9 +191,11 @@ def run(
     *,
     jobs: int = 1,
     cluster: Any = None,
+    pool: Workers | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Run every combination; the tidy summary: grid columns, then `summarize`'s columns.
+    """Run every combination; the tidy summary: grid columns, then `summarize`'s columns. pool: an open
+    `batch.executor(...)` to run on (jobs and cluster are then unused).
 
     A strategy is simulated only for a setting of its touching axes not seen in an earlier
     combination; otherwise its summary is that combination's (the same rows, so the same numbers).
@@ -207,7 +210,8 @@ def run(
     done: dict[tuple[str, Setting], pd.DataFrame] = {}
     total = deploys * sum(1 for t in todo if t)
     parts, offset = [], 0
-    with executor(jobs, cluster) as pool:  # one set of workers for the whole sweep
+    # One set of workers for the whole sweep.
+    with nullcontext(pool) if pool is not None else executor(jobs, cluster) as workers:
         for point, setting, fresh in zip(points, per_point, todo, strict=True):
             if fresh:
                 tick = (
@@ -216,7 +220,7 @@ def run(
                     else (lambda n, _total, offset=offset: progress(offset + n, total))
                 )
                 rows = run_batch(
-                    point.scenario, deploys, seed, strategies=fresh, jobs=jobs, progress=tick, pool=pool
+                    point.scenario, deploys, seed, strategies=fresh, jobs=jobs, progress=tick, pool=workers
                 )
                 summary = summarize(rows)
                 for s in fresh:

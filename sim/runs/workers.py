@@ -5,8 +5,10 @@ Why not `ProcessPoolExecutor` with a spawn context: spawn (and forkserver) re-ru
 `__main__` in every worker, so a plain script calling `sim.run_batch(..., jobs=2)` without an
 `if __name__ == "__main__":` guard starts its own batch again in each worker and the pool breaks;
 fork is unsafe in a threaded parent. And its workers outlive a parent killed with SIGKILL. Here each
-worker is `python -c BOOT`: it takes the parent's `sys.path`, imports `sim`, and serves tasks
-(pickled callables of importable modules, as `sim`'s are) over its stdin and stdout. A worker's
+worker is `python -c BOOT`: it takes the parent's `sys.path`, imports the modules it is asked to
+preload (a batch's: the engine, and nothing else — no pandas, no matplotlib) before its first task,
+so that start-up overlaps whatever the parent does meanwhile, and serves tasks (pickled callables
+of importable modules, as `sim`'s are) over its stdin and stdout. A worker's
 watchdog thread blocks reading a pipe whose only write end the parent holds: when the parent dies,
 however it dies, the kernel closes that end and the worker exits at once. (Not PR_SET_PDEATHSIG: it
 fires when the *thread* that started the worker ends, which would kill the workers the app keeps
@@ -16,6 +18,7 @@ across its script threads.) No multiprocessing primitive is used, so no resource
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import queue
@@ -24,19 +27,26 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
+from contextlib import contextmanager
 from typing import IO, Any
 
-#: A worker's first lines: the parent's import path, then `sim`; argv[1] is the parent-alive pipe.
+#: A worker's first lines: the parent's import path, then `sim`, then the modules to preload;
+#: argv[1] is the parent-alive pipe.
 BOOT = (
     "import pickle, sys\n"
     "size = int.from_bytes(sys.stdin.buffer.read(8), 'big')\n"
-    "sys.path[:0] = pickle.loads(sys.stdin.buffer.read(size))\n"
+    "path, preload = pickle.loads(sys.stdin.buffer.read(size))\n"
+    "sys.path[:0] = path\n"
     "from sim.runs.workers import serve\n"
-    "serve(int(sys.argv[1]))\n"
+    "serve(int(sys.argv[1]), preload)\n"
 )
 _HEADER = struct.Struct(">Q")
+
+#: What a batch's workers preload: the engine (the scenario's records come with it), which computing
+#: a chunk needs, and nothing the parent alone needs (pandas, pyarrow, matplotlib).
+ENGINE = ("sim.engine.simulate",)
 
 
 class PoolBroken(Exception):
@@ -69,11 +79,14 @@ def _exit_with_parent(alive_fd: int) -> None:
     os._exit(0)
 
 
-def serve(alive_fd: int) -> None:
-    """A worker's loop: run each task from stdin, send its result (or exception) on stdout."""
+def serve(alive_fd: int, preload: Sequence[str] = ()) -> None:
+    """A worker's loop: import `preload`, then run each task from stdin and send its result (or
+    exception) on stdout."""
     # Ctrl-C reaches the terminal's whole process group; the parent decides what stops, and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(alive_fd,), daemon=True).start()
+    for name in preload:  # before the first task arrives: the import overlaps the parent's own work
+        importlib.import_module(name)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     # A task that prints must not corrupt the replies: its output goes to stderr.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -82,7 +95,12 @@ def serve(alive_fd: int) -> None:
         try:
             fn, args, kwargs = pickle.loads(_recv(tasks))
         except EOFError:  # the pool shut down
-            return
+            # Straight out, past the interpreter's teardown (it frees every loaded module's objects:
+            # a quarter of a second once pandas and matplotlib are in), which the parent's shutdown
+            # would wait for. Every reply is sent; only the standard streams may hold output.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         try:
             reply = pickle.dumps((True, fn(*args, **kwargs)), pickle.HIGHEST_PROTOCOL)
         except BaseException as err:  # the parent re-raises it from the task's future
@@ -99,9 +117,11 @@ _Task = tuple[Future, bytes]
 
 
 class WorkerPool(Executor):
-    """`jobs` worker processes, one task at a time each, fed from one queue by one thread per worker."""
+    """`jobs` worker processes, one task at a time each, fed from one queue by one thread per worker.
+    Each imports the modules named in `preload` as soon as it starts, before any task is submitted."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, preload: Sequence[str] = ()) -> None:
+        self.jobs = jobs
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -109,7 +129,7 @@ class WorkerPool(Executor):
         self._broken: str | None = None
         alive_r, self._alive_w = os.pipe()
         try:
-            self._procs = [self._start(alive_r) for _ in range(jobs)]
+            self._procs = [self._start(alive_r, tuple(preload)) for _ in range(jobs)]
         finally:
             os.close(alive_r)  # only the workers keep a read end
         self._threads = [
@@ -120,7 +140,7 @@ class WorkerPool(Executor):
             t.start()
 
     @staticmethod
-    def _start(alive_r: int) -> subprocess.Popen[bytes]:
+    def _start(alive_r: int, preload: tuple[str, ...]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-c", BOOT, str(alive_r)],
             stdin=subprocess.PIPE,
@@ -128,7 +148,7 @@ class WorkerPool(Executor):
             pass_fds=(alive_r,),
         )
         assert proc.stdin is not None
-        _send(proc.stdin, pickle.dumps(list(sys.path)))
+        _send(proc.stdin, pickle.dumps((list(sys.path), preload)))
         return proc
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -178,17 +198,23 @@ class WorkerPool(Executor):
         return self._broken
 
     def _drain(self, error: BaseException | None) -> None:
+        stops = 0
         while True:
             try:
                 item = self._tasks.get_nowait()
             except queue.Empty:
-                return
+                break
             if item is None:
+                stops += 1
                 continue
             if error is None:
                 item[0].cancel()
             elif item[0].set_running_or_notify_cancel():
                 item[0].set_exception(error)
+        # The stops a terminate() queued for idle feeding threads that had not taken them yet: each
+        # thread needs its own to end, or shutdown(wait=True) waits for it forever.
+        for _ in range(stops):
+            self._tasks.put(None)
 
     def terminate(self) -> None:
         """Stop now: kill the workers (their chunks under way are lost, and recomputed on resume)."""
@@ -220,3 +246,17 @@ class WorkerPool(Executor):
             if self._alive_w >= 0:
                 os.close(self._alive_w)
                 self._alive_w = -1
+
+
+@contextmanager
+def running(pool: WorkerPool) -> Iterator[WorkerPool]:
+    """Hold a pool for a block: an exception out of it (Ctrl-C, SIGTERM, a dead worker) kills the
+    tasks under way rather than waiting for them — a batch's chunks are recomputed, identically, on
+    resume; on the way out the pool is shut down and its workers waited for."""
+    try:
+        yield pool
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
