@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from .core import errors
     from .core.columns import COLUMNS, METRICS
     from .engine.exogenous import draw_exogenous
-    from .engine.simulate import run_deploy, simulate
+    from .engine.rows import run_deploy
+    from .engine.simulate import simulate
     from .results import advisor, plots, report
     from .results.summary import summarize
     from .results.timeline import Timeline, timeline
@@ -65,7 +66,7 @@ _NAMES = {
     "load_scenario": "sim.config.scenario",
     "resolve_path": "sim.config.scenario",
     "run_batch": "sim.runs.batch",
-    "run_deploy": "sim.engine.simulate",
+    "run_deploy": "sim.engine.rows",
     "schema_reference": "sim.config.schemadoc",
     "shipped_scenarios": "sim.config.scenario",
     "simulate": "sim.engine.simulate",

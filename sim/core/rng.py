@@ -19,6 +19,9 @@ RELEASE, TRAFFIC, NOISE, OBSERVE, PEOPLE, CONTROL = range(6)
 # finishes a repair in fine windows; the coarse traffic, noise and observation noise of the
 # follow-up of a bad release nobody has caught; the users' reports (how many hurt users it takes).
 MARGIN, FOLLOW, FOLLOW_NOISE, FOLLOW_OBSERVE, REPORTS = range(6, 11)
+# Not a deploy's: the traffic of a block of deploys the array engine serves at once
+# (`sim.engine.arrays`), keyed by the block's index in place of a deploy's.
+ARRAYS = 11
 
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:

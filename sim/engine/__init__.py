@@ -1,6 +1,8 @@
 """The engine floor: how one deploy runs — SimPy's control plane over numpy's traffic.
 
-- `simulate`: one (deploy, strategy), start to end (`simulate`, `run_deploy`, `Simulation`);
+- `rows`: rows of many deploys (`simulate_deploys`, `run_deploy`); `arrays`: the array engine,
+  a block of deploys served along their strategy's plan at once; `simulate`: one (deploy,
+  strategy) in the event engine, start to end (`simulate`, `Simulation`);
   `exogenous`: what happens to a deploy whatever the strategy (its release, traffic, noise).
 - `world`: the service's state as the control plane sets it; `routing`: where a state sends
   traffic; `tape`: traffic drawn lazily from the states; `serving`: one stretch served;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 import simpy
@@ -25,6 +25,7 @@ from .exogenous import user_requests_before
 from .watcher import Watcher
 
 if TYPE_CHECKING:
+    from ..config.scenario import Scenario
     from .world import World
 
 
@@ -200,11 +201,8 @@ class BurnRateAlert(Watcher):
         self.step = max(1, round(judge.eval_interval_s / world.window_s))
         # The first evaluation from now on (a later phase starts its alert mid-way), per tier.
         self.next_k = dict.fromkeys(self.on_fire, self._first_k())
-        scn, traffic = world.scn, world.traffic
-        self.history: History = functools.partial(
-            _history_requests, scn.traffic, traffic.start_hour, world.window_s
-        )
-        self.past = SteadyPast(self.history, scn.fleet.error_rate)
+        self.past = steady_past(world.scn, world.traffic.start_hour, world.window_s)
+        self.history: History = cast(History, self.past.requests)
         tel = world.telemetry
         self.service = ServiceWindows(tel.svc_user, tel.svc_err, world.window_s)
         self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
@@ -277,6 +275,22 @@ class BurnRateAlert(Watcher):
         else:
             self.next_k[tier] = k + self.step  # silenced: keep evaluating
         return not self.on_fire
+
+
+def steady_past(scn: Scenario, start_hour: float, window_s: float) -> SteadyPast:
+    """The service before t = 0 as the alert sees it: steady traffic at its baseline error ratio."""
+    history = functools.partial(_history_requests, scn.traffic, start_hour, window_s)
+    return SteadyPast(history, scn.fleet.error_rate)
+
+
+def fires_by(judge: BurnRateJudge, service: ServiceWindows, past: SteadyPast, last_k: int) -> bool:
+    """Whether any tier of the alert, evaluated from its first instant on, fires by instant last_k."""
+    step = max(1, round(judge.eval_interval_s / service.window_s))
+    eval_ks = range(step, last_k + 1, step)
+    return any(
+        judge.pairs(tier) and first_firing(judge, service, eval_ks, past, tier) is not None
+        for tier in ("page", "ticket")
+    )
 
 
 def _history_requests(

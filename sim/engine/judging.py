@@ -109,10 +109,15 @@ def measure_many(judge: GateJudge, world: World, ticks: list[float], lookback_s:
     s = world.stats_many(
         ticks, lookback_s, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
     )
+    return looks_from_stats(judge, s, len(ticks))
+
+
+def looks_from_stats(judge: GateJudge, s: dict[str, tuple[list[float], list[float]]], T: int) -> Looks:
+    """The looks of T ticks from `stats_many`'s figures for them (a judge with `limits_many`)."""
+    how = measurer(judge)
     least = max(1, judge.min_requests)
     stable_n, new_n = s["requests"]
     limits = how.limits_many(judge, s)
-    T = len(ticks)
     columns = [(m, s[_STAT[m]][NEW], _per_tick(limits[m], T)) for m in judge.watch]
     needs_baseline = how.needs_baseline
 

@@ -10,7 +10,6 @@ at its end, and — for a bad release nobody has caught by then — the follow-u
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +18,14 @@ import simpy
 from ..config.scenario import Scenario
 from ..core import rng as streams
 from .alert import BurnRateAlert
-from .exogenous import MARGIN_S, Exogenous, draw_exogenous
+from .exogenous import MARGIN_S, Exogenous
 from .followup import Follow, follow_up
-from .metrics import deploy_row, error_row
+from .metrics import deploy_row
 from .people import Humans
 from .strategies import Deploy, Strategy
+from .strategies.base import PlannedLook
 from .strategies.driver import drive
-from .tape import DeployEnvironment
+from .tape import DeployEnvironment, Fill
 from .user_reports import UserReports, can_hurt
 from .watcher import Watcher
 from .world import World, noise_process
@@ -59,8 +59,23 @@ def watchers(env: simpy.Environment, world: World, d: Deploy, scn: Scenario, exo
 
 
 def simulate(
-    scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int, record: bool = False
+    scn: Scenario,
+    strategy: str,
+    exo: Exogenous,
+    seed: int,
+    deploy: int,
+    record: bool = False,
+    *,
+    fill: Fill | None = None,
+    plan: list[PlannedLook] | None = None,
 ) -> Simulation:
+    """Simulate one (deploy, strategy).
+
+    Args:
+        fill: traffic the array engine drew for this deploy along the strategy's plan, which the
+            tape hands out for as long as the deploy follows the plan (`sim.engine.arrays`).
+        plan: a plan's run: nothing is served, every analysis look passes and is logged here.
+    """
     spec = scn.strategies[strategy]
     own = spec.routing_for(scn.routing)
     if own is not scn.routing:  # an imported rollout brings its own router (or lack of one)
@@ -85,6 +100,10 @@ def simulate(
         streams.lazy(seed, deploy, streams.CONTROL),
         record=record,
     )
+    if fill is not None:
+        world.tape.prefill(fill)
+    if plan is not None:
+        world.tape.plan_only, d.plan = True, plan
     if exo.episodes:  # most deploys meet no noisy neighbour: no process to replay them
         env.process(noise_process(env, exo.episodes, world))
     watching = watchers(env, world, d, scn, exo)
@@ -113,32 +132,3 @@ def simulate(
         last, end = follow.deploy, follow.end
     row = deploy_row(scn, strategy, deploy, seed, phases, last=last, end=end)
     return Simulation(row, world, d, exo, strategy, follow)
-
-
-def run_deploy(
-    scn: Scenario, strategy: str, deploy: int = 0, seed: int | None = None, record: bool = True
-) -> Simulation:
-    """Simulate one deploy of one strategy (e.g. to replay the worst one with its timeline)."""
-    seed = scn.run.seed if seed is None else seed
-    return simulate(scn, strategy, draw_exogenous(scn, seed, deploy), seed, deploy, record=record)
-
-
-#: Rows of simulations, one per (deploy, strategy): the columns of `metrics.COLUMNS`.
-Rows = list[dict[str, Any]]
-
-
-def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
-    """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
-    rows = []
-    for i in range(lo, hi):
-        try:
-            exo = draw_exogenous(scn, seed, i)
-        except Exception as err:  # a bad draw must not sink the batch: record it on every row
-            rows += [error_row(scn, s, i, seed, err) for s in strategies]
-            continue
-        for s in strategies:
-            try:
-                rows.append(simulate(scn, s, exo, seed, i).row)
-            except Exception as err:  # recorded with its row, never dropped (desmod's rule)
-                rows.append(error_row(scn, s, i, seed, err))
-    return rows

@@ -11,9 +11,11 @@ based on is ever redrawn.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -88,6 +90,30 @@ class QuietTimeout(simpy.Timeout):
         self.quiet_for = quiet_for
 
 
+class Fill(NamedTuple):
+    """Traffic the array engine (`sim.engine.arrays`) drew for one deploy along its strategy's plan:
+    the tape hands it out in place of its own draws for as long as the deploy's state follows
+    the plan, and draws for itself from the first stretch where it does not."""
+
+    plan: list[tuple[float, Snapshot]]  # the plan's states: (start, snapshot) in time order
+    end: float  # how far it was drawn
+    rem: np.ndarray  # (windows, S + 1): requests of each window left undrawn
+    ledger: dict[str, np.ndarray]  # the ledger's rows of the stretch, column by column
+    acc: np.ndarray  # the telemetry's arrays over the stretch (see `Telemetry`)
+    util: np.ndarray
+    svc: np.ndarray
+
+
+def _same(a: Snapshot, b: Snapshot) -> bool:
+    return a is b or np.array_equal(a.packed, b.packed, equal_nan=True)
+
+
+def _in_force(segs: list[tuple[float, Snapshot]], t0: float, t1: float) -> list[tuple[float, Snapshot]]:
+    """The states of `segs` in force at some time in [t0, t1)."""
+    starts = [s for s, _ in segs]
+    return segs[max(0, bisect.bisect_right(starts, t0 + _EPS) - 1) : bisect.bisect_left(starts, t1 - _EPS)]
+
+
 class Tape:
     def __init__(
         self,
@@ -113,6 +139,32 @@ class Tape:
         self.rewind_listeners: list[Callable[[int], None]] = []
         self.observers: set[simpy.Process] = set()
         self._segments: list[tuple[float, Snapshot]] = []  # (start, state) in time order; the last is open
+        self.plan_only = False  # a plan's run (`sim.engine.arrays`): states recorded, nothing served
+        self._fill: Fill | None = None
+
+    def prefill(self, fill: Fill) -> None:
+        """Take the array engine's draws along the plan (see `Fill`); nothing is revealed to readers
+        before it would have been drawn (reads still see what is drawn up to now, as before)."""
+        self.rem = fill.rem.copy()
+        self.ledger.append(**fill.ledger)
+        tel, n = self.telemetry, len(fill.acc)
+        tel.acc[:n], tel.util[:n], tel.svc[:n] = fill.acc, fill.util, fill.svc
+        self._fill = fill
+
+    @property
+    def segments(self) -> list[tuple[float, Snapshot]]:
+        """The states recorded so far: (start, snapshot) in time order."""
+        return self._segments
+
+    def _follows_plan(self, fill: Fill, t0: float, t1: float) -> bool:
+        """Whether the states in force over [t0, t1) are the plan's, change for change."""
+        mine, plan = _in_force(self._segments, t0, t1), _in_force(fill.plan, t0, t1)
+        if len(mine) != len(plan):
+            return False
+        for i, ((a, x), (b, y)) in enumerate(zip(mine, plan, strict=True)):
+            if (i and abs(a - b) > _EPS) or not _same(x, y):
+                return False
+        return True
 
     def extend(self, counts: np.ndarray) -> None:
         """More windows after the last, with their requests (by segment, then synthetic)."""
@@ -176,6 +228,7 @@ class Tape:
         self._draw(t)
 
     def _rewind(self, t: float) -> None:
+        self._fill = None  # what it held from here on is gone: the tape draws for itself from now on
         k = int(t // self.window_s)
         L = self.ledger
         i = L.first_row_of_window(k)
@@ -187,7 +240,7 @@ class Tape:
         for listener in self.rewind_listeners:
             listener(k)
 
-    def _pieces(
+    def pieces(
         self, t0: float, t1: float
     ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
         """Split [t0, t1) at window and state boundaries: the snapshots in force, per piece its
@@ -235,8 +288,23 @@ class Tape:
         t0 = self.materialized
         if t1 <= t0 + _EPS:
             return
+        if self.plan_only:
+            self.materialized = t1
+            return
+        fill = self._fill
+        if fill is not None:
+            # The array engine's draws stand in for the tape's while the state follows its plan.
+            upto = min(t1, fill.end)
+            if upto > t0 + _EPS and self._follows_plan(fill, t0, upto):
+                self.materialized = t0 = upto
+            elif upto > t0 + _EPS:
+                self._rewind(t0)  # a stretch off the plan: what the fill holds from its window on is not ours
+                t0 = self.materialized
+            if t1 <= t0 + _EPS:
+                return
+            self._fill = None  # past the fill's end
         W = self.window_s
-        snaps, k, start, end, which, shared = self._pieces(t0, t1)
+        snaps, k, start, end, which, shared = self.pieces(t0, t1)
         dt = end - start
         # A piece takes its window's remaining requests in proportion to the time left in the window,
         # each request independently; only a piece ending before its window does needs a draw, and
@@ -304,6 +372,11 @@ class Tape:
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats` as of many tick times (in time order) at once, each over its own lookback (all
         already drawn)."""
+        k_from, k_to = self.look_windows(ticks, lookback_s)
+        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
+
+    def look_windows(self, ticks: list[float], lookback_s: float) -> tuple[list[int], list[int]]:
+        """The windows `stats_many` reads for each tick (first, past the last), with them drawn."""
         W, upto = self.window_s, max(self.env.now, self.materialized)
         k_from, k_to = [], []
         for t in ticks:  # the arithmetic of `windows`, tick by tick
@@ -311,7 +384,7 @@ class Tape:
             k_to.append(b)
             k_from.append(min(_window(max(t - lookback_s, 0.0), W), b))
         self.ensure(k_to[-1] * W)
-        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
+        return k_from, k_to
 
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""

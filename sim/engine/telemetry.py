@@ -60,6 +60,23 @@ class Telemetry:
         self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
         self.history: np.ndarray | None = None  # service traffic an earlier phase served, kept on rewinds
 
+    @classmethod
+    def holding(
+        cls,
+        arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+        lat: Latency,
+        kind: int,
+        severity: float,
+        rng: np.random.Generator,
+    ) -> Telemetry:
+        """Telemetry over arrays drawn elsewhere (acc, util, svc: the array engine's, read in place)."""
+        tel = cls.__new__(cls)
+        tel.lat, tel.kind, tel.severity, tel.rng = lat, kind, severity, rng
+        tel.acc, tel.util, tel.svc = arrays
+        tel.svc_user, tel.svc_err = tel.svc[:, 0], tel.svc[:, 1]
+        tel.history = None
+        return tel
+
     def extend(self, windows: int) -> None:
         """Room for more windows after the last."""
         self.acc = np.concatenate([self.acc, np.zeros((windows, *self.acc.shape[1:]))])

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.columns import COLUMNS, KINDS, Kind
-from ..engine.simulate import Rows
+from ..engine.rows import Rows
 
 #: pandas' default dtype for text columns (str from pandas 3 on, object before).
 _TEXT = pd.Series(["", None]).dtype

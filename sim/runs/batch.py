@@ -24,7 +24,8 @@ import pandas as pd
 
 from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
-from ..engine.simulate import Rows, simulate_deploys
+from ..engine.arrays import BLOCK
+from ..engine.rows import Rows, simulate_deploys
 from ..results.frame import to_frame
 from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, identity, run_chunk
 from .workers import ENGINE, PoolBroken, WorkerPool, running
@@ -51,9 +52,11 @@ def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
 
 
 def chunk_size(deploys: int, jobs: int) -> int:
-    # Enough chunks per worker to balance load, few enough that scheduling stays cheap; at most 500
-    # deploys, so a chunk's rows stay small in memory and an interrupted batch loses little work.
-    return max(1, min(500, deploys // max(1, 8 * jobs)))
+    # Enough chunks per worker to balance load, few enough that scheduling stays cheap; about 500
+    # deploys at most, so a chunk's rows stay small in memory and an interrupted batch loses little
+    # work. Whole blocks of the array engine: a chunk that cut one would serve it twice.
+    size = max(1, min(500, deploys // max(1, 8 * jobs)))
+    return max(BLOCK, size // BLOCK * BLOCK)
 
 
 def windows_per_deploy(scn: Scenario) -> int:

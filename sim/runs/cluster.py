@@ -17,7 +17,7 @@ from typing import Any
 from ..config.scenario import Scenario
 from ..core.errors import ConfigError
 from ..core.version import __version__
-from ..engine.simulate import Rows, simulate_deploys
+from ..engine.rows import Rows, simulate_deploys
 
 #: The floors whose code decides the rows (see `model_hash`).
 MODEL_FLOORS = ("core", "config", "engine")

@@ -46,7 +46,7 @@ _HEADER = struct.Struct(">Q")
 
 #: What a batch's workers preload: the engine (the scenario's records come with it), which computing
 #: a chunk needs, and nothing the parent alone needs (pandas, pyarrow, matplotlib).
-ENGINE = ("sim.engine.simulate",)
+ENGINE = ("sim.engine.rows",)
 
 
 class PoolBroken(Exception):

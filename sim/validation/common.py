@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..config.scenario import Scenario, load_scenario
 from ..engine.exogenous import draw_exogenous
-from ..engine.simulate import Simulation, simulate, simulate_deploys
+from ..engine.rows import simulate_deploys
+from ..engine.simulate import Simulation, simulate
 from ..results.frame import to_frame
 
 #: A world with nothing but the mechanism under test: no noisy neighbours, no surges, a flat day.

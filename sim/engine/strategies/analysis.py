@@ -22,11 +22,12 @@ from ...config.analysis import AnalysisConfig
 from ...config.judges import GateJudge
 from .. import judging
 from ..judging import Looks, Verdict
-from .base import Deploy, Gen
+from .base import Deploy, Gen, PlannedLook
 
 Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
 
+_PASS = Verdict("pass", 0.0)
 _SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
@@ -111,6 +112,13 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
         return Looks.of([])
+    if d.plan is not None:  # a plan's run: every look passes; which windows it read is what counts
+        judge = d.judge(cfg.judge)
+        assert isinstance(judge, GateJudge)
+        d.plan.append(
+            PlannedLook(judge, *d.world.tape.look_windows(ticks, judge.lookback_s or cfg.interval_s))
+        )
+        return Looks.of([_PASS] * len(ticks))
     errors = d.rng.random(len(ticks)) < cfg.error_probability if cfg.error_probability else None
     if cfg.pass_probability is not None:
         looks = Looks.of(

@@ -9,7 +9,7 @@ SLO alert answered by the on-call) interrupts it and runs the rollback.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import numpy as np
 import simpy
@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from ..alert import BurnRateAlert
 
 Gen = Generator[Any, Any, Any]
+
+
+class PlannedLook(NamedTuple):
+    """One read of a plan's analysis: the judge, and per tick the windows it reads (first, past the last)."""
+
+    judge: GateJudge
+    k_from: list[int]
+    k_to: list[int]
 
 #: The config record a strategy runs from (CanaryConfig for Canary, ...).
 SpecT = TypeVar("SpecT", bound=StrategyConfig)
@@ -90,6 +98,8 @@ class Deploy:
         self._paged = False
         self.silenced_until = -1.0
         self.alert: BurnRateAlert | None = None  # the SLO alert watching this deploy, to re-arm
+        # A plan's run (`sim.engine.arrays`): every look passes and is logged here, windows and judge.
+        self.plan: list[PlannedLook] | None = None
 
     # ---- bookkeeping ----
 

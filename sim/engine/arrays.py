@@ -1,0 +1,284 @@
+"""The array engine: a block of deploys served along their strategy's plan at once; the event engine
+takes over only the deploys that depart from the plan.
+
+Until a deploy makes a decision that depends on what it saw — a look that does not pass, an
+alert that fires — it does exactly what the strategy's plan does: the same weights and replicas at
+the same instants. The plan is the event engine's own run of the strategy with every look passing
+and nothing served (`simulate(..., plan=...)`), made once per scenario and strategy. A block of
+`BLOCK` deploys is then served along it in a handful of numpy calls over deploys × windows, from
+one stream per block. Each deploy's looks and alert are worked out from those arrays with the
+deploy's own observation stream, exactly as the event engine would make them. A deploy whose looks
+all pass and whose alert never fires is done: its row is read from the arrays. Any other is run by
+the event engine over the same traffic (`Fill`): the tape hands out the block's draws for as long
+as the deploy follows the plan, so the event engine meets the same decision at the same instant,
+and draws for itself from there on. A deploy's row is therefore the event engine's row for the
+block's traffic, whichever way it was computed (`tests/test_arrays.py` checks it deploy by deploy).
+
+Covered for now: progressive rollouts (no manual gate; looks judged from aggregates) of releases
+that are good, met by no noisy neighbour and no schema change. Everything else runs in the event
+engine, chosen by the deploy's exogenous draws alone, so the choice never depends on what the
+array engine drew.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config.scenario import Scenario
+from ..config.strategies import ProgressiveConfig
+from ..core import rng as streams
+from ..core import sampling
+from . import judging
+from .alert import ServiceWindows, fires_by, steady_past
+from .exogenous import Exogenous
+from .metrics import deploy_row
+from .serving import ServingFixed, Snapshot, Stretch, serve
+from .simulate import Simulation, simulate
+from .strategies.base import PlannedLook
+from .tape import Fill
+from .telemetry import Telemetry
+
+#: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
+#: batch chunks the deploys (a chunk computes whole blocks).
+BLOCK = 64
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A strategy's run along which a block is served: its states, its looks, its pieces of windows."""
+
+    run: Simulation  # the plan's own run: its world's marks and its deploy, as a row reads them
+    segments: list[tuple[float, Snapshot]]  # (start, state) in time order
+    looks: list[PlannedLook]  # every read its analyses make, in the order they make them
+    snaps: list[Snapshot]  # the pieces of [0, end): each a window, or part of one, under one state
+    which: np.ndarray
+    k: np.ndarray
+    start: np.ndarray
+    dt: np.ndarray
+    shared: list[int]  # pieces sharing their window with another (a state change inside it)
+    end: float
+    fixed: ServingFixed
+
+
+def plannable(scn: Scenario, strategy: str) -> bool:
+    """Whether a strategy's deploys follow one plan until their first decision: a progressive
+    rollout with no manual gate whose looks are all judged from aggregates, with no schema change."""
+    spec = scn.strategies[strategy]
+    if not isinstance(spec, ProgressiveConfig) or scn.migration.kind != "none":
+        return False
+    if any(step.manual_gate for step in spec.steps):
+        return False
+    runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
+    runs += [spec.checks] if spec.checks is not None else []
+    for cfg in (m for run in runs for m in run.metrics):
+        judge = scn.judges[cfg.judge]
+        if cfg.pass_probability is not None or cfg.error_probability:
+            return False
+        if not isinstance(judge, judging.GateJudge) or not judging.measurer(judge).limits_from_aggregates:
+            return False
+    return True
+
+
+def covered(exo: Exogenous) -> bool:
+    """Whether a deploy can follow the plan at all: a good release, and no noisy neighbour."""
+    return not exo.release.bad and not exo.episodes
+
+
+def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
+    """The plan of a strategy, from a covered deploy's draws (the plan does not depend on which);
+    None if it does not run its whole horizon undisturbed."""
+    looks: list[PlannedLook] = []
+    run = simulate(scn, strategy, exo, seed, 0, plan=looks)
+    horizon = scn.run.horizon_s
+    tape = run.world.tape
+    if run.deploy.detected_by is not None or run.deploy.finished.triggered or tape.horizon_s != horizon:
+        return None
+    snaps, k, start, end, which, shared = tape.pieces(0.0, horizon)
+    return Plan(
+        run, list(tape.segments), looks, snaps, which, k, start, end - start, shared, horizon, tape.serving
+    )
+
+
+@dataclass
+class Block:
+    """A block's covered deploys served along a plan: per deploy (first axis) its ledger's rows,
+    its telemetry's arrays and the requests left undrawn."""
+
+    taken: np.ndarray  # (D, m, S + 1)
+    caused: np.ndarray  # (D, m)
+    schema_failed: np.ndarray  # (D, m)
+    faulty: np.ndarray  # (D, m, S)
+    share: np.ndarray  # (D, m, S)
+    down: np.ndarray  # (m,)
+    acc: np.ndarray  # (D, windows, 2, fields)
+    util: np.ndarray  # (D, windows, 2)
+    svc: np.ndarray  # (D, windows, 2)
+    rem: np.ndarray  # (D, windows, S + 1)
+
+    def ledger(self, plan: Plan, j: int) -> dict[str, np.ndarray]:
+        return {
+            "t0": plan.start,
+            "dt": plan.dt,
+            "k": plan.k,
+            "taken": self.taken[j],
+            "caused": self.caused[j],
+            "schema_failed": self.schema_failed[j],
+            "faulty": self.faulty[j],
+            "share": self.share[j],
+            "down": self.down,
+        }
+
+    def fill(self, plan: Plan, j: int) -> Fill:
+        return Fill(
+            plan.segments, plan.end, self.rem[j], self.ledger(plan, j), self.acc[j], self.util[j], self.svc[j]
+        )
+
+
+def _share(dt: float, left: float) -> float:
+    return 1.0 if left <= 0.0 else min(dt / left, 1.0)
+
+
+def serve_block(plan: Plan, counts: np.ndarray, rng: np.random.Generator, window_s: float) -> Block:
+    """Serve D deploys' requests (counts: deploys × windows × (segments + synthetic)) along the plan,
+    piece by piece as the tape would, every deploy in the same numpy calls."""
+    D, n_windows, S1 = counts.shape
+    k, start, dt, shared = plan.k, plan.start, plan.dt, plan.shared
+    m, W = len(k), window_s
+    rem = counts.copy()
+    taken = rem[:, k]  # a copy (fancy indexing)
+    last = m - 1
+    if not shared or shared[-1] != last:  # the last piece, alone in its window, may end before it
+        f = _share(float(dt[last]), (int(k[last]) + 1) * W - float(start[last]))
+        if f < 1.0 - _EPS:
+            taken[:, last] = sampling.binomial(rng, taken[:, last], f)
+    taken[:, shared] = 0
+    rem[:, k] -= taken
+    for i in shared:  # a shared window's takes, one piece after the other
+        ki = int(k[i])
+        f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
+        taken[:, i] = rem[:, ki] if f >= 1.0 - _EPS else sampling.binomial(rng, rem[:, ki], f)
+        rem[:, ki] -= taken[:, i]
+    stretch = Stretch(
+        plan.snaps,
+        np.tile(plan.which, D),
+        np.tile(k, D),
+        np.tile(start, D),
+        np.tile(dt, D),
+        taken.reshape(D * m, S1),
+    )
+    served = serve(rng, stretch, plan.fixed)
+    S = S1 - 1
+
+    def per_row(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
+        if isinstance(x, np.ndarray):
+            return np.broadcast_to(x, (D * m, *tail)).reshape(D, m, *tail)
+        return np.full((D, m, *tail), x, dtype)
+
+    fields = len(Telemetry.FIELDS)
+    rows = np.zeros((D * m, 2, fields))
+    rows[:, :, Telemetry.USER] = served.user
+    rows[:, :, Telemetry.SYN] = served.syn
+    rows[:, :, Telemetry.ERR] = served.err
+    latw = np.multiply(served.mult, served.user, out=rows[:, :, Telemetry.LATW])
+    if served.profile is not None:
+        rows[:, :, Telemetry.LATW_ON] = np.where(served.profile, latw, 0.0)
+    first = np.searchsorted(k, np.arange(int(k[0]), int(k[-1]) + 1))
+    k0, k1 = int(k[0]), int(k[-1]) + 1
+    acc = np.zeros((D, n_windows, 2, fields))
+    acc[:, k0:k1] = np.add.reduceat(rows.reshape(D, m, 2, fields), first, axis=1)
+    util = np.zeros((D, n_windows, 2))
+    util[:, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
+    svc = np.zeros((D, n_windows, 2))
+    svc[:, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
+    svc[:, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
+    down = served.down
+    return Block(
+        taken=taken,
+        caused=per_row(served.caused),
+        schema_failed=per_row(served.schema_failed),
+        faulty=per_row(served.faulty, (S,)),
+        share=per_row(served.share, (S,), float),
+        down=down.reshape(D, m)[0].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down)),
+        acc=acc,
+        util=util,
+        svc=svc,
+        rem=rem,
+    )
+
+
+def follows_plan(
+    scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, rng: np.random.Generator
+) -> bool:
+    """Whether deploy j of the block makes no decision of its own before its horizon: every look of
+    the plan passes (drawn from `rng`, the deploy's observation stream, as the event engine draws
+    them) and the SLO alert never fires."""
+    release = exo.release
+    tel = Telemetry.holding(
+        (block.acc[j], block.util[j], block.svc[j]),
+        scn.fleet.latency,
+        release.latency_profile,
+        release.severity,
+        rng,
+    )
+    for look in plan.looks:
+        judge = look.judge
+        s = tel.stats_many(
+            look.k_from, look.k_to, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
+        )
+        if any(status != "pass" for status in judging.looks_from_stats(judge, s, len(look.k_to)).status):
+            return False
+    if scn.safety_net is None:
+        return True
+    W = scn.run.window_s
+    service = ServiceWindows(tel.svc_user, tel.svc_err, W)
+    last_k = math.floor(plan.end / W + 1e-9)
+    return not fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), last_k)
+
+
+class _Phase:
+    """What a row reads of a run's world, for a deploy that followed the plan: the plan's marks, the
+    deploy's release and its ledger's columns from the block."""
+
+    def __init__(self, plan: Plan, release: Any, ledger: dict[str, np.ndarray]) -> None:
+        self.marks, self.release, self.ledger, self.rng = plan.run.world.marks, release, ledger, None
+
+
+def draw_block(
+    scn: Scenario, plan: Plan, deploys: Sequence[tuple[int, Exogenous]], seed: int, block: int
+) -> Block:
+    """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along the
+    plan, from the block's own stream."""
+    counts = np.stack([exo.traffic.counts for _, exo in deploys])
+    return serve_block(plan, counts, streams.stream(seed, block, streams.ARRAYS), scn.run.window_s)
+
+
+def block_rows(
+    scn: Scenario,
+    strategy: str,
+    plan: Plan,
+    deploys: Sequence[tuple[int, Exogenous]],
+    where: tuple[int, int, Sequence[int]],
+) -> dict[int, dict[str, Any]]:
+    """Rows for one strategy of the deploys `want` among a block's covered `deploys` (`where`:
+    seed, block, want): read from the arrays where a deploy follows the plan, the event engine's
+    over the same traffic otherwise."""
+    seed, block, want = where
+    drawn = draw_block(scn, plan, deploys, seed, block)
+    rows = {}
+    wanted = set(want)
+    for j, (i, exo) in enumerate(deploys):
+        if i not in wanted:
+            continue
+        if follows_plan(scn, plan, drawn, j, exo, streams.stream(seed, i, streams.OBSERVE)):
+            phase: Any = _Phase(plan, exo.release, drawn.ledger(plan, j))
+            rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
+        else:
+            rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row
+    return rows

@@ -1,0 +1,111 @@
+"""Rows of deploys: each block through the array engine where it covers them, the event engine elsewhere.
+
+A deploy's row depends on its seed, its index and its block (`arrays.BLOCK`), never on the range
+a caller asks for: a range that cuts a block still serves the whole block, and keeps the rows it
+asked for. Chunks aligned to blocks (`runs.batch.chunk_size`) waste nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from ..config.scenario import Scenario
+from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, plannable
+from .exogenous import Exogenous, draw_exogenous
+from .metrics import error_row
+from .simulate import Simulation, simulate
+
+#: Rows of simulations, one per (deploy, strategy): the columns of `metrics.COLUMNS`.
+Rows = list[dict[str, Any]]
+
+#: Plans by scenario (held, so its id stays its own) and strategy; a process meets few scenarios.
+_PLANS: OrderedDict[int, tuple[Scenario, dict[str, Plan | None]]] = OrderedDict()
+_KEEP = 8
+
+
+def plan_for(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
+    """The strategy's plan in this scenario, made once per process (None: it has none)."""
+    held = _PLANS.get(id(scn))
+    if held is None or held[0] is not scn:
+        held = _PLANS[id(scn)] = (scn, {})
+        while len(_PLANS) > _KEEP:
+            _PLANS.popitem(last=False)
+    plans = held[1]
+    if strategy not in plans:
+        plans[strategy] = make_plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
+    return plans[strategy]
+
+
+def _draws(scn: Scenario, seed: int, deploys: range) -> dict[int, Exogenous | Exception]:
+    out: dict[int, Exogenous | Exception] = {}
+    for i in deploys:
+        try:
+            out[i] = draw_exogenous(scn, seed, i)
+        except Exception as err:  # a bad draw must not sink the batch: recorded on its rows
+            out[i] = err
+    return out
+
+
+def _covered(exos: dict[int, Exogenous | Exception], block: int) -> list[tuple[int, Exogenous]]:
+    members = range(block * BLOCK, (block + 1) * BLOCK)
+    return [(i, e) for i in members if isinstance((e := exos[i]), Exogenous) and covered(e)]
+
+
+def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
+    """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
+    if hi <= lo:
+        return []
+    first, last = lo // BLOCK, (hi - 1) // BLOCK
+    exos = _draws(scn, seed, range(first * BLOCK, (last + 1) * BLOCK))
+    done: dict[tuple[int, str], dict[str, Any]] = {}
+    for b in range(first, last + 1):
+        members = _covered(exos, b)
+        if not members:
+            continue
+        for s in strategies:
+            plan = plan_for(scn, s, members[0][1], seed) if plannable(scn, s) else None
+            if plan is None:
+                continue
+            want = [i for i, _ in members if lo <= i < hi]
+            try:
+                got = block_rows(scn, s, plan, members, (seed, b, want))
+            except Exception as err:  # recorded with its rows, never dropped (desmod's rule)
+                got = {i: error_row(scn, s, i, seed, err) for i in want}
+            done.update(((i, s), row) for i, row in got.items())
+    rows = []
+    for i in range(lo, hi):
+        exo = exos[i]
+        for s in strategies:
+            if (i, s) in done:
+                rows.append(done[(i, s)])
+            elif isinstance(exo, Exception):
+                rows.append(error_row(scn, s, i, seed, exo))
+            else:
+                try:
+                    rows.append(simulate(scn, s, exo, seed, i).row)
+                except Exception as err:  # recorded with its row, never dropped (desmod's rule)
+                    rows.append(error_row(scn, s, i, seed, err))
+    return rows
+
+
+def run_deploy(
+    scn: Scenario, strategy: str, deploy: int = 0, seed: int | None = None, record: bool = True
+) -> Simulation:
+    """Simulate one deploy of one strategy (e.g. to replay the worst one with its timeline): the
+    event engine, over its block's traffic where the array engine covers it, so that its row is
+    the batch's."""
+    seed = scn.run.seed if seed is None else seed
+    b = deploy // BLOCK
+    exos = _draws(scn, seed, range(b * BLOCK, (b + 1) * BLOCK))
+    exo = exos[deploy]
+    if isinstance(exo, Exception):
+        raise exo
+    members = _covered(exos, b)
+    plan = plan_for(scn, strategy, members[0][1], seed) if covered(exo) and plannable(scn, strategy) else None
+    if plan is None:
+        return simulate(scn, strategy, exo, seed, deploy, record=record)
+    drawn = draw_block(scn, plan, members, seed, b)
+    j = [i for i, _ in members].index(deploy)
+    return simulate(scn, strategy, exo, seed, deploy, record=record, fill=drawn.fill(plan, j))
