@@ -39,9 +39,13 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(overrides: list[
         assert plan is not None
         drawn = arrays.draw_block(scn, plan, members, seed, b)
         rows = {r["deploy"]: r for r in simulate_deploys(scn, ["progressive"], seed, b * 64, (b + 1) * 64)}
+        # The block's looks, worked out at once, are each deploy's looks through the event engine's code.
+        at_once = arrays.looks_pass(scn, plan, drawn, members, seed, range(len(members)))
         for j, (i, exo) in enumerate(members):
             obs = streams.stream(seed, i, streams.OBSERVE)
-            if arrays.follows_plan(scn, plan, drawn, j, exo, obs):
+            one_by_one = arrays.follows_plan(scn, plan, drawn, j, exo, obs)
+            assert one_by_one == (at_once[j] and not arrays.alert_fires(scn, plan, drawn, j, exo)), i
+            if one_by_one:
                 followed += 1
             else:
                 departed += 1

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.engine import simulate as simulate_mod
+from sim.engine import rows as simulate_mod  # where a batch calls the event engine
 from sim.results.summary import mean_ci, wilson
 from tests.conftest import scenario
 
@@ -83,7 +83,7 @@ PARENT_ONLY = ("pandas", "pyarrow", "matplotlib", "streamlit", "scipy.stats", "s
 
 
 def test_a_worker_preloads_the_engine_before_its_first_task_and_imports_nothing_else_for_a_chunk():
-    from sim.engine.simulate import simulate_deploys
+    from sim.engine.rows import simulate_deploys
     from sim.runs.workers import ENGINE, WorkerPool, running
 
     scn = scenario({"run": {"horizon_s": 3600}})
@@ -92,12 +92,12 @@ def test_a_worker_preloads_the_engine_before_its_first_task_and_imports_nothing_
         before = pool.submit(eval, listing).result(timeout=120)
         rows = pool.submit(simulate_deploys, scn, ["canary"], 5, 0, 2).result(timeout=120)
         after = pool.submit(eval, listing).result(timeout=120)
-    assert "sim.engine.simulate" in before, "preloaded, not imported by the first chunk"
+    assert "sim.engine.rows" in before, "preloaded, not imported by the first chunk"
     assert len(rows) == 2
     for modules in (before, after):
         assert not [m for m in modules if m.split(".")[0] in PARENT_ONLY or m.startswith(PARENT_ONLY)]
     with running(WorkerPool(1)) as bare:
-        assert "sim.engine.simulate" not in bare.submit(eval, listing).result(timeout=120)
+        assert "sim.engine.rows" not in bare.submit(eval, listing).result(timeout=120)
 
 
 def test_a_pool_stopped_by_an_error_before_any_task_shuts_down():

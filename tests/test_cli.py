@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import sim
-import sim.engine.simulate
+import sim.engine.rows
 from sim.cli import main
 from sim.results.frame import normalize
 from sim.results.report import RATES, WIDTH, summary_json
@@ -352,14 +352,14 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path):
 
 
 def test_failed_runs_keep_their_rows_and_are_reported(tmp_path, capsys, monkeypatch):
-    real = sim.engine.simulate.simulate
+    real = sim.engine.rows.simulate  # the event engine, as a batch calls it
 
     def flaky(scn, strategy, exo, seed, deploy, **kw):
         if deploy == 1 and strategy == "canary":
             raise RuntimeError("boom")
         return real(scn, strategy, exo, seed, deploy, **kw)
 
-    monkeypatch.setattr(sim.engine.simulate, "simulate", flaky)
+    monkeypatch.setattr(sim.engine.rows, "simulate", flaky)
     out = tmp_path / "o"
     assert main(["run", "default", "--deploys", "3", "--jobs", "1", "--out", str(out), "--quiet"]) == 0
     assert "1 runs raised an error" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import sim
 from sim.core import columns
 from sim.core.columns import COLUMNS, DURATIONS, FLAGS, KINDS, METRICS, ROW, check_row
 from sim.engine.metrics import error_row
-from sim.engine.simulate import simulate_deploys
+from sim.engine.rows import simulate_deploys
 from sim.results.frame import DTYPES, normalize, to_frame
 from sim.runs import store
 

@@ -10,7 +10,7 @@ import pytest
 
 import sim
 from sim.cli import main
-from sim.engine.simulate import simulate_deploys
+from sim.engine.rows import simulate_deploys
 from sim.results.frame import to_frame
 from sim.runs import batch, store
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config.judges import QUANTILE
 from ..config.scenario import Scenario
 from ..config.strategies import ProgressiveConfig
 from ..core import rng as streams
@@ -36,6 +37,7 @@ from ..core import sampling
 from . import judging
 from .alert import ServiceWindows, fires_by, steady_past
 from .exogenous import Exogenous
+from .fleet import SYNTHETIC_LATENCY_MS, quantile_ms
 from .metrics import deploy_row
 from .serving import ServingFixed, Snapshot, Stretch, serve
 from .simulate import Simulation, simulate
@@ -218,7 +220,8 @@ def follows_plan(
 ) -> bool:
     """Whether deploy j of the block makes no decision of its own before its horizon: every look of
     the plan passes (drawn from `rng`, the deploy's observation stream, as the event engine draws
-    them) and the SLO alert never fires."""
+    them) and the SLO alert never fires. Deploy by deploy, through the event engine's own code;
+    `looks_pass` works the looks out for a whole block (a test holds the two to the same answer)."""
     release = exo.release
     tel = Telemetry.holding(
         (block.acc[j], block.util[j], block.svc[j]),
@@ -234,12 +237,143 @@ def follows_plan(
         )
         if any(status != "pass" for status in judging.looks_from_stats(judge, s, len(look.k_to)).status):
             return False
+    return not alert_fires(scn, plan, block, j, exo)
+
+
+def alert_fires(scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous) -> bool:
+    """Whether the SLO alert watching deploy j of the block fires (a page or a ticket) by the end."""
     if scn.safety_net is None:
-        return True
+        return False
     W = scn.run.window_s
-    service = ServiceWindows(tel.svc_user, tel.svc_err, W)
+    service = ServiceWindows(block.svc[j, :, 0], block.svc[j, :, 1], W)
     last_k = math.floor(plan.end / W + 1e-9)
-    return not fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), last_k)
+    return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), last_k)
+
+
+_PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))
+
+
+def _look_figures(
+    judge: judging.GateJudge, acc: np.ndarray, look: PlannedLook
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], list[tuple[str, float, np.ndarray]]]:
+    """A look's figures for every deploy of a block, as `Telemetry.stats_many` works them out, short
+    of the percentiles' Beta draws: requests (D, T, 2), users, error rates, and per percentile its
+    quantile, the (deploy, tick, version) it is drawn for, and its Beta parameters in draw order."""
+    lo, hi = look.k_from[0], look.k_to[-1]
+    cs = np.zeros((acc.shape[0], hi - lo + 1, 2, acc.shape[3]))
+    acc[:, lo:hi].cumsum(axis=1, out=cs[:, 1:])  # from the look's first window, as the tape sums
+    sums = cs[:, [b - lo for b in look.k_to]] - cs[:, [a - lo for a in look.k_from]]
+    nu, ns, err = sums[..., Telemetry.USER], sums[..., Telemetry.SYN], sums[..., Telemetry.ERR]
+    n = nu + ns
+    with np.errstate(divide="ignore", invalid="ignore"):
+        figures = {"error_rate": np.where(n > 0, err / np.where(n > 0, n, 1.0), np.nan)}
+    draws = []
+    for q, metric in _PERCENTILES:
+        if q in judge.quantiles:
+            ok = (nu > 0) & (n * (1.0 - q) >= judge.min_tail_samples)
+            draws.append((metric, q, ok))
+    return n, sums, figures, draws
+
+
+def looks_pass(
+    scn: Scenario,
+    plan: Plan,
+    block: Block,
+    deploys: Sequence[tuple[int, Exogenous]],
+    seed: int,
+    rows: Sequence[int],
+) -> np.ndarray:
+    """Whether every look of the plan passes, for the deploys `rows` of the block (`deploys`: theirs):
+    `follows_plan`'s looks for all of them at once, each deploy's Beta draws from its own
+    observation stream in the order the event engine draws them (every percentile of a look, tick
+    by tick, look after look)."""
+    D = len(deploys)
+    acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
+    lat = scn.fleet.latency
+    looks = []
+    params: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(D)]
+    for look in plan.looks:
+        n, sums, figures, draws = _look_figures(look.judge, acc, look)
+        looks.append((look, n, sums, figures, draws))
+        for _, q, ok in draws:
+            k = np.maximum(1.0, np.ceil(q * n))
+            for d in range(D):
+                sel = ok[d]
+                params[d].append((k[d][sel], (n[d] - k[d] + 1)[sel]))
+    u = []
+    for d, (i, _) in enumerate(deploys):
+        a = np.concatenate([p[0] for p in params[d]]) if params[d] else np.zeros(0)
+        b = np.concatenate([p[1] for p in params[d]]) if params[d] else np.zeros(0)
+        u.append(streams.stream(seed, i, streams.OBSERVE).beta(a, b) if len(a) else a)
+    at = [0] * D
+    passed = np.ones(D, bool)
+    for look, n, sums, figures, draws in looks:
+        judge = look.judge
+        nu, ns = sums[..., Telemetry.USER], sums[..., Telemetry.SYN]
+        on = sums[..., Telemetry.LATW_ON] / np.where(nu > 0, nu, 1.0)
+        off = sums[..., Telemetry.LATW] / np.where(nu > 0, nu, 1.0) - on
+        for metric, _, ok in draws:
+            x = np.full(n.shape, np.nan)
+            for d in range(D):
+                sel = ok[d]
+                m = int(sel.sum())
+                ud, at[d] = u[d][at[d] : at[d] + m], at[d] + m
+                nn, nu_d, ns_d = n[d][sel], nu[d][sel], ns[d][sel]
+                p_user = (ud - ns_d / nn) / (nu_d / nn)
+                xd = _pooled_ms(lat, p_user, off[d][sel], on[d][sel], deploys[d][1])
+                xd[p_user <= 0] = SYNTHETIC_LATENCY_MS
+                x[d][sel] = xd
+            figures[metric] = x
+        if "saturation" in judge.watch:
+            util = block.util[list(rows)]
+            sat = np.stack(
+                [
+                    util[:, a:b].max(1) if b > a else np.full((D, 2), np.nan)
+                    for a, b in zip(look.k_from, look.k_to, strict=True)
+                ],
+                1,
+            )
+            figures["saturation"] = np.where(n > 0, sat, np.nan)
+        passed &= _statuses_pass(judge, n, figures)
+    return passed
+
+
+def _pooled_ms(lat: Any, p_user: np.ndarray, off: np.ndarray, on: np.ndarray, exo: Exogenous) -> np.ndarray:
+    """A pooled percentile (ms) at user probability p_user, as the telemetry works it out."""
+    release = exo.release
+    x = quantile_ms(lat, p_user) * off
+    if release.latency_profile:
+        x = x + quantile_ms(lat, p_user, release.latency_profile, release.severity) * on
+    return x
+
+
+def _statuses_pass(judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]) -> np.ndarray:
+    """Per deploy, whether every tick's look passes (`judging.looks_from_stats`, for a block: the
+    same limits, worked out by the judge's own `limits_many`, and the same comparisons)."""
+    how = judging.measurer(judge)
+    stable_n, new_n = n[..., 0], n[..., 1]
+    least = max(1, judge.min_requests)
+    enough = new_n >= least
+    if how.needs_baseline:
+        enough &= stable_n >= least
+    s = {name: (x[..., 0], x[..., 1]) for name, x in figures.items()}
+    limits = how.limits_many(judge, s)  # type: ignore[arg-type]  # arrays where it takes lists: same arithmetic
+    any_judged = np.zeros(new_n.shape, bool)
+    fail = np.zeros(new_n.shape, bool)
+    for metric in judge.watch:
+        value = s[judging.STAT[metric]][1]
+        bound = np.asarray(limits[metric], float)
+        q = QUANTILE.get(metric)
+        judged = ~np.isnan(value)
+        if q is not None:
+            judged &= new_n * (1.0 - q) >= judge.min_tail_samples
+        with np.errstate(invalid="ignore"):
+            # value/limit > 1, as `judging._status` reads it: over the limit, or over 0 when the
+            # limit is not above 0 (a NaN limit included)
+            over = np.where(bound > 0, value > bound, value > 0)
+        any_judged |= judged
+        fail |= judged & over
+    return (enough & any_judged & ~fail).all(axis=1)
 
 
 class _Phase:
@@ -271,12 +405,12 @@ def block_rows(
     over the same traffic otherwise."""
     seed, block, want = where
     drawn = draw_block(scn, plan, deploys, seed, block)
-    rows = {}
     wanted = set(want)
-    for j, (i, exo) in enumerate(deploys):
-        if i not in wanted:
-            continue
-        if follows_plan(scn, plan, drawn, j, exo, streams.stream(seed, i, streams.OBSERVE)):
+    picked = [(j, i, exo) for j, (i, exo) in enumerate(deploys) if i in wanted]
+    passed = looks_pass(scn, plan, drawn, [deploys[j] for j, _, _ in picked], seed, [j for j, _, _ in picked])
+    rows = {}
+    for ok, (j, i, exo) in zip(passed.tolist(), picked, strict=True):
+        if ok and not alert_fires(scn, plan, drawn, j, exo):
             phase: Any = _Phase(plan, exo.release, drawn.ledger(plan, j))
             rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
         else:

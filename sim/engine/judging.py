@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .world import World
 
 STABLE, NEW = 0, 1
-_STAT = {"error_rate": "error_rate", "p50": "p50_ms", "p99": "p99_ms", "saturation": "saturation"}
+STAT = {"error_rate": "error_rate", "p50": "p50_ms", "p99": "p99_ms", "saturation": "saturation"}
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def looks_from_stats(judge: GateJudge, s: dict[str, tuple[list[float], list[floa
     least = max(1, judge.min_requests)
     stable_n, new_n = s["requests"]
     limits = how.limits_many(judge, s)
-    columns = [(m, s[_STAT[m]][NEW], _per_tick(limits[m], T)) for m in judge.watch]
+    columns = [(m, s[STAT[m]][NEW], _per_tick(limits[m], T)) for m in judge.watch]
     needs_baseline = how.needs_baseline
 
     def judged(i: int) -> list[tuple[Metric, float, float]] | None:
@@ -181,7 +181,7 @@ def _status(judged: Sequence[tuple[str, float, float]] | None) -> str:
 
 
 def _observed(s: Any) -> dict[str, float]:
-    return {m: getattr(s, _STAT[m]) for m in METRICS}
+    return {m: getattr(s, STAT[m]) for m in METRICS}
 
 
 @JUDGES.implementation("fixed")
@@ -231,7 +231,7 @@ class BaselineMeasure(Measure):
 
     @staticmethod
     def limits_many(judge: BaselineJudge, s: dict[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
-        return {m: _baseline_bounds(judge, m, s[_STAT[m]][STABLE]) for m in judge.watch}
+        return {m: _baseline_bounds(judge, m, s[STAT[m]][STABLE]) for m in judge.watch}
 
 
 def _baseline_bounds(judge: BaselineJudge, metric: str, baselines: list[float]) -> list[float]:
@@ -313,7 +313,7 @@ class MannWhitneyMeasure(Measure):
         values: dict[str, tuple[float, float]] = {}
         worst, inconclusive = 0.0, False
         for metric in judge.watch:
-            key = _STAT[metric]
+            key = STAT[metric]
             x, y = (
                 c[key][_usable(judge, metric, c["requests"])],
                 b[key][_usable(judge, metric, b["requests"])],
