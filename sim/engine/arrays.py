@@ -22,10 +22,11 @@ array engine drew.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,14 +37,16 @@ from ..core import rng as streams
 from ..core import sampling
 from . import judging
 from .alert import ServiceWindows, fires_by, steady_past
-from .exogenous import Exogenous
+from .exogenous import Episode, Exogenous
 from .fleet import SYNTHETIC_LATENCY_MS, quantile_ms
 from .metrics import deploy_row
+from .routing import RoutingFixed, RoutingState, route
 from .serving import ServingFixed, Snapshot, Stretch, serve
 from .simulate import Simulation, simulate
 from .strategies.base import PlannedLook
-from .tape import Fill
+from .tape import Fill, pieces, same_state
 from .telemetry import Telemetry
+from .world import background, noise_changes
 
 #: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
 #: batch chunks the deploys (a chunk computes whole blocks).
@@ -52,21 +55,62 @@ BLOCK = 64
 _EPS = 1e-9
 
 
+class Pieces(NamedTuple):
+    """[0, end) cut at windows and at state changes: the states in force, and per piece its state's
+    index, its window, its start and its length; the pieces sharing a window (see `tape.pieces`)."""
+
+    snaps: list[Snapshot]
+    which: np.ndarray
+    k: np.ndarray
+    start: np.ndarray
+    dt: np.ndarray
+    shared: list[int]
+
+
+def _pieces(segments: list[tuple[float, Snapshot]], end: float, window_s: float) -> Pieces:
+    snaps, k, start, stop, which, shared = pieces(segments, 0.0, end, window_s)
+    return Pieces(snaps, which, k, start, stop - start, shared)
+
+
 @dataclass(frozen=True)
 class Plan:
     """A strategy's run along which a block is served: its states, its looks, its pieces of windows."""
 
     run: Simulation  # the plan's own run: its world's marks and its deploy, as a row reads them
     segments: list[tuple[float, Snapshot]]  # (start, state) in time order
+    states: list[tuple[float, RoutingState]]  # the control plane's states behind them
     looks: list[PlannedLook]  # every read its analyses make, in the order they make them
-    snaps: list[Snapshot]  # the pieces of [0, end): each a window, or part of one, under one state
-    which: np.ndarray
-    k: np.ndarray
-    start: np.ndarray
-    dt: np.ndarray
-    shared: list[int]  # pieces sharing their window with another (a state change inside it)
+    pieces: Pieces
     end: float
     fixed: ServingFixed
+    routing: RoutingFixed
+    base_error: float  # the fleet's own failure probability (noisy neighbours add theirs)
+
+    @property
+    def steps(self) -> tuple[float, ...]:
+        return tuple(t for t, _ in self.segments)
+
+    def segments_of(self, exo: Exogenous) -> list[tuple[float, Snapshot]]:
+        """The states a deploy meets while it follows the plan: the plan's, and its noisy
+        neighbours' episodes beginning and ending (what `world.noise_process` replays)."""
+        if not exo.episodes:
+            return self.segments
+        noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < self.end]
+        times = sorted({t for t, _ in self.states} | {t for t, _ in noise})
+        out: list[tuple[float, Snapshot]] = []
+        i = n = 0
+        active: tuple[Episode, ...] = ()
+        for t in times:
+            while i + 1 < len(self.states) and self.states[i + 1][0] <= t:
+                i += 1
+            while n < len(noise) and noise[n][0] <= t:
+                active = noise[n][1]
+                n += 1
+            # One state per instant anything changes, as the tape records them (equal ones too).
+            out.append(
+                (t, route(self.routing, self.states[i][1], background(active, self.base_error)).snapshot)
+            )
+        return out
 
 
 def plannable(scn: Scenario, strategy: str) -> bool:
@@ -89,57 +133,58 @@ def plannable(scn: Scenario, strategy: str) -> bool:
 
 
 def covered(exo: Exogenous) -> bool:
-    """Whether a deploy can follow the plan at all: a good release, and no noisy neighbour."""
-    return not exo.release.bad and not exo.episodes
+    """Whether a deploy can follow the plan at all: a good release (noisy neighbours or not)."""
+    return not exo.release.bad
 
 
 def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
     """The plan of a strategy, from a covered deploy's draws (the plan does not depend on which);
     None if it does not run its whole horizon undisturbed."""
     looks: list[PlannedLook] = []
-    run = simulate(scn, strategy, exo, seed, 0, plan=looks)
+    quiet = dataclasses.replace(exo, episodes=())
+    run = simulate(scn, strategy, quiet, seed, 0, plan=looks)
     horizon = scn.run.horizon_s
-    tape = run.world.tape
+    world = run.world
+    tape = world.tape
     if run.deploy.detected_by is not None or run.deploy.finished.triggered or tape.horizon_s != horizon:
         return None
-    snaps, k, start, end, which, shared = tape.pieces(0.0, horizon)
+    assert world.states is not None
+    segments = list(tape.segments)
     return Plan(
-        run, list(tape.segments), looks, snaps, which, k, start, end - start, shared, horizon, tape.serving
+        run,
+        segments,
+        list(world.states),
+        looks,
+        _pieces(segments, horizon, scn.run.window_s),
+        horizon,
+        tape.serving,
+        world.routing_fixed,
+        scn.fleet.error_rate,
     )
 
 
 @dataclass
 class Block:
-    """A block's covered deploys served along a plan: per deploy (first axis) its ledger's rows,
-    its telemetry's arrays and the requests left undrawn."""
+    """A block's covered deploys served along a plan: per deploy (first axis) its telemetry's arrays
+    and the requests left undrawn, its ledger's rows and the states it was served under."""
 
-    taken: np.ndarray  # (D, m, S + 1)
-    caused: np.ndarray  # (D, m)
-    schema_failed: np.ndarray  # (D, m)
-    faulty: np.ndarray  # (D, m, S)
-    share: np.ndarray  # (D, m, S)
-    down: np.ndarray  # (m,)
     acc: np.ndarray  # (D, windows, 2, fields)
     util: np.ndarray  # (D, windows, 2)
     svc: np.ndarray  # (D, windows, 2)
     rem: np.ndarray  # (D, windows, S + 1)
-
-    def ledger(self, plan: Plan, j: int) -> dict[str, np.ndarray]:
-        return {
-            "t0": plan.start,
-            "dt": plan.dt,
-            "k": plan.k,
-            "taken": self.taken[j],
-            "caused": self.caused[j],
-            "schema_failed": self.schema_failed[j],
-            "faulty": self.faulty[j],
-            "share": self.share[j],
-            "down": self.down,
-        }
+    ledgers: list[dict[str, np.ndarray]]
+    segments: list[list[tuple[float, Snapshot]]]
 
     def fill(self, plan: Plan, j: int) -> Fill:
         return Fill(
-            plan.segments, plan.end, self.rem[j], self.ledger(plan, j), self.acc[j], self.util[j], self.svc[j]
+            self.segments[j],
+            plan.steps,
+            plan.end,
+            self.rem[j],
+            self.ledgers[j],
+            self.acc[j],
+            self.util[j],
+            self.svc[j],
         )
 
 
@@ -147,11 +192,14 @@ def _share(dt: float, left: float) -> float:
     return 1.0 if left <= 0.0 else min(dt / left, 1.0)
 
 
-def serve_block(plan: Plan, counts: np.ndarray, rng: np.random.Generator, window_s: float) -> Block:
-    """Serve D deploys' requests (counts: deploys × windows × (segments + synthetic)) along the plan,
-    piece by piece as the tape would, every deploy in the same numpy calls."""
+def serve_block(
+    cut: Pieces, fixed: ServingFixed, counts: np.ndarray, rng: np.random.Generator, window_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
+    """Serve D deploys' requests (counts: deploys × windows × (segments + synthetic)) along the same
+    pieces, one after the other as the tape would, every deploy in the same numpy calls: their
+    telemetry's arrays, the requests left undrawn and each deploy's ledger rows."""
     D, n_windows, S1 = counts.shape
-    k, start, dt, shared = plan.k, plan.start, plan.dt, plan.shared
+    k, start, dt, shared = cut.k, cut.start, cut.dt, cut.shared
     m, W = len(k), window_s
     rem = counts.copy()
     taken = rem[:, k]  # a copy (fancy indexing)
@@ -168,14 +216,14 @@ def serve_block(plan: Plan, counts: np.ndarray, rng: np.random.Generator, window
         taken[:, i] = rem[:, ki] if f >= 1.0 - _EPS else sampling.binomial(rng, rem[:, ki], f)
         rem[:, ki] -= taken[:, i]
     stretch = Stretch(
-        plan.snaps,
-        np.tile(plan.which, D),
+        cut.snaps,
+        np.tile(cut.which, D),
         np.tile(k, D),
         np.tile(start, D),
         np.tile(dt, D),
         taken.reshape(D * m, S1),
     )
-    served = serve(rng, stretch, plan.fixed)
+    served = serve(rng, stretch, fixed)
     S = S1 - 1
 
     def per_row(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
@@ -191,8 +239,8 @@ def serve_block(plan: Plan, counts: np.ndarray, rng: np.random.Generator, window
     latw = np.multiply(served.mult, served.user, out=rows[:, :, Telemetry.LATW])
     if served.profile is not None:
         rows[:, :, Telemetry.LATW_ON] = np.where(served.profile, latw, 0.0)
-    first = np.searchsorted(k, np.arange(int(k[0]), int(k[-1]) + 1))
     k0, k1 = int(k[0]), int(k[-1]) + 1
+    first = np.searchsorted(k, np.arange(k0, k1))
     acc = np.zeros((D, n_windows, 2, fields))
     acc[:, k0:k1] = np.add.reduceat(rows.reshape(D, m, 2, fields), first, axis=1)
     util = np.zeros((D, n_windows, 2))
@@ -201,18 +249,50 @@ def serve_block(plan: Plan, counts: np.ndarray, rng: np.random.Generator, window
     svc[:, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
     svc[:, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
     down = served.down
-    return Block(
-        taken=taken,
-        caused=per_row(served.caused),
-        schema_failed=per_row(served.schema_failed),
-        faulty=per_row(served.faulty, (S,)),
-        share=per_row(served.share, (S,), float),
-        down=down.reshape(D, m)[0].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down)),
-        acc=acc,
-        util=util,
-        svc=svc,
-        rem=rem,
-    )
+    down_m = down.reshape(D, m)[0].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down))
+    caused, schema_failed = per_row(served.caused), per_row(served.schema_failed)
+    faulty, share = per_row(served.faulty, (S,)), per_row(served.share, (S,), float)
+    ledgers = [
+        {
+            "t0": start,
+            "dt": dt,
+            "k": k,
+            "taken": taken[d],
+            "caused": caused[d],
+            "schema_failed": schema_failed[d],
+            "faulty": faulty[d],
+            "share": share[d],
+            "down": down_m,
+        }
+        for d in range(D)
+    ]
+    return acc, util, svc, rem, ledgers
+
+
+def draw_block(
+    scn: Scenario, plan: Plan, deploys: Sequence[tuple[int, Exogenous]], seed: int, block: int
+) -> Block:
+    """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along the
+    plan, from the block's own stream: those no noisy neighbour meets in one go, then each of the
+    others along its own states."""
+    rng = streams.stream(seed, block, streams.ARRAYS)
+    W = scn.run.window_s
+    quiet = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes]
+    groups: list[tuple[list[int], tuple[Any, ...]]] = []
+    if quiet:
+        counts = np.stack([deploys[j][1].traffic.counts for j in quiet])
+        groups.append((quiet, serve_block(plan.pieces, plan.fixed, counts, rng, W)))
+    segments = [plan.segments] * len(deploys)
+    for j, (_, exo) in enumerate(deploys):
+        if exo.episodes:
+            segments[j] = plan.segments_of(exo)
+            cut = _pieces(segments[j], plan.end, W)
+            groups.append(([j], serve_block(cut, plan.fixed, exo.traffic.counts[None], rng, W)))
+    order = [j for members, _ in groups for j in members]
+    where = np.argsort(order)
+    acc, util, svc, rem = (np.concatenate([g[1][f] for g in groups])[where] for f in range(4))
+    ledgers_in_order = [ledger for _, g in groups for ledger in g[4]]
+    return Block(acc, util, svc, rem, [ledgers_in_order[i] for i in where], segments)
 
 
 def follows_plan(
@@ -384,15 +464,6 @@ class _Phase:
         self.marks, self.release, self.ledger, self.rng = plan.run.world.marks, release, ledger, None
 
 
-def draw_block(
-    scn: Scenario, plan: Plan, deploys: Sequence[tuple[int, Exogenous]], seed: int, block: int
-) -> Block:
-    """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along the
-    plan, from the block's own stream."""
-    counts = np.stack([exo.traffic.counts for _, exo in deploys])
-    return serve_block(plan, counts, streams.stream(seed, block, streams.ARRAYS), scn.run.window_s)
-
-
 def block_rows(
     scn: Scenario,
     strategy: str,
@@ -411,7 +482,7 @@ def block_rows(
     rows = {}
     for ok, (j, i, exo) in zip(passed.tolist(), picked, strict=True):
         if ok and not alert_fires(scn, plan, drawn, j, exo):
-            phase: Any = _Phase(plan, exo.release, drawn.ledger(plan, j))
+            phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
             rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
         else:
             rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row

@@ -104,6 +104,7 @@ def simulate(
         world.tape.prefill(fill)
     if plan is not None:
         world.tape.plan_only, d.plan = True, plan
+        world.keep_states()
     if exo.episodes:  # most deploys meet no noisy neighbour: no process to replay them
         env.process(noise_process(env, exo.episodes, world))
     watching = watchers(env, world, d, scn, exo)

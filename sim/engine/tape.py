@@ -95,7 +95,8 @@ class Fill(NamedTuple):
     the tape hands it out in place of its own draws for as long as the deploy's state follows
     the plan, and draws for itself from the first stretch where it does not."""
 
-    plan: list[tuple[float, Snapshot]]  # the plan's states: (start, snapshot) in time order
+    plan: list[tuple[float, Snapshot]]  # the states drawn under: (start, snapshot) in time order
+    steps: tuple[float, ...]  # when the strategy's plan changes the state (the rest is exogenous)
     end: float  # how far it was drawn
     rem: np.ndarray  # (windows, S + 1): requests of each window left undrawn
     ledger: dict[str, np.ndarray]  # the ledger's rows of the stretch, column by column
@@ -104,7 +105,7 @@ class Fill(NamedTuple):
     svc: np.ndarray
 
 
-def _same(a: Snapshot, b: Snapshot) -> bool:
+def same_state(a: Snapshot, b: Snapshot) -> bool:
     return a is b or np.array_equal(a.packed, b.packed, equal_nan=True)
 
 
@@ -112,6 +113,56 @@ def _in_force(segs: list[tuple[float, Snapshot]], t0: float, t1: float) -> list[
     """The states of `segs` in force at some time in [t0, t1)."""
     starts = [s for s, _ in segs]
     return segs[max(0, bisect.bisect_right(starts, t0 + _EPS) - 1) : bisect.bisect_left(starts, t1 - _EPS)]
+
+
+def pieces(
+    segs: list[tuple[float, Snapshot]], t0: float, t1: float, window_s: float
+) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Split [t0, t1) at window and state boundaries: the snapshots in force, per piece its
+    window, start, end and snapshot index, and the pieces that share their window with another
+    (a state change inside it), in time order."""
+    W = window_s
+    if segs[-1][0] <= t0 + _EPS:  # one state covers it all: the common case
+        k0 = int(t0 // W + _EPS)
+        k = np.arange(k0, math.ceil(t1 / W - _EPS))
+        start = k * W
+        start[0] = t0
+        end = start + W
+        end[0] = min((k0 + 1) * W, t1)
+        end[-1] = t1
+        return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64), []
+    # Each state's stretch [a, b) covers windows ka..kb-1; only its first piece starts late (at a)
+    # and only its last may end early (at b).
+    snaps: list[Snapshot] = []
+    spans: list[tuple[int, float, float, int, int]] = []  # (snapshot, a, b, ka, kb), newest first
+    for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
+        s_start = segs[i][0]
+        a = max(s_start, t0)
+        b = min(segs[i + 1][0] if i + 1 < len(segs) else math.inf, t1)
+        if b > a + _EPS:
+            spans.append((len(snaps), a, b, int(a // W + _EPS), math.ceil(b / W - _EPS)))
+            snaps.append(segs[i][1])
+        if s_start <= t0:
+            break
+    spans.reverse()
+    k = np.concatenate([np.arange(ka, kb) for _, _, _, ka, kb in spans])
+    start, end = k * W, (k + 1) * W
+    lengths = [kb - ka for _, _, _, ka, kb in spans]
+    last = list(itertools.accumulate(lengths, initial=-1))
+    start[[i + 1 for i in last[:-1]]] = [max(ka * W, a) for _, a, _, ka, _ in spans]
+    end[last[1:]] = [min(kb * W, b) for _, _, b, _, kb in spans]
+    # Where a state changes inside a window, the last piece before and the first after share it.
+    shared: set[int] = set()
+    for j in range(len(spans) - 1):
+        if spans[j + 1][3] == spans[j][4] - 1:  # the next stretch begins inside this one's last window
+            shared.update((last[j + 1], last[j + 1] + 1))
+    return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths), sorted(shared)
+
+
+class ExogenousTimeout(simpy.Timeout):
+    """A wait until a change no strategy decides (a noisy neighbour's episode beginning or ending).
+    A tape holding a fill has it drawn already (the fill's states include it), so the tape draws on
+    past it; any other tape stops there, as at any change."""
 
 
 class Tape:
@@ -152,17 +203,29 @@ class Tape:
         self._fill = fill
 
     @property
+    def filled(self) -> bool:
+        """Whether the tape still hands out a fill (the deploy has followed its plan so far)."""
+        return self._fill is not None
+
+    @property
     def segments(self) -> list[tuple[float, Snapshot]]:
         """The states recorded so far: (start, snapshot) in time order."""
         return self._segments
 
+    def _filled_under(self, t: float, snap: Snapshot) -> bool:
+        fill = self._fill
+        if fill is None or t > fill.end - _EPS:
+            return False
+        starts = [s for s, _ in fill.plan]
+        return same_state(fill.plan[bisect.bisect_right(starts, t + _EPS) - 1][1], snap)
+
     def _follows_plan(self, fill: Fill, t0: float, t1: float) -> bool:
-        """Whether the states in force over [t0, t1) are the plan's, change for change."""
-        mine, plan = _in_force(self._segments, t0, t1), _in_force(fill.plan, t0, t1)
+        """Whether the states recorded over [t0, t1] are the fill's, change for change."""
+        mine, plan = _in_force(self._segments, t0, t1 + 2 * _EPS), _in_force(fill.plan, t0, t1 + 2 * _EPS)
         if len(mine) != len(plan):
             return False
         for i, ((a, x), (b, y)) in enumerate(zip(mine, plan, strict=True)):
-            if (i and abs(a - b) > _EPS) or not _same(x, y):
+            if (i and abs(a - b) > _EPS) or not same_state(x, y):
                 return False
         return True
 
@@ -181,9 +244,10 @@ class Tape:
         self.materialized = t
 
     def record(self, snap: Snapshot) -> None:
-        """The state from now on. A change inside a stretch already drawn rewinds it first."""
+        """The state from now on. A change inside a stretch already drawn rewinds it first, unless
+        the fill it came from was drawn under this very state from now on."""
         now = self.env.now
-        if self.materialized > now + _EPS:
+        if self.materialized > now + _EPS and not self._filled_under(now, snap):
             self._rewind(now)
         if self._segments and self._segments[-1][0] >= now - _EPS:
             self._segments[-1] = (self._segments[-1][0], snap)  # several changes at one instant
@@ -210,6 +274,8 @@ class Tape:
         for t, event in self.env.scheduled():  # a handful
             if type(event) is QuietTimeout:
                 best = min(best, t + event.quiet_for)
+            elif type(event) is ExogenousTimeout and self._fill is not None:
+                continue
             elif t < best:
                 if waking is None:
                     # The one running now (an observer reading) waits for nothing yet: an event it
@@ -243,46 +309,8 @@ class Tape:
     def pieces(
         self, t0: float, t1: float
     ) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
-        """Split [t0, t1) at window and state boundaries: the snapshots in force, per piece its
-        window, start, end and snapshot index, and the pieces that share their window with another
-        (a state change inside it), in time order."""
-        W = self.window_s
-        segs = self._segments
-        if segs[-1][0] <= t0 + _EPS:  # one state covers it all: the common case
-            k0 = int(t0 // W + _EPS)
-            k = np.arange(k0, math.ceil(t1 / W - _EPS))
-            start = k * W
-            start[0] = t0
-            end = start + W
-            end[0] = min((k0 + 1) * W, t1)
-            end[-1] = t1
-            return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64), []
-        # Each state's stretch [a, b) covers windows ka..kb-1; only its first piece starts late (at a)
-        # and only its last may end early (at b).
-        snaps: list[Snapshot] = []
-        spans: list[tuple[int, float, float, int, int]] = []  # (snapshot, a, b, ka, kb), newest first
-        for i in range(len(segs) - 1, -1, -1):  # newest first: old segments lie behind t0
-            s_start = segs[i][0]
-            a = max(s_start, t0)
-            b = min(segs[i + 1][0] if i + 1 < len(segs) else math.inf, t1)
-            if b > a + _EPS:
-                spans.append((len(snaps), a, b, int(a // W + _EPS), math.ceil(b / W - _EPS)))
-                snaps.append(segs[i][1])
-            if s_start <= t0:
-                break
-        spans.reverse()
-        k = np.concatenate([np.arange(ka, kb) for _, _, _, ka, kb in spans])
-        start, end = k * W, (k + 1) * W
-        lengths = [kb - ka for _, _, _, ka, kb in spans]
-        last = list(itertools.accumulate(lengths, initial=-1))
-        start[[i + 1 for i in last[:-1]]] = [max(ka * W, a) for _, a, _, ka, _ in spans]
-        end[last[1:]] = [min(kb * W, b) for _, _, b, _, kb in spans]
-        # Where a state changes inside a window, the last piece before and the first after share it.
-        shared: set[int] = set()
-        for j in range(len(spans) - 1):
-            if spans[j + 1][3] == spans[j][4] - 1:  # the next stretch begins inside this one's last window
-                shared.update((last[j + 1], last[j + 1] + 1))
-        return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths), sorted(shared)
+        """`pieces` of [t0, t1) under the states recorded."""
+        return pieces(self._segments, t0, t1, self.window_s)
 
     def _draw(self, t1: float) -> None:
         t0 = self.materialized
@@ -293,16 +321,20 @@ class Tape:
             return
         fill = self._fill
         if fill is not None:
-            # The array engine's draws stand in for the tape's while the state follows its plan.
-            upto = min(t1, fill.end)
-            if upto > t0 + _EPS and self._follows_plan(fill, t0, upto):
+            # The array engine's draws stand in for the tape's while the states recorded so far are
+            # the fill's, up to the plan's next step (the deploy may not take it) or the fill's end.
+            now = self.env.now
+            upto = min(t1, fill.end, *(t for t in fill.steps if t > now + _EPS))
+            if upto > t0 + _EPS and self._follows_plan(fill, t0, min(now, upto)):
                 self.materialized = t0 = upto
             elif upto > t0 + _EPS:
-                self._rewind(t0)  # a stretch off the plan: what the fill holds from its window on is not ours
+                self._rewind(t0)  # off the plan: what the fill holds from this window on is not ours
                 t0 = self.materialized
             if t1 <= t0 + _EPS:
                 return
-            self._fill = None  # past the fill's end
+            if self._fill is not None:  # drawn on from here by the tape itself
+                self._rewind(t0)
+                t0 = self.materialized
         W = self.window_s
         snaps, k, start, end, which, shared = self.pieces(t0, t1)
         dt = end - start

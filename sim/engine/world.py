@@ -22,7 +22,7 @@ import simpy
 from .exogenous import Episode, Release, TrafficDraw
 from .routing import Background, RoutingFixed, RoutingState, route
 from .serving import NEW, STABLE, ServingFixed
-from .tape import DeployEnvironment, Tape
+from .tape import DeployEnvironment, ExogenousTimeout, Tape
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -120,12 +120,22 @@ class World:
         self.phase = "binary"  # or "flag": both slots run the new binary, split by the flag
         self.flag_share = 0.0
         self.schema_broken = False
-        self._set_noise_levels((1.0, 1.0), (0.0, 0.0))
+        self.background = background((), scn.fleet.error_rate)
         self.marks = Marks()
         self._inst_t = 0.0
+        self.states: list[tuple[float, RoutingState]] | None = None
         self._route()
 
+    def keep_states(self) -> None:
+        """Keep every state from now on, with when it was set (a plan's run: `sim.engine.arrays`)."""
+        self.states = [(self.env.now, self._state)]
+
     # ---- the tape, for readers ----
+
+    @property
+    def routing_fixed(self) -> RoutingFixed:
+        """What routing reads that stays put for this world's life."""
+        return self._fixed
 
     @property
     def materialized(self) -> float:
@@ -213,17 +223,9 @@ class World:
 
     def set_noise(self, episodes: tuple[Episode, ...]) -> None:
         def apply() -> None:
-            hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
-            lat_s, lat_n = (float(math.prod(e.latency_factor for e in hit)) for hit in hits)
-            err_s, err_n = (1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits)
-            self._set_noise_levels((lat_s, lat_n), (err_s, err_n))
+            self.background = background(episodes, self.scn.fleet.error_rate)
 
         self._change(apply)
-
-    def _set_noise_levels(self, lat: tuple[float, float], err: tuple[float, float]) -> None:
-        base = self.scn.fleet.error_rate
-        bg_s, bg_n = (1.0 - (1.0 - base) * (1.0 - e) for e in err)
-        self.background = Background(lat, (bg_s, bg_n))
 
     def activate_fault(self) -> None:
         self._change(lambda: setattr(self, "fault_active", True))
@@ -274,7 +276,8 @@ class World:
             self._check_recovered()
 
     def _change(self, apply: Callable[[], None]) -> None:
-        self._account_instances(self.env.now)
+        # No instance count changes here (`set_replicas` accounts for those): the cost account is
+        # settled only as instances change, so it adds the same terms whatever else changes between.
         apply()
         self._route()
         self._stamp(self.env.now)
@@ -296,6 +299,13 @@ class World:
             self.schema_broken,
             started if leak and started is not None else math.nan,
         )
+        self._state = state
+        if self.states is not None:  # a plan's run keeps its states (`sim.engine.arrays`)
+            now = self.env.now
+            if self.states and self.states[-1][0] >= now - _EPS:
+                self.states[-1] = (self.states[-1][0], state)
+            else:
+                self.states.append((now, state))
         routed = route(self._fixed, state, self.background)
         self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
         self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
@@ -340,19 +350,37 @@ class World:
         self._inst_t = now
 
 
-def noise_process(
-    env: simpy.Environment, episodes: tuple[Episode, ...], world: World
-) -> Generator[Any, Any, None]:
-    """Replay the episodes: at each start or end, hand the world the set of episodes under way."""
+def background(episodes: tuple[Episode, ...], base_error: float) -> Background:
+    """What each slot meets from the noisy neighbours' episodes under way (in the order they began)."""
+    hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
+    lat_s, lat_n = (float(math.prod(e.latency_factor for e in hit)) for hit in hits)
+    err_s, err_n = (1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits)
+    bg_s, bg_n = (1.0 - (1.0 - base_error) * (1.0 - e) for e in (err_s, err_n))
+    return Background((lat_s, lat_n), (bg_s, bg_n))
+
+
+def noise_changes(episodes: tuple[Episode, ...]) -> list[tuple[float, tuple[Episode, ...]]]:
+    """Each instant an episode begins or ends, and the episodes under way from then (in the order
+    they began): what `noise_process` replays. Changes before t = 0 take effect at 0."""
     changes = sorted(
         [(e.start, 1, e) for e in episodes] + [(e.end, 0, e) for e in episodes], key=lambda c: (c[0], c[1])
     )
+    out: list[tuple[float, tuple[Episode, ...]]] = []
     active: list[Episode] = []
     for t, starting, ep in changes:
-        if t > env.now:
-            yield env.timeout(t - env.now)
         if starting:
             active.append(ep)
         else:
             active.remove(ep)
-        world.set_noise(tuple(active))
+        out.append((max(t, 0.0), tuple(active)))
+    return out
+
+
+def noise_process(
+    env: simpy.Environment, episodes: tuple[Episode, ...], world: World
+) -> Generator[Any, Any, None]:
+    """Replay the episodes: at each start or end, hand the world the set of episodes under way."""
+    for t, active in noise_changes(episodes):
+        if t > env.now:
+            yield ExogenousTimeout(env, t - env.now)
+        world.set_noise(active)
