@@ -44,7 +44,7 @@ from .routing import RoutingFixed, RoutingState, route
 from .serving import ServingFixed, Snapshot, Stretch, serve
 from .simulate import Simulation, simulate
 from .strategies.base import PlannedLook
-from .tape import Fill, pieces, same_state
+from .tape import Fill, pieces
 from .telemetry import Telemetry
 from .world import background, noise_changes
 
