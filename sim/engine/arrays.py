@@ -453,7 +453,7 @@ def _statuses_pass(judge: judging.GateJudge, n: np.ndarray, figures: dict[str, n
             over = np.where(bound > 0, value > bound, value > 0)
         any_judged |= judged
         fail |= judged & over
-    return (enough & any_judged & ~fail).all(axis=1)
+    return np.asarray((enough & any_judged & ~fail).all(axis=1))
 
 
 class _Phase:
