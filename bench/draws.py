@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import scenario_at
 
 import sim
+from sim.engine.exogenous import draw_exogenous
+from sim.engine.simulate import simulate
 from sim.core import rng as streams
 
 STREAM_NAMES = {
@@ -121,12 +123,20 @@ def counting(tally: Tally) -> Iterator[None]:
         streams.stream = original
 
 
+def _event_rows(scn: sim.Scenario, strategy: str, deploys: int, seed: int) -> pd.DataFrame:
+    # The event engine, deploy by deploy: the variates the model needs per deploy, which the floor
+    # is derived from (the array engine draws the same kinds, a block of deploys per call).
+    return pd.DataFrame(
+        [simulate(scn, strategy, draw_exogenous(scn, seed, i), seed, i).row for i in range(deploys)]
+    )
+
+
 def count(scn: sim.Scenario, strategy: str, deploys: int, seed: int = 1) -> Tally:
-    """The draws of `deploys` deploys of one strategy, checked not to change the rows."""
-    plain = sim.run_batch(scn, deploys=deploys, seed=seed, strategies=[strategy], jobs=1)
+    """The event engine's draws for `deploys` deploys of one strategy, checked not to change the rows."""
+    plain = _event_rows(scn, strategy, deploys, seed)
     tally = Tally()
     with counting(tally):
-        counted = sim.run_batch(scn, deploys=deploys, seed=seed, strategies=[strategy], jobs=1)
+        counted = _event_rows(scn, strategy, deploys, seed)
     pd.testing.assert_frame_equal(plain, counted)
     if not tally.calls:
         raise SystemExit("no draws counted: the engine no longer builds its streams with sim.core.rng.stream")
@@ -174,7 +184,8 @@ def schedule(scn: sim.Scenario, strategy: str = "progressive", seed: int = 1, tr
     its weight steps and its analysis looks (each covers the time since the one before, the first
     the time since the first weight was set)."""
     for deploy in range(tries):
-        run = sim.run_deploy(scn, strategy, deploy=deploy, seed=seed)
+        exo = draw_exogenous(scn, seed, deploy)
+        run = simulate(scn, strategy, exo, seed, deploy, record=True)
         tl = sim.timeline(run)
         if run.row["release_bad"] or (tl.events["kind"] == "review").any():
             continue

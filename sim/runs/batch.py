@@ -54,10 +54,10 @@ def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
 def chunk_size(deploys: int, jobs: int) -> int:
     # Enough chunks per worker to balance load, few enough that scheduling stays cheap; about 500
     # deploys at most, so a chunk's rows stay small in memory and an interrupted batch loses little
-    # work. Whole blocks of the array engine once chunks are that large: a chunk that cuts a block
-    # serves all of it (cheap next to its deploys' own work, but not free).
+    # work. Whole blocks of the array engine once a batch has one: a chunk that cuts a block serves
+    # all of it (cheap next to its deploys' own work, but not free).
     size = max(1, min(500, deploys // max(1, 8 * jobs)))
-    return size // BLOCK * BLOCK if size >= BLOCK else size
+    return max(BLOCK, size // BLOCK * BLOCK) if deploys >= BLOCK else size
 
 
 def windows_per_deploy(scn: Scenario) -> int:
