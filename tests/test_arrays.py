@@ -112,6 +112,12 @@ def test_what_the_array_engine_covers() -> None:
         "default", overrides=["strategies.progressive.analyses[0].error_probability=0.1"]
     )
     assert not arrays.plannable(gated, "progressive")
+    # A block holds every window of 64 deploys: a longer watch stays in the event engine.
+    W = scn.run.window_s
+    longest = sim.load_scenario("default", overrides=[f"run.horizon_s={arrays.MAX_WINDOWS * W}"])
+    assert arrays.plannable(longest, "progressive")
+    longer = sim.load_scenario("default", overrides=[f"run.horizon_s={(arrays.MAX_WINDOWS + 1) * W}"])
+    assert not arrays.plannable(longer, "progressive")
 
 
 def test_departing_deploys_roll_back_as_often_as_in_the_event_engine() -> None:

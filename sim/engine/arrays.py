@@ -52,6 +52,11 @@ from .world import background, noise_changes
 #: batch chunks the deploys (a chunk computes whole blocks).
 BLOCK = 64
 
+#: A block holds about 150 bytes per deploy and window (telemetry, ledger, requests left); longer
+#: watches than this many windows (20 h of 10 s windows: about 70 MB a block) run in the event
+#: engine, which holds one deploy's windows at a time.
+MAX_WINDOWS = 7200
+
 _EPS = 1e-9
 
 
@@ -115,9 +120,12 @@ class Plan:
 
 def plannable(scn: Scenario, strategy: str) -> bool:
     """Whether a strategy's deploys follow one plan until their first decision: a progressive
-    rollout with no manual gate whose looks are all judged from aggregates, with no schema change."""
+    rollout with no manual gate whose looks are all judged from aggregates, with no schema change,
+    watched for at most `MAX_WINDOWS` windows."""
     spec = scn.strategies[strategy]
     if not isinstance(spec, ProgressiveConfig) or scn.migration.kind != "none":
+        return False
+    if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
     if any(step.manual_gate for step in spec.steps):
         return False
