@@ -28,17 +28,26 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in a if not eq(a[k], b[k])]
 
 
-@pytest.mark.parametrize("overrides", [["run.horizon_s=3600"], STRICT], ids=["default", "strict"])
-def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(overrides: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "overrides"),
+    [
+        ("progressive", ["run.horizon_s=3600"]),
+        ("progressive", STRICT),
+        ("recreate", ["run.horizon_s=3600"]),
+        ("blue_green", ["run.horizon_s=3600"]),
+    ],
+    ids=["progressive", "progressive-strict", "recreate", "blue_green"],
+)
+def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
     scn = sim.load_scenario("default", overrides=overrides)
-    seed, followed, departed = 4, 0, 0
+    seed, followed, departed, left = 4, 0, 0, 0
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
         members = _covered(exos, b)
-        plan = plan_for(scn, "progressive", members[0][1], seed)
+        plan = plan_for(scn, strategy, members[0][1], seed)
         assert plan is not None
         drawn = arrays.draw_block(scn, plan, members, seed, b)
-        rows = {r["deploy"]: r for r in simulate_deploys(scn, ["progressive"], seed, b * 64, (b + 1) * 64)}
+        rows = {r["deploy"]: r for r in simulate_deploys(scn, [strategy], seed, b * 64, (b + 1) * 64)}
         # The block's looks, worked out at once, are each deploy's looks through the event engine's code.
         at_once = arrays.looks_pass(scn, plan, drawn, members, seed, range(len(members)))
         for j, (i, exo) in enumerate(members):
@@ -49,13 +58,16 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(overrides: list[
                 followed += 1
             else:
                 departed += 1
-            replay = simulate(scn, "progressive", exo, seed, i, fill=drawn.fill(plan, j))
+            replay = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j))
             assert not _same(rows[i], replay.row), (i, _same(rows[i], replay.row))
-            # A deploy that follows its plan is served by the fill to the end, noisy neighbours and all.
-            assert replay.world.tape.filled == one_by_one, i
+            # A deploy that follows its plan is served by the fill to the end, noisy neighbours
+            # and all. (One the alert fires on may still follow it: a page the on-call finds
+            # unfounded changes nothing, so handing it to the event engine is only cautious.)
+            assert replay.world.tape.filled or not one_by_one, i
+            left += not replay.world.tape.filled
     assert followed > 20
-    if overrides is STRICT:  # the replay path is exercised too, and its rows keep their rollbacks
-        assert departed > 20
+    if overrides is STRICT:  # the replay path is exercised too: the deploys leave the plan there
+        assert departed > 20 and left > 20
 
 
 def test_deploys_not_covered_run_in_the_event_engine_as_before() -> None:
@@ -106,7 +118,10 @@ def test_the_plan_does_not_depend_on_the_deploy_it_is_made_from() -> None:
 def test_what_the_array_engine_covers() -> None:
     scn = sim.load_scenario("default")
     assert arrays.plannable(scn, "progressive")
+    assert arrays.plannable(scn, "recreate") and arrays.plannable(scn, "blue_green")
     assert not arrays.plannable(scn, "canary")  # a person reviews every step
+    manual = sim.load_scenario("default", overrides=["strategies.blue_green.auto_promote=false"])
+    assert not arrays.plannable(manual, "blue_green")
     assert not arrays.plannable(sim.load_scenario("schema-rename-breaking"), "progressive")
     gated = sim.load_scenario(
         "default", overrides=["strategies.progressive.analyses[0].error_probability=0.1"]

@@ -283,10 +283,18 @@ def steady_past(scn: Scenario, start_hour: float, window_s: float) -> SteadyPast
     return SteadyPast(history, scn.fleet.error_rate)
 
 
-def fires_by(judge: BurnRateJudge, service: ServiceWindows, past: SteadyPast, last_k: int) -> bool:
-    """Whether any tier of the alert, evaluated from its first instant on, fires by instant last_k."""
-    step = max(1, round(judge.eval_interval_s / service.window_s))
-    eval_ks = range(step, last_k + 1, step)
+def fires_by(
+    judge: BurnRateJudge, service: ServiceWindows, past: SteadyPast, span: tuple[float, int]
+) -> bool:
+    """Whether any tier of the alert, evaluated from t = 0 on, fires at an instant no earlier than
+    `span`'s time (s) and no later than its last instant (a window index)."""
+    W = service.window_s
+    step = max(1, round(judge.eval_interval_s / W))
+    after, last_k = span
+    if math.isinf(after):  # silenced to the end
+        return False
+    first = step if after <= 0 else max(step, math.ceil(after / W / step - 1e-9) * step)
+    eval_ks = range(first, last_k + 1, step)
     return any(
         judge.pairs(tier) and first_firing(judge, service, eval_ks, past, tier) is not None
         for tier in ("page", "ticket")

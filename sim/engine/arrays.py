@@ -32,7 +32,7 @@ import numpy as np
 
 from ..config.judges import QUANTILE
 from ..config.scenario import Scenario
-from ..config.strategies import ProgressiveConfig
+from ..config.strategies import BlueGreenConfig, ProgressiveConfig, RecreateConfig
 from ..core import rng as streams
 from ..core import sampling
 from . import judging
@@ -120,17 +120,24 @@ class Plan:
 
 def plannable(scn: Scenario, strategy: str) -> bool:
     """Whether a strategy's deploys follow one plan until their first decision: a progressive
-    rollout with no manual gate whose looks are all judged from aggregates, with no schema change,
-    watched for at most `MAX_WINDOWS` windows."""
+    rollout with no manual gate, a blue-green cutover that promotes itself, or a recreate; looks
+    all judged from aggregates; no schema change; watched for at most `MAX_WINDOWS` windows."""
     spec = scn.strategies[strategy]
-    if not isinstance(spec, ProgressiveConfig) or scn.migration.kind != "none":
+    if scn.migration.kind != "none" or scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
-    if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
+    if isinstance(spec, ProgressiveConfig):
+        if any(step.manual_gate for step in spec.steps):
+            return False
+        runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
+        runs += [spec.checks] if spec.checks is not None else []
+    elif isinstance(spec, BlueGreenConfig):
+        if not spec.auto_promote:  # a person promotes
+            return False
+        runs = [a for a in (spec.pre_promotion, spec.post_promotion) if a is not None]
+    elif isinstance(spec, RecreateConfig):
+        runs = []
+    else:
         return False
-    if any(step.manual_gate for step in spec.steps):
-        return False
-    runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
-    runs += [spec.checks] if spec.checks is not None else []
     for cfg in (m for run in runs for m in run.metrics):
         judge = scn.judges[cfg.judge]
         if cfg.pass_probability is not None or cfg.error_probability:
@@ -335,7 +342,10 @@ def alert_fires(scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous)
     W = scn.run.window_s
     service = ServiceWindows(block.svc[j, :, 0], block.svc[j, :, 1], W)
     last_k = math.floor(plan.end / W + 1e-9)
-    return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), last_k)
+    # A firing inside a maintenance silence (a recreate's planned outage) is refused and changes
+    # nothing; what counts is a firing at or after the silence's end.
+    silenced = plan.run.deploy.silenced_until
+    return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), (silenced, last_k))
 
 
 _PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))

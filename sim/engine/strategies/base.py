@@ -35,6 +35,7 @@ class PlannedLook(NamedTuple):
     k_from: list[int]
     k_to: list[int]
 
+
 #: The config record a strategy runs from (CanaryConfig for Canary, ...).
 SpecT = TypeVar("SpecT", bound=StrategyConfig)
 
