@@ -190,7 +190,7 @@ def main() -> None:
             print(f"  {rate:>9,.0f} req/s  {strategy:<12} {value:8.1f} /s")
     combined = per_second(scenario_at(300.0), None)
     figures["default_all_strategies"] = round(combined, 1)
-    print(f"  the default scenario, its four strategies together: {combined:8.1f} deploys/s (target: ≥ 1,500)")
+    print(f"  the default scenario, its four strategies together: {combined:8.1f} deploys/s (target ≥ 1,500)")
     print("the target case: a one-hour progressive rollout (each deploy followed for 1 h, 10 s windows)")
     for rate in (100.0, 100_000.0):
         value = per_second(scenario_at(rate, 3600.0), "progressive")

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import scenario_at
 
 import sim
+from sim.core import rng as streams
 from sim.engine.exogenous import draw_exogenous
 from sim.engine.simulate import simulate
-from sim.core import rng as streams
 
 STREAM_NAMES = {
     streams.RELEASE: "release",
