@@ -284,25 +284,126 @@ def serve_block(
     return acc, util, svc, rem, ledgers
 
 
+def serve_apart(
+    cuts: Sequence[Pieces], fixed: ServingFixed, counts: np.ndarray, rng: np.random.Generator, window_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
+    """`serve_block` for deploys each along its own pieces (counts: deploys × windows × columns):
+    each deploy's requests taken piece by piece, then every deploy's pieces in one `serve` call."""
+    D, n_windows, S1 = counts.shape
+    W = window_s
+    rem = counts.copy()
+    takes: list[np.ndarray] = []
+    snaps: list[Snapshot] = []
+    index: dict[int, int] = {}
+    which_all: list[np.ndarray] = []
+    for d, cut in enumerate(cuts):
+        k, start, dt, shared = cut.k, cut.start, cut.dt, cut.shared
+        taken = rem[d, k]  # a copy (fancy indexing)
+        last = len(k) - 1
+        if not shared or shared[-1] != last:
+            f = _share(float(dt[last]), (int(k[last]) + 1) * W - float(start[last]))
+            if f < 1.0 - _EPS:
+                taken[last] = sampling.binomial(rng, taken[last], f)
+        taken[shared] = 0
+        rem[d, k] -= taken
+        for i in shared:
+            ki = int(k[i])
+            f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
+            taken[i] = rem[d, ki] if f >= 1.0 - _EPS else sampling.binomial(rng, rem[d, ki], f)
+            rem[d, ki] -= taken[i]
+        takes.append(taken)
+        # States recur across deploys (routing is cached): each distinct one is listed once.
+        local = []
+        for snap in cut.snaps:
+            if id(snap) not in index:  # (the list keeps it alive: its id stays its own)
+                index[id(snap)] = len(snaps)
+                snaps.append(snap)
+            local.append(index[id(snap)])
+        which_all.append(np.asarray(local)[cut.which])
+    k_all = np.concatenate([c.k for c in cuts])
+    dt_all = np.concatenate([c.dt for c in cuts])
+    served = serve(
+        rng,
+        Stretch(
+            snaps,
+            np.concatenate(which_all),
+            k_all,
+            np.concatenate([c.start for c in cuts]),
+            dt_all,
+            np.concatenate(takes),
+        ),
+        fixed,
+    )
+    sizes = [len(c.k) for c in cuts]
+    g = np.repeat(np.arange(D) * n_windows, sizes) + k_all  # (deploy, window) as one index
+    first = np.flatnonzero(np.r_[True, np.diff(g) != 0])
+    fields = len(Telemetry.FIELDS)
+    M = len(k_all)
+    rows = np.zeros((M, 2, fields))
+    rows[:, :, Telemetry.USER] = served.user
+    rows[:, :, Telemetry.SYN] = served.syn
+    rows[:, :, Telemetry.ERR] = served.err
+    latw = np.multiply(served.mult, served.user, out=rows[:, :, Telemetry.LATW])
+    if served.profile is not None:
+        rows[:, :, Telemetry.LATW_ON] = np.where(served.profile, latw, 0.0)
+    at = g[first]
+    acc = np.zeros((D * n_windows, 2, fields))
+    acc[at] = np.add.reduceat(rows, first, axis=0)
+    util = np.zeros((D * n_windows, 2))
+    util[at] = np.maximum.reduceat(served.util, first, axis=0)
+    svc = np.zeros((D * n_windows, 2))
+    svc[at, 0] = np.add.reduceat(np.broadcast_to(served.svc_user, (M,)), first)
+    svc[at, 1] = np.add.reduceat(np.broadcast_to(served.svc_err, (M,)), first)
+    S = S1 - 1
+
+    def column(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
+        return np.broadcast_to(x, (M, *tail)) if isinstance(x, np.ndarray) else np.full((M, *tail), x, dtype)
+
+    caused, schema_failed = column(served.caused), column(served.schema_failed)
+    faulty, share = column(served.faulty, (S,)), column(served.share, (S,), float)
+    down = column(served.down, (), bool)
+    ends = np.cumsum([0, *sizes])
+    ledgers = []
+    for d, cut in enumerate(cuts):
+        sl = slice(ends[d], ends[d + 1])
+        ledgers.append(
+            {
+                "t0": cut.start,
+                "dt": cut.dt,
+                "k": cut.k,
+                "taken": takes[d],
+                "caused": caused[sl],
+                "schema_failed": schema_failed[sl],
+                "faulty": faulty[sl],
+                "share": share[sl],
+                "down": down[sl],
+            }
+        )
+    shape = (D, n_windows)
+    return acc.reshape(*shape, 2, fields), util.reshape(*shape, 2), svc.reshape(*shape, 2), rem, ledgers
+
+
 def draw_block(
     scn: Scenario, plan: Plan, deploys: Sequence[tuple[int, Exogenous]], seed: int, block: int
 ) -> Block:
     """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along the
-    plan, from the block's own stream: those no noisy neighbour meets in one go, then each of the
-    others along its own states."""
+    plan, from the block's own stream: those no noisy neighbour meets along the plan's pieces, then
+    the others each along its own states."""
     rng = streams.stream(seed, block, streams.ARRAYS)
     W = scn.run.window_s
     quiet = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes]
+    noisy = [j for j, (_, exo) in enumerate(deploys) if exo.episodes]
     groups: list[tuple[list[int], tuple[Any, ...]]] = []
     if quiet:
         counts = np.stack([deploys[j][1].traffic.counts for j in quiet])
         groups.append((quiet, serve_block(plan.pieces, plan.fixed, counts, rng, W)))
     segments = [plan.segments] * len(deploys)
-    for j, (_, exo) in enumerate(deploys):
-        if exo.episodes:
-            segments[j] = plan.segments_of(exo)
-            cut = _pieces(segments[j], plan.end, W)
-            groups.append(([j], serve_block(cut, plan.fixed, exo.traffic.counts[None], rng, W)))
+    if noisy:
+        for j in noisy:
+            segments[j] = plan.segments_of(deploys[j][1])
+        cuts = [_pieces(segments[j], plan.end, W) for j in noisy]
+        counts = np.stack([deploys[j][1].traffic.counts for j in noisy])
+        groups.append((noisy, serve_apart(cuts, plan.fixed, counts, rng, W)))
     order = [j for members, _ in groups for j in members]
     where = np.argsort(order)
     acc, util, svc, rem = (np.concatenate([g[1][f] for g in groups])[where] for f in range(4))
