@@ -404,11 +404,18 @@ def draw_block(
         cuts = [_pieces(segments[j], plan.end, W) for j in noisy]
         counts = np.stack([deploys[j][1].traffic.counts for j in noisy])
         groups.append((noisy, serve_apart(cuts, plan.fixed, counts, rng, W)))
-    order = [j for members, _ in groups for j in members]
-    where = np.argsort(order)
-    acc, util, svc, rem = (np.concatenate([g[1][f] for g in groups])[where] for f in range(4))
-    ledgers_in_order = [ledger for _, g in groups for ledger in g[4]]
-    return Block(acc, util, svc, rem, [ledgers_in_order[i] for i in where], segments)
+    if len(groups) == 1:  # every deploy of the block in one group, in order
+        acc, util, svc, rem, ledgers = groups[0][1]
+        return Block(acc, util, svc, rem, ledgers, segments)
+    arrays = [np.empty((len(deploys), *groups[0][1][f].shape[1:]), groups[0][1][f].dtype) for f in range(4)]
+    ledgers: list[dict[str, np.ndarray]] = [{} for _ in deploys]
+    for members, drawn in groups:
+        for f in range(4):
+            arrays[f][members] = drawn[f]
+        for j, ledger in zip(members, drawn[4], strict=True):
+            ledgers[j] = ledger
+    acc, util, svc, rem = arrays
+    return Block(acc, util, svc, rem, ledgers, segments)
 
 
 def follows_plan(
@@ -488,23 +495,30 @@ def looks_pass(
     by tick, look after look)."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
-    lat = scn.fleet.latency
     looks = []
-    params: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(D)]
+    # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
+    # deploy, tick and version: flat, with its deploy, so each deploy's come out in draw order.
+    k_flat, b_flat, owner = [], [], []
     for look in plan.looks:
         n, sums, figures, draws = _look_figures(look.judge, acc, look)
         looks.append((look, n, sums, figures, draws))
         for _, q, ok in draws:
             k = np.maximum(1.0, np.ceil(q * n))
-            for d in range(D):
-                sel = ok[d]
-                params[d].append((k[d][sel], (n[d] - k[d] + 1)[sel]))
-    u = []
-    for d, (i, _) in enumerate(deploys):
-        a = np.concatenate([p[0] for p in params[d]]) if params[d] else np.zeros(0)
-        b = np.concatenate([p[1] for p in params[d]]) if params[d] else np.zeros(0)
-        u.append(streams.stream(seed, i, streams.OBSERVE).beta(a, b) if len(a) else a)
-    at = [0] * D
+            k_flat.append(k[ok])
+            b_flat.append((n - k + 1)[ok])
+            owner.append(np.nonzero(ok)[0])
+    u_flat = np.zeros(0)
+    if k_flat:
+        K, B, who = np.concatenate(k_flat), np.concatenate(b_flat), np.concatenate(owner)
+        order = np.argsort(who, kind="stable")  # by deploy; within one, in draw order
+        ends = np.cumsum(np.bincount(who, minlength=D))
+        drawn = [
+            streams.stream(seed, i, streams.OBSERVE).beta(K[order[lo:hi]], B[order[lo:hi]])
+            for (i, _), lo, hi in zip(deploys, [0, *ends[:-1]], ends, strict=True)
+        ]
+        u_flat = np.empty(len(K))
+        u_flat[order] = np.concatenate(drawn)
+    at = 0
     passed = np.ones(D, bool)
     for look, n, sums, figures, draws in looks:
         judge = look.judge
@@ -512,16 +526,12 @@ def looks_pass(
         on = sums[..., Telemetry.LATW_ON] / np.where(nu > 0, nu, 1.0)
         off = sums[..., Telemetry.LATW] / np.where(nu > 0, nu, 1.0) - on
         for metric, _, ok in draws:
+            m = int(np.count_nonzero(ok))
+            u, at = u_flat[at : at + m], at + m
+            nn, nu_ok, ns_ok = n[ok], nu[ok], ns[ok]
+            p_user = (u - ns_ok / nn) / (nu_ok / nn)
             x = np.full(n.shape, np.nan)
-            for d in range(D):
-                sel = ok[d]
-                m = int(sel.sum())
-                ud, at[d] = u[d][at[d] : at[d] + m], at[d] + m
-                nn, nu_d, ns_d = n[d][sel], nu[d][sel], ns[d][sel]
-                p_user = (ud - ns_d / nn) / (nu_d / nn)
-                xd = _pooled_ms(lat, p_user, off[d][sel], on[d][sel], deploys[d][1])
-                xd[p_user <= 0] = SYNTHETIC_LATENCY_MS
-                x[d][sel] = xd
+            x[ok] = _pooled_ms(scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0]])
             figures[metric] = x
         if "saturation" in judge.watch:
             util = block.util[list(rows)]
@@ -537,12 +547,21 @@ def looks_pass(
     return passed
 
 
-def _pooled_ms(lat: Any, p_user: np.ndarray, off: np.ndarray, on: np.ndarray, exo: Exogenous) -> np.ndarray:
-    """A pooled percentile (ms) at user probability p_user, as the telemetry works it out."""
-    release = exo.release
+def _pooled_ms(
+    scn: Scenario, p_user: np.ndarray, weights: tuple[np.ndarray, np.ndarray], exos: list[Exogenous]
+) -> np.ndarray:
+    """Pooled percentiles (ms) at user probabilities p_user, as the telemetry works them out: the
+    fleet's quantile over windows without a fault's latency profile (`weights`: off, on), the
+    release's profiled one over those with it; below the synthetic share, a probe's latency."""
+    lat = scn.fleet.latency
+    off, on = weights
     x = quantile_ms(lat, p_user) * off
-    if release.latency_profile:
-        x = x + quantile_ms(lat, p_user, release.latency_profile, release.severity) * on
+    profiled = [j for j, exo in enumerate(exos) if exo.release.latency_profile]
+    if profiled:  # each release its own profile (no covered deploy has one yet)
+        for j in profiled:
+            r = exos[j].release
+            x[j] = x[j] + quantile_ms(lat, p_user[j : j + 1], r.latency_profile, r.severity)[0] * on[j]
+    x[p_user <= 0] = SYNTHETIC_LATENCY_MS
     return x
 
 
