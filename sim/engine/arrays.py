@@ -406,16 +406,24 @@ def draw_block(
         groups.append((noisy, serve_apart(cuts, plan.fixed, counts, rng, W)))
     if len(groups) == 1:  # every deploy of the block in one group, in order
         acc, util, svc, rem, ledgers = groups[0][1]
-        return Block(acc, util, svc, rem, ledgers, segments)
-    arrays = [np.empty((len(deploys), *groups[0][1][f].shape[1:]), groups[0][1][f].dtype) for f in range(4)]
-    ledgers: list[dict[str, np.ndarray]] = [{} for _ in deploys]
+    else:
+        acc, util, svc, rem, ledgers = _assemble(groups, len(deploys))
+    return Block(acc, util, svc, rem, ledgers, segments)
+
+
+def _assemble(
+    groups: list[tuple[list[int], tuple[Any, ...]]], D: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
+    """The groups' draws put back in the block's order of deploys."""
+    arrays = [np.empty((D, *groups[0][1][f].shape[1:]), groups[0][1][f].dtype) for f in range(4)]
+    ledgers: list[dict[str, np.ndarray]] = [{} for _ in range(D)]
     for members, drawn in groups:
         for f in range(4):
             arrays[f][members] = drawn[f]
         for j, ledger in zip(members, drawn[4], strict=True):
             ledgers[j] = ledger
     acc, util, svc, rem = arrays
-    return Block(acc, util, svc, rem, ledgers, segments)
+    return acc, util, svc, rem, ledgers
 
 
 def follows_plan(
@@ -531,7 +539,9 @@ def looks_pass(
             nn, nu_ok, ns_ok = n[ok], nu[ok], ns[ok]
             p_user = (u - ns_ok / nn) / (nu_ok / nn)
             x = np.full(n.shape, np.nan)
-            x[ok] = _pooled_ms(scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0]])
+            x[ok] = _pooled_ms(
+                scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0].tolist()]
+            )
             figures[metric] = x
         if "saturation" in judge.watch:
             util = block.util[list(rows)]
