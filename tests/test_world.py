@@ -9,6 +9,8 @@ import simpy
 
 import sim
 from sim.engine import tape as tape_mod
+from sim.engine.exogenous import draw_exogenous
+from sim.engine.simulate import simulate
 from tests.conftest import QUIET, scenario
 
 
@@ -112,12 +114,13 @@ def test_quiet_pauses_keep_their_promise_and_are_drawn_past(monkeypatch):
         scn = sim.load_scenario(name, overrides=["run.horizon_s=7200"])
         for strategy, spec in scn.strategies.items():
             if spec.kind == "progressive":
-                for deploy in range(4):
-                    sim.run_deploy(scn, strategy, deploy=deploy, seed=5)
+                for deploy in range(4):  # the event engine's own tape (no array engine's fill)
+                    simulate(scn, strategy, draw_exogenous(scn, 5, deploy), 5, deploy)
     assert len(quiet) > 20 and not breaches
     # The point of it: in a plain progressive rollout no draw stops where a pause ends.
     quiet.clear(), cut_at.clear()
-    sim.run_deploy(sim.load_scenario("default"), "progressive", deploy=0, seed=1)
+    default = sim.load_scenario("default")
+    simulate(default, "progressive", draw_exogenous(default, 1, 0), 1, 0)
     ends = [a for _, a, _ in quiet]
     assert len(ends) == 4 and not any(abs(t - a) < 1e-6 for t in cut_at for a in ends)
 
