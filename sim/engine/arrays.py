@@ -247,13 +247,7 @@ def serve_block(
         return np.full((D, m, *tail), x, dtype)
 
     fields = len(Telemetry.FIELDS)
-    rows = np.zeros((D * m, 2, fields))
-    rows[:, :, Telemetry.USER] = served.user
-    rows[:, :, Telemetry.SYN] = served.syn
-    rows[:, :, Telemetry.ERR] = served.err
-    latw = np.multiply(served.mult, served.user, out=rows[:, :, Telemetry.LATW])
-    if served.profile is not None:
-        rows[:, :, Telemetry.LATW_ON] = np.where(served.profile, latw, 0.0)
+    rows = Telemetry.fields_of(served)
     k0, k1 = int(k[0]), int(k[-1]) + 1
     first = np.searchsorted(k, np.arange(k0, k1))
     acc = np.zeros((D, n_windows, 2, fields))
@@ -339,13 +333,7 @@ def serve_apart(
     first = np.flatnonzero(np.r_[True, np.diff(g) != 0])
     fields = len(Telemetry.FIELDS)
     M = len(k_all)
-    rows = np.zeros((M, 2, fields))
-    rows[:, :, Telemetry.USER] = served.user
-    rows[:, :, Telemetry.SYN] = served.syn
-    rows[:, :, Telemetry.ERR] = served.err
-    latw = np.multiply(served.mult, served.user, out=rows[:, :, Telemetry.LATW])
-    if served.profile is not None:
-        rows[:, :, Telemetry.LATW_ON] = np.where(served.profile, latw, 0.0)
+    rows = Telemetry.fields_of(served)
     at = g[first]
     acc = np.zeros((D * n_windows, 2, fields))
     acc[at] = np.add.reduceat(rows, first, axis=0)

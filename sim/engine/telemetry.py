@@ -122,18 +122,24 @@ class Telemetry:
             self.svc_user[sl] += served.svc_user
             self.svc_err[sl] += served.svc_err
             return
-        rows = np.empty((len(k), 2, len(self.FIELDS)))
-        rows[:, :, self.USER] = served.user
-        rows[:, :, self.SYN] = served.syn
-        rows[:, :, self.ERR] = served.err
-        latw = np.multiply(served.mult, served.user, out=rows[:, :, self.LATW])
-        rows[:, :, self.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
+        rows = self.fields_of(served)
         # Rows sharing a window are summed first, so a window adds up in one step whatever its pieces.
         first = np.searchsorted(k, np.arange(k0, k1))
         self.acc[sl] += np.add.reduceat(rows, first, axis=0)
         np.maximum(self.util[sl], np.maximum.reduceat(served.util, first, axis=0), out=self.util[sl])
         self.svc_user[sl] += np.add.reduceat(served.svc_user, first)
         self.svc_err[sl] += np.add.reduceat(served.svc_err, first)
+
+    @classmethod
+    def fields_of(cls, served: Served) -> np.ndarray:
+        """Served rows as the telemetry sums them: (rows, version, field)."""
+        rows = np.empty((len(served.user), 2, len(cls.FIELDS)))
+        rows[:, :, cls.USER] = served.user
+        rows[:, :, cls.SYN] = served.syn
+        rows[:, :, cls.ERR] = served.err
+        latw = np.multiply(served.mult, served.user, out=rows[:, :, cls.LATW])
+        rows[:, :, cls.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
+        return rows
 
     def clear_from(self, k: int) -> None:
         self.acc[k:] = 0.0
