@@ -153,3 +153,19 @@ def test_departing_deploys_roll_back_as_often_as_in_the_event_engine() -> None:
     se = math.sqrt(2 * pooled * (1 - pooled) / len(rows))
     assert 0.1 < pooled < 0.9  # the check has power: rollbacks are common under this judge
     assert abs(p1 - p2) / se < 3.29, (p1, p2)
+
+
+def test_an_alert_firing_inside_a_silence_is_no_decision() -> None:
+    """A recreate's planned outage fires the alert while pages are held: the array engine counts
+    only firings at or after the silence's end, as the on-call's pager would."""
+    from sim.engine.alert import ServiceWindows, fires_by, steady_past
+
+    scn = sim.load_scenario("default")
+    W, n = scn.run.window_s, 1080
+    user = np.full(n, 3000.0)
+    err = np.zeros(n)
+    err[5:16] = user[5:16]  # 110 s of outage: every request fails
+    service, past = ServiceWindows(user, err, W), steady_past(scn, 12.0, W)
+    assert fires_by(scn.slo, service, past, (0.0, n))  # the fast pair burns through the outage
+    assert not fires_by(scn.slo, service, past, (600.0, n))  # the silence outlasts its short window
+    assert not fires_by(scn.slo, service, past, (math.inf, n))  # silenced to the end
