@@ -174,9 +174,9 @@ class _Client:
     def __init__(self, answers: dict) -> None:
         self.answers = answers
 
-    def run(self, fn, on_error: str) -> dict:
+    def run(self, fn, on_error: str, workers: list[str] | None = None) -> dict:
         assert fn is cluster.identity and on_error == "return"
-        return self.answers
+        return {w: a for w, a in self.answers.items() if workers is None or w in workers}
 
 
 def test_a_worker_without_this_deploysim_is_refused_before_anything_runs():
@@ -281,6 +281,46 @@ def test_a_worker_with_another_model_is_refused_in_one_line(tmp_path, capsys, ot
     pd.testing.assert_frame_equal(
         store.read_rows(cut), sim.run_batch("default", deploys=6, seed=2, strategies=["canary"])
     )
+
+
+@pytest.fixture
+def old_deploysim(tmp_path) -> Path:
+    """A folder on whose path `import sim` finds a deploysim too old to check itself: its cluster
+    module has neither `identity` nor `run_chunk`."""
+    root = tmp_path / "old"
+    shutil.copytree(PACKAGE, root / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    path = root / "sim" / "runs" / "cluster.py"
+    text = path.read_text(encoding="utf-8")
+    for name in ("identity", "run_chunk", "run_packed"):
+        text = text.replace(f"def {name}(", f"def _gone_{name}(")
+    path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_an_old_worker_joining_a_running_batch_is_refused_in_one_line(tmp_path, capsys, old_deploysim):
+    # It cannot run the chunk it is handed (no run_packed), nor say what it runs (no identity).
+    with _local_cluster(0) as lc:
+        address = lc.scheduler_address
+        out = tmp_path / "cut"
+        args = ["run", "default", "--deploys", "6", "--seed", "2", "--strategy", "canary"]
+        codes: list[int] = []
+        run = threading.Thread(
+            target=lambda: codes.append(main([*args, "--cluster", address, "--out", str(out)])), daemon=True
+        )
+        run.start()  # connected to a cluster with no worker yet: nothing to check, the chunk waits
+        _until(lambda: len(lc.scheduler.tasks) >= 1, "the run's first chunk at the scheduler")
+        worker = _worker(address, old_deploysim, tmp_path)
+        try:
+            run.join(timeout=120)
+            assert not run.is_alive() and codes == [2]
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("deploysim:")]
+    assert err[-1].startswith("deploysim: --cluster: worker tcp://127.0.0.1:"), err
+    assert "cannot say which deploysim it runs (AttributeError" in err[-1], err[-1]
+    assert f"deploysim run --resume {out}" in err[-1]
+    assert load_manifest(out, "run")["status"] == "failed"
 
 
 def test_a_sweep_refused_by_a_worker_says_so_in_its_manifest(tmp_path, capsys, monkeypatch):

@@ -27,7 +27,16 @@ from ..core.errors import ConfigError
 from ..engine.arrays import BLOCK
 from ..engine.rows import Rows, simulate_deploys
 from ..results.frame import to_frame
-from .cluster import ClusterRefused, Threads, WorkerMismatch, check_workers, identity, run_chunk
+from .cluster import (
+    CHUNK_CODE,
+    ClusterRefused,
+    Threads,
+    WorkerMismatch,
+    check_workers,
+    identity,
+    packed_chunk,
+    refuse,
+)
 from .workers import ENGINE, PoolBroken, WorkerPool, running
 
 Progress = Callable[[int, int], None]
@@ -177,15 +186,26 @@ class Stopped(KeyboardInterrupt):
 @dataclass(frozen=True)
 class Workers:
     """Where chunks run: an executor (None: in this process), how many at once, the errors by which
-    the executor says a worker was lost, and for a cluster: its thread count now (it grows and
-    shrinks; `count` is then only the count at connect time) and what a chunk runs there (checked
-    against this client's identity first)."""
+    the executor says a worker was lost, what a chunk runs, and for a cluster: its thread count
+    now (it grows and shrinks; `count` is then only the count at connect time), how a chunk is
+    packed for it (checked against this client's identity first) and how a failure is told."""
 
     executor: Executor | None
     count: int
     lost: tuple[type[BaseException], ...] = ()
     threads: Callable[[], int] | None = None
     task: Callable[..., Rows] = simulate_deploys
+    # A cluster's: chunks go out packed (`cluster.CHUNK_CODE`: a worker reads nothing of
+    # deploysim's until it runs one), and a chunk failure there is told by `refuse` (it names the
+    # worker that differs from this client).
+    pack: Callable[..., dict[str, bytes]] | None = None
+    refuse: Callable[[Exception], None] | None = None
+
+    def submit(self, scn: Scenario, names: list[str], seed: int, span: Span) -> Future:
+        assert self.executor is not None
+        if self.pack is not None:
+            return self.executor.submit(eval, CHUNK_CODE, self.pack(scn, names, seed, span))
+        return self.executor.submit(self.task, scn, names, seed, *span)
 
     def cap(self) -> int:
         """How many chunks may be queued or running now: two per worker thread, so each thread has
@@ -202,9 +222,16 @@ def executor(jobs: int, cluster: Any = None) -> Iterator[Workers]:
         client, opened = connect(cluster)
         ex = client.get_executor(pure=False)
         threads = Threads(client)
-        task = functools.partial(run_chunk, identity())  # every chunk carries what it must match
+        expected = identity()  # every chunk carries what its worker must match
         try:
-            yield Workers(ex, max(1, threads.count), (KilledWorker,), threads, task)
+            yield Workers(
+                ex,
+                max(1, threads.count),
+                (KilledWorker,),
+                threads,
+                pack=functools.partial(packed_chunk, expected),
+                refuse=functools.partial(refuse, client),
+            )
         finally:
             ex.shutdown(wait=False)
             if opened:
@@ -259,7 +286,7 @@ def iter_chunks(
                 cap = workers.cap()
                 while len(pending) < cap and (span := next(todo, None)) is not None:
                     # A pool whose worker died refuses new work here, before any result says so.
-                    pending[ex.submit(workers.task, scn, names, seed, *span)] = span
+                    pending[workers.submit(scn, names, seed, span)] = span
                 if not pending:
                     return
                 done, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
@@ -270,6 +297,11 @@ def iter_chunks(
             raise WorkerLost(str(err) or type(err).__name__) from err
         except WorkerMismatch as err:
             raise ClusterRefused(str(err)) from None
+        except Exception as err:
+            if workers.refuse is None:
+                raise
+            workers.refuse(err)  # raises ClusterRefused
+            raise
 
 
 def run_batch(

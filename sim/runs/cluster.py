@@ -1,12 +1,13 @@
 """A Dask cluster's side of a batch: what every worker must share with the client (deploysim's version,
-the model's hash, the numeric libraries), the check each chunk makes before computing, and how many
-threads the cluster has now."""
+the model's hash, the numeric libraries), a chunk as a worker of any deploysim can read it, the
+check each chunk makes before computing, and how many threads the cluster has now."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import importlib.metadata
+import pickle
 import socket
 import sys
 import time
@@ -146,11 +147,46 @@ def run_chunk(
     return simulate_deploys(scn, strategies, seed, lo, hi)
 
 
-def check_workers(client: Any) -> None:
-    """Refuse, before anything runs, a cluster where a connected worker does not match this client;
-    workers that join later are checked by each chunk they take (`run_chunk`)."""
+#: What a cluster's worker runs for a chunk: builtins only until the chunk is inside, so that any
+#: deploysim — one too old to know `run_packed`, or this client's records — fails the chunk as a
+#: task (an error the client reads and explains: `refuse`) instead of failing to read the message,
+#: which drops the worker's connection and leaves the chunk waiting for a worker for good.
+CHUNK_CODE = "__import__('sim.runs.cluster', fromlist=['run_packed']).run_packed(packed)"
+
+
+def packed_chunk(
+    expected: Identity, scn: Scenario, strategies: Sequence[str], seed: int, span: tuple[int, int]
+) -> dict[str, bytes]:
+    """A chunk as `CHUNK_CODE` reads it: the Identity a worker must match and the chunk, pickled."""
+    return {"packed": pickle.dumps((expected, scn, list(strategies), seed, *span))}
+
+
+def run_packed(packed: bytes) -> Rows:
+    """`run_chunk` of a packed chunk (`packed_chunk`)."""
+    return run_chunk(*pickle.loads(packed))
+
+
+def refuse(client: Any, err: Exception) -> None:
+    """A chunk failed on a worker, which a chunk never does there but for the worker itself (a
+    chunk's own errors are rows): raise ClusterRefused naming a worker that differs from this
+    client, or, if all match, saying what failed."""
+    check_workers(client)
+    said = str(err).splitlines()[0][:200] if str(err) else ""
+    what = ": ".join(part for part in (type(err).__name__, said) if part)
+    raise ClusterRefused(
+        f"a worker failed a chunk ({what}); install {describe(identity(), ())} on every worker"
+    )
+
+
+def check_workers(client: Any, workers: Sequence[str] | None = None) -> set[str]:
+    """Refuse a cluster where a connected worker (or one of `workers`) does not match this client:
+    before anything runs, and each worker that joins while a batch runs (`Threads`). Returns the
+    workers that answered, all matching."""
     mine = identity()
-    answers = client.run(identity, on_error="return")
+    answers = client.run(
+        identity, on_error="return", **({} if workers is None else {"workers": list(workers)})
+    )
+    matching = set()
     for worker, theirs in sorted(answers.items()):
         if isinstance(theirs, (OSError, TimeoutError)):
             continue  # unreachable, likely leaving: should it stay, the chunks it takes check it
@@ -167,23 +203,32 @@ def check_workers(client: Any) -> None:
             )
         if why is not None:
             raise ClusterRefused(why)
+        matching.add(worker)
+    return matching
 
 
 class Threads:
     """A cluster's thread count now: the scheduler is asked at most once per `every_s`, since workers
     join and leave while a batch runs. A scheduler that cannot answer leaves the last count standing
-    (the chunks' futures say what became of it)."""
+    (the chunks' futures say what became of it). A worker seen for the first time is checked
+    against this client (`check_workers`): one that differs stops the batch with ClusterRefused
+    (one that has not answered yet is asked again next time)."""
 
     def __init__(self, client: Any, every_s: float = REREAD_S) -> None:
         self.client, self.every_s = client, every_s
+        self.known: set[str] = set()
         self.count = self._ask(0)
         self.asked = time.monotonic()
 
     def _ask(self, last: int) -> int:
         try:
-            return int(sum(self.client.nthreads().values()))
+            threads = self.client.nthreads()
         except (OSError, TimeoutError):
             return last
+        joined = [w for w in threads if w not in self.known]
+        if joined:
+            self.known |= check_workers(self.client, joined)
+        return int(sum(threads.values()))
 
     def __call__(self) -> int:
         now = time.monotonic()
