@@ -1,0 +1,45 @@
+"""The array engine: a block of deploys served along their strategy's plan at once; the event engine
+takes over only the deploys that depart from the plan.
+
+Until a deploy makes a decision that depends on what it saw — a look that does not pass, an
+alert that fires — it does exactly what the strategy's plan does: the same weights and replicas at
+the same instants. The plan is the event engine's own run of the strategy with every look passing
+and nothing served (`simulate(..., plan=...)`), made once per scenario and strategy. A block of
+`BLOCK` deploys is then served along it in a handful of numpy calls over deploys × windows, from
+one stream per block. Each deploy's looks and alert are worked out from those arrays with the
+deploy's own observation stream, exactly as the event engine would make them. A deploy whose looks
+all pass and whose alert never fires is done: its row is read from the arrays. Any other is run by
+the event engine over the same traffic (`Fill`): the tape hands out the block's draws for as long
+as the deploy follows the plan, so the event engine meets the same decision at the same instant,
+and draws for itself from there on. A deploy's row is therefore the event engine's row for the
+block's traffic, whichever way it was computed (`tests/test_arrays.py` checks it deploy by deploy).
+
+Covered for now (`plannable`, `covered`): good releases — noisy neighbours or not — of
+progressive rollouts without a manual gate, recreates and self-promoting blue-green cutovers,
+with looks judged from aggregates and no schema change. Everything else runs in the event engine,
+chosen by the scenario and the deploy's exogenous draws alone, so the choice never depends on
+what the array engine drew.
+"""
+
+from .judge import alert_fires, follows_plan, looks_pass
+from .outcome import block_rows
+from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, plannable
+from .serve import Block, draw_block, serve_apart, serve_block
+
+__all__ = [
+    "BLOCK",
+    "MAX_WINDOWS",
+    "Block",
+    "Pieces",
+    "Plan",
+    "alert_fires",
+    "block_rows",
+    "covered",
+    "draw_block",
+    "follows_plan",
+    "looks_pass",
+    "make_plan",
+    "plannable",
+    "serve_apart",
+    "serve_block",
+]

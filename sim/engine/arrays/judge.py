@@ -1,0 +1,199 @@
+"""Judging a block: every look of every deploy from cumulative sums, each deploy's percentiles from
+its own observation stream in the event engine's order, and the SLO alert."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...config.judges import QUANTILE
+from ...config.scenario import Scenario
+from ...core import rng as streams
+from .. import judging
+from ..alert import ServiceWindows, fires_by, steady_past
+from ..exogenous import Exogenous
+from ..fleet import SYNTHETIC_LATENCY_MS, quantile_ms
+from ..strategies.base import PlannedLook
+from ..telemetry import Telemetry
+from .plan import Plan
+from .serve import Block
+
+
+def follows_plan(
+    scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, rng: np.random.Generator
+) -> bool:
+    """Whether deploy j of the block makes no decision of its own before its horizon: every look of
+    the plan passes (drawn from `rng`, the deploy's observation stream, as the event engine draws
+    them) and the SLO alert never fires. Deploy by deploy, through the event engine's own code;
+    `looks_pass` works the looks out for a whole block (a test holds the two to the same answer)."""
+    release = exo.release
+    tel = Telemetry.holding(
+        (block.acc[j], block.util[j], block.svc[j]),
+        scn.fleet.latency,
+        release.latency_profile,
+        release.severity,
+        rng,
+    )
+    for look in plan.looks:
+        judge = look.judge
+        s = tel.stats_many(
+            look.k_from, look.k_to, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
+        )
+        if any(status != "pass" for status in judging.looks_from_stats(judge, s, len(look.k_to)).status):
+            return False
+    return not alert_fires(scn, plan, block, j, exo)
+
+
+def alert_fires(scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous) -> bool:
+    """Whether the SLO alert watching deploy j of the block fires (a page or a ticket) by the end."""
+    if scn.safety_net is None:
+        return False
+    W = scn.run.window_s
+    service = ServiceWindows(block.svc[j, :, 0], block.svc[j, :, 1], W)
+    last_k = math.floor(plan.end / W + 1e-9)
+    # A firing inside a maintenance silence (a recreate's planned outage) is refused and changes
+    # nothing; what counts is a firing at or after the silence's end.
+    silenced = plan.run.deploy.silenced_until
+    return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), (silenced, last_k))
+
+
+_PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))
+
+
+def _look_figures(
+    judge: judging.GateJudge, acc: np.ndarray, look: PlannedLook
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], list[tuple[str, float, np.ndarray]]]:
+    """A look's figures for every deploy of a block, as `Telemetry.stats_many` works them out, short
+    of the percentiles' Beta draws: requests (D, T, 2), users, error rates, and per percentile its
+    quantile, the (deploy, tick, version) it is drawn for, and its Beta parameters in draw order."""
+    lo, hi = look.k_from[0], look.k_to[-1]
+    cs = np.zeros((acc.shape[0], hi - lo + 1, 2, acc.shape[3]))
+    acc[:, lo:hi].cumsum(axis=1, out=cs[:, 1:])  # from the look's first window, as the tape sums
+    sums = cs[:, [b - lo for b in look.k_to]] - cs[:, [a - lo for a in look.k_from]]
+    nu, ns, err = sums[..., Telemetry.USER], sums[..., Telemetry.SYN], sums[..., Telemetry.ERR]
+    n = nu + ns
+    with np.errstate(divide="ignore", invalid="ignore"):
+        figures = {"error_rate": np.where(n > 0, err / np.where(n > 0, n, 1.0), np.nan)}
+    draws = []
+    for q, metric in _PERCENTILES:
+        if q in judge.quantiles:
+            ok = (nu > 0) & (n * (1.0 - q) >= judge.min_tail_samples)
+            draws.append((metric, q, ok))
+    return n, sums, figures, draws
+
+
+def looks_pass(
+    scn: Scenario,
+    plan: Plan,
+    block: Block,
+    deploys: Sequence[tuple[int, Exogenous]],
+    seed: int,
+    rows: Sequence[int],
+) -> np.ndarray:
+    """Whether every look of the plan passes, for the deploys `rows` of the block (`deploys`: theirs):
+    `follows_plan`'s looks for all of them at once, each deploy's Beta draws from its own
+    observation stream in the order the event engine draws them (every percentile of a look, tick
+    by tick, look after look)."""
+    D = len(deploys)
+    acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
+    looks = []
+    # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
+    # deploy, tick and version: flat, with its deploy, so each deploy's come out in draw order.
+    k_flat, b_flat, owner = [], [], []
+    for look in plan.looks:
+        n, sums, figures, draws = _look_figures(look.judge, acc, look)
+        looks.append((look, n, sums, figures, draws))
+        for _, q, ok in draws:
+            k = np.maximum(1.0, np.ceil(q * n))
+            k_flat.append(k[ok])
+            b_flat.append((n - k + 1)[ok])
+            owner.append(np.nonzero(ok)[0])
+    u_flat = np.zeros(0)
+    if k_flat:
+        K, B, who = np.concatenate(k_flat), np.concatenate(b_flat), np.concatenate(owner)
+        order = np.argsort(who, kind="stable")  # by deploy; within one, in draw order
+        ends = np.cumsum(np.bincount(who, minlength=D))
+        drawn = [
+            streams.stream(seed, i, streams.OBSERVE).beta(K[order[lo:hi]], B[order[lo:hi]])
+            for (i, _), lo, hi in zip(deploys, [0, *ends[:-1]], ends, strict=True)
+        ]
+        u_flat = np.empty(len(K))
+        u_flat[order] = np.concatenate(drawn)
+    at = 0
+    passed = np.ones(D, bool)
+    for look, n, sums, figures, draws in looks:
+        judge = look.judge
+        nu, ns = sums[..., Telemetry.USER], sums[..., Telemetry.SYN]
+        on = sums[..., Telemetry.LATW_ON] / np.where(nu > 0, nu, 1.0)
+        off = sums[..., Telemetry.LATW] / np.where(nu > 0, nu, 1.0) - on
+        for metric, _, ok in draws:
+            m = int(np.count_nonzero(ok))
+            u, at = u_flat[at : at + m], at + m
+            nn, nu_ok, ns_ok = n[ok], nu[ok], ns[ok]
+            p_user = (u - ns_ok / nn) / (nu_ok / nn)
+            x = np.full(n.shape, np.nan)
+            x[ok] = _pooled_ms(
+                scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0].tolist()]
+            )
+            figures[metric] = x
+        if "saturation" in judge.watch:
+            util = block.util[list(rows)]
+            sat = np.stack(
+                [
+                    util[:, a:b].max(1) if b > a else np.full((D, 2), np.nan)
+                    for a, b in zip(look.k_from, look.k_to, strict=True)
+                ],
+                1,
+            )
+            figures["saturation"] = np.where(n > 0, sat, np.nan)
+        passed &= _statuses_pass(judge, n, figures)
+    return passed
+
+
+def _pooled_ms(
+    scn: Scenario, p_user: np.ndarray, weights: tuple[np.ndarray, np.ndarray], exos: list[Exogenous]
+) -> np.ndarray:
+    """Pooled percentiles (ms) at user probabilities p_user, as the telemetry works them out: the
+    fleet's quantile over windows without a fault's latency profile (`weights`: off, on), the
+    release's profiled one over those with it; below the synthetic share, a probe's latency."""
+    lat = scn.fleet.latency
+    off, on = weights
+    x = quantile_ms(lat, p_user) * off
+    profiled = [j for j, exo in enumerate(exos) if exo.release.latency_profile]
+    if profiled:  # each release its own profile (no covered deploy has one yet)
+        for j in profiled:
+            r = exos[j].release
+            x[j] = x[j] + quantile_ms(lat, p_user[j : j + 1], r.latency_profile, r.severity)[0] * on[j]
+    x[p_user <= 0] = SYNTHETIC_LATENCY_MS
+    return x
+
+
+def _statuses_pass(judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]) -> np.ndarray:
+    """Per deploy, whether every tick's look passes (`judging.looks_from_stats`, for a block: the
+    same limits, worked out by the judge's own `limits_many`, and the same comparisons)."""
+    how = judging.measurer(judge)
+    stable_n, new_n = n[..., 0], n[..., 1]
+    least = max(1, judge.min_requests)
+    enough = new_n >= least
+    if how.needs_baseline:
+        enough &= stable_n >= least
+    s = {name: (x[..., 0], x[..., 1]) for name, x in figures.items()}
+    limits = how.limits_many(judge, s)  # type: ignore[arg-type]  # arrays where it takes lists: same arithmetic
+    any_judged = np.zeros(new_n.shape, bool)
+    fail = np.zeros(new_n.shape, bool)
+    for metric in judge.watch:
+        value = s[judging.STAT[metric]][1]
+        bound = np.asarray(limits[metric], float)
+        q = QUANTILE.get(metric)
+        judged = ~np.isnan(value)
+        if q is not None:
+            judged &= new_n * (1.0 - q) >= judge.min_tail_samples
+        with np.errstate(invalid="ignore"):
+            # value/limit > 1, as `judging._status` reads it: over the limit, or over 0 when the
+            # limit is not above 0 (a NaN limit included)
+            over = np.where(bound > 0, value > bound, value > 0)
+        any_judged |= judged
+        fail |= judged & over
+    return np.asarray((enough & any_judged & ~fail).all(axis=1))

@@ -1,0 +1,50 @@
+"""A block's rows: read from the arrays for the deploys that follow the plan, the event engine's
+over the block's traffic for the others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...config.scenario import Scenario
+from ..exogenous import Exogenous
+from ..metrics import deploy_row
+from ..simulate import simulate
+from .judge import alert_fires, looks_pass
+from .plan import Plan
+from .serve import draw_block
+
+
+class _Phase:
+    """What a row reads of a run's world, for a deploy that followed the plan: the plan's marks, the
+    deploy's release and its ledger's columns from the block."""
+
+    def __init__(self, plan: Plan, release: Any, ledger: dict[str, np.ndarray]) -> None:
+        self.marks, self.release, self.ledger, self.rng = plan.run.world.marks, release, ledger, None
+
+
+def block_rows(
+    scn: Scenario,
+    strategy: str,
+    plan: Plan,
+    deploys: Sequence[tuple[int, Exogenous]],
+    where: tuple[int, int, Sequence[int]],
+) -> dict[int, dict[str, Any]]:
+    """Rows for one strategy of the deploys `want` among a block's covered `deploys` (`where`:
+    seed, block, want): read from the arrays where a deploy follows the plan, the event engine's
+    over the same traffic otherwise."""
+    seed, block, want = where
+    drawn = draw_block(scn, plan, deploys, seed, block)
+    wanted = set(want)
+    picked = [(j, i, exo) for j, (i, exo) in enumerate(deploys) if i in wanted]
+    passed = looks_pass(scn, plan, drawn, [deploys[j] for j, _, _ in picked], seed, [j for j, _, _ in picked])
+    rows = {}
+    for ok, (j, i, exo) in zip(passed.tolist(), picked, strict=True):
+        if ok and not alert_fires(scn, plan, drawn, j, exo):
+            phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
+            rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
+        else:
+            rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row
+    return rows

@@ -1,0 +1,148 @@
+"""The array engine's plan: a strategy's run with every look passing and nothing served, what it
+covers, and the pieces of windows a block is served in."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ...config.scenario import Scenario
+from ...config.strategies import BlueGreenConfig, ProgressiveConfig, RecreateConfig
+from .. import judging
+from ..exogenous import Episode, Exogenous
+from ..routing import RoutingFixed, RoutingState, route
+from ..serving import ServingFixed, Snapshot
+from ..simulate import Simulation, simulate
+from ..strategies.base import PlannedLook
+from ..tape import pieces
+from ..world import background, noise_changes
+
+#: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
+#: batch chunks the deploys (a chunk computes whole blocks).
+BLOCK = 64
+
+#: A block holds about 150 bytes per deploy and window (telemetry, ledger, requests left); longer
+#: watches than this many windows (20 h of 10 s windows: about 70 MB a block) run in the event
+#: engine, which holds one deploy's windows at a time.
+MAX_WINDOWS = 7200
+
+
+class Pieces(NamedTuple):
+    """[0, end) cut at windows and at state changes: the states in force, and per piece its state's
+    index, its window, its start and its length; the pieces sharing a window (see `tape.pieces`)."""
+
+    snaps: list[Snapshot]
+    which: np.ndarray
+    k: np.ndarray
+    start: np.ndarray
+    dt: np.ndarray
+    shared: list[int]
+
+
+def _pieces(segments: list[tuple[float, Snapshot]], end: float, window_s: float) -> Pieces:
+    snaps, k, start, stop, which, shared = pieces(segments, 0.0, end, window_s)
+    return Pieces(snaps, which, k, start, stop - start, shared)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A strategy's run along which a block is served: its states, its looks, its pieces of windows."""
+
+    run: Simulation  # the plan's own run: its world's marks and its deploy, as a row reads them
+    segments: list[tuple[float, Snapshot]]  # (start, state) in time order
+    states: list[tuple[float, RoutingState]]  # the control plane's states behind them
+    looks: list[PlannedLook]  # every read its analyses make, in the order they make them
+    pieces: Pieces
+    end: float
+    fixed: ServingFixed
+    routing: RoutingFixed
+    base_error: float  # the fleet's own failure probability (noisy neighbours add theirs)
+
+    @property
+    def steps(self) -> tuple[float, ...]:
+        return tuple(t for t, _ in self.segments)
+
+    def segments_of(self, exo: Exogenous) -> list[tuple[float, Snapshot]]:
+        """The states a deploy meets while it follows the plan: the plan's, and its noisy
+        neighbours' episodes beginning and ending (what `world.noise_process` replays)."""
+        if not exo.episodes:
+            return self.segments
+        noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < self.end]
+        times = sorted({t for t, _ in self.states} | {t for t, _ in noise})
+        out: list[tuple[float, Snapshot]] = []
+        i = n = 0
+        active: tuple[Episode, ...] = ()
+        for t in times:
+            while i + 1 < len(self.states) and self.states[i + 1][0] <= t:
+                i += 1
+            while n < len(noise) and noise[n][0] <= t:
+                active = noise[n][1]
+                n += 1
+            # One state per instant anything changes, as the tape records them (equal ones too).
+            out.append(
+                (t, route(self.routing, self.states[i][1], background(active, self.base_error)).snapshot)
+            )
+        return out
+
+
+def plannable(scn: Scenario, strategy: str) -> bool:
+    """Whether a strategy's deploys follow one plan until their first decision: a progressive
+    rollout with no manual gate, a blue-green cutover that promotes itself, or a recreate; looks
+    all judged from aggregates; no schema change; watched for at most `MAX_WINDOWS` windows."""
+    spec = scn.strategies[strategy]
+    if scn.migration.kind != "none" or scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
+        return False
+    if isinstance(spec, ProgressiveConfig):
+        if any(step.manual_gate for step in spec.steps):
+            return False
+        runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
+        runs += [spec.checks] if spec.checks is not None else []
+    elif isinstance(spec, BlueGreenConfig):
+        if not spec.auto_promote:  # a person promotes
+            return False
+        runs = [a for a in (spec.pre_promotion, spec.post_promotion) if a is not None]
+    elif isinstance(spec, RecreateConfig):
+        runs = []
+    else:
+        return False
+    for cfg in (m for run in runs for m in run.metrics):
+        judge = scn.judges[cfg.judge]
+        if cfg.pass_probability is not None or cfg.error_probability:
+            return False
+        if not isinstance(judge, judging.GateJudge) or not judging.measurer(judge).limits_from_aggregates:
+            return False
+    return True
+
+
+def covered(exo: Exogenous) -> bool:
+    """Whether a deploy can follow the plan at all: a good release (noisy neighbours or not)."""
+    return not exo.release.bad
+
+
+def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
+    """The plan of a strategy, from a covered deploy's draws (the plan does not depend on which);
+    None if it does not run its whole horizon undisturbed."""
+    looks: list[PlannedLook] = []
+    quiet = dataclasses.replace(exo, episodes=())
+    run = simulate(scn, strategy, quiet, seed, 0, plan=looks)
+    horizon = scn.run.horizon_s
+    world = run.world
+    tape = world.tape
+    if run.deploy.detected_by is not None or run.deploy.finished.triggered or tape.horizon_s != horizon:
+        return None
+    assert world.states is not None
+    segments = list(tape.segments)
+    return Plan(
+        run,
+        segments,
+        list(world.states),
+        looks,
+        _pieces(segments, horizon, scn.run.window_s),
+        horizon,
+        tape.serving,
+        world.routing_fixed,
+        scn.fleet.error_rate,
+    )
