@@ -7,6 +7,12 @@ counts from the end of its promised calm, see `QuietTimeout`). If an observer's 
 the state sooner, the tape rewinds to the start of that window and draws it again. Reads see only
 complete windows before now (a monitoring lag of at most one window), so nothing a decision was
 based on is ever redrawn.
+
+A tape may hold a fill instead (`Fill`: the array engine's draws for this deploy along its
+strategy's plan). It then reveals the fill where it would have drawn, stretch for stretch, for as
+long as the states recorded are the fill's; from the first window where they are not, it draws for
+itself. The fill's ledger rows are handed over whole: only the users' reports read the ledger as a
+run goes, and no deploy with a fill has a release that can hurt anyone (yet).
 """
 
 from __future__ import annotations
@@ -106,6 +112,7 @@ class Fill(NamedTuple):
 
 
 def same_state(a: Snapshot, b: Snapshot) -> bool:
+    """Whether two snapshots hold the same state (one made by another world is another object)."""
     return a is b or np.array_equal(a.packed, b.packed, equal_nan=True)
 
 
