@@ -101,6 +101,9 @@ def simulate(
         record=record,
     )
     if fill is not None:
+        # The fill hands its ledger rows over whole; the users' reports would read them too soon.
+        if can_hurt(scn, exo.release):
+            raise ValueError("a fill serves releases nobody can be hurt by; this one can hurt its users")
         world.tape.prefill(fill)
     if plan is not None:
         world.tape.plan_only, d.plan = True, plan
