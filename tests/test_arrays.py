@@ -35,8 +35,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         ("progressive", STRICT),
         ("recreate", ["run.horizon_s=3600"]),
         ("blue_green", ["run.horizon_s=3600"]),
+        # Windows no state change lines up with, and a horizon that ends inside one.
+        ("progressive", ["run.window_s=7", "run.horizon_s=3605"]),
     ],
-    ids=["progressive", "progressive-strict", "recreate", "blue_green"],
+    ids=["progressive", "progressive-strict", "recreate", "blue_green", "odd-windows"],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
     scn = sim.load_scenario("default", overrides=overrides)
