@@ -42,7 +42,8 @@ class Pieces(NamedTuple):
     shared: list[int]
 
 
-def _pieces(segments: list[tuple[float, Snapshot]], end: float, window_s: float) -> Pieces:
+def pieces_of(segments: list[tuple[float, Snapshot]], end: float, window_s: float) -> Pieces:
+    """[0, end) under these states, cut as the tape cuts a stretch (`tape.pieces`)."""
     snaps, k, start, stop, which, shared = pieces(segments, 0.0, end, window_s)
     return Pieces(snaps, which, k, start, stop - start, shared)
 
@@ -140,7 +141,7 @@ def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan |
         segments,
         list(world.states),
         looks,
-        _pieces(segments, horizon, scn.run.window_s),
+        pieces_of(segments, horizon, scn.run.window_s),
         horizon,
         tape.serving,
         world.routing_fixed,

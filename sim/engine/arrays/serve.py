@@ -16,7 +16,7 @@ from ..exogenous import Exogenous
 from ..serving import ServingFixed, Snapshot, Stretch, serve
 from ..tape import Fill
 from ..telemetry import Telemetry
-from .plan import Pieces, Plan, _pieces
+from .plan import Pieces, Plan, pieces_of
 
 _EPS = 1e-9
 
@@ -232,7 +232,7 @@ def draw_block(
     if noisy:
         for j in noisy:
             segments[j] = plan.segments_of(deploys[j][1])
-        cuts = [_pieces(segments[j], plan.end, W) for j in noisy]
+        cuts = [pieces_of(segments[j], plan.end, W) for j in noisy]
         counts = np.stack([deploys[j][1].traffic.counts for j in noisy])
         groups.append((noisy, serve_apart(cuts, plan.fixed, counts, rng, W)))
     if len(groups) == 1:  # every deploy of the block in one group, in order
