@@ -14,7 +14,7 @@ import sim
 from sim.core import rng as streams
 from sim.engine import arrays
 from sim.engine.exogenous import draw_exogenous
-from sim.engine.rows import _covered, _draws, plan_for, run_deploy, simulate_deploys
+from sim.engine.rows import _covered, _draws, _plans, run_deploy, simulate_deploys
 from sim.engine.simulate import simulate
 
 #: A baseline judge so strict that a good release often fails a look: deploys depart from the plan.
@@ -28,31 +28,59 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in a if not eq(a[k], b[k])]
 
 
+#: A fixed judge so strict that the operator often sees a good release fail a review.
+STRICT_REVIEW = ["judges.fixed.max_p99_ms=250", "run.horizon_s=3600"]
+HOUR = ["run.horizon_s=3600"]
+
+
 @pytest.mark.parametrize(
     ("strategy", "overrides"),
     [
-        ("progressive", ["run.horizon_s=3600"]),
+        ("progressive", HOUR),
         ("progressive", STRICT),
-        ("recreate", ["run.horizon_s=3600"]),
-        ("blue_green", ["run.horizon_s=3600"]),
+        ("recreate", HOUR),
+        ("blue_green", HOUR),
         # Windows no state change lines up with, and a horizon that ends inside one.
         ("progressive", ["run.window_s=7", "run.horizon_s=3605"]),
+        # A person sets the pace: each deploy's plan is its own.
+        ("canary", HOUR),
+        ("canary", STRICT_REVIEW),
+        ("blue_green", ["strategies.blue_green.auto_promote=false", *HOUR]),
+        ("progressive", ["strategies.progressive.steps[1]={manual_gate: true}", *HOUR]),
     ],
-    ids=["progressive", "progressive-strict", "recreate", "blue_green", "odd-windows"],
+    ids=[
+        "progressive",
+        "progressive-strict",
+        "recreate",
+        "blue_green",
+        "odd-windows",
+        "canary",
+        "canary-strict",
+        "blue_green-manual",
+        "progressive-gate",
+    ],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
     scn = sim.load_scenario("default", overrides=overrides)
     seed, followed, departed, left = 4, 0, 0, 0
+    assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
-        members = _covered(exos, b)
-        plan = plan_for(scn, strategy, members[0][1], seed)
-        assert plan is not None
-        drawn = arrays.draw_block(scn, plan, members, seed, b)
+        plans, members = _plans(scn, strategy, _covered(exos, b), seed)
+        assert members
+        each = plans if isinstance(plans, list) else [plans] * len(members)
+        drawn = arrays.draw_block(scn, plans, members, seed, b)
         rows = {r["deploy"]: r for r in simulate_deploys(scn, [strategy], seed, b * 64, (b + 1) * 64)}
         # The block's looks, worked out at once, are each deploy's looks through the event engine's code.
-        at_once = arrays.looks_pass(scn, plan, drawn, members, seed, range(len(members)))
+        if isinstance(plans, list):
+            at_once = [
+                arrays.looks_pass(scn, p, drawn, [m], seed, [j])[0]
+                for j, (p, m) in enumerate(zip(plans, members, strict=True))
+            ]
+        else:
+            at_once = arrays.looks_pass(scn, plans, drawn, members, seed, range(len(members))).tolist()
         for j, (i, exo) in enumerate(members):
+            plan = each[j]
             obs = streams.stream(seed, i, streams.OBSERVE)
             one_by_one = arrays.follows_plan(scn, plan, drawn, j, exo, obs)
             assert one_by_one == (at_once[j] and not arrays.alert_fires(scn, plan, drawn, j, exo)), i
@@ -68,17 +96,37 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, o
             assert replay.world.tape.filled or not one_by_one, i
             left += not replay.world.tape.filled
     assert followed > 20
-    if overrides is STRICT:  # the replay path is exercised too: the deploys leave the plan there
+    if overrides in (STRICT, STRICT_REVIEW):  # the replay path is exercised too: deploys leave the plan
         assert departed > 20 and left > 20
 
 
 def test_deploys_not_covered_run_in_the_event_engine_as_before() -> None:
-    scn = sim.load_scenario("default", overrides=["run.horizon_s=3600"])
+    scn = sim.load_scenario(
+        "default", overrides=["run.horizon_s=3600", "strategies.canary.judge=mann_whitney"]
+    )
     rows = simulate_deploys(scn, ["progressive", "canary"], 2, 0, 40)
+    assert {r["strategy"] for r in rows if not arrays.covered(draw_exogenous(scn, 2, r["deploy"]))} == {
+        "progressive",
+        "canary",
+    }
     for r in rows:
         exo = draw_exogenous(scn, 2, r["deploy"])
         if r["strategy"] == "canary" or not arrays.covered(exo):
             assert not _same(r, simulate(scn, r["strategy"], exo, 2, r["deploy"]).row)
+
+
+def test_a_persons_pace_makes_each_deploys_plan_its_own() -> None:
+    # The operator's decision delays are the deploy's own draws: so are its plan's steps.
+    scn = sim.load_scenario("default")  # three hours: every step's review is in
+    exos = [(i, e) for i, e in ((i, draw_exogenous(scn, 1, i)) for i in range(30)) if arrays.covered(e)]
+    plans, members = _plans(scn, "canary", exos, 1)
+    assert isinstance(plans, list) and len(plans) == len(members) == len(exos)
+    steps = {p.steps for p in plans}
+    assert len(steps) == len(plans)  # no two deploys' operators keep the same pace
+    again = arrays.make_plan(scn, "canary", exos[3][1], 1, exos[3][0])
+    assert again is not None and again.steps == plans[3].steps
+    # Each review is a look of the plan, taken after the step's pause and the operator's delay.
+    assert sum(look.review for look in plans[0].looks) == len(scn.strategies["canary"].steps)
 
 
 def test_rows_do_not_depend_on_how_the_deploys_are_chunked() -> None:
@@ -102,6 +150,13 @@ def test_run_deploy_replays_the_batchs_row() -> None:
     assert departed, "the strict judge rolls some good release back"
     for i in (members[0], departed[0], next(i for i in range(64, 128) if i not in members)):
         assert not _same(rows[i], run_deploy(scn, "progressive", deploy=i, seed=6, record=True).row)
+    # Along a plan of its own too (a person's pace), a departing deploy's included.
+    scn = sim.load_scenario("default", overrides=STRICT_REVIEW)
+    rows = {r["deploy"]: r for r in simulate_deploys(scn, ["canary"], 6, 64, 128)}
+    departed = [i for i in members if rows[i]["rolled_back"]]
+    assert departed, "the strict review rolls some good release back"
+    for i in (members[0], departed[0]):
+        assert not _same(rows[i], run_deploy(scn, "canary", deploy=i, seed=6, record=True).row)
 
 
 def test_the_plan_does_not_depend_on_the_deploy_it_is_made_from() -> None:
@@ -121,9 +176,13 @@ def test_what_the_array_engine_covers() -> None:
     scn = sim.load_scenario("default")
     assert arrays.plannable(scn, "progressive")
     assert arrays.plannable(scn, "recreate") and arrays.plannable(scn, "blue_green")
-    assert not arrays.plannable(scn, "canary")  # a person reviews every step
+    assert not any(arrays.personal(scn, s) for s in ("progressive", "recreate", "blue_green"))
+    # A person sets the pace: covered, each deploy along its own plan.
+    assert arrays.plannable(scn, "canary") and arrays.personal(scn, "canary")
     manual = sim.load_scenario("default", overrides=["strategies.blue_green.auto_promote=false"])
-    assert not arrays.plannable(manual, "blue_green")
+    assert arrays.plannable(manual, "blue_green") and arrays.personal(manual, "blue_green")
+    by_rank = sim.load_scenario("default", overrides=["strategies.canary.judge=mann_whitney"])
+    assert not arrays.plannable(by_rank, "canary")  # its reviews are not judged from aggregates
     assert not arrays.plannable(sim.load_scenario("schema-rename-breaking"), "progressive")
     gated = sim.load_scenario(
         "default", overrides=["strategies.progressive.analyses[0].error_probability=0.1"]

@@ -101,9 +101,9 @@ def test_quiet_pauses_keep_their_promise_and_are_drawn_past(monkeypatch):
         breaches.extend((name, now) for p, a, b in quiet if p is who and a - 1e-9 <= now < b - 1e-9)
         original_record(self, snap)
 
-    def draw(self, t1):
+    def draw(self, t1, need=None):
         cut_at.append(t1)
-        original_draw(self, t1)
+        original_draw(self, t1, need)
 
     monkeypatch.setattr(tape_mod.QuietTimeout, "__init__", init)
     monkeypatch.setattr(tape_mod.Tape, "record", record)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config.scenario import Scenario
-from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, plannable
+from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, personal, plannable
 from .exogenous import Exogenous, draw_exogenous
 from .metrics import error_row
 from .simulate import Simulation, simulate
@@ -53,6 +53,19 @@ def _covered(exos: dict[int, Exogenous | Exception], block: int) -> list[tuple[i
     return [(i, e) for i in members if isinstance((e := exos[i]), Exogenous) and covered(e)]
 
 
+def _plans(
+    scn: Scenario, strategy: str, members: list[tuple[int, Exogenous]], seed: int
+) -> tuple[Plan | list[Plan], list[tuple[int, Exogenous]]]:
+    """The plan of a block's covered deploys for a strategy (one for all, or each its own), and the
+    deploys that have one (a personal plan that does not run its horizon leaves its deploy out)."""
+    if not personal(scn, strategy):
+        plan = plan_for(scn, strategy, members[0][1], seed)
+        return (plan, members) if plan is not None else ([], [])
+    made = [(i, exo, make_plan(scn, strategy, exo, seed, i)) for i, exo in members]
+    kept = [(i, exo, p) for i, exo, p in made if p is not None]
+    return [p for *_, p in kept], [(i, exo) for i, exo, _ in kept]
+
+
 def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
     """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
     if hi <= lo:
@@ -65,12 +78,14 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
         if not members:
             continue
         for s in strategies:
-            plan = plan_for(scn, s, members[0][1], seed) if plannable(scn, s) else None
-            if plan is None:
+            if not plannable(scn, s):
                 continue
-            want = [i for i, _ in members if lo <= i < hi]
+            plans, members_s = _plans(scn, s, members, seed)
+            if not members_s:
+                continue
+            want = [i for i, _ in members_s if lo <= i < hi]
             try:
-                got = block_rows(scn, s, plan, members, (seed, b, want))
+                got = block_rows(scn, s, plans, members_s, (seed, b, want))
             except Exception as err:  # recorded with its rows, never dropped (desmod's rule)
                 got = {i: error_row(scn, s, i, seed, err) for i in want}
             done.update(((i, s), row) for i, row in got.items())
@@ -102,10 +117,19 @@ def run_deploy(
     exo = exos[deploy]
     if isinstance(exo, Exception):
         raise exo
-    members = _covered(exos, b)
-    plan = plan_for(scn, strategy, members[0][1], seed) if covered(exo) and plannable(scn, strategy) else None
-    if plan is None:
+    if not (covered(exo) and plannable(scn, strategy)):
         return simulate(scn, strategy, exo, seed, deploy, record=record)
-    drawn = draw_block(scn, plan, members, seed, b)
-    j = [i for i, _ in members].index(deploy)
-    return simulate(scn, strategy, exo, seed, deploy, record=record, fill=drawn.fill(plan, j))
+    plans, members = _plans(scn, strategy, _covered(exos, b), seed)
+    if deploy not in (ids := [i for i, _ in members]):
+        return simulate(scn, strategy, exo, seed, deploy, record=record)
+    drawn = draw_block(scn, plans, members, seed, b)
+    j = ids.index(deploy)
+    return simulate(
+        scn,
+        strategy,
+        exo,
+        seed,
+        deploy,
+        record=record,
+        fill=drawn.fill(plans[j] if isinstance(plans, list) else plans, j),
+    )

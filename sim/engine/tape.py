@@ -267,7 +267,7 @@ class Tape:
         """Have traffic drawn at least up to time t, and on to the next event that may change state."""
         if t <= self.materialized + _EPS:
             return
-        self._draw(min(max(t, self.next_change()), self.horizon_s, t + self.reach_s))
+        self._draw(min(max(t, self.next_change()), self.horizon_s, t + self.reach_s), need=t)
 
     def next_change(self) -> float:
         """Time of the next scheduled event that may change the state.
@@ -319,7 +319,9 @@ class Tape:
         """`pieces` of [t0, t1) under the states recorded."""
         return pieces(self._segments, t0, t1, self.window_s)
 
-    def _draw(self, t1: float) -> None:
+    def _draw(self, t1: float, need: float | None = None) -> None:
+        """Draw on to t1; with a fill held, only on to `need` (if given) where the plan's next step
+        comes first: whether the deploy takes that step is not known yet."""
         t0 = self.materialized
         if t1 <= t0 + _EPS:
             return
@@ -334,6 +336,8 @@ class Tape:
             upto = min(t1, fill.end, *(t for t in fill.steps if t > now + _EPS))
             if upto > t0 + _EPS and self._follows_plan(fill, t0, min(now, upto)):
                 self.materialized = t0 = upto
+                if need is not None and need <= upto + _EPS:  # enough for now: keep the fill
+                    return
             elif upto > t0 + _EPS:
                 self._rewind(t0)  # off the plan: what the fill holds from this window on is not ours
                 t0 = self.materialized

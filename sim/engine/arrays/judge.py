@@ -26,8 +26,9 @@ def follows_plan(
 ) -> bool:
     """Whether deploy j of the block makes no decision of its own before its horizon: every look of
     the plan passes (drawn from `rng`, the deploy's observation stream, as the event engine draws
-    them) and the SLO alert never fires. Deploy by deploy, through the event engine's own code;
-    `looks_pass` works the looks out for a whole block (a test holds the two to the same answer)."""
+    them), no person's review fails, and the SLO alert never fires. Deploy by deploy, through the
+    event engine's own code; `looks_pass` works the looks out for a whole block (a test holds the
+    two to the same answer)."""
     release = exo.release
     tel = Telemetry.holding(
         (block.acc[j], block.util[j], block.svc[j]),
@@ -41,7 +42,8 @@ def follows_plan(
         s = tel.stats_many(
             look.k_from, look.k_to, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
         )
-        if any(status != "pass" for status in judging.looks_from_stats(judge, s, len(look.k_to)).status):
+        statuses = judging.looks_from_stats(judge, s, len(look.k_to)).status
+        if any((status == "fail") if look.review else (status != "pass") for status in statuses):
             return False
     return not alert_fires(scn, plan, block, j, exo)
 
@@ -148,7 +150,8 @@ def looks_pass(
                 1,
             )
             figures["saturation"] = np.where(n > 0, sat, np.nan)
-        passed &= _statuses_pass(judge, n, figures)
+        ok, failed = _statuses(judge, n, figures)
+        passed &= ~failed if look.review else ok
     return passed
 
 
@@ -170,9 +173,11 @@ def _pooled_ms(
     return x
 
 
-def _statuses_pass(judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]) -> np.ndarray:
-    """Per deploy, whether every tick's look passes (`judging.looks_from_stats`, for a block: the
-    same limits, worked out by the judge's own `limits_many`, and the same comparisons)."""
+def _statuses(
+    judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per deploy, whether every tick's look passes and whether any fails (`judging.looks_from_stats`,
+    for a block: the same limits, worked out by the judge's own `limits_many`, the same comparisons)."""
     how = judging.measurer(judge)
     stable_n, new_n = n[..., 0], n[..., 1]
     least = max(1, judge.min_requests)
@@ -196,4 +201,5 @@ def _statuses_pass(judge: judging.GateJudge, n: np.ndarray, figures: dict[str, n
             over = np.where(bound > 0, value > bound, value > 0)
         any_judged |= judged
         fail |= judged & over
-    return np.asarray((enough & any_judged & ~fail).all(axis=1))
+    fail &= enough
+    return np.asarray((enough & any_judged & ~fail).all(axis=1)), np.asarray(fail.any(axis=1))

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from ...config.scenario import Scenario
+from ...core import rng as streams
 from ..exogenous import Exogenous
 from ..metrics import deploy_row
 from ..simulate import simulate
-from .judge import alert_fires, looks_pass
+from .judge import alert_fires, follows_plan, looks_pass
 from .plan import Plan
 from .serve import draw_block
 
@@ -28,21 +29,31 @@ class _Phase:
 def block_rows(
     scn: Scenario,
     strategy: str,
-    plan: Plan,
+    plans: Plan | Sequence[Plan],
     deploys: Sequence[tuple[int, Exogenous]],
     where: tuple[int, int, Sequence[int]],
 ) -> dict[int, dict[str, Any]]:
     """Rows for one strategy of the deploys `want` among a block's covered `deploys` (`where`:
-    seed, block, want): read from the arrays where a deploy follows the plan, the event engine's
-    over the same traffic otherwise."""
+    seed, block, want), along their plan (one for all, or each its own): read from the arrays where
+    a deploy follows its plan, the event engine's over the same traffic otherwise."""
     seed, block, want = where
-    drawn = draw_block(scn, plan, deploys, seed, block)
+    drawn = draw_block(scn, plans, deploys, seed, block)
     wanted = set(want)
     picked = [(j, i, exo) for j, (i, exo) in enumerate(deploys) if i in wanted]
-    passed = looks_pass(scn, plan, drawn, [deploys[j] for j, _, _ in picked], seed, [j for j, _, _ in picked])
+    if isinstance(plans, Plan):
+        chosen = [deploys[j] for j, _, _ in picked]
+        passed = looks_pass(scn, plans, drawn, chosen, seed, [j for j, _, _ in picked]).tolist()
+        each = [plans] * len(deploys)
+    else:  # each deploy's own looks, through the event engine's code (one plan per deploy)
+        each = list(plans)
+        passed = [
+            follows_plan(scn, each[j], drawn, j, exo, streams.stream(seed, i, streams.OBSERVE))
+            for j, i, exo in picked
+        ]
     rows = {}
-    for ok, (j, i, exo) in zip(passed.tolist(), picked, strict=True):
-        if ok and not alert_fires(scn, plan, drawn, j, exo):
+    for ok, (j, i, exo) in zip(passed, picked, strict=True):
+        plan = each[j]
+        if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
             phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
             rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
         else:

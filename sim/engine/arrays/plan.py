@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...config.scenario import Scenario
-from ...config.strategies import BlueGreenConfig, ProgressiveConfig, RecreateConfig
+from ...config.strategies import BlueGreenConfig, CanaryConfig, ProgressiveConfig, RecreateConfig
 from .. import judging
 from ..exogenous import Episode, Exogenous
 from ..routing import RoutingFixed, RoutingState, route
@@ -90,32 +90,47 @@ class Plan:
 
 
 def plannable(scn: Scenario, strategy: str) -> bool:
-    """Whether a strategy's deploys follow one plan until their first decision: a progressive
-    rollout with no manual gate, a blue-green cutover that promotes itself, or a recreate; looks
-    all judged from aggregates; no schema change; watched for at most `MAX_WINDOWS` windows."""
+    """Whether a strategy's deploys follow a plan until their first decision: a progressive rollout,
+    a blue-green cutover, a recreate or a manual canary; looks and reviews all judged from
+    aggregates; no schema change; watched for at most `MAX_WINDOWS` windows."""
     spec = scn.strategies[strategy]
     if scn.migration.kind != "none" or scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
+    judges: list[str] = []
     if isinstance(spec, ProgressiveConfig):
-        if any(step.manual_gate for step in spec.steps):
-            return False
         runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
         runs += [spec.checks] if spec.checks is not None else []
+        judges += [spec.gate_judge] if any(step.manual_gate for step in spec.steps) else []
     elif isinstance(spec, BlueGreenConfig):
-        if not spec.auto_promote:  # a person promotes
-            return False
         runs = [a for a in (spec.pre_promotion, spec.post_promotion) if a is not None]
+        judges += [] if spec.auto_promote else [spec.gate_judge]
     elif isinstance(spec, RecreateConfig):
         runs = []
+    elif isinstance(spec, CanaryConfig):
+        runs, judges = [], [spec.judge]
     else:
         return False
     for cfg in (m for run in runs for m in run.metrics):
-        judge = scn.judges[cfg.judge]
         if cfg.pass_probability is not None or cfg.error_probability:
             return False
-        if not isinstance(judge, judging.GateJudge) or not judging.measurer(judge).limits_from_aggregates:
-            return False
-    return True
+        judges.append(cfg.judge)
+    return all(_aggregate(scn.judges[name]) for name in judges)
+
+
+def _aggregate(judge: object) -> bool:
+    return isinstance(judge, judging.GateJudge) and judging.measurer(judge).limits_from_aggregates
+
+
+def personal(scn: Scenario, strategy: str) -> bool:
+    """Whether a person's review sets the strategy's pace (a manual canary, a manual gate or
+    promotion): each deploy's plan is its own then, made with its own people's delays, and its
+    reviews are looks of its plan; any other strategy's plan is one for all its deploys."""
+    spec = scn.strategies[strategy]
+    if isinstance(spec, CanaryConfig):
+        return True
+    if isinstance(spec, ProgressiveConfig):
+        return any(step.manual_gate for step in spec.steps)
+    return isinstance(spec, BlueGreenConfig) and not spec.auto_promote
 
 
 def covered(exo: Exogenous) -> bool:
@@ -123,12 +138,13 @@ def covered(exo: Exogenous) -> bool:
     return not exo.release.bad
 
 
-def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
-    """The plan of a strategy, from a covered deploy's draws (the plan does not depend on which);
-    None if it does not run its whole horizon undisturbed."""
+def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int = 0) -> Plan | None:
+    """The plan of a strategy, from a covered deploy's draws: the deploy's own if the strategy is
+    `personal`, any covered deploy's otherwise (the plan then does not depend on which); None if it
+    does not run its whole horizon undisturbed."""
     looks: list[PlannedLook] = []
     quiet = dataclasses.replace(exo, episodes=())
-    run = simulate(scn, strategy, quiet, seed, 0, plan=looks)
+    run = simulate(scn, strategy, quiet, seed, deploy, plan=looks)
     horizon = scn.run.horizon_s
     world = run.world
     tape = world.tape

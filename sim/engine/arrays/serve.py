@@ -215,26 +215,35 @@ def serve_apart(
 
 
 def draw_block(
-    scn: Scenario, plan: Plan, deploys: Sequence[tuple[int, Exogenous]], seed: int, block: int
+    scn: Scenario,
+    plans: Plan | Sequence[Plan],
+    deploys: Sequence[tuple[int, Exogenous]],
+    seed: int,
+    block: int,
 ) -> Block:
-    """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along the
-    plan, from the block's own stream: those no noisy neighbour meets along the plan's pieces, then
-    the others each along its own states."""
+    """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along their
+    plan (one for all, or each its own: `plan.personal`), from the block's own stream: those no
+    noisy neighbour meets along a shared plan's pieces, then the others each along its own states."""
     rng = streams.stream(seed, block, streams.ARRAYS)
     W = scn.run.window_s
-    quiet = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes]
-    noisy = [j for j, (_, exo) in enumerate(deploys) if exo.episodes]
+    shared = plans if isinstance(plans, Plan) else None
+    each = [shared] * len(deploys) if shared is not None else list(plans)
+    quiet = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes] if shared is not None else []
+    apart = [j for j in range(len(deploys)) if j not in set(quiet)]
     groups: list[tuple[list[int], tuple[Any, ...]]] = []
-    if quiet:
+    if shared is not None and quiet:
         counts = np.stack([deploys[j][1].traffic.counts for j in quiet])
-        groups.append((quiet, serve_block(plan.pieces, plan.fixed, counts, rng, W)))
-    segments = [plan.segments] * len(deploys)
-    if noisy:
-        for j in noisy:
-            segments[j] = plan.segments_of(deploys[j][1])
-        cuts = [pieces_of(segments[j], plan.end, W) for j in noisy]
-        counts = np.stack([deploys[j][1].traffic.counts for j in noisy])
-        groups.append((noisy, serve_apart(cuts, plan.fixed, counts, rng, W)))
+        groups.append((quiet, serve_block(shared.pieces, shared.fixed, counts, rng, W)))
+    segments = [plan.segments for plan in each]
+    if apart:
+        for j in apart:
+            segments[j] = each[j].segments_of(deploys[j][1])
+        cuts = [
+            each[j].pieces if segments[j] is each[j].segments else pieces_of(segments[j], each[j].end, W)
+            for j in apart
+        ]
+        counts = np.stack([deploys[j][1].traffic.counts for j in apart])
+        groups.append((apart, serve_apart(cuts, each[apart[0]].fixed, counts, rng, W)))
     if len(groups) == 1:  # every deploy of the block in one group, in order
         acc, util, svc, rem, ledgers = groups[0][1]
     else:

@@ -29,11 +29,13 @@ Gen = Generator[Any, Any, Any]
 
 
 class PlannedLook(NamedTuple):
-    """One read of a plan's analysis: the judge, and per tick the windows it reads (first, past the last)."""
+    """One read of a plan's analysis or a person's review: the judge, and per tick the windows it
+    reads (first, past the last)."""
 
     judge: GateJudge
     k_from: list[int]
     k_to: list[int]
+    review: bool = False  # a person's review: only a failing look is a decision (inconclusive goes on)
 
 
 #: The config record a strategy runs from (CanaryConfig for Canary, ...).
@@ -370,7 +372,13 @@ class Deploy:
         yield self.env.timeout(self.humans.delay("decision_s", self.hour()))
         judge = self.judge(judge_name)
         assert isinstance(judge, GateJudge)
-        verdict = judging.measure(judge, self.world, self.env.now, max(lookback_s, judge.lookback_s or 0.0))
+        lookback, now = max(lookback_s, judge.lookback_s or 0.0), self.env.now
+        if self.plan is not None:  # a plan's run: the review goes on; which windows it read is what counts
+            self.plan.append(PlannedLook(judge, *self.world.tape.look_windows([now], lookback), review=True))
+            return True
+        # One look taken as analyses take many (`measure_many`), so that the array engine, which
+        # works every look out from aggregates, draws its percentiles in the same order.
+        verdict = judging.measure_many(judge, self.world, [now], lookback).verdict(0)
         self.log("review", f"{why}: {verdict.status}", verdict)
         if verdict.failed and not self.humans.waves_through(verdict.score):
             self.detect("operator")
