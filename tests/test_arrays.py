@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim.core import rng as streams
 from sim.engine import arrays
+from sim.engine.arrays import serve as serve_module
 from sim.engine.exogenous import draw_exogenous
 from sim.engine.rows import _covered, _draws, _plans, run_deploy, simulate_deploys
 from sim.engine.simulate import simulate
@@ -31,6 +32,8 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 #: A fixed judge so strict that the operator often sees a good release fail a review.
 STRICT_REVIEW = ["judges.fixed.max_p99_ms=250", "run.horizon_s=3600"]
 HOUR = ["run.horizon_s=3600"]
+#: An alert so touchy that background failures page: deploys leave the plan late, in its lean stretch.
+PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *HOUR]
 
 
 @pytest.mark.parametrize(
@@ -47,6 +50,8 @@ HOUR = ["run.horizon_s=3600"]
         ("canary", STRICT_REVIEW),
         ("blue_green", ["strategies.blue_green.auto_promote=false", *HOUR]),
         ("progressive", ["strategies.progressive.steps[1]={manual_gate: true}", *HOUR]),
+        ("progressive", PAGED),
+        ("canary", PAGED),
     ],
     ids=[
         "progressive",
@@ -58,11 +63,13 @@ HOUR = ["run.horizon_s=3600"]
         "canary-strict",
         "blue_green-manual",
         "progressive-gate",
+        "progressive-paged",
+        "canary-paged",
     ],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
     scn = sim.load_scenario("default", overrides=overrides)
-    seed, followed, departed, left = 4, 0, 0, 0
+    seed, followed, departed, left, late = 4, 0, 0, 0, 0
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
@@ -95,9 +102,38 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, o
             # unfounded changes nothing, so handing it to the event engine is only cautious.)
             assert replay.world.tape.filled or not one_by_one, i
             left += not replay.world.tape.filled
+            # Handed over with a lean stretch: the fill was worked out in full there.
+            late += drawn.tails[j] is not None and not one_by_one
     assert followed > 20
     if overrides in (STRICT, STRICT_REVIEW):  # the replay path is exercised too: deploys leave the plan
         assert departed > 20 and left > 20
+    if overrides is PAGED:
+        assert late > 10
+
+
+def test_a_lean_stretch_worked_out_is_the_stretch_served_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no background failures nothing in a lean stretch is random, and the rollout before it
+    # draws the same variates either way: the fill a lean block hands over must then be, number
+    # for number, the fill of the block served in full.
+    scn = sim.load_scenario("default", overrides=["fleet.error_rate=0", *HOUR])
+    exos = _draws(scn, 2, range(64))
+    plans, members = _plans(scn, "progressive", _covered(exos, 0), 2)
+    assert isinstance(plans, arrays.Plan) and plans.tail is not None
+    lean = arrays.draw_block(scn, plans, members, 2, 0)
+    monkeypatch.setattr(serve_module, "_lean", lambda *_: None)
+    full = arrays.draw_block(scn, plans, members, 2, 0)
+    quiet = [j for j, (_, exo) in enumerate(members) if not exo.episodes]
+    assert len(quiet) > 20 and all(lean.tails[j] is not None for j in quiet)
+    assert all(t is None for t in full.tails)
+    for j in quiet:
+        a, b = lean.fill(plans, j), full.fill(plans, j)
+        for name in ("rem", "acc", "util", "svc"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), (j, name)
+        assert a.ledger.keys() == b.ledger.keys()
+        for name in a.ledger:
+            assert np.array_equal(a.ledger[name], b.ledger[name]), (j, name)
+    # A deploy that follows its plan reads no ledger row of the stretch: nothing there is caused.
+    assert all(lean.ledgers[j]["k"][-1] < plans.tail for j in quiet)
 
 
 def test_deploys_not_covered_run_in_the_event_engine_as_before() -> None:

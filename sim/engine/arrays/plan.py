@@ -19,6 +19,7 @@ from ..simulate import Simulation, simulate
 from ..strategies.base import PlannedLook
 from ..tape import pieces
 from ..world import background, noise_changes
+from .tail import tail_from
 
 #: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
 #: batch chunks the deploys (a chunk computes whole blocks).
@@ -58,6 +59,8 @@ class Plan:
     looks: list[PlannedLook]  # every read its analyses make, in the order they make them
     pieces: Pieces
     end: float
+    tail: int | None  # the first window of its lean stretch (`arrays.tail`), if it has one
+    head: Pieces  # its pieces before that stretch (all of them without one)
     fixed: ServingFixed
     routing: RoutingFixed
     base_error: float  # the fleet's own failure probability (noisy neighbours add theirs)
@@ -152,13 +155,18 @@ def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: i
         return None
     assert world.states is not None
     segments = list(tape.segments)
+    W = scn.run.window_s
+    pieces = pieces_of(segments, horizon, W)
+    tail = tail_from(segments, looks, horizon, W)
     return Plan(
         run,
         segments,
         list(world.states),
         looks,
-        pieces_of(segments, horizon, scn.run.window_s),
+        pieces,
         horizon,
+        tail,
+        pieces if tail is None else pieces_of(segments, tail * W, W),
         tape.serving,
         world.routing_fixed,
         scn.fleet.error_rate,

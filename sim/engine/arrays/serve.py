@@ -17,6 +17,7 @@ from ..serving import ServingFixed, Snapshot, Stretch, serve
 from ..tape import Fill
 from ..telemetry import Telemetry
 from .plan import Pieces, Plan, pieces_of
+from .tail import Tail, draw_failures, fits, tail_from
 
 _EPS = 1e-9
 
@@ -24,7 +25,8 @@ _EPS = 1e-9
 @dataclass
 class Block:
     """A block's covered deploys served along a plan: per deploy (first axis) its telemetry's arrays
-    and the requests left undrawn, its ledger's rows and the states it was served under."""
+    and the requests left undrawn, its ledger's rows and the states it was served under; and its
+    lean stretch, if it has one (`arrays.tail`: there only the service's figures are in the arrays)."""
 
     acc: np.ndarray  # (D, windows, 2, fields)
     util: np.ndarray  # (D, windows, 2)
@@ -32,22 +34,38 @@ class Block:
     rem: np.ndarray  # (D, windows, S + 1)
     ledgers: list[dict[str, np.ndarray]]
     segments: list[list[tuple[float, Snapshot]]]
+    tails: list[Tail | None]
+    window_s: float
 
     def fill(self, plan: Plan, j: int) -> Fill:
+        """Deploy j's draws for the event engine, its lean stretch worked out in full."""
+        acc, util, ledger, tail = self.acc[j], self.util[j], self.ledgers[j], self.tails[j]
+        if tail is not None:
+            served = tail.served(plan.fixed, self.window_s)
+            sl = slice(tail.k0, tail.k0 + len(tail.err))
+            acc, util = acc.copy(), util.copy()
+            acc[sl], util[sl] = tail.telemetry(served)
+            rows = tail.ledger(served, self.window_s)
+            ledger = {name: np.concatenate([col, rows[name]]) for name, col in ledger.items()}
         return Fill(
             self.segments[j],
             plan.steps,
             plan.end,
             self.rem[j],
-            self.ledgers[j],
-            self.acc[j],
-            self.util[j],
+            ledger,
+            acc,
+            util,
             self.svc[j],
         )
 
 
 def _share(dt: float, left: float) -> float:
     return 1.0 if left <= 0.0 else min(dt / left, 1.0)
+
+
+def _shares(dt: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """`_share` of many pieces."""
+    return np.where(left <= 0.0, 1.0, np.minimum(dt / np.where(left <= 0.0, 1.0, left), 1.0))
 
 
 def serve_block(
@@ -128,51 +146,68 @@ def serve_apart(
     each deploy's requests taken piece by piece, then every deploy's pieces in one `serve` call."""
     D, n_windows, S1 = counts.shape
     W = window_s
-    rem = counts.copy()
-    takes: list[np.ndarray] = []
+    sizes = [len(c.k) for c in cuts]
+    ends = np.cumsum([0, *sizes])
+    k_all = np.concatenate([c.k for c in cuts])
+    start_all = np.concatenate([c.start for c in cuts])
+    dt_all = np.concatenate([c.dt for c in cuts])
+    g = np.repeat(np.arange(D) * n_windows, sizes) + k_all  # (deploy, window) as one index
+    flat = counts.reshape(D * n_windows, S1).copy()
+    taken = flat[g]  # a copy (fancy indexing)
+    # A deploy's last piece, alone in its window, may end before it; pieces sharing a window take
+    # its requests one after the other: every deploy's first such pieces at once, then the seconds.
+    lasts = np.array(
+        [ends[d + 1] - 1 for d, c in enumerate(cuts) if not c.shared or c.shared[-1] != sizes[d] - 1]
+    )
+    if len(lasts):
+        f = _shares(dt_all[lasts], (k_all[lasts] + 1) * W - start_all[lasts])
+        short = f < 1.0 - _EPS
+        if short.any():
+            rows = lasts[short]
+            taken[rows] = rng.binomial(taken[rows], f[short][:, None])
+    sh = np.concatenate([np.asarray(c.shared, np.int64) + ends[d] for d, c in enumerate(cuts)])
+    taken[sh] = 0
+    flat[g] -= taken  # (a window listed twice is written twice, alike: its pieces took nothing yet)
+    if len(sh):
+        gs = g[sh]
+        first = np.r_[True, gs[1:] != gs[:-1]]
+        rank = np.arange(len(sh)) - np.maximum.accumulate(np.where(first, np.arange(len(sh)), 0))
+        f_sh = _shares(dt_all[sh], (k_all[sh] + 1) * W - start_all[sh])
+        for r in range(int(rank.max()) + 1):
+            at = rank == r
+            rows, f, w = sh[at], f_sh[at], gs[at]
+            take = flat[w]
+            part = f < 1.0 - _EPS
+            if part.any():
+                take[part] = rng.binomial(take[part], f[part][:, None])
+            taken[rows] = take
+            flat[w] -= take
+    rem = flat.reshape(D, n_windows, S1)
+    # States recur across deploys (alike, if not the same object): each distinct one listed once.
     snaps: list[Snapshot] = []
-    index: dict[int, int] = {}
+    index: dict[bytes, int] = {}
     which_all: list[np.ndarray] = []
-    for d, cut in enumerate(cuts):
-        k, start, dt, shared = cut.k, cut.start, cut.dt, cut.shared
-        taken = rem[d, k]  # a copy (fancy indexing)
-        last = len(k) - 1
-        if not shared or shared[-1] != last:
-            f = _share(float(dt[last]), (int(k[last]) + 1) * W - float(start[last]))
-            if f < 1.0 - _EPS:
-                taken[last] = sampling.binomial(rng, taken[last], f)
-        taken[shared] = 0
-        rem[d, k] -= taken
-        for i in shared:
-            ki = int(k[i])
-            f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
-            taken[i] = rem[d, ki] if f >= 1.0 - _EPS else sampling.binomial(rng, rem[d, ki], f)
-            rem[d, ki] -= taken[i]
-        takes.append(taken)
-        # States recur across deploys (routing is cached): each distinct one is listed once.
+    for cut in cuts:
         local = []
         for snap in cut.snaps:
-            if id(snap) not in index:  # (the list keeps it alive: its id stays its own)
-                index[id(snap)] = len(snaps)
+            key = snap.packed.tobytes()
+            if key not in index:
+                index[key] = len(snaps)
                 snaps.append(snap)
-            local.append(index[id(snap)])
+            local.append(index[key])
         which_all.append(np.asarray(local)[cut.which])
-    k_all = np.concatenate([c.k for c in cuts])
-    dt_all = np.concatenate([c.dt for c in cuts])
     served = serve(
         rng,
         Stretch(
             snaps,
             np.concatenate(which_all),
             k_all,
-            np.concatenate([c.start for c in cuts]),
+            start_all,
             dt_all,
-            np.concatenate(takes),
+            taken,
         ),
         fixed,
     )
-    sizes = [len(c.k) for c in cuts]
-    g = np.repeat(np.arange(D) * n_windows, sizes) + k_all  # (deploy, window) as one index
     first = np.flatnonzero(np.r_[True, np.diff(g) != 0])
     fields = len(Telemetry.FIELDS)
     M = len(k_all)
@@ -193,7 +228,6 @@ def serve_apart(
     caused, schema_failed = column(served.caused), column(served.schema_failed)
     faulty, share = column(served.faulty, (S,)), column(served.share, (S,), float)
     down = column(served.down, (), bool)
-    ends = np.cumsum([0, *sizes])
     ledgers = []
     for d, cut in enumerate(cuts):
         sl = slice(ends[d], ends[d + 1])
@@ -202,7 +236,7 @@ def serve_apart(
                 "t0": cut.start,
                 "dt": cut.dt,
                 "k": cut.k,
-                "taken": takes[d],
+                "taken": taken[sl],
                 "caused": caused[sl],
                 "schema_failed": schema_failed[sl],
                 "faulty": faulty[sl],
@@ -223,32 +257,93 @@ def draw_block(
 ) -> Block:
     """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along their
     plan (one for all, or each its own: `plan.personal`), from the block's own stream: those no
-    noisy neighbour meets along a shared plan's pieces, then the others each along its own states."""
+    noisy neighbour meets along a shared plan's pieces, then the others each along its own states;
+    a plan's quiet stretch after its last change lean (`arrays.tail`) for those no noisy neighbour
+    meets."""
     rng = streams.stream(seed, block, streams.ARRAYS)
     W = scn.run.window_s
     shared = plans if isinstance(plans, Plan) else None
-    each = [shared] * len(deploys) if shared is not None else list(plans)
-    quiet = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes] if shared is not None else []
-    apart = [j for j in range(len(deploys)) if j not in set(quiet)]
+    each: list[Plan] = [plans] * len(deploys) if isinstance(plans, Plan) else list(plans)
+    counts = np.stack([exo.traffic.counts for _, exo in deploys])
+    end_k = round(each[0].end / W)  # the watch ends on a window's edge wherever a stretch is lean
+    segments = [
+        plan.segments if not exo.episodes else plan.segments_of(exo)
+        for plan, (_, exo) in zip(each, deploys, strict=True)
+    ]
+    # Where each deploy's lean stretch begins (None: served in full to the end).
+    lean = [
+        _lean(plan, segs, counts[j], W) for j, (plan, segs) in enumerate(zip(each, segments, strict=True))
+    ]
+    together = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes] if shared is not None else []
+    if together and len({lean[j] for j in together}) > 1:  # one cut for the group: all lean, or none
+        for j in together:
+            lean[j] = None
+    apart = [j for j in range(len(deploys)) if j not in set(together)]
     groups: list[tuple[list[int], tuple[Any, ...]]] = []
-    if shared is not None and quiet:
-        counts = np.stack([deploys[j][1].traffic.counts for j in quiet])
-        groups.append((quiet, serve_block(shared.pieces, shared.fixed, counts, rng, W)))
-    segments = [plan.segments for plan in each]
+    tails: list[Tail | None] = [None] * len(deploys)
+    if shared is not None and together:
+        cut = shared.pieces if lean[together[0]] is None else shared.head
+        groups.append((together, serve_block(cut, shared.fixed, counts[together], rng, W)))
+        if lean[together[0]] is not None:
+            _draw_tails(together, (segments, lean, end_k), counts, groups[-1][1], tails, rng)
     if apart:
-        for j in apart:
-            segments[j] = each[j].segments_of(deploys[j][1])
-        cuts = [
-            each[j].pieces if segments[j] is each[j].segments else pieces_of(segments[j], each[j].end, W)
-            for j in apart
-        ]
-        counts = np.stack([deploys[j][1].traffic.counts for j in apart])
-        groups.append((apart, serve_apart(cuts, each[apart[0]].fixed, counts, rng, W)))
+        cuts = [_cut(each[j], segments[j], lean[j], W) for j in apart]
+        groups.append((apart, serve_apart(cuts, each[apart[0]].fixed, counts[apart], rng, W)))
+        for at, j in enumerate(apart):
+            if lean[j] is not None:
+                _draw_tails([j], (segments, lean, end_k), counts, groups[-1][1], tails, rng, at)
     if len(groups) == 1:  # every deploy of the block in one group, in order
         acc, util, svc, rem, ledgers = groups[0][1]
     else:
         acc, util, svc, rem, ledgers = _assemble(groups, len(deploys))
-    return Block(acc, util, svc, rem, ledgers, segments)
+    return Block(acc, util, svc, rem, ledgers, segments, tails, W)
+
+
+def _lean(
+    plan: Plan, segments: list[tuple[float, Snapshot]], counts: np.ndarray, window_s: float
+) -> int | None:
+    """The first window of a deploy's lean stretch along these states (its plan's, with its noisy
+    neighbours), or None: served in full to the end."""
+    k0 = plan.tail if segments is plan.segments else tail_from(segments, plan.looks, plan.end, window_s)
+    if k0 is None:
+        return None
+    k1 = round(plan.end / window_s)
+    return k0 if counts.shape[0] >= k1 and fits(segments[-1][1], counts[k0:k1], window_s) else None
+
+
+def _cut(plan: Plan, segments: list[tuple[float, Snapshot]], k0: int | None, window_s: float) -> Pieces:
+    """The pieces a deploy is served in full along: to its lean stretch, or to the end."""
+    if segments is plan.segments:
+        return plan.pieces if k0 is None else plan.head
+    return pieces_of(segments, plan.end if k0 is None else k0 * window_s, window_s)
+
+
+def _draw_tails(
+    members: list[int],
+    where: tuple[list[list[tuple[float, Snapshot]]], list[int | None], float],
+    counts: np.ndarray,
+    drawn: tuple[Any, ...],
+    tails: list[Tail | None],
+    rng: np.random.Generator,
+    at: int = 0,
+) -> None:
+    """The lean stretch of deploys `members` of the block (rows at.. of their group's draws; one
+    start for them all; `where`: every deploy's states, lean start, and the end of the watch): their
+    failures drawn, the service's figures and requests filled in."""
+    segments, lean, end_k = where
+    j0 = members[0]
+    k0, snap = lean[j0], segments[j0][-1][1]
+    assert k0 is not None
+    k1 = int(end_k)
+    c = counts[members, k0:k1]  # (deploys, windows, S + 1)
+    err = draw_failures(snap, c, rng)
+    svc, rem = drawn[2], drawn[3]
+    rows = slice(at, at + len(members))
+    svc[rows, k0:k1, 0] = np.add.reduce(c[..., :-1], axis=-1)
+    svc[rows, k0:k1, 1] = err
+    rem[rows, k0:k1] = 0
+    for n, j in enumerate(members):
+        tails[j] = Tail(k0, c[n], err[n], segments[j][-1][1])
 
 
 def _assemble(
