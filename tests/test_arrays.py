@@ -32,6 +32,8 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 #: A fixed judge so strict that the operator often sees a good release fail a review.
 STRICT_REVIEW = ["judges.fixed.max_p99_ms=250", "run.horizon_s=3600"]
 HOUR = ["run.horizon_s=3600"]
+#: A small service: the 1% step's looks see too few requests to judge, and a person is asked.
+LOW = ["traffic.rate_rps=30", "fleet.capacity_rps=10", "traffic.users.population=20000", *HOUR]
 #: An alert so touchy that background failures page: deploys leave the plan late, in its lean stretch.
 PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *HOUR]
 
@@ -52,6 +54,7 @@ PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *H
         ("progressive", ["strategies.progressive.steps[1]={manual_gate: true}", *HOUR]),
         ("progressive", PAGED),
         ("canary", PAGED),
+        ("progressive", LOW),
     ],
     ids=[
         "progressive",
@@ -65,6 +68,7 @@ PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *H
         "progressive-gate",
         "progressive-paged",
         "canary-paged",
+        "progressive-low",
     ],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
@@ -109,6 +113,10 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, o
         assert departed > 20 and left > 20
     if overrides is PAGED:
         assert late > 10
+    if overrides is LOW:  # plans of their own, each guessing which looks come out inconclusive
+        assert isinstance(plans, list) and any(
+            look.expect and "inconclusive" in look.expect for look in plans[0].looks
+        )
 
 
 def test_a_lean_stretch_worked_out_is_the_stretch_served_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,6 +225,14 @@ def test_what_the_array_engine_covers() -> None:
     assert arrays.plannable(scn, "canary") and arrays.personal(scn, "canary")
     manual = sim.load_scenario("default", overrides=["strategies.blue_green.auto_promote=false"])
     assert arrays.plannable(manual, "blue_green") and arrays.personal(manual, "blue_green")
+    # A small service's looks may see too few requests to judge: each deploy plans for itself,
+    # guessing from its own traffic where a look comes out inconclusive and a person is asked.
+    exo = next(e for e in (draw_exogenous(scn, 1, i) for i in range(20)) if arrays.covered(e))
+    busy = arrays.make_plan(scn, "progressive", exo, 1)
+    assert busy is not None and not arrays.sparse(scn, busy)
+    low = sim.load_scenario("default", overrides=LOW)
+    shared = arrays.make_plan(low, "progressive", exo, 1)
+    assert shared is not None and arrays.sparse(low, shared)
     by_rank = sim.load_scenario("default", overrides=["strategies.canary.judge=mann_whitney"])
     assert not arrays.plannable(by_rank, "canary")  # its reviews are not judged from aggregates
     assert not arrays.plannable(sim.load_scenario("schema-rename-breaking"), "progressive")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config.scenario import Scenario
-from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, personal, plannable
+from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, personal, plannable, sparse
 from .exogenous import Exogenous, draw_exogenous
 from .metrics import error_row
 from .simulate import Simulation, simulate
@@ -56,12 +56,16 @@ def _covered(exos: dict[int, Exogenous | Exception], block: int) -> list[tuple[i
 def _plans(
     scn: Scenario, strategy: str, members: list[tuple[int, Exogenous]], seed: int
 ) -> tuple[Plan | list[Plan], list[tuple[int, Exogenous]]]:
-    """The plan of a block's covered deploys for a strategy (one for all, or each its own), and the
-    deploys that have one (a personal plan that does not run its horizon leaves its deploy out)."""
+    """The plan of a block's covered deploys for a strategy (one for all, or each its own: a person's
+    pace, or looks that may see too few requests to judge), and the deploys that have one (a plan of
+    its own that does not run its horizon leaves its deploy out)."""
     if not personal(scn, strategy):
         plan = plan_for(scn, strategy, members[0][1], seed)
-        return (plan, members) if plan is not None else ([], [])
-    made = [(i, exo, make_plan(scn, strategy, exo, seed, i)) for i, exo in members]
+        if plan is None:
+            return [], []
+        if not sparse(scn, plan):
+            return plan, members
+    made = [(i, exo, make_plan(scn, strategy, exo, seed, i, own=True)) for i, exo in members]
     kept = [(i, exo, p) for i, exo, p in made if p is not None]
     return [p for *_, p in kept], [(i, exo) for i, exo, _ in kept]
 

@@ -68,6 +68,7 @@ def simulate(
     *,
     fill: Fill | None = None,
     plan: list[PlannedLook] | None = None,
+    guess: bool = False,
 ) -> Simulation:
     """Simulate one (deploy, strategy).
 
@@ -75,6 +76,8 @@ def simulate(
         fill: traffic the array engine drew for this deploy along the strategy's plan, which the
             tape hands out for as long as the deploy follows the plan (`sim.engine.arrays`).
         plan: a plan's run: nothing is served, every analysis look passes and is logged here.
+        guess: in a plan's run, a look the deploy's own traffic would leave inconclusive is taken
+            so (a plan of its own: a person is asked then).
     """
     spec = scn.strategies[strategy]
     own = spec.routing_for(scn.routing)
@@ -106,7 +109,7 @@ def simulate(
             raise ValueError("a fill serves releases nobody can be hurt by; this one can hurt its users")
         world.tape.prefill(fill)
     if plan is not None:
-        world.tape.plan_only, d.plan = True, plan
+        world.tape.plan_only, d.plan, d.plan_guesses = True, plan, guess
         world.keep_states()
     if exo.episodes:  # most deploys meet no noisy neighbour: no process to replay them
         env.process(noise_process(env, exo.episodes, world))

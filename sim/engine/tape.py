@@ -166,6 +166,30 @@ def pieces(
     return snaps, k, start, end, np.repeat([j for j, *_ in spans], lengths), sorted(shared)
 
 
+def expected_requests(
+    segs: list[tuple[float, Snapshot]], rows: np.ndarray, looks: tuple[list[int], list[int]], window_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval of windows (`looks`: first windows, past the last ones), the requests each slot
+    (stable, new) gets on average from windows' requests `rows` (windows × columns) under these
+    states, each window's taken at its middle: what a plan's run guesses its looks' outcomes from
+    (`sim.engine.arrays`)."""
+    k_from, k_to = looks
+    lo, hi = min(k_from), max(k_to)
+    if hi <= lo:
+        zero = np.zeros(len(k_to))
+        return zero, zero
+    starts = np.array([t for t, _ in segs])
+    mids = (np.arange(lo, hi) + 0.5) * window_s
+    state = np.searchsorted(starts, mids, side="right") - 1
+    shares = np.array([snap.share for _, snap in segs])[state]  # (windows, columns)
+    requests = rows[lo:hi]
+    new = np.concatenate([[0.0], np.cumsum((requests * shares).sum(1))])
+    total = np.concatenate([[0.0], np.cumsum(requests.sum(1))])
+    a, b = np.asarray(k_from) - lo, np.asarray(k_to) - lo
+    n_new, n_all = new[b] - new[a], total[b] - total[a]
+    return n_all - n_new, n_new
+
+
 class ExogenousTimeout(simpy.Timeout):
     """A wait until a change no strategy decides (a noisy neighbour's episode beginning or ending).
     A tape holding a fill has it drawn already (the fill's states include it), so the tape draws on
@@ -428,6 +452,11 @@ class Tape:
             k_from.append(min(_window(max(t - lookback_s, 0.0), W), b))
         self.ensure(k_to[-1] * W)
         return k_from, k_to
+
+    def expected_requests(self, k_from: list[int], k_to: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """`expected_requests` under the states recorded, of the tape's requests: only a tape that
+        has drawn nothing (a plan's run) holds every window's."""
+        return expected_requests(self._segments, self.rem, (k_from, k_to), self.window_s)
 
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""

@@ -23,7 +23,7 @@ what the array engine drew.
 
 from .judge import alert_fires, follows_plan, looks_pass
 from .outcome import block_rows
-from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable
+from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
 from .serve import Block, draw_block, serve_apart, serve_block
 
 __all__ = [
@@ -43,4 +43,5 @@ __all__ = [
     "plannable",
     "serve_apart",
     "serve_block",
+    "sparse",
 ]

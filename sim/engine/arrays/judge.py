@@ -43,7 +43,10 @@ def follows_plan(
             look.k_from, look.k_to, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
         )
         statuses = judging.looks_from_stats(judge, s, len(look.k_to)).status
-        if any((status == "fail") if look.review else (status != "pass") for status in statuses):
+        if look.review:
+            if "fail" in statuses:
+                return False
+        elif statuses != list(look.expect or ("pass",) * len(statuses)):
             return False
     return not alert_fires(scn, plan, block, j, exo)
 
@@ -94,7 +97,8 @@ def looks_pass(
     seed: int,
     rows: Sequence[int],
 ) -> np.ndarray:
-    """Whether every look of the plan passes, for the deploys `rows` of the block (`deploys`: theirs):
+    """Whether every look of the plan comes out as the plan takes it (a pass, unless it says
+    otherwise; a review: no failure), for the deploys `rows` of the block (`deploys`: theirs):
     `follows_plan`'s looks for all of them at once, each deploy's Beta draws from its own
     observation stream in the order the event engine draws them (every percentile of a look, tick
     by tick, look after look)."""
@@ -150,8 +154,14 @@ def looks_pass(
                 1,
             )
             figures["saturation"] = np.where(n > 0, sat, np.nan)
-        ok, failed = _statuses(judge, n, figures)
-        passed &= ~failed if look.review else ok
+        ok, failed = _statuses(judge, n, figures)  # per deploy and tick
+        if look.review:
+            passed &= ~failed.any(axis=1)
+        elif look.expect is None:
+            passed &= ok.all(axis=1)
+        else:
+            want = np.array([status == "pass" for status in look.expect])
+            passed &= np.where(want, ok, ~ok & ~failed).all(axis=1)
     return passed
 
 
@@ -176,8 +186,9 @@ def _pooled_ms(
 def _statuses(
     judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per deploy, whether every tick's look passes and whether any fails (`judging.looks_from_stats`,
-    for a block: the same limits, worked out by the judge's own `limits_many`, the same comparisons)."""
+    """Per deploy and tick, whether the look passes and whether it fails (`judging.looks_from_stats`,
+    for a block: the same limits, worked out by the judge's own `limits_many`, the same comparisons);
+    neither: inconclusive."""
     how = judging.measurer(judge)
     stable_n, new_n = n[..., 0], n[..., 1]
     least = max(1, judge.min_requests)
@@ -202,4 +213,4 @@ def _statuses(
         any_judged |= judged
         fail |= judged & over
     fail &= enough
-    return np.asarray((enough & any_judged & ~fail).all(axis=1)), np.asarray(fail.any(axis=1))
+    return np.asarray(enough & any_judged & ~fail), np.asarray(fail)

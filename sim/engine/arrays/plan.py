@@ -17,7 +17,7 @@ from ..routing import RoutingFixed, RoutingState, route
 from ..serving import ServingFixed, Snapshot
 from ..simulate import Simulation, simulate
 from ..strategies.base import PlannedLook
-from ..tape import pieces
+from ..tape import expected_requests, pieces
 from ..world import background, noise_changes
 from .tail import tail_from
 
@@ -136,18 +136,43 @@ def personal(scn: Scenario, strategy: str) -> bool:
     return isinstance(spec, BlueGreenConfig) and not spec.auto_promote
 
 
+#: A look whose judge would see fewer than this many times its minimum of requests on average,
+#: at the scenario's mean rate, may well come out inconclusive (a person is asked then).
+SPARSE = 1.5
+
+
+def sparse(scn: Scenario, plan: Plan) -> bool:
+    """Whether some look of a plan for all deploys would see few requests at the scenario's mean
+    rate (`SPARSE`): the deploys then take plans of their own, each guessing from its own traffic
+    which looks come out inconclusive (a person's review follows, at the person's pace)."""
+    cfg, W = scn.traffic, scn.run.window_s
+    syn = cfg.synthetic_share
+    mean = np.append(cfg.rate_rps * W * (1.0 - syn) * np.asarray(cfg.shares), cfg.rate_rps * W * syn)
+    for look in plan.looks:
+        rows = np.broadcast_to(mean, (max(look.k_to) + 1, len(mean)))
+        stable, new = expected_requests(plan.segments, rows, (look.k_from, look.k_to), W)
+        least = SPARSE * max(1, look.judge.min_requests)
+        needs_baseline = judging.measurer(look.judge).needs_baseline
+        if (new < least).any() or (needs_baseline and (stable < least).any()):
+            return True
+    return False
+
+
 def covered(exo: Exogenous) -> bool:
     """Whether a deploy can follow the plan at all: a good release (noisy neighbours or not)."""
     return not exo.release.bad
 
 
-def make_plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int = 0) -> Plan | None:
-    """The plan of a strategy, from a covered deploy's draws: the deploy's own if the strategy is
-    `personal`, any covered deploy's otherwise (the plan then does not depend on which); None if it
-    does not run its whole horizon undisturbed."""
+def make_plan(
+    scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int = 0, *, own: bool = False
+) -> Plan | None:
+    """The plan of a strategy, from a covered deploy's draws: the deploy's own (`own`: a person's
+    pace, its own people's delays, looks its traffic would leave inconclusive taken so), or one for
+    all deploys (any covered deploy's: it then does not depend on which); None if it does not run
+    its whole horizon undisturbed."""
     looks: list[PlannedLook] = []
     quiet = dataclasses.replace(exo, episodes=())
-    run = simulate(scn, strategy, quiet, seed, deploy, plan=looks)
+    run = simulate(scn, strategy, quiet, seed, deploy, plan=looks, guess=own)
     horizon = scn.run.horizon_s
     world = run.world
     tape = world.tape

@@ -18,6 +18,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from ...config.analysis import AnalysisConfig
 from ...config.judges import GateJudge
 from .. import judging
@@ -28,6 +30,7 @@ Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
 
 _PASS = Verdict("pass", 0.0)
+_INCONCLUSIVE = Verdict("inconclusive", 0.0)
 _SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
@@ -112,13 +115,16 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
         return Looks.of([])
-    if d.plan is not None:  # a plan's run: every look passes; which windows it read is what counts
+    if d.plan is not None:  # a plan's run: which windows each look reads is what counts
         judge = d.judge(cfg.judge)
         assert isinstance(judge, GateJudge)
-        d.plan.append(
-            PlannedLook(judge, *d.world.tape.look_windows(ticks, judge.lookback_s or cfg.interval_s))
-        )
-        return Looks.of([_PASS] * len(ticks))
+        k_from, k_to = d.world.tape.look_windows(ticks, judge.lookback_s or cfg.interval_s)
+        if not d.plan_guesses:  # one plan for all deploys: every look passes
+            d.plan.append(PlannedLook(judge, k_from, k_to))
+            return Looks.of([_PASS] * len(ticks))
+        expect = _guess(judge, *d.world.tape.expected_requests(k_from, k_to))
+        d.plan.append(PlannedLook(judge, k_from, k_to, expect=expect))
+        return Looks.of([_PASS if status == "pass" else _INCONCLUSIVE for status in expect])
     errors = d.rng.random(len(ticks)) < cfg.error_probability if cfg.error_probability else None
     if cfg.pass_probability is not None:
         looks = Looks.of(
@@ -135,6 +141,19 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
         ["error" if e else status for e, status in zip(failed, looks.status, strict=True)],
         lambda i: Verdict("error") if failed[i] else looks.verdict(i),
     )
+
+
+def _guess(judge: GateJudge, stable: np.ndarray, new: np.ndarray) -> tuple[str, ...]:
+    """A plan's guess at looks with these requests expected by slot: inconclusive where too few
+    requests would come to judge (`judging.looks_from_stats`' test on the averages), else a pass."""
+    least = max(1, judge.min_requests)
+    needs_baseline = judging.measurer(judge).needs_baseline
+    out = []
+    for n_stable, n_new in zip(stable.tolist(), new.tolist(), strict=True):
+        enough = n_new >= least and (not needs_baseline or n_stable >= least)
+        judged = enough and any(judge.judgeable(m, n_new) for m in judge.watch)
+        out.append("pass" if judged else "inconclusive")
+    return tuple(out)
 
 
 def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:

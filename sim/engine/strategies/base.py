@@ -36,6 +36,9 @@ class PlannedLook(NamedTuple):
     k_from: list[int]
     k_to: list[int]
     review: bool = False  # a person's review: only a failing look is a decision (inconclusive goes on)
+    # An analysis's statuses the plan takes, tick by tick ("pass" or "inconclusive"; None: all pass):
+    # a deploy follows the plan while its looks come out so.
+    expect: tuple[str, ...] | None = None
 
 
 #: The config record a strategy runs from (CanaryConfig for Canary, ...).
@@ -101,8 +104,10 @@ class Deploy:
         self._paged = False
         self.silenced_until = -1.0
         self.alert: BurnRateAlert | None = None  # the SLO alert watching this deploy, to re-arm
-        # A plan's run (`sim.engine.arrays`): every look passes and is logged here, windows and judge.
+        # A plan's run (`sim.engine.arrays`): every look passes and is logged here, windows and judge;
+        # or, for a plan of the deploy's own, a look its traffic would leave inconclusive is so.
         self.plan: list[PlannedLook] | None = None
+        self.plan_guesses = False
 
     # ---- bookkeeping ----
 
