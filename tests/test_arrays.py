@@ -15,7 +15,7 @@ from sim.core import rng as streams
 from sim.engine import arrays
 from sim.engine.arrays import serve as serve_module
 from sim.engine.exogenous import draw_exogenous
-from sim.engine.rows import _covered, _draws, _plans, run_deploy, simulate_deploys
+from sim.engine.rows import _covered, _draws, block_plans, run_deploy, simulate_deploys
 from sim.engine.simulate import simulate
 
 #: A baseline judge so strict that a good release often fails a look: deploys depart from the plan.
@@ -77,7 +77,7 @@ def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, o
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
-        plans, members = _plans(scn, strategy, _covered(exos, b), seed)
+        plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
         assert members
         each = plans if isinstance(plans, list) else [plans] * len(members)
         drawn = arrays.draw_block(scn, plans, members, seed, b)
@@ -125,7 +125,7 @@ def test_a_lean_stretch_worked_out_is_the_stretch_served_in_full(monkeypatch: py
     # for number, the fill of the block served in full.
     scn = sim.load_scenario("default", overrides=["fleet.error_rate=0", *HOUR])
     exos = _draws(scn, 2, range(64))
-    plans, members = _plans(scn, "progressive", _covered(exos, 0), 2)
+    plans, members = block_plans(scn, "progressive", _covered(exos, 0), 2)
     assert isinstance(plans, arrays.Plan) and plans.tail is not None
     lean = arrays.draw_block(scn, plans, members, 2, 0)
     monkeypatch.setattr(serve_module, "_lean", lambda *_: None)
@@ -163,7 +163,7 @@ def test_a_persons_pace_makes_each_deploys_plan_its_own() -> None:
     # The operator's decision delays are the deploy's own draws: so are its plan's steps.
     scn = sim.load_scenario("default")  # three hours: every step's review is in
     exos = [(i, e) for i, e in ((i, draw_exogenous(scn, 1, i)) for i in range(30)) if arrays.covered(e)]
-    plans, members = _plans(scn, "canary", exos, 1)
+    plans, members = block_plans(scn, "canary", exos, 1)
     assert isinstance(plans, list) and len(plans) == len(members) == len(exos)
     steps = {p.steps for p in plans}
     assert len(steps) == len(plans)  # no two deploys' operators keep the same pace

@@ -53,7 +53,7 @@ def _covered(exos: dict[int, Exogenous | Exception], block: int) -> list[tuple[i
     return [(i, e) for i in members if isinstance((e := exos[i]), Exogenous) and covered(e)]
 
 
-def _plans(
+def block_plans(
     scn: Scenario, strategy: str, members: list[tuple[int, Exogenous]], seed: int
 ) -> tuple[Plan | list[Plan], list[tuple[int, Exogenous]]]:
     """The plan of a block's covered deploys for a strategy (one for all, or each its own: a person's
@@ -84,7 +84,7 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
         for s in strategies:
             if not plannable(scn, s):
                 continue
-            plans, members_s = _plans(scn, s, members, seed)
+            plans, members_s = block_plans(scn, s, members, seed)
             if not members_s:
                 continue
             want = [i for i, _ in members_s if lo <= i < hi]
@@ -123,7 +123,7 @@ def run_deploy(
         raise exo
     if not (covered(exo) and plannable(scn, strategy)):
         return simulate(scn, strategy, exo, seed, deploy, record=record)
-    plans, members = _plans(scn, strategy, _covered(exos, b), seed)
+    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
     if deploy not in (ids := [i for i, _ in members]):
         return simulate(scn, strategy, exo, seed, deploy, record=record)
     drawn = draw_block(scn, plans, members, seed, b)

@@ -119,7 +119,11 @@ def serve_block(
     svc[:, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
     svc[:, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
     down = served.down
-    down_m = down.reshape(D, m)[0].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down))
+    # Every deploy of the block meets the same states: deploy 0's rows say where nobody is up (one
+    # state for every piece gives one value).
+    down_m = (
+        np.broadcast_to(down, (D * m,))[:m].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down))
+    )
     caused, schema_failed = per_row(served.caused), per_row(served.schema_failed)
     faulty, share = per_row(served.faulty, (S,)), per_row(served.share, (S,), float)
     ledgers = [
