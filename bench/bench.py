@@ -223,7 +223,15 @@ def main() -> None:
             print(f"  {rate:>9,.0f} req/s  {strategy:<12} {value:8.1f} /s")
     combined = per_second(scenario_at(300.0), None)
     figures["default_all_strategies"] = round(combined, 1)
-    print(f"  the default scenario, its four strategies together: {combined:8.1f} deploys/s (target ≥ 1,500)")
+    low = floor.default_floor()
+    figures["default_floor_us"] = low
+    print(
+        f"  the default scenario, its four strategies together: {combined:8.1f} deploys/s (target ≥ 1,500); "
+        f"its draw-bound floor (bench/floor.py, 3 h of 10 s windows): about "
+        f"{low['all_strategies_us']:,.0f} µs a deploy = {1e6 / low['all_strategies_us']:,.0f} /s "
+        f"(the exogenous traffic alone "
+        f"{low['traffic_us']:,.0f} µs, the progressive rollout {low['progressive_us']:,.0f} µs)"
+    )
     print("the target case: a one-hour progressive rollout (each deploy followed for 1 h, 10 s windows)")
     for rate in (100.0, 100_000.0):
         value = per_second(scenario_at(rate, 3600.0), "progressive")

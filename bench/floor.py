@@ -274,6 +274,30 @@ def target_plan(rate_rps: float = 100.0) -> tuple[sim.Scenario, FloorPlan]:
     return scn, plan_for(scn, draws.schedule(scn))
 
 
+def default_floor(chunk: int = 500, repeat: int = 3) -> dict[str, float]:
+    """The default scenario's floor (300 req/s, watched 3 h: 1,080 windows), µs per deploy: its
+    progressive rollout's, the exogenous traffic's alone (one Poisson per window and column, which
+    the four strategies share), and an estimate for the four strategies together — the traffic
+    once and the progressive rollout's serving four times (recreate and blue-green draw no split,
+    so the estimate errs high, towards a slower floor)."""
+    scn = sim.load_scenario("default")
+    plan = plan_for(scn, draws.schedule(scn))
+    rng = np.random.Generator(np.random.PCG64(0))
+    prog = seconds_per_deploy(plan, chunk, repeat)
+    lam = np.broadcast_to(plan.base_lam, (chunk, plan.windows, plan.segments + 1))
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        rng.poisson(lam)
+        best = min(best, time.perf_counter() - t0)
+    traffic = best / chunk
+    return {
+        "progressive_us": round(prog * 1e6, 1),
+        "traffic_us": round(traffic * 1e6, 1),
+        "all_strategies_us": round((traffic + 4 * (prog - traffic)) * 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
