@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim.core import rng as streams
 from sim.engine import arrays
+from sim.engine import rows as rows_module
 from sim.engine.arrays import serve as serve_module
 from sim.engine.exogenous import draw_exogenous
 from sim.engine.rows import _covered, _draws, block_plans, run_deploy, simulate_deploys
@@ -142,6 +143,22 @@ def test_a_lean_stretch_worked_out_is_the_stretch_served_in_full(monkeypatch: py
             assert np.array_equal(a.ledger[name], b.ledger[name]), (j, name)
     # A deploy that follows its plan reads no ledger row of the stretch: nothing there is caused.
     assert all(lean.ledgers[j]["k"][-1] < plans.tail for j in quiet)
+
+
+def test_a_plan_that_fails_leaves_its_deploy_to_the_event_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    scn = sim.load_scenario("default", overrides=HOUR)
+    i = next(i for i in range(64) if arrays.covered(draw_exogenous(scn, 1, i)))
+    real = rows_module.make_plan
+
+    def flaky(*args: Any, **kw: Any) -> arrays.Plan | None:
+        if kw.get("own") and args[4] == i:
+            raise RuntimeError("boom")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rows_module, "make_plan", flaky)
+    rows = simulate_deploys(scn, ["canary"], 1, 0, 8)
+    assert [r["error"] for r in rows] == [None] * 8
+    assert not _same(rows[i], simulate(scn, "canary", draw_exogenous(scn, 1, i), 1, i).row)
 
 
 def test_deploys_not_covered_run_in_the_event_engine_as_before() -> None:

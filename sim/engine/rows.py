@@ -34,8 +34,19 @@ def plan_for(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | 
             _PLANS.popitem(last=False)
     plans = held[1]
     if strategy not in plans:
-        plans[strategy] = make_plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
+        plans[strategy] = _plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
     return plans[strategy]
+
+
+def _plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int | None = None) -> Plan | None:
+    """`make_plan` (the deploy's own when `deploy` is given); a plan whose run raises is none: its
+    deploys run in the event engine, where the failure is recorded on their rows."""
+    try:
+        if deploy is None:
+            return make_plan(scn, strategy, exo, seed)
+        return make_plan(scn, strategy, exo, seed, deploy, own=True)
+    except Exception:  # recorded on the rows the event engine makes, never dropped
+        return None
 
 
 def _draws(scn: Scenario, seed: int, deploys: range) -> dict[int, Exogenous | Exception]:
@@ -65,7 +76,7 @@ def block_plans(
             return [], []
         if not sparse(scn, plan):
             return plan, members
-    made = [(i, exo, make_plan(scn, strategy, exo, seed, i, own=True)) for i, exo in members]
+    made = [(i, exo, _plan(scn, strategy, exo, seed, i)) for i, exo in members]
     kept = [(i, exo, p) for i, exo, p in made if p is not None]
     return [p for *_, p in kept], [(i, exo) for i, exo, _ in kept]
 

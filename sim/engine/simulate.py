@@ -139,5 +139,6 @@ def simulate(
         follow = follow_up(scn, impl, exo, world, d, end)
         phases.append(follow.world)
         last, end = follow.deploy, follow.end
-    row = deploy_row(scn, strategy, deploy, seed, phases, last=last, end=end)
+    # A plan's run has no row of its own: its deploys' rows read its marks (`sim.engine.arrays`).
+    row = deploy_row(scn, strategy, deploy, seed, phases, last=last, end=end) if plan is None else {}
     return Simulation(row, world, d, exo, strategy, follow)

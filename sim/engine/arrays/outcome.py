@@ -11,7 +11,7 @@ import numpy as np
 from ...config.scenario import Scenario
 from ...core import rng as streams
 from ..exogenous import Exogenous
-from ..metrics import deploy_row
+from ..metrics import deploy_row, error_row
 from ..simulate import simulate
 from .judge import alert_fires, follows_plan, looks_pass
 from .plan import Plan
@@ -53,9 +53,12 @@ def block_rows(
     rows = {}
     for ok, (j, i, exo) in zip(passed, picked, strict=True):
         plan = each[j]
-        if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
-            phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
-            rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
-        else:
-            rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row
+        try:
+            if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
+                phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
+                rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
+            else:
+                rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row
+        except Exception as err:  # one deploy's failure is its own row's, not its block's (desmod's rule)
+            rows[i] = error_row(scn, strategy, i, seed, err)
     return rows

@@ -136,25 +136,27 @@ def personal(scn: Scenario, strategy: str) -> bool:
     return isinstance(spec, BlueGreenConfig) and not spec.auto_promote
 
 
-#: A look whose judge would see fewer than this many times its minimum of requests on average,
-#: at the scenario's mean rate, may well come out inconclusive (a person is asked then).
-SPARSE = 1.5
+#: How many standard deviations of its (Poisson) count a look's mean requests must lie from its
+#: judge's minimum for the look's outcome to count as settled, either way.
+SETTLED = 3.0
 
 
 def sparse(scn: Scenario, plan: Plan) -> bool:
-    """Whether some look of a plan for all deploys would see few requests at the scenario's mean
-    rate (`SPARSE`): the deploys then take plans of their own, each guessing from its own traffic
-    which looks come out inconclusive (a person's review follows, at the person's pace)."""
+    """Whether, at the scenario's mean rate, some look of a plan for all deploys would surely see
+    too few requests to judge: its mean more than `SETTLED` standard deviations below its judge's
+    minimum. A person is asked there, so hardly a deploy follows that plan; the deploys take plans
+    of their own instead, each guessing from its own traffic which looks come out inconclusive.
+    (A look that is a toss-up departs as many deploys from either; the one plan is cheaper.)"""
     cfg, W = scn.traffic, scn.run.window_s
     syn = cfg.synthetic_share
     mean = np.append(cfg.rate_rps * W * (1.0 - syn) * np.asarray(cfg.shares), cfg.rate_rps * W * syn)
     for look in plan.looks:
         rows = np.broadcast_to(mean, (max(look.k_to) + 1, len(mean)))
         stable, new = expected_requests(plan.segments, rows, (look.k_from, look.k_to), W)
-        least = SPARSE * max(1, look.judge.min_requests)
-        needs_baseline = judging.measurer(look.judge).needs_baseline
-        if (new < least).any() or (needs_baseline and (stable < least).any()):
-            return True
+        least = max(1, look.judge.min_requests)
+        for n in (new, stable) if judging.measurer(look.judge).needs_baseline else (new,):
+            if ((least - n) / np.sqrt(np.maximum(n, 1.0)) > SETTLED).any():
+                return True
     return False
 
 
