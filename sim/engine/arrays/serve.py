@@ -289,13 +289,13 @@ def draw_block(
         cut = shared.pieces if lean[together[0]] is None else shared.head
         groups.append((together, serve_block(cut, shared.fixed, counts[together], rng, W)))
         if lean[together[0]] is not None:
-            _draw_tails(together, (segments, lean, end_k), counts, groups[-1][1], tails, rng)
+            _draw_tails(together, (segments, lean, end_k), counts, groups[-1][1], tails, rng=rng)
     if apart:
         cuts = [_cut(each[j], segments[j], lean[j], W) for j in apart]
         groups.append((apart, serve_apart(cuts, each[apart[0]].fixed, counts[apart], rng, W)))
         for at, j in enumerate(apart):
             if lean[j] is not None:
-                _draw_tails([j], (segments, lean, end_k), counts, groups[-1][1], tails, rng, at)
+                _draw_tails([j], (segments, lean, end_k), counts, groups[-1][1], tails, rng=rng, at=at)
     if len(groups) == 1:  # every deploy of the block in one group, in order
         acc, util, svc, rem, ledgers = groups[0][1]
     else:
@@ -328,6 +328,7 @@ def _draw_tails(
     counts: np.ndarray,
     drawn: tuple[Any, ...],
     tails: list[Tail | None],
+    *,
     rng: np.random.Generator,
     at: int = 0,
 ) -> None:
