@@ -20,13 +20,15 @@ from .simulate import Simulation, simulate
 #: Rows of simulations, one per (deploy, strategy): the columns of `metrics.COLUMNS`.
 Rows = list[dict[str, Any]]
 
-#: Plans by scenario (held, so its id stays its own) and strategy; a process meets few scenarios.
-_PLANS: OrderedDict[int, tuple[Scenario, dict[str, Plan | None]]] = OrderedDict()
+#: Plans by scenario (held, so its id stays its own) and strategy, each with whether its looks are
+#: sparse (`arrays.sparse`); a process meets few scenarios.
+_PLANS: OrderedDict[int, tuple[Scenario, dict[str, tuple[Plan | None, bool]]]] = OrderedDict()
 _KEEP = 8
 
 
-def plan_for(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | None:
-    """The strategy's plan in this scenario, made once per process (None: it has none)."""
+def _shared(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> tuple[Plan | None, bool]:
+    """The strategy's plan for all its deploys in this scenario, made once per process (None: it
+    has none), and whether its looks are sparse (each deploy then plans for itself)."""
     held = _PLANS.get(id(scn))
     if held is None or held[0] is not scn:
         held = _PLANS[id(scn)] = (scn, {})
@@ -34,7 +36,8 @@ def plan_for(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> Plan | 
             _PLANS.popitem(last=False)
     plans = held[1]
     if strategy not in plans:
-        plans[strategy] = _plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
+        plan = _plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
+        plans[strategy] = (plan, plan is not None and sparse(scn, plan))
     return plans[strategy]
 
 
@@ -71,10 +74,10 @@ def block_plans(
     pace, or looks that may see too few requests to judge), and the deploys that have one (a plan of
     its own that does not run its horizon leaves its deploy out)."""
     if not personal(scn, strategy):
-        plan = plan_for(scn, strategy, members[0][1], seed)
+        plan, few = _shared(scn, strategy, members[0][1], seed)
         if plan is None:
             return [], []
-        if not sparse(scn, plan):
+        if not few:
             return plan, members
     made = [(i, exo, _plan(scn, strategy, exo, seed, i)) for i, exo in members]
     kept = [(i, exo, p) for i, exo, p in made if p is not None]

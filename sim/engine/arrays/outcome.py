@@ -44,7 +44,7 @@ def block_rows(
         chosen = [deploys[j] for j, _, _ in picked]
         passed = looks_pass(scn, plans, drawn, chosen, seed, [j for j, _, _ in picked]).tolist()
         each = [plans] * len(deploys)
-    else:  # each deploy's own looks, through the event engine's code (one plan per deploy)
+    else:  # each deploy's own looks and alert, through the event engine's code (a plan per deploy)
         each = list(plans)
         passed = [
             follows_plan(scn, each[j], drawn, j, exo, streams.stream(seed, i, streams.OBSERVE))
@@ -54,6 +54,7 @@ def block_rows(
     for ok, (j, i, exo) in zip(passed, picked, strict=True):
         plan = each[j]
         try:
+            # (`follows_plan` has run the alert already for a plan of the deploy's own.)
             if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
                 phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
                 rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)

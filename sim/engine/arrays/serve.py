@@ -260,7 +260,7 @@ def draw_block(
     block: int,
 ) -> Block:
     """Serve a block's covered deploys ((deploy, its exogenous draws), all of the block's) along their
-    plan (one for all, or each its own: `plan.personal`), from the block's own stream: those no
+    plan (one for all, or each its own: `arrays.personal`), from the block's own stream: those no
     noisy neighbour meets along a shared plan's pieces, then the others each along its own states;
     a plan's quiet stretch after its last change lean (`arrays.tail`) for those no noisy neighbour
     meets."""
@@ -282,7 +282,8 @@ def draw_block(
     if together and len({lean[j] for j in together}) > 1:  # one cut for the group: all lean, or none
         for j in together:
             lean[j] = None
-    apart = [j for j in range(len(deploys)) if j not in set(together)]
+    in_block = set(together)
+    apart = [j for j in range(len(deploys)) if j not in in_block]
     groups: list[tuple[list[int], tuple[Any, ...]]] = []
     tails: list[Tail | None] = [None] * len(deploys)
     if shared is not None and together:

@@ -51,7 +51,7 @@ def _slots(snap: Snapshot) -> tuple[int, int]:
     return (NEW if user >= 1 else STABLE), (NEW if syn >= 1 else STABLE)
 
 
-def _load(snap: Snapshot, counts: np.ndarray, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _load(snap: Snapshot, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row (any leading shape) the user and synthetic requests by slot, (..., 2) each."""
     S = counts.shape[-1] - 1
     su, ss = _slots(snap)
@@ -69,7 +69,7 @@ def _util(snap: Snapshot, user: np.ndarray, syn: np.ndarray, window_s: float) ->
 
 def fits(snap: Snapshot, counts: np.ndarray, window_s: float) -> bool:
     """Whether serving these windows (deploys × windows × columns) in full would shed nothing."""
-    user, syn = _load(snap, counts, window_s)
+    user, syn = _load(snap, counts)
     return bool(_util(snap, user, syn, window_s).max(initial=0.0) <= 1.0)
 
 
@@ -91,7 +91,7 @@ class Tail(NamedTuple):
     def served(self, fixed: ServingFixed, window_s: float) -> Served:
         """The stretch as `serving` would have served it, given the failures drawn."""
         snap, n = self.snap, len(self.err)
-        user, syn = _load(snap, self.counts, window_s)
+        user, syn = _load(snap, self.counts)
         util = _util(snap, user, syn, window_s)
         err = np.zeros_like(user)
         err[:, _slots(snap)[0]] = self.err
