@@ -342,10 +342,11 @@ def _draw_tails(
     assert k0 is not None
     k1 = int(end_k)
     c = counts[members, k0:k1]  # (deploys, windows, S + 1)
-    err = draw_failures(snap, c, rng)
+    users = np.add.reduce(c[..., :-1], axis=-1)
+    err = draw_failures(snap, users, rng)
     svc, rem = drawn[2], drawn[3]
     rows = slice(at, at + len(members))
-    svc[rows, k0:k1, 0] = np.add.reduce(c[..., :-1], axis=-1)
+    svc[rows, k0:k1, 0] = users
     svc[rows, k0:k1, 1] = err
     rem[rows, k0:k1] = 0
     for n, j in enumerate(members):

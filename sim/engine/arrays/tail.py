@@ -73,10 +73,10 @@ def fits(snap: Snapshot, counts: np.ndarray, window_s: float) -> bool:
     return bool(_util(snap, user, syn, window_s).max(initial=0.0) <= 1.0)
 
 
-def draw_failures(snap: Snapshot, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The failed user requests of each row (deploys × windows), on the slot that serves users."""
+def draw_failures(snap: Snapshot, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The failed user requests of each row (deploys × windows: `users`, their user requests), on
+    the slot that serves users."""
     su, _ = _slots(snap)
-    users = np.add.reduce(counts[..., :-1], axis=-1)
     return sampling.binomial(rng, users, float(snap.p_bg[su]))
 
 
