@@ -73,7 +73,45 @@ PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *H
     ],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
-    scn = sim.load_scenario("default", overrides=overrides)
+    _rows_are_the_event_engines("default", strategy, overrides)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "strategy", "overrides"),
+    [
+        ("flagged-release", "flag", HOUR),
+        ("flagged-release", "canary_flag", ["run.horizon_s=7200"]),
+        # A person opens the binary's gate: each deploy's plan is its own.
+        (
+            "flagged-release",
+            "canary_flag",
+            ["strategies.canary_flag.binary.steps[1]={manual_gate: true}", *HOUR],
+        ),
+        # Four deploys in a row, the bake after the backfill the deploy's own draw: plans of their own.
+        ("schema-expand-contract", "progressive", []),
+        ("schema-expand-contract", "blue_green", []),
+        # The old binary fails on the new schema; a recreate has none left running when it breaks.
+        ("schema-rename-breaking", "recreate", HOUR),
+    ],
+    ids=[
+        "flag",
+        "canary_flag",
+        "canary_flag-gate",
+        "expand-contract",
+        "expand-contract-bg",
+        "breaking-recreate",
+    ],
+)
+def test_a_row_is_the_event_engines_row_in_other_scenarios(
+    scenario: str, strategy: str, overrides: list[str]
+) -> None:
+    _rows_are_the_event_engines(scenario, strategy, overrides)
+
+
+def _rows_are_the_event_engines(scenario: str, strategy: str, overrides: list[str]) -> None:
+    """Every deploy of two blocks: its row (through the array engine where it follows its plan) is
+    the event engine's row over the block's traffic, and one that follows its plan keeps its fill."""
+    scn = sim.load_scenario(scenario, overrides=overrides)
     seed, followed, departed, left, late = 4, 0, 0, 0, 0
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
@@ -299,3 +337,23 @@ def test_an_alert_firing_inside_a_silence_is_no_decision() -> None:
     assert fires_by(scn.slo, service, past, (0.0, n))  # the fast pair burns through the outage
     assert not fires_by(scn.slo, service, past, (600.0, n))  # the silence outlasts its short window
     assert not fires_by(scn.slo, service, past, (math.inf, n))  # silenced to the end
+
+
+def test_a_deploy_keeps_its_fill_when_a_reader_wakes_at_a_step_of_its_plan() -> None:
+    # In this scenario the SLO alert evaluates at the very instant of the plan's last weight change
+    # (3,360 s), and wakes before the rollout takes that step: what it has read is still the plan's,
+    # so the deploy keeps its fill (it used to be dropped there, and the rest drawn one by one).
+    scn = sim.load_scenario("tail-latency", overrides=HOUR)
+    strategy, seed, b = "progressive_p99", 4, 0
+    exos = _draws(scn, seed, range(arrays.BLOCK))
+    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
+    assert isinstance(plans, arrays.Plan)
+    drawn = arrays.draw_block(scn, plans, members, seed, b)
+    followed = 0
+    for j, (i, exo) in enumerate(members):
+        if not arrays.follows_plan(scn, plans, drawn, j, exo, streams.stream(seed, i, streams.OBSERVE)):
+            continue
+        followed += 1
+        tape = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plans, j)).world.tape
+        assert tape.filled and tape.fill_left_at is None, (i, tape.fill_left_at)
+    assert followed > 20

@@ -226,7 +226,8 @@ def test_a_worker_killed_mid_batch_stops_with_exit_3_and_resume_finishes(tmp_pat
     out = tmp_path / "run"
     proc = start_real_run(out, jobs=2)
     workers = [
-        c for c in psutil.Process(proc.pid).children(recursive=True)
+        c
+        for c in psutil.Process(proc.pid).children(recursive=True)
         if "sim.runs.workers" in " ".join(c.cmdline())
     ]
     assert workers, "the pool's worker processes"

@@ -223,6 +223,7 @@ class Tape:
         self._segments: list[tuple[float, Snapshot]] = []  # (start, state) in time order; the last is open
         self.plan_only = False  # a plan's run (`sim.engine.arrays`): states recorded, nothing served
         self._fill: Fill | None = None
+        self.fill_left_at: float | None = None  # when the deploy left the fill's plan, if it did
 
     def prefill(self, fill: Fill) -> None:
         """Take the array engine's draws along the plan (see `Fill`); nothing is revealed to readers
@@ -325,6 +326,8 @@ class Tape:
         self._draw(t)
 
     def _rewind(self, t: float) -> None:
+        if self._fill is not None:
+            self.fill_left_at = t
         self._fill = None  # what it held from here on is gone: the tape draws for itself from now on
         k = int(t // self.window_s)
         L = self.ledger
@@ -356,15 +359,21 @@ class Tape:
         if fill is not None:
             # The array engine's draws stand in for the tape's while the states recorded so far are
             # the fill's, up to the plan's next step (the deploy may not take it) or the fill's end.
+            # A step due now that the strategy has not taken yet (a reader woke first, at the same
+            # instant): the fill is ours up to now, and what counts is the states before now.
             now = self.env.now
-            upto = min(t1, fill.end, *(t for t in fill.steps if t > now + _EPS))
-            if upto > t0 + _EPS and self._follows_plan(fill, t0, min(now, upto)):
+            due = any(abs(t - now) <= _EPS for t in fill.steps) and not (
+                self._segments and self._segments[-1][0] >= now - _EPS
+            )
+            step = now if due else min((t for t in fill.steps if t > now + _EPS), default=t1)
+            upto = min(t1, fill.end, step)
+            if upto > t0 + _EPS and self._follows_plan(fill, t0, now - 3 * _EPS if due else min(now, upto)):
                 self.materialized = t0 = upto
-                if need is not None and need <= upto + _EPS:  # enough for now: keep the fill
-                    return
             elif upto > t0 + _EPS:
                 self._rewind(t0)  # off the plan: what the fill holds from this window on is not ours
                 t0 = self.materialized
+            if self._fill is not None and need is not None and need <= t0 + _EPS:  # enough: keep the fill
+                return
             if t1 <= t0 + _EPS:
                 return
             if self._fill is not None:  # drawn on from here by the tape itself

@@ -10,7 +10,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ...config.scenario import Scenario
-from ...config.strategies import BlueGreenConfig, CanaryConfig, ProgressiveConfig, RecreateConfig
+from ...config.strategies import (
+    BlueGreenConfig,
+    CanaryConfig,
+    CanaryFlagConfig,
+    FlagConfig,
+    ProgressiveConfig,
+    RecreateConfig,
+    StrategyConfig,
+)
 from .. import judging
 from ..exogenous import Episode, Exogenous
 from ..routing import RoutingFixed, RoutingState, route
@@ -92,18 +100,28 @@ class Plan:
         return out
 
 
+def _binary(spec: StrategyConfig) -> StrategyConfig:
+    """How a strategy rolls the binary out (a canary-then-flag release: its progressive canary)."""
+    return spec.binary if isinstance(spec, CanaryFlagConfig) else spec
+
+
 def plannable(scn: Scenario, strategy: str) -> bool:
     """Whether a strategy's deploys follow a plan until their first decision: a progressive rollout,
-    a blue-green cutover, a recreate or a manual canary; looks and reviews all judged from
-    aggregates; no schema change; watched for at most `MAX_WINDOWS` windows."""
+    a blue-green cutover, a recreate, a manual canary or a flag ramp (after the binary went out
+    whole or by a progressive canary), whatever schema change the release carries; looks and
+    reviews all judged from aggregates; watched for at most `MAX_WINDOWS` windows."""
     spec = scn.strategies[strategy]
-    if scn.migration.kind != "none" or scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
+    if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
     judges: list[str] = []
-    if isinstance(spec, ProgressiveConfig):
-        runs = [*spec.analyses, *(s.analysis for s in spec.steps if s.analysis is not None)]
-        runs += [spec.checks] if spec.checks is not None else []
-        judges += [spec.gate_judge] if any(step.manual_gate for step in spec.steps) else []
+    binary = _binary(spec)
+    if isinstance(binary, ProgressiveConfig):
+        runs = [*binary.analyses, *(s.analysis for s in binary.steps if s.analysis is not None)]
+        runs += [binary.checks] if binary.checks is not None else []
+        judges += [binary.gate_judge] if any(step.manual_gate for step in binary.steps) else []
+        runs += [spec.analysis] if isinstance(spec, CanaryFlagConfig) else []
+    elif isinstance(spec, FlagConfig):
+        runs = [spec.analysis]
     elif isinstance(spec, BlueGreenConfig):
         runs = [a for a in (spec.pre_promotion, spec.post_promotion) if a is not None]
         judges += [] if spec.auto_promote else [spec.gate_judge]
@@ -126,10 +144,11 @@ def _aggregate(judge: object) -> bool:
 
 def personal(scn: Scenario, strategy: str) -> bool:
     """Whether a person's review sets the strategy's pace (a manual canary, a manual gate or
-    promotion): each deploy's plan is its own then, made with its own people's delays, and its
-    reviews are looks of its plan; any other strategy's plan is one for all its deploys."""
-    spec = scn.strategies[strategy]
-    if isinstance(spec, CanaryConfig):
+    promotion), or the deploy's own draws do (an expand-and-contract change's backfill): each
+    deploy's plan is its own then, made with its own draws, and its reviews are looks of its plan;
+    any other strategy's plan is one for all its deploys."""
+    spec = _binary(scn.strategies[strategy])
+    if isinstance(spec, CanaryConfig) or scn.migration.kind == "expand_contract":
         return True
     if isinstance(spec, ProgressiveConfig):
         return any(step.manual_gate for step in spec.steps)
