@@ -357,3 +357,40 @@ def test_a_deploy_keeps_its_fill_when_a_reader_wakes_at_a_step_of_its_plan() -> 
         tape = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plans, j)).world.tape
         assert tape.filled and tape.fill_left_at is None, (i, tape.fill_left_at)
     assert followed > 20
+
+
+def test_the_alert_skips_a_fill_it_fires_nowhere_over_and_the_row_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sim.engine import alert as alert_module
+
+    scn = sim.load_scenario("default", overrides=STRICT)
+    strategy, seed, b = "progressive", 4, 0
+    exos = _draws(scn, seed, range(arrays.BLOCK))
+    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
+    assert isinstance(plans, arrays.Plan)
+    drawn = arrays.draw_block(scn, plans, members, seed, b)
+    evaluated = [0]
+    first_firing = alert_module.first_firing
+
+    def counted(*args: Any, **kwargs: Any) -> int | None:
+        evaluated[0] += 1
+        return first_firing(*args, **kwargs)
+
+    monkeypatch.setattr(alert_module, "first_firing", counted)
+    checked = 0
+    for j, (i, exo) in enumerate(members):
+        obs = streams.stream(seed, i, streams.OBSERVE)
+        if arrays.follows_plan(scn, plans, drawn, j, exo, obs) or arrays.alert_fires(
+            scn, plans, drawn, j, exo, anywhere=True
+        ):
+            continue
+        runs = {}
+        for quiet in (False, True):
+            evaluated[0] = 0
+            fill = drawn.fill(plans, j)._replace(alert_quiet=quiet)
+            runs[quiet] = (simulate(scn, strategy, exo, seed, i, fill=fill).row, evaluated[0])
+        assert not _same(runs[False][0], runs[True][0]), i
+        assert runs[True][1] < runs[False][1], (i, runs)
+        checked += 1
+    assert checked > 10

@@ -250,8 +250,13 @@ class BurnRateAlert(Watcher):
             self.service = ServiceWindows(tel.svc_user, tel.svc_err, W)
         service = self.service
         self._hit, waits = None, []
+        quiet = world.tape.alert_quiet
         for tier, next_k in self.next_k.items():
             if next_k > last_k:
+                continue
+            if quiet:  # the instants up to done_k read only the fill's windows, where no tier fires
+                self.next_k[tier] = max(next_k, (done_k // self.step + 1) * self.step)
+                waits.append(max(world.materialized, self.next_k[tier] * W))
                 continue
             eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
             hit = first_firing(self.judge, service, eval_ks, self.past, tier, self.held(tier))

@@ -109,6 +109,9 @@ class Fill(NamedTuple):
     acc: np.ndarray  # the telemetry's arrays over the stretch (see `Telemetry`)
     util: np.ndarray
     svc: np.ndarray
+    # The SLO alert fires at no instant over the fill's windows (worked out over the block): while
+    # the deploy keeps the fill, the alert need not evaluate what it holds.
+    alert_quiet: bool = False
 
 
 def same_state(a: Snapshot, b: Snapshot) -> bool:
@@ -238,6 +241,11 @@ class Tape:
     def filled(self) -> bool:
         """Whether the tape still hands out a fill (the deploy has followed its plan so far)."""
         return self._fill is not None
+
+    @property
+    def alert_quiet(self) -> bool:
+        """Whether the tape holds a fill over which the SLO alert fires at no instant."""
+        return self._fill is not None and self._fill.alert_quiet
 
     @property
     def segments(self) -> list[tuple[float, Snapshot]]:

@@ -51,8 +51,11 @@ def follows_plan(
     return not alert_fires(scn, plan, block, j, exo)
 
 
-def alert_fires(scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous) -> bool:
-    """Whether the SLO alert watching deploy j of the block fires (a page or a ticket) by the end."""
+def alert_fires(
+    scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, *, anywhere: bool = False
+) -> bool:
+    """Whether the SLO alert watching deploy j of the block fires (a page or a ticket) by the end;
+    `anywhere`: at any instant, inside a maintenance silence too."""
     if scn.safety_net is None:
         return False
     W = scn.run.window_s
@@ -60,7 +63,7 @@ def alert_fires(scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous)
     last_k = math.floor(plan.end / W + 1e-9)
     # A firing inside a maintenance silence (a recreate's planned outage) is refused and changes
     # nothing; what counts is a firing at or after the silence's end.
-    silenced = plan.run.deploy.silenced_until
+    silenced = 0.0 if anywhere else plan.run.deploy.silenced_until
     return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), (silenced, last_k))
 
 

@@ -58,8 +58,10 @@ def block_rows(
             if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
                 phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
                 rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
-            else:
-                rows[i] = simulate(scn, strategy, exo, seed, i, fill=drawn.fill(plan, j)).row
+            else:  # handed over: the alert need not look at the fill if it fires nowhere over it
+                quiet = not alert_fires(scn, plan, drawn, j, exo, anywhere=True)
+                fill = drawn.fill(plan, j)._replace(alert_quiet=quiet)
+                rows[i] = simulate(scn, strategy, exo, seed, i, fill=fill).row
         except Exception as err:  # one deploy's failure is its own row's, not its block's (desmod's rule)
             rows[i] = error_row(scn, strategy, i, seed, err)
     return rows
