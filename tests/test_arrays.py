@@ -290,7 +290,14 @@ def test_what_the_array_engine_covers() -> None:
     assert shared is not None and arrays.sparse(low, shared)
     by_rank = sim.load_scenario("default", overrides=["strategies.canary.judge=mann_whitney"])
     assert not arrays.plannable(by_rank, "canary")  # its reviews are not judged from aggregates
-    assert not arrays.plannable(sim.load_scenario("schema-rename-breaking"), "progressive")
+    # A breaking rename fails the old binary's requests: covered only where none serves by then.
+    breaking = sim.load_scenario("schema-rename-breaking")
+    assert arrays.plannable(breaking, "recreate") and not arrays.plannable(breaking, "progressive")
+    # Flag ramps and expand-and-contract sequences (each deploy's backfill its own: its own plan).
+    flagged = sim.load_scenario("flagged-release")
+    assert all(arrays.plannable(flagged, s) and not arrays.personal(flagged, s) for s in flagged.strategies)
+    sequence = sim.load_scenario("schema-expand-contract")
+    assert all(arrays.plannable(sequence, s) and arrays.personal(sequence, s) for s in sequence.strategies)
     gated = sim.load_scenario(
         "default", overrides=["strategies.progressive.analyses[0].error_probability=0.1"]
     )

@@ -24,7 +24,7 @@ from ..exogenous import Episode, Exogenous
 from ..routing import RoutingFixed, RoutingState, route
 from ..serving import ServingFixed, Snapshot
 from ..simulate import Simulation, simulate
-from ..strategies.base import PlannedLook
+from ..strategies.base import PlannedLook, Strategy
 from ..tape import expected_requests, pieces
 from ..world import background, noise_changes
 from .tail import tail_from
@@ -108,10 +108,15 @@ def _binary(spec: StrategyConfig) -> StrategyConfig:
 def plannable(scn: Scenario, strategy: str) -> bool:
     """Whether a strategy's deploys follow a plan until their first decision: a progressive rollout,
     a blue-green cutover, a recreate, a manual canary or a flag ramp (after the binary went out
-    whole or by a progressive canary), whatever schema change the release carries; looks and
-    reviews all judged from aggregates; watched for at most `MAX_WINDOWS` windows."""
+    whole or by a progressive canary); a breaking schema change only where no old binary serves
+    when it lands; looks and reviews all judged from aggregates; watched for at most `MAX_WINDOWS`
+    windows."""
     spec = scn.strategies[strategy]
     if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
+        return False
+    # A breaking change run while the old binary still serves fails its requests: hardly a deploy
+    # follows a plan then (the alert or a look calls it back), so serving a block would be waste.
+    if scn.migration.kind == "breaking" and Strategy.implementation(spec).migrates_first:
         return False
     judges: list[str] = []
     binary = _binary(spec)
