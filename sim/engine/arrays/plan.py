@@ -109,14 +109,19 @@ def plannable(scn: Scenario, strategy: str) -> bool:
     """Whether a strategy's deploys follow a plan until their first decision: a progressive rollout,
     a blue-green cutover, a recreate, a manual canary or a flag ramp (after the binary went out
     whole or by a progressive canary); a breaking schema change only where no old binary serves
-    when it lands; looks and reviews all judged from aggregates; watched for at most `MAX_WINDOWS`
-    windows."""
+    when it lands, a sequence of deploys only without planned outages; looks and reviews all
+    judged from aggregates; watched for at most `MAX_WINDOWS` windows."""
     spec = scn.strategies[strategy]
     if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
     # A breaking change run while the old binary still serves fails its requests: hardly a deploy
     # follows a plan then (the alert or a look calls it back), so serving a block would be waste.
     if scn.migration.kind == "breaking" and Strategy.implementation(spec).migrates_first:
+        return False
+    # A recreate's planned outage is silenced, and only the last one's silence is known to the
+    # block: in a sequence of deploys the earlier outages page after their silence ends (the
+    # on-call finds nothing burning), so every deploy would leave its plan.
+    if isinstance(spec, RecreateConfig) and len(scn.migration.deploys) > 1:
         return False
     judges: list[str] = []
     binary = _binary(spec)
