@@ -348,16 +348,23 @@ def test_an_alert_firing_inside_a_silence_is_no_decision() -> None:
     assert not fires_by(scn.slo, service, past, (math.inf, n))  # silenced to the end
 
 
+def _first_block(
+    scn: sim.Scenario, strategy: str, seed: int
+) -> tuple[arrays.Plan, list[tuple[int, Any]], arrays.Block]:
+    """Block 0's covered deploys of a strategy with a plan for all, and the block served along it."""
+    exos = _draws(scn, seed, range(arrays.BLOCK))
+    plans, members = block_plans(scn, strategy, _covered(exos, 0), seed)
+    assert isinstance(plans, arrays.Plan)
+    return plans, members, arrays.draw_block(scn, plans, members, seed, 0)
+
+
 def test_a_deploy_keeps_its_fill_when_a_reader_wakes_at_a_step_of_its_plan() -> None:
     # In this scenario the SLO alert evaluates at the very instant of the plan's last weight change
     # (3,360 s), and wakes before the rollout takes that step: what it has read is still the plan's,
     # so the deploy keeps its fill (it used to be dropped there, and the rest drawn one by one).
     scn = sim.load_scenario("tail-latency", overrides=HOUR)
-    strategy, seed, b = "progressive_p99", 4, 0
-    exos = _draws(scn, seed, range(arrays.BLOCK))
-    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
-    assert isinstance(plans, arrays.Plan)
-    drawn = arrays.draw_block(scn, plans, members, seed, b)
+    strategy, seed = "progressive_p99", 4
+    plans, members, drawn = _first_block(scn, strategy, seed)
     followed = 0
     for j, (i, exo) in enumerate(members):
         if not arrays.follows_plan(scn, plans, drawn, j, exo, streams.stream(seed, i, streams.OBSERVE)):
@@ -374,11 +381,8 @@ def test_the_alert_skips_a_fill_it_fires_nowhere_over_and_the_row_is_the_same(
     from sim.engine import alert as alert_module
 
     scn = sim.load_scenario("default", overrides=STRICT)
-    strategy, seed, b = "progressive", 4, 0
-    exos = _draws(scn, seed, range(arrays.BLOCK))
-    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
-    assert isinstance(plans, arrays.Plan)
-    drawn = arrays.draw_block(scn, plans, members, seed, b)
+    strategy, seed = "progressive", 4
+    plans, members, drawn = _first_block(scn, strategy, seed)
     evaluated = [0]
     first_firing = alert_module.first_firing
 
