@@ -338,11 +338,12 @@ class Tape:
             self.fill_left_at = t
         self._fill = None  # what it held from here on is gone: the tape draws for itself from now on
         k = int(t // self.window_s)
-        L = self.ledger
-        i = L.first_row_of_window(k)
-        np.add.at(self.rem, L["k"][i:], L["taken"][i:])
-        L.truncate(i)
-        self.telemetry.clear_from(k)
+        if not self.plan_only:  # a plan's run has drawn nothing to take back
+            L = self.ledger
+            i = L.first_row_of_window(k)
+            np.add.at(self.rem, L["k"][i:], L["taken"][i:])
+            L.truncate(i)
+            self.telemetry.clear_from(k)
         self.materialized = k * self.window_s
         self.generation += 1
         for listener in self.rewind_listeners:
