@@ -90,7 +90,10 @@ def simulate(
         scn,
         exo.traffic,
         exo.release,
-        streams.stream(seed, deploy, streams.OBSERVE),
+        # A plan's run observes nothing: its stream is built only if something draws from it.
+        streams.stream(seed, deploy, streams.OBSERVE)
+        if plan is None
+        else streams.lazy(seed, deploy, streams.OBSERVE),
         uses_flag=impl.uses_flag,
     )
     if impl.switches_fleets:
