@@ -55,11 +55,12 @@ def block_rows(
         plan = each[j]
         try:
             # (`follows_plan` has run the alert already for a plan of the deploy's own.)
-            if ok and (not isinstance(plans, Plan) or not alert_fires(scn, plan, drawn, j, exo)):
+            fires = ok and isinstance(plans, Plan) and alert_fires(scn, plan, drawn, j, exo)
+            if ok and not fires:
                 phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
                 rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
             else:  # handed over: the alert need not look at the fill if it fires nowhere over it
-                quiet = not alert_fires(scn, plan, drawn, j, exo, anywhere=True)
+                quiet = not fires and not alert_fires(scn, plan, drawn, j, exo, anywhere=True)
                 fill = drawn.fill(plan, j)._replace(alert_quiet=quiet)
                 rows[i] = simulate(scn, strategy, exo, seed, i, fill=fill).row
         except Exception as err:  # one deploy's failure is its own row's, not its block's (desmod's rule)
