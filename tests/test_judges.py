@@ -113,8 +113,7 @@ def test_looks_taken_together_agree_with_looks_taken_one_by_one(judge):
     ticks = np.arange(60.0, min(world.env.now, 3600.0), 60.0)
     statuses = set()
     for t in ticks:
-        world.telemetry.rng = np.random.default_rng(11)
-        looks = judging.measure_many(judge, world, [float(t)], 60.0)
+        looks = judging.measure_many(judge, world, [float(t)], 60.0, np.random.default_rng(11))
         world.telemetry.rng = np.random.default_rng(11)
         one = judging.measure(judge, world, float(t), 60.0)
         statuses.add(one.status)

@@ -130,10 +130,10 @@ def test_a_look_worked_out_number_by_number_equals_the_array_way(look, quantiles
     tel, k_from, k_to = look
     sums = tel._sums(k_from, k_to)
     state = tel.rng.bit_generator.state
-    few = tel._few(sums, quantiles, min_tail)
+    few = tel._few(sums, quantiles, min_tail, tel.rng)
     after_few = tel.rng.random()
     tel.rng.bit_generator.state = state
-    many = tel._many(sums, quantiles, min_tail)
+    many = tel._many(sums, quantiles, min_tail, tel.rng)
     assert _same(few, many)
     assert tel.rng.random() == after_few
     assert all(len(few[key][v]) == len(k_to) for key in few for v in (0, 1))
@@ -159,3 +159,45 @@ def test_saturation_is_the_busiest_window_of_a_version_with_requests():
     # Window 0 alone has requests: the second look sees none, the third covers no window at all.
     assert stable[0] == 0.7 and np.isnan(stable[1]) and np.isnan(stable[2])
     assert all(np.isnan(new))
+
+
+def test_a_runs_percentiles_do_not_depend_on_how_its_ticks_are_split_between_calls():
+    # An analysis takes the ticks drawn so far in one call, so how its ticks fall into calls
+    # depends on how far traffic happened to be drawn. Drawn tick by tick (quantile, then version,
+    # within a tick) from the run's own stream, the looks come out the same however they are split:
+    # both percentiles, stable and new, few ticks (plain Python) and many (numpy).
+    T = 24
+    tel = Telemetry(T, LAT, 0, 1.0, np.random.default_rng(0))
+    rng = np.random.default_rng(5)
+    user = rng.integers(200, 2000, size=(T, 2))
+    z = np.zeros((T, 2))
+    tel.add(
+        Served(
+            k=np.arange(T),
+            user=user,
+            syn=rng.integers(0, 50, size=(T, 2)),
+            err=z,
+            mult=rng.uniform(0.8, 1.5, size=(T, 2)),
+            profile=None,
+            schema_failed=0,
+            util=z,
+            svc_user=user.sum(1),
+            svc_err=np.zeros(T),
+            caused=np.zeros(T),
+            faulty=np.zeros((T, 3)),
+            share=np.zeros((T, 3)),
+            down=np.zeros(T, bool),
+        )
+    )
+    ticks = list(range(1, T))
+    k_from, k_to = [k - 1 for k in ticks], ticks
+    quantiles = (0.5, 0.99)
+    whole = tel.stats_many(k_from, k_to, quantiles, 10.0, False, rng=np.random.default_rng(7))
+    for cut in (1, 3, 11, 12, 20):  # calls of up to 10 ticks go number by number, longer ones in numpy
+        run = np.random.default_rng(7)
+        first = tel.stats_many(k_from[:cut], k_to[:cut], quantiles, 10.0, False, rng=run)
+        rest = tel.stats_many(k_from[cut:], k_to[cut:], quantiles, 10.0, False, rng=run)
+        for name in ("p50_ms", "p99_ms"):
+            for v in (0, 1):
+                split = list(first[name][v]) + list(rest[name][v])
+                np.testing.assert_allclose(split, whole[name][v], rtol=1e-12, err_msg=f"{name} {v} {cut}")

@@ -131,8 +131,10 @@ def test_every_query_puts_a_time_in_the_same_window(monkeypatch):
     run = sim.run_deploy(scenario(QUIET), "progressive", deploy=0, seed=1)
     tape, t = run.world.tape, 29.999999999999996
     asked = []
-    monkeypatch.setattr(tape.telemetry, "stats_many", lambda k_from, k_to, *a: asked.append((k_from, k_to)))
-    tape.stats_many([t], 10.0, (0.99,), 0.0, False)
+    monkeypatch.setattr(
+        tape.telemetry, "stats_many", lambda k_from, k_to, *a, **kw: asked.append((k_from, k_to))
+    )
+    tape.stats_many([t], 10.0, (0.99,), 0.0, False, rng=np.random.default_rng(1))
     assert tape.windows(t - 10.0, t) == (2, 3) and asked == [([2], [3])]
 
 

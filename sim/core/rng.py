@@ -22,6 +22,11 @@ MARGIN, FOLLOW, FOLLOW_NOISE, FOLLOW_OBSERVE, REPORTS = range(6, 11)
 # Not a deploy's: the traffic of a block of deploys the array engine serves at once
 # (`sim.engine.arrays`), keyed by the block's index in place of a deploy's.
 ARRAYS = 11
+# The percentiles of an analysis run's looks, or of a person's review: each run draws from a
+# stream of its own, SeedSequence(seed, spawn_key=(deploy, LOOKS, n)) for the deploy's n-th run
+# (FOLLOW_LOOKS in a follow-up), so a look's draws depend on the looks of its run before it, never
+# on how far traffic was drawn when they were taken.
+LOOKS, FOLLOW_LOOKS = 12, 13
 
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:
@@ -37,18 +42,24 @@ class LazyStream:
 
     __slots__ = ("_gen", "_key")
 
-    def __init__(self, seed: int, deploy: int, which: int) -> None:
-        self._key = (seed, deploy, which)
+    def __init__(self, seed: int, deploy: int, which: int, n: int | None = None) -> None:
+        self._key = (seed, deploy, which, n)
         self._gen: np.random.Generator | None = None
 
     def __getattr__(self, name: str) -> Any:  # only for names not found: the Generator's methods
         if name.startswith("_"):  # e.g. copy's probes before __init__ ran: no Generator behind them
             raise AttributeError(name)
         if self._gen is None:
-            self._gen = stream(*self._key)
+            seed, deploy, which, n = self._key
+            self._gen = stream(seed, deploy, which) if n is None else run_stream(seed, deploy, which, n)
         return getattr(self._gen, name)
 
 
-def lazy(seed: int, deploy: int, which: int) -> np.random.Generator:
-    """`stream(seed, deploy, which)`, built only when first drawn from."""
-    return cast(np.random.Generator, LazyStream(seed, deploy, which))
+def run_stream(seed: int, deploy: int, which: int, n: int) -> np.random.Generator:
+    """The n-th run's stream of a deploy's look streams `which` (LOOKS or FOLLOW_LOOKS)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(deploy, which, n))))
+
+
+def lazy(seed: int, deploy: int, which: int, n: int | None = None) -> np.random.Generator:
+    """`stream(seed, deploy, which)` (with n: `run_stream`), built only when first drawn from."""
+    return cast(np.random.Generator, LazyStream(seed, deploy, which, n))

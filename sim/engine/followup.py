@@ -67,7 +67,15 @@ def follow_up(
     # Most are caught within a day or two: drawing a week ahead would mostly be drawn again after the
     # rollback, so draw a day at a time.
     world.tape.reach_s = 86400.0
-    later = Deploy(env, world, coarse, d.humans, d.rng, record=d.record)
+    later = Deploy(
+        env,
+        world,
+        coarse,
+        d.humans,
+        d.rng,
+        record=d.record,
+        looks=(exo.seed, exo.deploy, streams.FOLLOW_LOOKS),
+    )
     later.events, later.undo, later.silenced_until = d.events, d.undo, d.silenced_until
     later.take_over_retirements(d)  # blue kept warm for hours is scaled down on time here
     later.log("follow-up", f"no one has caught the release; followed on in {run.follow_window_s:g} s windows")

@@ -100,14 +100,17 @@ def measure(judge: GateJudge, world: World, t_to: float, lookback_s: float) -> V
     return measurer(judge).measure(judge, world, t_to, lookback_s)
 
 
-def measure_many(judge: GateJudge, world: World, ticks: list[float], lookback_s: float) -> Looks:
-    """`measure` as of many tick times over traffic already drawn. Judges whose limits are
-    simple functions of the interval's aggregates (`limits_many`) do it in one read."""
+def measure_many(
+    judge: GateJudge, world: World, ticks: list[float], lookback_s: float, rng: np.random.Generator
+) -> Looks:
+    """`measure` as of many tick times over traffic already drawn, the percentiles from `rng` (the
+    run's own stream), tick by tick. Judges whose limits are simple functions of the interval's
+    aggregates (`limits_many`) do it in one read."""
     how = measurer(judge)
     if not how.limits_from_aggregates:
         return Looks.of([how.measure(judge, world, t, lookback_s) for t in ticks])
     s = world.stats_many(
-        ticks, lookback_s, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
+        ticks, lookback_s, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch, rng=rng
     )
     return looks_from_stats(judge, s, len(ticks))
 

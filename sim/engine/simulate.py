@@ -105,6 +105,7 @@ def simulate(
         Humans(scn.humans, streams.lazy(seed, deploy, streams.PEOPLE)),
         streams.lazy(seed, deploy, streams.CONTROL),
         record=record,
+        looks=(seed, deploy, streams.LOOKS),
     )
     if fill is not None:
         # The fill hands its ledger rows over whole; the users' reports would read them too soon.

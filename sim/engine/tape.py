@@ -454,11 +454,13 @@ class Tape:
         quantiles: tuple[float, ...],
         min_tail: float,
         with_saturation: bool,
+        *,
+        rng: np.random.Generator,
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats` as of many tick times (in time order) at once, each over its own lookback (all
-        already drawn)."""
+        already drawn), the percentiles from `rng`."""
         k_from, k_to = self.look_windows(ticks, lookback_s)
-        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation)
+        return self.telemetry.stats_many(k_from, k_to, quantiles, min_tail, with_saturation, rng=rng)
 
     def look_windows(self, ticks: list[float], lookback_s: float) -> tuple[list[int], list[int]]:
         """The windows `stats_many` reads for each tick (first, past the last), with them drawn."""

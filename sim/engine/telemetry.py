@@ -179,17 +179,22 @@ class Telemetry:
         quantiles: tuple[float, ...],
         min_tail: float,
         with_saturation: bool,
+        *,
+        rng: np.random.Generator | None = None,
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats` for many intervals at once, one per analysis tick in time order: per quantity
         (requests, error rate, and those of p50_ms, p99_ms and saturation asked for: what judges
         read) the stable and the new version's values, one per tick. A percentile is NaN where
         it is not drawn; the error rate and saturation are NaN where a version has no requests.
 
-        A percentile takes one Beta draw per (quantile, tick, version) with at least `min_tail`
-        requests expected beyond it, in that order, which fixes the draws. A look of a few ticks is
-        worked out in plain Python (numpy's cost per call would dominate); many ticks with numpy."""
+        A percentile takes one Beta draw from `rng` (an analysis run's own stream; else the
+        telemetry's) per (tick, quantile, version) with at least `min_tail` requests expected
+        beyond it, in that order: tick by tick, so a run's looks draw alike however its ticks are
+        split between calls. A look of a few ticks is worked out in plain Python (numpy's cost per
+        call would dominate); many ticks with numpy."""
         sums = self._sums(k_from, k_to)
-        out = (self._few if len(k_to) <= FEW_TICKS else self._many)(sums, quantiles, min_tail)
+        draw = self.rng if rng is None else rng
+        out = (self._few if len(k_to) <= FEW_TICKS else self._many)(sums, quantiles, min_tail, draw)
         if with_saturation:
             sat: tuple[list[float], list[float]] = ([], [])
             for a, b, n_stable, n_new in zip(k_from, k_to, *out["requests"], strict=True):
@@ -211,28 +216,31 @@ class Telemetry:
         return ends[: len(k_to)] - ends[len(k_to) :]
 
     def _few(
-        self, sums: np.ndarray, quantiles: tuple[float, ...], min_tail: float
+        self, sums: np.ndarray, quantiles: tuple[float, ...], min_tail: float, rng: np.random.Generator
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats_many` of a few ticks from their sums, number by number."""
         T = len(sums)
-        rows = sums.reshape(2 * T, -1).tolist()  # (tick, version) pairs in draw order: tick 0 stable, ...
+        rows = sums.reshape(2 * T, -1).tolist()  # (tick, version) pairs: tick 0 stable, tick 0 new, ...
         requests, rate = [], []
         for nu, ns, err, _, _ in rows:
             n = nu + ns
             requests.append(n)
             rate.append(err / n if n > 0 else math.nan)
         out = {"requests": requests, "error_rate": rate}
-        picks: list[tuple[list[float], int, float]] = []  # per draw: its output, (tick, version) pair, k
-        for q, name in _PERCENTILES:
-            if q in quantiles:
-                column = out[name] = [math.nan] * (2 * T)
-                tail = 1.0 - q
-                for j, n in enumerate(requests):
+        asked = [(q, name, 1.0 - q) for q, name in _PERCENTILES if q in quantiles]
+        for _, name, _ in asked:
+            out[name] = [math.nan] * (2 * T)
+        picks: list[tuple[list[float], int, float]] = []  # per draw, in draw order: its output, pair, k
+        for t in range(T):
+            for q, name, tail in asked:
+                column = out[name]
+                for j in (2 * t, 2 * t + 1):
+                    n = requests[j]
                     if rows[j][0] > 0 and n * tail >= min_tail:
                         picks.append((column, j, max(1.0, math.ceil(q * n))))
         if picks:
             ks = [k for *_, k in picks]
-            draws = sampling.beta(self.rng, ks, [requests[j] - k + 1 for _, j, k in picks])
+            draws = sampling.beta(rng, ks, [requests[j] - k + 1 for _, j, k in picks])
             p_user = []
             for d, (_, j, _) in zip(draws, picks, strict=True):
                 nu, ns, n = rows[j][0], rows[j][1], requests[j]
@@ -250,36 +258,35 @@ class Telemetry:
         return {key: (values[0::2], values[1::2]) for key, values in out.items()}
 
     def _many(
-        self, sums: np.ndarray, quantiles: tuple[float, ...], min_tail: float
+        self, sums: np.ndarray, quantiles: tuple[float, ...], min_tail: float, rng: np.random.Generator
     ) -> dict[str, tuple[list[float], list[float]]]:
         """`stats_many` of many ticks from their sums, in arrays of shape (ticks, 2)."""
         nu, ns, err = sums[..., self.USER], sums[..., self.SYN], sums[..., self.ERR]
         n = nu + ns
         out = {"requests": n, "error_rate": np.divide(err, n, out=np.full(n.shape, np.nan), where=n > 0)}
-        for q, name in _PERCENTILES:
-            if q not in quantiles:
-                continue
-            ok = (nu > 0) & (n * (1.0 - q) >= min_tail)
-            count = np.count_nonzero(ok)
-            if not count:
-                out[name] = np.full(n.shape, np.nan)
-                continue
-            every = count == ok.size
-            sel = slice(None) if every else ok  # the usual case: every tick judgeable, no picking out
-            nn, nu_ok, ns_ok = n[sel], nu[sel], ns[sel]
-            on = sums[..., self.LATW_ON][sel] / nu_ok
-            off = sums[..., self.LATW][sel] / nu_ok - on
-            k = np.maximum(1.0, np.ceil(q * nn))
-            u = sampling.beta(self.rng, k, nn - k + 1)
-            p_user = (u - ns_ok / nn) / (nu_ok / nn)
-            x = quantile_ms(self.lat, p_user) * off
-            if self.kind:
-                x = x + quantile_ms(self.lat, p_user, self.kind, self.severity) * on
-            x[p_user <= 0] = SYNTHETIC_LATENCY_MS
-            if not every:
-                x, picked = np.full(n.shape, np.nan), x
-                x[ok] = picked
-            out[name] = x
+        asked = [(q, name) for q, name in _PERCENTILES if q in quantiles]
+        if asked:
+            qs = np.array([q for q, _ in asked])[None, :, None]  # (1, quantiles, 1)
+            nq = np.broadcast_to(n[:, None, :], (len(n), len(asked), 2))
+            ok = (nu[:, None, :] > 0) & (nq * (1.0 - qs) >= min_tail)  # (ticks, quantiles, versions)
+            k = np.maximum(1.0, np.ceil(qs * nq))
+            u = np.full(ok.shape, np.nan)
+            if ok.any():  # tick by tick, then quantile, then version: C order
+                u[ok] = sampling.beta(rng, k[ok], (nq - k + 1)[ok])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                on = sums[..., self.LATW_ON] / nu
+                off = sums[..., self.LATW] / nu - on
+                p_user = (u - ns[:, None, :] / nq) / (nu[:, None, :] / nq)
+            for i, (_, name) in enumerate(asked):
+                sel, p = ok[:, i], p_user[:, i]
+                x = np.full(n.shape, np.nan)
+                if sel.any():
+                    picked = quantile_ms(self.lat, p[sel]) * off[sel]
+                    if self.kind:
+                        picked = picked + quantile_ms(self.lat, p[sel], self.kind, self.severity) * on[sel]
+                    picked[p[sel] <= 0] = SYNTHETIC_LATENCY_MS
+                    x[sel] = picked
+                out[name] = x
         return {key: tuple(values.T.tolist()) for key, values in out.items()}  # (stable, new) each
 
     def _pooled(self, q: float, n_user: int, n_syn: int, on: float, off: float) -> float:

@@ -22,25 +22,34 @@ from .serve import Block
 
 
 def follows_plan(
-    scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, rng: np.random.Generator
+    scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, key: tuple[int, int]
 ) -> bool:
-    """Whether deploy j of the block makes no decision of its own before its horizon: every look of
-    the plan passes (drawn from `rng`, the deploy's observation stream, as the event engine draws
-    them), no person's review fails, and the SLO alert never fires. Deploy by deploy, through the
-    event engine's own code; `looks_pass` works the looks out for a whole block (a test holds the
-    two to the same answer)."""
+    """Whether deploy j of the block (`key`: the seed and the deploy's number) makes no decision of
+    its own before its horizon: every look of the plan passes (each run's percentiles drawn from
+    the run's own stream, as the event engine draws them), no person's review fails, and the SLO
+    alert never fires. Deploy by deploy, through the event engine's own code; `looks_pass` works
+    the looks out for a whole block (a test holds the two to the same answer)."""
     release = exo.release
+    seed, deploy = key
     tel = Telemetry.holding(
         (block.acc[j], block.util[j], block.svc[j]),
         scn.fleet.latency,
         release.latency_profile,
         release.severity,
-        rng,
+        streams.lazy(seed, deploy, streams.OBSERVE),  # never drawn from: every look names its run's
     )
+    runs: dict[int, np.random.Generator] = {}
     for look in plan.looks:
         judge = look.judge
+        if look.run not in runs:
+            runs[look.run] = streams.run_stream(seed, deploy, streams.LOOKS, look.run)
         s = tel.stats_many(
-            look.k_from, look.k_to, judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch
+            look.k_from,
+            look.k_to,
+            judge.quantiles,
+            judge.min_tail_samples,
+            "saturation" in judge.watch,
+            rng=runs[look.run],
         )
         statuses = judging.looks_from_stats(judge, s, len(look.k_to)).status
         if look.review:
@@ -102,31 +111,37 @@ def looks_pass(
 ) -> np.ndarray:
     """Whether every look of the plan comes out as the plan takes it (a pass, unless it says
     otherwise; a review: no failure), for the deploys `rows` of the block (`deploys`: theirs):
-    `follows_plan`'s looks for all of them at once, each deploy's Beta draws from its own
-    observation stream in the order the event engine draws them (every percentile of a look, tick
-    by tick, look after look)."""
+    `follows_plan`'s looks for all of them at once, each deploy's Beta draws from each run's own
+    stream in the order the event engine draws them (look after look of the run, tick by tick,
+    then quantile, then version)."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
     looks = []
     # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
-    # deploy, tick and version: flat, with its deploy, so each deploy's come out in draw order.
-    k_flat, b_flat, owner = [], [], []
-    for look in plan.looks:
+    # deploy, tick and version (as the looks are read below), each with its place in its run's draws.
+    k_flat, b_flat, places = [], [], []
+    for at_look, look in enumerate(plan.looks):
         n, sums, figures, draws = _look_figures(look.judge, acc, look)
         looks.append((look, n, sums, figures, draws))
-        for _, q, ok in draws:
+        for at_q, (_, q, ok) in enumerate(draws):
             k = np.maximum(1.0, np.ceil(q * n))
             k_flat.append(k[ok])
             b_flat.append((n - k + 1)[ok])
-            owner.append(np.nonzero(ok)[0])
+            d, t, v = np.nonzero(ok)
+            fixed = [np.full_like(d, x) for x in (look.run, at_look, at_q)]
+            places.append(np.stack([d, fixed[0], fixed[1], t, fixed[2], v]))
     u_flat = np.zeros(0)
-    if k_flat:
-        K, B, who = np.concatenate(k_flat), np.concatenate(b_flat), np.concatenate(owner)
-        order = np.argsort(who, kind="stable")  # by deploy; within one, in draw order
-        ends = np.cumsum(np.bincount(who, minlength=D))
+    if sum(len(k) for k in k_flat):
+        K, B, place = np.concatenate(k_flat), np.concatenate(b_flat), np.concatenate(places, axis=1)
+        order = np.lexsort(place[::-1])  # by deploy, run, look, tick, quantile, version
+        who, run = place[0, order], place[1, order]
+        starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (run[1:] != run[:-1])])
+        ends = np.r_[starts[1:], len(order)]
         drawn = [
-            streams.stream(seed, i, streams.OBSERVE).beta(K[order[lo:hi]], B[order[lo:hi]])
-            for (i, _), lo, hi in zip(deploys, [0, *ends[:-1]], ends, strict=True)
+            streams.run_stream(seed, deploys[who[a]][0], streams.LOOKS, int(run[a])).beta(
+                K[order[a:b]], B[order[a:b]]
+            )
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
         ]
         u_flat = np.empty(len(K))
         u_flat[order] = np.concatenate(drawn)

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from ...config.scenario import Scenario
-from ...core import rng as streams
 from ..exogenous import Exogenous
 from ..metrics import deploy_row, error_row
 from ..simulate import simulate
@@ -46,10 +45,7 @@ def block_rows(
         each = [plans] * len(deploys)
     else:  # each deploy's own looks and alert, through the event engine's code (a plan per deploy)
         each = list(plans)
-        passed = [
-            follows_plan(scn, each[j], drawn, j, exo, streams.stream(seed, i, streams.OBSERVE))
-            for j, i, exo in picked
-        ]
+        passed = [follows_plan(scn, each[j], drawn, j, exo, (seed, i)) for j, i, exo in picked]
     rows = {}
     for ok, (j, i, exo) in zip(passed, picked, strict=True):
         plan = each[j]

@@ -24,7 +24,7 @@ from ...config.analysis import AnalysisConfig
 from ...config.judges import GateJudge
 from .. import judging
 from ..judging import Looks, Verdict
-from .base import Deploy, Gen, PlannedLook
+from .base import Deploy, Gen, LookRun, PlannedLook
 
 Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
@@ -110,9 +110,9 @@ def checks_loop(
     return "successful"
 
 
-def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
-    """Measurements at many tick times: measurement errors (a metrics backend down), job checks with
-    a pass probability, or the judge over each tick's last interval."""
+def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float], run: LookRun) -> Looks:
+    """Measurements at many tick times of an analysis run: measurement errors (a metrics backend
+    down), job checks with a pass probability, or the judge over each tick's last interval."""
     if not len(ticks):
         return Looks.of([])
     if d.plan is not None:  # a plan's run: which windows each look reads is what counts
@@ -120,10 +120,10 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
         assert isinstance(judge, GateJudge)
         k_from, k_to = d.world.tape.look_windows(ticks, judge.lookback_s or cfg.interval_s)
         if not d.plan_guesses:  # one plan for all deploys: every look passes
-            d.plan.append(PlannedLook(judge, k_from, k_to))
+            d.plan.append(PlannedLook(judge, k_from, k_to, run.n))
             return Looks.of([_PASS] * len(ticks))
         expect = _guess(judge, *d.world.tape.expected_requests(k_from, k_to))
-        d.plan.append(PlannedLook(judge, k_from, k_to, expect=expect))
+        d.plan.append(PlannedLook(judge, k_from, k_to, run.n, expect=expect))
         return Looks.of([_PASS if status == "pass" else _INCONCLUSIVE for status in expect])
     errors = d.rng.random(len(ticks)) < cfg.error_probability if cfg.error_probability else None
     if cfg.pass_probability is not None:
@@ -133,7 +133,7 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float]) -> Looks:
     else:
         judge = d.judge(cfg.judge)
         assert isinstance(judge, GateJudge)
-        looks = judging.measure_many(judge, d.world, ticks, judge.lookback_s or cfg.interval_s)
+        looks = judging.measure_many(judge, d.world, ticks, judge.lookback_s or cfg.interval_s, run.rng)
     if errors is None:
         return looks
     failed = errors.tolist()
@@ -197,6 +197,7 @@ def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, 
     observer: it never changes the world until it returns an outcome.
     """
     env, world = d.env, d.world
+    run = d.look_run()  # numbered as the run starts: the same in a plan's run and the deploy's
     if cfg.initial_delay_s:
         yield env.timeout(cfg.initial_delay_s)
     tally = _Tally()
@@ -223,7 +224,7 @@ def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, 
             if cfg.count is not None:
                 n_ready = min(n_ready, cfg.count - taken)
             ticks = [tick + cfg.interval_s * i for i in range(n_ready)]
-            looks = measure_many(d, cfg, ticks)
+            looks = measure_many(d, cfg, ticks, run)
             for i, (tick, status) in enumerate(zip(ticks, looks.status, strict=True)):
                 taken += 1
                 if d.record:

@@ -16,6 +16,7 @@ import simpy
 
 from ...config.judges import GateJudge, JudgeConfig
 from ...config.strategies import STRATEGIES, StrategyConfig
+from ...core import rng as streams
 from .. import judging, routing
 from ..people import Humans
 from ..tape import QuietTimeout
@@ -35,10 +36,18 @@ class PlannedLook(NamedTuple):
     judge: GateJudge
     k_from: list[int]
     k_to: list[int]
+    run: int  # the analysis run (or review) it belongs to: its percentiles' stream (`Deploy.look_run`)
     review: bool = False  # a person's review: only a failing look is a decision (inconclusive goes on)
     # An analysis's statuses the plan takes, tick by tick ("pass" or "inconclusive"; None: all pass):
     # a deploy follows the plan while its looks come out so.
     expect: tuple[str, ...] | None = None
+
+
+class LookRun(NamedTuple):
+    """An analysis run, or a person's review: its number in the deploy and its looks' stream."""
+
+    n: int
+    rng: np.random.Generator
 
 
 #: The config record a strategy runs from (CanaryConfig for Canary, ...).
@@ -84,8 +93,11 @@ class Deploy:
         humans: Humans,
         rng: np.random.Generator,
         record: bool = False,
+        *,
+        looks: tuple[int, int, int] = (0, 0, streams.LOOKS),
     ) -> None:
         self.env, self.world, self.scn, self.humans, self.rng = env, world, scn, humans, rng
+        self._looks, self._runs = looks, 0  # (seed, deploy, stream) of its look runs; runs so far
         self.fleet = scn.fleet
         self.abort = env.event()
         self.finished = env.event()
@@ -120,6 +132,13 @@ class Deploy:
 
     def judge(self, name: str) -> JudgeConfig:
         return self.scn.judges[name]
+
+    def look_run(self) -> LookRun:
+        """A new analysis run (or a person's review): its number, in the order runs start, and the
+        stream its looks' percentiles are drawn from, built when first drawn from."""
+        n, self._runs = self._runs, self._runs + 1
+        seed, deploy, which = self._looks
+        return LookRun(n, streams.lazy(seed, deploy, which, n))
 
     def hour(self) -> float:
         return self.world.traffic.hour_at(self.env.now)
@@ -378,12 +397,14 @@ class Deploy:
         judge = self.judge(judge_name)
         assert isinstance(judge, GateJudge)
         lookback, now = max(lookback_s, judge.lookback_s or 0.0), self.env.now
+        run = self.look_run()
         if self.plan is not None:  # a plan's run: the review goes on; which windows it read is what counts
-            self.plan.append(PlannedLook(judge, *self.world.tape.look_windows([now], lookback), review=True))
+            k_from, k_to = self.world.tape.look_windows([now], lookback)
+            self.plan.append(PlannedLook(judge, k_from, k_to, run.n, review=True))
             return True
         # One look taken as analyses take many (`measure_many`), so that the array engine, which
         # works every look out from aggregates, draws its percentiles in the same order.
-        verdict = judging.measure_many(judge, self.world, [now], lookback).verdict(0)
+        verdict = judging.measure_many(judge, self.world, [now], lookback, run.rng).verdict(0)
         self.log("review", f"{why}: {verdict.status}", verdict)
         if verdict.failed and not self.humans.waves_through(verdict.score):
             self.detect("operator")
