@@ -34,6 +34,11 @@ STRICT_REVIEW = ["judges.fixed.max_p99_ms=250", "run.horizon_s=3600"]
 HOUR = ["run.horizon_s=3600"]
 #: A small service: the 1% step's looks see too few requests to judge, and a person is asked.
 LOW = ["traffic.rate_rps=30", "fleet.capacity_rps=10", "traffic.users.population=20000", *HOUR]
+#: A service at 100 req/s: the 1% step's looks see about the judge's minimum of requests, so a
+#: background analysis often comes out inconclusive and asks a person, then starts again.
+ASKS = ["traffic.rate_rps=100", "fleet.capacity_rps=33.34", "traffic.users.population=66666", *HOUR]
+#: The same with a strict judge: a person's review often fails (or is waved through).
+ASKS_STRICT = [*ASKS, "judges.baseline.max_latency_ratio=1.15"]
 #: An alert so touchy that background failures page: deploys leave the plan late, in its lean stretch.
 PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *HOUR]
 
@@ -55,6 +60,8 @@ PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *H
         ("progressive", PAGED),
         ("canary", PAGED),
         ("progressive", LOW),
+        ("progressive", ASKS),
+        ("progressive", ASKS_STRICT),
     ],
     ids=[
         "progressive",
@@ -69,6 +76,8 @@ PAGED = ["judges.slo.windows[0]={long_s: 600, short_s: 60, burn_rate: 0.25}", *H
         "progressive-paged",
         "canary-paged",
         "progressive-low",
+        "progressive-asks",
+        "progressive-asks-strict",
     ],
 )
 def test_a_row_is_the_event_engines_row_over_the_blocks_traffic(strategy: str, overrides: list[str]) -> None:
@@ -119,7 +128,7 @@ def _rows_are_the_event_engines(
     """Every deploy of two blocks: its row (through the array engine where it follows its plan) is
     the event engine's row over the block's traffic, and one that follows its plan keeps its fill."""
     scn = sim.load_scenario(scenario, overrides=overrides)
-    seed, followed, departed, left, late = 4, 0, 0, 0, 0
+    seed, followed, departed, left, late, asked = 4, 0, 0, 0, 0, 0
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
@@ -136,10 +145,24 @@ def _rows_are_the_event_engines(
             ]
         else:
             at_once = arrays.looks_pass(scn, plans, drawn, members, seed, range(len(members))).tolist()
+        bg = None if isinstance(plans, list) else arrays.background(scn, strategy, plans)
+        asking = [j for j in range(len(members)) if not at_once[j]] if bg is not None else []
+        if asking:  # worked out for the block at once: each deploy's answer, one by one, below
+            kept = arrays.reviews_pass_block(scn, bg, plans, drawn, members, (seed, asking)).tolist()
+            at_once_asked = dict(zip(asking, kept, strict=True))
         for j, (i, exo) in enumerate(members):
             plan = each[j]
             one_by_one = arrays.follows_plan(scn, plan, drawn, j, exo, (seed, i))
             assert one_by_one == (at_once[j] and not arrays.alert_fires(scn, plan, drawn, j, exo)), i
+            # A person asked by the background analysis, the analysis started again: the block
+            # works the looks out, and the deploy keeps the plan's row when they decide nothing.
+            key = (seed, i)
+            if not at_once[j] and bg is not None and arrays.reviews_pass(scn, bg, plan, drawn, j, exo, key):
+                assert at_once_asked[j], i
+                asked += 1
+                one_by_one = not arrays.alert_fires(scn, plan, drawn, j, exo)
+            elif not at_once[j] and bg is not None:
+                assert not at_once_asked[j], i
             if one_by_one:
                 followed += 1
             else:
@@ -158,6 +181,10 @@ def _rows_are_the_event_engines(
         assert departed > 20 and left > 20
     if overrides is PAGED:
         assert late > 10
+    if overrides is ASKS:  # most deploys' analyses ask a person, and keep the plan's row
+        assert asked > 60
+    if overrides is ASKS_STRICT:  # and some of those people's reviews fail
+        assert asked > 10 and departed > 20
     if overrides is LOW:  # plans of their own, each guessing which looks come out inconclusive
         assert isinstance(plans, list) and any(
             look.expect and "inconclusive" in look.expect for look in plans[0].looks

@@ -49,6 +49,19 @@ def _window(t: float, window_s: float) -> int:
     return math.floor(t / window_s + _EPS)
 
 
+def look_windows(
+    ticks: list[float], lookback_s: float, window_s: float, upto: float = math.inf
+) -> tuple[list[int], list[int]]:
+    """The windows a look at each tick reads over its lookback (first, past the last): the
+    arithmetic of `Tape.windows`, tick by tick, none past `upto` (how far traffic is drawn)."""
+    k_from, k_to = [], []
+    for t in ticks:
+        b = _window(min(t, upto), window_s)
+        k_to.append(b)
+        k_from.append(min(_window(max(t - lookback_s, 0.0), window_s), b))
+    return k_from, k_to
+
+
 _schedule = simpy.Environment.schedule  # SimPy's own, called without a `super()` lookup per event
 
 
@@ -464,13 +477,8 @@ class Tape:
 
     def look_windows(self, ticks: list[float], lookback_s: float) -> tuple[list[int], list[int]]:
         """The windows `stats_many` reads for each tick (first, past the last), with them drawn."""
-        W, upto = self.window_s, max(self.env.now, self.materialized)
-        k_from, k_to = [], []
-        for t in ticks:  # the arithmetic of `windows`, tick by tick
-            b = _window(min(t, upto), W)
-            k_to.append(b)
-            k_from.append(min(_window(max(t - lookback_s, 0.0), W), b))
-        self.ensure(k_to[-1] * W)
+        k_from, k_to = look_windows(ticks, lookback_s, self.window_s, max(self.env.now, self.materialized))
+        self.ensure(k_to[-1] * self.window_s)
         return k_from, k_to
 
     def expected_requests(self, k_from: list[int], k_to: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,15 +24,18 @@ what the array engine drew.
 from .judge import alert_fires, follows_plan, looks_pass
 from .outcome import block_rows
 from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
+from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block, serve_apart, serve_block
 
 __all__ = [
     "BLOCK",
     "MAX_WINDOWS",
+    "Background",
     "Block",
     "Pieces",
     "Plan",
     "alert_fires",
+    "background",
     "block_rows",
     "covered",
     "draw_block",
@@ -41,6 +44,8 @@ __all__ = [
     "make_plan",
     "personal",
     "plannable",
+    "reviews_pass",
+    "reviews_pass_block",
     "serve_apart",
     "serve_block",
     "sparse",

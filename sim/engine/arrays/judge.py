@@ -76,7 +76,7 @@ def alert_fires(
     return fires_by(scn.slo, service, steady_past(scn, exo.traffic.start_hour, W), (silenced, last_k))
 
 
-_PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))
+PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))
 
 
 def _look_figures(
@@ -94,7 +94,7 @@ def _look_figures(
     with np.errstate(divide="ignore", invalid="ignore"):
         figures = {"error_rate": np.where(n > 0, err / np.where(n > 0, n, 1.0), np.nan)}
     draws = []
-    for q, metric in _PERCENTILES:
+    for q, metric in PERCENTILES:
         if q in judge.quantiles:
             ok = (nu > 0) & (n * (1.0 - q) >= judge.min_tail_samples)
             draws.append((metric, q, ok))
@@ -158,7 +158,7 @@ def looks_pass(
             nn, nu_ok, ns_ok = n[ok], nu[ok], ns[ok]
             p_user = (u - ns_ok / nn) / (nu_ok / nn)
             x = np.full(n.shape, np.nan)
-            x[ok] = _pooled_ms(
+            x[ok] = pooled_ms(
                 scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0].tolist()]
             )
             figures[metric] = x
@@ -172,7 +172,7 @@ def looks_pass(
                 1,
             )
             figures["saturation"] = np.where(n > 0, sat, np.nan)
-        ok, failed = _statuses(judge, n, figures)  # per deploy and tick
+        ok, failed = statuses(judge, n, figures)  # per deploy and tick
         if look.review:
             passed &= ~failed.any(axis=1)
         elif look.expect is None:
@@ -183,7 +183,7 @@ def looks_pass(
     return passed
 
 
-def _pooled_ms(
+def pooled_ms(
     scn: Scenario, p_user: np.ndarray, weights: tuple[np.ndarray, np.ndarray], exos: list[Exogenous]
 ) -> np.ndarray:
     """Pooled percentiles (ms) at user probabilities p_user, as the telemetry works them out: the
@@ -201,7 +201,7 @@ def _pooled_ms(
     return x
 
 
-def _statuses(
+def statuses(
     judge: judging.GateJudge, n: np.ndarray, figures: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per deploy and tick, whether the look passes and whether it fails (`judging.looks_from_stats`,

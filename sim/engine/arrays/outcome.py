@@ -14,7 +14,8 @@ from ..metrics import deploy_row, error_row
 from ..simulate import simulate
 from .judge import alert_fires, follows_plan, looks_pass
 from .plan import Plan
-from .serve import draw_block
+from .reviews import Background, background, reviews_pass, reviews_pass_block
+from .serve import Block, draw_block
 
 
 class _Phase:
@@ -43,13 +44,19 @@ def block_rows(
         chosen = [deploys[j] for j, _, _ in picked]
         passed = looks_pass(scn, plans, drawn, chosen, seed, [j for j, _, _ in picked]).tolist()
         each = [plans] * len(deploys)
+        bg = background(scn, strategy, plans)
+        if bg is not None:  # persons asked by the analysis: their looks move, not their traffic
+            passed = _asked(scn, bg, (plans, drawn), deploys, (seed, [j for j, _, _ in picked]), passed)
     else:  # each deploy's own looks and alert, through the event engine's code (a plan per deploy)
         each = list(plans)
         passed = [follows_plan(scn, each[j], drawn, j, exo, (seed, i)) for j, i, exo in picked]
+        bg = None
     rows = {}
     for ok, (j, i, exo) in zip(passed, picked, strict=True):
         plan = each[j]
         try:
+            if not ok and bg is not None and exo.release.latency_profile:  # (`_asked` left these)
+                ok = reviews_pass(scn, bg, plan, drawn, j, exo, (seed, i))
             # (`follows_plan` has run the alert already for a plan of the deploy's own.)
             fires = ok and isinstance(plans, Plan) and alert_fires(scn, plan, drawn, j, exo)
             if ok and not fires:
@@ -62,3 +69,30 @@ def block_rows(
         except Exception as err:  # one deploy's failure is its own row's, not its block's (desmod's rule)
             rows[i] = error_row(scn, strategy, i, seed, err)
     return rows
+
+
+def _asked(
+    scn: Scenario,
+    bg: Background,
+    served: tuple[Plan, Block],
+    deploys: Sequence[tuple[int, Exogenous]],
+    where: tuple[int, list[int]],
+    passed: list[bool],
+) -> list[bool]:
+    """`passed` (per row in `where`), with the deploys whose background analysis only asked a
+    person (and no review failed) passing too, worked out for the block at once; a release with
+    a latency profile of its own is left to `reviews_pass`, deploy by deploy."""
+    seed, rows = where
+    plan, block = served
+    ask = [x for x, (ok, j) in enumerate(zip(passed, rows, strict=True)) if not ok]
+    ask = [x for x in ask if not deploys[rows[x]][1].release.latency_profile]
+    if not ask:
+        return passed
+    try:
+        kept = reviews_pass_block(scn, bg, plan, block, deploys, (seed, [rows[x] for x in ask]))
+    except Exception:  # those deploys go to the event engine, which records any failure on their rows
+        return passed
+    out = list(passed)
+    for x, ok in zip(ask, kept.tolist(), strict=True):
+        out[x] = ok
+    return out

@@ -166,7 +166,9 @@ def measure(d: Deploy, cfg: AnalysisConfig, t: float) -> Verdict:
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """An analysis run's counts of measurements against its limits."""
+
     failures: int = 0
     inconclusive: int = 0
     errors_in_row: int = 0
@@ -200,7 +202,7 @@ def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, 
     run = d.look_run()  # numbered as the run starts: the same in a plan's run and the deploy's
     if cfg.initial_delay_s:
         yield env.timeout(cfg.initial_delay_s)
-    tally = _Tally()
+    tally = Tally()
     tick = env.now
     taken = 0
     # Measurements taken ahead of the clock, kept for the log only: a look's values are worked out

@@ -98,6 +98,10 @@ class Deploy:
     ) -> None:
         self.env, self.world, self.scn, self.humans, self.rng = env, world, scn, humans, rng
         self._looks, self._runs = looks, 0  # (seed, deploy, stream) of its look runs; runs so far
+        # When each run started, and when the rollout stopped its background analyses: what the
+        # array engine needs of a plan's run to work a background analysis's restarts out itself.
+        self.run_starts: list[float] = []
+        self.analyses_stopped_at: float | None = None
         self.fleet = scn.fleet
         self.abort = env.event()
         self.finished = env.event()
@@ -137,6 +141,7 @@ class Deploy:
         """A new analysis run (or a person's review): its number, in the order runs start, and the
         stream its looks' percentiles are drawn from, built when first drawn from."""
         n, self._runs = self._runs, self._runs + 1
+        self.run_starts.append(self.env.now)
         seed, deploy, which = self._looks
         return LookRun(n, streams.lazy(seed, deploy, which, n))
 

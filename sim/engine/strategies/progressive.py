@@ -39,6 +39,7 @@ class Progressive(Strategy[ProgressiveConfig]):
                     d.detect("analysis")
                     return
         yield from d.promote(spec.scale_down_delay_s)
+        d.analyses_stopped_at = d.env.now
         for proc in running:  # background analysis ends with the rollout
             if proc.is_alive:
                 proc.interrupt("promoted")
