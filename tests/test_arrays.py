@@ -157,7 +157,11 @@ def _rows_are_the_event_engines(
             # A person asked by the background analysis, the analysis started again: the block
             # works the looks out, and the deploy keeps the plan's row when they decide nothing.
             key = (seed, i)
-            if not at_once[j] and bg is not None and arrays.reviews_pass(scn, bg, plan, drawn, j, exo, key):
+            if (
+                not at_once[j]
+                and bg is not None
+                and arrays.reviews_pass(scn, bg, plan, drawn, j, exo, key=key)
+            ):
                 assert at_once_asked[j], i
                 asked += 1
                 one_by_one = not arrays.alert_fires(scn, plan, drawn, j, exo)

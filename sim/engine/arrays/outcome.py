@@ -56,7 +56,7 @@ def block_rows(
         plan = each[j]
         try:
             if not ok and bg is not None and exo.release.latency_profile:  # (`_asked` left these)
-                ok = reviews_pass(scn, bg, plan, drawn, j, exo, (seed, i))
+                ok = reviews_pass(scn, bg, plan, drawn, j, exo, key=(seed, i))
             # (`follows_plan` has run the alert already for a plan of the deploy's own.)
             fires = ok and isinstance(plans, Plan) and alert_fires(scn, plan, drawn, j, exo)
             if ok and not fires:

@@ -76,7 +76,7 @@ def background(scn: Scenario, strategy: str, plan: Plan) -> Background | None:
 
 
 def reviews_pass(
-    scn: Scenario, bg: Background, plan: Plan, block: Block, j: int, exo: Exogenous, key: tuple[int, int]
+    scn: Scenario, bg: Background, plan: Plan, block: Block, j: int, exo: Exogenous, *, key: tuple[int, int]
 ) -> bool:
     """Whether deploy j of the block (`key`: the seed and the deploy's number) makes no decision
     of its own through its background analysis: its runs, the reviews their inconclusive looks ask
