@@ -338,9 +338,16 @@ class _Seen:
             ok &= valid[:, :, None, None]
             k = np.maximum(1.0, np.ceil(qs * nq))
             u = np.full(ok.shape, np.nan)
-            for d, rng in enumerate(rngs):
-                if ok[d].any():
-                    u[d][ok[d]] = sampling.beta(rng, k[d][ok[d]], (nq[d] - k[d] + 1)[ok[d]])
+            # Each deploy's draws are a run of the flat order (deploy, tick, quantile, version).
+            a, b = k[ok], (nq - k + 1)[ok]
+            ends = np.cumsum(ok.reshape(len(rngs), -1).sum(axis=1)).tolist()
+            drawn = [
+                sampling.beta(rng, a[lo:hi], b[lo:hi])
+                for rng, lo, hi in zip(rngs, [0, *ends[:-1]], ends, strict=True)
+                if hi > lo
+            ]
+            if drawn:
+                u[ok] = np.concatenate(drawn)
             for i, (_, metric) in enumerate(asked):
                 sel = ok[:, :, i]
                 values = np.full(n.shape, np.nan)
