@@ -128,7 +128,7 @@ def _rows_are_the_event_engines(
     """Every deploy of two blocks: its row (through the array engine where it follows its plan) is
     the event engine's row over the block's traffic, and one that follows its plan keeps its fill."""
     scn = sim.load_scenario(scenario, overrides=overrides)
-    seed, followed, departed, left, late, asked = 4, 0, 0, 0, 0, 0
+    seed, followed, departed, left, late, asked, fired = 4, 0, 0, 0, 0, 0, 0
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
@@ -145,6 +145,17 @@ def _rows_are_the_event_engines(
             ]
         else:
             at_once = arrays.looks_pass(scn, plans, drawn, members, seed, range(len(members))).tolist()
+        # The alert over the whole block at once is each deploy's alert, inside silences or not.
+        for anywhere in (False, True):
+            at_once_alert = arrays.alerts_fire(
+                scn, each, drawn, [(j, exo) for j, (_, exo) in enumerate(members)], anywhere=anywhere
+            ).tolist()
+            one_by_one_alert = [
+                arrays.alert_fires(scn, each[j], drawn, j, exo, anywhere=anywhere)
+                for j, (_, exo) in enumerate(members)
+            ]
+            assert at_once_alert == one_by_one_alert, anywhere
+            fired += sum(one_by_one_alert)
         bg = None if isinstance(plans, list) else arrays.background(scn, strategy, plans)
         asking = [j for j in range(len(members)) if not at_once[j]] if bg is not None else []
         if asking:  # worked out for the block at once: each deploy's answer, one by one, below
@@ -184,7 +195,7 @@ def _rows_are_the_event_engines(
     if overrides in (STRICT, STRICT_REVIEW):  # the replay path is exercised too: deploys leave the plan
         assert departed > 20 and left > 20
     if overrides is PAGED:
-        assert late > 10
+        assert late > 10 and fired > 10  # the alert fires: the block's answer is checked where it matters
     if overrides is ASKS:  # most deploys' analyses ask a person, and keep the plan's row
         assert asked > 60
     if overrides is ASKS_STRICT:  # and some of those people's reviews fail

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.config.judges import BurnRateJudge
-from sim.engine.alert import ServiceWindows, SteadyPast, _held, _scan, _spans, first_firing
+from sim.engine.alert import ServiceWindows, SteadyPast, _held, _scan, first_firing, tier_spans
 from tests.conftest import QUIET, scenario
 
 
@@ -101,23 +101,23 @@ def test_the_quick_exit_never_changes_when_the_alert_fires(level, wobble, users,
     eval_ks = np.arange(min(first, n), n + 1)
     service, past = ServiceWindows(user, err, 10.0), SteadyPast(float(users), history_error)
     quick = first_firing(judge, service, eval_ks, past)
-    n_, limit, _, _ = _spans(judge, 10.0)
+    n_, limit, _, _ = tier_spans(judge, 10.0)
     assert quick == _scan(n_, limit, service, eval_ks, past)
 
 
 def test_spans_are_those_of_the_judge_and_window_asked_for():
-    # `_spans` is cached by judge object: a second judge, or the same one at another window length,
+    # `tier_spans` is cached by judge object: a second judge, or the same one at another window length,
     # gets its own spans, and a judge equal to a cached one gets equal spans.
     fast = BurnRateJudge(windows=({"long_s": 600, "short_s": 60, "burn_rate": 10.0},))
     slow = BurnRateJudge(windows=({"long_s": 3600, "short_s": 300, "burn_rate": 2.0},))
     for _ in range(2):
-        n, _, longest, lowest = _spans(fast, 10.0)
+        n, _, longest, lowest = tier_spans(fast, 10.0)
         assert n.ravel().tolist() == [60, 6] and longest == 60 and lowest == pytest.approx(10.0 * 0.001)
-        assert _spans(fast, 60.0)[0].ravel().tolist() == [10, 1]
-        n, _, longest, lowest = _spans(slow, 10.0)
+        assert tier_spans(fast, 60.0)[0].ravel().tolist() == [10, 1]
+        n, _, longest, lowest = tier_spans(slow, 10.0)
         assert n.ravel().tolist() == [360, 30] and longest == 360 and lowest == pytest.approx(2.0 * 0.001)
     twin = BurnRateJudge(windows=({"long_s": 600, "short_s": 60, "burn_rate": 10.0},))
-    assert np.array_equal(_spans(twin, 10.0)[0], _spans(fast, 10.0)[0])
+    assert np.array_equal(tier_spans(twin, 10.0)[0], tier_spans(fast, 10.0)[0])
 
 
 @settings(max_examples=300, deadline=None)
@@ -151,7 +151,7 @@ def test_the_long_window_bound_never_changes_when_a_ticket_fires(
     curve = history if callable(history) else (lambda b: users * b)
     service, past = ServiceWindows(user, err, 10.0), SteadyPast(history, history_error)
     for tier in ("page", "ticket"):
-        n_, limit, _, _ = _spans(judge, 10.0, tier)
+        n_, limit, _, _ = tier_spans(judge, 10.0, tier)
         want = _scan(n_, limit, service, eval_ks, past)
         assert first_firing(judge, service, eval_ks, past, tier) == want, tier
         # As an alert calls it: the history held worked out once, for every instant it may ask about.

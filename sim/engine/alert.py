@@ -68,7 +68,7 @@ def first_firing(
     """
     if len(eval_ks) == 0:
         return None
-    spans = _spans(judge, service.window_s, tier)
+    spans = tier_spans(judge, service.window_s, tier)
     if spans is None:
         return None
     n, limit, longest, lowest = spans
@@ -158,7 +158,7 @@ def _scan(
 _Spans = tuple[np.ndarray, np.ndarray, int, float]
 
 
-def _spans(judge: BurnRateJudge, window_s: float, tier: str = "page") -> _Spans | None:
+def tier_spans(judge: BurnRateJudge, window_s: float, tier: str = "page") -> _Spans | None:
     """Every window (long and short of each pair of the tier) as a column: its length in windows,
     its limit; then the longest length and the lowest limit (None: the tier has no pairs). Kept
     on the judge: a frozen config hashes field by field, which would cost more than the quick
@@ -235,7 +235,7 @@ class BurnRateAlert(Watcher):
         limit_s = self.world.limit_s
         cached = self._held.get(tier)
         if cached is None or cached[0] != limit_s:
-            spans = _spans(self.judge, self.world.window_s, tier)
+            spans = tier_spans(self.judge, self.world.window_s, tier)
             assert spans is not None
             last_k = math.floor(limit_s / self.world.window_s + 1e-9)
             cached = self._held[tier] = (limit_s, _held(spans[0], self.history, 0, last_k))

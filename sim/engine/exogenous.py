@@ -139,9 +139,12 @@ def draw_span(
     return TrafficDraw(window_s, start_hour, counts, user_rate, tuple(surges))
 
 
-def user_requests_before(cfg: TrafficConfig, start_hour: float, seconds: np.ndarray) -> np.ndarray:
+def user_requests_before(
+    cfg: TrafficConfig, start_hour: float | np.ndarray, seconds: np.ndarray
+) -> np.ndarray:
     """Expected user requests in the `seconds` before t = 0, on the daily curve (no surges): the
-    steady history an alert's long window reaches back into."""
+    steady history an alert's long window reaches back into (for many deploys at once, a column of
+    start hours against rows of seconds)."""
     a, day = cfg.diurnal.amplitude, 86400.0
     phase = 2 * np.pi * (start_hour - cfg.diurnal.peak_hour) / 24.0
     # ∫ (1 + A cos(θ0 + 2πt/day)) dt over [-s, 0] = s + A·day/2π·(sin θ0 − sin(θ0 − 2πs/day))

@@ -21,7 +21,7 @@ chosen by the scenario and the deploy's exogenous draws alone, so the choice nev
 what the array engine drew.
 """
 
-from .judge import alert_fires, follows_plan, looks_pass
+from .judge import alert_fires, alerts_fire, follows_plan, looks_pass, plan_looks_pass
 from .outcome import block_rows
 from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
 from .reviews import Background, background, reviews_pass, reviews_pass_block
@@ -35,6 +35,7 @@ __all__ = [
     "Pieces",
     "Plan",
     "alert_fires",
+    "alerts_fire",
     "background",
     "block_rows",
     "covered",
@@ -43,6 +44,7 @@ __all__ = [
     "looks_pass",
     "make_plan",
     "personal",
+    "plan_looks_pass",
     "plannable",
     "reviews_pass",
     "reviews_pass_block",

@@ -12,7 +12,7 @@ from ...config.scenario import Scenario
 from ..exogenous import Exogenous
 from ..metrics import deploy_row, error_row
 from ..simulate import simulate
-from .judge import alert_fires, follows_plan, looks_pass
+from .judge import alert_fires, alerts_fire, looks_pass, plan_looks_pass
 from .plan import Plan
 from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block
@@ -47,18 +47,24 @@ def block_rows(
         bg = background(scn, strategy, plans)
         if bg is not None:  # persons asked by the analysis: their looks move, not their traffic
             passed = _asked(scn, bg, (plans, drawn), deploys, (seed, [j for j, _, _ in picked]), passed)
-    else:  # each deploy's own looks and alert, through the event engine's code (a plan per deploy)
+    else:  # each deploy's own looks, through the event engine's code (a plan per deploy)
         each = list(plans)
-        passed = [follows_plan(scn, each[j], drawn, j, exo, (seed, i)) for j, i, exo in picked]
+        passed = [plan_looks_pass(scn, each[j], drawn, j, exo, (seed, i)) for j, i, exo in picked]
         bg = None
+    # The alert over every deploy whose looks follow its plan, at once.
+    ok_at = [(j, exo) for ok, (j, _, exo) in zip(passed, picked, strict=True) if ok]
+    try:
+        at_once = alerts_fire(scn, [each[j] for j, _ in ok_at], drawn, ok_at).tolist()
+        fired = dict(zip([j for j, _ in ok_at], at_once, strict=True))
+    except Exception:  # worked out deploy by deploy below, where a failure is the deploy's own row's
+        fired = {}
     rows = {}
     for ok, (j, i, exo) in zip(passed, picked, strict=True):
         plan = each[j]
         try:
             if not ok and bg is not None and exo.release.latency_profile:  # (`_asked` left these)
                 ok = reviews_pass(scn, bg, plan, drawn, j, exo, key=(seed, i))
-            # (`follows_plan` has run the alert already for a plan of the deploy's own.)
-            fires = ok and isinstance(plans, Plan) and alert_fires(scn, plan, drawn, j, exo)
+            fires = ok and (fired[j] if j in fired else alert_fires(scn, plan, drawn, j, exo))
             if ok and not fires:
                 phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
                 rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
