@@ -21,7 +21,8 @@ chosen by the scenario and the deploy's exogenous draws alone, so the choice nev
 what the array engine drew.
 """
 
-from .judge import alert_fires, alerts_fire, follows_plan, looks_pass, plan_looks_pass
+from .alert import alert_fires, alerts_fire
+from .judge import follows_plan, looks_pass, plan_looks_pass
 from .outcome import block_rows
 from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
 from .reviews import Background, background, reviews_pass, reviews_pass_block

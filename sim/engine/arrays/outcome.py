@@ -12,7 +12,8 @@ from ...config.scenario import Scenario
 from ..exogenous import Exogenous
 from ..metrics import deploy_row, error_row
 from ..simulate import simulate
-from .judge import alert_fires, alerts_fire, looks_pass, plan_looks_pass
+from .alert import alert_fires, alerts_fire
+from .judge import looks_pass, plan_looks_pass
 from .plan import Plan
 from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block
