@@ -91,8 +91,7 @@ def _asked(
     a latency profile of its own is left to `reviews_pass`, deploy by deploy."""
     seed, rows = where
     plan, block = served
-    ask = [x for x, (ok, j) in enumerate(zip(passed, rows, strict=True)) if not ok]
-    ask = [x for x in ask if not deploys[rows[x]][1].release.latency_profile]
+    ask = [x for x, ok in enumerate(passed) if not ok and not deploys[rows[x]][1].release.latency_profile]
     if not ask:
         return passed
     try:
