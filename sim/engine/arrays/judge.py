@@ -35,15 +35,8 @@ def plan_looks_pass(
     scn: Scenario, plan: Plan, block: Block, j: int, exo: Exogenous, key: tuple[int, int]
 ) -> bool:
     """`follows_plan` short of the alert: every look and review of the plan comes out as it takes them."""
-    release = exo.release
     seed, deploy = key
-    tel = Telemetry.holding(
-        (block.acc[j], block.util[j], block.svc[j]),
-        scn.fleet.latency,
-        release.latency_profile,
-        release.severity,
-        streams.lazy(seed, deploy, streams.OBSERVE),  # never drawn from: every look names its run's
-    )
+    tel = deploy_telemetry(scn, block, j, exo, key)
     runs: dict[int, np.random.Generator] = {}
     for look in plan.looks:
         judge = look.judge
@@ -64,6 +57,20 @@ def plan_looks_pass(
         elif statuses != list(look.expect or ("pass",) * len(statuses)):
             return False
     return True
+
+
+def deploy_telemetry(scn: Scenario, block: Block, j: int, exo: Exogenous, key: tuple[int, int]) -> Telemetry:
+    """What monitoring shows of deploy j of the block (`key`: the seed and the deploy's number), read
+    in place from the block's arrays, as the event engine's telemetry would show it."""
+    seed, deploy = key
+    release = exo.release
+    return Telemetry.holding(
+        (block.acc[j], block.util[j], block.svc[j]),
+        scn.fleet.latency,
+        release.latency_profile,
+        release.severity,
+        streams.lazy(seed, deploy, streams.OBSERVE),  # never drawn from: every look names its run's
+    )
 
 
 PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))

@@ -33,7 +33,7 @@ from ..people import Humans
 from ..strategies.analysis import Tally
 from ..tape import look_windows
 from ..telemetry import Telemetry
-from .judge import PERCENTILES, pooled_ms, statuses
+from .judge import PERCENTILES, deploy_telemetry, pooled_ms, statuses
 from .plan import Plan
 from .serve import Block
 
@@ -97,13 +97,7 @@ def reviews_pass(
     """
     seed, deploy = key
     cfg, judge, W = bg.cfg, bg.judge, scn.run.window_s
-    tel = Telemetry.holding(
-        (block.acc[j], block.util[j], block.svc[j]),
-        scn.fleet.latency,
-        exo.release.latency_profile,
-        exo.release.severity,
-        streams.lazy(seed, deploy, streams.OBSERVE),  # never drawn from: every look names its run's
-    )
+    tel = deploy_telemetry(scn, block, j, exo, key)
     humans = Humans(scn.humans, streams.stream(seed, deploy, streams.PEOPLE))
     read = (judge.quantiles, judge.min_tail_samples, "saturation" in judge.watch)
     last = _last_window(plan, block, j)
@@ -280,13 +274,7 @@ def _review_verdict(
     block, j = where
     seed, deploy, n = key
     judge = bg.judge
-    tel = Telemetry.holding(
-        (block.acc[j], block.util[j], block.svc[j]),
-        scn.fleet.latency,
-        exo.release.latency_profile,
-        exo.release.severity,
-        streams.lazy(seed, deploy, streams.OBSERVE),
-    )
+    tel = deploy_telemetry(scn, block, j, exo, (seed, deploy))
     k_from, k_to = look_windows([at], max(bg.cfg.interval_s, judge.lookback_s or 0.0), scn.run.window_s)
     s = tel.stats_many(
         k_from, k_to, judge.quantiles, judge.min_tail_samples, False, rng=_run(seed, deploy, n)
