@@ -50,6 +50,8 @@ STREAM_NAMES = {
     streams.FOLLOW_NOISE: "follow_noise",
     streams.FOLLOW_OBSERVE: "follow_observe",
     streams.REPORTS: "reports",
+    streams.METRICS: "metrics",
+    streams.FAULTED: "faulted",
 }
 
 

@@ -45,7 +45,7 @@ def test_counting_sees_every_stream_and_leaves_the_engine_as_it_was(target) -> N
     # count() already checked the rows came out bit-identical with and without the proxy.
     traffic = engine["by_method"]["traffic.poisson"]
     assert traffic["commonest_shapes"]["360x4"] == 1.0  # one windows × (segments + synthetic) draw a deploy
-    assert {"observe.binomial", "observe.beta", "release.random"} <= set(engine["by_method"])
+    assert {"observe.binomial", "metrics.beta", "release.random"} <= set(engine["by_method"])
     original = streams.stream
     with pytest.raises(RuntimeError), draws.counting(draws.Tally()):
         assert streams.stream is not original

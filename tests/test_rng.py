@@ -32,3 +32,28 @@ def test_streams_draw_what_numpys_children_draw():
 def test_a_negative_seed_is_refused_as_numpy_refuses_it():
     with pytest.raises(ValueError, match="non-negative"):
         rng.stream(-1, 0, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ints,
+    st.lists(
+        st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 15), st.integers(0, 2**32 - 1)),
+        min_size=rng.MANY,
+        max_size=3 * rng.MANY,
+    ),
+)
+def test_streams_built_at_once_are_numpys_spawned_children(seed, keys):
+    """`streams_of` hashes many keys' words at once; each Generator is the SeedSequence child's,
+    state for state, whatever the seed's size (long seeds mix more words in first)."""
+    for key, got in zip(keys, rng.streams_of(seed, keys), strict=True):
+        child = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+        assert got.bit_generator.state == child.bit_generator.state
+        assert got.random(3).tolist() == child.random(3).tolist()
+
+
+def test_streams_built_at_once_of_two_word_keys_and_of_few_keys():
+    keys = [(i, rng.TRAFFIC) for i in range(200)]  # a block's exogenous streams, say
+    for few in (keys[:3], keys):
+        for key, got in zip(few, rng.streams_of(20261206, few), strict=True):
+            assert got.bit_generator.state == rng.stream(20261206, *key).bit_generator.state

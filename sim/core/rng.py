@@ -7,9 +7,12 @@ the same release, traffic, noise and people (common random numbers).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 # Sub-streams of a deploy. Exogenous ones (release, traffic, noise) are drawn once and shared by
 # every strategy; the others (observation noise, people, controller dice) restart from the same
@@ -27,6 +30,10 @@ ARRAYS = 11
 # (FOLLOW_LOOKS in a follow-up), so a look's draws depend on the looks of its run before it, never
 # on how far traffic was drawn when they were taken.
 LOOKS, FOLLOW_LOOKS = 12, 13
+# A bad release's row: when its first faulty request came and how many users met one (drawn from
+# a stream of their own, so they never depend on how much the tape drew before the row was
+# made); and the traffic the array engine serves a bad release along its plan.
+METRICS, FAULTED = 14, 15
 
 
 def stream(seed: int, deploy: int, which: int) -> np.random.Generator:
@@ -63,3 +70,113 @@ def run_stream(seed: int, deploy: int, which: int, n: int) -> np.random.Generato
 def lazy(seed: int, deploy: int, which: int, n: int | None = None) -> np.random.Generator:
     """`stream(seed, deploy, which)` (with n: `run_stream`), built only when first drawn from."""
     return cast(np.random.Generator, LazyStream(seed, deploy, which, n))
+
+
+# ---- many streams at once ----
+#
+# Building a Generator costs ~12 µs, most of it SeedSequence hashing its words one at a time. Where
+# many streams of one seed are built at once (a block's deploys), the hashing runs over all their
+# keys in array operations instead, and PCG64 is handed the words it would have drawn from each
+# SeedSequence: the same Generators, bit for bit (a test compares them). numpy's algorithm
+# (numpy/random/bit_generator.pyx): a pool of four 32-bit words mixed from the entropy, the seed's
+# words padded to the pool's size when a spawn key follows, then the key's words; PCG64 reads four
+# 64-bit words of `generate_state`.
+
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _M32 = 0xCA01F9DD, 0x4973F715, 0xFFFFFFFF
+#: Below this many streams, one SeedSequence each is cheaper than the array operations.
+MANY = 24
+
+
+class _Words(ISeedSequence):
+    """A seed sequence whose state words are already known (a `SeedSequence`'s, worked out in bulk)."""
+
+    __slots__ = ("_w",)
+
+    def __init__(self, words: np.ndarray) -> None:
+        self._w = words
+
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
+        if n_words != 4 or np.dtype(dtype) != np.uint64:  # PCG64 asks for exactly this
+            raise ValueError("these words are PCG64's four 64-bit ones")
+        return self._w
+
+
+def _hashmix(value: int, hc: int) -> tuple[int, int]:
+    value ^= hc
+    hc = (hc * _MULT_A) & _M32
+    value = (value * hc) & _M32
+    return value ^ (value >> 16), hc
+
+
+@functools.lru_cache(maxsize=64)
+def _seed_pool(seed: int) -> tuple[tuple[int, ...], int]:
+    """The pool once the seed's words are mixed in (padded to the pool's four: a spawn key follows),
+    and the hash constant reached: what every key of the seed starts from."""
+    run = []
+    x = seed
+    while True:
+        run.append(x & _M32)
+        x >>= 32
+        if not x:
+            break
+    run += [0] * max(0, 4 - len(run))
+    hc, pool = _INIT_A, []
+    for i in range(4):
+        v, hc = _hashmix(run[i], hc)
+        pool.append(v)
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                h, hc = _hashmix(pool[src], hc)
+                r = (_MIX_L * pool[dst] - _MIX_R * h) & _M32
+                pool[dst] = r ^ (r >> 16)
+    for src in range(4, len(run)):  # a seed of more than four words
+        for dst in range(4):
+            h, hc = _hashmix(run[src], hc)
+            r = (_MIX_L * pool[dst] - _MIX_R * h) & _M32
+            pool[dst] = r ^ (r >> 16)
+    return tuple(pool), hc
+
+
+def _pcg64_words(seed: int, keys: np.ndarray) -> np.ndarray:
+    """(N, 4) uint64: the words PCG64 reads of SeedSequence(seed, spawn_key=key) for each row of
+    `keys` (N, L), every entry below 2**32 (one word each)."""
+    pool0, hc = _seed_pool(seed)
+    n, length = keys.shape
+    k = keys.astype(np.uint64)
+    m32, s16 = np.uint64(_M32), np.uint64(16)
+    mix_l, mix_r = np.uint64(_MIX_L), np.uint64(_MIX_R)
+    pool = [np.full(n, v, np.uint64) for v in pool0]
+    for src in range(length):
+        col = k[:, src]
+        for dst in range(4):
+            v = col ^ np.uint64(hc)
+            hc = (hc * _MULT_A) & _M32
+            v *= np.uint64(hc)
+            v &= m32
+            v ^= v >> s16
+            r = mix_l * pool[dst]
+            r -= mix_r * v
+            r &= m32
+            r ^= r >> s16
+            pool[dst] = r
+    hb = _INIT_B
+    out = np.empty((n, 8), np.uint64)
+    for i in range(8):
+        v = pool[i % 4] ^ np.uint64(hb)
+        hb = (hb * _MULT_B) & _M32
+        v *= np.uint64(hb)
+        v &= m32
+        v ^= v >> s16
+        out[:, i] = v
+    return (out[:, 1::2] << np.uint64(32)) | out[:, 0::2]
+
+
+def streams_of(seed: int, keys: Sequence[tuple[int, ...]]) -> list[np.random.Generator]:
+    """`np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))` for
+    each key (all of one length): `stream` and `run_stream` for many deploys at once."""
+    if len(keys) < MANY or max((max(k) for k in keys), default=0) > _M32:
+        return [np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=k))) for k in keys]
+    words = _pcg64_words(seed, np.array(keys, np.int64))
+    return [np.random.Generator(np.random.PCG64(_Words(w))) for w in words]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -320,12 +321,23 @@ class Exogenous:
         )
 
 
-def draw_exogenous(scn: Scenario, seed: int, deploy: int) -> Exogenous:
-    release = draw_release(
-        scn.releases, scn.traffic.segment_names, streams.stream(seed, deploy, streams.RELEASE)
-    )
-    traffic = draw_traffic(
-        scn.traffic, scn.run.window_s, scn.run.horizon_s, streams.stream(seed, deploy, streams.TRAFFIC)
-    )
-    episodes = draw_episodes(scn.noise, scn.run.horizon_s, streams.stream(seed, deploy, streams.NOISE))
+#: A deploy's exogenous streams, in the order `draw_exogenous` takes them.
+EXOGENOUS = (streams.RELEASE, streams.TRAFFIC, streams.NOISE)
+
+
+def draw_exogenous(
+    scn: Scenario, seed: int, deploy: int, rngs: Sequence[np.random.Generator] | None = None
+) -> Exogenous:
+    """A deploy's release, traffic and noise, each from its own stream (`rngs`: those streams, if
+    built already: `exogenous_streams` builds a block's at once)."""
+    release_rng, traffic_rng, noise_rng = rngs or [streams.stream(seed, deploy, w) for w in EXOGENOUS]
+    release = draw_release(scn.releases, scn.traffic.segment_names, release_rng)
+    traffic = draw_traffic(scn.traffic, scn.run.window_s, scn.run.horizon_s, traffic_rng)
+    episodes = draw_episodes(scn.noise, scn.run.horizon_s, noise_rng)
     return Exogenous(release, traffic, episodes, seed, deploy)
+
+
+def exogenous_streams(seed: int, deploys: Sequence[int]) -> list[list[np.random.Generator]]:
+    """Each deploy's exogenous streams (`EXOGENOUS`), built for all of them at once."""
+    made = streams.streams_of(seed, [(i, w) for i in deploys for w in EXOGENOUS])
+    return [made[3 * n : 3 * n + 3] for n in range(len(deploys))]

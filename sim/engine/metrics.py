@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core import rng as streams
 from ..core.columns import COLUMNS, METRICS
 from .exogenous import hit_probability
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 NAN = math.nan
 
 
-def _first_faulty_request(phases: Sequence[World]) -> float:
+def _first_faulty_request(phases: Sequence[World], rng: np.random.Generator) -> float:
     """When the first user request met the active fault: inside the first row that had any, the
     earliest of its n arrivals, each uniform over the row (the minimum of n uniforms is Beta(1, n))."""
     for world in phases:
@@ -33,7 +34,7 @@ def _first_faulty_request(phases: Sequence[World]) -> float:
         hit = np.flatnonzero(faulty > 0)
         if len(hit):
             i = int(hit[0])
-            return float(L["t0"][i] + L["dt"][i] * phases[0].rng.beta(1, int(faulty[i])))
+            return float(L["t0"][i] + L["dt"][i] * rng.beta(1, int(faulty[i])))
     return NAN
 
 
@@ -44,7 +45,7 @@ def _column(phases: Sequence[World], name: str) -> np.ndarray:
     return np.concatenate([w.ledger[name] for w in phases])
 
 
-def affected_users(phases: Sequence[World], scn: Scenario) -> float:
+def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Generator) -> float:
     """Distinct users who met faulty code.
 
     Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
@@ -55,7 +56,7 @@ def affected_users(phases: Sequence[World], scn: Scenario) -> float:
     """
     users = scn.traffic.users.population * scn.traffic.shares
     k = scn.traffic.users.activity_shape
-    faulty, rng = _column(phases, "faulty"), phases[0].rng
+    faulty = _column(phases, "faulty")
     if scn.routing.sticky:
         return _banded(faulty, _column(phases, "share"), users, k, rng)
     return _unbanded(faulty, users, k, rng)
@@ -103,7 +104,9 @@ def deploy_row(
     m, r = world.marks, world.release
     bad = r.bad
     detected = last.detected_by is not None
-    first = _first_faulty_request(phases) if bad else NAN
+    # The row's own draws come from a stream of their own: the same whatever the tape drew before.
+    rng = streams.lazy(seed, deploy, streams.METRICS)
+    first = _first_faulty_request(phases, rng) if bad else NAN
     # Time to restore counts from the first user the fault hurt (DORA's "time to restore service"):
     # a release caught before any user met it has no incident to restore from.
     detected_at = NAN if m.detected_at is None else m.detected_at  # set whenever `detected`
@@ -138,7 +141,7 @@ def deploy_row(
         "censored_after_s": end - first if censored else NAN,
         "faulty_requests": float(_column(phases, "faulty").sum()) if bad else NAN,
         "failed_requests": failed,
-        "affected_users": affected_users(phases, scn) if bad else NAN,
+        "affected_users": affected_users(phases, scn, rng) if bad else NAN,
         "exposure_at_detection": m.faulty_share_at_detection if bad and detected else NAN,
         "downtime_s": float(dt[down].sum()),
         "error_budget_used": failed / budget,

@@ -12,8 +12,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config.scenario import Scenario
-from .arrays import BLOCK, Plan, block_rows, covered, draw_block, make_plan, personal, plannable, sparse
-from .exogenous import Exogenous, draw_exogenous
+from .arrays import (
+    BLOCK,
+    Caught,
+    Plan,
+    background,
+    block_rows,
+    caught_block,
+    covered,
+    draw_block,
+    make_plan,
+    personal,
+    plannable,
+    sparse,
+)
+from .exogenous import Exogenous, draw_exogenous, exogenous_streams
 from .metrics import error_row
 from .simulate import Simulation, simulate
 
@@ -54,9 +67,9 @@ def _plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int |
 
 def _draws(scn: Scenario, seed: int, deploys: range) -> dict[int, Exogenous | Exception]:
     out: dict[int, Exogenous | Exception] = {}
-    for i in deploys:
+    for i, rngs in zip(deploys, exogenous_streams(seed, deploys), strict=True):
         try:
-            out[i] = draw_exogenous(scn, seed, i)
+            out[i] = draw_exogenous(scn, seed, i, rngs)
         except Exception as err:  # a bad draw must not sink the batch: recorded on its rows
             out[i] = err
     return out
@@ -107,6 +120,9 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
             except Exception as err:  # recorded with its rows, never dropped (desmod's rule)
                 got = {i: error_row(scn, s, i, seed, err) for i in want}
             done.update(((i, s), row) for i, row in got.items())
+            if isinstance(plans, Plan):  # the block's bad releases their looks catch
+                got_bad = _caught(scn, s, plans, exos, (seed, b))
+                done.update(((i, s), c.row) for i, c in got_bad.items() if lo <= i < hi)
     rows = []
     for i in range(lo, hi):
         exo = exos[i]
@@ -123,6 +139,24 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
     return rows
 
 
+def _caught(
+    scn: Scenario, strategy: str, plan: Plan, exos: dict[int, Exogenous | Exception], where: tuple[int, int]
+) -> dict[int, Caught]:
+    """The block's bad releases that their looks catch along the plan for all (`arrays.caught_block`;
+    `where`: the seed and the block); the others run in the event engine, which records any failure
+    on its row."""
+    seed, b = where
+    bg = background(scn, strategy, plan)
+    members = range(b * BLOCK, (b + 1) * BLOCK)
+    bad = [(i, e) for i in members if isinstance((e := exos[i]), Exogenous) and e.release.bad]
+    if bg is None or not bad:
+        return {}
+    try:
+        return caught_block(scn, strategy, (plan, bg), bad, (seed, b))
+    except Exception:  # they run in the event engine, which records the failure on their rows
+        return {}
+
+
 def run_deploy(
     scn: Scenario, strategy: str, deploy: int = 0, seed: int | None = None, record: bool = True
 ) -> Simulation:
@@ -135,9 +169,14 @@ def run_deploy(
     exo = exos[deploy]
     if isinstance(exo, Exception):
         raise exo
-    if not (covered(exo) and plannable(scn, strategy)):
+    if not plannable(scn, strategy) or not (good := _covered(exos, b)):
         return simulate(scn, strategy, exo, seed, deploy, record=record)
-    plans, members = block_plans(scn, strategy, _covered(exos, b), seed)
+    if not covered(exo):  # a bad release: over the traffic its row was read from, if it was
+        plans, _ = block_plans(scn, strategy, good, seed)
+        got = _caught(scn, strategy, plans, exos, (seed, b)) if isinstance(plans, Plan) else {}
+        fill = got[deploy].fill() if deploy in got else None
+        return simulate(scn, strategy, exo, seed, deploy, record=record, fill=fill)
+    plans, members = block_plans(scn, strategy, good, seed)
     if deploy not in (ids := [i for i, _ in members]):
         return simulate(scn, strategy, exo, seed, deploy, record=record)
     drawn = draw_block(scn, plans, members, seed, b)

@@ -106,10 +106,12 @@ class ServingFixed(NamedTuple):
     """What serving reads that stays put for a deploy's life: the release's fault and leak, and the
     fleet's queueing (see `fleet.queueing_factor`)."""
 
-    fault_p: np.ndarray  # (S,): chance the active fault fails a user request, by segment
-    fault_touch: np.ndarray  # (S,): 1 where the segment's requests run the faulty code
-    leak_per_s: float  # growth of a leaking binary's utilisation per second
-    has_profile: bool  # the fault slows requests (a latency profile)
+    # Each of the next four is one deploy's, or one per row (`arrays.faulted` serves many deploys'
+    # releases in one call): (S,) or (m, S), a number or (m,).
+    fault_p: np.ndarray  # chance the active fault fails a user request, by segment
+    fault_touch: np.ndarray  # 1 where the segment's requests run the faulty code
+    leak_per_s: float | np.ndarray  # growth of a leaking binary's utilisation per second
+    has_profile: bool | np.ndarray  # the fault slows requests (a latency profile)
     ref_util: float  # utilisation the fleet's latency was measured at
     workers: int  # parallel workers per replica
 
@@ -187,7 +189,8 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / np.maximum(cap, 1e-9) * (cap > 0)
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
-    if leak_per_s and any(s.leaking for s in snaps):
+    leaks = leak_per_s.any() if isinstance(leak_per_s, np.ndarray) else leak_per_s
+    if leaks and any(s.leaking for s in snaps):
         since = np.broadcast_to(r.since, (m,))
         leaking = ~np.isnan(since)
         if leaking.any():
@@ -201,9 +204,9 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     if any_fault:
         seg = np.stack([taken[:, :S] - new[:, :S], new[:, :S]], 1)  # (m, 2, S) by slot and segment
         hit = seg * fault[:, :, None].astype(bool)
-        faulty = (hit * fault_touch).sum(1)
+        faulty = (hit * _by_segment(fault_touch)).sum(1)
         if fault_p.any():
-            fault_fail = rng.binomial(hit, fault_p).sum(2)
+            fault_fail = rng.binomial(hit, _by_segment(fault_p)).sum(2)
             served = user - fault_fail
     schema_fail: np.ndarray | int = 0
     if any(s.has_schema for s in snaps):
@@ -234,7 +237,7 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         syn=syn,
         err=err,
         mult=mult,
-        profile=np.broadcast_to(fault > 0, (m, 2)) if any_fault and has_profile else None,
+        profile=_profile(fault, has_profile, m) if any_fault else None,
         util=util,
         svc_user=svc_user,
         svc_err=svc_err,
@@ -244,6 +247,18 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         share=share[:, :S],
         down=down,
     )
+
+
+def _by_segment(x: np.ndarray) -> np.ndarray:
+    """A (S,) parameter as it is, a (m, S) one per row, to broadcast over (m, slot, S)."""
+    return x[:, None, :] if x.ndim == 2 else x
+
+
+def _profile(fault: np.ndarray, has_profile: bool | np.ndarray, m: int) -> np.ndarray | None:
+    """Where a fault's latency profile is in force, by row and slot (None: nowhere)."""
+    if isinstance(has_profile, np.ndarray):
+        return (fault > 0) & has_profile[:, None] if has_profile.any() else None
+    return np.broadcast_to(fault > 0, (m, 2)) if has_profile else None
 
 
 class _Rows:

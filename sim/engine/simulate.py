@@ -69,6 +69,7 @@ def simulate(
     fill: Fill | None = None,
     plan: list[PlannedLook] | None = None,
     guess: bool = False,
+    statuses: dict[tuple[int, int], str] | None = None,
 ) -> Simulation:
     """Simulate one (deploy, strategy).
 
@@ -78,6 +79,9 @@ def simulate(
         plan: a plan's run: nothing is served, every analysis look passes and is logged here.
         guess: in a plan's run, a look the deploy's own traffic would leave inconclusive is taken
             so (a plan of its own: a person is asked then).
+        statuses: in a plan's run, the statuses of the deploy's looks by (run, the window its look
+            reads up to), as the array engine worked them out over its traffic: the run replays
+            the deploy's decisions, with nothing served (`arrays.faulted`).
     """
     spec = scn.strategies[strategy]
     own = spec.routing_for(scn.routing)
@@ -108,12 +112,9 @@ def simulate(
         looks=(seed, deploy, streams.LOOKS),
     )
     if fill is not None:
-        # The fill hands its ledger rows over whole; the users' reports would read them too soon.
-        if can_hurt(scn, exo.release):
-            raise ValueError("a fill serves releases nobody can be hurt by; this one can hurt its users")
         world.tape.prefill(fill)
     if plan is not None:
-        world.tape.plan_only, d.plan, d.plan_guesses = True, plan, guess
+        world.tape.plan_only, d.plan, d.plan_guesses, d.plan_statuses = True, plan, guess, statuses
         world.keep_states()
     if exo.episodes:  # most deploys meet no noisy neighbour: no process to replay them
         env.process(noise_process(env, exo.episodes, world))

@@ -255,6 +255,14 @@ class Tape:
         """Whether the tape still hands out a fill (the deploy has followed its plan so far)."""
         return self._fill is not None
 
+    def rows_drawn(self) -> int:
+        """How many ledger rows are drawn so far: a fill's rows past that are not revealed yet (its
+        ledger is handed over whole, but the deploy may still leave its plan before them)."""
+        L = self.ledger
+        if self._fill is None:
+            return L.n
+        return int(np.searchsorted(L["t0"] + L["dt"], self.materialized + _EPS, side="right"))
+
     @property
     def alert_quiet(self) -> bool:
         """Whether the tape holds a fill over which the SLO alert fires at no instant."""

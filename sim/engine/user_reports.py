@@ -12,7 +12,7 @@ after `response_s` of working time. The channel's settings are `sim.config.repor
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -36,14 +36,15 @@ def slow_share(lat: Latency, release: Release, slow_ms: float) -> float:
     return max(0.0, share_slower(lat, slow_ms, release.latency_profile, release.severity) - base)
 
 
-def harm(world: World, slow: float, lo: int = 0) -> np.ndarray:
-    """Requests that hurt a user, per ledger row from `lo` and segment: failures the deploy caused
-    outside a planned outage, shared out like the row's faulty requests (or, with none, like its
-    requests), and the share of its faulty requests the fault made too slow."""
+def harm(world: World, slow: float, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Requests that hurt a user, per ledger row from `lo` (to `hi`) and segment: failures the
+    deploy caused outside a planned outage, shared out like the row's faulty requests (or, with
+    none, like its requests), and the share of its faulty requests the fault made too slow."""
     L = world.ledger
-    faulty = L["faulty"][lo:].astype(float)
-    failed = np.where(L["down"][lo:], 0.0, L["caused"][lo:].astype(float))
-    users = L["taken"][lo:, :-1].astype(float)
+    rows = slice(lo, hi)
+    faulty = L["faulty"][rows].astype(float)
+    failed = np.where(L["down"][rows], 0.0, L["caused"][rows].astype(float))
+    users = L["taken"][rows, :-1].astype(float)
     by = np.where(faulty.sum(1, keepdims=True) > 0, faulty, users)
     total = by.sum(1, keepdims=True)
     out = np.divide(failed[:, None] * by, total, out=np.zeros_like(by), where=total > 0)
@@ -59,6 +60,37 @@ def can_hurt(scn: Scenario, release: Release) -> bool:
     if release.latency_profile and scn.migration.kind == "none":
         return slow_share(scn.fleet.latency, release, scn.reports.slow_ms) > 0
     return True
+
+
+def expected_reports(scn: Scenario, hurt: np.ndarray) -> np.ndarray:
+    """Mean reports by the end of each ledger row, given its cumulative hurt requests per segment."""
+    users = scn.traffic.users.population * scn.traffic.shares
+    per_user = hurt / users
+    return scn.reports.per_harmed_user * (hit_probability(per_user, scn.traffic.users.activity_shape) @ users)
+
+
+def crossing(reports: np.ndarray, threshold: float, before: float, ledger: Any) -> float | None:
+    """When the mean reports (by the end of each ledger row, from `before` at its first row's
+    start) reach the threshold, in the row they reach it in, reports growing evenly across it."""
+    i = int(np.searchsorted(reports, threshold))  # reports only ever grow
+    if i >= len(reports):
+        return None
+    if i:
+        before = reports[i - 1]
+    gain = reports[i] - before
+    t0, dt = float(ledger["t0"][i]), float(ledger["dt"][i])
+    return t0 + dt * ((threshold - before) / gain if gain > 0 else 1.0)
+
+
+def escalates_at(scn: Scenario, release: Release, phase: Any, threshold: float) -> float | None:
+    """When the users' reports of a release reach engineering over a ledger drawn whole (`phase`:
+    what has its `ledger`), or None: the reports' watcher's instant, worked out in one pass."""
+    slow = slow_share(scn.fleet.latency, release, scn.reports.slow_ms)
+    hurt = np.cumsum(harm(phase, slow), axis=0)
+    if not len(hurt) or expected_reports(scn, hurt[-1]) < threshold:  # reports only ever grow
+        return None
+    zero = float(expected_reports(scn, np.zeros(hurt.shape[1])))
+    return crossing(expected_reports(scn, hurt), threshold, zero, phase.ledger)
 
 
 class UserReports(Watcher):
@@ -92,25 +124,20 @@ class UserReports(Watcher):
 
     def expected_reports(self, hurt: np.ndarray) -> np.ndarray:
         """Mean reports by the end of each row, given its cumulative hurt requests per segment."""
-        per_user = hurt / self.users
-        return self.cfg.per_harmed_user * (hit_probability(per_user, self.shape) @ self.users)
+        return expected_reports(self.world.scn, hurt)
 
     def scan(self) -> tuple[float | None, float | None]:
         world, env = self.world, self.env
         L = world.ledger
-        done = len(self._cum)
-        if L.n > done:
-            rows = np.cumsum(harm(world, self.slow, done), axis=0)
+        done, drawn = len(self._cum), world.tape.rows_drawn()
+        if drawn > done:
+            rows = np.cumsum(harm(world, self.slow, done, drawn), axis=0)
             rows += self._cum[-1] if done else self.prior
             self._cum = np.concatenate([self._cum, rows])
         if len(self._cum):
             reports = self.expected_reports(self._cum)
-            i = int(np.searchsorted(reports, self.threshold))  # reports only ever grow
-            if i < len(reports):
-                before = reports[i - 1] if i else float(self.expected_reports(self.prior))
-                t0, dt = float(L["t0"][i]), float(L["dt"][i])
-                gain = reports[i] - before
-                at = t0 + dt * ((self.threshold - before) / gain if gain > 0 else 1.0)
+            at = crossing(reports, self.threshold, float(self.expected_reports(self.prior)), L)
+            if at is not None:
                 return max(at, env.now), None
         again = max(world.materialized, env.now + world.window_s)
         return None, (None if env.now >= world.limit_s else min(again, world.limit_s))

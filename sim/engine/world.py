@@ -49,6 +49,41 @@ class Marks:
     history: list[tuple[float, float]] = field(default_factory=list)  # (t, share of users on slot 1)
 
 
+def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
+    """What routing reads that stays put while a release is deployed (`routing.RoutingFixed`)."""
+    shares = scn.traffic.shares
+    return RoutingFixed(
+        tuple(float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names),
+        tuple(shares.tolist()),
+        scn.fleet.capacity_rps,
+        scn.routing.synthetic,
+        scn.migration.touch_share,
+        uses_flag,
+        release.layer == "flag" and uses_flag,
+        release.segment if release.kind == "segment_bug" else None,
+        release.bad,
+        float(np.ones(len(shares)) @ shares),
+    )
+
+
+def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
+    """What serving reads that stays put while a release is deployed (`serving.ServingFixed`)."""
+    S = len(scn.traffic.shares)
+    return ServingFixed(
+        release.failure_probability(S),
+        release.touches(S).astype(np.int64),
+        release.leak_per_s,
+        release.latency_profile > 0,
+        scn.traffic.rate_rps / (scn.fleet.replicas * scn.fleet.capacity_rps),
+        scn.fleet.workers,
+    )
+
+
+def leak_from(state: RoutingState, leaks: bool, started: float | None) -> float:
+    """When a state's leak began (NaN: none in force): a leaking binary leaks while it is up."""
+    return started if leaks and state.armed and state.up[NEW] and started is not None else math.nan
+
+
 class World:
     def __init__(
         self,
@@ -66,33 +101,12 @@ class World:
         self.capacity = scn.fleet.capacity_rps
         self.mode = scn.routing.mode
         self.shares = scn.traffic.shares
-        bias = tuple(float(scn.routing.canary_bias.segments.get(s, 1.0)) for s in scn.traffic.segment_names)
-        self._fixed = RoutingFixed(
-            bias,
-            tuple(self.shares.tolist()),
-            self.capacity,
-            scn.routing.synthetic,
-            scn.migration.touch_share,
-            uses_flag,
-            release.layer == "flag" and uses_flag,
-            release.segment if release.kind == "segment_bug" else None,
-            release.bad,
-            float(np.ones(len(self.shares)) @ self.shares),
-        )
+        self._fixed = routing_fixed(scn, release, uses_flag)
         self._leaks = bool(release.leak_per_s)
-        ref_util = scn.traffic.rate_rps / (self.spec_replicas * self.capacity)
         self.telemetry = Telemetry(
             traffic.windows, scn.fleet.latency, release.latency_profile, release.severity, rng
         )
-        S = len(self.shares)
-        serving = ServingFixed(
-            release.failure_probability(S),
-            release.touches(S).astype(np.int64),
-            release.leak_per_s,
-            release.latency_profile > 0,
-            ref_util,
-            scn.fleet.workers,
-        )
+        serving = serving_fixed(scn, release)
         self.tape = Tape(
             env,
             traffic.counts,
@@ -285,8 +299,6 @@ class World:
     # ---- routing and bookkeeping ----
 
     def _route(self) -> None:
-        started = self.marks.new_started_at
-        leak = self._leaks and self.armed and self.up[NEW] and started is not None
         state = RoutingState(
             self.mode,
             self.phase,
@@ -297,8 +309,10 @@ class World:
             self.fault_active,
             self.armed,
             self.schema_broken,
-            started if leak and started is not None else math.nan,
+            math.nan,
         )
+        if self._leaks:
+            state = state._replace(leak_from=leak_from(state, True, self.marks.new_started_at))
         self._state = state
         if self.states is not None:  # a plan's run keeps its states (`sim.engine.arrays`)
             now = self.env.now

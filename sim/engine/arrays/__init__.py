@@ -16,12 +16,15 @@ block's traffic, whichever way it was computed (`tests/test_arrays.py` checks it
 
 Covered for now (`plannable`, `covered`): good releases — noisy neighbours or not — of
 progressive rollouts without a manual gate, recreates and self-promoting blue-green cutovers,
-with looks judged from aggregates and no schema change. Everything else runs in the event engine,
-chosen by the scenario and the deploy's exogenous draws alone, so the choice never depends on
-what the array engine drew.
+with looks judged from aggregates and no schema change. Bad releases of a progressive rollout
+with one background analysis are served too, each with its fault (`faulted`): one its looks (or
+the person they ask) roll back before the alert or its users act has its row read from arrays,
+its decisions taken from the strategy's run with nothing served. Everything else runs in the
+event engine, chosen by the scenario, the deploy's own draws and what its looks made of them.
 """
 
 from .alert import alert_fires, alerts_fire
+from .faulted import Caught, caught_block
 from .judge import follows_plan, looks_pass, plan_looks_pass
 from .outcome import block_rows
 from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
@@ -33,12 +36,14 @@ __all__ = [
     "MAX_WINDOWS",
     "Background",
     "Block",
+    "Caught",
     "Pieces",
     "Plan",
     "alert_fires",
     "alerts_fire",
     "background",
     "block_rows",
+    "caught_block",
     "covered",
     "draw_block",
     "follows_plan",

@@ -38,11 +38,13 @@ def alerts_fire(
     deploys: Sequence[tuple[int, Exogenous]],
     *,
     anywhere: bool = False,
+    until: Sequence[float] | None = None,
 ) -> np.ndarray:
     """`alert_fires` for many deploys of the block at once (`deploys`: each one's row in the block
-    and exogenous draws; `plans`: each one's plan): the SLO scan's quick exits — no window near a
-    tier's lowest limit, no long window that can burn while it still holds the steady past — worked
-    out for all of them in a few array operations, the deploys they leave open scanned one by one
+    and exogenous draws; `plans`: each one's plan; `until`: if given, each one's last instant
+    instead of its plan's end): the SLO scan's quick exits — no window near a tier's lowest limit,
+    no long window that can burn while it still holds the steady past — worked out for all of
+    them in a few array operations, the deploys they leave open scanned one by one
     (`alert.first_firing`). Each exit is one the scan itself takes, so the answers are its own."""
     out = np.zeros(len(deploys), bool)
     if scn.safety_net is None or not len(deploys):
@@ -50,7 +52,7 @@ def alerts_fire(
     judge, W = scn.slo, scn.run.window_s
     step = max(1, round(judge.eval_interval_s / W))
     svc = block.svc[[j for j, _ in deploys]]
-    evals = _Evals(plans, W, step, anywhere)
+    evals = _Evals(plans, W, step, anywhere, until)
     for tier in ("page", "ticket"):
         spans = tier_spans(judge, W, tier)
         if spans is None:
@@ -70,9 +72,13 @@ class _Evals:
     """Each deploy's alert evaluations, as `alert.fires_by` makes them: the first and the last
     instant (window indices; every `step` windows), the end of the plan, and whether there is any."""
 
-    def __init__(self, plans: Sequence[Plan], W: float, step: int, anywhere: bool) -> None:
+    def __init__(
+        self, plans: Sequence[Plan], W: float, step: int, anywhere: bool, until: Sequence[float] | None = None
+    ) -> None:
+        ends = [p.end for p in plans] if until is None else until
         spans = [
-            (0.0 if anywhere else p.run.deploy.silenced_until, math.floor(p.end / W + 1e-9)) for p in plans
+            (0.0 if anywhere else p.run.deploy.silenced_until, math.floor(end / W + 1e-9))
+            for p, end in zip(plans, ends, strict=True)
         ]
         silent = np.array([math.isinf(after) for after, _ in spans], bool)  # silenced to the end
         self.first = np.array(

@@ -111,13 +111,36 @@ def looks_pass(
     `follows_plan`'s looks for all of them at once, each deploy's Beta draws from each run's own
     stream in the order the event engine draws them (look after look of the run, tick by tick,
     then quantile, then version)."""
+    passed = np.ones(len(deploys), bool)
+    for look, ok, failed in look_statuses(scn, plan.looks, block, deploys, seed, rows):
+        if look.review:
+            passed &= ~failed.any(axis=1)
+        elif look.expect is None:
+            passed &= ok.all(axis=1)
+        else:
+            want = np.array([status == "pass" for status in look.expect])
+            passed &= np.where(want, ok, ~ok & ~failed).all(axis=1)
+    return passed
+
+
+def look_statuses(
+    scn: Scenario,
+    looks_of: Sequence[PlannedLook],
+    block: Block,
+    deploys: Sequence[tuple[int, Exogenous]],
+    seed: int,
+    rows: Sequence[int],
+) -> list[tuple[PlannedLook, np.ndarray, np.ndarray]]:
+    """Every look of a plan (`looks_of`, in order) over the deploys `rows` of the block (`deploys`:
+    theirs), as `looks_pass` judges them: per look, whether each (deploy, tick) passes and whether
+    it fails (neither: inconclusive)."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
     looks = []
     # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
     # deploy, tick and version (as the looks are read below), each with its place in its run's draws.
     k_flat, b_flat, places = [], [], []
-    for at_look, look in enumerate(plan.looks):
+    for at_look, look in enumerate(looks_of):
         n, sums, figures, draws = _look_figures(look.judge, acc, look)
         looks.append((look, n, sums, figures, draws))
         for at_q, (_, q, ok) in enumerate(draws):
@@ -134,16 +157,15 @@ def looks_pass(
         who, run = place[0, order], place[1, order]
         starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (run[1:] != run[:-1])])
         ends = np.r_[starts[1:], len(order)]
+        keys = [(deploys[who[a]][0], streams.LOOKS, int(run[a])) for a in starts.tolist()]
         drawn = [
-            streams.run_stream(seed, deploys[who[a]][0], streams.LOOKS, int(run[a])).beta(
-                K[order[a:b]], B[order[a:b]]
-            )
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+            rng.beta(K[order[a:b]], B[order[a:b]])
+            for rng, a, b in zip(streams.streams_of(seed, keys), starts.tolist(), ends.tolist(), strict=True)
         ]
         u_flat = np.empty(len(K))
         u_flat[order] = np.concatenate(drawn)
     at = 0
-    passed = np.ones(D, bool)
+    out = []
     for look, n, sums, figures, draws in looks:
         judge = look.judge
         nu, ns = sums[..., Telemetry.USER], sums[..., Telemetry.SYN]
@@ -156,7 +178,7 @@ def looks_pass(
             p_user = (u - ns_ok / nn) / (nu_ok / nn)
             x = np.full(n.shape, np.nan)
             x[ok] = pooled_ms(
-                scn, p_user, (off[ok], on[ok]), [deploys[d][1] for d in np.nonzero(ok)[0].tolist()]
+                scn, p_user, (off[ok], on[ok]), ([exo for _, exo in deploys], np.nonzero(ok)[0])
             )
             figures[metric] = x
         if "saturation" in judge.watch:
@@ -170,30 +192,28 @@ def looks_pass(
             )
             figures["saturation"] = np.where(n > 0, sat, np.nan)
         ok, failed = statuses(judge, n, figures)  # per deploy and tick
-        if look.review:
-            passed &= ~failed.any(axis=1)
-        elif look.expect is None:
-            passed &= ok.all(axis=1)
-        else:
-            want = np.array([status == "pass" for status in look.expect])
-            passed &= np.where(want, ok, ~ok & ~failed).all(axis=1)
-    return passed
+        out.append((look, ok, failed))
+    return out
 
 
 def pooled_ms(
-    scn: Scenario, p_user: np.ndarray, weights: tuple[np.ndarray, np.ndarray], exos: list[Exogenous]
+    scn: Scenario,
+    p_user: np.ndarray,
+    weights: tuple[np.ndarray, np.ndarray],
+    releases: tuple[Sequence[Exogenous], np.ndarray],
 ) -> np.ndarray:
     """Pooled percentiles (ms) at user probabilities p_user, as the telemetry works them out: the
     fleet's quantile over windows without a fault's latency profile (`weights`: off, on), the
-    release's profiled one over those with it; below the synthetic share, a probe's latency."""
+    release's profiled one over those with it (`releases`: the deploys' draws, and the deploy of
+    each figure); below the synthetic share, a probe's latency."""
     lat = scn.fleet.latency
     off, on = weights
+    exos, row = releases
     x = quantile_ms(lat, p_user) * off
-    profiled = [j for j, exo in enumerate(exos) if exo.release.latency_profile]
-    if profiled:  # each release its own profile (no covered deploy has one yet)
-        for j in profiled:
-            r = exos[j].release
-            x[j] = x[j] + quantile_ms(lat, p_user[j : j + 1], r.latency_profile, r.severity)[0] * on[j]
+    for d, exo in enumerate(exos):  # each release its own profile (a bad one's: `arrays.faulted`)
+        r = exo.release
+        if r.latency_profile and (at := np.flatnonzero(row == d)).size:
+            x[at] = x[at] + quantile_ms(lat, p_user[at], r.latency_profile, r.severity) * on[at]
     x[p_user <= 0] = SYNTHETIC_LATENCY_MS
     return x
 

@@ -4,6 +4,7 @@ covers, and the pieces of windows a block is served in."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -20,13 +21,13 @@ from ...config.strategies import (
     StrategyConfig,
 )
 from .. import judging
-from ..exogenous import Episode, Exogenous
+from ..exogenous import Episode, Exogenous, Release
 from ..routing import RoutingFixed, RoutingState, route
 from ..serving import ServingFixed, Snapshot
 from ..simulate import Simulation, simulate
 from ..strategies.base import PlannedLook, Strategy
 from ..tape import expected_requests, pieces
-from ..world import background, noise_changes
+from ..world import background, leak_from, noise_changes, routing_fixed
 from .tail import tail_from
 
 #: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
@@ -78,26 +79,68 @@ class Plan:
         return tuple(t for t, _ in self.segments)
 
     def segments_of(self, exo: Exogenous) -> list[tuple[float, Snapshot]]:
-        """The states a deploy meets while it follows the plan: the plan's, and its noisy
-        neighbours' episodes beginning and ending (what `world.noise_process` replays)."""
-        if not exo.episodes:
+        """The states a deploy meets while it follows the plan: the plan's, its noisy neighbours'
+        episodes beginning and ending (what `world.noise_process` replays), and for a bad release
+        its fault biting from its onset on (what `World._onset` sets off)."""
+        if not exo.episodes and not exo.release.bad:
             return self.segments
-        noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < self.end]
-        times = sorted({t for t, _ in self.states} | {t for t, _ in noise})
-        out: list[tuple[float, Snapshot]] = []
-        i = n = 0
-        active: tuple[Episode, ...] = ()
-        for t in times:
-            while i + 1 < len(self.states) and self.states[i + 1][0] <= t:
-                i += 1
-            while n < len(noise) and noise[n][0] <= t:
-                active = noise[n][1]
-                n += 1
-            # One state per instant anything changes, as the tape records them (equal ones too).
-            out.append(
-                (t, route(self.routing, self.states[i][1], background(active, self.base_error)).snapshot)
-            )
-        return out
+        return segments_along(self.states, exo, self.run, self.end)
+
+
+def segments_along(
+    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, end: float
+) -> list[tuple[float, Snapshot]]:
+    """What a deploy meets along these control-plane states (of `run`, a run with nothing served)
+    before `end`: its noisy neighbours' episodes beginning and ending (what `world.noise_process`
+    replays) and, for a bad release, its fault biting from its onset on (what `World._onset` sets
+    off)."""
+    world = run.world
+    scn, routing = world.scn, world.routing_fixed
+    base_error = scn.fleet.error_rate
+    if exo.release.bad:
+        started = (world.marks.new_started_at, routing.uses_flag)
+        states, routing = _armed(states, exo.release, started, end, scn)
+    noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < end]
+    times = sorted({t for t, _ in states} | {t for t, _ in noise})
+    out: list[tuple[float, Snapshot]] = []
+    i = n = 0
+    active: tuple[Episode, ...] = ()
+    for t in times:
+        while i + 1 < len(states) and states[i + 1][0] <= t:
+            i += 1
+        while n < len(noise) and noise[n][0] <= t:
+            active = noise[n][1]
+            n += 1
+        # One state per instant anything changes, as the tape records them (equal ones too).
+        out.append((t, route(routing, states[i][1], background(active, base_error)).snapshot))
+    return out
+
+
+def _armed(
+    states: list[tuple[float, RoutingState]],
+    release: Release,
+    run: tuple[float | None, bool],
+    end: float,
+    scn: Scenario,
+) -> tuple[list[tuple[float, RoutingState]], RoutingFixed]:
+    """States for a bad release, and its routing (`run`: when the new binary started, and whether
+    the release ships behind a flag): its fault bites `onset_s` after the faulty path first serves
+    a user (a leaking binary leaks while it is up, from when it started)."""
+    started, uses_flag = run
+    routing = routing_fixed(scn, release, uses_flag)
+    leaks = bool(release.leak_per_s)
+    quiet = background((), scn.fleet.error_rate)
+
+    def armed(state: RoutingState, on: bool) -> RoutingState:
+        return state._replace(fault_active=on, leak_from=leak_from(state, leaks, started))
+
+    reach = next((t for t, s in states if route(routing, armed(s, False), quiet).reach > 0), None)
+    onset = math.inf if reach is None else reach + release.onset_s
+    out = [(t, armed(s, t >= onset)) for t, s in states]
+    if onset < end and all(t != onset for t, _ in out):
+        at = max(i for i, (t, _) in enumerate(out) if t < onset)
+        out.insert(at + 1, (onset, armed(out[at][1], True)))
+    return out, routing
 
 
 def _binary(spec: StrategyConfig) -> StrategyConfig:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,16 @@ class Background:
     judge: GateJudge
     start: float
     stop: float
+
+
+@dataclass
+class Decisions:
+    """What a deploy's background analysis took, run after run: each look's and review's status by
+    (run, the window it reads up to), and who decided, if anyone did ("analysis": a run failed;
+    "operator": a person did not wave a failed review through)."""
+
+    statuses: dict[tuple[int, int], str] = field(default_factory=dict)
+    by: str | None = None
 
 
 def background(scn: Scenario, strategy: str, plan: Plan) -> Background | None:
@@ -164,6 +174,8 @@ def reviews_pass_block(
     block: Block,
     deploys: Sequence[tuple[int, Exogenous]],
     where: tuple[int, Sequence[int]],
+    *,
+    record: dict[int, Decisions] | None = None,
 ) -> np.ndarray:
     """`reviews_pass` for many deploys of the block at once, round by round: every deploy's
     current run judged in one pass over the block's running sums (each run's percentiles from its
@@ -174,7 +186,11 @@ def reviews_pass_block(
         scn, bg, plan, block: as for `reviews_pass`.
         deploys: the block's deploys (number, exogenous draws), in the block's order.
         where: the seed, and the rows of the block to answer for (releases without a latency
-            profile of their own: `reviews_pass` takes those).
+            profile of their own: `reviews_pass` takes those, unless `record` is given).
+        record: if given, filled per row with the statuses of every look and review it took, by
+            (run, the window it reads up to), and what decided, if anything did (a failed run, or
+            a failed review the person does not wave through): a bad release's decisions, which a
+            run with nothing served replays (`arrays.faulted`).
 
     Returns:
         Per row asked for, True if the deploy's row is the plan's.
@@ -202,7 +218,12 @@ def reviews_pass_block(
         seen = _Seen(cs, active, ticks, valid, (judge.lookback_s or cfg.interval_s, W))
         readable = np.asarray(~(seen.k_to > last[active, None]).any(axis=1))  # else the event engine's
         ok, failed = seen.judged(
-            scn, judge, [_run(seed, deploys[rows[a]][0], runs[a]) for a in active.tolist()]
+            scn,
+            judge,
+            streams.streams_of(
+                seed, [(deploys[rows[a]][0], streams.LOOKS, int(runs[a])) for a in active.tolist()]
+            ),
+            [deploys[rows[a]][1] for a in active.tolist()],
         )
         inconclusive = ~ok & ~failed & valid
         trigger = valid & (
@@ -218,6 +239,13 @@ def reviews_pass_block(
                 out[a] = True  # every look passes until the rollout stops the run
                 continue
             t = float(ticks[x, first[x]])
+            if record is not None:
+                took = record.setdefault(a, Decisions())
+                for i in range(int(first[x]) + 1):
+                    status = "pass" if ok[x, i] else "fail" if failed[x, i] else "inconclusive"
+                    took.statuses[(int(runs[a]), int(seen.k_to[x, i]))] = status
+                if failed[x, first[x]] and t < stop - TIE_S:
+                    took.by = "analysis"
             if failed[x, first[x]] or t >= stop - TIE_S:
                 continue  # a decision, or a look at the very instant of the stop
             number, exo = deploys[rows[a]]
@@ -237,7 +265,12 @@ def reviews_pass_block(
         )
         readable = np.asarray(~(seen.k_to > last[asked, None]).any(axis=1))
         _, failed = seen.judged(
-            scn, judge, [_run(seed, deploys[rows[a]][0], runs[a] + 1) for a in asked.tolist()]
+            scn,
+            judge,
+            streams.streams_of(
+                seed, [(deploys[rows[a]][0], streams.LOOKS, int(runs[a]) + 1) for a in asked.tolist()]
+            ),
+            [deploys[rows[a]][1] for a in asked.tolist()],
         )
         going = []
         for x, a in enumerate(asked.tolist()):
@@ -248,8 +281,14 @@ def reviews_pass_block(
                 verdict = _review_verdict(
                     scn, bg, (block, rows[a]), exo, (seed, number, runs[a] + 1), asking[a]
                 )
-                if verdict.failed and not people[a].waves_through(verdict.score):
-                    continue
+                if verdict.failed:
+                    waved = people[a].waves_through(verdict.score)
+                    if record is not None:
+                        call = "waved" if waved else "operator"
+                        record[a].statuses[(int(runs[a]) + 1, int(seen.k_to[x, 0]))] = call
+                        record[a].by = None if waved else "operator"
+                    if not waved:
+                        continue
             going.append(a)
         active = np.array(going, np.int64)
         runs[active] += 2
@@ -305,7 +344,7 @@ class _Seen:
         )
 
     def judged(
-        self, scn: Scenario, judge: GateJudge, rngs: list[np.random.Generator]
+        self, scn: Scenario, judge: GateJudge, rngs: list[np.random.Generator], exos: list[Exogenous]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per deploy and tick, whether the look passes and whether it fails (`judge.statuses`),
         each deploy's percentiles drawn from its run's stream (`rngs`) in the telemetry's order:
@@ -341,6 +380,6 @@ class _Seen:
                 values = np.full(n.shape, np.nan)
                 if sel.any():
                     p_user = (u[:, :, i][sel] - ns[sel] / n[sel]) / (nu[sel] / n[sel])
-                    values[sel] = pooled_ms(scn, p_user, (off[sel], on[sel]), [])
+                    values[sel] = pooled_ms(scn, p_user, (off[sel], on[sel]), (exos, np.nonzero(sel)[0]))
                 figures[metric] = values
         return statuses(judge, n, figures)

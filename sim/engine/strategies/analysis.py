@@ -31,6 +31,8 @@ Outcome = Literal["successful", "failed", "error", "inconclusive"]
 
 _PASS = Verdict("pass", 0.0)
 _INCONCLUSIVE = Verdict("inconclusive", 0.0)
+_FAIL = Verdict("fail", 0.0)
+_FORCED = {"pass": _PASS, "inconclusive": _INCONCLUSIVE, "fail": _FAIL}
 _SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "error": 2, "failed": 3}
 
 
@@ -119,6 +121,9 @@ def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float], run: LookRu
         judge = d.judge(cfg.judge)
         assert isinstance(judge, GateJudge)
         k_from, k_to = d.world.tape.look_windows(ticks, judge.lookback_s or cfg.interval_s)
+        if d.plan_statuses is not None:  # a deploy's run replayed: its looks came out so (else passed)
+            d.plan.append(PlannedLook(judge, k_from, k_to, run.n))
+            return Looks.of([_FORCED[d.plan_statuses.get((run.n, k), "pass")] for k in k_to])
         if not d.plan_guesses:  # one plan for all deploys: every look passes
             d.plan.append(PlannedLook(judge, k_from, k_to, run.n))
             return Looks.of([_PASS] * len(ticks))

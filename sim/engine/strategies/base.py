@@ -124,6 +124,9 @@ class Deploy:
         # or, for a plan of the deploy's own, a look its traffic would leave inconclusive is so.
         self.plan: list[PlannedLook] | None = None
         self.plan_guesses = False
+        # A plan's run that replays a deploy's looks: each one's status by (run, its last window's
+        # end), as the array engine worked them out; a look not listed passes.
+        self.plan_statuses: dict[tuple[int, int], str] | None = None
 
     # ---- bookkeeping ----
 
@@ -406,6 +409,12 @@ class Deploy:
         if self.plan is not None:  # a plan's run: the review goes on; which windows it read is what counts
             k_from, k_to = self.world.tape.look_windows([now], lookback)
             self.plan.append(PlannedLook(judge, k_from, k_to, run.n, review=True))
+            forced = None if self.plan_statuses is None else self.plan_statuses.get((run.n, k_to[0]))
+            if forced is not None:  # a replayed failed look and the person's call on it (`arrays.faulted`)
+                self.humans.waves_through(0.0)  # their draw, so that later delays come out as theirs
+                if forced == "operator":
+                    self.detect("operator")
+                    return False
             return True
         # One look taken as analyses take many (`measure_many`), so that the array engine, which
         # works every look out from aggregates, draws its percentiles in the same order.

@@ -1,0 +1,401 @@
+"""A block's bad releases along their strategy's plan for all deploys: served with their faults, their
+looks judged over the arrays, the decisions of those their looks catch taken from a run with nothing
+served, and their rows read from the arrays (the event engine runs any other)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ...config.scenario import Scenario
+from ...core import rng as streams
+from ..exogenous import Exogenous, Release
+from ..metrics import deploy_row
+from ..routing import RoutingState
+from ..serving import ServingFixed, Snapshot
+from ..simulate import Simulation, simulate
+from ..strategies.analysis import Tally
+from ..strategies.base import PlannedLook
+from ..tape import Fill, pieces, same_state
+from ..telemetry import Telemetry
+from ..user_reports import can_hurt, escalates_at
+from ..world import serving_fixed
+from .alert import alerts_fire
+from .judge import look_statuses
+from .plan import Pieces, Plan, segments_along
+from .reviews import Background, Decisions, reviews_pass_block
+from .serve import Block, serve_apart
+
+#: Instants closer than this are simultaneous: SimPy's order of events decides between them, so
+#: the event engine does.
+TIE_S = 1e-6
+
+#: The looks a block's bad releases are served for before their first judging, and then the
+#: growth of that stretch: most are caught, or leave, within a few looks of their fault's onset.
+FIRST_TICKS, GROWTH = 16, 4
+
+Drawn = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]
+
+
+class Caught(NamedTuple):
+    """A bad release its looks caught, worked out over arrays: its row, its decisions' run, and the
+    traffic drawn for it, over which the event engine makes the same row (`fill`)."""
+
+    row: dict[str, Any]
+    run: Simulation
+    drawn: tuple[Any, ...]  # its states, the detection's window, the end of the drawing, the draws
+
+    def fill(self) -> Fill:
+        """Its traffic as the event engine's tape takes it: the first drawing before the
+        detection's window, the second from there."""
+        states, k, end, (first, again), ledger = self.drawn
+        acc, util, svc, rem = (
+            np.concatenate([a[:k], b[k:]]) for a, b in zip(first[:4], again[:4], strict=True)
+        )
+        return Fill(states, tuple(t for t, _ in states), end, rem, ledger, acc, util, svc)
+
+
+class _Phase:
+    """What a row reads of a run's world: the decisions' marks, the release and the drawn ledger."""
+
+    def __init__(self, run: Simulation, release: Any, ledger: dict[str, np.ndarray]) -> None:
+        self.marks, self.release, self.ledger = run.world.marks, release, ledger
+
+
+class _Abort(NamedTuple):
+    """The run of a strategy whose looks fail at a tick, with nothing served (shared by every bad
+    release its looks catch there whose faulty path reaches the same users)."""
+
+    run: Simulation
+    states: list[tuple[float, RoutingState]]  # its control plane's states
+    detected: float
+    recovered: float
+
+
+#: Aborts by plan (held, so its id stays its own), then by (run, window of the failing tick,
+#: failures before it, whom the faulty path reaches); a process meets few plans.
+_ABORTS: OrderedDict[int, tuple[Plan, dict[tuple[Any, ...], _Abort | None]]] = OrderedDict()
+_KEEP = 8
+
+
+def caught_block(
+    scn: Scenario,
+    strategy: str,
+    served: tuple[Plan, Background],
+    bad: Sequence[tuple[int, Exogenous]],
+    where: tuple[int, int],
+) -> dict[int, Caught]:
+    """The block's bad releases (`bad`: every one of the block, with its draws; `where`: the seed
+    and the block) that their strategy's one background analysis (`served`: the plan for all
+    deploys and that analysis) rolls back before the SLO alert or their users can act, by deploy.
+
+    They are served along the plan's states, each with its fault biting from its onset (from the
+    block's own stream, all in one call, a few looks at a time until each one's first analysis
+    run has ended); every look is judged over them as the event engine judges it (each run's
+    percentiles from the run's own stream). Where that run fails, the strategy's run with nothing
+    served whose looks fail at that tick gives the deploy's decisions (detection, abort, the marks
+    a row reads), and the windows from its detection until its faulty path closes are served again
+    under that run's states. The row is the event engine's row over that traffic (a test holds the
+    two to the same row, deploy by deploy). Rows never depend on which of the block's deploys a
+    caller wants."""
+    plan, bg = served
+    seed, block = where
+    if not bad or not plan.looks or any(look.review or look.expect is not None for look in plan.looks):
+        return {}
+    W = scn.run.window_s
+    rng = streams.stream(seed, block, streams.FAULTED)
+    counts = np.stack([exo.traffic.counts for _, exo in bad])
+    fixed = [serving_fixed(scn, exo.release) for _, exo in bad]
+    segs = [plan.segments_of(exo) for _, exo in bad]
+    first = _Served.empty(counts, len(bad))
+    ticks = [k for look in plan.looks for k in look.k_to]
+    open_, ended, n_ticks, k_done = list(range(len(bad))), {}, FIRST_TICKS, 0
+    while open_ and k_done < ticks[-1]:
+        k_to = ticks[min(n_ticks, len(ticks)) - 1]
+        cuts = [_cut(segs[j], k_done * W, k_to * W, W) for j in open_]
+        mine = counts[open_]
+        first.put(open_, serve_apart(cuts, _per_row([fixed[j] for j in open_], cuts), mine, rng, W), mine)
+        k_done, n_ticks = k_to, n_ticks * GROWTH
+        looks = _upto(plan.looks, k_done)
+        deploys = [bad[j] for j in open_]
+        judged = look_statuses(scn, looks, first.block(open_, segs, W), deploys, seed, range(len(open_)))
+        still = []
+        for at, j in enumerate(open_):
+            outcome = _first_run(bg, looks, judged, at)
+            if outcome is None:
+                still.append(j)
+            else:
+                ended[j] = outcome
+        open_ = still
+    caught_at = {j: out for j, out in ended.items() if out[0] == "failed"}
+    aborts = {j: _abort(scn, strategy, plan, bad[j][1], (seed, key)) for j, (_, key) in caught_at.items()}
+    # A first run that asks a person: its reviews and the runs after them, over the whole watch.
+    asks = [j for j, out in ended.items() if out[0] == "inconclusive"]
+    last_k = ticks[-1]
+    if asks and k_done < last_k:
+        cuts = [_cut(segs[j], k_done * W, last_k * W, W) for j in asks]
+        mine = counts[asks]
+        first.put(asks, serve_apart(cuts, _per_row([fixed[j] for j in asks], cuts), mine, rng, W), mine)
+        k_done = last_k
+    if asks and bg.cfg.interval_s >= W:  # (else two ticks may read up to one window)
+        took: dict[int, Decisions] = {}
+        asked = [bad[j] for j in asks]
+        reviews_pass_block(
+            scn, bg, plan, first.block(asks, segs, W), asked, (seed, range(len(asks))), record=took
+        )
+        for at, j in enumerate(asks):
+            if at in took and took[at].by is not None:
+                aborts[j] = _replayed(scn, strategy, plan, bad[j][1], (seed, bad[j][0], took[at].statuses))
+    picked = []
+    for j, a in aborts.items():
+        if a is None:
+            continue
+        along = segments_along(a.states, bad[j][1], a.run, plan.end)
+        k_d, k_r = math.floor(a.detected / W + 1e-9), math.ceil(a.recovered / W - 1e-9)
+        if k_r <= k_done and _same_before(along, segs[j], k_d * W):
+            picked.append((j, a, along, k_d, k_r))
+    if not picked:
+        return {}
+    # From each detection's window on, the states are its run's: served again under them.
+    cuts = [_cut(along, k_d * W, k_r * W, W) for _, _, along, k_d, k_r in picked]
+    js = [j for j, *_ in picked]
+    again = serve_apart(cuts, _per_row([fixed[j] for j in js], cuts), counts[js], rng, W)
+    svcs = [
+        np.concatenate([first.svc[j, :k_d], again[2][at, k_d:]])
+        for at, (j, _, _, k_d, _) in enumerate(picked)
+    ]
+    ledgers = [_ledger(first.ledger(j), again[4][at], k_d) for at, (j, _, _, k_d, _) in enumerate(picked)]
+    fires = _alert_fires(scn, plan, svcs, [(bad[j][1], a) for j, a, *_ in picked])
+    out = {}
+    for at, (j, a, along, k_d, k_r) in enumerate(picked):
+        i, exo = bad[j]
+        if fires[at] or _reported(scn, exo, a, ledgers[at]):
+            continue
+        phase: Any = _Phase(a.run, exo.release, ledgers[at])
+        row = deploy_row(scn, strategy, i, seed, [phase], last=a.run.deploy, end=plan.end)
+        drawn = (first.one(j), _one(again, at))
+        out[i] = Caught(row, a.run, (along, k_d, k_r * W, drawn, ledgers[at]))
+    return out
+
+
+class _Served:
+    """The block's bad releases served so far, window by window (windows not served yet: zeros)."""
+
+    def __init__(self, acc: np.ndarray, util: np.ndarray, svc: np.ndarray, rem: np.ndarray, n: int) -> None:
+        self.acc, self.util, self.svc, self.rem = acc, util, svc, rem
+        self.ledgers: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
+
+    @classmethod
+    def empty(cls, counts: np.ndarray, n: int) -> _Served:
+        D, K = counts.shape[:2]
+        fields = len(Telemetry.FIELDS)
+        return cls(np.zeros((D, K, 2, fields)), np.zeros((D, K, 2)), np.zeros((D, K, 2)), counts.copy(), n)
+
+    def put(self, rows: list[int], drawn: Drawn, counts: np.ndarray) -> None:
+        """A stretch served for deploys `rows` from their requests `counts` (its windows hold the
+        only non-zero figures: the stretches never meet)."""
+        acc, util, svc, rem, ledgers = drawn
+        self.acc[rows] += acc
+        self.util[rows] += util
+        self.svc[rows] += svc
+        self.rem[rows] -= counts - rem
+        for at, j in enumerate(rows):
+            self.ledgers[j].append(ledgers[at])
+
+    def block(self, rows: list[int], segs: list[list[tuple[float, Snapshot]]], window_s: float) -> Block:
+        """Deploys `rows` as a block, for judging their looks."""
+        return Block(
+            self.acc[rows],
+            self.util[rows],
+            self.svc[rows],
+            self.rem[rows],
+            [],
+            [segs[j] for j in rows],
+            [None] * len(rows),
+            window_s,
+        )
+
+    def ledger(self, j: int) -> dict[str, np.ndarray]:
+        """Deploy j's ledger rows drawn so far, in time order."""
+        parts = self.ledgers[j]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def one(self, j: int) -> Drawn:
+        parts = self.ledgers[j]
+        ledger = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        return self.acc[j], self.util[j], self.svc[j], self.rem[j], [ledger]
+
+
+def _upto(looks: list[PlannedLook], k: int) -> list[PlannedLook]:
+    """The looks that read no window from k on (a look's ticks in time order)."""
+    out = []
+    for look in looks:
+        n = sum(1 for x in look.k_to if x <= k)
+        if n:
+            out.append(look._replace(k_from=look.k_from[:n], k_to=look.k_to[:n]))
+        if n < len(look.k_to):
+            break
+    return out
+
+
+def _first_run(
+    bg: Background,
+    looks: list[PlannedLook],
+    judged: list[tuple[PlannedLook, np.ndarray, np.ndarray]],
+    at: int,
+) -> tuple[str, tuple[int, int, int]] | None:
+    """How the background analysis's first run of deploy `at` ends over these looks (its outcome,
+    and the run, window and failures of its last tick), or None: not yet."""
+    tally = Tally()
+    for look, ok, failed in judged:
+        for k, passes, fails in zip(look.k_to, ok[at].tolist(), failed[at].tolist(), strict=True):
+            outcome = tally.record(bg.cfg, "pass" if passes else "fail" if fails else "inconclusive")
+            if outcome is not None:
+                return outcome, (look.run, k, tally.failures)
+    return None
+
+
+def _abort(
+    scn: Scenario,
+    strategy: str,
+    plan: Plan,
+    exo: Exogenous,
+    key: tuple[int, tuple[int, int, int]],
+) -> _Abort | None:
+    """The strategy's run, nothing served, whose first analysis run fails at a tick (`key`: the
+    seed, then the run, the window the tick reads up to and the failures by then), for a bad
+    release like `exo`'s (whom its faulty path reaches); None: it is no rollback by the looks that
+    closes the faulty path by the plan's end. Made once per plan and key."""
+    held = _ABORTS.get(id(plan))
+    if held is None or held[0] is not plan:
+        held = _ABORTS[id(plan)] = (plan, {})
+        while len(_ABORTS) > _KEEP:
+            _ABORTS.popitem(last=False)
+    r = exo.release
+    full = (*key, r.kind, r.segment, r.layer)
+    if full not in held[1]:
+        held[1][full] = _aborted(scn, strategy, plan, exo, key)
+    return held[1][full]
+
+
+def _aborted(
+    scn: Scenario, strategy: str, plan: Plan, exo: Exogenous, key: tuple[int, tuple[int, int, int]]
+) -> _Abort | None:
+    seed, (run_n, k, failures) = key
+    # The failures that end the run, the last at that tick: where the others fell changes nothing.
+    ticks = [x for look in plan.looks if look.run == run_n for x in look.k_to]
+    last = ticks.index(k)
+    statuses = {(run_n, x): "fail" for x in ticks[max(0, last - failures + 1) : last + 1]}
+    # The plan's own draws, with a release like this one (whom its faulty path reaches: all that
+    # routing reads of it) whose fault never bites here: each deploy's onset, noise and leak are
+    # its own (`segments_along`). The run draws nothing (no person, no dice), so it is the same
+    # for every deploy, and whichever deploy first needs it.
+    r = exo.release
+    like = Release(True, r.kind, segment=r.segment, layer=r.layer, onset_s=math.inf)
+    base = plan.run.exo
+    looks: list[PlannedLook] = []
+    quiet = dataclasses.replace(base, episodes=(), release=like)
+    run = simulate(scn, strategy, quiet, seed, plan.run.exo.deploy, plan=looks, statuses=statuses)
+    m = run.world.marks
+    if run.deploy.detected_by != "analysis" or any(look.review for look in looks):
+        return None
+    if m.detected_at is None or m.recovered_at is None or m.recovered_at > plan.end:
+        return None
+    assert run.world.states is not None
+    return _Abort(run, list(run.world.states), m.detected_at, m.recovered_at)
+
+
+def _replayed(
+    scn: Scenario, strategy: str, plan: Plan, exo: Exogenous, key: tuple[int, int, dict[tuple[int, int], str]]
+) -> _Abort | None:
+    """`_aborted` for a deploy whose decisions a person took part in (`key`: the seed, the deploy
+    and the statuses of its looks and reviews): the run draws the person's delays as the deploy's."""
+    seed, deploy, statuses = key
+    quiet = dataclasses.replace(exo, episodes=(), release=dataclasses.replace(exo.release, onset_s=math.inf))
+    looks: list[PlannedLook] = []
+    run = simulate(scn, strategy, quiet, seed, deploy, plan=looks, statuses=statuses)
+    m = run.world.marks
+    if run.deploy.detected_by not in ("analysis", "operator"):
+        return None
+    if m.detected_at is None or m.recovered_at is None or m.recovered_at > plan.end:
+        return None
+    assert run.world.states is not None
+    return _Abort(run, list(run.world.states), m.detected_at, m.recovered_at)
+
+
+def _per_row(fixed: list[ServingFixed], cuts: Sequence[Pieces]) -> ServingFixed:
+    """Deploys' serving parameters as one, row by row of their cuts in turn."""
+    sizes = [len(c.k) for c in cuts]
+    f0 = fixed[0]
+    return ServingFixed(
+        np.repeat(np.stack([f.fault_p for f in fixed]), sizes, axis=0),
+        np.repeat(np.stack([f.fault_touch for f in fixed]), sizes, axis=0),
+        np.repeat(np.array([f.leak_per_s for f in fixed], float), sizes),
+        np.repeat(np.array([f.has_profile for f in fixed], bool), sizes),
+        f0.ref_util,
+        f0.workers,
+    )
+
+
+def _cut(states: list[tuple[float, Snapshot]], t0: float, t1: float, window_s: float) -> Pieces:
+    """The pieces of [t0, t1) under these states."""
+    snaps, k, start, stop, which, shared = pieces(states, t0, t1, window_s)
+    return Pieces(snaps, which, k, start, stop - start, shared)
+
+
+def _same_before(mine: list[tuple[float, Snapshot]], served: list[tuple[float, Snapshot]], t: float) -> bool:
+    """Whether two lists of states agree on [0, t): the same instants, the same states."""
+    a = [(s, x) for s, x in mine if s < t - 1e-9]
+    b = [(s, x) for s, x in served if s < t - 1e-9]
+    return len(a) == len(b) and all(
+        abs(s - r) <= 1e-9 and same_state(x, y) for (s, x), (r, y) in zip(a, b, strict=True)
+    )
+
+
+def _one(drawn: Drawn, j: int) -> Drawn:
+    return drawn[0][j], drawn[1][j], drawn[2][j], drawn[3][j], [drawn[4][j]]
+
+
+def _ledger(one: dict[str, np.ndarray], two: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
+    """One deploy's ledger rows of its first drawing before window k, and of its second."""
+    keep = int(np.searchsorted(one["k"], k))
+    return {name: np.concatenate([one[name][:keep], two[name]]) for name in one}
+
+
+def _alert_fires(
+    scn: Scenario, plan: Plan, svcs: list[np.ndarray], deploys: list[tuple[Exogenous, _Abort]]
+) -> list[bool]:
+    """Per deploy, whether the SLO alert fires no later than its looks' detection (after it, the
+    alert finds the release caught and changes nothing); `svcs`: each one's service figures."""
+    if scn.safety_net is None or not svcs:
+        return [False] * len(svcs)
+    W = scn.run.window_s
+    svc = np.stack(svcs)
+    empty = np.zeros(0)
+    block = Block(empty, empty, svc, empty, [], [], [], W)
+    at = [(x, exo) for x, (exo, _) in enumerate(deploys)]
+    until = [a.detected for _, a in deploys]
+    return [bool(f) for f in alerts_fire(scn, [plan] * len(svcs), block, at, until=until)]
+
+
+def _reported(scn: Scenario, exo: Exogenous, a: _Abort, ledger: dict[str, np.ndarray]) -> bool:
+    """Whether the users' reports reach engineering no later than the looks' detection."""
+    if not can_hurt(scn, exo.release):
+        return False
+    # The rows the reports may reach their threshold in: those begun by the detection.
+    n = int(np.searchsorted(ledger["t0"], a.detected + TIE_S, side="right"))
+    upto = {name: col[:n] for name, col in ledger.items()}
+    at = escalates_at(scn, exo.release, _Ledger(upto), exo.report_threshold(scn))
+    return at is not None and at <= a.detected + TIE_S
+
+
+class _Ledger:
+    """A ledger drawn whole, as the users' reports read it (`user_reports.harm`)."""
+
+    def __init__(self, ledger: dict[str, np.ndarray]) -> None:
+        self.ledger = ledger
