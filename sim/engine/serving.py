@@ -148,12 +148,18 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
     r = _Rows(snaps, which, S)
-    share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
+    if one:  # the state's own arrays, broadcast over the rows: the same values, fewer slices to make
+        snap = snaps[0]
+        share, noise, p_bg, fault = snap.share[None, :], snap.noise_lat, snap.p_bg, snap.fault[None, :]
+        cap_on, cap_floor, p_schema = snap.cap_on, snap.cap_floor, snap.p_schema
+    else:
+        share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
+        cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
     # Each feature's work is done only when some state in force has it; with none of them in force
     # a step costs the few operations `_serve_plain` needs.
     any_down = any(s.down for s in snaps)
     any_fault = any(s.has_fault for s in snaps)
-    arrived = taken[:, :S].sum(1)
+    arrived = np.add.reduce(taken[:, :S], axis=1)
     total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
         down = r.down > 0
@@ -171,21 +177,23 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     new = counts * (p >= 1)
     frac = (p > 0) & (p < 1)
     if frac.any():
-        if one:
-            cols = frac[0]
-            new[:, cols] = rng.binomial(counts[:, cols], p[0, cols])
+        if not one:
+            new[frac] = sampling.binomial(rng, counts[frac], p[frac])
+        elif frac.all():  # every column split (a share of 1 is all of it without a draw)
+            new = sampling.binomial(rng, counts, p[0])
         else:
-            new[frac] = rng.binomial(counts[frac], p[frac])
+            cols = frac[0]
+            new[:, cols] = sampling.binomial(rng, counts[:, cols], p[0, cols])
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
-    user[:, NEW] = new[:, 0] if uniform else new[:, :S].sum(1)
+    user[:, NEW] = new[:, 0] if uniform else np.add.reduce(new[:, :S], axis=1)
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
     load = _divide(user + syn, dt[:, None])
     if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
-    util = load / np.maximum(cap, 1e-9) * (cap > 0)
+    util = load / cap_floor * cap_on
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
     if leak_per_s and any(s.leaking for s in snaps):
         since = np.broadcast_to(r.since, (m,))
@@ -199,12 +207,27 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     faulty: np.ndarray | int = 0
     fault_fail: np.ndarray | int = 0
     if any_fault:
-        seg = np.stack([taken[:, :S] - new[:, :S], new[:, :S]], 1)  # (m, 2, S) by slot and segment
-        hit = seg * fault[:, :, None].astype(bool)
-        faulty = (hit * fault_touch).sum(1)
-        if fault_p.any():
-            fault_fail = rng.binomial(hit, fault_p).sum(2)
-            served = user - fault_fail
+        fault_p_any = bool(fault_p.any())
+        in_slot = fault[0].tolist()
+        if one and not (in_slot[STABLE] and in_slot[NEW]):
+            # The fault in one slot only: the other slot's requests meet none of it (and would draw
+            # nothing: a binomial of probability 0), so only the faulty slot's are traced and drawn.
+            slot = NEW if in_slot[NEW] else STABLE
+            hit = new[:, :S] if slot == NEW else taken[:, :S] - new[:, :S]  # (m, S)
+            faulty = hit * fault_touch
+            if fault_p_any:
+                fault_fail = np.zeros((m, 2), np.int64)
+                fault_fail[:, slot] = np.add.reduce(sampling.binomial(rng, hit, fault_p), axis=1)
+                served = user - fault_fail
+        else:
+            seg = np.empty((m, 2, S), np.int64)  # by slot and segment
+            np.subtract(taken[:, :S], new[:, :S], out=seg[:, STABLE])
+            seg[:, NEW] = new[:, :S]
+            hit = seg * fault[:, :, None].astype(bool)
+            faulty = (hit * fault_touch).sum(1)
+            if fault_p_any:
+                fault_fail = np.add.reduce(sampling.binomial(rng, hit, fault_p), axis=2)
+                served = user - fault_fail
     schema_fail: np.ndarray | int = 0
     if any(s.has_schema for s in snaps):
         schema = rng.binomial(served, np.broadcast_to(p_schema, served.shape))
@@ -214,11 +237,11 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     caused: np.ndarray | int = 0  # failures the deploy caused: its fault's, its schema's, downtime
     if not isinstance(fault_fail, int):
         err += fault_fail
-        caused = fault_fail.sum(1)
+        caused = np.add.reduce(fault_fail, axis=1)
     if not isinstance(schema_fail, int):
         err += schema
         caused = caused + schema_fail
-    svc_user, svc_err = total, err.sum(1)
+    svc_user, svc_err = total, np.add.reduce(err, axis=1)
     if any_down:
         fail_down = np.where(down, arrived, 0)
         caused = caused + fail_down
@@ -234,7 +257,7 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         syn=syn,
         err=err,
         mult=mult,
-        profile=np.broadcast_to(fault > 0, (m, 2)) if any_fault and has_profile else None,
+        profile=(fault > 0).repeat(m // len(fault), 0) if any_fault and has_profile else None,
         util=util,
         svc_user=svc_user,
         svc_err=svc_err,
