@@ -66,6 +66,13 @@ class Snapshot:
             object.__setattr__(self, name, value)
 
     @functools.cached_property
+    def columns(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """By column of `share` (user segments, then synthetic): where all of it goes to slot 1,
+        where a draw splits it, and how many columns a draw splits."""
+        frac = (self.share > 0) & (self.share < 1)
+        return self.share >= 1, frac, int(frac.sum())
+
+    @functools.cached_property
     def packed(self) -> np.ndarray:
         """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
         or under trouble, need it — many a state is replaced within the instant it was set."""
@@ -148,17 +155,20 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
     r = _Rows(snaps, which, S)
+    # Each feature's work is done only when some state in force has it; with none of them in force
+    # a step costs the few operations `_serve_plain` needs.
     if one:  # the state's own arrays, broadcast over the rows: the same values, fewer slices to make
         snap = snaps[0]
         share, noise, p_bg, fault = snap.share[None, :], snap.noise_lat, snap.p_bg, snap.fault[None, :]
         cap_on, cap_floor, p_schema = snap.cap_on, snap.cap_floor, snap.p_schema
+        any_down, any_fault, any_shared, any_leak = snap.down, snap.has_fault, snap.shared, snap.leaking
+        any_schema = snap.has_schema
     else:
         share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
         cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
-    # Each feature's work is done only when some state in force has it; with none of them in force
-    # a step costs the few operations `_serve_plain` needs.
-    any_down = any(s.down for s in snaps)
-    any_fault = any(s.has_fault for s in snaps)
+        any_down, any_fault = any(s.down for s in snaps), any(s.has_fault for s in snaps)
+        any_shared, any_leak = any(s.shared for s in snaps), any(s.leaking for s in snaps)
+        any_schema = any(s.has_schema for s in snaps)
     arrived = np.add.reduce(taken[:, :S], axis=1)
     total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
@@ -174,16 +184,22 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         p = share[:, [0, S]]
     else:
         counts, p = taken, share
-    new = counts * (p >= 1)
-    frac = (p > 0) & (p < 1)
-    if frac.any():
-        if not one:
-            new[frac] = sampling.binomial(rng, counts[frac], p[frac])
-        elif frac.all():  # every column split (a share of 1 is all of it without a draw)
-            new = sampling.binomial(rng, counts, p[0])
+    if one and not uniform:  # by the state's columns, worked out once (a share of 1 needs no draw)
+        whole, frac, split = snap.columns
+        if split == S + 1:
+            new = sampling.binomial(rng, counts, snap.share)
         else:
+            new = counts * whole
+            if split:
+                new[:, frac] = sampling.binomial(rng, counts[:, frac], snap.share[frac])
+    else:
+        new = counts * (p >= 1)
+        frac = (p > 0) & (p < 1)
+        if frac.any() and one:
             cols = frac[0]
             new[:, cols] = sampling.binomial(rng, counts[:, cols], p[0, cols])
+        elif frac.any():
+            new[frac] = sampling.binomial(rng, counts[frac], p[frac])
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
     user[:, NEW] = new[:, 0] if uniform else np.add.reduce(new[:, :S], axis=1)
@@ -191,11 +207,11 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
     load = _divide(user + syn, dt[:, None])
-    if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
+    if any_shared:  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / cap_floor * cap_on
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
-    if leak_per_s and any(s.leaking for s in snaps):
+    if leak_per_s and any_leak:
         since = np.broadcast_to(r.since, (m,))
         leaking = ~np.isnan(since)
         if leaking.any():
@@ -229,7 +245,7 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
                 fault_fail = np.add.reduce(sampling.binomial(rng, hit, fault_p), axis=2)
                 served = user - fault_fail
     schema_fail: np.ndarray | int = 0
-    if any(s.has_schema for s in snaps):
+    if any_schema:
         schema = rng.binomial(served, np.broadcast_to(p_schema, served.shape))
         served = served - schema
         schema_fail = schema.sum(1)
