@@ -123,9 +123,9 @@ def _no_long_window_burns(
     reaches back before t = 0: even every failure drawn so far, with the most history it can
     hold, falls short of its limit over the least traffic it can hold. A ticket's three-day window
     holds days of healthy history, so this settles most of its scans without the span sums."""
-    longs, lims = n[0::2, 0], limit[0::2, 0]
+    longs, lims = n[0::2, 0].tolist(), limit[0::2, 0].tolist()
     k_first, k_last = ks
-    if k_last > int(longs.min()):
+    if k_last > min(longs):
         return False  # some long window lies wholly after t = 0 by then: no such bound
     errors, requests = (
         float(np.add.reduce(service.err[:k_last])),
@@ -135,7 +135,7 @@ def _no_long_window_burns(
     # A pair or three, number by number: numpy's float arithmetic, without its cost per call.
     return all(
         history_error * m + errors < lim * (s + requests) * (1.0 - 1e-9)
-        for m, s, lim in zip(most.tolist(), least.tolist(), lims.tolist(), strict=True)
+        for m, s, lim in zip(most.tolist(), least.tolist(), lims, strict=True)
     )
 
 
