@@ -273,7 +273,8 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         syn=syn,
         err=err,
         mult=mult,
-        profile=(fault > 0).repeat(m // len(fault), 0) if any_fault and has_profile else None,
+        # (one state's row repeated over the rows: each row's own, as its readers expect)
+        profile=(fault > 0).repeat(m // len(fault), axis=0) if any_fault and has_profile else None,
         util=util,
         svc_user=svc_user,
         svc_err=svc_err,

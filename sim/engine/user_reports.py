@@ -109,7 +109,7 @@ class UserReports(Watcher):
             rows += self._cum[-1] if done else self.prior
             self._cum = np.concatenate([self._cum, rows])
         if len(self._cum):
-            # Worked out again only for new rows; over the whole array even so, since a matrix
+            # Worked out again only once rows came in, and then over the whole array: a matrix
             # product's last bits may depend on where a row sits in it.
             if self._reports_of is not self._cum:
                 self._reports, self._reports_of = self.expected_reports(self._cum), self._cum
