@@ -10,7 +10,7 @@ from sim.core import sampling
 
 # Both sides of each size threshold: drawn number by number, and by one array call.
 shapes = st.sampled_from(
-    [(1,), (2,), (4,), (1, 2), (3, 2), (4, 2), (2, 4), (5, 2), (9,), (7, 2), (12,), (16,)]
+    [(1,), (2,), (4,), (1, 2), (3, 2), (4, 2), (2, 4), (5, 2), (9,), (7, 2), (12,), (16,), (20, 3), (40, 2)]
 )
 probability = st.sampled_from([0.0, 1.0, 0.001, 0.3, 0.5, 0.97])
 
@@ -18,14 +18,15 @@ probability = st.sampled_from([0.0, 1.0, 0.001, 0.3, 0.5, 0.97])
 @settings(max_examples=200, deadline=None)
 @given(shape=shapes, seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_binomial_matches_numpy_and_leaves_the_stream_where_numpy_does(shape, seed, data):
-    n = np.array(
-        data.draw(st.lists(st.integers(0, 10**6), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
-    ).reshape(shape)
-    form = data.draw(st.sampled_from(["scalar", "same", "last"]))
+    # Many a count is 0 (an empty slot or segment): those draw nothing, and are not drawn.
+    counts = st.one_of(st.just(0), st.integers(0, 10**6))
+    size = int(np.prod(shape))
+    n = np.array(data.draw(st.lists(counts, min_size=size, max_size=size))).reshape(shape)
+    form = data.draw(st.sampled_from(["scalar", "same", "last", "row"]))
     if form == "scalar":
         p = data.draw(probability)
     else:
-        p_shape = shape if form == "same" else shape[-1:]
+        p_shape = {"same": shape, "last": shape[-1:], "row": (1, *shape[-1:])}[form]
         p = np.array([data.draw(probability) for _ in range(int(np.prod(p_shape)))]).reshape(p_shape)
     ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
     got = sampling.binomial(ours, n, p)

@@ -12,9 +12,11 @@ from typing import TypeVar
 
 import numpy as np
 
-#: Up to this many elements a Python loop of scalar draws is faster than one array call (measured;
-#: a beta variate's array call costs more to set up than a binomial's).
+#: Up to this many elements (for binomials: with n > 0) a Python loop of scalar draws is faster than
+#: one array call (measured; a beta variate's array call costs more to set up than a binomial's).
 SMALL_BINOMIAL = 10
+#: Past this many elements a binomial takes the array call unlooked: counting the empty ones costs more.
+LISTED_BINOMIAL = 64
 SMALL_BETA = 14
 
 _Reals = TypeVar("_Reals", list[float], np.ndarray)
@@ -22,20 +24,26 @@ _Reals = TypeVar("_Reals", list[float], np.ndarray)
 
 def binomial(rng: np.random.Generator, n: np.ndarray, p: float | np.ndarray) -> np.ndarray:
     """`rng.binomial(n, p)` for an integer array n and p a number, an array shaped like n, or one
-    value per element of n's last axis."""
-    if n.size > SMALL_BINOMIAL:
+    value per element of n's last axis (shaped so, or with leading axes of length 1)."""
+    size = n.size
+    if size > LISTED_BINOMIAL:
+        return rng.binomial(n, p)
+    ns = n.ravel().tolist()
+    # An element with n = 0 or p = 0 is 0 before numpy touches the stream: it is skipped, so only
+    # the others count towards the loop's cost (many a row has one slot, or segment, empty).
+    if size > SMALL_BINOMIAL and size - ns.count(0) > SMALL_BINOMIAL:
         return rng.binomial(n, p)
     draw = rng.binomial
     if isinstance(p, np.ndarray):
         ps = p.ravel().tolist()
         if p.shape != n.shape:  # one value per element of the last axis, repeated along the others
-            if p.shape != n.shape[-1:]:
+            if n.ndim == 0 or p.ndim > n.ndim or p.shape[-1:] != n.shape[-1:] or p.size != n.shape[-1]:
                 return rng.binomial(n, p)
-            ps *= n.size // max(1, len(ps))
-        out = [draw(x, q) for x, q in zip(n.ravel().tolist(), ps, strict=True)]
+            ps *= size // max(1, len(ps))
+        out = [draw(x, q) if x and q else 0 for x, q in zip(ns, ps, strict=True)]
     else:
         q = float(p)
-        out = [draw(x, q) for x in n.ravel().tolist()]
+        out = [draw(x, q) if x else 0 for x in ns] if q else [0] * size
     return np.array(out, np.int64).reshape(n.shape)
 
 

@@ -123,13 +123,20 @@ def _no_long_window_burns(
     reaches back before t = 0: even every failure drawn so far, with the most history it can
     hold, falls short of its limit over the least traffic it can hold. A ticket's three-day window
     holds days of healthy history, so this settles most of its scans without the span sums."""
-    longs, lims = n[0::2, 0], limit[0::2, 0]
+    longs, lims = n[0::2, 0].tolist(), limit[0::2, 0].tolist()
     k_first, k_last = ks
-    if k_last > int(longs.min()):
+    if k_last > min(longs):
         return False  # some long window lies wholly after t = 0 by then: no such bound
-    errors, requests = float(service.err[:k_last].sum()), float(service.user[:k_first].sum())
+    errors, requests = (
+        float(np.add.reduce(service.err[:k_last])),
+        float(np.add.reduce(service.user[:k_first])),
+    )
     most, least = held
-    return bool(np.all(history_error * most + errors < lims * (least + requests) * (1.0 - 1e-9)))
+    # A pair or three, number by number: numpy's float arithmetic, without its cost per call.
+    return all(
+        history_error * m + errors < lim * (s + requests) * (1.0 - 1e-9)
+        for m, s, lim in zip(most.tolist(), least.tolist(), lims, strict=True)
+    )
 
 
 def _scan(
@@ -138,7 +145,8 @@ def _scan(
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
     user, err = service.user, service.err
     hist, history_error = _curve(past.requests), past.error_ratio
-    eval_ks = np.asarray(eval_ks)
+    # (np.asarray would step through a range number by number)
+    eval_ks = np.arange(eval_ks.start, eval_ks.stop, eval_ks.step) if type(eval_ks) is range else eval_ks
     hi_k = int(eval_ks[-1])
     cum_user, cum_err = np.zeros(hi_k + 1), np.zeros(hi_k + 1)  # running sums: [k] covers windows < k
     np.cumsum(user[:hi_k], out=cum_user[1:])

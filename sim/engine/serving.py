@@ -66,6 +66,13 @@ class Snapshot:
             object.__setattr__(self, name, value)
 
     @functools.cached_property
+    def columns(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """By column of `share` (user segments, then synthetic): where all of it goes to slot 1,
+        where a draw splits it, and how many columns a draw splits."""
+        frac = (self.share > 0) & (self.share < 1)
+        return self.share >= 1, frac, int(frac.sum())
+
+    @functools.cached_property
     def packed(self) -> np.ndarray:
         """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
         or under trouble, need it — many a state is replaced within the instant it was set."""
@@ -150,12 +157,21 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     m, S = taken.shape[0], taken.shape[1] - 1
     one = len(snaps) == 1
     r = _Rows(snaps, which, S)
-    share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
     # Each feature's work is done only when some state in force has it; with none of them in force
     # a step costs the few operations `_serve_plain` needs.
-    any_down = any(s.down for s in snaps)
-    any_fault = any(s.has_fault for s in snaps)
-    arrived = taken[:, :S].sum(1)
+    if one:  # the state's own arrays, broadcast over the rows: the same values, fewer slices to make
+        snap = snaps[0]
+        share, noise, p_bg, fault = snap.share[None, :], snap.noise_lat, snap.p_bg, snap.fault[None, :]
+        cap_on, cap_floor, p_schema = snap.cap_on, snap.cap_floor, snap.p_schema
+        any_down, any_fault, any_shared, any_leak = snap.down, snap.has_fault, snap.shared, snap.leaking
+        any_schema = snap.has_schema
+    else:
+        share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
+        cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
+        any_down, any_fault = any(s.down for s in snaps), any(s.has_fault for s in snaps)
+        any_shared, any_leak = any(s.shared for s in snaps), any(s.leaking for s in snaps)
+        any_schema = any(s.has_schema for s in snaps)
+    arrived = np.add.reduce(taken[:, :S], axis=1)
     total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
         down = r.down > 0
@@ -170,27 +186,35 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         p = share[:, [0, S]]
     else:
         counts, p = taken, share
-    new = counts * (p >= 1)
-    frac = (p > 0) & (p < 1)
-    if frac.any():
-        if one:
-            cols = frac[0]
-            new[:, cols] = rng.binomial(counts[:, cols], p[0, cols])
+    if one and not uniform:  # by the state's columns, worked out once (a share of 1 needs no draw)
+        whole, frac, split = snap.columns
+        if split == S + 1:
+            new = sampling.binomial(rng, counts, snap.share)
         else:
-            new[frac] = rng.binomial(counts[frac], p[frac])
+            new = counts * whole
+            if split:
+                new[:, frac] = sampling.binomial(rng, counts[:, frac], snap.share[frac])
+    else:
+        new = counts * (p >= 1)
+        frac = (p > 0) & (p < 1)
+        if frac.any() and one:
+            cols = frac[0]
+            new[:, cols] = sampling.binomial(rng, counts[:, cols], p[0, cols])
+        elif frac.any():
+            new[frac] = sampling.binomial(rng, counts[frac], p[frac])
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
-    user[:, NEW] = new[:, 0] if uniform else new[:, :S].sum(1)
+    user[:, NEW] = new[:, 0] if uniform else np.add.reduce(new[:, :S], axis=1)
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
     load = _divide(user + syn, dt[:, None])
-    if any(s.shared for s in snaps):  # both slots on one fleet: each sees the fleet's whole load
+    if any_shared:  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
-    util = load / np.maximum(cap, 1e-9) * (cap > 0)
+    util = load / cap_floor * cap_on
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
     leaks = leak_per_s.any() if isinstance(leak_per_s, np.ndarray) else leak_per_s
-    if leaks and any(s.leaking for s in snaps):
+    if leaks and any_leak:
         since = np.broadcast_to(r.since, (m,))
         leaking = ~np.isnan(since)
         if leaking.any():
@@ -202,14 +226,29 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     faulty: np.ndarray | int = 0
     fault_fail: np.ndarray | int = 0
     if any_fault:
-        seg = np.stack([taken[:, :S] - new[:, :S], new[:, :S]], 1)  # (m, 2, S) by slot and segment
-        hit = seg * fault[:, :, None].astype(bool)
-        faulty = (hit * _by_segment(fault_touch)).sum(1)
-        if fault_p.any():
-            fault_fail = rng.binomial(hit, _by_segment(fault_p)).sum(2)
-            served = user - fault_fail
+        fault_p_any = bool(fault_p.any())
+        in_slot = fault[0].tolist()
+        if one and not (in_slot[STABLE] and in_slot[NEW]):
+            # The fault in one slot only: the other slot's requests meet none of it (and would draw
+            # nothing: a binomial of probability 0), so only the faulty slot's are traced and drawn.
+            slot = NEW if in_slot[NEW] else STABLE
+            hit = new[:, :S] if slot == NEW else taken[:, :S] - new[:, :S]  # (m, S)
+            faulty = hit * fault_touch
+            if fault_p_any:
+                fault_fail = np.zeros((m, 2), np.int64)
+                fault_fail[:, slot] = np.add.reduce(sampling.binomial(rng, hit, fault_p), axis=1)
+                served = user - fault_fail
+        else:
+            seg = np.empty((m, 2, S), np.int64)  # by slot and segment
+            np.subtract(taken[:, :S], new[:, :S], out=seg[:, STABLE])
+            seg[:, NEW] = new[:, :S]
+            hit = seg * fault[:, :, None].astype(bool)
+            faulty = (hit * _by_segment(fault_touch)).sum(1)
+            if fault_p_any:
+                fault_fail = np.add.reduce(sampling.binomial(rng, hit, _by_segment(fault_p)), axis=2)
+                served = user - fault_fail
     schema_fail: np.ndarray | int = 0
-    if any(s.has_schema for s in snaps):
+    if any_schema:
         schema = rng.binomial(served, np.broadcast_to(p_schema, served.shape))
         served = served - schema
         schema_fail = schema.sum(1)
@@ -217,11 +256,11 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     caused: np.ndarray | int = 0  # failures the deploy caused: its fault's, its schema's, downtime
     if not isinstance(fault_fail, int):
         err += fault_fail
-        caused = fault_fail.sum(1)
+        caused = np.add.reduce(fault_fail, axis=1)
     if not isinstance(schema_fail, int):
         err += schema
         caused = caused + schema_fail
-    svc_user, svc_err = total, err.sum(1)
+    svc_user, svc_err = total, np.add.reduce(err, axis=1)
     if any_down:
         fail_down = np.where(down, arrived, 0)
         caused = caused + fail_down
@@ -255,10 +294,11 @@ def _by_segment(x: np.ndarray) -> np.ndarray:
 
 
 def _profile(fault: np.ndarray, has_profile: bool | np.ndarray, m: int) -> np.ndarray | None:
-    """Where a fault's latency profile is in force, by row and slot (None: nowhere)."""
+    """Where a fault's latency profile is in force, by row and slot (None: nowhere); one state's row
+    repeated over the rows, each row its own, as its readers expect."""
     if isinstance(has_profile, np.ndarray):
         return (fault > 0) & has_profile[:, None] if has_profile.any() else None
-    return np.broadcast_to(fault > 0, (m, 2)) if has_profile else None
+    return (fault > 0).repeat(m // len(fault), axis=0) if has_profile else None
 
 
 class _Rows:

@@ -172,8 +172,9 @@ def pieces(
     start, end = k * W, (k + 1) * W
     lengths = [kb - ka for _, _, _, ka, kb in spans]
     last = list(itertools.accumulate(lengths, initial=-1))
-    start[[i + 1 for i in last[:-1]]] = [max(ka * W, a) for _, a, _, ka, _ in spans]
-    end[last[1:]] = [min(kb * W, b) for _, _, b, _, kb in spans]
+    for j, (_, a, b, ka, kb) in enumerate(spans):  # a few states: element by element, not fancy indexing
+        start[last[j] + 1] = max(ka * W, a)
+        end[last[j + 1]] = min(kb * W, b)
     # Where a state changes inside a window, the last piece before and the first after share it.
     shared: set[int] = set()
     for j in range(len(spans) - 1):

@@ -109,15 +109,8 @@ class Telemetry:
         k = served.k
         k0, k1 = int(k[0]), int(k[-1]) + 1
         sl = slice(k0, k1)
-        if k1 - k0 == len(k):  # one row per window, the usual case: each field straight in
-            acc = self.acc[sl]
-            acc[..., self.USER] += served.user
-            acc[..., self.SYN] += served.syn
-            acc[..., self.ERR] += served.err
-            latw = served.mult * served.user
-            acc[..., self.LATW] += latw
-            if served.profile is not None:
-                acc[..., self.LATW_ON] += np.where(served.profile, latw, 0.0)
+        if k1 - k0 == len(k):  # one row per window, the usual case: every field in one addition
+            self.acc[sl] += self.fields_of(served)  # (adding a field's 0.0 leaves a sum as it is)
             np.maximum(self.util[sl], served.util, out=self.util[sl])
             self.svc_user[sl] += served.svc_user
             self.svc_err[sl] += served.svc_err

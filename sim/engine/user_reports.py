@@ -42,15 +42,18 @@ def harm(world: World, slow: float, lo: int = 0, hi: int | None = None) -> np.nd
     none, like its requests), and the share of its faulty requests the fault made too slow."""
     L = world.ledger
     rows = slice(lo, hi)
-    faulty = L["faulty"][rows].astype(float)
-    failed = np.where(L["down"][rows], 0.0, L["caused"][rows].astype(float))
-    users = L["taken"][rows, :-1].astype(float)
-    by = np.where(faulty.sum(1, keepdims=True) > 0, faulty, users)
-    total = by.sum(1, keepdims=True)
-    out = np.divide(failed[:, None] * by, total, out=np.zeros_like(by), where=total > 0)
-    if slow:
-        out += slow * faulty
-    return out
+    faulty = L["faulty"][rows]
+    # In whole numbers while they are exact (counts, their sums and products), to floats at the
+    # division: the values the float arithmetic gives, in fewer steps.
+    failed = L["caused"][rows] * ~L["down"][rows]
+    if failed.any():
+        by = np.where(faulty.any(1, keepdims=True), faulty, L["taken"][rows, :-1])
+        total = np.add.reduce(by, axis=1, keepdims=True)
+        out = np.divide(failed[:, None] * by, total, out=np.zeros(by.shape), where=total > 0)
+        if slow:
+            out += slow * faulty
+        return out
+    return slow * faulty if slow else np.zeros(faulty.shape)
 
 
 def can_hurt(scn: Scenario, release: Release) -> bool:
@@ -118,6 +121,7 @@ class UserReports(Watcher):
         self.threshold, self.on_escalate = threshold, on_escalate
         self.prior = np.zeros(len(self.users)) if prior is None else prior
         self._cum = np.zeros((0, len(self.users)))  # hurt requests up to each ledger row scanned
+        self._reports, self._reports_of = np.zeros(0), self._cum  # expected reports of that array
 
     def rewound(self, k: int) -> None:
         self._cum = self._cum[: self.world.ledger.first_row_of_window(k)]
@@ -135,8 +139,11 @@ class UserReports(Watcher):
             rows += self._cum[-1] if done else self.prior
             self._cum = np.concatenate([self._cum, rows])
         if len(self._cum):
-            reports = self.expected_reports(self._cum)
-            at = crossing(reports, self.threshold, float(self.expected_reports(self.prior)), L)
+            # Worked out again only once rows came in, and then over the whole array: a matrix
+            # product's last bits may depend on where a row sits in it.
+            if self._reports_of is not self._cum:
+                self._reports, self._reports_of = self.expected_reports(self._cum), self._cum
+            at = crossing(self._reports, self.threshold, float(self.expected_reports(self.prior)), L)
             if at is not None:
                 return max(at, env.now), None
         again = max(world.materialized, env.now + world.window_s)
