@@ -179,4 +179,5 @@ def streams_of(seed: int, keys: Sequence[tuple[int, ...]]) -> list[np.random.Gen
     if len(keys) < MANY or max((max(k) for k in keys), default=0) > _M32:
         return [np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=k))) for k in keys]
     words = _pcg64_words(seed, np.array(keys, np.int64))
-    return [np.random.Generator(np.random.PCG64(_Words(w))) for w in words]
+    # A bit generator takes any ISeedSequence (numpy/random/bit_generator.pyx); the stubs say SeedSequence.
+    return [np.random.Generator(np.random.PCG64(cast(np.random.SeedSequence, _Words(w)))) for w in words]
