@@ -28,12 +28,8 @@ from ..world import serving_fixed
 from .alert import alerts_fire
 from .judge import look_statuses
 from .plan import Pieces, Plan, segments_along
-from .reviews import Background, Decisions, reviews_pass_block
+from .reviews import TIE_S, Background, Decisions, reviews_pass_block
 from .serve import Block, serve_apart
-
-#: Instants closer than this are simultaneous: SimPy's order of events decides between them, so
-#: the event engine does.
-TIE_S = 1e-6
 
 #: The looks a block's bad releases are served for before their first judging, and then the
 #: growth of that stretch: most are caught, or leave, within a few looks of their fault's onset.
