@@ -341,14 +341,15 @@ def _with_terminal(*args: str) -> tuple[int, str]:
 
 
 def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path):
-    # 600 deploys of one strategy take several seconds: well past the bar's one-second delay.
-    args = ["run", "default", "--deploys", "600", "--jobs", "1", "--strategy", "progressive"]
+    # 800 deploys of the four strategies take several seconds (about 4 s on the 2-core host, where
+    # one strategy's 600 now take under one): well past the bar's one-second delay.
+    args = ["run", "default", "--deploys", "800", "--jobs", "1"]
     code, err = _with_terminal(*args, "--out", str(tmp_path / "a"))
-    assert code == 0 and "600/600" in err and "deploy" in err
+    assert code == 0 and "800/800" in err and "deploy" in err
     code, err = _with_terminal(*args, "--out", str(tmp_path / "b"), "--quiet")
     assert code == 0 and err == ""
     proc = run_cli(*args, "--out", str(tmp_path / "c"))
-    assert proc.returncode == 0 and "600/600" not in proc.stderr, "no bar when stdout is not a terminal"
+    assert proc.returncode == 0 and "800/800" not in proc.stderr, "no bar when stdout is not a terminal"
 
 
 def test_failed_runs_keep_their_rows_and_are_reported(tmp_path, capsys, monkeypatch):
