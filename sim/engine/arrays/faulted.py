@@ -74,9 +74,10 @@ class _Abort(NamedTuple):
 
 
 #: Aborts by plan (held, so its id stays its own), then by (run, window of the failing tick,
-#: failures before it, whom the faulty path reaches); a process meets few plans.
+#: failures before it, whom the faulty path reaches); a process meets few plans, and keeps the
+#: latest `_PER_PLAN` aborts of each (a run with nothing served holds its world: ~0.2 MB).
 _ABORTS: OrderedDict[int, tuple[Plan, dict[tuple[Any, ...], _Abort | None]]] = OrderedDict()
-_KEEP = 8
+_KEEP, _PER_PLAN = 8, 256
 
 
 def caught_block(
@@ -274,9 +275,12 @@ def _abort(
             _ABORTS.popitem(last=False)
     r = exo.release
     full = (*key, r.kind, r.segment, r.layer)
-    if full not in held[1]:
-        held[1][full] = _aborted(scn, strategy, plan, exo, key)
-    return held[1][full]
+    made = held[1]
+    if full not in made:
+        made[full] = _aborted(scn, strategy, plan, exo, key)
+        while len(made) > _PER_PLAN:
+            del made[next(iter(made))]
+    return made[full]
 
 
 def _aborted(
