@@ -27,6 +27,7 @@ from ..user_reports import can_hurt, escalates_at
 from ..world import serving_fixed
 from .alert import alerts_fire
 from .judge import look_statuses
+from .outcome import Phase
 from .plan import Pieces, Plan, segments_along
 from .reviews import TIE_S, Background, Decisions, reviews_pass_block
 from .serve import Block, serve_apart
@@ -54,13 +55,6 @@ class Caught(NamedTuple):
             np.concatenate([a[:k], b[k:]]) for a, b in zip(first[:4], again[:4], strict=True)
         )
         return Fill(states, tuple(t for t, _ in states), end, rem, ledger, acc, util, svc)
-
-
-class _Phase:
-    """What a row reads of a run's world: the decisions' marks, the release and the drawn ledger."""
-
-    def __init__(self, run: Simulation, release: Any, ledger: dict[str, np.ndarray]) -> None:
-        self.marks, self.release, self.ledger = run.world.marks, release, ledger
 
 
 class _Abort(NamedTuple):
@@ -173,9 +167,9 @@ def caught_block(
         i, exo = bad[j]
         if fires[at] or _reported(scn, exo, a, ledgers[at]):
             continue
-        phase: Any = _Phase(a.run, exo.release, ledgers[at])
+        phase: Any = Phase(a.run.world.marks, exo.release, ledgers[at])
         row = deploy_row(scn, strategy, i, seed, [phase], last=a.run.deploy, end=plan.end)
-        drawn = (first.one(j), _one(again, at))
+        drawn = (first.arrays(j), tuple(a[at] for a in again[:4]))
         out[i] = Caught(row, a.run, (along, k_d, k_r * W, drawn, ledgers[at]))
     return out
 
@@ -222,10 +216,9 @@ class _Served:
         parts = self.ledgers[j]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
-    def one(self, j: int) -> Drawn:
-        parts = self.ledgers[j]
-        ledger = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-        return self.acc[j], self.util[j], self.svc[j], self.rem[j], [ledger]
+    def arrays(self, j: int) -> tuple[np.ndarray, ...]:
+        """Deploy j's telemetry, service figures and requests left, window by window."""
+        return self.acc[j], self.util[j], self.svc[j], self.rem[j]
 
 
 def _upto(looks: list[PlannedLook], k: int) -> list[PlannedLook]:
@@ -355,10 +348,6 @@ def _same_before(mine: list[tuple[float, Snapshot]], served: list[tuple[float, S
     return len(a) == len(b) and all(
         abs(s - r) <= 1e-9 and same_state(x, y) for (s, x), (r, y) in zip(a, b, strict=True)
     )
-
-
-def _one(drawn: Drawn, j: int) -> Drawn:
-    return drawn[0][j], drawn[1][j], drawn[2][j], drawn[3][j], [drawn[4][j]]
 
 
 def _ledger(one: dict[str, np.ndarray], two: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:

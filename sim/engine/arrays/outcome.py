@@ -4,7 +4,7 @@ over the block's traffic for the others."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,12 +19,14 @@ from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block
 
 
-class _Phase:
-    """What a row reads of a run's world, for a deploy that followed the plan: the plan's marks, the
-    deploy's release and its ledger's columns from the block."""
+class Phase(NamedTuple):
+    """What a row reads of a run's world (`metrics.deploy_row`), for a row read from arrays: the
+    marks of the run that made its decisions (its plan's, or its abort's), its release, and its
+    ledger's columns as drawn."""
 
-    def __init__(self, plan: Plan, release: Any, ledger: dict[str, np.ndarray]) -> None:
-        self.marks, self.release, self.ledger, self.rng = plan.run.world.marks, release, ledger, None
+    marks: Any
+    release: Any
+    ledger: dict[str, np.ndarray]
 
 
 def block_rows(
@@ -67,7 +69,7 @@ def block_rows(
                 ok = reviews_pass(scn, bg, plan, drawn, j, exo, key=(seed, i))
             fires = ok and (fired[j] if j in fired else alert_fires(scn, plan, drawn, j, exo))
             if ok and not fires:
-                phase: Any = _Phase(plan, exo.release, drawn.ledgers[j])
+                phase: Any = Phase(plan.run.world.marks, exo.release, drawn.ledgers[j])
                 rows[i] = deploy_row(scn, strategy, i, seed, [phase], last=plan.run.deploy, end=plan.end)
             else:  # handed over: the alert need not look at the fill if it fires nowhere over it
                 quiet = not fires and not alert_fires(scn, plan, drawn, j, exo, anywhere=True)
