@@ -29,6 +29,7 @@ from .arrays import (
 from .exogenous import Exogenous, draw_exogenous, exogenous_streams
 from .metrics import error_row
 from .simulate import Simulation, simulate
+from .tape import Fill
 
 #: Rows of simulations, one per (deploy, strategy): the columns of `metrics.COLUMNS`.
 Rows = list[dict[str, Any]]
@@ -120,9 +121,11 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
             except Exception as err:  # recorded with its rows, never dropped (desmod's rule)
                 got = {i: error_row(scn, s, i, seed, err) for i in want}
             done.update(((i, s), row) for i, row in got.items())
-            if isinstance(plans, Plan):  # the block's bad releases their looks catch
+            if isinstance(plans, Plan):  # the block's bad releases, served along the plan
                 got_bad = _caught(scn, s, plans, exos, (seed, b))
-                done.update(((i, s), c.row) for i, c in got_bad.items() if lo <= i < hi)
+                for i, c in got_bad.items():
+                    if lo <= i < hi and isinstance(e := exos[i], Exogenous):
+                        done[(i, s)] = c.row if isinstance(c, Caught) else _over(scn, s, e, (seed, i), c)
     rows = []
     for i in range(lo, hi):
         exo = exos[i]
@@ -139,12 +142,23 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
     return rows
 
 
+def _over(scn: Scenario, strategy: str, exo: Exogenous, key: tuple[int, int], fill: Fill) -> dict[str, Any]:
+    """The event engine's row of deploy `key` (the seed and the deploy) over traffic the array
+    engine drew for it; a failure is recorded on the row, never dropped."""
+    seed, i = key
+    try:
+        return simulate(scn, strategy, exo, seed, i, fill=fill).row
+    except Exception as err:
+        return error_row(scn, strategy, i, seed, err)
+
+
 def _caught(
     scn: Scenario, strategy: str, plan: Plan, exos: dict[int, Exogenous | Exception], where: tuple[int, int]
-) -> dict[int, Caught]:
-    """The block's bad releases that their looks catch along the plan for all (`arrays.caught_block`;
-    `where`: the seed and the block); the others run in the event engine, which records any failure
-    on its row."""
+) -> dict[int, Caught | Fill]:
+    """The block's bad releases served along the plan for all (`arrays.caught_block`; `where`: the
+    seed and the block): those their looks catch with their rows, the others with the traffic the
+    event engine makes their rows over; if it cannot serve them, they run in the event engine, which
+    records any failure on its row."""
     seed, b = where
     bg = background(scn, strategy, plan)
     members = range(b * BLOCK, (b + 1) * BLOCK)
@@ -174,7 +188,8 @@ def run_deploy(
     if not covered(exo):  # a bad release: over the traffic its row was read from, if it was
         plans, _ = block_plans(scn, strategy, good, seed)
         got = _caught(scn, strategy, plans, exos, (seed, b)) if isinstance(plans, Plan) else {}
-        fill = got[deploy].fill() if deploy in got else None
+        c = got.get(deploy)
+        fill = c.fill() if isinstance(c, Caught) else c
         return simulate(scn, strategy, exo, seed, deploy, record=record, fill=fill)
     plans, members = block_plans(scn, strategy, good, seed)
     if deploy not in (ids := [i for i, _ in members]):
