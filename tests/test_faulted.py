@@ -149,12 +149,17 @@ def test_bad_releases_are_caught_by_their_looks_as_often_as_in_the_event_engine(
 
 def test_run_deploy_replays_a_caught_release_with_its_row() -> None:
     scn = sim.load_scenario("default", overrides=HOUR)
-    _, caught, _ = _caught(scn, "progressive", 5, range(1))
+    _, got, _ = _caught(scn, "progressive", 5, range(1), keep=True)
     rows = {r["deploy"]: r for r in simulate_deploys(scn, ["progressive"], 5, 0, BLOCK)}
-    i = min(caught)
+    i = min(i for i, c in got.items() if isinstance(c, Caught))
     sim_run = run_deploy(scn, "progressive", deploy=i, seed=5, record=True)
     assert not _same(rows[i], sim_run.row)
     assert any(kind == "detected" for _, kind, _ in sim_run.deploy.events), "the timeline shows the detection"
+    # A release the block did not catch replays over the traffic the block drew for it too.
+    missed = [i for i, c in got.items() if not isinstance(c, Caught)]
+    assert missed
+    for i in missed[:3]:
+        assert not _same(rows[i], run_deploy(scn, "progressive", deploy=i, seed=5, record=True).row), i
 
 
 def test_serving_releases_row_by_row_is_serving_each_release() -> None:

@@ -19,8 +19,10 @@ progressive rollouts without a manual gate, recreates and self-promoting blue-gr
 with looks judged from aggregates and no schema change. Bad releases of a progressive rollout
 with one background analysis are served too, each with its fault (`faulted`): one its looks (or
 the person they ask) roll back before the alert or its users act has its row read from arrays,
-its decisions taken from the strategy's run with nothing served. Everything else runs in the
-event engine, chosen by the scenario, the deploy's own draws and what its looks made of them.
+its decisions taken from the strategy's run with nothing served; any other keeps the traffic the
+block drew for it, which the event engine follows (drawn afresh, a release the block's draws let
+through would get a second chance to be caught). Everything else runs in the event engine, chosen
+by the scenario and the deploy's own draws.
 """
 
 from .alert import alert_fires, alerts_fire
