@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import sim
+from sim.config.scenario import shipped_scenarios
 from sim.engine import rows as rows_module
-from sim.engine.arrays import BLOCK, Caught, Plan
+from sim.engine.arrays import BLOCK, Caught, Plan, background, caught_block
 from sim.engine.arrays import faulted as faulted_module
 from sim.engine.arrays.plan import pieces_of
 from sim.engine.arrays.serve import serve_apart
@@ -54,6 +55,7 @@ def _caught(
         assert isinstance(plans, Plan)
         n_bad += sum(1 for e in exos.values() if e.release.bad)
         got = rows_module._caught(scn, strategy, plans, exos, (seed, b))
+        assert not [c for c in got.values() if isinstance(c, Exception)]
         out.update((i, c) for i, c in got.items() if keep or isinstance(c, Caught))
     return n_bad, out, exos_all
 
@@ -116,6 +118,30 @@ def test_a_release_the_users_or_the_alert_catch_first_is_left_to_the_event_engin
         c = got[i]
         expected = c.row if isinstance(c, Caught) else simulate(scn, "progressive", exos[i], 5, i, fill=c).row
         assert not _same(rows[i], expected), i
+
+
+def test_every_block_of_every_shipped_scenario_is_worked_out() -> None:
+    """`caught_block` never fails on a block of a shipped scenario. A failure is recorded on the
+    block's rows, so it would show; before, the block's releases ran in the event engine instead,
+    which picked by the block's draws which releases it ran (a bias): in nightly-batch one block in
+    eight failed (a release caught as its faulty path closed, at a window's start), among them
+    block 8 of seed 5, and the crashes its looks catch at the first look were under-counted."""
+    worked = 0
+    for name in shipped_scenarios():
+        scn = sim.load_scenario(name)
+        for strategy in scn.strategies:
+            for b in range(12):
+                exos = _draws(scn, 5, range(b * BLOCK, (b + 1) * BLOCK))
+                members = _covered(exos, b)
+                if not members or not rows_module.plannable(scn, strategy):
+                    continue
+                plans, _ = block_plans(scn, strategy, members, 5)
+                if not isinstance(plans, Plan) or background(scn, strategy, plans) is None:
+                    break
+                bad = [(i, e) for i, e in exos.items() if e.release.bad]
+                caught_block(scn, strategy, (plans, background(scn, strategy, plans)), bad, (5, b))
+                worked += 1
+    assert worked >= 100  # progressive rollouts in nine scenarios
 
 
 #: Every bad release an error-rate fault so marginal that the looks at the canary's 1% catch it

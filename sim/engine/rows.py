@@ -124,7 +124,11 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
             if isinstance(plans, Plan):  # the block's bad releases, served along the plan
                 got_bad = _caught(scn, s, plans, exos, (seed, b))
                 for i, c in got_bad.items():
-                    if lo <= i < hi and isinstance(e := exos[i], Exogenous):
+                    if not lo <= i < hi or not isinstance(e := exos[i], Exogenous):
+                        continue
+                    if isinstance(c, Exception):
+                        done[(i, s)] = error_row(scn, s, i, seed, c)
+                    else:
                         done[(i, s)] = c.row if isinstance(c, Caught) else _over(scn, s, e, (seed, i), c)
     rows = []
     for i in range(lo, hi):
@@ -154,11 +158,11 @@ def _over(scn: Scenario, strategy: str, exo: Exogenous, key: tuple[int, int], fi
 
 def _caught(
     scn: Scenario, strategy: str, plan: Plan, exos: dict[int, Exogenous | Exception], where: tuple[int, int]
-) -> dict[int, Caught | Fill]:
+) -> dict[int, Caught | Fill | Exception]:
     """The block's bad releases served along the plan for all (`arrays.caught_block`; `where`: the
     seed and the block): those their looks catch with their rows, the others with the traffic the
-    event engine makes their rows over; if it cannot serve them, they run in the event engine, which
-    records any failure on its row."""
+    event engine makes their rows over. A failure is each one's, recorded on its row: running them
+    in the event engine instead would pick, by the block's draws, which releases it runs (a bias)."""
     seed, b = where
     bg = background(scn, strategy, plan)
     members = range(b * BLOCK, (b + 1) * BLOCK)
@@ -166,9 +170,9 @@ def _caught(
     if bg is None or not bad:
         return {}
     try:
-        return caught_block(scn, strategy, (plan, bg), bad, (seed, b))
-    except Exception:  # they run in the event engine, which records the failure on their rows
-        return {}
+        return dict(caught_block(scn, strategy, (plan, bg), bad, (seed, b)))
+    except Exception as err:  # recorded on their rows, never dropped (desmod's rule)
+        return {i: err for i, _ in bad}
 
 
 def run_deploy(
@@ -189,7 +193,7 @@ def run_deploy(
         plans, _ = block_plans(scn, strategy, good, seed)
         got = _caught(scn, strategy, plans, exos, (seed, b)) if isinstance(plans, Plan) else {}
         c = got.get(deploy)
-        fill = c.fill() if isinstance(c, Caught) else c
+        fill = c.fill() if isinstance(c, Caught) else None if isinstance(c, Exception) else c
         return simulate(scn, strategy, exo, seed, deploy, record=record, fill=fill)
     plans, members = block_plans(scn, strategy, good, seed)
     if deploy not in (ids := [i for i, _ in members]):

@@ -161,7 +161,10 @@ def caught_block(
         if a is None:
             continue
         along = segments_along(a.states, bad[j][1], a.run, plan.end)
-        k_d, k_r = math.floor(a.detected / W + 1e-9), math.ceil(a.recovered / W - 1e-9)
+        # (A release its looks catch as its faulty path closes, at a window's start, is served
+        # again from that window too: the second drawing is never empty.)
+        k_d = math.floor(a.detected / W + 1e-9)
+        k_r = max(math.ceil(a.recovered / W - 1e-9), k_d + 1)
         if k_r <= k_done and _same_before(along, segs[j], k_d * W):
             picked.append((j, a, along, k_d, k_r))
     # Every one keeps the traffic drawn for it, caught here or not (see above).
