@@ -29,10 +29,10 @@ def test_same_seed_same_rows_whatever_the_number_of_workers():
 def test_a_failing_run_is_recorded_not_lost(monkeypatch):
     real = simulate_mod.simulate
 
-    def flaky(scn, strategy, exo, seed, deploy, record=False):
+    def flaky(scn, strategy, exo, seed, deploy, record=False, **kw):
         if deploy == 1 and strategy == "canary":
             raise RuntimeError("boom")
-        return real(scn, strategy, exo, seed, deploy, record)
+        return real(scn, strategy, exo, seed, deploy, record, **kw)
 
     monkeypatch.setattr(simulate_mod, "simulate", flaky)
     df = sim.run_batch(scenario({"run": {"horizon_s": 3600}}), deploys=3, seed=1)
