@@ -240,7 +240,12 @@ def main() -> None:
     slow = figures["progressive_1h_100000rps"]
     fast = figures["progressive_1h_100rps"]
     figures["rate_cost_ratio"] = round(fast / slow, 3)
-    print(f"progressive at 100 req/s is {fast / slow:.2f}x the speed at 100,000 req/s (target: within 1.5x)")
+    # The ratio is 100 req/s's speed over 100,000 req/s's: 100,000 req/s costs that many times what
+    # 100 req/s does (below 1: the higher rate is the cheaper one; cost must not grow with the rate).
+    print(
+        f"progressive at 100 req/s is {fast / slow:.2f}x the speed at 100,000 req/s: 100,000 req/s costs "
+        f"{fast / slow:.2f}x what 100 req/s does (target: within 1.2x)"
+    )
     # Cost flat in the horizon for quiet stretches (issue 17): the same rollout watched 3 h, not 1 h —
     # two more hours after its promotion, where only the SLO alert reads the traffic.
     one_h = per_second(scenario_at(300.0, 3600.0), "progressive")
