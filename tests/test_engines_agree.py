@@ -64,7 +64,12 @@ def _paired(name: str) -> pd.DataFrame:
             both = np.isfinite(x) & np.isfinite(y)
             d = x[both] - y[both]
             sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
-            t = 0.0 if sd == 0.0 else float(d.mean()) / (sd / math.sqrt(len(d)))
+            mean = float(d.mean()) if len(d) else 0.0
+            # Equal rows give t = 0; a shift with no spread at all is a difference beyond any error.
+            if sd == 0.0:
+                t = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+            else:
+                t = mean / (sd / math.sqrt(len(d)))
             out.append({"scenario": name, "strategy": s, "metric": m, "n": len(d), "t": t})
     return pd.DataFrame(out)
 
