@@ -22,7 +22,6 @@ from ..simulate import Simulation, simulate
 from ..strategies.analysis import Tally
 from ..strategies.base import PlannedLook
 from ..tape import Fill, pieces, same_state
-from ..telemetry import Telemetry
 from ..user_reports import can_hurt, escalates_at
 from ..world import serving_fixed
 from .alert import alerts_fire
@@ -30,7 +29,7 @@ from .judge import look_statuses
 from .outcome import Phase
 from .plan import Pieces, Plan, segments_along
 from .reviews import TIE_S, Background, Decisions, reviews_pass_block
-from .serve import Block, serve_apart
+from .serve import Arrays, Block, serve_apart
 
 #: The looks a block's bad releases are served for before their first judging, and then the
 #: growth of that stretch: most are caught, or leave, within a few looks of their fault's onset.
@@ -119,8 +118,7 @@ def caught_block(
     while open_ and k_done < ticks[-1]:
         k_to = ticks[min(n_ticks, len(ticks)) - 1]
         cuts = [_cut(segs[j], k_done * W, k_to * W, W) for j in open_]
-        mine = counts[open_]
-        first.put(open_, serve_apart(cuts, _per_row([fixed[j] for j in open_], cuts), mine, rng, W), mine)
+        first.serve(open_, cuts, _per_row([fixed[j] for j in open_], cuts), rng, W)
         k_done, n_ticks = k_to, n_ticks * GROWTH
         for j in open_:
             reach[j] = k_done
@@ -142,8 +140,7 @@ def caught_block(
     last_k = ticks[-1]
     if asks and k_done < last_k:
         cuts = [_cut(segs[j], k_done * W, last_k * W, W) for j in asks]
-        mine = counts[asks]
-        first.put(asks, serve_apart(cuts, _per_row([fixed[j] for j in asks], cuts), mine, rng, W), mine)
+        first.serve(asks, cuts, _per_row([fixed[j] for j in asks], cuts), rng, W)
         k_done = last_k
         for j in asks:
             reach[j] = k_done
@@ -198,26 +195,23 @@ def caught_block(
 class _Served:
     """The block's bad releases served so far, window by window (windows not served yet: zeros)."""
 
-    def __init__(self, acc: np.ndarray, util: np.ndarray, svc: np.ndarray, rem: np.ndarray, n: int) -> None:
-        self.acc, self.util, self.svc, self.rem = acc, util, svc, rem
+    def __init__(self, held: Arrays, n: int) -> None:
+        self.held = held
+        self.acc, self.util, self.svc, self.rem = held
         self.ledgers: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
 
     @classmethod
     def empty(cls, counts: np.ndarray, n: int) -> _Served:
-        D, K = counts.shape[:2]
-        fields = len(Telemetry.FIELDS)
-        return cls(np.zeros((D, K, 2, fields)), np.zeros((D, K, 2)), np.zeros((D, K, 2)), counts.copy(), n)
+        return cls(Arrays.empty(counts), n)
 
-    def put(self, rows: list[int], drawn: Drawn, counts: np.ndarray) -> None:
-        """A stretch served for deploys `rows` from their requests `counts` (its windows hold the
-        only non-zero figures: the stretches never meet)."""
-        acc, util, svc, rem, ledgers = drawn
-        self.acc[rows] += acc
-        self.util[rows] += util
-        self.svc[rows] += svc
-        self.rem[rows] -= counts - rem
+    def serve(
+        self, rows: list[int], cuts: list[Pieces], fixed: ServingFixed, rng: np.random.Generator, W: float
+    ) -> None:
+        """A stretch served for deploys `rows` along their pieces, into their rows (the stretches of
+        one deploy never meet)."""
+        drawn = serve_apart(cuts, fixed, None, rng, W, into=(self.held, rows))
         for at, j in enumerate(rows):
-            self.ledgers[j].append(ledgers[at])
+            self.ledgers[j].append(drawn[4][at])
 
     def block(self, rows: list[int], segs: list[list[tuple[float, Snapshot]]], window_s: float) -> Block:
         """Deploys `rows` as a block, for judging their looks."""

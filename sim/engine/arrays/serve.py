@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,23 @@ class Block:
         )
 
 
+class Arrays(NamedTuple):
+    """Deploys' arrays window by window (first axis: the deploy), written in place as their
+    stretches are served: windows no stretch has served hold zeros (and all their requests)."""
+
+    acc: np.ndarray  # (D, windows, 2, fields)
+    util: np.ndarray  # (D, windows, 2)
+    svc: np.ndarray  # (D, windows, 2)
+    rem: np.ndarray  # (D, windows, S + 1), C-contiguous: served through a flat view
+
+    @classmethod
+    def empty(cls, counts: np.ndarray) -> Arrays:
+        """Nothing served yet of these requests (deploys × windows × columns)."""
+        D, K = counts.shape[:2]
+        fields = len(Telemetry.FIELDS)
+        return cls(np.zeros((D, K, 2, fields)), np.zeros((D, K, 2)), np.zeros((D, K, 2)), counts.copy())
+
+
 def _share(dt: float, left: float) -> float:
     return 1.0 if left <= 0.0 else min(dt / left, 1.0)
 
@@ -69,15 +86,29 @@ def _shares(dt: np.ndarray, left: np.ndarray) -> np.ndarray:
 
 
 def serve_block(
-    cut: Pieces, fixed: ServingFixed, counts: np.ndarray, rng: np.random.Generator, window_s: float
+    cut: Pieces,
+    fixed: ServingFixed,
+    counts: np.ndarray,
+    rng: np.random.Generator,
+    window_s: float,
+    *,
+    into: tuple[Arrays, list[int] | slice] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
     """Serve D deploys' requests (counts: deploys × windows × (segments + synthetic)) along the same
     pieces, one after the other as the tape would, every deploy in the same numpy calls: their
-    telemetry's arrays, the requests left undrawn and each deploy's ledger rows."""
-    D, n_windows, S1 = counts.shape
+    telemetry's arrays, the requests left undrawn and each deploy's ledger rows.
+
+    Args:
+        into: arrays to serve into, and the rows of them these deploys are (their requests there
+            are `counts`): only the windows served are written, so a long watch's quiet end is
+            never touched; by default arrays of their own.
+    """
+    D, S1 = counts.shape[0], counts.shape[2]
+    arrays, rows = into if into is not None else (Arrays.empty(counts), slice(None))
     k, start, dt, shared = cut.k, cut.start, cut.dt, cut.shared
     m, W = len(k), window_s
-    rem = counts.copy()
+    k0, k1 = int(k[0]), int(k[-1]) + 1
+    rem = arrays.rem[rows, :k1]  # the served windows' requests (a view for a slice of rows)
     taken = rem[:, k]  # a copy (fancy indexing)
     last = m - 1
     if not shared or shared[-1] != last:  # the last piece, alone in its window, may end before it
@@ -91,6 +122,8 @@ def serve_block(
         f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
         taken[:, i] = rem[:, ki] if f >= 1.0 - _EPS else sampling.binomial(rng, rem[:, ki], f)
         rem[:, ki] -= taken[:, i]
+    if not isinstance(rows, slice):
+        arrays.rem[rows, :k1] = rem
     stretch = Stretch(
         cut.snaps,
         np.tile(cut.which, D),
@@ -108,16 +141,12 @@ def serve_block(
         return np.full((D, m, *tail), x, dtype)
 
     fields = len(Telemetry.FIELDS)
-    rows = Telemetry.fields_of(served)
-    k0, k1 = int(k[0]), int(k[-1]) + 1
+    rows_ = Telemetry.fields_of(served)
     first = np.searchsorted(k, np.arange(k0, k1))
-    acc = np.zeros((D, n_windows, 2, fields))
-    acc[:, k0:k1] = np.add.reduceat(rows.reshape(D, m, 2, fields), first, axis=1)
-    util = np.zeros((D, n_windows, 2))
-    util[:, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
-    svc = np.zeros((D, n_windows, 2))
-    svc[:, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
-    svc[:, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
+    arrays.acc[rows, k0:k1] = np.add.reduceat(rows_.reshape(D, m, 2, fields), first, axis=1)
+    arrays.util[rows, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
+    arrays.svc[rows, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
+    arrays.svc[rows, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
     down = served.down
     # Every deploy of the block meets the same states: deploy 0's rows say where nobody is up (one
     # state for every piece gives one value).
@@ -140,23 +169,39 @@ def serve_block(
         }
         for d in range(D)
     ]
-    return acc, util, svc, rem, ledgers
+    return arrays.acc, arrays.util, arrays.svc, arrays.rem, ledgers
 
 
 def serve_apart(
-    cuts: Sequence[Pieces], fixed: ServingFixed, counts: np.ndarray, rng: np.random.Generator, window_s: float
+    cuts: Sequence[Pieces],
+    fixed: ServingFixed,
+    counts: np.ndarray | None,
+    rng: np.random.Generator,
+    window_s: float,
+    *,
+    into: tuple[Arrays, list[int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
     """`serve_block` for deploys each along its own pieces (counts: deploys × windows × columns):
-    each deploy's requests taken piece by piece, then every deploy's pieces in one `serve` call."""
-    D, n_windows, S1 = counts.shape
+    each deploy's requests taken piece by piece, then every deploy's pieces in one `serve` call.
+
+    Args:
+        into: as for `serve_block` (the requests are then read from its arrays: `counts` may be
+            None); the windows served here must not have been served into them before.
+    """
+    if into is None:
+        assert counts is not None
+        arrays, rows = Arrays.empty(counts), list(range(len(counts)))
+    else:
+        arrays, rows = into
+    n_windows, S1 = arrays.rem.shape[1:]
     W = window_s
     sizes = [len(c.k) for c in cuts]
     ends = np.cumsum([0, *sizes])
     k_all = np.concatenate([c.k for c in cuts])
     start_all = np.concatenate([c.start for c in cuts])
     dt_all = np.concatenate([c.dt for c in cuts])
-    g = np.repeat(np.arange(D) * n_windows, sizes) + k_all  # (deploy, window) as one index
-    flat = counts.reshape(D * n_windows, S1).copy()
+    g = np.repeat(np.asarray(rows) * n_windows, sizes) + k_all  # (deploy, window) as one index
+    flat = arrays.rem.reshape(-1, S1)  # a view: the requests are taken in place
     taken = flat[g]  # a copy (fancy indexing)
     # A deploy's last piece, alone in its window, may end before it; pieces sharing a window take
     # its requests one after the other: every deploy's first such pieces at once, then the seconds.
@@ -186,7 +231,6 @@ def serve_apart(
                 take[part] = rng.binomial(take[part], f[part][:, None])
             taken[rows] = take
             flat[w] -= take
-    rem = flat.reshape(D, n_windows, S1)
     # States recur across deploys (alike, if not the same object): each distinct one listed once.
     snaps: list[Snapshot] = []
     index: dict[bytes, int] = {}
@@ -213,15 +257,12 @@ def serve_apart(
         fixed,
     )
     first = np.flatnonzero(np.r_[True, np.diff(g) != 0])
-    fields = len(Telemetry.FIELDS)
     M = len(k_all)
-    rows = Telemetry.fields_of(served)
+    per_piece = Telemetry.fields_of(served)
     at = g[first]
-    acc = np.zeros((D * n_windows, 2, fields))
-    acc[at] = np.add.reduceat(rows, first, axis=0)
-    util = np.zeros((D * n_windows, 2))
+    acc, util, svc = (a.reshape(-1, *a.shape[2:]) for a in arrays[:3])  # views
+    acc[at] = np.add.reduceat(per_piece, first, axis=0)
     util[at] = np.maximum.reduceat(served.util, first, axis=0)
-    svc = np.zeros((D * n_windows, 2))
     svc[at, 0] = np.add.reduceat(np.broadcast_to(served.svc_user, (M,)), first)
     svc[at, 1] = np.add.reduceat(np.broadcast_to(served.svc_err, (M,)), first)
     S = S1 - 1
@@ -248,8 +289,7 @@ def serve_apart(
                 "down": down[sl],
             }
         )
-    shape = (D, n_windows)
-    return acc.reshape(*shape, 2, fields), util.reshape(*shape, 2), svc.reshape(*shape, 2), rem, ledgers
+    return arrays.acc, arrays.util, arrays.svc, arrays.rem, ledgers
 
 
 def draw_block(
@@ -284,24 +324,26 @@ def draw_block(
             lean[j] = None
     in_block = set(together)
     apart = [j for j in range(len(deploys)) if j not in in_block]
-    groups: list[tuple[list[int], tuple[Any, ...]]] = []
     tails: list[Tail | None] = [None] * len(deploys)
+    into = Arrays.empty(counts)  # each group served into the block's rows: only its served windows touched
+    ledgers: list[dict[str, np.ndarray]] = [{} for _ in deploys]
     if shared is not None and together:
         cut = shared.pieces if lean[together[0]] is None else shared.head
-        groups.append((together, serve_block(cut, shared.fixed, counts[together], rng, W)))
+        rows: list[int] | slice = slice(None) if len(together) == len(deploys) else together
+        drawn = serve_block(cut, shared.fixed, counts[together], rng, W, into=(into, rows))
+        for j, ledger in zip(together, drawn[4], strict=True):
+            ledgers[j] = ledger
         if lean[together[0]] is not None:
-            _draw_tails(together, (segments, lean, end_k), counts, groups[-1][1], tails, rng=rng)
+            _draw_tails(together, (segments, lean, end_k), counts, into, tails, rng=rng)
     if apart:
         cuts = [_cut(each[j], segments[j], lean[j], W) for j in apart]
-        groups.append((apart, serve_apart(cuts, each[apart[0]].fixed, counts[apart], rng, W)))
-        for at, j in enumerate(apart):
+        drawn = serve_apart(cuts, each[apart[0]].fixed, None, rng, W, into=(into, apart))
+        for j, ledger in zip(apart, drawn[4], strict=True):
+            ledgers[j] = ledger
+        for j in apart:
             if lean[j] is not None:
-                _draw_tails([j], (segments, lean, end_k), counts, groups[-1][1], tails, rng=rng, at=at)
-    if len(groups) == 1:  # every deploy of the block in one group, in order
-        acc, util, svc, rem, ledgers = groups[0][1]
-    else:
-        acc, util, svc, rem, ledgers = _assemble(groups, len(deploys))
-    return Block(acc, util, svc, rem, ledgers, segments, tails, W)
+                _draw_tails([j], (segments, lean, end_k), counts, into, tails, rng=rng)
+    return Block(into.acc, into.util, into.svc, into.rem, ledgers, segments, tails, W)
 
 
 def _lean(
@@ -327,15 +369,14 @@ def _draw_tails(
     members: list[int],
     where: tuple[list[list[tuple[float, Snapshot]]], list[int | None], float],
     counts: np.ndarray,
-    drawn: tuple[Any, ...],
+    into: Arrays,
     tails: list[Tail | None],
     *,
     rng: np.random.Generator,
-    at: int = 0,
 ) -> None:
-    """The lean stretch of deploys `members` of the block (rows at.. of their group's draws; one
-    start for them all; `where`: every deploy's states, lean start, and the end of the watch): their
-    failures drawn, the service's figures and requests filled in."""
+    """The lean stretch of deploys `members` of the block (one start for them all; `where`: every
+    deploy's states, lean start, and the end of the watch): their failures drawn, the service's
+    figures and requests filled in."""
     segments, lean, end_k = where
     j0 = members[0]
     k0, snap = lean[j0], segments[j0][-1][1]
@@ -344,25 +385,8 @@ def _draw_tails(
     c = counts[members, k0:k1]  # (deploys, windows, S + 1)
     users = np.add.reduce(c[..., :-1], axis=-1)
     err = draw_failures(snap, users, rng)
-    svc, rem = drawn[2], drawn[3]
-    rows = slice(at, at + len(members))
-    svc[rows, k0:k1, 0] = users
-    svc[rows, k0:k1, 1] = err
-    rem[rows, k0:k1] = 0
+    into.svc[members, k0:k1, 0] = users
+    into.svc[members, k0:k1, 1] = err
+    into.rem[members, k0:k1] = 0
     for n, j in enumerate(members):
         tails[j] = Tail(k0, c[n], err[n], segments[j][-1][1])
-
-
-def _assemble(
-    groups: list[tuple[list[int], tuple[Any, ...]]], D: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
-    """The groups' draws put back in the block's order of deploys."""
-    arrays = [np.empty((D, *groups[0][1][f].shape[1:]), groups[0][1][f].dtype) for f in range(4)]
-    ledgers: list[dict[str, np.ndarray]] = [{} for _ in range(D)]
-    for members, drawn in groups:
-        for f in range(4):
-            arrays[f][members] = drawn[f]
-        for j, ledger in zip(members, drawn[4], strict=True):
-            ledgers[j] = ledger
-    acc, util, svc, rem = arrays
-    return acc, util, svc, rem, ledgers
