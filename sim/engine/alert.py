@@ -201,9 +201,14 @@ class BurnRateAlert(Watcher):
         world: World,
         judge: BurnRateJudge,
         on_fire: dict[str, Callable[[], bool]],
+        silenced: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(env, world)
         self.judge = judge
+        # When the deploy's maintenance silence ends: a firing before then is refused, with nothing
+        # else done, so a scan need not stop at one (recreate's planned outage burns at every
+        # instant of its silence, and each refused firing would cost a scan of its own).
+        self.silenced = silenced
         self.handlers = {t: f for t, f in on_fire.items() if judge.pairs(t)}
         self.on_fire = dict(self.handlers)
         self.step = max(1, round(judge.eval_interval_s / world.window_s))
@@ -259,7 +264,9 @@ class BurnRateAlert(Watcher):
         service = self.service
         self._hit, waits = None, []
         quiet = world.tape.alert_quiet
+        skip_to = self._unsilenced_k()
         for tier, next_k in self.next_k.items():
+            next_k = self.next_k[tier] = max(next_k, skip_to)
             if next_k > last_k:
                 continue
             if quiet:  # the instants up to done_k read only the fill's windows, where no tier fires
@@ -279,6 +286,17 @@ class BurnRateAlert(Watcher):
             return self._hit[1] * W, None
         wake = min(waits, default=math.inf)
         return None, (None if wake > world.limit_s else wake)
+
+    def _unsilenced_k(self) -> int:
+        """The first evaluation instant whose firing the deploy's silence, as it stands, would not
+        refuse (0: none refused). An open-ended silence (a recreate's outage under way) skips
+        nothing: when it ends is not known yet. A finite one only ever moves later (each is set
+        from the clock), and an instant within a microsecond of its end is evaluated as before."""
+        until = -math.inf if self.silenced is None else self.silenced()
+        if not (0.0 < until < math.inf):
+            return 0
+        k = math.floor((until - 1e-6) / self.world.window_s)
+        return (k // self.step) * self.step
 
     def fire(self, at: float) -> bool:
         assert self._hit is not None

@@ -82,7 +82,9 @@ def follow_up(
     if episodes:
         env.process(noise_process(env, episodes, world))
     if scn.safety_net is not None:
-        later.alert = BurnRateAlert(env, world, scn.slo, {"page": later.page, "ticket": later.ticket})
+        later.alert = BurnRateAlert(
+            env, world, scn.slo, {"page": later.page, "ticket": later.ticket}, lambda: later.silenced_until
+        )
         later.alert.start()
     if can_hurt(scn, exo.release):
         slow = slow_share(scn.fleet.latency, exo.release, scn.reports.slow_ms)

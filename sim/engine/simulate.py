@@ -49,7 +49,9 @@ def watchers(env: simpy.Environment, world: World, d: Deploy, scn: Scenario, exo
     users' reports. Started; a follow-up starts its own."""
     out: list[Watcher] = []
     if scn.safety_net is not None:
-        d.alert = BurnRateAlert(env, world, scn.slo, {"page": d.page, "ticket": d.ticket})
+        d.alert = BurnRateAlert(
+            env, world, scn.slo, {"page": d.page, "ticket": d.ticket}, lambda: d.silenced_until
+        )
         out.append(d.alert)
     if can_hurt(scn, exo.release):
         out.append(UserReports(env, world, exo.report_threshold(scn), d.escalated))
