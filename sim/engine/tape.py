@@ -154,6 +154,42 @@ def pieces(
         end[0] = min((k0 + 1) * W, t1)
         end[-1] = t1
         return [segs[-1][1]], k, start, end, np.zeros(len(k), np.int64), []
+    if len(segs) < _MANY_STATES:
+        return _pieces_loop(segs, t0, t1, W)
+    # Many states (a plan's whole run): the loop's arithmetic on arrays, element for element.
+    seg_start = np.array([t for t, _ in segs])
+    a = np.maximum(seg_start, t0)
+    b = np.minimum(np.append(seg_start[1:], math.inf), t1)
+    keep = np.flatnonzero(b > a + _EPS)
+    a, b = a[keep], b[keep]
+    ka = (np.floor_divide(a, W) + _EPS).astype(np.int64)
+    kb = np.ceil(b / W - _EPS).astype(np.int64)
+    lengths = kb - ka
+    if not len(keep) or (lengths <= 0).any():  # a sliver of a state within rounding of a window's edge
+        return _pieces_loop(segs, t0, t1, W)
+    m = len(keep)
+    snaps = [segs[i][1] for i in keep[::-1].tolist()]  # newest first, as the loop lists them
+    ends = np.cumsum(lengths)
+    firsts = ends - lengths
+    k = np.arange(int(ends[-1])) - np.repeat(firsts - ka, lengths)
+    start, end = k * W, (k + 1) * W
+    start[firsts] = np.maximum(ka * W, a)
+    end[ends - 1] = np.minimum(kb * W, b)
+    # Where a state changes inside a window, the last piece before and the first after share it.
+    inside = np.flatnonzero(ka[1:] == kb[:-1] - 1)
+    shared = sorted({int(x) for i in (ends[inside] - 1).tolist() for x in (i, i + 1)})
+    which = np.repeat(np.arange(m - 1, -1, -1), lengths)
+    return snaps, k, start, end, which, shared
+
+
+#: From this many states on, `pieces` works on arrays (fewer are quicker one by one).
+_MANY_STATES = 8
+
+
+def _pieces_loop(
+    segs: list[tuple[float, Snapshot]], t0: float, t1: float, W: float
+) -> tuple[list[Snapshot], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """`pieces` state by state."""
     # Each state's stretch [a, b) covers windows ka..kb-1; only its first piece starts late (at a)
     # and only its last may end early (at b).
     snaps: list[Snapshot] = []
