@@ -25,7 +25,8 @@ def layouts(draw: st.DrawFn) -> tuple[list[tuple[float, object]], float, float, 
         if kind == "edge":
             t = (np.floor(t / W) + draw(st.integers(1, 30))) * W
         elif kind == "near":
-            t = (np.floor(t / W) + draw(st.integers(1, 30))) * W + draw(st.sampled_from([-1e-10, 1e-10, 3e-9]))
+            off = draw(st.sampled_from([-1e-10, 1e-10, 3e-9]))
+            t = (np.floor(t / W) + draw(st.integers(1, 30))) * W + off
         elif kind == "inside":
             t += draw(st.floats(0.01, 30.0)) * W
         else:

@@ -190,9 +190,9 @@ def serve_apart(
     """
     if into is None:
         assert counts is not None
-        arrays, rows = Arrays.empty(counts), list(range(len(counts)))
+        arrays, members = Arrays.empty(counts), list(range(len(counts)))
     else:
-        arrays, rows = into
+        arrays, members = into
     n_windows, S1 = arrays.rem.shape[1:]
     W = window_s
     sizes = [len(c.k) for c in cuts]
@@ -200,7 +200,7 @@ def serve_apart(
     k_all = np.concatenate([c.k for c in cuts])
     start_all = np.concatenate([c.start for c in cuts])
     dt_all = np.concatenate([c.dt for c in cuts])
-    g = np.repeat(np.asarray(rows) * n_windows, sizes) + k_all  # (deploy, window) as one index
+    g = np.repeat(np.asarray(members) * n_windows, sizes) + k_all  # (deploy, window) as one index
     flat = arrays.rem.reshape(-1, S1)  # a view: the requests are taken in place
     taken = flat[g]  # a copy (fancy indexing)
     # A deploy's last piece, alone in its window, may end before it; pieces sharing a window take
