@@ -459,3 +459,36 @@ def test_the_alert_skips_a_fill_it_fires_nowhere_over_and_the_row_is_the_same(
         assert runs[True][1] < runs[False][1], (i, runs)
         checked += 1
     assert checked > 10
+
+
+#: Noisy neighbours that only slow requests, several a deploy (an episode every 20 minutes); a
+#: touchy alert hands some deploys over in their lean stretch, past an episode's edge.
+SLOWED = ["noise.episodes_per_hour=3", "noise.error_rate=0"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "overrides"),
+    [("progressive", SLOWED), ("canary", SLOWED), ("recreate", [*SLOWED, *PAGED])],
+    ids=["progressive", "canary", "recreate-paged"],
+)
+def test_latency_only_noise_is_laid_on_the_plans_draws(strategy: str, overrides: list[str]) -> None:
+    """A deploy a noisy neighbour only slows is served along its plan with the others, the windows an
+    episode's edge falls inside served again under its own states and its latency laid on: its row is
+    still the event engine's row over its traffic, deploy by deploy (and the case is exercised: most
+    deploys meet episodes, with edges inside windows of the served head and of the lean stretch)."""
+    # (The touchy alert hands most deploys over: few follow the plan there.)
+    _rows_are_the_event_engines("default", strategy, overrides, followers=0 if PAGED[0] in overrides else 20)
+    scn = sim.load_scenario("default", overrides=overrides)
+    exos = _draws(scn, 4, range(arrays.BLOCK))
+    plans, members = block_plans(scn, strategy, _covered(exos, 0), 4)
+    drawn = arrays.draw_block(scn, plans, members, 4, 0)
+    slowed = [j for j, (_, exo) in enumerate(members) if exo.episodes]
+    assert len(slowed) > len(members) // 2
+    in_tail = [j for j in slowed if drawn.tails[j] is not None and drawn.tails[j].redrawn]
+    assert len(in_tail) > 5
+    # A window served again holds the pieces its episode's edge cuts it into, in time order.
+    j = in_tail[0]
+    ledger = drawn.fill(plans if isinstance(plans, arrays.Plan) else plans[j], j).ledger
+    k = drawn.tails[j].redrawn[0]
+    assert (ledger["k"] == k).sum() >= 2
+    assert (np.diff(ledger["t0"]) > 0).all()

@@ -3,6 +3,7 @@ deploy in the same numpy calls, into the telemetry, ledger and requests the even
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -12,10 +13,11 @@ import numpy as np
 from ...config.scenario import Scenario
 from ...core import rng as streams
 from ...core import sampling
-from ..exogenous import Exogenous
+from ..exogenous import Episode, Exogenous
 from ..serving import ServingFixed, Snapshot, Stretch, serve
-from ..tape import Fill
+from ..tape import Fill, pieces
 from ..telemetry import Telemetry
+from ..world import background, noise_changes
 from .plan import Pieces, Plan, pieces_of
 from .tail import Tail, draw_failures, fits, tail_from
 
@@ -44,9 +46,14 @@ class Block:
             served = tail.served(plan.fixed, self.window_s)
             sl = slice(tail.k0, tail.k0 + len(tail.err))
             acc, util = acc.copy(), util.copy()
+            again = list(tail.redrawn)  # windows served in full since (a noisy neighbour's edge)
+            kept = acc[again], util[again]
             acc[sl], util[sl] = tail.telemetry(served)
+            acc[again], util[again] = kept
             rows = tail.ledger(served, self.window_s)
             ledger = {name: np.concatenate([col, rows[name]]) for name, col in ledger.items()}
+            if again:
+                ledger = _in_time_order(ledger)
         return Fill(
             self.segments[j],
             plan.steps,
@@ -314,11 +321,16 @@ def draw_block(
         plan.segments if not exo.episodes else plan.segments_of(exo)
         for plan, (_, exo) in zip(each, deploys, strict=True)
     ]
+    # A noisy neighbour that only slows requests changes nothing a block draws but the latency:
+    # such a deploy is served along its plan's states with the others, and its episodes laid on
+    # afterwards (`_lay_noise`). The states each deploy is served along:
+    slowed = [j for j, (_, exo) in enumerate(deploys) if exo.episodes and latency_only(exo)]
+    along = list(segments)
+    for j in slowed:
+        along[j] = each[j].segments
     # Where each deploy's lean stretch begins (None: served in full to the end).
-    lean = [
-        _lean(plan, segs, counts[j], W) for j, (plan, segs) in enumerate(zip(each, segments, strict=True))
-    ]
-    together = [j for j, (_, exo) in enumerate(deploys) if not exo.episodes] if shared is not None else []
+    lean = [_lean(plan, segs, counts[j], W) for j, (plan, segs) in enumerate(zip(each, along, strict=True))]
+    together = [j for j in range(len(deploys)) if along[j] is each[j].segments] if shared is not None else []
     if together and len({lean[j] for j in together}) > 1:  # one cut for the group: all lean, or none
         for j in together:
             lean[j] = None
@@ -334,15 +346,17 @@ def draw_block(
         for j, ledger in zip(together, drawn[4], strict=True):
             ledgers[j] = ledger
         if lean[together[0]] is not None:
-            _draw_tails(together, (segments, lean, end_k), counts, into, tails, rng=rng)
+            _draw_tails(together, (along, lean, end_k), counts, into, tails, rng=rng)
     if apart:
-        cuts = [_cut(each[j], segments[j], lean[j], W) for j in apart]
+        cuts = [_cut(each[j], along[j], lean[j], W) for j in apart]
         drawn = serve_apart(cuts, each[apart[0]].fixed, None, rng, W, into=(into, apart))
         for j, ledger in zip(apart, drawn[4], strict=True):
             ledgers[j] = ledger
         for j in apart:
             if lean[j] is not None:
-                _draw_tails([j], (segments, lean, end_k), counts, into, tails, rng=rng)
+                _draw_tails([j], (along, lean, end_k), counts, into, tails, rng=rng)
+    if slowed:
+        _lay_noise(slowed, (each, deploys, segments), (counts, end_k, W), (into, ledgers, tails), rng=rng)
     return Block(into.acc, into.util, into.svc, into.rem, ledgers, segments, tails, W)
 
 
@@ -390,3 +404,112 @@ def _draw_tails(
     into.rem[members, k0:k1] = 0
     for n, j in enumerate(members):
         tails[j] = Tail(k0, c[n], err[n], segments[j][-1][1])
+
+
+def latency_only(exo: Exogenous) -> bool:
+    """Whether every noisy-neighbour episode a deploy meets only slows requests (adds no failures):
+    then it changes nothing a block draws but the latency."""
+    return all(e.error_rate == 0.0 for e in exo.episodes)
+
+
+def _lay_noise(
+    slowed: list[int],
+    where: tuple[Sequence[Plan], Sequence[tuple[int, Exogenous]], list[list[tuple[float, Snapshot]]]],
+    drawn: tuple[np.ndarray, int, float],
+    held: tuple[Arrays, list[dict[str, np.ndarray]], list[Tail | None]],
+    *,
+    rng: np.random.Generator,
+) -> None:
+    """Lay the latency-only noisy neighbours of deploys `slowed` (served along their plan's states)
+    on their draws (`where`: every deploy's plan, draws and own states; `drawn`: the block's
+    requests, the end of the watch in windows and the window's length; `held`: the block's arrays,
+    ledgers and lean stretches). A window an episode begins or ends inside is served again in full
+    under the deploy's own states, from its requests (the tape splits it there: pieces by time, each
+    its own latency); every other window keeps its draws — the requests, routing and failures of a
+    state whose failure probability the episode leaves as it is — and its latency is the episodes'
+    factor times the plan's, as a state with them in force gives it. Exact in distribution: which
+    windows are served again depends on the episodes alone, not on anything drawn."""
+    each, deploys, segments = where
+    counts, end_k, W = drawn
+    into, ledgers, tails = held
+    again: dict[int, list[int]] = {}
+    changes = {j: noise_changes(deploys[j][1].episodes) for j in slowed}
+    for j in slowed:
+        ks: set[int] = set()
+        for t, _ in changes[j]:
+            k = math.floor(t / W + _EPS)
+            if 0.0 < t < end_k * W and abs(t - k * W) > _EPS and abs(t - (k + 1) * W) > _EPS:
+                ks.add(k)
+        if ks:
+            again[j] = sorted(ks)
+    if again:
+        js = list(again)
+        cuts = [_windows_cut(segments[j], again[j], W) for j in js]
+        for j in js:
+            into.rem[j, again[j]] = counts[j, again[j]]  # its earlier draws there are dropped
+        got = serve_apart(cuts, each[js[0]].fixed, None, rng, W, into=(into, js))
+        for at, j in enumerate(js):
+            ledgers[j] = _spliced(ledgers[j], got[4][at], again[j])
+    base = each[0].base_error
+    for j in slowed:
+        redo = again.get(j, [])
+        lat = _latency(changes[j], end_k, W, base)
+        lat[redo] = 1.0  # served again under its own states: its latency is already theirs
+        tail = tails[j]
+        k_lean = end_k if tail is None else tail.k0
+        into.acc[j, :k_lean, :, Telemetry.LATW] *= lat[:k_lean]
+        into.acc[j, :k_lean, :, Telemetry.LATW_ON] *= lat[:k_lean]
+        if tail is not None:
+            late = tuple(k for k in redo if k >= tail.k0)
+            tails[j] = tail._replace(noise=lat[tail.k0 : end_k], redrawn=late)
+
+
+def _latency(
+    changes: list[tuple[float, tuple[Episode, ...]]], end_k: int, W: float, base_error: float
+) -> np.ndarray:
+    """Per window (end_k × slot) the latency factor of the episodes in force over it (`changes`: when
+    they begin and end, `world.noise_changes`; a window they begin or end inside takes the state at
+    its middle: such windows are served again)."""
+    times = np.array([t for t, _ in changes])
+    table = np.array([(1.0, 1.0)] + [background(active, base_error).lat for _, active in changes])
+    mids = (np.arange(end_k) + 0.5) * W
+    return table[np.searchsorted(times, mids, side="right")]
+
+
+def _windows_cut(segments: list[tuple[float, Snapshot]], ks: list[int], W: float) -> Pieces:
+    """The pieces of windows `ks` (in order) under these states, as one cut."""
+    parts = [pieces(segments, k * W, (k + 1) * W, W) for k in ks]
+    snaps: list[Snapshot] = []
+    index: dict[int, int] = {}
+    which, shared, at = [], [], 0
+    for snaps_k, k_arr, _, _, which_k, shared_k in parts:
+        local = []
+        for snap in snaps_k:
+            if id(snap) not in index:
+                index[id(snap)] = len(snaps)
+                snaps.append(snap)
+            local.append(index[id(snap)])
+        which.append(np.asarray(local)[which_k])
+        shared += [at + i for i in shared_k]
+        at += len(k_arr)
+    return Pieces(
+        snaps,
+        np.concatenate(which),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] - p[2] for p in parts]),
+        shared,
+    )
+
+
+def _spliced(
+    ledger: dict[str, np.ndarray], rows: dict[str, np.ndarray], ks: list[int]
+) -> dict[str, np.ndarray]:
+    """A ledger with its rows of windows `ks` (if it has any) replaced by `rows`, in time order."""
+    keep = ~np.isin(ledger["k"], ks)
+    return _in_time_order({name: np.concatenate([col[keep], rows[name]]) for name, col in ledger.items()})
+
+
+def _in_time_order(ledger: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    order = np.argsort(ledger["t0"], kind="stable")
+    return {name: col[order] for name, col in ledger.items()}

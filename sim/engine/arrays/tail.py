@@ -87,6 +87,10 @@ class Tail(NamedTuple):
     counts: np.ndarray  # (windows, S + 1)
     err: np.ndarray  # (windows,)
     snap: Snapshot
+    # Latency-only noisy neighbours (`serve._lay_noise`): each window's latency factor by slot, and
+    # the windows an episode's edge falls inside, served in full apart from the stretch.
+    noise: np.ndarray | None = None
+    redrawn: tuple[int, ...] = ()
 
     def served(self, fixed: ServingFixed, window_s: float) -> Served:
         """The stretch as `serving` would have served it, given the failures drawn."""
@@ -101,7 +105,8 @@ class Tail(NamedTuple):
             user=user,
             syn=syn,
             err=err,
-            mult=fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * snap.noise_lat,
+            mult=fleet.queueing_factor(util, fixed.ref_util, fixed.workers)
+            * (snap.noise_lat if self.noise is None else snap.noise_lat * self.noise),
             profile=None,
             util=util,
             svc_user=np.add.reduce(self.counts[:, :S], axis=1),
@@ -118,7 +123,7 @@ class Tail(NamedTuple):
         n, S = len(self.err), self.counts.shape[1] - 1
         k = served.k
         t0 = k * window_s
-        return {
+        rows = {
             "t0": t0,
             "dt": (k + 1) * window_s - t0,  # as the tape cuts windows
             "k": k,
@@ -129,6 +134,10 @@ class Tail(NamedTuple):
             "share": np.array(served.share),
             "down": np.zeros(n, bool),
         }
+        if not self.redrawn:
+            return rows
+        keep = ~np.isin(k, self.redrawn)  # their rows are the block's, served in full
+        return {name: col[keep] for name, col in rows.items()}
 
     def telemetry(self, served: Served) -> tuple[np.ndarray, np.ndarray]:
         """The telemetry's arrays over the stretch: (windows, 2, fields) and utilisation."""
