@@ -468,14 +468,15 @@ SLOWED = ["noise.episodes_per_hour=3", "noise.error_rate=0"]
 
 @pytest.mark.parametrize(
     ("strategy", "overrides"),
-    [("progressive", SLOWED), ("canary", SLOWED), ("recreate", [*SLOWED, *PAGED])],
-    ids=["progressive", "canary", "recreate-paged"],
+    [("progressive", SLOWED), ("blue_green", SLOWED), ("recreate", [*SLOWED, *PAGED])],
+    ids=["progressive", "blue_green", "recreate-paged"],
 )
 def test_latency_only_noise_is_laid_on_the_plans_draws(strategy: str, overrides: list[str]) -> None:
-    """A deploy a noisy neighbour only slows is served along its plan with the others, the windows an
-    episode's edge falls inside served again under its own states and its latency laid on: its row is
-    still the event engine's row over its traffic, deploy by deploy (and the case is exercised: most
-    deploys meet episodes, with edges inside windows of the served head and of the lean stretch)."""
+    """A deploy a noisy neighbour only slows is served along its plan with the others (a plan for all
+    deploys: one of a deploy's own is served apart anyway), the windows an episode's edge falls inside
+    served again under its own states and its latency laid on: its row is still the event engine's
+    row over its traffic, deploy by deploy (and the case is exercised: most deploys meet episodes,
+    with edges inside windows of the served head and of the lean stretch)."""
     # (The touchy alert hands most deploys over: few follow the plan there.)
     _rows_are_the_event_engines("default", strategy, overrides, followers=0 if PAGED[0] in overrides else 20)
     scn = sim.load_scenario("default", overrides=overrides)

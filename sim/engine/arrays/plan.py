@@ -116,6 +116,26 @@ def segments_along(
     return out
 
 
+def states_within(
+    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, span: tuple[float, float]
+) -> list[tuple[float, Snapshot]]:
+    """`segments_along` of a good release cut to what `tape.pieces` reads of [t0, t1) (`span`): the
+    entry in force at t0 (at some time no later than t0) and every entry after it before t1."""
+    t0, t1 = span
+    world = run.world
+    routing, base_error = world.routing_fixed, world.scn.fleet.error_rate
+    noise = noise_changes(exo.episodes)
+    before = [t for t, _ in states if t <= t0] + [t for t, _ in noise if t <= t0]
+    within = {t for t, _ in states if t0 < t < t1} | {t for t, _ in noise if t0 < t < t1}
+    times = [max(before), *sorted(within)]
+    out: list[tuple[float, Snapshot]] = []
+    for t in times:
+        state = next(x for u, x in reversed(states) if u <= t)
+        active = next((a for u, a in reversed(noise) if u <= t), ())
+        out.append((t, route(routing, state, background(active, base_error)).snapshot))
+    return out
+
+
 def _armed(
     states: list[tuple[float, RoutingState]],
     release: Release,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,7 +18,7 @@ from ..serving import ServingFixed, Snapshot, Stretch, serve
 from ..tape import Fill, pieces
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
-from .plan import Pieces, Plan, pieces_of
+from .plan import Pieces, Plan, pieces_of, states_within
 from .tail import Tail, draw_failures, fits, tail_from
 
 _EPS = 1e-9
@@ -35,13 +35,17 @@ class Block:
     svc: np.ndarray  # (D, windows, 2)
     rem: np.ndarray  # (D, windows, S + 1)
     ledgers: list[dict[str, np.ndarray]]
-    segments: list[list[tuple[float, Snapshot]]]
+    segments: list[list[tuple[float, Snapshot]] | None]  # None: its plan's with its noisy neighbours'
     tails: list[Tail | None]
     window_s: float
+    noisy: dict[int, Exogenous] = field(default_factory=dict)  # the draws of those made on demand
 
     def fill(self, plan: Plan, j: int) -> Fill:
         """Deploy j's draws for the event engine, its lean stretch worked out in full."""
         acc, util, ledger, tail = self.acc[j], self.util[j], self.ledgers[j], self.tails[j]
+        segments = self.segments[j]
+        if segments is None:  # (a noisy neighbour's states are worked out for a deploy handed over)
+            segments = plan.segments_of(self.noisy[j])
         if tail is not None:
             served = tail.served(plan.fixed, self.window_s)
             sl = slice(tail.k0, tail.k0 + len(tail.err))
@@ -55,7 +59,7 @@ class Block:
             if again:
                 ledger = _in_time_order(ledger)
         return Fill(
-            self.segments[j],
+            segments,
             plan.steps,
             plan.end,
             self.rem[j],
@@ -317,17 +321,20 @@ def draw_block(
     each: list[Plan] = [plans] * len(deploys) if isinstance(plans, Plan) else list(plans)
     counts = np.stack([exo.traffic.counts for _, exo in deploys])
     end_k = round(each[0].end / W)  # the watch ends on a window's edge wherever a stretch is lean
-    segments = [
-        plan.segments if not exo.episodes else plan.segments_of(exo)
-        for plan, (_, exo) in zip(each, deploys, strict=True)
-    ]
     # A noisy neighbour that only slows requests changes nothing a block draws but the latency:
     # such a deploy is served along its plan's states with the others, and its episodes laid on
-    # afterwards (`_lay_noise`). The states each deploy is served along:
-    slowed = [j for j, (_, exo) in enumerate(deploys) if exo.episodes and latency_only(exo)]
-    along = list(segments)
-    for j in slowed:
-        along[j] = each[j].segments
+    # afterwards (`_lay_noise`); its own states are made only if the event engine takes it over.
+    # (A deploy with a plan of its own is served apart anyway: there it saves nothing, measured.)
+    slowed = [
+        j for j, (_, exo) in enumerate(deploys) if shared is not None and exo.episodes and latency_only(exo)
+    ]
+    lazy = set(slowed)
+    segments: list[list[tuple[float, Snapshot]] | None] = [
+        None if j in lazy else plan.segments if not exo.episodes else plan.segments_of(exo)
+        for j, (plan, (_, exo)) in enumerate(zip(each, deploys, strict=True))
+    ]
+    # The states each deploy is served along:
+    along = [plan.segments if segs is None else segs for plan, segs in zip(each, segments, strict=True)]
     # Where each deploy's lean stretch begins (None: served in full to the end).
     lean = [_lean(plan, segs, counts[j], W) for j, (plan, segs) in enumerate(zip(each, along, strict=True))]
     together = [j for j in range(len(deploys)) if along[j] is each[j].segments] if shared is not None else []
@@ -356,8 +363,9 @@ def draw_block(
             if lean[j] is not None:
                 _draw_tails([j], (along, lean, end_k), counts, into, tails, rng=rng)
     if slowed:
-        _lay_noise(slowed, (each, deploys, segments), (counts, end_k, W), (into, ledgers, tails), rng=rng)
-    return Block(into.acc, into.util, into.svc, into.rem, ledgers, segments, tails, W)
+        _lay_noise(slowed, (each, deploys), (counts, end_k, W), (into, ledgers, tails), rng=rng)
+    noisy = {j: deploys[j][1] for j in slowed}
+    return Block(into.acc, into.util, into.svc, into.rem, ledgers, segments, tails, W, noisy)
 
 
 def _lean(
@@ -414,22 +422,22 @@ def latency_only(exo: Exogenous) -> bool:
 
 def _lay_noise(
     slowed: list[int],
-    where: tuple[Sequence[Plan], Sequence[tuple[int, Exogenous]], list[list[tuple[float, Snapshot]]]],
+    where: tuple[Sequence[Plan], Sequence[tuple[int, Exogenous]]],
     drawn: tuple[np.ndarray, int, float],
     held: tuple[Arrays, list[dict[str, np.ndarray]], list[Tail | None]],
     *,
     rng: np.random.Generator,
 ) -> None:
     """Lay the latency-only noisy neighbours of deploys `slowed` (served along their plan's states)
-    on their draws (`where`: every deploy's plan, draws and own states; `drawn`: the block's
-    requests, the end of the watch in windows and the window's length; `held`: the block's arrays,
-    ledgers and lean stretches). A window an episode begins or ends inside is served again in full
-    under the deploy's own states, from its requests (the tape splits it there: pieces by time, each
-    its own latency); every other window keeps its draws — the requests, routing and failures of a
-    state whose failure probability the episode leaves as it is — and its latency is the episodes'
-    factor times the plan's, as a state with them in force gives it. Exact in distribution: which
-    windows are served again depends on the episodes alone, not on anything drawn."""
-    each, deploys, segments = where
+    on their draws (`where`: every deploy's plan and draws; `drawn`: the block's requests, the end
+    of the watch in windows and the window's length; `held`: the block's arrays, ledgers and lean
+    stretches). A window an episode begins or ends inside is served again in full under the
+    deploy's own states, from its requests (the tape splits it there: pieces by time, each its own
+    latency); every other window keeps its draws — the requests, routing and failures of a state
+    whose failure probability the episode leaves as it is — and its latency is the episodes' factor
+    times the plan's, as a state with them in force gives it. Exact in distribution: which windows
+    are served again depends on the episodes alone, not on anything drawn."""
+    each, deploys = where
     counts, end_k, W = drawn
     into, ledgers, tails = held
     again: dict[int, list[int]] = {}
@@ -444,24 +452,31 @@ def _lay_noise(
             again[j] = sorted(ks)
     if again:
         js = list(again)
-        cuts = [_windows_cut(segments[j], again[j], W) for j in js]
+        cuts = [_windows_cut(each[j], deploys[j][1], again[j], W) for j in js]
         for j in js:
             into.rem[j, again[j]] = counts[j, again[j]]  # its earlier draws there are dropped
         got = serve_apart(cuts, each[js[0]].fixed, None, rng, W, into=(into, js))
         for at, j in enumerate(js):
-            ledgers[j] = _spliced(ledgers[j], got[4][at], again[j])
+            tail = tails[j]
+            k_lean = end_k if tail is None else tail.k0
+            rows = got[4][at]
+            early = rows["k"] < k_lean
+            if early.any():  # a row reads these: spliced into its ledger now
+                head = [k for k in again[j] if k < k_lean]
+                ledgers[j] = _spliced(ledgers[j], {n: c[early] for n, c in rows.items()}, head)
+            if tail is not None and not early.all():  # only a fill reads these
+                late = tuple(k for k in again[j] if k >= tail.k0)
+                tails[j] = tail._replace(redrawn=late, rows={n: c[~early] for n, c in rows.items()})
     base = each[0].base_error
     for j in slowed:
-        redo = again.get(j, [])
         lat = _latency(changes[j], end_k, W, base)
-        lat[redo] = 1.0  # served again under its own states: its latency is already theirs
+        lat[again.get(j, [])] = 1.0  # served again under its own states: its latency is already theirs
         tail = tails[j]
         k_lean = end_k if tail is None else tail.k0
         into.acc[j, :k_lean, :, Telemetry.LATW] *= lat[:k_lean]
         into.acc[j, :k_lean, :, Telemetry.LATW_ON] *= lat[:k_lean]
         if tail is not None:
-            late = tuple(k for k in redo if k >= tail.k0)
-            tails[j] = tail._replace(noise=lat[tail.k0 : end_k], redrawn=late)
+            tails[j] = tails[j]._replace(noise=lat[tail.k0 : end_k])  # type: ignore[union-attr]
 
 
 def _latency(
@@ -476,9 +491,12 @@ def _latency(
     return table[np.searchsorted(times, mids, side="right")]
 
 
-def _windows_cut(segments: list[tuple[float, Snapshot]], ks: list[int], W: float) -> Pieces:
-    """The pieces of windows `ks` (in order) under these states, as one cut."""
-    parts = [pieces(segments, k * W, (k + 1) * W, W) for k in ks]
+def _windows_cut(plan: Plan, exo: Exogenous, ks: list[int], W: float) -> Pieces:
+    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, as one cut."""
+    parts = [
+        pieces(states_within(plan.states, exo, plan.run, (k * W, (k + 1) * W)), k * W, (k + 1) * W, W)
+        for k in ks
+    ]
     snaps: list[Snapshot] = []
     index: dict[int, int] = {}
     which, shared, at = [], [], 0

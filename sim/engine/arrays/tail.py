@@ -91,6 +91,7 @@ class Tail(NamedTuple):
     # the windows an episode's edge falls inside, served in full apart from the stretch.
     noise: np.ndarray | None = None
     redrawn: tuple[int, ...] = ()
+    rows: dict[str, np.ndarray] | None = None  # their ledger rows, served in full
 
     def served(self, fixed: ServingFixed, window_s: float) -> Served:
         """The stretch as `serving` would have served it, given the failures drawn."""
@@ -136,8 +137,11 @@ class Tail(NamedTuple):
         }
         if not self.redrawn:
             return rows
-        keep = ~np.isin(k, self.redrawn)  # their rows are the block's, served in full
-        return {name: col[keep] for name, col in rows.items()}
+        keep = ~np.isin(k, self.redrawn)  # theirs are the rows served in full, in time order
+        assert self.rows is not None
+        both = {name: np.concatenate([col[keep], self.rows[name]]) for name, col in rows.items()}
+        order = np.argsort(both["t0"], kind="stable")
+        return {name: col[order] for name, col in both.items()}
 
     def telemetry(self, served: Served) -> tuple[np.ndarray, np.ndarray]:
         """The telemetry's arrays over the stretch: (windows, 2, fields) and utilisation."""
