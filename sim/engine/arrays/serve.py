@@ -476,7 +476,7 @@ def _lay_noise(
         into.acc[j, :k_lean, :, Telemetry.LATW] *= lat[:k_lean]
         into.acc[j, :k_lean, :, Telemetry.LATW_ON] *= lat[:k_lean]
         if tail is not None:
-            tails[j] = tails[j]._replace(noise=lat[tail.k0 : end_k])  # type: ignore[union-attr]
+            tails[j] = tail._replace(noise=lat[tail.k0 : end_k])
 
 
 def _latency(
