@@ -19,7 +19,7 @@ from ..tape import Fill, pieces
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
 from .plan import Pieces, Plan, pieces_of, states_within
-from .tail import Tail, draw_failures, fits, tail_from
+from .tail import Tail, draw_failures, fits, in_time_order, tail_from
 
 _EPS = 1e-9
 
@@ -57,7 +57,7 @@ class Block:
             rows = tail.ledger(served, self.window_s)
             ledger = {name: np.concatenate([col, rows[name]]) for name, col in ledger.items()}
             if again:
-                ledger = _in_time_order(ledger)
+                ledger = in_time_order(ledger)
         return Fill(
             segments,
             plan.steps,
@@ -492,22 +492,17 @@ def _latency(
 
 
 def _windows_cut(plan: Plan, exo: Exogenous, ks: list[int], W: float) -> Pieces:
-    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, as one cut."""
+    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, as one cut
+    (a state may be listed more than once: `serve_apart` lists each once)."""
     parts = [
         pieces(states_within(plan.states, exo, plan.run, (k * W, (k + 1) * W)), k * W, (k + 1) * W, W)
         for k in ks
     ]
     snaps: list[Snapshot] = []
-    index: dict[int, int] = {}
     which, shared, at = [], [], 0
     for snaps_k, k_arr, _, _, which_k, shared_k in parts:
-        local = []
-        for snap in snaps_k:
-            if id(snap) not in index:
-                index[id(snap)] = len(snaps)
-                snaps.append(snap)
-            local.append(index[id(snap)])
-        which.append(np.asarray(local)[which_k])
+        which.append(which_k + len(snaps))
+        snaps += snaps_k
         shared += [at + i for i in shared_k]
         at += len(k_arr)
     return Pieces(
@@ -525,9 +520,4 @@ def _spliced(
 ) -> dict[str, np.ndarray]:
     """A ledger with its rows of windows `ks` (if it has any) replaced by `rows`, in time order."""
     keep = ~np.isin(ledger["k"], ks)
-    return _in_time_order({name: np.concatenate([col[keep], rows[name]]) for name, col in ledger.items()})
-
-
-def _in_time_order(ledger: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    order = np.argsort(ledger["t0"], kind="stable")
-    return {name: col[order] for name, col in ledger.items()}
+    return in_time_order({name: np.concatenate([col[keep], rows[name]]) for name, col in ledger.items()})

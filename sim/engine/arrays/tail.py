@@ -137,12 +137,18 @@ class Tail(NamedTuple):
         }
         if not self.redrawn:
             return rows
-        keep = ~np.isin(k, self.redrawn)  # theirs are the rows served in full, in time order
+        keep = ~np.isin(k, self.redrawn)  # theirs are the rows served in full
         assert self.rows is not None
-        both = {name: np.concatenate([col[keep], self.rows[name]]) for name, col in rows.items()}
-        order = np.argsort(both["t0"], kind="stable")
-        return {name: col[order] for name, col in both.items()}
+        return in_time_order(
+            {name: np.concatenate([col[keep], self.rows[name]]) for name, col in rows.items()}
+        )
 
     def telemetry(self, served: Served) -> tuple[np.ndarray, np.ndarray]:
         """The telemetry's arrays over the stretch: (windows, 2, fields) and utilisation."""
         return Telemetry.fields_of(served), served.util
+
+
+def in_time_order(ledger: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Ledger rows sorted by when they begin (rows of one time keep their order)."""
+    order = np.argsort(ledger["t0"], kind="stable")
+    return {name: col[order] for name, col in ledger.items()}
