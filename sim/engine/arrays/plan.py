@@ -95,13 +95,40 @@ def segments_along(
     replays) and, for a bad release, its fault biting from its onset on (what `World._onset` sets
     off)."""
     world = run.world
-    scn, routing = world.scn, world.routing_fixed
-    base_error = scn.fleet.error_rate
+    routing = world.routing_fixed
     if exo.release.bad:
         started = (world.marks.new_started_at, routing.uses_flag)
-        states, routing = _armed(states, exo.release, started, end, scn)
+        states, routing = _armed(states, exo.release, started, end, world.scn)
     noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < end]
     times = sorted({t for t, _ in states} | {t for t, _ in noise})
+    return _met(states, noise, times, (routing, world.scn.fleet.error_rate))
+
+
+def states_within(
+    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, span: tuple[float, float]
+) -> list[tuple[float, Snapshot]]:
+    """`segments_along` of a good release cut to what `tape.pieces` reads of [t0, t1) (`span`): the
+    entry in force at t0 (at some time no later than t0) and every entry after it before t1."""
+    t0, t1 = span
+    world = run.world
+    noise = noise_changes(exo.episodes)
+    before = [t for t, _ in states if t <= t0] + [t for t, _ in noise if t <= t0]
+    within = {t for t, _ in states if t0 < t < t1} | {t for t, _ in noise if t0 < t < t1}
+    return _met(
+        states, noise, [max(before), *sorted(within)], (world.routing_fixed, world.scn.fleet.error_rate)
+    )
+
+
+def _met(
+    states: list[tuple[float, RoutingState]],
+    noise: list[tuple[float, tuple[Episode, ...]]],
+    times: list[float],
+    fixed: tuple[RoutingFixed, float],
+) -> list[tuple[float, Snapshot]]:
+    """The state a deploy meets at each of these instants (in time order): the control plane's
+    state in force then, under the episodes in force then (`fixed`: its routing, the fleet's own
+    failure probability)."""
+    routing, base_error = fixed
     out: list[tuple[float, Snapshot]] = []
     i = n = 0
     active: tuple[Episode, ...] = ()
@@ -113,26 +140,6 @@ def segments_along(
             n += 1
         # One state per instant anything changes, as the tape records them (equal ones too).
         out.append((t, route(routing, states[i][1], background(active, base_error)).snapshot))
-    return out
-
-
-def states_within(
-    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, span: tuple[float, float]
-) -> list[tuple[float, Snapshot]]:
-    """`segments_along` of a good release cut to what `tape.pieces` reads of [t0, t1) (`span`): the
-    entry in force at t0 (at some time no later than t0) and every entry after it before t1."""
-    t0, t1 = span
-    world = run.world
-    routing, base_error = world.routing_fixed, world.scn.fleet.error_rate
-    noise = noise_changes(exo.episodes)
-    before = [t for t, _ in states if t <= t0] + [t for t, _ in noise if t <= t0]
-    within = {t for t, _ in states if t0 < t < t1} | {t for t, _ in noise if t0 < t < t1}
-    times = [max(before), *sorted(within)]
-    out: list[tuple[float, Snapshot]] = []
-    for t in times:
-        state = next(x for u, x in reversed(states) if u <= t)
-        active = next((a for u, a in reversed(noise) if u <= t), ())
-        out.append((t, route(routing, state, background(active, base_error)).snapshot))
     return out
 
 
