@@ -378,6 +378,71 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     )
 
 
+def serve_plain_block(
+    rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed, deploys: int
+) -> Served | None:
+    """`serve` of `deploys` deploys' requests along the same pieces (`stretch.taken`: deploys × pieces
+    × columns; the rest of the stretch one row per piece), when every state is plain: each state's
+    parameters taken per piece and broadcast over the deploys, instead of copied to every row of
+    the pieces repeated deploy after deploy. The rows come out as `serve` gives them for those
+    repeated rows, from the same draws in the same order (a binomial reads its parameters broadcast
+    over the deploys in C order, as it reads the repeated ones). None if some state is not plain."""
+    snaps, which, k, _, dt, taken = stretch
+    if not all(s.plain for s in snaps):
+        return None
+    D, m, S1 = taken.shape
+    S = S1 - 1
+    counts = np.empty((D, m, 2), np.int64)  # user, synthetic
+    np.add.reduce(taken[..., :S], axis=2, out=counts[..., 0])
+    counts[..., 1] = taken[..., S]
+    if len(snaps) == 1:  # `_serve_plain`'s one state, its draws included
+        snap = snaps[0]
+        split, p_bg, noise, share = snap.split, snap.p_bg, snap.noise_lat, snap.share[None, :S]
+        cap_on, cap_floor = snap.cap_on, snap.cap_floor
+        if split[0] <= 0 and split[1] <= 0:
+            new = np.zeros_like(counts)
+        elif split[0] >= 1 and split[1] >= 1:
+            new = counts
+        else:
+            new = sampling.binomial(rng, counts, split)
+    else:  # each piece under its own state: the states' parameters, piece by piece
+        P = np.array([s.packed for s in snaps])  # a row per state, laid out as `_Rows` reads it
+        c = S + 1
+        per_state = P[:, [0, S]]
+        whole = per_state >= 1
+        # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
+        new = sampling.binomial(rng, counts, np.where(whole, 0.0, per_state)[which]) + counts * whole[which]
+        cap = P[:, c : c + 2]
+        cap_on, cap_floor = (cap > 0)[which], np.maximum(cap, 1e-9)[which]
+        noise, p_bg = P[:, c + 2 : c + 4][which], P[:, c + 4 : c + 6][which]
+        share = np.broadcast_to(P[:, :S][which], (D, m, S)).reshape(D * m, S)
+    both = np.empty((D, m, 2, 2), np.int64)  # by deploy, piece, slot, then user or synthetic
+    np.subtract(counts, new, out=both[:, :, STABLE])
+    both[:, :, NEW] = new
+    user = both[..., 0]
+    num, den = np.add.reduce(both, axis=3) * cap_on, dt[:, None] * cap_floor
+    util = num / den if dt.all() else _divide(num, den)
+    err, _ = _fail(rng, user, util, p_bg)
+    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
+    rows = D * m
+    return Served(
+        k=np.tile(k, D),
+        user=user.reshape(rows, 2),
+        syn=both[..., 1].reshape(rows, 2),
+        err=err.reshape(rows, 2),
+        mult=mult.reshape(rows, 2),
+        profile=None,
+        util=util.reshape(rows, 2),
+        svc_user=counts[..., 0].reshape(rows),
+        svc_err=np.add.reduce(err, axis=2).reshape(rows),
+        caused=0,
+        schema_failed=0,
+        faulty=0,
+        share=share,
+        down=False,
+    )
+
+
 def _fail(
     rng: np.random.Generator, served: np.ndarray, util: np.ndarray, p_bg: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -11,6 +11,7 @@ Noisy neighbours' episodes are replayed into it by a SimPy process (`noise_proce
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -364,8 +365,10 @@ class World:
         self._inst_t = now
 
 
+@functools.lru_cache(maxsize=1024)
 def background(episodes: tuple[Episode, ...], base_error: float) -> Background:
-    """What each slot meets from the noisy neighbours' episodes under way (in the order they began)."""
+    """What each slot meets from the noisy neighbours' episodes under way (in the order they began).
+    Asked again and again for the same ones (no episode at all, most often), so each is worked out once."""
     hits = [[e for e in episodes if e.hits(v)] for v in (STABLE, NEW)]
     lat_s, lat_n = (float(math.prod(e.latency_factor for e in hit)) for hit in hits)
     err_s, err_n = (1.0 - math.prod(1.0 - e.error_rate for e in hit) for hit in hits)

@@ -14,7 +14,7 @@ from ...config.scenario import Scenario
 from ...core import rng as streams
 from ...core import sampling
 from ..exogenous import Episode, Exogenous
-from ..serving import ServingFixed, Snapshot, Stretch, serve
+from ..serving import ServingFixed, Snapshot, Stretch, serve, serve_plain_block
 from ..tape import Fill, pieces
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
@@ -135,15 +135,17 @@ def serve_block(
         rem[:, ki] -= taken[:, i]
     if not isinstance(rows, slice):
         arrays.rem[rows, :k1] = rem
-    stretch = Stretch(
-        cut.snaps,
-        np.tile(cut.which, D),
-        np.tile(k, D),
-        np.tile(start, D),
-        np.tile(dt, D),
-        taken.reshape(D * m, S1),
-    )
-    served = serve(rng, stretch, fixed)
+    served = serve_plain_block(rng, Stretch(cut.snaps, cut.which, k, start, dt, taken), fixed, D)
+    if served is None:
+        stretch = Stretch(
+            cut.snaps,
+            np.tile(cut.which, D),
+            np.tile(k, D),
+            np.tile(start, D),
+            np.tile(dt, D),
+            taken.reshape(D * m, S1),
+        )
+        served = serve(rng, stretch, fixed)
     S = S1 - 1
 
     def per_row(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
@@ -335,13 +337,18 @@ def draw_block(
     ]
     # The states each deploy is served along:
     along = [plan.segments if segs is None else segs for plan, segs in zip(each, segments, strict=True)]
-    # Where each deploy's lean stretch begins (None: served in full to the end).
-    lean = [_lean(plan, segs, counts[j], W) for j, (plan, segs) in enumerate(zip(each, along, strict=True))]
     together = [j for j in range(len(deploys)) if along[j] is each[j].segments] if shared is not None else []
-    if together and len({lean[j] for j in together}) > 1:  # one cut for the group: all lean, or none
-        for j in together:
-            lean[j] = None
     in_block = set(together)
+    # Where each deploy's lean stretch begins (None: served in full to the end); one cut for the
+    # group along the shared plan: all lean, or none.
+    lean = [
+        None if j in in_block else _lean(plan, segs, counts[j], W)
+        for j, (plan, segs) in enumerate(zip(each, along, strict=True))
+    ]
+    if shared is not None and together:
+        group = _lean(shared, shared.segments, counts[together], W)
+        for j in together:
+            lean[j] = group
     apart = [j for j in range(len(deploys)) if j not in in_block]
     tails: list[Tail | None] = [None] * len(deploys)
     into = Arrays.empty(counts)  # each group served into the block's rows: only its served windows touched
@@ -372,12 +379,13 @@ def _lean(
     plan: Plan, segments: list[tuple[float, Snapshot]], counts: np.ndarray, window_s: float
 ) -> int | None:
     """The first window of a deploy's lean stretch along these states (its plan's, with its noisy
-    neighbours), or None: served in full to the end."""
+    neighbours), or None: served in full to the end. (`counts`: windows × columns, or deploys ×
+    windows × columns for deploys along the same states: their one start, if every one has it.)"""
     k0 = plan.tail if segments is plan.segments else tail_from(segments, plan.looks, plan.end, window_s)
     if k0 is None:
         return None
     k1 = round(plan.end / window_s)
-    return k0 if counts.shape[0] >= k1 and fits(segments[-1][1], counts[k0:k1], window_s) else None
+    return k0 if counts.shape[-2] >= k1 and fits(segments[-1][1], counts[..., k0:k1, :], window_s) else None
 
 
 def _cut(plan: Plan, segments: list[tuple[float, Snapshot]], k0: int | None, window_s: float) -> Pieces:
