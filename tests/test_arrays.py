@@ -5,6 +5,7 @@ departs from the plan meets the event engine's own decisions (a statistical chec
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import sim
 from sim.engine import arrays
 from sim.engine import rows as rows_module
+from sim.engine.arrays import judge as judge_module
 from sim.engine.arrays import serve as serve_module
 from sim.engine.exogenous import draw_exogenous
 from sim.engine.rows import _covered, _draws, block_plans, run_deploy, simulate_deploys
@@ -128,7 +130,7 @@ def _rows_are_the_event_engines(
     """Every deploy of two blocks: its row (through the array engine where it follows its plan) is
     the event engine's row over the block's traffic, and one that follows its plan keeps its fill."""
     scn = sim.load_scenario(scenario, overrides=overrides)
-    seed, followed, departed, left, late, asked, fired = 4, 0, 0, 0, 0, 0, 0
+    seed, followed, departed, left, late, asked, fired, stacked = 4, 0, 0, 0, 0, 0, 0, 0
     assert arrays.plannable(scn, strategy)
     for b in (0, 1):
         exos = _draws(scn, seed, range(b * arrays.BLOCK, (b + 1) * arrays.BLOCK))
@@ -143,6 +145,11 @@ def _rows_are_the_event_engines(
                 arrays.looks_pass(scn, p, drawn, [m], seed, [j])[0]
                 for j, (p, m) in enumerate(zip(plans, members, strict=True))
             ]
+            # Plans that take their looks alike, each at its own windows, judged together: the same.
+            picked = [(j, i, exo) for j, (i, exo) in enumerate(members)]
+            assert arrays.plans_looks_pass(scn, plans, drawn, picked, seed) == at_once
+            alike = Counter(judge_module._signature(p.looks) for p in plans)
+            stacked += sum(n for sig, n in alike.items() if sig is not None and n > 1)
         else:
             at_once = arrays.looks_pass(scn, plans, drawn, members, seed, range(len(members))).tolist()
         # The alert over the whole block at once is each deploy's alert, inside silences or not.
@@ -192,6 +199,8 @@ def _rows_are_the_event_engines(
             # Handed over with a lean stretch: the fill was worked out in full there.
             late += drawn.tails[j] is not None and not one_by_one
     assert followed >= followers
+    if strategy == "canary":  # every operator reviews the same steps: the block judges them together
+        assert stacked > 100
     if overrides in (STRICT, STRICT_REVIEW):  # the replay path is exercised too: deploys leave the plan
         assert departed > 20 and left > 20
     if overrides is PAGED:

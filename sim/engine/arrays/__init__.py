@@ -27,7 +27,7 @@ by the scenario and the deploy's own draws.
 
 from .alert import alert_fires, alerts_fire
 from .faulted import Caught, caught_block
-from .judge import follows_plan, looks_pass, plan_looks_pass
+from .judge import follows_plan, looks_pass, plan_looks_pass, plans_looks_pass
 from .outcome import block_rows
 from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
 from .reviews import Background, background, reviews_pass, reviews_pass_block
@@ -54,6 +54,7 @@ __all__ = [
     "personal",
     "plan_looks_pass",
     "plannable",
+    "plans_looks_pass",
     "reviews_pass",
     "reviews_pass_block",
     "serve_apart",

@@ -4,10 +4,11 @@ from its own stream in the event engine's order (the SLO alert is `alert`'s)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
-from ...config.judges import QUANTILE
+from ...config.judges import QUANTILE, GateJudge
 from ...config.scenario import Scenario
 from ...core import rng as streams
 from .. import judging
@@ -59,6 +60,59 @@ def plan_looks_pass(
     return True
 
 
+def plans_looks_pass(
+    scn: Scenario,
+    plans: Sequence[Plan],
+    block: Block,
+    picked: Sequence[tuple[int, int, Exogenous]],
+    seed: int,
+) -> list[bool]:
+    """`plan_looks_pass` for deploys each along its own plan (`picked`: each one's row in the block,
+    number and draws; `plans`: by row): deploys whose plans take their looks alike — the same
+    judges, runs and kinds in the same order, each at its own windows (a manual canary's reviews,
+    its person's pace apart) — judged together, as `looks_pass` judges a shared plan's; any other
+    deploy through the event engine's code. A test holds the two to the same answer."""
+    out: list[bool | None] = [None] * len(picked)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for x, (j, _, _) in enumerate(picked):
+        sig = _signature(plans[j].looks)
+        if sig is None:
+            continue
+        groups.setdefault(sig, []).append(x)
+    for xs in groups.values():
+        if len(xs) < 2:
+            continue
+        rows = [picked[x][0] for x in xs]
+        first = plans[rows[0]].looks
+        stacked = [
+            StackedLook(
+                look.judge,
+                np.array([plans[j].looks[at].k_from for j in rows]),
+                np.array([plans[j].looks[at].k_to for j in rows]),
+                look.run,
+                look.review,
+                look.expect,
+            )
+            for at, look in enumerate(first)
+        ]
+        deploys = [(picked[x][1], picked[x][2]) for x in xs]
+        passed = _passed(look_statuses(scn, stacked, block, deploys, seed, rows), len(xs))
+        for x, ok in zip(xs, passed.tolist(), strict=True):
+            out[x] = ok
+    return [
+        ok if ok is not None else plan_looks_pass(scn, plans[j], block, j, exo, (seed, i))
+        for ok, (j, i, exo) in zip(out, picked, strict=True)
+    ]
+
+
+def _signature(looks: Sequence[PlannedLook]) -> tuple[object, ...] | None:
+    """What a plan's looks are, short of their windows (None: a look reads saturation, which the
+    stacked form does not)."""
+    if any("saturation" in look.judge.watch for look in looks):
+        return None
+    return tuple((id(look.judge), look.run, look.review, look.expect, len(look.k_to)) for look in looks)
+
+
 def deploy_telemetry(scn: Scenario, block: Block, j: int, exo: Exogenous, key: tuple[int, int]) -> Telemetry:
     """What monitoring shows of deploy j of the block (`key`: the seed and the deploy's number), read
     in place from the block's arrays, as the event engine's telemetry would show it."""
@@ -76,16 +130,52 @@ def deploy_telemetry(scn: Scenario, block: Block, j: int, exo: Exogenous, key: t
 PERCENTILES = ((0.5, "p50_ms"), (0.99, "p99_ms"))
 
 
+class StackedLook(NamedTuple):
+    """The same look of several deploys' own plans (the same judge, run and kind), each at its own
+    windows: per deploy (rows) and tick, the first window and the one past the last."""
+
+    judge: GateJudge
+    k_from: np.ndarray  # (deploys, ticks)
+    k_to: np.ndarray
+    run: int
+    review: bool = False
+    expect: tuple[str, ...] | None = None
+
+
+_Look = TypeVar("_Look", PlannedLook, StackedLook)
+
+
+def _look_sums(acc: np.ndarray, look: PlannedLook | StackedLook) -> np.ndarray:
+    """Each deploy's and tick's sums of every field (D, T, 2, fields), as the telemetry sums them:
+    differences of running sums from the deploy's first window of the look."""
+    if isinstance(look, PlannedLook):
+        lo, hi = look.k_from[0], look.k_to[-1]
+        cs = np.zeros((acc.shape[0], hi - lo + 1, 2, acc.shape[3]))
+        acc[:, lo:hi].cumsum(axis=1, out=cs[:, 1:])  # from the look's first window, as the tape sums
+        return cs[:, [b - lo for b in look.k_to]] - cs[:, [a - lo for a in look.k_from]]
+    # Each deploy's windows from its own first one, aligned; past its last, zeros (which add nothing
+    # to the running sums read).
+    first = look.k_from[:, :1]
+    span = np.arange(int((look.k_to[:, -1:] - first).max()))
+    at = first + span
+    rows = np.arange(acc.shape[0])[:, None]
+    running = np.zeros((acc.shape[0], len(span) + 1, 2, acc.shape[3]))
+    inside = at < look.k_to[:, -1:]
+    np.cumsum(
+        np.where(inside[:, :, None, None], acc[rows, np.minimum(at, acc.shape[1] - 1)], 0.0),
+        axis=1,
+        out=running[:, 1:],
+    )
+    return running[rows, look.k_to - first] - running[rows, look.k_from - first]
+
+
 def _look_figures(
-    judge: judging.GateJudge, acc: np.ndarray, look: PlannedLook
+    judge: judging.GateJudge, acc: np.ndarray, look: PlannedLook | StackedLook
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], list[tuple[str, float, np.ndarray]]]:
     """A look's figures for every deploy of a block, as `Telemetry.stats_many` works them out, short
     of the percentiles' Beta draws: requests (D, T, 2), users, error rates, and per percentile its
     quantile, the (deploy, tick, version) it is drawn for, and its Beta parameters in draw order."""
-    lo, hi = look.k_from[0], look.k_to[-1]
-    cs = np.zeros((acc.shape[0], hi - lo + 1, 2, acc.shape[3]))
-    acc[:, lo:hi].cumsum(axis=1, out=cs[:, 1:])  # from the look's first window, as the tape sums
-    sums = cs[:, [b - lo for b in look.k_to]] - cs[:, [a - lo for a in look.k_from]]
+    sums = _look_sums(acc, look)
     nu, ns, err = sums[..., Telemetry.USER], sums[..., Telemetry.SYN], sums[..., Telemetry.ERR]
     n = nu + ns
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,8 +201,16 @@ def looks_pass(
     `follows_plan`'s looks for all of them at once, each deploy's Beta draws from each run's own
     stream in the order the event engine draws them (look after look of the run, tick by tick,
     then quantile, then version)."""
-    passed = np.ones(len(deploys), bool)
-    for look, ok, failed in look_statuses(scn, plan.looks, block, deploys, seed, rows):
+    return _passed(look_statuses(scn, plan.looks, block, deploys, seed, rows), len(deploys))
+
+
+def _passed(
+    judged: Sequence[tuple[PlannedLook | StackedLook, np.ndarray, np.ndarray]], deploys: int
+) -> np.ndarray:
+    """Per deploy, whether every look came out as its plan takes it (a pass, unless the plan says
+    otherwise; a review: no failure), from `look_statuses`."""
+    passed = np.ones(deploys, bool)
+    for look, ok, failed in judged:
         if look.review:
             passed &= ~failed.any(axis=1)
         elif look.expect is None:
@@ -125,15 +223,16 @@ def looks_pass(
 
 def look_statuses(
     scn: Scenario,
-    looks_of: Sequence[PlannedLook],
+    looks_of: Sequence[_Look],
     block: Block,
     deploys: Sequence[tuple[int, Exogenous]],
     seed: int,
     rows: Sequence[int],
-) -> list[tuple[PlannedLook, np.ndarray, np.ndarray]]:
+) -> list[tuple[_Look, np.ndarray, np.ndarray]]:
     """Every look of a plan (`looks_of`, in order) over the deploys `rows` of the block (`deploys`:
     theirs), as `looks_pass` judges them: per look, whether each (deploy, tick) passes and whether
-    it fails (neither: inconclusive)."""
+    it fails (neither: inconclusive). Stacked looks: each deploy's own plan's, at its own windows
+    (no saturation read among them)."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
     looks = []

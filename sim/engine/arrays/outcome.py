@@ -13,7 +13,7 @@ from ..exogenous import Exogenous
 from ..metrics import deploy_row, error_row
 from ..simulate import simulate
 from .alert import alert_fires, alerts_fire
-from .judge import looks_pass, plan_looks_pass
+from .judge import looks_pass, plans_looks_pass
 from .plan import Plan
 from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block
@@ -52,7 +52,7 @@ def block_rows(
             passed = _asked(scn, bg, (plans, drawn), deploys, (seed, [j for j, _, _ in picked]), passed)
     else:  # each deploy's own looks, through the event engine's code (a plan per deploy)
         each = list(plans)
-        passed = [plan_looks_pass(scn, each[j], drawn, j, exo, (seed, i)) for j, i, exo in picked]
+        passed = plans_looks_pass(scn, each, drawn, picked, seed)
         bg = None
     # The alert over every deploy whose looks follow its plan, at once.
     ok_at = [(j, exo) for ok, (j, _, exo) in zip(passed, picked, strict=True) if ok]
