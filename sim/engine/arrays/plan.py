@@ -4,6 +4,7 @@ covers, and the pieces of windows a block is served in."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -66,13 +67,19 @@ class Plan:
     segments: list[tuple[float, Snapshot]]  # (start, state) in time order
     states: list[tuple[float, RoutingState]]  # the control plane's states behind them
     looks: list[PlannedLook]  # every read its analyses make, in the order they make them
-    pieces: Pieces
     end: float
     tail: int | None  # the first window of its lean stretch (`arrays.tail`), if it has one
     head: Pieces  # its pieces before that stretch (all of them without one)
     fixed: ServingFixed
     routing: RoutingFixed
     base_error: float  # the fleet's own failure probability (noisy neighbours add theirs)
+    window_s: float
+
+    @functools.cached_property
+    def pieces(self) -> Pieces:
+        """All its pieces, to the end: cut only for a deploy served in full past the lean stretch's
+        start (a plan of each deploy's own is made anew for every deploy, and seldom needs them)."""
+        return self.head if self.tail is None else pieces_of(self.segments, self.end, self.window_s)
 
     @property
     def steps(self) -> tuple[float, ...]:
@@ -282,18 +289,17 @@ def make_plan(
     assert world.states is not None
     segments = list(tape.segments)
     W = scn.run.window_s
-    pieces = pieces_of(segments, horizon, W)
     tail = tail_from(segments, looks, horizon, W)
     return Plan(
-        run,
-        segments,
-        list(world.states),
-        looks,
-        pieces,
-        horizon,
-        tail,
-        pieces if tail is None else pieces_of(segments, tail * W, W),
-        tape.serving,
-        world.routing_fixed,
-        scn.fleet.error_rate,
+        run=run,
+        segments=segments,
+        states=list(world.states),
+        looks=looks,
+        end=horizon,
+        tail=tail,
+        head=pieces_of(segments, horizon if tail is None else tail * W, W),
+        fixed=tape.serving,
+        routing=world.routing_fixed,
+        base_error=scn.fleet.error_rate,
+        window_s=W,
     )
