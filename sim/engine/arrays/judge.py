@@ -11,6 +11,7 @@ import numpy as np
 from ...config.judges import QUANTILE, GateJudge
 from ...config.scenario import Scenario
 from ...core import rng as streams
+from ...core import sampling
 from .. import judging
 from ..exogenous import Exogenous
 from ..fleet import SYNTHETIC_LATENCY_MS, quantile_ms
@@ -258,7 +259,7 @@ def look_statuses(
         ends = np.r_[starts[1:], len(order)]
         keys = [(deploys[who[a]][0], streams.LOOKS, int(run[a])) for a in starts.tolist()]
         drawn = [
-            rng.beta(K[order[a:b]], B[order[a:b]])
+            sampling.beta(rng, K[order[a:b]], B[order[a:b]])
             for rng, a, b in zip(streams.streams_of(seed, keys), starts.tolist(), ends.tolist(), strict=True)
         ]
         u_flat = np.empty(len(K))

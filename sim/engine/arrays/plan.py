@@ -112,13 +112,16 @@ def segments_along(
 
 
 def states_within(
-    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, span: tuple[float, float]
+    states: list[tuple[float, RoutingState]],
+    noise: list[tuple[float, tuple[Episode, ...]]],
+    run: Simulation,
+    span: tuple[float, float],
 ) -> list[tuple[float, Snapshot]]:
     """`segments_along` of a good release cut to what `tape.pieces` reads of [t0, t1) (`span`): the
-    entry in force at t0 (at some time no later than t0) and every entry after it before t1."""
+    entry in force at t0 (at some time no later than t0) and every entry after it before t1.
+    (`noise`: the deploy's noisy neighbours, `world.noise_changes` of its episodes.)"""
     t0, t1 = span
     world = run.world
-    noise = noise_changes(exo.episodes)
     before = [t for t, _ in states if t <= t0] + [t for t, _ in noise if t <= t0]
     within = {t for t, _ in states if t0 < t < t1} | {t for t, _ in noise if t0 < t < t1}
     return _met(

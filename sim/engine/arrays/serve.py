@@ -460,7 +460,7 @@ def _lay_noise(
             again[j] = sorted(ks)
     if again:
         js = list(again)
-        cuts = [_windows_cut(each[j], deploys[j][1], again[j], W) for j in js]
+        cuts = [_windows_cut(each[j], changes[j], again[j], W) for j in js]
         for j in js:
             into.rem[j, again[j]] = counts[j, again[j]]  # its earlier draws there are dropped
         got = serve_apart(cuts, each[js[0]].fixed, None, rng, W, into=(into, js))
@@ -499,11 +499,14 @@ def _latency(
     return table[np.searchsorted(times, mids, side="right")]
 
 
-def _windows_cut(plan: Plan, exo: Exogenous, ks: list[int], W: float) -> Pieces:
-    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, as one cut
-    (a state may be listed more than once: `serve_apart` lists each once)."""
+def _windows_cut(
+    plan: Plan, noise: list[tuple[float, tuple[Episode, ...]]], ks: list[int], W: float
+) -> Pieces:
+    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, with its
+    noisy neighbours (`noise`: `world.noise_changes` of its episodes), as one cut (a state may be
+    listed more than once: `serve_apart` lists each once)."""
     parts = [
-        pieces(states_within(plan.states, exo, plan.run, (k * W, (k + 1) * W)), k * W, (k + 1) * W, W)
+        pieces(states_within(plan.states, noise, plan.run, (k * W, (k + 1) * W)), k * W, (k + 1) * W, W)
         for k in ks
     ]
     snaps: list[Snapshot] = []
