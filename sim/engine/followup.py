@@ -11,6 +11,7 @@ there; a release still not undone at `run.follow_s` is right-censored.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,26 @@ class Follow:
     end: float
 
 
+#: The follow-up's scenario (its coarse windows, its horizon) by scenario, held so that its id stays
+#: its own: a scenario copied and checked again for every follow-up cost more than the rest of many.
+_COARSE: OrderedDict[int, tuple[Scenario, Scenario]] = OrderedDict()
+_KEEP = 8
+
+
+def _coarse(scn: Scenario) -> Scenario:
+    """The scenario as the follow-up runs it: windows of `run.follow_window_s`, to `run.follow_s`."""
+    held = _COARSE.get(id(scn))
+    if held is None or held[0] is not scn:
+        run = scn.run
+        coarse = dataclasses.replace(
+            scn, run=dataclasses.replace(run, window_s=run.follow_window_s, horizon_s=run.follow_s)
+        )
+        held = _COARSE[id(scn)] = (scn, coarse)
+        while len(_COARSE) > _KEEP:
+            _COARSE.popitem(last=False)
+    return held[1]
+
+
 def follow_up(
     scn: Scenario,
     impl: Strategy[Any],
@@ -49,10 +70,7 @@ def follow_up(
     start: float,
 ) -> Follow:
     """Follow a settled, uncaught bad release from `start` until it is undone or `run.follow_s`."""
-    run = scn.run
-    coarse = dataclasses.replace(
-        scn, run=dataclasses.replace(run, window_s=run.follow_window_s, horizon_s=run.follow_s)
-    )
+    run, coarse = scn.run, _coarse(scn)
     traffic, episodes = exo.follow(scn)
     env = DeployEnvironment(initial_time=start)
     world = World(
