@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 CHROMIUM := /usr/bin/chromium
+VALGRIND := /usr/bin/valgrind
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The lock files pin every package (with hashes) for Python 3.11 on Linux x86_64; `make lock` rewrites
@@ -16,7 +17,7 @@ UV          := $(TOOLS)/bin/uv
 PIP         := $(BIN)/pip --quiet --disable-pip-version-check
 UPGRADE     ?=
 
-.PHONY: run test bench bench-app validate equivalence app lint clean notebooks lock test-latest
+.PHONY: run test bench bench-app bench-instructions validate equivalence app lint clean notebooks lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,11 @@ test: lint $(CHROMIUM)
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py --with-batch
 
+## bench-instructions: the engine's instructions per deploy, counted by valgrind (the same on every run,
+## unlike the wall clock): the default scenario's four strategies and the one-hour rollout; one JSON line
+bench-instructions: $(VENV)/.installed $(VALGRIND)
+	$(BIN)/python bench/instructions.py
+
 ## validate: check the model against published figures; writes results/validation/ (exit 1 on a failure)
 validate: $(VENV)/.installed
 	$(BIN)/deploysim validate-model
@@ -87,6 +93,11 @@ app: $(VENV)/.installed
 ## bench-app: time the app's Run (1,000 deploys × 4 strategies) in a real browser
 bench-app: $(VENV)/.installed-dev $(CHROMIUM)
 	$(BIN)/python bench/app.py
+
+# `make bench-instructions` counts instructions with Debian's valgrind; installed only when it is missing.
+$(VALGRIND):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q -o DPkg::Lock::Timeout=600 valgrind
 
 # The app's browser test drives Debian's Chromium; installed only when it is missing.
 $(CHROMIUM):

@@ -134,3 +134,28 @@ def test_the_numpy_reference_aborts_as_often_as_the_simpy_one() -> None:
     r = reference_numpy(rate, [(50.0, 120.0)], base_error=0.0, canary_error=1.0, seed=1, horizon_s=300.0)
     assert r["aborted_at"] == 60.0 and r["errors_new"] == r["requests_new"] > 0
     assert r["requests_new"] < rate * 60
+
+
+def test_the_instruction_count_is_read_from_callgrinds_summary() -> None:
+    instructions = bench_module("instructions")
+    stderr = (
+        "==4711== Callgrind, a call-graph generating cache profiler\n"
+        "==4711== Events    : Ir\n"
+        "==4711== Collected : 12393456789\n"
+        "==4711== I   refs:      12,393,456,789\n"
+    )
+    assert instructions.collected(stderr) == 12_393_456_789
+    with pytest.raises(ValueError, match="Collected"):
+        instructions.collected("==1== Callgrind\n")
+    # Start-up and the warm-up cancel out: what the extra deploys cost, per deploy, in millions.
+    assert instructions.marginal((64, 5_414_000_000), (320, 12_393_000_000)) == pytest.approx(27.26, abs=0.01)
+    with pytest.raises(ValueError):
+        instructions.marginal((64, 1), (64, 2))
+
+
+def test_the_instruction_bench_without_valgrind_says_so_in_one_line(monkeypatch, capsys) -> None:
+    instructions = bench_module("instructions")
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    assert instructions.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "valgrind not found" in err[0]
