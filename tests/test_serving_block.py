@@ -58,7 +58,7 @@ def test_a_block_served_at_once_is_its_pieces_served_deploy_after_deploy(block, 
     k = np.arange(m)
     start = k * 10.0
     got_rng, want_rng = np.random.default_rng(seed), np.random.default_rng(seed)
-    got = serve_plain_block(got_rng, Stretch(states, which, k, start, dt, taken), FIXED, D)
+    got = serve_plain_block(got_rng, Stretch(states, which, k, start, dt, taken), FIXED)
     want = serve(
         want_rng,
         Stretch(
@@ -90,7 +90,7 @@ def test_a_state_with_trouble_is_left_to_serve():
     stretch = Stretch(
         [faulty], np.zeros(3, np.int64), np.arange(3), np.arange(3) * 10.0, np.full(3, 10.0), taken
     )
-    assert serve_plain_block(np.random.default_rng(0), stretch, FIXED, 2) is None
+    assert serve_plain_block(np.random.default_rng(0), stretch, FIXED) is None
 
 
 def _fields(snap: Snapshot, **changed: object) -> dict[str, object]:

@@ -328,12 +328,14 @@ class _Rows:
 
 def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
     """The common case, with the fewest operations: states with one share for every segment, no
-    fault in force, no schema trouble, someone up. Same draws, same results as the general path."""
+    fault in force, no schema trouble, someone up. Same draws, same results as the general path.
+    `stretch.taken` may lead with an axis of deploys along the same pieces (`serve_plain_block`):
+    each piece's state parameters are then broadcast over it, and the rows come out so shaped."""
     snaps, which, k, _, dt, taken = stretch
-    m, S = taken.shape[0], taken.shape[1] - 1
-    counts = np.empty((m, 2), np.int64)  # user, synthetic
-    np.add.reduce(taken[:, :S], axis=1, out=counts[:, 0])
-    counts[:, 1] = taken[:, S]
+    S = taken.shape[-1] - 1
+    counts = np.empty((*taken.shape[:-1], 2), np.int64)  # user, synthetic
+    np.add.reduce(taken[..., :S], axis=-1, out=counts[..., 0])
+    counts[..., 1] = taken[..., S]
     if len(snaps) == 1:
         snap = snaps[0]
         split, p_bg, noise, share = snap.split, snap.p_bg, snap.noise_lat, snap.share[None, :S]
@@ -344,19 +346,22 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
             new = counts
         else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
             new = sampling.binomial(rng, counts, split)
-    else:  # each row under its own state: the states' parameters, row by row
-        r = _Rows(snaps, which, S)
-        split, share, noise, p_bg = r.share[:, [0, S]], r.share[:, :S], r.noise, r.p_bg
-        cap_on, cap_floor = r.cap > 0, np.maximum(r.cap, 1e-9)
-        # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
+    else:  # each piece under its own state: the states' parameters, piece by piece
+        P = np.array([s.packed for s in snaps])  # a row per state, laid out as `_Rows` reads it
+        c = S + 1
+        split = P[:, [0, S]]
         whole = split >= 1
-        new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
-    both = np.empty((m, 2, 2), np.int64)  # by row, slot, then user or synthetic
-    np.subtract(counts, new, out=both[:, STABLE])
-    both[:, NEW] = new
+        # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
+        new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)[which]) + counts * whole[which]
+        cap = P[:, c : c + 2]
+        cap_on, cap_floor = (cap > 0)[which], np.maximum(cap, 1e-9)[which]
+        noise, p_bg, share = P[:, c + 2 : c + 4][which], P[:, c + 4 : c + 6][which], P[:, :S][which]
+    both = np.empty((*counts.shape, 2), np.int64)  # by row, slot, then user or synthetic
+    np.subtract(counts, new, out=both[..., STABLE, :])
+    both[..., NEW, :] = new
     user, syn = both[..., 0], both[..., 1]
-    total = counts[:, 0]
-    num, den = np.add.reduce(both, axis=2) * cap_on, dt[:, None] * cap_floor
+    total = counts[..., 0]
+    num, den = np.add.reduce(both, axis=-1) * cap_on, dt[:, None] * cap_floor
     util = num / den if dt.all() else _divide(num, den)  # _divide's guard only for an empty piece
     err, _ = _fail(rng, user, util, p_bg)
     mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
@@ -369,7 +374,7 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         profile=None,
         util=util,
         svc_user=total,
-        svc_err=np.add.reduce(err, axis=1),
+        svc_err=np.add.reduce(err, axis=-1),
         caused=0,
         schema_failed=0,
         faulty=0,
@@ -378,67 +383,33 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     )
 
 
-def serve_plain_block(
-    rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed, deploys: int
-) -> Served | None:
-    """`serve` of `deploys` deploys' requests along the same pieces (`stretch.taken`: deploys × pieces
-    × columns; the rest of the stretch one row per piece), when every state is plain: each state's
-    parameters taken per piece and broadcast over the deploys, instead of copied to every row of
-    the pieces repeated deploy after deploy. The rows come out as `serve` gives them for those
-    repeated rows, from the same draws in the same order (a binomial reads its parameters broadcast
-    over the deploys in C order, as it reads the repeated ones). None if some state is not plain."""
-    snaps, which, k, _, dt, taken = stretch
-    if not all(s.plain for s in snaps):
+def serve_plain_block(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served | None:
+    """`serve` of several deploys' requests along the same pieces (`stretch.taken`: deploys × pieces
+    × columns; the rest of the stretch one row per piece), when every state is plain: each piece's
+    state parameters broadcast over the deploys, instead of copied to every row of the pieces
+    repeated deploy after deploy. The rows come out as `serve` gives them for those repeated rows,
+    from the same draws in the same order (a binomial reads parameters broadcast over a leading
+    axis in C order, as it reads the repeated ones). None if some state is not plain."""
+    if not all(s.plain for s in stretch.snaps):
         return None
-    D, m, S1 = taken.shape
-    S = S1 - 1
-    counts = np.empty((D, m, 2), np.int64)  # user, synthetic
-    np.add.reduce(taken[..., :S], axis=2, out=counts[..., 0])
-    counts[..., 1] = taken[..., S]
-    if len(snaps) == 1:  # `_serve_plain`'s one state, its draws included
-        snap = snaps[0]
-        split, p_bg, noise, share = snap.split, snap.p_bg, snap.noise_lat, snap.share[None, :S]
-        cap_on, cap_floor = snap.cap_on, snap.cap_floor
-        if split[0] <= 0 and split[1] <= 0:
-            new = np.zeros_like(counts)
-        elif split[0] >= 1 and split[1] >= 1:
-            new = counts
-        else:
-            new = sampling.binomial(rng, counts, split)
-    else:  # each piece under its own state: the states' parameters, piece by piece
-        P = np.array([s.packed for s in snaps])  # a row per state, laid out as `_Rows` reads it
-        c = S + 1
-        per_state = P[:, [0, S]]
-        whole = per_state >= 1
-        # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
-        new = sampling.binomial(rng, counts, np.where(whole, 0.0, per_state)[which]) + counts * whole[which]
-        cap = P[:, c : c + 2]
-        cap_on, cap_floor = (cap > 0)[which], np.maximum(cap, 1e-9)[which]
-        noise, p_bg = P[:, c + 2 : c + 4][which], P[:, c + 4 : c + 6][which]
-        share = np.broadcast_to(P[:, :S][which], (D, m, S)).reshape(D * m, S)
-    both = np.empty((D, m, 2, 2), np.int64)  # by deploy, piece, slot, then user or synthetic
-    np.subtract(counts, new, out=both[:, :, STABLE])
-    both[:, :, NEW] = new
-    user = both[..., 0]
-    num, den = np.add.reduce(both, axis=3) * cap_on, dt[:, None] * cap_floor
-    util = num / den if dt.all() else _divide(num, den)
-    err, _ = _fail(rng, user, util, p_bg)
-    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
+    D, m = stretch.taken.shape[:2]
+    served = _serve_plain(rng, stretch, fixed)
     rows = D * m
+    share = served.share
     return Served(
-        k=np.tile(k, D),
-        user=user.reshape(rows, 2),
-        syn=both[..., 1].reshape(rows, 2),
-        err=err.reshape(rows, 2),
-        mult=mult.reshape(rows, 2),
+        k=np.tile(stretch.k, D),
+        user=served.user.reshape(rows, 2),
+        syn=served.syn.reshape(rows, 2),
+        err=served.err.reshape(rows, 2),
+        mult=served.mult.reshape(rows, 2),
         profile=None,
-        util=util.reshape(rows, 2),
-        svc_user=counts[..., 0].reshape(rows),
-        svc_err=np.add.reduce(err, axis=2).reshape(rows),
+        util=served.util.reshape(rows, 2),
+        svc_user=served.svc_user.reshape(rows),
+        svc_err=served.svc_err.reshape(rows),
         caused=0,
         schema_failed=0,
         faulty=0,
-        share=share,
+        share=share if len(share) == 1 else np.broadcast_to(share, (D, m, share.shape[-1])).reshape(rows, -1),
         down=False,
     )
 

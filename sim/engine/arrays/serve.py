@@ -135,7 +135,7 @@ def serve_block(
         rem[:, ki] -= taken[:, i]
     if not isinstance(rows, slice):
         arrays.rem[rows, :k1] = rem
-    served = serve_plain_block(rng, Stretch(cut.snaps, cut.which, k, start, dt, taken), fixed, D)
+    served = serve_plain_block(rng, Stretch(cut.snaps, cut.which, k, start, dt, taken), fixed)
     if served is None:
         stretch = Stretch(
             cut.snaps,
