@@ -347,15 +347,12 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         else:  # one binomial call splits user and synthetic traffic (p of 0 or 1 is exact)
             new = sampling.binomial(rng, counts, split)
     else:  # each piece under its own state: the states' parameters, piece by piece
-        P = np.array([s.packed for s in snaps])  # a row per state, laid out as `_Rows` reads it
-        c = S + 1
-        split = P[:, [0, S]]
-        whole = split >= 1
+        r = _Rows(snaps, which, S)
+        split, share, noise, p_bg = r.share[:, [0, S]], r.share[:, :S], r.noise, r.p_bg
+        cap_on, cap_floor = r.cap > 0, np.maximum(r.cap, 1e-9)
         # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
-        new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)[which]) + counts * whole[which]
-        cap = P[:, c : c + 2]
-        cap_on, cap_floor = (cap > 0)[which], np.maximum(cap, 1e-9)[which]
-        noise, p_bg, share = P[:, c + 2 : c + 4][which], P[:, c + 4 : c + 6][which], P[:, :S][which]
+        whole = split >= 1
+        new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
     both = np.empty((*counts.shape, 2), np.int64)  # by row, slot, then user or synthetic
     np.subtract(counts, new, out=both[..., STABLE, :])
     both[..., NEW, :] = new
