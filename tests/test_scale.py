@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import distributed
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sim
 from sim.cli import main
+from sim.engine.arrays import BLOCK
 from sim.engine.rows import simulate_deploys
 from sim.results.frame import to_frame
 from sim.runs import batch, store
@@ -34,6 +38,22 @@ def test_rows_do_not_depend_on_how_deploys_are_chunked(local):
             for r in simulate_deploys(SCN, list(SCN.strategies), 11, lo, hi)
         ]
         pd.testing.assert_frame_equal(to_frame(rows), local)
+
+
+@given(deploys=st.integers(1, 20_000), blocks=st.integers(1, 8), taper=st.booleans())
+def test_chunks_cover_the_deploys_in_whole_blocks_and_a_tapered_run_ends_on_blocks(deploys, blocks, taper):
+    size = blocks * BLOCK
+    spans = list(batch.chunks(deploys, size, taper=taper))
+    assert spans[0][0] == 0 and spans[-1][1] == deploys
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    assert all(lo % BLOCK == 0 and 0 < hi - lo <= size for lo, hi in spans)
+    sizes = [hi - lo for lo, hi in spans]
+    assert sizes == sorted(sizes, reverse=True)
+    if not taper:
+        assert sizes[:-1] == [size] * (len(sizes) - 1)
+    elif deploys >= 2 * size:
+        # The workers finish within a block's time of each other: the last two chunks are a block at most.
+        assert max(sizes[-2:]) <= BLOCK
 
 
 def test_a_dask_cluster_gives_the_rows_of_the_local_run(local, tmp_path):

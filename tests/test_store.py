@@ -273,6 +273,7 @@ def test_runs_and_sweeps_write_the_same_common_fields(tmp_path, capsys):
     assert set(run) - set(folder.COMMON) == {
         "strategies",
         "chunk_deploys",
+        "chunk_taper",
         "chunks",
         "rows",
         "failed_runs",
@@ -345,6 +346,31 @@ def test_the_reader_refuses_a_manifest_it_cannot_trust(tmp_path, capsys, changes
         store.open_results(bad)
     assert main(["show", str(bad)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"chunk_deploys": 0}, "lacks a valid 'chunk_deploys' (a whole number of deploys, at least 1)"),
+        ({"chunk_deploys": "5"}, "lacks a valid 'chunk_deploys' (a whole number of deploys, at least 1)"),
+        ({"chunk_deploys": _GONE}, "lacks a valid 'chunk_deploys'"),
+        ({"chunk_taper": "yes"}, "lacks a valid 'chunk_taper' (true or false)"),
+    ],
+)
+def test_resume_refuses_chunks_it_cannot_cut(tmp_path, capsys, changes, message):
+    # A zero chunk once looped forever cutting spans; the run's own spans are what resume trusts.
+    bad = _with_manifest(tmp_path, **changes)
+    assert main(["run", "--resume", str(bad)]) == 2
+    assert f"manifest.json {message}" in capsys.readouterr().err
+
+
+def test_a_folder_from_before_tapered_chunks_resumes_with_its_even_spans():
+    m = json.loads((OLD / "format2-run" / "manifest.json").read_text())
+    m.update(deploys=1000, chunk_deploys=128)
+    even = [(lo, min(1000, lo + 128)) for lo in range(0, 1000, 128)]
+    assert store.spec_of(m, "old").spans == even
+    tapered = store.spec_of({**m, "chunk_taper": True}, "new").spans
+    assert tapered[-3:] == [(832, 896), (896, 960), (960, 1000)]
 
 
 def test_resuming_a_sweep_says_it_is_a_sweep(tmp_path, capsys):

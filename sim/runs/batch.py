@@ -55,9 +55,18 @@ CONNECT_TIMEOUT_S = 10
 POLL_S = 1.0
 
 
-def chunks(deploys: int, size: int, start: int = 0) -> Iterator[Span]:
-    for lo in range(start, deploys, size):
-        yield lo, min(deploys, lo + size)
+def chunks(deploys: int, size: int, *, taper: bool = True) -> Iterator[Span]:
+    """The spans of a batch of `deploys` in chunks of `size`. Tapered, the last two chunks' worth is
+    cut in halves down to one block (`BLOCK`, when `size` is whole blocks): the workers then finish
+    within a block's time of each other, not a chunk's (with two workers, one sat idle for half a
+    chunk on average while the other computed the last). Rows do not depend on the spans."""
+    lo = 0
+    while lo < deploys:
+        step, rest = size, deploys - lo
+        if taper and size % BLOCK == 0 and rest < 2 * size:
+            step = max(BLOCK, rest // 2 // BLOCK * BLOCK)
+        yield lo, min(deploys, lo + step)
+        lo += step
 
 
 def chunk_size(deploys: int, jobs: int) -> int:

@@ -128,10 +128,11 @@ class BatchSpec:
     seed: int
     strategies: tuple[str, ...]
     chunk: int
+    taper: bool = True  # the last chunks cut smaller (`batch.chunks`); False: a folder from before them
 
     @property
     def spans(self) -> list[Span]:
-        return list(chunks(self.deploys, self.chunk))
+        return list(chunks(self.deploys, self.chunk, taper=self.taper))
 
 
 # ---- manifest ----
@@ -147,6 +148,7 @@ def run_manifest(spec: BatchSpec, command: Sequence[str], jobs: int, cluster: st
         command,
         strategies=list(spec.strategies),
         chunk_deploys=spec.chunk,
+        chunk_taper=spec.taper,
         chunks={"total": len(spec.spans), "done": 0},
         rows=None,
         failed_runs=None,
@@ -165,12 +167,25 @@ def spec_of(manifest: dict[str, Any], source: str) -> BatchSpec:
             int(manifest["deploys"]),
             int(manifest["seed"]),
             tuple(manifest["strategies"]),
-            int(manifest["chunk_deploys"]),
+            _chunk(manifest["chunk_deploys"]),
+            _taper(manifest.get("chunk_taper", False)),  # absent: a folder from before tapering
         )
     except (KeyError, TypeError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise err.located(f"{source}/{MANIFEST}") from None
         raise ConfigError(f"{MANIFEST} lacks a valid {err}", source=source) from None
+
+
+def _chunk(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("'chunk_deploys' (a whole number of deploys, at least 1)")
+    return value
+
+
+def _taper(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("'chunk_taper' (true or false)")
+    return value
 
 
 # ---- running ----
