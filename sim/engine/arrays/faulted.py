@@ -137,13 +137,16 @@ def caught_block(
     aborts = {j: _abort(scn, strategy, plan, bad[j][1], (seed, key)) for j, (_, key) in caught_at.items()}
     # A first run that asks a person: its reviews and the runs after them, over the whole watch.
     asks = [j for j, out in ended.items() if out[0] == "inconclusive"]
-    last_k = ticks[-1]
-    if asks and k_done < last_k:
-        cuts = [_cut(segs[j], k_done * W, last_k * W, W) for j in asks]
-        first.serve(asks, cuts, _per_row([fixed[j] for j in asks], cuts), rng, W)
-        k_done = last_k
-        for j in asks:
-            reach[j] = k_done
+    # Up to the last window a review may read (`reviews_pass_block`'s), each from where its own
+    # drawing stopped: one whose first run ended while others' went on was drawn no further.
+    last_k = min(max(ticks[-1], math.floor((bg.stop + TIE_S) / W + 1e-9)), counts.shape[1])
+    behind = [j for j in asks if reach[j] < last_k]
+    if behind:
+        cuts = [_cut(segs[j], reach[j] * W, last_k * W, W) for j in behind]
+        first.serve(behind, cuts, _per_row([fixed[j] for j in behind], cuts), rng, W)
+        k_done = max(k_done, last_k)
+        for j in behind:
+            reach[j] = last_k
     if asks and bg.cfg.interval_s >= W:  # (else two ticks may read up to one window)
         took: dict[int, Decisions] = {}
         asked = [bad[j] for j in asks]
@@ -162,7 +165,7 @@ def caught_block(
         # again from that window too: the second drawing is never empty.)
         k_d = math.floor(a.detected / W + 1e-9)
         k_r = max(math.ceil(a.recovered / W - 1e-9), k_d + 1)
-        if k_r <= k_done and _same_before(along, segs[j], k_d * W):
+        if k_d <= reach[j] and k_r <= k_done and _same_before(along, segs[j], k_d * W):
             picked.append((j, a, along, k_d, k_r))
     # Every one keeps the traffic drawn for it, caught here or not (see above).
     out: dict[int, Caught | Fill] = {
