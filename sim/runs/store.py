@@ -92,7 +92,7 @@ CHART_COLUMNS = (
 #: restore); the first deploy's rows keep each strategy's place, colour and legend entry, in the
 #: scenario's order, whether or not it met a bad release. A million deploys' charts then hold a
 #: fifth of the rows (4 M rows of four strategies: 1.4 GB at the peak, all rows read).
-CHART_ROWS = (pc.field("release_bad") == True) | (pc.field("deploy") == 0)  # noqa: E712 (an expression)
+CHART_ROWS = pc.field("release_bad") | (pc.field("deploy") == 0)
 
 
 #: Each kind of column's Arrow type in rows.parquet.
