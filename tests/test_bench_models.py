@@ -159,3 +159,19 @@ def test_the_instruction_bench_without_valgrind_says_so_in_one_line(monkeypatch,
     assert instructions.main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "valgrind not found" in err[0]
+
+
+def test_the_where_bench_times_the_releases_it_names() -> None:
+    """`bench/where.py` tells good releases' cost from bad ones' by its overrides alone: they must
+    make every release good, or every one bad, and its quiet case meet no noisy neighbour."""
+    where = bench_module("where")
+    base = sim.load_scenario("default")
+    good = sim.run_batch(
+        sim.load_scenario(base, overrides=[where.GOOD]), deploys=12, seed=4, strategies=["recreate"]
+    )
+    bad = sim.run_batch(
+        sim.load_scenario(base, overrides=[where.BAD]), deploys=12, seed=4, strategies=["recreate"]
+    )
+    assert not good["release_bad"].any() and bad["release_bad"].all()
+    quiet = sim.load_scenario(base, overrides=where.QUIET)
+    assert quiet.noise.episodes_per_hour == 0 and quiet.releases.bad_probability == 0
