@@ -16,6 +16,7 @@ from ...config.scenario import Scenario
 from ...core import rng as streams
 from ..exogenous import Exogenous, Release
 from ..metrics import deploy_row
+from ..people import Humans
 from ..routing import RoutingState
 from ..serving import ServingFixed, Snapshot
 from ..simulate import Simulation, simulate
@@ -186,7 +187,9 @@ def caught_block(
     for at, (j, a, along, k_d, k_r) in enumerate(picked):
         i, exo = bad[j]
         drawn = (along, k_d, k_r * W, (first.arrays(j), tuple(a[at] for a in again[:4])), ledgers[at])
-        if fires[at] or _reported(scn, exo, a, ledgers[at]):
+        # Only a release its first analysis run failed has drawn nothing from its people by then.
+        people = (seed, i) if j in caught_at else None
+        if fires[at] or _reported(scn, exo, a, ledgers[at], people=people):
             out[i] = _both(drawn)
             continue
         phase: Any = Phase(a.run.world.marks, exo.release, ledgers[at])
@@ -396,15 +399,35 @@ def _alert_fires(
     return [bool(f) for f in alerts_fire(scn, [plan] * len(svcs), block, at, until=until)]
 
 
-def _reported(scn: Scenario, exo: Exogenous, a: _Abort, ledger: dict[str, np.ndarray]) -> bool:
-    """Whether the users' reports reach engineering no later than the looks' detection."""
+def _reported(
+    scn: Scenario,
+    exo: Exogenous,
+    a: _Abort,
+    ledger: dict[str, np.ndarray],
+    *,
+    people: tuple[int, int] | None = None,
+) -> bool:
+    """Whether the users' reports act no later than the looks' detection: reach support by then,
+    or — given `people` (the seed and the deploy, for a release none of whose people has drawn
+    anything before its reports reach support) — have engineering answer them by then.
+
+    Support escalating the reports draws engineering's response from the deploy's people stream;
+    when nothing else has drawn from it first, that draw is its first, and a response that comes
+    after the detection changes nothing the row reads (the release is rolled back already)."""
     if not can_hurt(scn, exo.release):
         return False
     # The rows the reports may reach their threshold in: those begun by the detection.
     n = int(np.searchsorted(ledger["t0"], a.detected + TIE_S, side="right"))
     upto = {name: col[:n] for name, col in ledger.items()}
     at = escalates_at(scn, exo.release, _Ledger(upto), exo.report_threshold(scn))
-    return at is not None and at <= a.detected + TIE_S
+    if at is None or at > a.detected + TIE_S:
+        return False
+    if people is None or at >= a.detected - TIE_S:  # (escalated at the detection's instant: a tie)
+        return True
+    seed, deploy = people
+    humans = Humans(scn.humans, streams.stream(seed, deploy, streams.PEOPLE))
+    answered = at + humans.working(scn.reports.response_s, exo.traffic.hour_at(at))
+    return answered <= a.detected + TIE_S
 
 
 class _Ledger:
