@@ -29,6 +29,7 @@ from ..simulate import Simulation, simulate
 from ..strategies.base import PlannedLook, Strategy
 from ..tape import expected_requests, pieces
 from ..world import background, leak_from, noise_changes, routing_fixed
+from .paced import paced, paced_run
 from .tail import tail_from
 
 #: Deploys drawn together from one stream: a deploy's row depends on its block, never on how a
@@ -283,7 +284,10 @@ def make_plan(
     its whole horizon undisturbed."""
     looks: list[PlannedLook] = []
     quiet = dataclasses.replace(exo, episodes=())
-    run = simulate(scn, strategy, quiet, seed, deploy, plan=looks, guess=own)
+    if own and paced(scn, strategy):  # the same run, walked without SimPy
+        run = paced_run(scn, strategy, quiet, (seed, deploy), looks)
+    else:
+        run = simulate(scn, strategy, quiet, seed, deploy, plan=looks, guess=own)
     horizon = scn.run.horizon_s
     world = run.world
     tape = world.tape
