@@ -32,8 +32,9 @@ from ..world import NEW, STABLE, World
 
 
 def paced(scn: Scenario, strategy: str) -> bool:
-    """Whether a strategy's plans of a deploy's own are made here: a manual canary behind a router,
-    with no schema change (a selector's replica split, or a migration, runs in SimPy)."""
+    """Whether a strategy's plans of a deploy's own are made here, for good releases (a bad one's
+    fault would set off its onset: a SimPy process): a manual canary behind a router, with no
+    schema change (a selector's replica split, or a migration, runs in SimPy)."""
     spec = scn.strategies[strategy]
     if type(spec) is not CanaryConfig or scn.migration.kind != "none" or len(scn.migration.deploys) != 1:
         return False

@@ -284,7 +284,7 @@ def make_plan(
     its whole horizon undisturbed."""
     looks: list[PlannedLook] = []
     quiet = dataclasses.replace(exo, episodes=())
-    if own and paced(scn, strategy):  # the same run, walked without SimPy
+    if own and not exo.release.bad and paced(scn, strategy):  # the same run, walked without SimPy
         run = paced_run(scn, strategy, quiet, (seed, deploy), looks)
     else:
         run = simulate(scn, strategy, quiet, seed, deploy, plan=looks, guess=own)
