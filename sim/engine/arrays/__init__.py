@@ -22,7 +22,8 @@ the person they ask) roll back before the alert or its users act has its row rea
 its decisions taken from the strategy's run with nothing served; any other keeps the traffic the
 block drew for it, which the event engine follows (drawn afresh, a release the block's draws let
 through would get a second chance to be caught). Everything else runs in the event engine, chosen
-by the scenario and the deploy's own draws.
+by the scenario and the deploy's own draws. A manual canary's plan of a deploy's own is walked
+without a SimPy run (`paced`): the same plan, to the last bit.
 """
 
 from .alert import alert_fires, alerts_fire
