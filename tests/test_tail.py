@@ -27,11 +27,17 @@ def cases(draw: st.DrawFn):
     share = (*([float(user_new)] * S), float(syn_new))
     window_s = draw(st.sampled_from([1.0, 10.0, 60.0, 0.1]))
     shape = draw(st.sampled_from([(0, S + 1), (5, S + 1), (3, 7, S + 1), (1, 1, S + 1), (2, 0, S + 1)]))
-    counts = np.array(draw(st.lists(st.integers(0, 400), min_size=math.prod(shape), max_size=math.prod(shape))))
+    counts = np.array(
+        draw(st.lists(st.integers(0, 400), min_size=math.prod(shape), max_size=math.prod(shape)))
+    )
     counts = counts.reshape(shape).astype(np.int64)
     busiest = int(np.add.reduce(counts, axis=-1).max(initial=0))
     cap = tuple(
-        draw(st.sampled_from([0.0, busiest / window_s, (busiest - 1) / window_s, (busiest + 1) / window_s, 1e9]))
+        draw(
+            st.sampled_from(
+                [0.0, busiest / window_s, (busiest - 1) / window_s, (busiest + 1) / window_s, 1e9]
+            )
+        )
         for _ in range(2)
     )
     plain = Plain(False, share, cap, (1.0, 1.0), (0.001, 0.001), (0.0, 0.0), (0.0, 0.0), False, math.nan)
@@ -48,7 +54,9 @@ def test_the_busiest_row_answers_as_every_row_does(case):
 def test_a_row_over_capacity_does_not_fit():
     """Not a check that passes by always answering one way: one row one request over its slot's
     capacity fails it, the same rows at capacity pass."""
-    plain = Plain(False, (1.0, 1.0, 1.0), (0.0, 10.0), (1.0, 1.0), (0.0, 0.0), (0.0, 0.0), (0.0, 0.0), False, math.nan)
+    plain = Plain(
+        False, (1.0, 1.0, 1.0), (0.0, 10.0), (1.0, 1.0), (0.0, 0.0), (0.0, 0.0), (0.0, 0.0), False, math.nan
+    )
     snap = snapshot(plain)
     counts = np.full((4, 6, 3), 20, np.int64)  # 60 requests a 10 s window: 6 req/s
     counts[2, 3] = (40, 40, 21)  # 101 requests: 10.1 req/s
