@@ -15,6 +15,7 @@ same instants and hours. Anything else — a canary without a router, a schema c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, cast
 
 from ...config.judges import GateJudge
@@ -136,10 +137,11 @@ def paced_run(
     return Simulation({}, world, d, exo, strategy)
 
 
-def _weight(world: World, scn: Scenario, pct: float, t: float, at: Any) -> float:
+def _weight(world: World, scn: Scenario, pct: float, t: float, at: Callable[[float], float]) -> float:
     """`Deploy.set_canary_weight` behind a router, from instant t: the canary scaled up first if it
     needs more replicas (they take traffic once ready), then the router switched. Returns the
-    instant it is done."""
+    instant it is done (`at`: the walk's clock, set to an instant, or the run's end if it is past).
+    """
     n = scn.fleet.replicas
     need = n if pct >= 100 else max(1, canary_replicas_for_router(n, pct))
     have = int(world.ready[NEW])  # (`desired`: none is starting between steps)
