@@ -1,5 +1,6 @@
 """A block's deploys served along the same pieces: the parameters broadcast over the deploys give the
-rows, and leave the stream, exactly as the pieces repeated deploy after deploy do through `serve`."""
+rows, and leave the stream, exactly as the pieces repeated deploy after deploy do through `serve`; and
+windows served again are spliced into a ledger as dropping, joining and sorting its rows would."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from sim.engine.arrays import serve as block_serve
 from sim.engine.arrays.plan import pieces_of
+from sim.engine.arrays.tail import in_time_order
 from sim.engine.serving import ServingFixed, Snapshot, Stretch, serve, serve_plain_block
 
 S = 3  # user segments
@@ -111,3 +113,40 @@ def test_a_blocks_plain_pieces_take_the_broadcast_form(monkeypatch):
     counts = np.random.default_rng(1).poisson(200.0, (5, 10, S + 1))
     acc, *_ = block_serve.serve_block(cut, FIXED, counts, np.random.default_rng(2), 10.0)
     assert acc[:, :, 1, 0].sum() > 0  # the new slot took users after its weight was set
+
+
+@st.composite
+def splices(draw: st.DrawFn):
+    """A ledger in time order, a row or more per window, some windows served again: their new rows
+    (more or fewer than before, in time order within each window, a window of no rows before too)."""
+    W = draw(st.sampled_from([10.0, 0.1]))
+    n = draw(st.integers(1, 30))
+
+    def rows(ks: list[int]) -> dict[str, np.ndarray]:
+        t0, k = [], []
+        for w in ks:
+            cuts = sorted(draw(st.sets(st.floats(0.0, 0.99), min_size=1, max_size=3)))
+            t0 += [w * W + c * W for c in cuts]
+            k += [w] * len(cuts)
+        m = len(k)
+        taken = np.arange(m * 4).reshape(m, 4) + 1000 * len(ks)  # which rows these are, told apart
+        return {"t0": np.array(t0), "k": np.array(k, np.int64), "taken": taken}
+
+    old_ks = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1)))
+    again = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=5)))
+    return rows(old_ks), rows(again), again
+
+
+@settings(max_examples=300, deadline=None)
+@given(splices())
+def test_windows_served_again_are_spliced_in_time_order(case) -> None:
+    """`serve._spliced` gives the rows `tail.in_time_order` gives of the ledger without those windows'
+    rows and with the new ones (the reference: drop, join and sort)."""
+    ledger, rows, ks = case
+    keep = ~np.isin(ledger["k"], ks)
+    want = in_time_order({name: np.concatenate([col[keep], rows[name]]) for name, col in ledger.items()})
+    got = block_serve._spliced(ledger, rows, ks)
+    assert got.keys() == want.keys()
+    for name in want:
+        assert got[name].dtype == want[name].dtype
+        np.testing.assert_array_equal(got[name], want[name])

@@ -30,7 +30,18 @@ from .alert import alert_fires, alerts_fire
 from .faulted import Caught, caught_block
 from .judge import follows_plan, looks_pass, plan_looks_pass, plans_looks_pass
 from .outcome import block_rows
-from .plan import BLOCK, MAX_WINDOWS, Pieces, Plan, covered, make_plan, personal, plannable, sparse
+from .plan import (
+    BLOCK,
+    MAX_WINDOWS,
+    Pieces,
+    Plan,
+    covered,
+    make_plan,
+    personal,
+    plannable,
+    sparse,
+    windows_cut,
+)
 from .reviews import Background, background, reviews_pass, reviews_pass_block
 from .serve import Block, draw_block, serve_apart, serve_block
 
@@ -61,4 +72,5 @@ __all__ = [
     "serve_apart",
     "serve_block",
     "sparse",
+    "windows_cut",
 ]

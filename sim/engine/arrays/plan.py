@@ -3,6 +3,7 @@ covers, and the pieces of windows a block is served in."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import math
@@ -40,6 +41,8 @@ BLOCK = 64
 #: watches than this many windows (20 h of 10 s windows: about 70 MB a block) run in the event
 #: engine, which holds one deploy's windows at a time.
 MAX_WINDOWS = 7200
+
+_EPS = 1e-9  # `tape`'s: instants this close count as one
 
 
 class Pieces(NamedTuple):
@@ -112,21 +115,68 @@ def segments_along(
     return _met(states, noise, times, (routing, world.scn.fleet.error_rate))
 
 
-def states_within(
-    states: list[tuple[float, RoutingState]],
-    noise: list[tuple[float, tuple[Episode, ...]]],
-    run: Simulation,
-    span: tuple[float, float],
-) -> list[tuple[float, Snapshot]]:
-    """`segments_along` of a good release cut to what `tape.pieces` reads of [t0, t1) (`span`): the
-    entry in force at t0 (at some time no later than t0) and every entry after it before t1.
-    (`noise`: the deploy's noisy neighbours, `world.noise_changes` of its episodes.)"""
-    t0, t1 = span
-    world = run.world
-    before = [t for t, _ in states if t <= t0] + [t for t, _ in noise if t <= t0]
-    within = {t for t, _ in states if t0 < t < t1} | {t for t, _ in noise if t0 < t < t1}
-    return _met(
-        states, noise, [max(before), *sorted(within)], (world.routing_fixed, world.scn.fleet.error_rate)
+def windows_cut(
+    plan: Plan, noise: list[tuple[float, tuple[Episode, ...]]], ks: list[int], window_s: float
+) -> Pieces:
+    """The pieces of windows `ks` (in order) of a good release along a plan's states, with its noisy
+    neighbours (`noise`: `world.noise_changes` of its episodes), as one cut — what `tape.pieces`
+    makes of each window, under the states `segments_along` gives (the one in force at the window's
+    start, then each change inside it), window after window. A state may be listed more than once
+    (`serve_apart` lists each once).
+
+    Most such windows hold a change or two well inside them: their pieces are laid out here, number
+    for number as `tape.pieces` lays them out; a window with changes within a rounding error of each
+    other or of its edges is cut by `tape.pieces` itself."""
+    W = window_s
+    states, world = plan.states, plan.run.world
+    fixed = (world.routing_fixed, world.scn.fleet.error_rate)
+    times = [t for t, _ in states]
+    n_times = [t for t, _ in noise]
+    snaps: list[Snapshot] = []
+    which: list[int] = []
+    k_all: list[int] = []
+    start: list[float] = []
+    end: list[float] = []
+    shared: list[int] = []
+    for k in ks:
+        a, b = k * W, (k + 1) * W
+        i, n = bisect.bisect_right(times, a) - 1, bisect.bisect_right(n_times, a) - 1
+        inside = {
+            *times[i + 1 : bisect.bisect_left(times, b)],
+            *n_times[n + 1 : bisect.bisect_left(n_times, b)],
+        }
+        at = [max(times[i], n_times[n]) if n >= 0 else times[i], *sorted(inside)]
+        segs = _met(states, noise, at, fixed)
+        regular = all(
+            int(x // W + _EPS) == k and math.ceil(y / W - _EPS) == k + 1 and y > x + _EPS
+            for x, y in zip([a, *at[1:]], [*at[1:], b], strict=True)
+        )
+        m = len(segs)
+        if not regular or m < 2:  # `tape.pieces`' own way (its rounding rules at the edges)
+            snaps_k, k_arr, s_arr, e_arr, which_k, shared_k = pieces(segs, a, b, W)
+            which += (which_k + len(snaps)).tolist()
+            shared += [len(k_all) + x for x in shared_k]
+            k_all += k_arr.tolist()
+            start += s_arr.tolist()
+            end += e_arr.tolist()
+            snaps += snaps_k
+            continue
+        # `tape.pieces` of m states that each begin inside the window (the first at its start): a
+        # piece each, the newest state listed first, every piece sharing the window.
+        shared += range(len(k_all), len(k_all) + m)
+        which += range(len(snaps) + m - 1, len(snaps) - 1, -1)
+        k_all += [k] * m
+        start += [max(a, x) for x in (a, *at[1:])]
+        end += [min(b, y) for y in (*at[1:], b)]
+        snaps += [snap for _, snap in reversed(segs)]
+    start_arr = np.array(start)
+    return Pieces(
+        snaps,
+        np.array(which, np.int64),
+        np.array(k_all, np.int64),
+        start_arr,
+        np.array(end) - start_arr,
+        shared,
     )
 
 

@@ -15,10 +15,10 @@ from ...core import rng as streams
 from ...core import sampling
 from ..exogenous import Episode, Exogenous
 from ..serving import ServingFixed, Snapshot, Stretch, serve, serve_plain_block
-from ..tape import Fill, pieces
+from ..tape import Fill
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
-from .plan import Pieces, Plan, pieces_of, states_within
+from .plan import Pieces, Plan, pieces_of, windows_cut
 from .tail import Tail, draw_failures, fits, in_time_order, tail_from
 
 _EPS = 1e-9
@@ -460,7 +460,7 @@ def _lay_noise(
             again[j] = sorted(ks)
     if again:
         js = list(again)
-        cuts = [_windows_cut(each[j], changes[j], again[j], W) for j in js]
+        cuts = [windows_cut(each[j], changes[j], again[j], W) for j in js]
         for j in js:
             into.rem[j, again[j]] = counts[j, again[j]]  # its earlier draws there are dropped
         got = serve_apart(cuts, each[js[0]].fixed, None, rng, W, into=(into, js))
@@ -475,60 +475,52 @@ def _lay_noise(
             if tail is not None and not early.all():  # only a fill reads these
                 late = tuple(k for k in again[j] if k >= tail.k0)
                 tails[j] = tail._replace(redrawn=late, rows={n: c[~early] for n, c in rows.items()})
-    base = each[0].base_error
-    for j in slowed:
-        lat = _latency(changes[j], end_k, W, base)
-        lat[again.get(j, [])] = 1.0  # served again under its own states: its latency is already theirs
+    lat = _latency([changes[j] for j in slowed], end_k, W, each[0].base_error)
+    by_lean: dict[int, list[int]] = {}  # the windows laid on: those before a lean stretch
+    for x, j in enumerate(slowed):
+        lat[x, again.get(j, [])] = 1.0  # served again under its own states: its latency is already theirs
         tail = tails[j]
-        k_lean = end_k if tail is None else tail.k0
-        into.acc[j, :k_lean, :, Telemetry.LATW] *= lat[:k_lean]
-        into.acc[j, :k_lean, :, Telemetry.LATW_ON] *= lat[:k_lean]
+        by_lean.setdefault(end_k if tail is None else tail.k0, []).append(x)
         if tail is not None:
-            tails[j] = tail._replace(noise=lat[tail.k0 : end_k])
+            tails[j] = tail._replace(noise=lat[x, tail.k0 : end_k])
+    for k_lean, xs in by_lean.items():
+        rows = [slowed[x] for x in xs]
+        for f in (Telemetry.LATW, Telemetry.LATW_ON):
+            into.acc[rows, :k_lean, :, f] *= lat[xs, :k_lean]
 
 
 def _latency(
-    changes: list[tuple[float, tuple[Episode, ...]]], end_k: int, W: float, base_error: float
+    changes: list[list[tuple[float, tuple[Episode, ...]]]], end_k: int, W: float, base_error: float
 ) -> np.ndarray:
-    """Per window (end_k × slot) the latency factor of the episodes in force over it (`changes`: when
-    they begin and end, `world.noise_changes`; a window they begin or end inside takes the state at
-    its middle: such windows are served again)."""
-    times = np.array([t for t, _ in changes])
-    table = np.array([(1.0, 1.0)] + [background(active, base_error).lat for _, active in changes])
+    """Per deploy, window (end_k) and slot the latency factor of the episodes in force over the
+    window (`changes`: each deploy's instants they begin and end, `world.noise_changes`; a window
+    they begin or end inside takes the state at its middle: such windows are served again). A
+    window's factor is that of the episodes in force from the last change no later than its middle;
+    a stretch of windows with none in force keeps 1.0."""
     mids = (np.arange(end_k) + 0.5) * W
-    return table[np.searchsorted(times, mids, side="right")]
-
-
-def _windows_cut(
-    plan: Plan, noise: list[tuple[float, tuple[Episode, ...]]], ks: list[int], W: float
-) -> Pieces:
-    """The pieces of windows `ks` (in order) under a deploy's own states along its plan, with its
-    noisy neighbours (`noise`: `world.noise_changes` of its episodes), as one cut (a state may be
-    listed more than once: `serve_apart` lists each once)."""
-    parts = [
-        pieces(states_within(plan.states, noise, plan.run, (k * W, (k + 1) * W)), k * W, (k + 1) * W, W)
-        for k in ks
-    ]
-    snaps: list[Snapshot] = []
-    which, shared, at = [], [], 0
-    for snaps_k, k_arr, _, _, which_k, shared_k in parts:
-        which.append(which_k + len(snaps))
-        snaps += snaps_k
-        shared += [at + i for i in shared_k]
-        at += len(k_arr)
-    return Pieces(
-        snaps,
-        np.concatenate(which),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] - p[2] for p in parts]),
-        shared,
-    )
+    out = np.ones((len(changes), end_k, 2))
+    for x, deploy in enumerate(changes):
+        # The windows from the first whose middle is at or past each change on: its episodes'.
+        firsts = np.searchsorted(mids, [t for t, _ in deploy], side="left").tolist()
+        for (_, active), a, b in zip(deploy, firsts, [*firsts[1:], end_k], strict=True):
+            if active and b > a:
+                out[x, a:b] = background(active, base_error).lat
+    return out
 
 
 def _spliced(
     ledger: dict[str, np.ndarray], rows: dict[str, np.ndarray], ks: list[int]
 ) -> dict[str, np.ndarray]:
-    """A ledger with its rows of windows `ks` (if it has any) replaced by `rows`, in time order."""
-    keep = ~np.isin(ledger["k"], ks)
-    return in_time_order({name: np.concatenate([col[keep], rows[name]]) for name, col in ledger.items()})
+    """A ledger (in time order) with its rows of windows `ks` (in order; if it has any) replaced by
+    `rows` (theirs, in time order), in time order. A row begins inside its own window, so the rows
+    of different windows never tie: each window's new rows go where its old ones were."""
+    old, new = np.asarray(ledger["k"]), np.asarray(rows["k"])
+    lo, hi = np.searchsorted(old, ks, "left").tolist(), np.searchsorted(old, ks, "right").tolist()
+    first, last = np.searchsorted(new, ks, "left").tolist(), np.searchsorted(new, ks, "right").tolist()
+    n, parts, prev = len(old), [], 0
+    for a, b, c, d in zip(lo, hi, first, last, strict=True):
+        parts += [np.arange(prev, a), np.arange(n + c, n + d)]
+        prev = b
+    parts.append(np.arange(prev, n))
+    order = np.concatenate(parts)
+    return {name: np.concatenate([col, rows[name]])[order] for name, col in ledger.items()}
