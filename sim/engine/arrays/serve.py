@@ -484,9 +484,9 @@ def _lay_noise(
         if tail is not None:
             tails[j] = tail._replace(noise=lat[x, tail.k0 : end_k])
     for k_lean, xs in by_lean.items():
-        rows = [slowed[x] for x in xs]
+        laid = [slowed[x] for x in xs]
         for f in (Telemetry.LATW, Telemetry.LATW_ON):
-            into.acc[rows, :k_lean, :, f] *= lat[xs, :k_lean]
+            into.acc[laid, :k_lean, :, f] *= lat[xs, :k_lean]
 
 
 def _latency(
