@@ -16,6 +16,7 @@ WORKSHOP = (
     ("webapp/pages/lesson_gate_watches.py", "4 · What the gate watches", ":material/timer:"),
     ("webapp/pages/lesson_database.py", "5 · Two versions, one database", ":material/database:"),
     ("webapp/pages/lesson_flags.py", "6 · Flags vs canaries", ":material/flag:"),
+    ("webapp/pages/lesson_peeking.py", "7 · Peeking at every look", ":material/visibility:"),
 )
 
 

@@ -37,6 +37,7 @@ LESSONS = {
     "webapp/pages/lesson_gate_watches.py": ("ws4.knob", "multiselect", ["error_rate", "p99"]),
     "webapp/pages/lesson_database.py": ("ws5.knob", "radio", "schema-expand-contract"),
     "webapp/pages/lesson_flags.py": ("ws6.knob", "select_slider", 0.0),
+    "webapp/pages/lesson_peeking.py": ("ws7.knob", "select_slider", 0.1),
 }
 
 

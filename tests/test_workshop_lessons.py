@@ -382,3 +382,33 @@ def test_flags_limit_the_flagged_path_and_only_a_canary_limits_the_binary():
         assert evidence.median_of(flagged, name, "time_to_repair_s").value == scn.flags.propagation_s
     dark = flagged[flagged["undo"] == "flag_off"]
     assert len(dark) and (dark["faulty_requests"] == 0).all()  # "or nobody"
+
+
+# ---- 7 · Peeking ----
+
+
+def test_peeking_a_z_test_every_minute_fails_good_releases_and_the_always_valid_test_does_not():
+    page = lesson("lesson_peeking")
+    rows, f = run(page), Family(6)
+    once, every, valid = "z_test_once", "z_test_every_minute", "always_valid"
+    f.below(
+        f.rate(rows, once, "false_rollback_rate"), f.rate(rows, every, "false_rollback_rate"), "once < every"
+    )
+    f.below(
+        f.rate(rows, valid, "false_rollback_rate"),
+        f.rate(rows, every, "false_rollback_rate"),
+        "valid < every",
+    )
+    f.below(Interval(0.5, 0.5, 0.5), f.rate(rows, every, "false_rollback_rate"), "nearly every good release")
+    errors = bad(rows, "fault_kind", "error_rate", "crash", "segment_bug")
+    for metric in ("time_to_detect_s", "faulty_requests"):
+        f.below(f.median(errors, valid, metric), f.median(errors, once, metric), f"error faults' {metric}")
+    latency = bad(rows, "fault_kind", "tail_latency", "median_latency", "latency_shift")
+    f.below(
+        Interval(0.5, 0.5, 0.5),
+        f.share(latency.loc[latency["strategy"] == valid, "escaped"].astype(bool)),
+        "latency faults reach everyone past a judge of error rates",
+    )
+    f.done()
+    # "at most α of the good releases" (a bound: only luck can make it fail)
+    assert evidence.rate_of(rows, valid, "false_rollback_rate", 1 - ALPHA).lo <= page.default

@@ -53,6 +53,10 @@ THRESHOLDS: dict[str, tuple[tuple[str, str, float], ...]] = {
         ("allowed_ratio", "allowed canary/baseline ratio", 0.05),
     ),
     "two_proportion": (("alpha", "false-alarm chance per look", 0.01),),
+    "sequential": (
+        ("alpha", "false-alarm chance per rollout", 0.01),
+        ("min_ratio", "smallest error-rate ratio weighed", 0.05),
+    ),
 }
 
 

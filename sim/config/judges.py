@@ -1,5 +1,6 @@
 """Judges: how a rollout decides the new version is bad — fixed limits, a concurrent baseline,
-Mann-Whitney, a two-proportion z-test — and the whole-service SLO burn-rate alert.
+Mann-Whitney, a two-proportion z-test, an always-valid sequential test — and the whole-service SLO
+burn-rate alert.
 
 These are the records of the scenario's `judges:` section: what each judge watches and its limits.
 Which metrics a judge watches is part of its config; what it does not watch it cannot see. How a
@@ -23,7 +24,7 @@ from ..core.registry import Kinds
 from ..core.schema import Config, num, pick_kind, section
 
 #: The judge kinds, in the order error messages and the scenario reference list them.
-JUDGES = Kinds("judge", ("fixed", "baseline", "mann_whitney", "two_proportion", "burn_rate"))
+JUDGES = Kinds("judge", ("fixed", "baseline", "mann_whitney", "two_proportion", "sequential", "burn_rate"))
 
 Metric = Literal["error_rate", "p50", "p99", "saturation"]
 METRICS: tuple[str, ...] = get_args(Metric)
@@ -142,6 +143,43 @@ class TwoProportionJudge(GateJudge):
     @property
     def z_critical(self) -> float:
         return float(ndtri(1.0 - self.alpha))
+
+
+@JUDGES.record("sequential")
+@dataclass(frozen=True)
+class SequentialJudge(GateJudge):
+    """The canary's error rate against the baseline's by an always-valid sequential test (mSPRT).
+
+    Every look reads all the data since the rollout began and fails the canary once the evidence
+    that its error rate is higher — a mixture likelihood ratio over rate ratios from `min_ratio`
+    to `max_ratio` (`sim.core.sequential`) — reaches 1/α. However often it is read, a canary no
+    worse than the baseline is failed with probability at most α over the whole rollout, where a
+    fixed-horizon test read at every look fails it more often with every look (Armitage). The
+    method behind LaunchDarkly's guarded rollouts and Netflix's anytime-valid canaries (Lindon,
+    Sanden, Shirikian, KDD 2022).
+    """
+
+    kind: str = "sequential"
+    watch: tuple[Metric, ...] = section(lambda: ("error_rate",), doc="metrics it looks at: error_rate only")
+    alpha: float = num(
+        0.05, 0.0, 0.5, lo_open=True, doc="false-alarm probability over the whole rollout, however many looks"
+    )
+    min_ratio: float = num(
+        1.25, 1.0, 1e6, lo_open=True, doc="smallest canary/baseline error-rate ratio the mixture weighs"
+    )
+    max_ratio: float = num(20.0, 1.0, 1e6, lo_open=True, doc="largest error-rate ratio the mixture weighs")
+
+    def validate(self) -> None:
+        super().validate()
+        if tuple(self.watch) != ("error_rate",):
+            raise ConfigError("a sequential judge tests the error rate only: watch [error_rate]", ("watch",))
+        if self.lookback_s is not None:
+            raise ConfigError(
+                "a sequential judge reads everything since the rollout began: leave lookback_s unset",
+                ("lookback_s",),
+            )
+        if self.max_ratio < self.min_ratio:
+            raise ConfigError(f"{self.max_ratio:g} is below min_ratio {self.min_ratio:g}", ("max_ratio",))
 
 
 # ---- the whole-service safety net: SLO multiwindow, multi-burn-rate alerting (the SRE Workbook) ----

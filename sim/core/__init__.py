@@ -8,6 +8,7 @@
 - `sampling`: numpy draws at the tiny sizes the model makes them.
 - `registry`: families of kinds (judges, strategies): each kind's config record and implementation.
 - `two_proportion`: the z-test's power and the false alarms of repeated looks, in closed form.
+- `sequential`: the always-valid test's evidence (a mixture likelihood ratio) over a canary's counts.
 - `columns`: the per-deploy row's column table — names, kinds, units, meanings — from which the
   frame's dtypes, the Parquet schema, the CSV header and README's column table are made.
 - `version`: the package's version, in one place.

@@ -30,8 +30,10 @@ from ..config.judges import (
     GateJudge,
     MannWhitneyJudge,
     Metric,
+    SequentialJudge,
     TwoProportionJudge,
 )
+from ..core import sequential
 
 if TYPE_CHECKING:
     from .world import World
@@ -359,3 +361,25 @@ def two_proportion_z(x1: float, n1: float, x0: float, n0: float) -> float:
     pooled = (x1 + x0) / (n1 + n0)
     var = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)
     return (x1 / n1 - x0 / n0) / math.sqrt(var) if var > 0 else 0.0
+
+
+@JUDGES.implementation("sequential")
+class SequentialMeasure(Measure):
+    """The canary's error rate against the baseline's by an always-valid sequential test: each look
+    reads every window since the rollout began (its lookback is the whole run so far)."""
+
+    needs_baseline = True
+
+    @staticmethod
+    def measure(judge: SequentialJudge, world: World, t_to: float, lookback_s: float) -> Verdict:
+        counts = world.counts(0.0, t_to)
+        n1, e1, n0, e0 = counts.sum(axis=0).tolist() if len(counts) else (0.0, 0.0, 0.0, 0.0)
+        if n1 < max(1, judge.min_requests) or n0 < max(1, judge.min_requests):
+            return Verdict("inconclusive")
+        ratios = sequential.ratio_grid(judge.min_ratio, judge.max_ratio)
+        evidence = float(sequential.log_evidence(counts, ratios)[-1])
+        # The score is Λ·α: the evidence as a share of what fails the canary (above 1 fails).
+        score = math.exp(min(evidence - sequential.threshold(judge.alpha), 700.0))
+        worse = e1 / n1 > e0 / n0
+        status: Literal["pass", "fail"] = "fail" if worse and score >= 1.0 else "pass"
+        return Verdict(status, score if worse else min(score, 1.0 - 1e-9), {"error_rate": (e1 / n1, e0 / n0)})

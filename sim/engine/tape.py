@@ -531,6 +531,11 @@ class Tape:
         has drawn nothing (a plan's run) holds every window's."""
         return expected_requests(self._segments, self.rem, (k_from, k_to), self.window_s)
 
+    def counts(self, t_from: float, t_to: float) -> np.ndarray:
+        """Per complete window in [t_from, t_to), each version's requests and errors (`Telemetry.counts`)."""
+        k_from, k_to = self.windows(t_from, t_to)
+        return self.telemetry.counts(k_from, k_to)
+
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""
         k_from, k_to = self.windows(t_from, t_to)

@@ -298,6 +298,13 @@ class Telemetry:
             x += base * math.exp(bend) * on
         return x
 
+    def counts(self, k_from: int, k_to: int) -> np.ndarray:
+        """Per window over windows k_from..k_to-1, what a sequential test reads (no draws): the
+        new version's requests and errors, then the stable one's (windows × 4)."""
+        a = self.acc[k_from:k_to]
+        n = a[:, :, self.USER] + a[:, :, self.SYN]
+        return np.stack([n[:, 1], a[:, 1, self.ERR], n[:, 0], a[:, 0, self.ERR]], axis=1)
+
     def series(self, version: int, k_from: int, k_to: int) -> dict[str, np.ndarray]:
         """Per-window values of one version over windows k_from..k_to-1: requests, errors, error rate,
         p50 and p99 (one Beta draw per window and percentile), saturation. NaN where no requests."""

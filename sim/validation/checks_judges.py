@@ -19,11 +19,16 @@ ALPHA = 0.05  # level of the z-test judge
 
 
 def _ab_scenario(
-    p1: float, rate: float, steps: list[dict[str, Any]], lookback_s: float | None = None
+    p1: float,
+    rate: float,
+    steps: list[dict[str, Any]],
+    lookback_s: float | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> Scenario:
     """The A/B set-up: a canary at 50% from t = 0 (instant start and flip), P0 baseline errors, no
-    synthetic traffic diluting the error ratio, no safety net, capacity far above the load."""
-    judge: dict[str, Any] = {"kind": "two_proportion", "alpha": ALPHA}
+    synthetic traffic diluting the error ratio, no safety net, capacity far above the load; the
+    judge a z-test at α unless another is given."""
+    judge = dict(judge or {"kind": "two_proportion", "alpha": ALPHA})
     if lookback_s is not None:
         judge["lookback_s"] = lookback_s
     release = error_fault((p1 - P0) / (1 - P0)) if p1 > P0 else {"bad_probability": 0.0}
@@ -126,6 +131,34 @@ def check_repeated_looks(
         f"error (direct sampling of the {looks} looks' Poisson arms and binomial failures gives "
         f"{exact:.4f}, 100,000 draws)",
         total,
+        level=level,
+    )
+
+
+def check_sequential_looks(looks: int, deploys: int = 400, seed: int = 851, level: float = 0.95) -> Record:
+    """False alarms of a good release over `looks` looks of the sequential judge on accumulating
+    data: at most α however many looks, where the z-test read as often inflates (Armitage)."""
+    rate, interval = 1000.0, 60.0
+    judge = {"kind": "sequential", "alpha": ALPHA}
+    scn = _ab_scenario(P0, rate, _looks(interval, looks), judge=judge)
+    hits, total = _alarm_share(scn, deploys, seed)
+    share, lo, hi = rate_interval(hits, total, level)
+    peeked = ref.cumulative_looks_false_alarm(ALPHA, looks)
+    return Record(
+        f"canary.sequential_looks[K={looks}]",
+        f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test",
+        ALPHA,
+        ref.VILLE,
+        share,
+        lo,
+        hi,
+        "%",
+        lo <= ALPHA,
+        f"a bound, not a point: passes unless the Wilson {pct(level)} CI lies wholly above α "
+        "(a rate significantly above α fails)",
+        total,
+        f"a z-test at α read at the same {looks} looks on the same accumulating data fails "
+        f"{peeked:.1%} of good releases",
         level=level,
     )
 

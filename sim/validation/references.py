@@ -91,6 +91,12 @@ ARMITAGE = (
     "J. R. Statist. Soc. A 132:235–244 (table reproduced in Jennison & Turnbull 2000, Table 1.1)"
 )
 
+VILLE = (
+    "Ville's inequality for a nonnegative martingale: P(sup Λ ≥ 1/α) ≤ α; the mixture SPRT of Robbins "
+    "(1970), as always-valid p-values (Johari, Koomen, Pekelis & Walsh, 'Always valid inference', "
+    "Oper. Res. 2022) and for canaries' counts (Lindon, Sanden & Shirikian, KDD 2022)"
+)
+
 #: Overall false-alarm rate of K equally spaced two-sided 5% tests on accumulating normal data.
 ARMITAGE_TWO_SIDED_5PCT: dict[int, float] = {
     1: 0.05,

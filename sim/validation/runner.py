@@ -82,6 +82,7 @@ def cases() -> list[Case]:
         for c in (False, True)
         for k in (5, 10, 20)
     ]
+    out += [Case(judges.check_sequential_looks, {"looks": k}, {"deploys": 60}) for k in (5, 20, 60)]
     out += shipped_policy_cases()
     out += [Case(judges.check_mann_whitney, {}, {"count": 25})]
     out += [
