@@ -2,10 +2,12 @@
 
 The semantics follow Argo Rollouts' AnalysisRun: a measurement after the initial delay and then
 every interval; the run fails once failures exceed failureLimit (default 0: the first failure
-fails), errors once consecutive measurement errors exceed consecutiveErrorLimit (default 4), and
-turns inconclusive once inconclusive results exceed inconclusiveLimit (default 0), which pauses the
-rollout for a human. A run of several metrics measures them side by side. This is the record; the
-loops that take the measurements are the engine's (`sim.engine.strategies.analysis`).
+fails; -1: failures never fail it), errors once consecutive measurement errors exceed
+consecutiveErrorLimit (default 4), turns inconclusive once inconclusive results exceed
+inconclusiveLimit (default 0), which pauses the rollout for a human, and succeeds early once
+consecutiveSuccessLimit measurements in a row pass (default 0: off). A run of several metrics
+measures them side by side. This is the record; the loops that take the measurements are the
+engine's (`sim.engine.strategies.analysis`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,23 @@ class AnalysisConfig(Config):
     interval_s: float = num(60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="time between measurements")
     count: int | None = num(None, 1, 1e6, doc="measurements to take; default: until the rollout ends")
     initial_delay_s: float = num(0.0, 0.0, 86400.0, unit="s", doc="wait before the first measurement")
-    failure_limit: int = num(0, 0, 1e6, doc="failed measurements tolerated; one more fails the run")
+    failure_limit: int = num(
+        0,
+        -1,
+        1e6,
+        doc="failed measurements tolerated; one more fails the run (-1: never, with a success limit)",
+    )
     inconclusive_limit: int = num(
         0, 0, 1e6, doc="inconclusive measurements tolerated before a human is asked"
     )
     consecutive_error_limit: int = num(4, 0, 1e6, doc="measurement errors in a row tolerated")
+    consecutive_success_limit: int = num(
+        0,
+        0,
+        1e6,
+        doc="passes in a row that end the run successfully (0: off); with a count, a run that never gets"
+        " them ends inconclusive, or failed when failure_limit is -1",
+    )
     error_probability: float = num(0.0, 0.0, 1.0, doc="chance a measurement errors (metrics backend down)")
     pass_probability: float | None = num(
         None, 0.0, 1.0, doc="a check with no metric behind it (a job, a webhook) passing with this chance"
@@ -39,6 +53,17 @@ class AnalysisConfig(Config):
     )
 
     def validate(self) -> None:
+        # Argo's own rules for a metric (utils/analysis/factory.go, ValidateMetric).
+        csl, fl = self.consecutive_success_limit, self.failure_limit
+        if fl < 0 and not csl:
+            raise ConfigError(
+                "-1 turns failures off, which needs consecutive_success_limit above 0", ("failure_limit",)
+            )
+        if self.count is not None and self.count < max(fl, 0) + csl:
+            raise ConfigError(
+                f"{self.count} is below failure_limit + consecutive_success_limit ({max(fl, 0)} + {csl})",
+                ("count",),
+            )
         for i, m in enumerate(self.also):
             if m.also:
                 raise ConfigError("a metric listed under also cannot list more metrics", ("also", i, "also"))

@@ -220,6 +220,16 @@ class ProgressiveConfig(StrategyConfig):
                         f"weights must not go down: {step.weight:g} after {last:g}", ("steps", i, "weight")
                     )
                 last = step.weight
+        if self.checks is not None:  # Flagger counts failed checks against a threshold of at least 1
+            if self.checks.failure_limit < 0:
+                raise ConfigError(
+                    "Flagger's checks fail at a threshold: 0 or more", ("checks", "failure_limit")
+                )
+            if self.checks.consecutive_success_limit:
+                raise ConfigError(
+                    "Flagger's checks have no success limit: leave it 0",
+                    ("checks", "consecutive_success_limit"),
+                )
         if self.checks is None:
             for i, step in enumerate(self.steps):
                 if step.checks is not None:

@@ -29,6 +29,7 @@ METRIC_FIELDS = (
     "failureLimit",
     "inconclusiveLimit",
     "consecutiveErrorLimit",
+    "consecutiveSuccessLimit",
     "provider",
 )
 
@@ -134,7 +135,10 @@ class AnalysisReader:
             )
             count_or_none = FOREVER
         failure_limit = integer(tpl, (*path, "failureLimit"), metric.get("failureLimit", 0), -1)
-        if failure_limit < 0:
+        success_limit = integer(
+            tpl, (*path, "consecutiveSuccessLimit"), metric.get("consecutiveSuccessLimit", 0)
+        )
+        if failure_limit < 0 and not success_limit:
             ctx.warn(tpl, (*path, "failureLimit"), "negative: failures never fail the metric")
             failure_limit = FOREVER
         p, judge = argo_metric(ctx, tpl, path, metric)
@@ -150,6 +154,7 @@ class AnalysisReader:
             failure_limit=failure_limit,
             inconclusive_limit=integer(tpl, (*path, "inconclusiveLimit"), metric.get("inconclusiveLimit", 0)),
             consecutive_error_limit=integer(tpl, (*path, "consecutiveErrorLimit"), cel),
+            consecutive_success_limit=success_limit,
             pass_probability=p,
         )
         return cfg, judge
@@ -175,6 +180,7 @@ def _agrees(judge: GateJudge, members: list[AnalysisConfig], judges: list[GateJu
             m.failure_limit,
             m.inconclusive_limit,
             m.consecutive_error_limit,
+            m.consecutive_success_limit,
         )
         for m in members
     }

@@ -39,6 +39,8 @@ class _Templates:
             timing["inconclusiveLimit"] = m.inconclusive_limit
         if m.consecutive_error_limit != 4:
             timing["consecutiveErrorLimit"] = m.consecutive_error_limit
+        if m.consecutive_success_limit:
+            timing["consecutiveSuccessLimit"] = m.consecutive_success_limit
         annotations: dict[str, str] = {}
         if m.pass_probability is not None:
             k = round(m.pass_probability * 32768)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..engine import routing
 from ..engine.exogenous import draw_exogenous
 from ..engine.people import Humans
 from ..engine.strategies import Deploy
+from ..engine.strategies.analysis import Tally
 from ..engine.tape import DeployEnvironment
 from ..engine.world import World
 from . import references as ref
@@ -200,6 +202,41 @@ def check_argo_test_table() -> Record:
         len(rows),
         "; ".join(map(str, bad[:5])) or "all rows match",
     )
+
+
+def check_argo_analysis_limits() -> Record:
+    """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
+    cases = ref.ARGO_ANALYSIS_CASES
+    bad = [c for c in cases if assessed(*c[:4]) != c[4]]
+    share, lo, hi = rate_interval(len(cases) - len(bad), len(cases))
+    return Record(
+        "argo.analysis_limits[Argo's consecutiveSuccessLimit cases]",
+        "a run ends as Argo Rollouts assesses a metric: failed, inconclusive, or successful early on "
+        "passes in a row",
+        1.0,
+        ref.ARGO_ANALYSIS_TESTS,
+        share,
+        lo,
+        hi,
+        "%",
+        not bad,
+        "none: every case's phase must match exactly",
+        len(cases),
+        "; ".join(map(str, bad[:5])) or "all cases match",
+    )
+
+
+def assessed(failure_limit: int, success_limit: int, count: int | None, measurements: Sequence[str]) -> str:
+    """The phase of a run with these limits after these measurements, as the engine's analysis loop
+    tallies them (`Tally`): its outcome once a limit is passed or its count reached, else running."""
+    cfg = AnalysisConfig(failure_limit=failure_limit, consecutive_success_limit=success_limit, count=count)
+    tally = Tally()
+    for taken, status in enumerate(measurements, 1):
+        if (outcome := tally.record(cfg, status)) is not None:
+            return outcome
+        if count is not None and taken >= count:
+            return tally.at_count(cfg)
+    return "running"
 
 
 def check_argo_grid(max_replicas: int = 20) -> Record:

@@ -142,6 +142,32 @@ ARGO_SOURCE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, approximateWeightedCanaryStableReplicaCounts "
     "(transliterated line by line, float64 arithmetic included)"
 )
+ARGO_ANALYSIS_TESTS = (
+    "argoproj/argo-rollouts analysis/analysis_test.go, TestAssessMetricStatusConsecutiveSuccessLimit and "
+    "TestAssessMetricStatusFailureLimitAndConsecutiveSuccessLimit (assessMetricStatus, analysis/analysis.go)"
+)
+_P, _F = "pass", "fail"
+_THREE_FAILED_FOUR_PASSED = (_P, _F, _F, _F, _P, _P, _P)  # failed 3, successful 4, in a row 3, count 7
+
+#: Argo's cases as (failureLimit, consecutiveSuccessLimit, count or None, measurements, the phase Argo
+#: assesses): each Go case's counters (failed, successful, consecutive successes) as a sequence of
+#: measurements that ends with them; "running" while no limit is passed and no count reached.
+ARGO_ANALYSIS_CASES: tuple[tuple[int, int, int | None, tuple[str, ...], str], ...] = (
+    (-1, 3, None, _THREE_FAILED_FOUR_PASSED, "successful"),
+    (-1, 5, None, _THREE_FAILED_FOUR_PASSED, "running"),
+    (-1, 5, 7, _THREE_FAILED_FOUR_PASSED, "failed"),
+    (-1, 3, 7, _THREE_FAILED_FOUR_PASSED, "successful"),
+    (-1, 3, 9, _THREE_FAILED_FOUR_PASSED, "successful"),
+    (-1, 5, 9, _THREE_FAILED_FOUR_PASSED, "running"),
+    (4, 4, None, _THREE_FAILED_FOUR_PASSED, "running"),
+    (4, 4, None, (_P, _P, _P, _F, _F, _F, _F, _F), "failed"),
+    (4, 4, None, (_P, _F, _F, _F, _P, _P, _P, _P), "successful"),
+    (4, 4, None, (_P, _F, _F, _F, _F, _F, _P, _P, _P, _P), "failed"),
+    (4, 4, 10, (_P, _P, _P, _F, _F, _F, _F, _P, _P, _P), "inconclusive"),
+    (4, 4, 10, (_P, _P, _F, _F, _F, _F, _F, _P, _P, _P), "failed"),
+    (4, 4, 10, (_P, _P, _F, _F, _F, _F, _P, _P, _P, _P), "successful"),
+)
+
 ARGO_TESTS = (
     "argoproj/argo-rollouts utils/replicaset/canary_test.go, TestApproximateWeightedNewStableReplicaCounts"
 )

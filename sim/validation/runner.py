@@ -108,6 +108,7 @@ def cases() -> list[Case]:
         Case(rollout.check_exposure, {"weight": 5, "mode": "replicas"}, {"deploys": 20}),
         Case(rollout.check_argo_test_table),
         Case(rollout.check_argo_grid),
+        Case(rollout.check_argo_analysis_limits),
         Case(rollout.check_argo_simulated_weights, {}, {"max_replicas": 3, "weights": (1, 5, 33, 50, 99)}),
     ]
     out += [

@@ -1,11 +1,14 @@
 """Automated analysis as progressive-delivery controllers run it: repeated measurements against limits.
 
-The semantics follow Argo Rollouts' AnalysisRun: a measurement after the initial delay and then
-every interval; the run fails once failures exceed failureLimit (default 0: the first failure
-fails), errors once consecutive measurement errors exceed consecutiveErrorLimit (default 4), and
-turns inconclusive once inconclusive results exceed inconclusiveLimit (default 0), which pauses the
-rollout for a human. A run of several metrics measures them side by side and ends at the first
-metric that fails, errors or turns inconclusive (Argo's `IsTerminating`), its outcome the worst.
+The semantics follow Argo Rollouts' AnalysisRun (`assessMetricStatus` in analysis/analysis.go): a
+measurement after the initial delay and then every interval; the run fails once failures exceed
+failureLimit (default 0: the first failure fails; -1: never), errors once consecutive measurement
+errors exceed consecutiveErrorLimit (default 4), turns inconclusive once inconclusive results exceed
+inconclusiveLimit (default 0), which pauses the rollout for a human, and succeeds as soon as
+consecutiveSuccessLimit measurements in a row pass (when set; a run that reaches its count without
+them is inconclusive, or failed if failures are off). A run of several metrics measures them side
+by side and ends at the first metric that fails, errors or turns inconclusive (Argo's
+`IsTerminating`), its outcome the worst.
 
 Flagger's analysis is different enough to get its own loop, `checks_loop`: one check per interval,
 a pass lets the rollout advance, a failure holds it, and failures add up over the whole rollout.
@@ -94,7 +97,13 @@ def checks_loop(
     the threshold before it runs the checks of a tick.
     """
     once = dataclasses.replace(
-        cfg, count=1, initial_delay_s=0.0, failure_limit=0, inconclusive_limit=0, consecutive_error_limit=0
+        cfg,
+        count=1,
+        initial_delay_s=0.0,
+        failure_limit=0,
+        inconclusive_limit=0,
+        consecutive_error_limit=0,
+        consecutive_success_limit=0,
     )
     passed = 0
     env = d.env
@@ -177,20 +186,36 @@ class Tally:
     failures: int = 0
     inconclusive: int = 0
     errors_in_row: int = 0
+    passes_in_row: int = 0
 
     def record(self, cfg: AnalysisConfig, status: str) -> Outcome | None:
-        """Count one measurement; the run's outcome once a limit is passed."""
+        """Count one measurement; the run's outcome once a limit is passed (a failure, an error or an
+        inconclusive result first; then enough passes in a row, as Argo assesses a metric)."""
         if status == "error":
             self.errors_in_row += 1
+            self.passes_in_row = 0
             return "error" if self.errors_in_row > cfg.consecutive_error_limit else None
         self.errors_in_row = 0
         if status == "fail":
             self.failures += 1
-            return "failed" if self.failures > cfg.failure_limit else None
+            self.passes_in_row = 0
+            return "failed" if 0 <= cfg.failure_limit < self.failures else None
         if status == "inconclusive":
             self.inconclusive += 1
+            self.passes_in_row = 0
             return "inconclusive" if self.inconclusive > cfg.inconclusive_limit else None
-        return None
+        self.passes_in_row += 1
+        limit = cfg.consecutive_success_limit
+        return "successful" if limit and self.passes_in_row >= limit else None
+
+    @staticmethod
+    def at_count(cfg: AnalysisConfig) -> Outcome:
+        """The outcome of a run that took its count of measurements without passing a limit: a
+        success, unless it waited for passes in a row that never came — inconclusive then, or
+        failed when failures cannot fail it."""
+        if not cfg.consecutive_success_limit:
+            return "successful"
+        return "inconclusive" if cfg.failure_limit >= 0 else "failed"
 
 
 def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, Any, Outcome]:
@@ -254,4 +279,4 @@ def analysis_loop(d: Deploy, cfg: AnalysisConfig, label: str) -> Generator[Any, 
                 yield env.timeout(tick - env.now)  # nothing drawn yet for the next tick: wait for it
     finally:
         enter_due()
-    return "successful"
+    return tally.at_count(cfg)
