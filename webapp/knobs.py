@@ -52,6 +52,10 @@ THRESHOLDS: dict[str, tuple[tuple[str, str, float], ...]] = {
         ("confidence", "confidence level", 0.01),
         ("allowed_ratio", "allowed canary/baseline ratio", 0.05),
     ),
+    "kayenta": (
+        ("pass_score", "score that passes a look", 1.0),
+        ("marginal_score", "score below which a look fails", 1.0),
+    ),
     "two_proportion": (("alpha", "false-alarm chance per look", 0.01),),
     "sequential": (
         ("alpha", "false-alarm chance per rollout", 0.01),

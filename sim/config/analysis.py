@@ -41,6 +41,11 @@ class AnalysisConfig(Config):
         doc="passes in a row that end the run successfully (0: off); with a count, a run that never gets"
         " them ends inconclusive, or failed when failure_limit is -1",
     )
+    last_must_pass: bool = section(
+        lambda: False,
+        doc="Kayenta's multi-interval canary (Spinnaker's canary stage): a marginal (inconclusive) look"
+        " lets the run go on, a failing one fails it, and the last of its count must pass",
+    )
     error_probability: float = num(0.0, 0.0, 1.0, doc="chance a measurement errors (metrics backend down)")
     pass_probability: float | None = num(
         None, 0.0, 1.0, doc="a check with no metric behind it (a job, a webhook) passing with this chance"
@@ -64,6 +69,8 @@ class AnalysisConfig(Config):
                 f"{self.count} is below failure_limit + consecutive_success_limit ({max(fl, 0)} + {csl})",
                 ("count",),
             )
+        if self.last_must_pass and self.count is None:
+            raise ConfigError("a run whose last look must pass needs a count", ("last_must_pass",))
         for i, m in enumerate(self.also):
             if m.also:
                 raise ConfigError("a metric listed under also cannot list more metrics", ("also", i, "also"))

@@ -21,10 +21,12 @@ from scipy.special import ndtri
 
 from ..core.errors import ConfigError
 from ..core.registry import Kinds
-from ..core.schema import Config, num, pick_kind, section
+from ..core.schema import Config, num, pick_kind, section, text
 
 #: The judge kinds, in the order error messages and the scenario reference list them.
-JUDGES = Kinds("judge", ("fixed", "baseline", "mann_whitney", "two_proportion", "sequential", "burn_rate"))
+JUDGES = Kinds(
+    "judge", ("fixed", "baseline", "mann_whitney", "kayenta", "two_proportion", "sequential", "burn_rate")
+)
 
 Metric = Literal["error_rate", "p50", "p99", "saturation"]
 METRICS: tuple[str, ...] = get_args(Metric)
@@ -116,6 +118,66 @@ class MannWhitneyJudge(GateJudge):
     tolerance: float = num(0.25, 0.0, 10.0, doc="the interval must clear this fraction of the estimate")
     allowed_ratio: float = num(1.1, 1.0, 1e6, doc="effect size: canary/baseline mean ratio needed to fail")
     min_windows: int = num(3, 1, 1e6, doc="fewer windows with traffic on either side: inconclusive")
+
+
+@dataclass(frozen=True)
+class KayentaMetric(Config):
+    """How Kayenta's judge reads one metric (a canary config's `analysisConfigurations.canary`)."""
+
+    direction: Literal["increase", "decrease", "either"] = "either"
+    group: str = text("default", doc="the metric's group; groups are scored apart and weighted")
+    critical: bool = False
+    must_have_data: bool = False
+    allowed_increase: float = num(1.0, 0.0, 1e6, doc="effect size (mean ratio) a High needs")
+    allowed_decrease: float = num(1.0, 0.0, 1e6, doc="effect size (mean ratio) a Low needs")
+
+
+@JUDGES.record("kayenta")
+@dataclass(frozen=True)
+class KayentaJudge(GateJudge):
+    """Kayenta's canary analysis as its Netflix ACA judge runs it: each watched metric's per-window
+    values of canary and baseline classified by a Mann-Whitney test (High, Low, Pass, or NODATA
+    where a side has no usable window), the labels scored by group — a group's score the share of
+    its metrics that pass, the groups weighted (`group_weights`, the rest sharing what is left of
+    100) —, a failing critical metric or NODATA on half the metrics or more scoring 0; a look passes
+    at `pass_score`, is marginal (inconclusive) from `marginal_score`, and fails below it, as Argo
+    Rollouts' Kayenta provider reads the score."""
+
+    kind: str = "kayenta"
+    metrics: dict[str, KayentaMetric] = section(
+        dict, doc="per watched metric: direction, group, critical, must_have_data, effect sizes"
+    )
+    group_weights: dict[str, float] = section(
+        dict, doc="weight (%) of each named group; others share the rest"
+    )
+    pass_score: float = num(95.0, 0.0, 100.0, doc="a look's score at or above this passes")
+    marginal_score: float = num(75.0, 0.0, 100.0, doc="below the pass score and at or above this: marginal")
+    confidence: float = num(0.98, 0.5, 0.9999, doc="confidence level of the Mann-Whitney interval")
+    tolerance: float = num(0.25, 0.0, 10.0, doc="the interval must clear this fraction of the estimate")
+    step_s: float = num(
+        60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="one data point per step, as the canary scope asks"
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        for name in self.metrics:
+            if name not in self.watch:
+                raise ConfigError(
+                    f"{name!r} is not watched: watch lists {', '.join(self.watch)}", ("metrics",)
+                )
+        if self.marginal_score > self.pass_score:
+            raise ConfigError(
+                f"{self.marginal_score:g} is above pass_score {self.pass_score:g}", ("marginal_score",)
+            )
+        for g, w in self.group_weights.items():
+            if not 0.0 <= w <= 100.0:
+                raise ConfigError(f"{w:g} is not within 0..100", ("group_weights", g))
+        if sum(self.group_weights.values()) > 100.0:
+            raise ConfigError("the weights add up to more than 100", ("group_weights",))
+
+    def metric(self, name: str) -> KayentaMetric:
+        """How a watched metric is read (Kayenta's defaults where the config says nothing)."""
+        return self.metrics.get(name) or KayentaMetric()
 
 
 @JUDGES.record("two_proportion")

@@ -28,12 +28,14 @@ from ..config.judges import (
     BaselineJudge,
     FixedJudge,
     GateJudge,
+    KayentaJudge,
+    KayentaMetric,
     MannWhitneyJudge,
     Metric,
     SequentialJudge,
     TwoProportionJudge,
 )
-from ..core import sequential
+from ..core import kayenta, sequential
 
 if TYPE_CHECKING:
     from .world import World
@@ -383,3 +385,72 @@ class SequentialMeasure(Measure):
         worse = e1 / n1 > e0 / n0
         status: Literal["pass", "fail"] = "fail" if worse and score >= 1.0 else "pass"
         return Verdict(status, score if worse else min(score, 1.0 - 1e-9), {"error_rate": (e1 / n1, e0 / n0)})
+
+
+@JUDGES.implementation("kayenta")
+class KayentaMeasure(Measure):
+    """Kayenta's canary analysis over a look's windows (`kayenta_label` per metric, then the score)."""
+
+    needs_baseline = True
+
+    @staticmethod
+    def measure(judge: KayentaJudge, world: World, t_to: float, lookback_s: float) -> Verdict:
+        # One data point per step of the lookback, each a query over its step (as Kayenta asks the
+        # metrics store for a series at the scope's step), a percentile only with its tail samples.
+        n = max(1, math.floor(lookback_s / judge.step_s + 1e-9))
+        starts = [t_to - judge.step_s * (n - i) for i in range(n)]
+        points = [world.stats(a, a + judge.step_s, judge.quantiles, judge.min_tail_samples) for a in starts]
+        if sum(c.requests for _, c in points) < max(1, judge.min_requests):
+            return Verdict("inconclusive")
+        results = []
+        for metric in judge.watch:
+            how = judge.metric(metric)
+            x, y = (
+                np.array([v for v in (_point(p[side], judge, metric) for p in points) if v is not None])
+                for side in (NEW, STABLE)
+            )
+            label = kayenta_label(x, y, how, (judge.confidence, judge.tolerance))
+            results.append(kayenta.MetricResult(label, (how.group,), how.critical))
+        score = kayenta.summary_score(results, judge.group_weights)
+        status = {"Pass": "pass", "Marginal": "inconclusive", "Fail": "fail"}[
+            kayenta.classify(score, judge.pass_score, judge.marginal_score)
+        ]
+        # The verdict's score is how far below a full score the canary sits, in units of the
+        # distance from 100 to the marginal score: above 1 fails, as the other judges' scores.
+        room = 100.0 - judge.marginal_score
+        ratio = (100.0 - score) / room if room > 0 else (0.0 if score >= 100.0 else math.inf)
+        out: Literal["pass", "fail", "inconclusive"] = status  # type: ignore[assignment]
+        return Verdict(
+            out,
+            max(ratio, 1.0 + 1e-9) if out == "fail" else min(ratio, 1.0),
+            {"score": (score, judge.pass_score)},
+        )
+
+
+def _point(s: Any, judge: GateJudge, metric: str) -> float | None:
+    """A data point of a metric from one step's figures; None where the step had nothing to judge
+    (no request, or too few for a percentile's tail): Kayenta's `nanStrategy: remove`."""
+    value = float(getattr(s, STAT[metric]))
+    if s.requests <= 0 or math.isnan(value) or not judge.judgeable(metric, s.requests):
+        return None
+    return value
+
+
+def kayenta_label(
+    x: np.ndarray, y: np.ndarray, how: KayentaMetric, test: tuple[float, float]
+) -> kayenta.Label:
+    """A metric's label as Kayenta's `MannWhitneyClassifier.classify` gives it, windows without
+    usable data removed (its `nanStrategy: remove`): NODATA where a side has none (NodataFailMetric
+    when data is required of a metric that is not critical), else High or Low where the
+    Mann-Whitney interval clears the tolerance in a direction the metric watches and the mean
+    ratio reaches that direction's effect size, else Pass (`test`: confidence, tolerance)."""
+    if len(x) == 0 or len(y) == 0:
+        return "NodataFailMetric" if how.must_have_data and not how.critical else "Nodata"
+    confidence, tolerance = test
+    r = mann_whitney_classify(x, y, confidence, tolerance, how.allowed_increase)
+    bound = tolerance * abs(r.estimate)
+    if how.direction != "decrease" and r.lower > bound and r.mean_ratio >= how.allowed_increase:
+        return "High"
+    if how.direction != "increase" and r.upper < -bound and r.mean_ratio <= how.allowed_decrease:
+        return "Low"
+    return "Pass"

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ..config.analysis import AnalysisConfig
-from ..config.judges import GateJudge, MannWhitneyJudge
+from ..config.judges import GateJudge, KayentaJudge, MannWhitneyJudge
 from ..core.errors import PathPart
 from .manifests import Manifest, duration_s, integer, listing
 from .mapping import JUDGE_ANNOTATION, Context, annotated_judge, argo_metric, same_limits
@@ -170,8 +170,10 @@ def _agrees(judge: GateJudge, members: list[AnalysisConfig], judges: list[GateJu
     """Whether the metrics of a template are exactly one judge's metrics, measured in step."""
     if any(j is None for j in judges) or any(m.pass_probability is not None for m in members):
         return False
-    if isinstance(judge, MannWhitneyJudge):  # a Kayenta metric: its canary config holds what it watches
-        return len(judges) == 1 and isinstance(judges[0], MannWhitneyJudge)
+    if isinstance(
+        judge, MannWhitneyJudge | KayentaJudge
+    ):  # a Kayenta metric: its canary config holds the rest
+        return len(judges) == 1 and isinstance(judges[0], MannWhitneyJudge | KayentaJudge)
     timing = {
         (
             m.interval_s,

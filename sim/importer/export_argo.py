@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config.analysis import AnalysisConfig
-from ..config.judges import GateJudge, MannWhitneyJudge
+from ..config.judges import GateJudge, KayentaJudge, MannWhitneyJudge
 from ..config.scenario import Scenario
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
 from .argo import NEVER_S, nominal_s
@@ -69,20 +69,21 @@ class _Templates:
             judge = self.scn.judges[m.judge]
             assert isinstance(judge, GateJudge)
             annotations[JUDGE_ANNOTATION] = judge_annotation(m.judge, judge, m.error_probability)
-            if isinstance(judge, MannWhitneyJudge):
+            if isinstance(judge, MannWhitneyJudge | KayentaJudge):
                 notes.append(
                     f"judge {m.judge!r}: exported as a Kayenta metric; its canary config is yours to write"
                 )
+                step = round(judge.step_s) if isinstance(judge, KayentaJudge) else 60
                 kayenta = {
                     "address": "https://kayenta.example.com",
                     "application": self.rollout,
                     "canaryConfigName": m.judge,
-                    "thresholds": {"pass": 95, "marginal": 75},
+                    "threshold": _thresholds(judge),
                     "scopes": [
                         {
                             "name": "default",
-                            "controlScope": {"scope": "stable"},
-                            "experimentScope": {"scope": "canary"},
+                            "controlScope": {"scope": "stable", "step": step},
+                            "experimentScope": {"scope": "canary", "step": step},
                         }
                     ],
                 }
@@ -264,3 +265,11 @@ def _blue_green(spec: BlueGreenConfig, name: str, tpl: _Templates, notes: list[s
     abort = spec.abort_scale_down_delay_s
     out["abortScaleDownDelaySeconds"] = 0 if abort >= NEVER_S else max(1, _whole(abort, "abort delay", notes))
     return out
+
+
+def _thresholds(judge: GateJudge) -> dict[str, int]:
+    """A Kayenta metric's score thresholds (whole numbers, as Argo's KayentaThreshold takes them):
+    the kayenta judge's own; 95 and 75 for a Mann-Whitney one."""
+    if isinstance(judge, KayentaJudge):
+        return {"pass": round(judge.pass_score), "marginal": round(judge.marginal_score)}
+    return {"pass": 95, "marginal": 75}

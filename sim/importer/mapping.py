@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, MannWhitneyJudge
+from ..config.judges import BaselineJudge, FixedJudge, GateJudge, JudgeConfig, KayentaJudge
 from ..config.scenario import Scenario
 from ..core.errors import ConfigError, PathPart
 from ..core.schema import build
-from .manifests import Manifest, ManifestWarning
+from .manifests import Manifest, ManifestWarning, number
 from .queries import (
     Condition,
     Shape,
@@ -247,10 +247,27 @@ def argo_metric(
         ctx.warn(
             m,
             ppath,
-            "Kayenta's canary configuration is not read: judged as automated canary analysis with"
-            " the Mann-Whitney judge's default settings (error rate and p99)",
+            "Kayenta's canary configuration is not read: its score thresholds are, and the canary is"
+            " judged on error rate and p99 with Kayenta's defaults (one group, direction either)",
         )
-        return None, MannWhitneyJudge(min_requests=1)
+        threshold = spec.get("threshold") or {}
+        if not isinstance(threshold, dict):
+            raise m.error(
+                (*ppath, "threshold"), f"expected a mapping with pass and marginal, got {threshold!r}"
+            )
+        scores = {
+            key: number(m, (*ppath, "threshold", key), threshold[key])
+            for key in ("pass", "marginal")
+            if key in threshold
+        }
+        try:
+            return None, KayentaJudge(
+                min_requests=1,
+                pass_score=scores.get("pass", 95.0),
+                marginal_score=scores.get("marginal", 75.0),
+            )
+        except ConfigError as err:
+            raise m.error((*ppath, "threshold"), err.message) from None
     query = spec.get("query") if isinstance(spec, dict) else None
     try:
         shape = classify(query) if isinstance(query, str) else None

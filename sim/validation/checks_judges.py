@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..config.scenario import Scenario, load_scenario
+from ..core import kayenta
 from ..core.schema import to_plain
 from ..engine.judging import mann_whitney_classify
 from . import references as ref
@@ -247,6 +248,35 @@ def check_shipped_policy_looks(
 def _failure_limit(spec: dict[str, Any]) -> int:
     limits = [a.get("failure_limit", 0) for a in spec.get("analyses", [])]
     return min(limits) if limits else 0
+
+
+# ---- Kayenta ----
+
+
+def check_kayenta_scorer() -> Record:
+    """Kayenta's summary score of labelled metrics against every case of Kayenta's own scorer tests."""
+    cases = ref.KAYENTA_SCORER_CASES
+    bad = [
+        c
+        for c in cases
+        if kayenta.summary_score([kayenta.MetricResult(x, (g,), k) for x, g, k in c[0]], c[1]) != c[2]  # type: ignore[arg-type]
+    ]
+    share, lo, hi = rate_interval(len(cases) - len(bad), len(cases))
+    return Record(
+        "kayenta.scorer[Kayenta's ScorerSuite]",
+        "groups scored as the share of their metrics that pass, weighted; a critical failure or half "
+        "the metrics NODATA scores 0",
+        1.0,
+        ref.KAYENTA_SCORER_TESTS,
+        share,
+        lo,
+        hi,
+        "%",
+        not bad,
+        "none: every case's score must match to the hundredth",
+        len(cases),
+        "; ".join(str(c[2]) for c in bad[:5]) or "all cases match",
+    )
 
 
 # ---- Mann-Whitney ----

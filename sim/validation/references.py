@@ -168,6 +168,32 @@ ARGO_ANALYSIS_CASES: tuple[tuple[int, int, int | None, tuple[str, ...], str], ..
     (4, 4, 10, (_P, _P, _F, _F, _F, _F, _P, _P, _P, _P), "successful"),
 )
 
+KAYENTA_SCORER_TESTS = (
+    "spinnaker/kayenta kayenta-judge/src/test/scala/com/netflix/kayenta/judge/ScorerSuite.scala "
+    "(WeightedSumScorer, scorers/WeightedSumScorer.scala)"
+)
+
+#: Kayenta's own scorer cases: (each metric as (label, group, critical), group weights, summary score).
+KAYENTA_SCORER_CASES: tuple[tuple[tuple[tuple[str, str, bool], ...], dict[str, float], float], ...] = (
+    ((("Pass", "test-group", False),), {}, 100.0),  # Single Metric Pass
+    ((("High", "test-group", False),), {}, 0.0),  # Single Metric Fail
+    ((("Nodata", "test-group-nodata", False),), {}, 0.0),  # Single group Nodata
+    ((("Pass", "p", False), ("Pass", "p", False), ("Nodata", "n", False)), {}, 100.0),  # one Pass, one Nodata
+    ((("Pass", "g", False), ("High", "g", False)), {}, 50.0),  # One Group, Two Metrics
+    ((("Pass", "g", False), ("High", "g", False), ("Low", "g", False)), {}, 33.33),  # One Group, 3 Metrics
+    ((("Pass", "group-1", False), ("Pass", "group-1", False), ("High", "group-2", False)),
+     {"group-1": 75.0, "group-2": 25.0}, 75.0),  # Two Groups, Three Metrics
+    ((("Pass", "group-1", False), ("High", "group-1", False), ("High", "group-2", False)),
+     {"group-1": 50.0, "group-2": 50.0}, 25.0),  # ... (Equal Weight)
+    ((("Pass", "group-1", False), ("Nodata", "group-1", False), ("High", "group-2", False)),
+     {"group-1": 50.0, "group-2": 50.0}, 50.0),  # ... (Equal Weight), one NoData
+    ((("Pass", "g", False), ("High", "g", True)), {}, 0.0),  # one good (normal), one fail (critical)
+    ((("Low", "g", False), ("Pass", "g", True)), {}, 50.0),  # one low (normal), one good (critical)
+    ((("Pass", "g", False), ("Nodata", "g", True)), {}, 0.0),  # one good (normal), one nodata (critical)
+    ((("High", "group1", False), ("Low", "group1", False), ("Pass", "group1", False),
+      ("High", "group2", False)), {"group1": 15.0, "group2": 85.0}, 5.0),  # Unequal Weight, Four Metrics
+)  # fmt: skip
+
 ARGO_TESTS = (
     "argoproj/argo-rollouts utils/replicaset/canary_test.go, TestApproximateWeightedNewStableReplicaCounts"
 )

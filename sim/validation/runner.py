@@ -84,7 +84,7 @@ def cases() -> list[Case]:
     ]
     out += [Case(judges.check_sequential_looks, {"looks": k}, {"deploys": 60}) for k in (5, 20, 60)]
     out += shipped_policy_cases()
-    out += [Case(judges.check_mann_whitney, {}, {"count": 25})]
+    out += [Case(judges.check_mann_whitney, {}, {"count": 25}), Case(judges.check_kayenta_scorer)]
     out += [
         Case(
             rollout.check_flagger_promotion,

@@ -275,7 +275,7 @@ def plannable(scn: Scenario, strategy: str) -> bool:
     for cfg in (m for run in runs for m in run.metrics):
         if cfg.pass_probability is not None or cfg.error_probability:
             return False
-        if cfg.consecutive_success_limit or cfg.failure_limit < 0:  # runs that end early on passes
+        if cfg.consecutive_success_limit or cfg.failure_limit < 0 or cfg.last_must_pass:  # other endings
             return False
         judges.append(cfg.judge)
     return all(_aggregate(scn.judges[name]) for name in judges)

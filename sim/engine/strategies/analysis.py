@@ -104,6 +104,7 @@ def checks_loop(
         inconclusive_limit=0,
         consecutive_error_limit=0,
         consecutive_success_limit=0,
+        last_must_pass=False,
     )
     passed = 0
     env = d.env
@@ -187,10 +188,16 @@ class Tally:
     inconclusive: int = 0
     errors_in_row: int = 0
     passes_in_row: int = 0
+    last: str = ""  # the last measurement's status
 
     def record(self, cfg: AnalysisConfig, status: str) -> Outcome | None:
         """Count one measurement; the run's outcome once a limit is passed (a failure, an error or an
-        inconclusive result first; then enough passes in a row, as Argo assesses a metric)."""
+        inconclusive result first; then enough passes in a row, as Argo assesses a metric). In a
+        run whose last look must pass, an inconclusive (marginal) look only breaks the passes."""
+        self.last = status
+        if status == "inconclusive" and cfg.last_must_pass:
+            self.passes_in_row = 0
+            return None
         if status == "error":
             self.errors_in_row += 1
             self.passes_in_row = 0
@@ -208,11 +215,12 @@ class Tally:
         limit = cfg.consecutive_success_limit
         return "successful" if limit and self.passes_in_row >= limit else None
 
-    @staticmethod
-    def at_count(cfg: AnalysisConfig) -> Outcome:
+    def at_count(self, cfg: AnalysisConfig) -> Outcome:
         """The outcome of a run that took its count of measurements without passing a limit: a
-        success, unless it waited for passes in a row that never came — inconclusive then, or
-        failed when failures cannot fail it."""
+        success, unless its last look had to pass and did not (failed), or it waited for passes in
+        a row that never came (inconclusive then, or failed when failures cannot fail it)."""
+        if cfg.last_must_pass and self.last != "pass":
+            return "failed"
         if not cfg.consecutive_success_limit:
             return "successful"
         return "inconclusive" if cfg.failure_limit >= 0 else "failed"
