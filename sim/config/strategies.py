@@ -202,6 +202,11 @@ class ProgressiveConfig(StrategyConfig):
         " add up over the rollout, and past failure_limit the rollback starts at the next interval",
     )
     routing: RouteOverride | None = section(lambda: None, doc="routing that differs from the scenario's")
+    dynamic_stable_scale: bool = section(
+        lambda: False,
+        doc="Argo's dynamicStableScale (with a router): the stable fleet shrinks to its traffic share as"
+        " the canary's weight grows, and an abort scales it back up before moving traffic back",
+    )
 
     def judges_used(self) -> tuple[str, ...]:
         inline = [s.analysis for s in self.steps if s.analysis is not None]

@@ -199,10 +199,10 @@ class _Run(AnalysisReader):
             first = where.get(start, len(steps))
             for run in self.analysis((*_CANARY, "analysis"), c["analysis"], blocking=False):
                 analyses.append(dataclasses.replace(run, starting_step=first))
-        for key, what in (
-            ("dynamicStableScale", "the stable fleet stays at full size during the update"),
-            ("minPodsPerReplicaSet", "the canary gets as many replicas as its weight needs"),
-        ):
+        dynamic = bool(c.get("dynamicStableScale")) and router
+        if c.get("dynamicStableScale") and not router:
+            ctx.warn(ro, (*_CANARY, "dynamicStableScale"), "ignored by Argo without trafficRouting")
+        for key, what in (("minPodsPerReplicaSet", "the canary gets as many replicas as its weight needs"),):
             if c.get(key):
                 ctx.warn(ro, (*_CANARY, key), f"not simulated: {what}")
         if router:
@@ -227,6 +227,7 @@ class _Run(AnalysisReader):
             scale_down_delay_s=sdd,
             abort_scale_down_delay_s=abort if abort else NEVER_S,
             routing=route,
+            dynamic_stable_scale=dynamic,
         )
 
     def canary_scale(self, path: tuple[PathPart, ...], value: dict[str, Any], weight: float) -> int:

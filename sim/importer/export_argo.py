@@ -232,6 +232,10 @@ def _canary(
         out["abortScaleDownDelaySeconds"] = (
             0 if abort >= NEVER_S else max(1, _whole(abort, "abort delay", notes))
         )
+        if spec.dynamic_stable_scale:
+            out["dynamicStableScale"] = True
+    elif spec.dynamic_stable_scale:
+        notes.append("dynamicStableScale: Argo ignores it without trafficRouting (not exported)")
     return out
 
 

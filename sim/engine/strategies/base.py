@@ -8,6 +8,7 @@ SLO alert answered by the on-call) interrupts it and runs the rollback.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
@@ -113,6 +114,7 @@ class Deploy:
         self.retiring: list[simpy.Process] = []  # old fleets scaled down after a delay
         self.retire_at: list[tuple[int, float, simpy.Process]] = []  # (version, when, its process)
         self.restoring: simpy.Process | None = None  # a schema restore under way
+        self.dynamic_stable = False  # Argo's dynamicStableScale: the stable set shrinks with its weight
         self.record = record
         self.events: list[tuple[float, str, str]] = []
         self._background: list[simpy.Process] = []
@@ -358,12 +360,22 @@ class Deploy:
             if need > self.desired(NEW) or self.world.ready[NEW] < need:
                 yield from self.scale_to(NEW, max(need, self.desired(NEW)))
             yield from self.switch(pct / 100.0)
+            if self.dynamic_stable:
+                self._shrink_stable(pct)
             return
         n, surge = self.fleet.replicas, self.scn.routing.max_surge
         canary, stable = routing.argo_replica_split(n, round(pct), surge)
         yield from self.scale_to(NEW, canary)  # new pods first, so capacity never dips
         yield from self.scale_to(STABLE, stable)
         self.log("weight", f"{pct:g}% asked, {canary}/{canary + stable} replicas")
+
+    def _shrink_stable(self, pct: float) -> None:
+        """dynamicStableScale, once traffic has moved: the stable set down to its share of the fleet,
+        ceil(replicas × (100 − weight) / 100), as Argo's CalculateReplicaCountsForTrafficRoutedCanary
+        sizes it; the pods leave without holding up the rollout."""
+        keep = math.ceil(self.fleet.replicas * (100.0 - pct) / 100.0 - 1e-9)
+        if self.desired(STABLE) > keep:
+            self.env.process(self.stop(STABLE, self.desired(STABLE) - keep))
 
     def _canary_replicas(self, pct: float) -> int:
         """Replicas a canary behind a router needs to serve pct% of traffic."""

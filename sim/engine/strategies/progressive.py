@@ -13,6 +13,8 @@ class Progressive(Strategy[ProgressiveConfig]):
         spec = self.spec
         running = []
         tally = CheckTally()
+        # Argo scales the stable set dynamically only with a traffic router (utils/replicaset/canary.go).
+        d.dynamic_stable = spec.dynamic_stable_scale and d.world.mode == "router"
         for i, step in enumerate(spec.steps):
             running += [
                 d.background(analyse(d, a, f"background {j}"), observer=True)
