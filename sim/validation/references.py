@@ -142,6 +142,10 @@ ARGO_SOURCE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, approximateWeightedCanaryStableReplicaCounts "
     "(transliterated line by line, float64 arithmetic included)"
 )
+ARGO_DYNAMIC_STABLE = (
+    "argoproj/argo-rollouts utils/replicaset/canary.go, CalculateReplicaCountsForTrafficRoutedCanary "
+    "(stable replicas ceil(replicas × stable weight / max weight) under dynamicStableScale)"
+)
 ARGO_ANALYSIS_TESTS = (
     "argoproj/argo-rollouts analysis/analysis_test.go, TestAssessMetricStatusConsecutiveSuccessLimit and "
     "TestAssessMetricStatusFailureLimitAndConsecutiveSuccessLimit (assessMetricStatus, analysis/analysis.go)"
