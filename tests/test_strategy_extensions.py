@@ -220,3 +220,45 @@ def test_blue_green_auto_promotion_waits_and_abort_delay_keeps_green():
     done = [_times(r, "rollback", "done")[0] - _times(r, "rollback", "started")[0] for r in (quick, kept)]
     assert done[1] == done[0] + 600
     assert kept.row["extra_instance_hours"] > quick.row["extra_instance_hours"]
+
+
+def _gated(pass_probability: float, failure_limit: int, decision_s: float):
+    steps = [
+        {"canary_scale": 10},
+        {"weight": 10},
+        {"checks": 1},
+        {"manual_gate": True},
+        {"weight": 20},
+        {"checks": 1},
+    ]
+    checks = {
+        "judge": "fixed",
+        "interval_s": 15,
+        "failure_limit": failure_limit,
+        "pass_probability": pass_probability,
+    }
+    return {
+        "releases": {"bad_probability": 0},
+        "humans": {"decision_s": decision_s},
+        "strategies": {"_replace": True, "x": _progressive(steps, checks=checks)},
+    }
+
+
+def test_a_flagger_confirm_gate_opens_at_the_first_passing_check_after_the_approval():
+    """Flagger's confirm-traffic-increase: the checks go on every pass while the person decides; the
+    weight rises at the first pass after the approval whose check passes (scheduler.go)."""
+    run = _run(_gated(1.0, 0, 100.0))
+    weights, checks = _times(run, "weight"), _times(run, "measurement")
+    first_check = READY + 15
+    # Gate from the first check's pass; approval 100 s later; the passes at 15 s steps until then.
+    passes_while_gated = [first_check + 15 * k for k in range(1, 8)]  # ..., +105 s: the first after +100
+    assert checks[: 1 + len(passes_while_gated)] == [first_check, *passes_while_gated]
+    assert weights[1] == passes_while_gated[-1] + FLIP
+
+
+def test_failed_checks_while_a_confirm_gate_is_closed_roll_the_canary_back():
+    run = _run(_gated(0.0, 2, 3600.0))
+    assert run.deploy.detected_by == "analysis"
+    # The first check (failure 1) and two more while the gate is closed exceed failure_limit 2.
+    assert _times(run, "detected") == [READY + 60]
+    assert _times(run, "weight", "20") == []  # the second weight never came

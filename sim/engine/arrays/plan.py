@@ -256,6 +256,12 @@ def plannable(scn: Scenario, strategy: str) -> bool:
         return False
     judges: list[str] = []
     binary = _binary(spec)
+    if (
+        isinstance(binary, ProgressiveConfig)
+        and binary.checks is not None
+        and any(s.manual_gate for s in binary.steps)
+    ):
+        return False  # Flagger's confirm gates: the checks' pace, not a plan's, decides when they open
     if isinstance(binary, ProgressiveConfig):
         runs = [*binary.analyses, *(s.analysis for s in binary.steps if s.analysis is not None)]
         runs += [binary.checks] if binary.checks is not None else []

@@ -96,16 +96,7 @@ def checks_loop(
     `failure_limit` (threshold − 1), the controller rolls back at its next tick, because it tests
     the threshold before it runs the checks of a tick.
     """
-    once = dataclasses.replace(
-        cfg,
-        count=1,
-        initial_delay_s=0.0,
-        failure_limit=0,
-        inconclusive_limit=0,
-        consecutive_error_limit=0,
-        consecutive_success_limit=0,
-        last_must_pass=False,
-    )
+    once = _one_check(cfg)
     passed = 0
     env = d.env
     while passed < passes:
@@ -120,6 +111,49 @@ def checks_loop(
             yield env.timeout(max(0.0, tally.tick - env.now))
             return "failed"
     return "successful"
+
+
+def confirm_gate(
+    d: Deploy, cfg: AnalysisConfig, tally: CheckTally, label: str
+) -> Generator[Any, Any, Outcome]:
+    """Flagger's confirm-traffic-increase or confirm-promotion webhook: the gate opens once a person
+    approves, after their decision delay; until then the controller's passes go on every interval,
+    each running the checks first, and a failed check counts toward the threshold as at any other
+    pass (Flagger's scheduler.go runs `runAnalysis` before `runConfirmTrafficIncreaseHooks`). A
+    canary with no traffic yet (confirm-rollout, or the gate of the first weight) is not checked."""
+    env = d.env
+    approved = env.now + d.humans.delay("decision_s", d.hour())
+    if d.world.weight <= 0:
+        yield env.timeout(max(0.0, approved - env.now))
+        d.log("step", f"{label}: confirmed")
+        return "successful"
+    once = _one_check(cfg)
+    while True:
+        tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
+        yield env.timeout(max(0.0, tally.tick - env.now))
+        if (yield from analysis_loop(d, once, label)) != "successful":
+            tally.failed += 1
+            if tally.failed > cfg.failure_limit:  # the threshold is tested at the next pass
+                tally.tick += cfg.interval_s
+                yield env.timeout(max(0.0, tally.tick - env.now))
+                return "failed"
+        elif env.now >= approved - 1e-9:
+            d.log("step", f"{label}: confirmed")
+            return "successful"
+
+
+def _one_check(cfg: AnalysisConfig) -> AnalysisConfig:
+    """One pass's check of Flagger's analysis: a single measurement, no limits of its own."""
+    return dataclasses.replace(
+        cfg,
+        count=1,
+        initial_delay_s=0.0,
+        failure_limit=0,
+        inconclusive_limit=0,
+        consecutive_error_limit=0,
+        consecutive_success_limit=0,
+        last_must_pass=False,
+    )
 
 
 def measure_many(d: Deploy, cfg: AnalysisConfig, ticks: list[float], run: LookRun) -> Looks:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...config.strategies import STRATEGIES, ProgressiveConfig
-from .analysis import CheckTally, analyse, checks_loop
+from .analysis import CheckTally, analyse, checks_loop, confirm_gate
 from .base import Deploy, Gen, Strategy
 
 
@@ -29,6 +29,11 @@ class Progressive(Strategy[ProgressiveConfig]):
                 yield d.pause(step.pause_s, next_weight=after)
             elif step.canary_scale is not None:
                 yield from d.scale_canary(step.canary_scale)
+            elif step.manual_gate and spec.checks is not None:  # Flagger's confirm-* webhook
+                if (yield from confirm_gate(d, spec.checks, tally, f"step {i}")) != "successful":
+                    d.log("analysis", f"step {i}: {tally.failed} failed checks")
+                    d.detect("analysis")
+                    return
             elif step.manual_gate:
                 if not (yield from d.wait_for_promotion(spec.gate_judge, d.scn.routing.flip_s + 300.0)):
                     return
