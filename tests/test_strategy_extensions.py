@@ -262,3 +262,41 @@ def test_failed_checks_while_a_confirm_gate_is_closed_roll_the_canary_back():
     # The first check (failure 1) and two more while the gate is closed exceed failure_limit 2.
     assert _times(run, "detected") == [READY + 60]
     assert _times(run, "weight", "20") == []  # the second weight never came
+
+
+def _pre_rollout(caught: bool, threshold: int):
+    fault = {
+        "_replace": True,
+        "error_rate": {"weight": 1, "severity": 0.05, "smoke_catch": 1.0 if caught else 0.0},
+    }
+    steps = [{"canary_scale": 10}, {"weight": 10}, {"checks": 1}, {"weight": 20}, {"checks": 1}]
+    checks = {"judge": "fixed", "interval_s": 15, "failure_limit": threshold - 1, "pass_probability": 1.0}
+    return {
+        "releases": {"bad_probability": 1, "faults": fault},
+        "strategies": {"_replace": True, "x": _progressive(steps, checks=checks, pre_rollout=True)},
+    }
+
+
+def test_a_flagger_pre_rollout_test_that_catches_the_fault_rolls_back_before_any_user_meets_it():
+    """scheduler.go: while the canary's weight is 0 each pass runs the pre-rollout hooks; a failure
+    counts a failed check and holds the weight; at `threshold` failed checks the next pass rolls back."""
+    run = _run(_pre_rollout(True, 3))
+    assert run.deploy.detected_by == "smoke_test"
+    assert _times(run, "smoke test") == [READY, READY + 15, READY + 30]  # three failed passes
+    assert _times(run, "detected") == [READY + 45]
+    assert _times(run, "weight", "10%") == [] and run.row["faulty_requests"] == 0
+
+
+def test_a_pre_rollout_test_that_misses_the_fault_changes_nothing():
+    with_test = _run(_pre_rollout(False, 3))
+    without = _run(
+        {**_pre_rollout(False, 3), "strategies": {"_replace": True, "x": _flagger(1.0, 2, weights=(10, 20))}}
+    )
+    assert _times(with_test, "weight", "10%") == [READY + FLIP]
+    assert _times(with_test, "smoke test") == []
+    for column in ("detected_by", "time_to_detect_s", "faulty_requests", "lead_time_s"):
+        assert with_test.row[column] == without.row[column] or with_test.row[column] != with_test.row[column]
+    with pytest.raises(
+        ConfigError, match=r"pre_rollout: Flagger's pre-rollout webhook needs the strategy's checks"
+    ):
+        scenario({"strategies": {"x": _progressive([{"weight": 10}], pre_rollout=True)}})

@@ -202,6 +202,11 @@ class ProgressiveConfig(StrategyConfig):
         " add up over the rollout, and past failure_limit the rollback starts at the next interval",
     )
     routing: RouteOverride | None = section(lambda: None, doc="routing that differs from the scenario's")
+    pre_rollout: bool = section(
+        lambda: False,
+        doc="Flagger's pre-rollout webhook (with checks): the canary tested before it takes traffic; a fault"
+        " the test catches (its smoke_catch chance) fails the check at every pass until the threshold",
+    )
     dynamic_stable_scale: bool = section(
         lambda: False,
         doc="Argo's dynamicStableScale (with a router): the stable fleet shrinks to its traffic share as"
@@ -225,6 +230,10 @@ class ProgressiveConfig(StrategyConfig):
                         f"weights must not go down: {step.weight:g} after {last:g}", ("steps", i, "weight")
                     )
                 last = step.weight
+        if self.pre_rollout and self.checks is None:
+            raise ConfigError(
+                "Flagger's pre-rollout webhook needs the strategy's checks analysis", ("pre_rollout",)
+            )
         if self.checks is not None:  # Flagger counts failed checks against a threshold of at least 1
             if self.checks.failure_limit < 0:
                 raise ConfigError(

@@ -189,6 +189,8 @@ def _canary(
                     "url": "http://flagger-loadtester/gate/check",
                 }
             )
+    if spec.pre_rollout and spec.checks is not None:
+        hooks.insert(0, {"name": "smoke-test", "type": "pre-rollout", "url": "http://flagger-loadtester/"})
     if hooks:
         analysis["webhooks"] = hooks
     if routing.canary_bias.segments and spec.checks is not None and len(weights) == 1:

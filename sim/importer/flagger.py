@@ -66,11 +66,13 @@ class _Canary(CheckReader):
     """One Canary being imported."""
 
     def webhooks(self) -> set[str]:
-        """The gates the webhooks make (confirm-*), with a warning for every webhook's assumption."""
+        """The gates and tests the webhooks make (confirm-*, pre-rollout), with a warning for every
+        webhook's assumption."""
         ctx, c = self.ctx, self.c
         gates = set()
         notes = {
-            "pre-rollout": "assumed to pass (pre-rollout tests are not simulated)",
+            "pre-rollout": "simulated as the release's smoke test before the canary takes traffic: a fault"
+            " it catches (its smoke_catch chance) fails a check at every pass until the threshold",
             "rollout": "assumed to pass at every check; any load it generates is not simulated",
             "post-rollout": "runs after the rollout: no effect on it",
             "event": "notifications only: no effect on the rollout",
@@ -85,7 +87,7 @@ class _Canary(CheckReader):
             if not isinstance(kind, str) or kind not in notes:
                 raise c.error((*self.a, "webhooks", i, "type"), f"{kind!r} is not one of: {', '.join(notes)}")
             ctx.warn(c, (*self.a, "webhooks", i), f"{kind} webhook {hook.get('name', '')!r}: {notes[kind]}")
-            if kind.startswith("confirm-"):
+            if kind.startswith("confirm-") or kind == "pre-rollout":
                 gates.add(kind)
         return gates
 
@@ -211,6 +213,7 @@ class _Canary(CheckReader):
             abort_scale_down_delay_s=0.0,  # the rollback scales the canary to zero at once
             checks=checks,
             routing=route,
+            pre_rollout="pre-rollout" in gates,
         )
 
     def blue_green(

@@ -259,9 +259,11 @@ def plannable(scn: Scenario, strategy: str) -> bool:
     if (
         isinstance(binary, ProgressiveConfig)
         and binary.checks is not None
-        and any(s.manual_gate for s in binary.steps)
+        and (binary.pre_rollout or any(s.manual_gate for s in binary.steps))
     ):
-        return False  # Flagger's confirm gates: the checks' pace, not a plan's, decides when they open
+        # Flagger's confirm gates and pre-rollout test: the checks' pace, or the release's own test,
+        # decides when traffic moves, not a plan for all deploys.
+        return False
     if isinstance(binary, ProgressiveConfig):
         runs = [*binary.analyses, *(s.analysis for s in binary.steps if s.analysis is not None)]
         runs += [binary.checks] if binary.checks is not None else []

@@ -142,6 +142,23 @@ def confirm_gate(
             return "successful"
 
 
+def pre_rollout(d: Deploy, cfg: AnalysisConfig, tally: CheckTally) -> Generator[Any, Any, Outcome]:
+    """Flagger's pre-rollout webhook: while the canary has no traffic, each pass runs the test first;
+    a failure counts one failed check and holds the canary at 0%, and once the failed checks reach
+    the threshold the next pass rolls back (scheduler.go: `runPreRolloutHooks` while the canary's
+    weight is 0). The test is the release's smoke test: it catches a fault with its `smoke_catch`
+    chance, the same at every pass (the release's own draw), and passes a good release."""
+    env = d.env
+    while d.world.release.caught_by_smoke_test:
+        d.log("smoke test", "pre-rollout webhook failed")
+        tally.failed += 1
+        tally.tick = (env.now if tally.tick is None else tally.tick) + cfg.interval_s
+        yield env.timeout(max(0.0, tally.tick - env.now))
+        if tally.failed > cfg.failure_limit:
+            return "failed"
+    return "successful"
+
+
 def _one_check(cfg: AnalysisConfig) -> AnalysisConfig:
     """One pass's check of Flagger's analysis: a single measurement, no limits of its own."""
     return dataclasses.replace(

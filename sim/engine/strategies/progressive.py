@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...config.strategies import STRATEGIES, ProgressiveConfig
-from .analysis import CheckTally, analyse, checks_loop, confirm_gate
+from .analysis import CheckTally, analyse, checks_loop, confirm_gate, pre_rollout
 from .base import Deploy, Gen, Strategy
 
 
@@ -21,6 +21,16 @@ class Progressive(Strategy[ProgressiveConfig]):
                 for j, a in enumerate(spec.analyses)
                 if a.starting_step == i
             ]
+            if (
+                step.weight is not None
+                and spec.pre_rollout
+                and spec.checks is not None
+                and d.world.weight <= 0
+            ):
+                tally.tick = d.env.now  # the first pass: the pre-rollout test before any traffic
+                if (yield from pre_rollout(d, spec.checks, tally)) != "successful":
+                    d.detect("smoke_test")
+                    return
             if step.weight is not None:
                 tally.tick = d.env.now  # the controller pass that sets the weight
                 yield from d.set_canary_weight(step.weight)
