@@ -13,7 +13,7 @@ from ..core.schema import to_plain
 from ..engine.judging import mann_whitney_classify
 from . import references as ref
 from .common import QUIET, WATCH_ONLY, batch, error_fault, runs, scenario
-from .record import Record, pct, rate_interval, z_of
+from .record import Record, exact_record, pct, rate_interval, z_of
 
 P0 = 0.01  # baseline error rate of the A/B checks
 ALPHA = 0.05  # level of the z-test judge
@@ -261,21 +261,15 @@ def check_kayenta_scorer() -> Record:
         for c in cases
         if kayenta.summary_score([kayenta.MetricResult(x, (g,), k) for x, g, k in c[0]], c[1]) != c[2]  # type: ignore[arg-type]
     ]
-    share, lo, hi = rate_interval(len(cases) - len(bad), len(cases))
-    return Record(
-        "kayenta.scorer[Kayenta's ScorerSuite]",
+    claim = (
         "groups scored as the share of their metrics that pass, weighted; a critical failure or half "
-        "the metrics NODATA scores 0",
-        1.0,
-        ref.KAYENTA_SCORER_TESTS,
-        share,
-        lo,
-        hi,
-        "%",
-        not bad,
-        "none: every case's score must match to the hundredth",
+        "the metrics NODATA scores 0"
+    )
+    return exact_record(
+        ("kayenta.scorer[Kayenta's ScorerSuite]", claim, ref.KAYENTA_SCORER_TESTS),
+        bad,
         len(cases),
-        "; ".join(str(c[2]) for c in bad[:5]) or "all cases match",
+        "none: every case's score must match to the hundredth",
     )
 
 

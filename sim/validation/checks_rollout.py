@@ -22,7 +22,7 @@ from ..engine.tape import DeployEnvironment
 from ..engine.world import World
 from . import references as ref
 from .common import QUIET, error_fault, runs, scenario, user_rate
-from .record import Record, mean_interval, pct, rate_interval
+from .record import Record, exact_record, mean_interval, pct, rate_interval
 
 # ---- Flagger ----
 
@@ -262,22 +262,15 @@ def check_dynamic_stable_scale(deploys: int = 12, seed: int = 61) -> Record:
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES
-    bad = [c for c in cases if assessed(*c[:4]) != c[4]]
-    share, lo, hi = rate_interval(len(cases) - len(bad), len(cases))
-    return Record(
-        "argo.analysis_limits[Argo's consecutiveSuccessLimit cases]",
+    claim = (
         "a run ends as Argo Rollouts assesses a metric: failed, inconclusive, or successful early on "
-        "passes in a row",
-        1.0,
-        ref.ARGO_ANALYSIS_TESTS,
-        share,
-        lo,
-        hi,
-        "%",
-        not bad,
-        "none: every case's phase must match exactly",
+        "passes in a row"
+    )
+    return exact_record(
+        ("argo.analysis_limits[Argo's consecutiveSuccessLimit cases]", claim, ref.ARGO_ANALYSIS_TESTS),
+        [c for c in cases if assessed(*c[:4]) != c[4]],
         len(cases),
-        "; ".join(map(str, bad[:5])) or "all cases match",
+        "none: every case's phase must match exactly",
     )
 
 

@@ -94,3 +94,13 @@ def rate_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, fl
     lo, hi = wilson(k, n, level)
     share = k / n if n else math.nan
     return (share, min(lo, share), max(hi, share)) if n else (share, lo, hi)
+
+
+def exact_record(what: tuple[str, str, str], bad: list[Any], total: int, tolerance: str) -> Record:
+    """A check that every case of a table comes out exactly (`what`: the check's name, its claim,
+    the table's source): the share of cases that match, with its Wilson interval, and the first
+    few that do not."""
+    check, claim, source = what
+    share, lo, hi = rate_interval(total - len(bad), total)
+    note = "; ".join(map(str, bad[:5])) or "all cases match"
+    return Record(check, claim, 1.0, source, share, lo, hi, "%", not bad, tolerance, total, note)
