@@ -387,6 +387,14 @@ class SequentialMeasure(Measure):
         return Verdict(status, score if worse else min(score, 1.0 - 1e-9), {"error_rate": (e1 / n1, e0 / n0)})
 
 
+#: A Kayenta score's classification as Argo Rollouts' Kayenta provider reads it (`evaluateResult`).
+_KAYENTA_STATUS: dict[str, Literal["pass", "fail", "inconclusive"]] = {
+    "Pass": "pass",
+    "Marginal": "inconclusive",
+    "Fail": "fail",
+}
+
+
 @JUDGES.implementation("kayenta")
 class KayentaMeasure(Measure):
     """Kayenta's canary analysis over a look's windows (`kayenta_label` per metric, then the score)."""
@@ -412,14 +420,11 @@ class KayentaMeasure(Measure):
             label = kayenta_label(x, y, how, (judge.confidence, judge.tolerance))
             results.append(kayenta.MetricResult(label, (how.group,), how.critical))
         score = kayenta.summary_score(results, judge.group_weights)
-        status = {"Pass": "pass", "Marginal": "inconclusive", "Fail": "fail"}[
-            kayenta.classify(score, judge.pass_score, judge.marginal_score)
-        ]
+        out = _KAYENTA_STATUS[kayenta.classify(score, judge.pass_score, judge.marginal_score)]
         # The verdict's score is how far below a full score the canary sits, in units of the
         # distance from 100 to the marginal score: above 1 fails, as the other judges' scores.
         room = 100.0 - judge.marginal_score
         ratio = (100.0 - score) / room if room > 0 else (0.0 if score >= 100.0 else math.inf)
-        out: Literal["pass", "fail", "inconclusive"] = status  # type: ignore[assignment]
         return Verdict(
             out,
             max(ratio, 1.0 + 1e-9) if out == "fail" else min(ratio, 1.0),
