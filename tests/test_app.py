@@ -447,3 +447,14 @@ def test_the_lesson_command_reproduces_the_pages_numbers(tmp_path):
     rows = pd.read_parquet(tmp_path / "out" / "rows.parquet")
     assert frame.numbers(NOISY, rows, sim.summarize(rows)).equals(table(at))
     assert sum(widths(at).values()) <= show.CONTENT_PX
+
+
+def test_the_dynamic_stable_scale_switch_changes_the_runs_cost():
+    at = app(**{"k.strategies": ["progressive"]})
+    ran(at)
+    before = at.session_state["results"].rows["extra_instance_hours"].mean()
+    at.toggle(key="k.strategies.progressive.dynamic_stable_scale").set_value(True).run()
+    clean(at)
+    ran(at)
+    after = at.session_state["results"].rows["extra_instance_hours"].mean()
+    assert after < before  # the stable set shrinks as the canary's weight grows

@@ -141,3 +141,14 @@ def test_each_deploy_is_told_by_its_outcome_and_a_clicked_point_names_its_deploy
     assert show.clicked({"selection": {show.PICK: [{"deploy": 17}]}}) == 17
     assert show.clicked({"selection": {show.PICK: []}}) is None
     assert show.clicked({"selection": {}}) is None
+
+
+def test_dynamic_stable_scale_is_a_switch_offered_behind_a_router_only():
+    data, ks = offered("default")
+    knob = ks["k.strategies.progressive.dynamic_stable_scale"]
+    assert knob.kind == "toggle" and knobs.read(knob, data) is False  # not in the compact scenario
+    on = sim.load_scenario(knobs.write(data, knob, True))
+    assert on.strategies["progressive"].dynamic_stable_scale
+    assert knobs.changed(data, [knob], {knob.key: True}) == [knob.label]
+    replicas = sim.load_scenario("default", overrides=["routing.mode=replicas"]).to_dict(compact=True)
+    assert "k.strategies.progressive.dynamic_stable_scale" not in {k.key for k in knobs.knobs_for(replicas)}

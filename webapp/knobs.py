@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sim import ConfigError, errors
 
 KeyPath = tuple[errors.PathPart, ...]
-Kind = Literal["float", "int", "steps", "choice", "multi"]
+Kind = Literal["float", "int", "steps", "choice", "multi", "toggle"]
 
 GROUPS = (
     "Run",
@@ -157,6 +157,16 @@ def _strategy_knobs(data: Mapping[str, Any]) -> Iterator[Knob]:
                     "steps",
                     alternating=True,
                 )
+            routed = (spec.get("routing") or {}).get("mode") or data.get("routing", {}).get("mode", "router")
+            if routed == "router":  # Argo scales the stable set dynamically only behind a router
+                yield Knob(
+                    _key(base, ".dynamic_stable_scale"),
+                    f"{name}: shrink the stable set with its weight (dynamicStableScale)",
+                    "Rollout steps",
+                    ((*base, "dynamic_stable_scale"),),
+                    "toggle",
+                    help="cheaper; an abort boots the stable set back before traffic moves back",
+                )
             analyses = spec.get("analyses", [])
             if (
                 analyses
@@ -282,6 +292,11 @@ def parse_steps(text: str, knob: Knob) -> list[dict[str, float]]:
 
 def read(knob: Knob, data: Mapping[str, Any]) -> Any:
     """The control's value from the scenario's data."""
+    if knob.kind == "toggle":  # a switch left at its default is not in a compact scenario
+        try:
+            return bool(get_in(data, knob.paths[0]))
+        except KeyError:
+            return False
     value = get_in(data, knob.paths[0])
     if knob.kind == "steps":
         return format_steps(value, knob)

@@ -116,6 +116,8 @@ def _widget(knob: knobs.Knob) -> None:
     elif knob.kind == "steps":
         a, b = knob.pair
         st.text_input(knob.label, placeholder=f"{a}:{b}, {a}:{b}, …", **common)
+    elif knob.kind == "toggle":
+        st.toggle(knob.label, **common)
     elif knob.kind == "choice":
         if st.session_state.get(knob.key) not in knob.options:
             st.session_state.pop(knob.key, None)
