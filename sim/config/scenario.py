@@ -140,6 +140,21 @@ class Scenario(Config):
                         f"{seg!r} is not a segment: {', '.join(segments)}",
                         ("strategies", name, "routing", "canary_bias", "segments", seg),
                     )
+            for i, step in enumerate(getattr(strat, "steps", ())):
+                for seg in getattr(step, "header_route", None) or ():
+                    if seg not in segments:
+                        raise ConfigError(
+                            f"{seg!r} is not a segment: {', '.join(segments)}",
+                            ("strategies", name, "steps", i, "header_route"),
+                        )
+                if (
+                    getattr(step, "header_route", None) is not None
+                    and strat.routing_for(self.routing).mode != "router"
+                ):
+                    raise ConfigError(
+                        "a header route needs a traffic router (routing mode router)",
+                        ("strategies", name, "steps", i, "header_route"),
+                    )
             for used in strat.judges_used():
                 if used not in self.judges or not isinstance(self.judges[used], GateJudge):
                     raise ConfigError(

@@ -148,7 +148,7 @@ class CanaryConfig(StrategyConfig):
 # ---- progressive delivery ----
 
 
-STEP_KINDS = ("weight", "pause_s", "manual_gate", "analysis", "canary_scale", "checks")
+STEP_KINDS = ("weight", "pause_s", "manual_gate", "analysis", "canary_scale", "checks", "header_route")
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,11 @@ class Step(Config):
     canary_scale: int | None = num(None, 0, 10_000, doc="setCanaryScale: canary replicas (router mode)")
     checks: int | None = num(
         None, 1, 1e6, doc="Flagger: wait for this many passing checks of the strategy's `checks` analysis"
+    )
+    header_route: tuple[str, ...] | None = section(
+        lambda: None,
+        doc="Argo's setHeaderRoute (with a router): every user of these segments to the canary whatever"
+        " the weight, as a header match naming them sends them; [] removes the route",
     )
 
     def validate(self) -> None:

@@ -162,6 +162,9 @@ class RoutingState(NamedTuple):
     armed: bool  # this deploy carries the release's behaviour (and so its fault)
     schema_broken: bool  # the old binary reads a column now gone
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
+    # Argo's setHeaderRoute: per segment, 1 where a header match sends all its users to the canary
+    # whatever the weight (empty: no header route)
+    header: tuple[float, ...] = ()
 
 
 class Background(NamedTuple):
@@ -188,7 +191,7 @@ class Routed(NamedTuple):
 def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
     """The routing of a state, given as records of plain values. States recur deploy after deploy
     (the same steps over the same fleet), so each is worked out once."""
-    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from = state
+    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from, header = state
     f = fixed
     S = len(f.shares)
     active = fault_active and armed
@@ -214,6 +217,10 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         else:  # without a router, traffic spreads evenly over ready replicas
             w = ready[NEW] / sum(ready)
         seg, seg_values, user_share = user_split(False, float(w), f.bias, f.shares)
+        if header and up[NEW] and w < 1:  # a header route's users reach the canary at any weight
+            seg = np.maximum(seg, np.array(header))
+            seg.flags.writeable = False
+            seg_values, user_share = tuple(seg.tolist()), float(seg @ np.array(f.shares))
         eff_weight = w
         serving = (ready[STABLE] * up[STABLE], ready[NEW] * up[NEW])  # ready replicas of live slots
         syn_share = float(w >= 1) if w <= 0 or w >= 1 else synthetic_share(f.synthetic, w, serving)

@@ -130,6 +130,7 @@ class World:
         self.ready = [self.spec_replicas, 0]
         self.instances = [self.spec_replicas, 0]
         self.weight = 0.0  # router weight of the new binary, 0..1
+        self.header: tuple[float, ...] = ()  # Argo's setHeaderRoute: segments sent to the canary
         self.fault_active = False
         self.armed = True  # this deploy carries the release's behaviour (and so its fault)
         self.uses_flag = uses_flag  # the release's path ships behind a flag, off until the ramp
@@ -198,6 +199,7 @@ class World:
         its service served before t (the history this phase's alerts look back on)."""
         self.ready, self.up, self.instances = list(before.ready), list(before.up), list(before.instances)
         self.weight, self.fault_active, self.armed = before.weight, before.fault_active, before.armed
+        self.header = before.header
         self.mode, self.phase, self.flag_share = before.mode, before.phase, before.flag_share
         self.schema_broken = before.schema_broken
         self.marks = dataclasses.replace(before.marks, history=list(before.marks.history))
@@ -218,6 +220,13 @@ class World:
             self.env.process(self._onset(at=m.first_reach_at + self.release.onset_s))
 
     # ---- state changes, each at env.now ----
+
+    def set_header_route(self, segments: tuple[str, ...]) -> None:
+        """Argo's setHeaderRoute: every user of these segments to the canary, whatever the weight;
+        none: the route removed."""
+        names = [s.name for s in self.scn.traffic.segments]
+        header = tuple(float(n in segments) for n in names) if segments else ()
+        self._change(lambda: setattr(self, "header", header))
 
     def set_weight(self, weight: float) -> None:
         self._change(lambda: setattr(self, "weight", weight))
@@ -312,6 +321,7 @@ class World:
             self.armed,
             self.schema_broken,
             math.nan,
+            self.header,
         )
         if self._leaks:
             state = state._replace(leak_from=leak_from(state, True, self.marks.new_started_at))

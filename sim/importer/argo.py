@@ -170,10 +170,12 @@ class _Run(AnalysisReader):
                     steps.append(Step(analysis=run))
             elif key == "experiment":
                 steps += self.experiment((*path, key), mapping(ro, (*path, key)))
-            elif key in ("setHeaderRoute", "setMirrorRoute", "plugin"):
-                ctx.warn(
-                    ro, (*path, key), "header routes, mirroring and plugins are not simulated: step skipped"
-                )
+            elif key == "setHeaderRoute":
+                step = self.header_route((*path, key), mapping(ro, (*path, key)), router)
+                if step is not None:
+                    steps.append(step)
+            elif key in ("setMirrorRoute", "plugin"):
+                ctx.warn(ro, (*path, key), "mirroring and plugins are not simulated: step skipped")
             else:
                 raise ro.error(
                     (*path, key),
@@ -229,6 +231,25 @@ class _Run(AnalysisReader):
             routing=route,
             dynamic_stable_scale=dynamic,
         )
+
+    def header_route(self, path: tuple[PathPart, ...], value: dict[str, Any], router: bool) -> Step | None:
+        """setHeaderRoute: the segments its match names sent to the canary; no match removes the route."""
+        ro, ctx = self.ro, self.ctx
+        if not router:
+            raise ro.error(path, "setHeaderRoute needs trafficRouting (Argo rejects it otherwise)")
+        match = value.get("match")
+        if not match:
+            return Step(header_route=())
+        named, _ = ctx.named_segments(match)
+        if not named:
+            ctx.warn(
+                ro,
+                (*path, "match"),
+                f"names no segment of the scenario ({', '.join(ctx.segments)}): not simulated, step skipped",
+            )
+            return None
+        ctx.warn(ro, (*path, "match"), f"simulated as every user of {', '.join(sorted(named))}")
+        return Step(header_route=tuple(sorted(named)))
 
     def canary_scale(self, path: tuple[PathPart, ...], value: dict[str, Any], weight: float) -> int:
         if value.get("replicas") is not None:

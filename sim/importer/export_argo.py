@@ -15,6 +15,9 @@ from .mapping import JUDGE_ANNOTATION
 _API = "argoproj.io/v1alpha1"
 _ARGS = [{"name": "service-name"}, {"name": "latest-hash"}, {"name": "stable-hash"}]
 
+#: The one header route a rollout manages (setHeaderRoute steps set and remove it).
+HEADER_ROUTE = "canary-header"
+
 
 class _Templates:
     """AnalysisTemplates for the analysis runs of one strategy, one per metric set, shared when equal."""
@@ -200,6 +203,14 @@ def _canary(
                 steps.append({"setCanaryScale": {"replicas": step.canary_scale}})
             else:
                 notes.append("setCanaryScale needs trafficRouting: the canary_scale step is left out")
+        elif step.header_route is not None:
+            route: dict[str, Any] = {"name": HEADER_ROUTE}
+            if step.header_route:  # a header each matching user sends (its name is the gateway's to set)
+                route["match"] = [
+                    {"headerName": "X-User-Segment", "headerValue": {"exact": seg}}
+                    for seg in step.header_route
+                ]
+            steps.append({"setHeaderRoute": route})
         elif step.analysis is not None:
             steps.append({"analysis": {"templates": tpl.refs(step.analysis, notes), "args": _args(name)}})
         elif step.checks is not None and spec.checks is not None:
@@ -208,6 +219,8 @@ def _canary(
             checks_from = len(steps) if checks_from is None else checks_from
             steps.append({"pause": {"duration": seconds(step.checks * spec.checks.interval_s)}})
     out["steps"] = steps
+    if any(s.header_route is not None for s in spec.steps) and isinstance(out.get("trafficRouting"), dict):
+        out["trafficRouting"]["managedRoutes"] = [{"name": HEADER_ROUTE}]  # Argo routes only managed ones
     background = list(spec.analyses)
     if spec.checks is not None and checks_from is not None:
         notes.append(

@@ -19,9 +19,6 @@ interval × threshold (docs/gitbook/usage/deployment-strategies.md) — both com
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from ..config.analysis import AnalysisConfig
 from ..config.routing import CanaryBias, RouteOverride
 from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
@@ -97,15 +94,10 @@ class _Canary(CheckReader):
         named: set[str] = set()
         unnamed = 0
         for i, entry in enumerate(listing(c, (*self.a, "match"))):
-            values = " ".join(str(v) for v in _leaves(entry))
-            hits = {
-                s
-                for s in ctx.segments
-                if re.search(rf"(?<![a-z0-9]){re.escape(s.lower())}(?![a-z0-9])", values.lower())
-            }
+            hits, count = ctx.named_segments(entry)
             if hits:
                 named |= hits
-                if len(_leaves(entry)) > 1:
+                if count > 1:
                     ctx.warn(
                         c, (*self.a, "match", i), f"simulated as every user of {', '.join(sorted(hits))}"
                     )
@@ -247,14 +239,6 @@ class _Canary(CheckReader):
             gate_judge=gate,
             abort_scale_down_delay_s=0.0,
         )
-
-
-def _leaves(node: Any) -> list[Any]:
-    if isinstance(node, dict):
-        return [x for v in node.values() for x in _leaves(v)]
-    if isinstance(node, list):
-        return [x for v in node for x in _leaves(v)]
-    return [node]
 
 
 def import_canary(

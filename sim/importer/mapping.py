@@ -8,6 +8,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,16 @@ class Context:
     @property
     def segments(self) -> tuple[str, ...]:
         return self.scenario.traffic.segment_names
+
+    def named_segments(self, match: Any) -> tuple[set[str], int]:
+        """The scenario's segments a header or cookie match names anywhere in its values (a whole
+        word: `user-agent: .*Android.*` names `android`), and how many values it holds."""
+        values = leaves(match)
+        text = " ".join(str(v) for v in values).lower()
+        named = {
+            s for s in self.segments if re.search(rf"(?<![a-z0-9]){re.escape(s.lower())}(?![a-z0-9])", text)
+        }
+        return named, len(values)
 
     @property
     def gate(self) -> str:
@@ -340,3 +351,12 @@ def _job_script(spec: Any) -> tuple[str, int]:
     if len(argv) >= 3 and argv[0].split("/")[-1] in ("sh", "bash", "ash") and argv[1] == "-c":
         return " ".join(argv[2:]), backoff
     return "", backoff
+
+
+def leaves(node: Any) -> list[Any]:
+    """Every scalar of a nested mapping or list, in order."""
+    if isinstance(node, dict):
+        return [x for v in node.values() for x in leaves(v)]
+    if isinstance(node, list):
+        return [x for v in node for x in leaves(v)]
+    return [node]

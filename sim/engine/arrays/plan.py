@@ -260,9 +260,10 @@ def plannable(scn: Scenario, strategy: str) -> bool:
         isinstance(binary, ProgressiveConfig)
         and binary.checks is not None
         and (binary.pre_rollout or any(s.manual_gate for s in binary.steps))
-    ):
+    ) or (isinstance(binary, ProgressiveConfig) and any(s.header_route is not None for s in binary.steps)):
         # Flagger's confirm gates and pre-rollout test: the checks' pace, or the release's own test,
-        # decides when traffic moves, not a plan for all deploys.
+        # decides when traffic moves, not a plan for all deploys; header routes are left to the
+        # event engine as well.
         return False
     if isinstance(binary, ProgressiveConfig):
         runs = [*binary.analyses, *(s.analysis for s in binary.steps if s.analysis is not None)]

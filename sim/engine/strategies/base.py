@@ -369,6 +369,13 @@ class Deploy:
         yield from self.scale_to(STABLE, stable)
         self.log("weight", f"{pct:g}% asked, {canary}/{canary + stable} replicas")
 
+    def set_header_route(self, segments: tuple[str, ...]) -> Gen:
+        """Argo's setHeaderRoute: the router sends every user of these segments to the canary (none:
+        the route removed), taking `flip_s` to reach every proxy, as a weight change does."""
+        yield self.env.timeout(self.scn.routing.flip_s)
+        self.world.set_header_route(segments)
+        self.log("weight", f"header route: {', '.join(segments) or 'removed'}")
+
     def _shrink_stable(self, pct: float) -> None:
         """dynamicStableScale, once traffic has moved: the stable set down to its share of the fleet,
         ceil(replicas × (100 − weight) / 100), as Argo's CalculateReplicaCountsForTrafficRoutedCanary
@@ -395,10 +402,17 @@ class Deploy:
             self.stop_later(STABLE, scale_down_delay_s)
 
     def route_back(self) -> Gen:
-        """Send every user back to a stable fleet, starting one first if it was scaled away."""
+        """Send every user back to a stable fleet, starting one first if it was scaled away (an abort
+        removes a header route with the weight, as Argo resets its managed routes)."""
         yield from self.scale_to(STABLE, self.fleet.replicas)
         if self.world.mode == "router":
-            if self.world.weight > 0:
+            if self.world.header:  # the header route goes with the weight, in the same router update
+                yield self.env.timeout(self.scn.routing.flip_s)
+                self.world.set_header_route(())
+                if self.world.weight > 0:
+                    self.world.set_weight(0.0)
+                    self.log("weight", "0%")
+            elif self.world.weight > 0:
                 yield from self.switch(0.0)
         else:
             yield from self.stop(NEW)

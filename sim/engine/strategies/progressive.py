@@ -37,6 +37,8 @@ class Progressive(Strategy[ProgressiveConfig]):
             elif step.pause_s is not None:
                 after = spec.steps[i + 1].weight if i + 1 < len(spec.steps) else 100.0  # promotion
                 yield d.pause(step.pause_s, next_weight=after)
+            elif step.header_route is not None:
+                yield from d.set_header_route(step.header_route)
             elif step.canary_scale is not None:
                 yield from d.scale_canary(step.canary_scale)
             elif step.manual_gate and spec.checks is not None:  # Flagger's confirm-* webhook
