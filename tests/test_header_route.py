@@ -115,3 +115,10 @@ def test_imported_from_argo_and_exported_back(tmp_path: Path):
     back.write_text(text)
     again = importer.import_manifests([back], scn).strategies
     assert [s.header_route for s in next(iter(again.values())).steps if s.header_route is not None] == routes
+
+
+def test_the_validation_check_holds():
+    from sim.validation.checks_rollout import check_header_route
+
+    record = check_header_route(deploys=4)
+    assert record.passed, (record.reference, record.ci_lo, record.ci_hi)

@@ -259,6 +259,39 @@ def check_dynamic_stable_scale(deploys: int = 12, seed: int = 61) -> Record:
     )
 
 
+def check_header_route(deploys: int = 12, seed: int = 71) -> Record:
+    """Who meets a release behind a header route at weight 0: exactly the segment it names."""
+    steps = [{"canary_scale": 3}, {"header_route": ["android"]}, {"pause_s": 600}, {"header_route": []}]
+    faults = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.05}}
+    scn = scenario(
+        QUIET,
+        {
+            "releases": {"bad_probability": 1.0, "faults": faults},
+            "strategies": {"_replace": True, "progressive": {"kind": "progressive", "steps": steps}},
+        },
+    )
+    share = {s.name: s.share for s in scn.traffic.segments}["android"]
+    rows = [r.row for r in runs(scn, "progressive", deploys, seed)]
+    exposure = np.array([r["exposure_at_detection"] for r in rows])
+    caught = all(r["detected_by"] == "analysis" for r in rows)
+    lo, hi = float(np.nanmin(exposure)), float(np.nanmax(exposure))
+    return Record(
+        "argo.header_route[android at weight 0]",
+        "a header route sends every user of the segment it names to the canary, and nobody else",
+        share,
+        ref.ARGO_HEADER_ROUTE,
+        float(np.nanmean(exposure)),
+        lo,
+        hi,
+        "%",
+        caught and abs(lo - share) < 1e-12 and abs(hi - share) < 1e-12,
+        "none: every deploy's exposure at detection must be the segment's share exactly (the interval is "
+        "the range)",
+        deploys,
+        "an error fault caught by the analysis while only the header route carried users",
+    )
+
+
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES

@@ -142,6 +142,11 @@ ARGO_SOURCE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, approximateWeightedCanaryStableReplicaCounts "
     "(transliterated line by line, float64 arithmetic included)"
 )
+ARGO_HEADER_ROUTE = (
+    "argoproj/argo-rollouts docs/features/traffic-management/index.md (header-based traffic routing): "
+    "setHeaderRoute sends the requests its header matchers select to the canary, apart from setWeight; "
+    "an empty setHeaderRoute with only the route's name disables it"
+)
 ARGO_DYNAMIC_STABLE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, CalculateReplicaCountsForTrafficRoutedCanary "
     "(stable replicas ceil(replicas × stable weight / max weight) under dynamicStableScale)"
