@@ -11,6 +11,7 @@ import yaml
 import sim
 from sim import importer
 from sim.importer.export import export_manifest
+from sim.validation.checks_rollout import check_header_route
 from tests.conftest import QUIET, scenario
 
 ANDROID_BUG = {"segment_bug": {"weight": 1, "severity": 0.3, "segment": "android"}}
@@ -118,7 +119,5 @@ def test_imported_from_argo_and_exported_back(tmp_path: Path):
 
 
 def test_the_validation_check_holds():
-    from sim.validation.checks_rollout import check_header_route
-
     record = check_header_route(deploys=4)
     assert record.passed, (record.reference, record.ci_lo, record.ci_hi)
