@@ -155,7 +155,7 @@ class KayentaJudge(GateJudge):
     confidence: float = num(0.98, 0.5, 0.9999, doc="confidence level of the Mann-Whitney interval")
     tolerance: float = num(0.25, 0.0, 10.0, doc="the interval must clear this fraction of the estimate")
     step_s: float = num(
-        60.0, 0.0, 86400.0, lo_open=True, unit="s", doc="one data point per step, as the canary scope asks"
+        60.0, 10.0, 86400.0, unit="s", doc="one data point per step, as the canary scope asks"
     )
 
     def validate(self) -> None:
