@@ -94,7 +94,7 @@ def test_flagger_defaults_promotion_steps_affinity_and_custom_metric():
     assert c.steps[-1].manual_gate  # confirm-promotion
     # stepWeightPromotion 40 from 100%: three passes to move the traffic back, one to scale down.
     assert c.scale_down_delay_s == 4 * 60
-    assert c.routing.sticky  # sessionAffinity
+    assert c.routing.session_affinity and not c.routing.sticky  # sessionAffinity: a cookie
     judge = im.judges[c.checks.judge]
     # success ≥ 99.5% and the custom error percentage ≤ 2: the stricter limit holds.
     assert (judge.watch, judge.max_error_rate, judge.lookback_s) == (("error_rate",), 0.005, 120)
@@ -178,7 +178,7 @@ def test_unknown_fields_are_reported_not_dropped(tmp_path):
     f.write_text((DATA / "flagger-promotion.yaml").read_text().replace("sessionAffinity", "sessionAfinity"))
     im = importer.import_manifests([f])
     assert _warned(im, "analysis.sessionAfinity", "did you mean 'sessionAffinity'?")
-    assert not im.strategies["frontend"].routing.sticky
+    assert not im.strategies["frontend"].routing.session_affinity
 
 
 def test_a_kubectl_list_is_read_item_by_item(tmp_path):

@@ -89,7 +89,13 @@ def set_in(data: Any, path: KeyPath, value: Any) -> Any:
     if not path:
         return value
     out = copy.copy(data)
-    out[path[0]] = set_in(data[path[0]], path[1:], value)
+    # A compact scenario leaves defaults out (a whole section, at its defaults): what is missing along
+    # a mapping's path is added.
+    if isinstance(data, Mapping) and path[0] not in data:
+        here: Any = None if len(path) == 1 else {}
+    else:
+        here = data[path[0]]
+    out[path[0]] = set_in(here, path[1:], value)
     return out
 
 
@@ -208,6 +214,18 @@ def knobs_for(data: Mapping[str, Any]) -> list[Knob]:
         _num(("fleet", "capacity_rps"), "capacity per replica, req/s", "Traffic and fleet", 10.0),
         _num(("releases", "bad_probability"), "chance a release is bad", "Releases and faults", 0.05),
     ]
+    routing = data.get("routing", {})
+    if routing.get("mode", "router") == "router" and not routing.get("sticky"):
+        out.append(
+            Knob(
+                _key(("routing", "session_affinity")),
+                "session affinity (Flagger's cookie)",
+                "Traffic and fleet",
+                (("routing", "session_affinity"),),
+                "toggle",
+                help="a user the weight sends to the canary stays there: its traffic outgrows its weight",
+            )
+        )
     kinds = {s.get("kind", n) for n, s in data["strategies"].items()}
     if kinds & {"flag", "canary_flag"}:
         out.append(

@@ -1,4 +1,4 @@
-"""How traffic is split between the versions: router weights or replica counts, sticky users, biased slices.
+"""How traffic is split between the versions: router weights or replica counts, pinned users, biased slices.
 
 The records of the scenario's `routing:` section, and the routing a strategy may bring with it
 (`RouteOverride`, e.g. from an imported manifest). How a state routes traffic is the engine's
@@ -30,6 +30,7 @@ class RoutingConfig(Config):
     mode: Literal["router", "replicas"] = "router"
     max_surge: int = num(1, 0, 10_000, doc="replicas mode: extra replicas a rollout may add (Argo maxSurge)")
     sticky: bool = False
+    session_affinity: bool = False
     flip_s: float = num(
         2.0, 0.0, 3600.0, unit="s", doc="time for a router weight change to reach every proxy"
     )
@@ -37,6 +38,12 @@ class RoutingConfig(Config):
     canary_bias: CanaryBias = section(CanaryBias)
 
     def validate(self) -> None:
+        if self.sticky and self.session_affinity:
+            raise ConfigError(
+                "sticky (users pinned by a hash) and session_affinity (a cookie set on the canary's"
+                " responses) are two ways to pin users: set one",
+                ("session_affinity",),
+            )
         for name, mult in self.canary_bias.segments.items():
             if not (0.0 <= mult <= 1e6) or math.isnan(mult):
                 raise ConfigError(f"{mult:g} is not >= 0", ("canary_bias", "segments", name))
@@ -51,8 +58,21 @@ class RouteOverride(Config):
     mode: Literal["router", "replicas"] | None = text(None, doc="router or replicas, not the scenario's")
     max_surge: int | None = num(None, 0, 10_000, doc="replicas mode: extra replicas a rollout may add")
     sticky: bool | None = text(None, doc="users pinned to a version (true) or routed per request (false)")
+    session_affinity: bool | None = text(
+        None, doc="Flagger's sessionAffinity: a user the weight sends to the canary stays there (a cookie)"
+    )
     canary_bias: CanaryBias | None = text(None, doc="whom the canary slice sees (an A/B match)")
+
+    def validate(self) -> None:
+        if self.sticky and self.session_affinity:
+            raise ConfigError(
+                "sticky and session_affinity are two ways to pin users: set one", ("session_affinity",)
+            )
 
     def apply(self, base: RoutingConfig) -> RoutingConfig:
         changes = {f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None}
+        # Pinning users one way replaces the scenario's other way, unless both are named (refused).
+        for one, other in (("sticky", "session_affinity"), ("session_affinity", "sticky")):
+            if changes.get(one) and other not in changes:
+                changes[other] = False
         return dataclasses.replace(base, **changes) if changes else base

@@ -130,6 +130,11 @@ class Scenario(Config):
                     f"{seg!r} is not a segment: {', '.join(segments)}",
                     ("routing", "canary_bias", "segments", seg),
                 )
+        if self.routing.session_affinity and self.routing.mode != "router":
+            raise ConfigError(
+                "session affinity needs a traffic router (routing mode router)",
+                ("routing", "session_affinity"),
+            )
         if not self.strategies:
             raise ConfigError("needs at least one strategy", ("strategies",))
         gates = sorted(k for k, j in self.judges.items() if isinstance(j, GateJudge))
@@ -140,6 +145,12 @@ class Scenario(Config):
                         f"{seg!r} is not a segment: {', '.join(segments)}",
                         ("strategies", name, "routing", "canary_bias", "segments", seg),
                     )
+            own = strat.routing_for(self.routing)
+            if own is not self.routing and own.session_affinity and own.mode != "router":
+                raise ConfigError(
+                    "session affinity needs a traffic router (routing mode router)",
+                    ("strategies", name, "routing", "session_affinity"),
+                )
             for i, step in enumerate(getattr(strat, "steps", ())):
                 for seg in getattr(step, "header_route", None) or ():
                     if seg not in segments:

@@ -37,6 +37,10 @@ EXTRA_DOCS: dict[tuple[str, str], str] = {
         "mode",
     ): "router: exact weights (mesh, ingress); replicas: weight ≈ share of ready replicas",
     ("RoutingConfig", "sticky"): "true: users pinned to a version by a hash of their id; false: per request",
+    ("RoutingConfig", "session_affinity"): (
+        "Flagger's session affinity: the canary's responses set a cookie that sends the user back to it"
+        " until the weight returns to 0; users without one are routed per request (router mode)"
+    ),
     (
         "RoutingConfig",
         "synthetic",

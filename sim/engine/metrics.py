@@ -49,15 +49,16 @@ def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Genera
     """Distinct users who met faulty code.
 
     Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
-    below the row's share of that segment, spread evenly over them; without stickiness, from every
-    user of the segment. Users are grouped into bands between the distinct shares; a band's users
-    met a mean number of faulty requests each, and `hit_probability` turns that into the chance
-    that one of them met at least one.
+    below the row's share of that segment, spread evenly over them (under session affinity, from
+    the users holding the canary's cookie); without stickiness, from every user of the segment.
+    Users are grouped into bands between the distinct shares; a band's users met a mean number of
+    faulty requests each, and `hit_probability` turns that into the chance that one of them met at
+    least one.
     """
     users = scn.traffic.users.population * scn.traffic.shares
     k = scn.traffic.users.activity_shape
     faulty = _column(phases, "faulty")
-    if scn.routing.sticky:
+    if scn.routing.sticky or scn.routing.session_affinity:
         return _banded(faulty, _column(phases, "share"), users, k, rng)
     return _unbanded(faulty, users, k, rng)
 

@@ -70,6 +70,25 @@ def segment_shares(weight: float, bias: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, weight * bias)
 
 
+def cookie_shares(weight: np.ndarray, exposure: np.ndarray, shape: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of each segment's traffic and users on the canary under Flagger's session affinity.
+
+    A user without the canary's cookie is routed per request, each request to the canary with
+    probability `weight`; the first such request sets the cookie, and from then on every request
+    of theirs goes to the canary. A user sending requests at rate λ holds no cookie after an
+    exposure X (canary requests an average user would have sent by weight) with probability
+    exp(−λX); with λ Gamma-distributed over users (shape k, mean 1), the share of users without a
+    cookie is E[exp(−λX)] = (1 + X/k)^−k, and the share of the traffic they send is
+    E[λ exp(−λX)] = (1 + X/k)^−(k+1) — the heavy users get the cookie first. So the canary's share
+    of traffic is 1 − (1 − w)(1 + X/k)^−(k+1): it grows past the weight while the weight stands still.
+
+    Returns:
+        (traffic share, users share) by segment: users share is the share holding the cookie.
+    """
+    base = 1.0 + exposure / shape
+    return 1.0 - (1.0 - weight) * base ** -(shape + 1.0), 1.0 - base**-shape
+
+
 def synthetic_share(mode: str, weight: float, ready: Sequence[int]) -> float:
     """Share of synthetic traffic (health checks, bots) that reaches the new version.
 
@@ -95,6 +114,7 @@ class Plain(NamedTuple):
     p_schema: tuple[float, float]
     shared: bool
     leak_from: float
+    users: tuple[float, ...] | None = None
 
 
 @functools.lru_cache(maxsize=512)
@@ -118,6 +138,7 @@ def snapshot(plain: Plain) -> Snapshot:
         p_schema=frozen(plain.p_schema),
         shared=plain.shared,
         leak_from=plain.leak_from,
+        users=None if plain.users is None else frozen(plain.users),
     )
 
 
@@ -146,6 +167,7 @@ class RoutingFixed(NamedTuple):
     bug_segment: int | None  # the one segment a segment-only bug hits
     bad: bool
     full_reach: float  # the shares of every segment summed (1 up to rounding): every user reached
+    activity_shape: float = 1.0  # Gamma shape of users' request rates (session affinity reads it)
 
 
 class RoutingState(NamedTuple):
@@ -165,6 +187,11 @@ class RoutingState(NamedTuple):
     # Argo's setHeaderRoute: per segment, 1 where a header match sends all its users to the canary
     # whatever the weight (empty: no header route)
     header: tuple[float, ...] = ()
+    # Flagger's session affinity: per segment, the canary requests an average user of the segment
+    # would have sent had every request been routed by weight since the cookie route was set (the
+    # exposure X that `cookie_shares` reads), now and then at the next window's start (whom the
+    # stretch reached by its end); empty: no affinity, or none in force
+    cookie: tuple[float, ...] = ()
 
 
 class Background(NamedTuple):
@@ -191,11 +218,25 @@ class Routed(NamedTuple):
 def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
     """The routing of a state, given as records of plain values. States recur deploy after deploy
     (the same steps over the same fleet), so each is worked out once."""
-    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from, header = state
+    (
+        mode,
+        phase,
+        flag_share,
+        weight,
+        ready,
+        up,
+        fault_active,
+        armed,
+        schema_broken,
+        leak_from,
+        header,
+        cookie,
+    ) = state
     f = fixed
     S = len(f.shares)
     active = fault_active and armed
     p_schema = (0.0, 0.0)
+    users: tuple[float, ...] | None = None  # share of users on slot 1, where it is not the traffic's
     if phase == "flag":
         down = not up[NEW]
         seg, seg_values, user_share = user_split(True, float(flag_share), f.bias, f.shares)
@@ -221,6 +262,13 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
             seg = np.maximum(seg, np.array(header))
             seg.flags.writeable = False
             seg_values, user_share = tuple(seg.tolist()), float(seg @ np.array(f.shares))
+        if cookie and up[NEW] and 0 < w < 1:  # cookie holders reach the canary whatever the weight
+            exposure = np.array(cookie).reshape(2, S)
+            seg, _ = cookie_shares(seg, exposure[0], f.activity_shape)
+            _, held = cookie_shares(seg, exposure[1], f.activity_shape)
+            seg.flags.writeable = False
+            seg_values, user_share = tuple(seg.tolist()), float(seg @ np.array(f.shares))
+            users = tuple(held.tolist())
         eff_weight = w
         serving = (ready[STABLE] * up[STABLE], ready[NEW] * up[NEW])  # ready replicas of live slots
         syn_share = float(w >= 1) if w <= 0 or w >= 1 else synthetic_share(f.synthetic, w, serving)
@@ -232,6 +280,7 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         seg_reach = ((0.0,) * S, 0.0) if f.dormant else (seg_values, user_share)
         released = 0.0 if f.uses_flag else user_share
     if down:
+        users = None
         share = (0.0,) * (S + 1)
         seg_reach = ((0.0,) * S, 0.0)
         released = 0.0
@@ -243,7 +292,18 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
     else:
         reach = f.full_reach if seg_reach is None else seg_reach[1]
     snap = snapshot(
-        Plain(down, share, cap, background.lat, background.p_bg, fault, p_schema, phase == "flag", leak_from)
+        Plain(
+            down,
+            share,
+            cap,
+            background.lat,
+            background.p_bg,
+            fault,
+            p_schema,
+            phase == "flag",
+            leak_from,
+            users,
+        )
     )
     return Routed(
         down,

@@ -37,6 +37,9 @@ class Snapshot:
     p_schema: np.ndarray  # (2,): failure probability from a schema the slot's binary cannot read
     shared: bool  # both slots run on one fleet (a flag ramp): load adds up
     leak_from: float  # when the leaking binary started (NaN: no leak in force)
+    # (S,): share of each segment's users on slot 1 where it differs from their traffic's (session
+    # affinity: the cookie holders); None: the same as `share`
+    users: np.ndarray | None = None
 
     # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
     # Python lists: at two to a few elements, a numpy call costs more than the work it does.

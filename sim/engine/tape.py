@@ -129,7 +129,14 @@ class Fill(NamedTuple):
 
 def same_state(a: Snapshot, b: Snapshot) -> bool:
     """Whether two snapshots hold the same state (one made by another world is another object)."""
-    return a is b or np.array_equal(a.packed, b.packed, equal_nan=True)
+    if a is b:
+        return True
+    if a.users is None or b.users is None:
+        if a.users is not b.users:
+            return False
+    elif not np.array_equal(a.users, b.users):
+        return False
+    return np.array_equal(a.packed, b.packed, equal_nan=True)
 
 
 def _in_force(segs: list[tuple[float, Snapshot]], t0: float, t1: float) -> list[tuple[float, Snapshot]]:
@@ -241,6 +248,16 @@ def expected_requests(
     a, b = np.asarray(k_from) - lo, np.asarray(k_to) - lo
     n_new, n_all = new[b] - new[a], total[b] - total[a]
     return n_all - n_new, n_new
+
+
+def _users(snaps: list[Snapshot], which: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Each row's share of each segment's users on slot 1: its traffic's share, unless some state
+    pins users otherwise (session affinity's cookie holders)."""
+    if all(s.users is None for s in snaps):
+        return share
+    S = share.shape[-1]
+    per_state = np.array([s.share[:S] if s.users is None else s.users for s in snaps])
+    return per_state[which]
 
 
 class ExogenousTimeout(simpy.Timeout):
@@ -484,7 +501,7 @@ class Tape:
             caused=served.caused,
             schema_failed=served.schema_failed,
             faulty=served.faulty,
-            share=served.share,
+            share=_users(snaps, which, served.share),
             down=served.down,
         )
         self.materialized = t1

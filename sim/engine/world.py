@@ -64,6 +64,7 @@ def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> R
         release.segment if release.kind == "segment_bug" else None,
         release.bad,
         float(np.ones(len(shares)) @ shares),
+        scn.traffic.users.activity_shape,
     )
 
 
@@ -141,7 +142,10 @@ class World:
         self.marks = Marks()
         self._inst_t = 0.0
         self.states: list[tuple[float, RoutingState]] | None = None
+        self._cookies = Cookies(scn, traffic) if scn.routing.session_affinity else None
         self._route()
+        if self._cookies is not None:
+            env.process(self._cookies.refresh(env, self))
 
     def keep_states(self) -> None:
         """Keep every state from now on, with when it was set (a plan's run: `sim.engine.arrays`)."""
@@ -190,6 +194,8 @@ class World:
 
     def extend(self, tail: TrafficDraw) -> None:
         """Follow on past the horizon in the same windows, through `tail`'s windows after ours."""
+        if self._cookies is not None:
+            self._cookies.rate = tail.user_rate
         n = len(self.tape.rem)
         self.tape.extend(tail.counts[n:])
         self.telemetry.extend(len(tail.counts) - n)
@@ -200,6 +206,8 @@ class World:
         self.ready, self.up, self.instances = list(before.ready), list(before.up), list(before.instances)
         self.weight, self.fault_active, self.armed = before.weight, before.fault_active, before.armed
         self.header = before.header
+        if self._cookies is not None and before._cookies is not None:
+            self._cookies.exposure, self._cookies.since = before._cookies.exposure, t
         self.mode, self.phase, self.flag_share = before.mode, before.phase, before.flag_share
         self.schema_broken = before.schema_broken
         self.marks = dataclasses.replace(before.marks, history=list(before.marks.history))
@@ -227,6 +235,10 @@ class World:
         names = [s.name for s in self.scn.traffic.segments]
         header = tuple(float(n in segments) for n in names) if segments else ()
         self._change(lambda: setattr(self, "header", header))
+
+    def reroute(self) -> None:
+        """Route again with nothing set: what the state's routing reads has moved on (a cookie)."""
+        self._change(lambda: None)
 
     def set_weight(self, weight: float) -> None:
         self._change(lambda: setattr(self, "weight", weight))
@@ -303,6 +315,8 @@ class World:
     def _change(self, apply: Callable[[], None]) -> None:
         # No instance count changes here (`set_replicas` accounts for those): the cost account is
         # settled only as instances change, so it adds the same terms whatever else changes between.
+        if self._cookies is not None:
+            self._cookies.accrue(self.env.now)
         apply()
         self._route()
         self._stamp(self.env.now)
@@ -323,6 +337,8 @@ class World:
             math.nan,
             self.header,
         )
+        if self._cookies is not None:
+            state = self._cookies.place(state, self._fixed)
         if self._leaks:
             state = state._replace(leak_from=leak_from(state, True, self.marks.new_started_at))
         self._state = state
@@ -374,6 +390,65 @@ class World:
         extra = max(0, sum(self.instances) - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
+
+
+class Cookies:
+    """Flagger's session affinity over a deploy: how far the cookie has spread, as an exposure per
+    segment (see `routing.cookie_shares`), accrued from the expected user traffic at the weight in
+    force, and reset when the weight leaves (0, 1) — a rollback or a promotion removes the cookie
+    route, and Flagger then expires the cookie (`getSessionAffinityRouteRules` in pkg/router/istio.go)."""
+
+    def __init__(self, scn: Scenario, traffic: TrafficDraw) -> None:
+        self.window_s = scn.run.window_s
+        self.population = float(scn.traffic.users.population)
+        self.rate = traffic.user_rate  # expected user requests per second, by window
+        self.exposure = np.zeros(len(scn.traffic.shares))
+        self.since = 0.0  # accrued up to here
+        self.weight = np.zeros(len(scn.traffic.shares))  # per segment, since `since`
+        self.active = False  # a cookie route is in force
+
+    def accrue(self, now: float) -> None:
+        """Add the exposure of [since, now) at the weights in force over it."""
+        if self.active and now > self.since:
+            self.exposure = self.exposure + self.weight * self._requests(self.since, now) / self.population
+        self.since = now
+
+    def _requests(self, t0: float, t1: float) -> float:
+        """Expected user requests of the whole service over [t0, t1)."""
+        W, rate = self.window_s, self.rate
+        k0, k1 = int(t0 // W), int(t1 // W)
+        last = len(rate) - 1
+        if k0 == k1:
+            return float(rate[min(k0, last)]) * (t1 - t0)
+        inner = float(rate[k0 + 1 : min(k1, last + 1)].sum()) * W
+        return (
+            float(rate[min(k0, last)]) * ((k0 + 1) * W - t0)
+            + inner
+            + float(rate[min(k1, last)]) * (t1 - k1 * W)
+        )
+
+    def place(self, state: RoutingState, fixed: RoutingFixed) -> RoutingState:
+        """The state with the cookie's spread in it; the weights it accrues at from now on."""
+        w = state.weight if state.mode == "router" else 0.0
+        self.active = state.phase == "binary" and state.up[NEW] and state.up[STABLE] and 0.0 < w < 1.0
+        if not self.active:
+            self.exposure = np.zeros_like(self.exposure)
+            return state
+        seg = np.minimum(1.0, w * np.array(fixed.bias))
+        self.weight = np.maximum(seg, np.array(state.header)) if state.header else seg
+        now = self.since
+        upto = self.window_s * (math.floor(now / self.window_s + _EPS) + 1)
+        ahead = self.exposure + self.weight * self._requests(now, upto) / self.population
+        return state._replace(cookie=(*self.exposure.tolist(), *ahead.tolist()))
+
+    def refresh(self, env: DeployEnvironment, world: World) -> Generator[Any, Any, None]:
+        """Re-route at every window's start while a cookie route is in force: the cookie spreads
+        with every request, so the split moves though the control plane holds still."""
+        W = self.window_s
+        while True:
+            yield ExogenousTimeout(env, W * (math.floor(env.now / W + _EPS) + 1) - env.now)
+            if self.active:
+                world.reroute()
 
 
 @functools.lru_cache(maxsize=1024)

@@ -214,8 +214,13 @@ def _canary(
         promoting = round(spec.scale_down_delay_s / spec.checks.interval_s) - 1
         if promoting > 1:
             analysis["stepWeightPromotion"] = math.ceil(ints[-1] / promoting)
-    if routing.sticky:
+    if routing.session_affinity:
         analysis["sessionAffinity"] = {"cookieName": "flagger-cookie"}
+    elif routing.sticky:
+        notes.append(
+            "Flagger has no routing pinned by a hash of the user: exported weighted per request (session"
+            " affinity, the nearest it has, pins users by a cookie and lets the canary's share grow)"
+        )
     if routing.mode != "router":
         notes.append("Flagger needs a traffic router for weights: exported for istio")
     return analysis, "istio"

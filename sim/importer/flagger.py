@@ -118,6 +118,32 @@ class _Canary(CheckReader):
         bias = CanaryBias(segments={s: clean(share[s] / w) for s in ctx.segments})
         return clean(w * 100.0), RouteOverride(mode="router", sticky=True, canary_bias=bias)
 
+    def affinity(self, rollout_s: float) -> RouteOverride:
+        """Weighted routing per request, or Flagger's session affinity: a cookie the canary's
+        responses set pins a user to it until the weight goes back to 0 (pkg/router/istio.go)."""
+        ctx, c = self.ctx, self.c
+        aff = self.spec.get("sessionAffinity")
+        if not aff:
+            return RouteOverride(mode="router", sticky=False, session_affinity=False)
+        path = (*self.a, "sessionAffinity")
+        if not isinstance(aff, dict):
+            raise c.error(path, "must be a mapping (cookieName, maxAge, ...)")
+        if aff.get("primaryCookieName"):
+            ctx.warn(
+                c,
+                (*path, "primaryCookieName"),
+                "not simulated: users the primary served are routed by weight again at their next request",
+            )
+        max_age = integer(c, (*path, "maxAge"), aff.get("maxAge") or 86400, 1)
+        if max_age < rollout_s:
+            ctx.warn(
+                c,
+                (*path, "maxAge"),
+                f"{max_age} s is shorter than the rollout ({rollout_s:g} s): the cookie is simulated as"
+                " lasting until the weight goes back to 0",
+            )
+        return RouteOverride(mode="router", sticky=False, session_affinity=True)
+
     def build(self) -> ProgressiveConfig | BlueGreenConfig:
         ctx, c, a = self.ctx, self.c, self.spec
         provider = c.get("spec", "provider")
@@ -192,7 +218,7 @@ class _Canary(CheckReader):
                 steps += [Step(weight=float(w)), Step(checks=1)]
             swp = integer(c, (*self.a, "stepWeightPromotion"), a.get("stepWeightPromotion") or 0)
             promoting = -(-weights[-1] // swp) if swp else 1
-            route = RouteOverride(mode="router", sticky=bool(a.get("sessionAffinity")))
+            route = self.affinity(len(weights) * interval)
         if "confirm-promotion" in gates:
             steps.append(Step(manual_gate=True))
         return ProgressiveConfig(

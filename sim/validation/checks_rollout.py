@@ -292,6 +292,70 @@ def check_header_route(deploys: int = 12, seed: int = 71) -> Record:
     )
 
 
+def check_session_affinity(
+    measure: str = "traffic", deploys: int = 40, seed: int = 81, level: float = 0.95, weight: float = 5.0
+) -> Record:
+    """Flagger's session affinity: the canary's share of traffic (or of users) after an hour at a
+    fixed weight, against the cookie replayed user by user (`references.session_affinity_by_user`)."""
+    hold, tail = 3600.0, 600.0
+    steps = [{"canary_scale": 10}, {"weight": weight}, {"pause_s": hold}]
+    scn = scenario(
+        QUIET,
+        {
+            "releases": {"bad_probability": 0.0},
+            "routing": {"session_affinity": True},
+            "fleet": {"replicas": 10},
+            "strategies": {"_replace": True, "progressive": {"kind": "progressive", "steps": steps}},
+            "run": {"horizon_s": 3 * hold},
+        },
+    )
+    values = []
+    for run in runs(scn, "progressive", deploys, seed):
+        w = run.world
+        start = next(t for t, share in w.marks.history if share > 0)
+        if measure == "users":
+            rows = w.ledger["t0"] < start + hold
+            values.append(float(w.ledger["share"][rows][-1] @ scn.traffic.shares))
+            continue
+        W = scn.run.window_s
+        k0, k1 = math.ceil((start + hold - tail) / W), math.floor((start + hold) / W)
+        user = w.telemetry.acc[k0:k1, :, w.telemetry.USER].sum(0)
+        values.append(float(user[1] / user.sum()))
+    mean, _, hi = mean_interval(np.array(values), level)
+    # The reference replays a finite population: its own spread over replays widens the band.
+    rng = np.random.default_rng(seed)
+    population = scn.traffic.users.population
+    reps = [
+        ref.session_affinity_by_user(
+            rng, users=population, rate_per_user_s=user_rate(scn) / population,
+            shape=scn.traffic.users.activity_shape, weight=weight / 100, hold_s=hold, tail_s=tail,
+        )[0 if measure == "traffic" else 1]
+        for _ in range(4)
+    ]  # fmt: skip
+    ref_mean, _, ref_hi = mean_interval(np.array(reps), level)
+    ref_half = ref_hi - ref_mean
+    half = math.hypot(hi - mean, ref_half)
+    what = "traffic" if measure == "traffic" else "users holding the cookie"
+    return Record(
+        f"flagger.session_affinity[{measure}, weight={weight:g}%]",
+        f"under session affinity the canary's share of {what} grows past its weight while the weight "
+        "stands still, as the cookie spreads",
+        ref_mean,
+        ref.FLAGGER_AFFINITY,
+        mean,
+        mean - half,
+        mean + half,
+        "%",
+        abs(mean - ref_mean) <= half,
+        f"{pct(level)} Student-t interval of the deploys' mean, widened by the replays' own {pct(level)} "
+        "interval (root sum of squares)",
+        len(values),
+        f"after {hold / 3600:g} h at {weight:g}% ({population:,} users, activity shape "
+        f"{scn.traffic.users.activity_shape:g}); share over the last {tail / 60:g} min",
+        level=level,
+    )
+
+
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES

@@ -338,3 +338,47 @@ def flagger_promotion_s(interval_s: float, max_weight: float, step_weight: float
 
 def flagger_rollback_s(interval_s: float, threshold: int) -> float:
     return interval_s * threshold
+
+
+FLAGGER_AFFINITY = (
+    "Flagger, pkg/router/istio.go getSessionAffinityRouteRules: while the canary's weight is not 0, "
+    "its responses set a cookie and requests carrying it go to the canary; the rest are routed by "
+    "weight. Replayed here user by user, request by request"
+)
+
+
+def session_affinity_by_user(
+    rng: np.random.Generator,
+    *,
+    users: int,
+    rate_per_user_s: float,
+    shape: float,
+    weight: float,
+    hold_s: float,
+    tail_s: float,
+) -> tuple[float, float]:
+    """Flagger's cookie replayed for each of `users` users (request rates Gamma with `shape`, mean
+    `rate_per_user_s`) for `hold_s` seconds at `weight`: (the canary's share of the requests of the
+    last `tail_s` seconds, the share of users holding the cookie at the end).
+
+    Requests are Poisson per user; in each minute a user without the cookie routes requests one by
+    one, each to the canary with probability `weight`: the first that lands there (the G-th, G
+    geometric) sets the cookie, so that request and the rest of the minute's go to the canary.
+    """
+    lam = rng.gamma(shape, 1.0 / shape, users) * rate_per_user_s
+    step = 60.0
+    held = np.zeros(users, bool)
+    canary = total = 0
+    t = 0.0
+    while t < hold_s - 1e-9:
+        dt = min(step, hold_s - t)
+        n = rng.poisson(lam * dt)
+        first = rng.geometric(weight, users)  # which of the minute's requests first lands on the canary
+        newly = ~held & (first <= n)
+        to_canary = np.where(held, n, np.where(newly, n - first + 1, 0))
+        held |= newly
+        if t + dt > hold_s - tail_s + 1e-9:
+            canary += int(to_canary.sum())
+            total += int(n.sum())
+        t += dt
+    return canary / total, float(held.mean())

@@ -111,6 +111,8 @@ def cases() -> list[Case]:
         Case(rollout.check_argo_analysis_limits),
         Case(rollout.check_dynamic_stable_scale, {}, {"deploys": 3}),
         Case(rollout.check_header_route, {}, {"deploys": 3}),
+        Case(rollout.check_session_affinity, {"measure": "traffic"}, {"deploys": 4}),
+        Case(rollout.check_session_affinity, {"measure": "users"}, {"deploys": 2}),
         Case(rollout.check_argo_simulated_weights, {}, {"max_replicas": 3, "weights": (1, 5, 33, 50, 99)}),
     ]
     out += [

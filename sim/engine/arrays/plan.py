@@ -245,6 +245,8 @@ def plannable(scn: Scenario, strategy: str) -> bool:
     spec = scn.strategies[strategy]
     if scn.run.horizon_s / scn.run.window_s > MAX_WINDOWS:
         return False
+    if spec.routing_for(scn.routing).session_affinity:  # the split moves with the cookie: no plan holds
+        return False
     # A breaking change run while the old binary still serves fails its requests: hardly a deploy
     # follows a plan then (the alert or a look calls it back), so serving a block would be waste.
     if scn.migration.kind == "breaking" and Strategy.implementation(spec).migrates_first:
