@@ -48,7 +48,7 @@ def test_every_check_kind_is_in_the_report():
         "check_flagger_rollback",
         "check_exposure", "check_argo_test_table", "check_argo_grid",
         "check_argo_analysis_limits", "check_dynamic_stable_scale",
-        "check_header_route", "check_argo_simulated_weights",
+        "check_header_route", "check_session_affinity", "check_argo_simulated_weights",
         "check_blast_radius", "check_time_to_repair", "check_no_human", "check_blue_green_cost",
     }  # fmt: skip
 
@@ -65,6 +65,21 @@ def test_argo_checks_catch_a_naive_rounding(monkeypatch):
     assert not checks_rollout.check_argo_test_table().passed
     assert not checks_rollout.check_argo_grid(max_replicas=5).passed
     assert not checks_rollout.check_argo_simulated_weights(max_replicas=2, weights=(1, 5)).passed
+
+
+@pytest.mark.parametrize("measure", ["traffic", "users"])
+def test_session_affinity_checks_catch_a_cookie_that_ignores_who_sends_the_requests(monkeypatch, measure):
+    # The cookie's spread as if every user sent alike (shape → ∞: exp(−X)), at the quick tier's size
+    # and the family level: the replayed users (activity shape 0.5) disagree with it.
+    size = {c.kwargs["measure"]: c.fast["deploys"] for c in CASES
+            if c.function is checks_rollout.check_session_affinity}[measure]  # fmt: skip
+    real = routing.cookie_shares
+    monkeypatch.setattr(routing, "cookie_shares", lambda w, x, k: real(w, x, 1e9))
+    routing.route.cache_clear()
+    try:
+        assert not checks_rollout.check_session_affinity(measure, deploys=size, level=LEVEL).passed
+    finally:
+        routing.route.cache_clear()
 
 
 def test_mann_whitney_check_catches_the_uncorrected_interval(monkeypatch):
