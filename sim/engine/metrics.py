@@ -49,8 +49,8 @@ def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Genera
     """Distinct users who met faulty code.
 
     Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
-    below the row's share of that segment, spread evenly over them (under session affinity, from
-    the users holding the canary's cookie); without stickiness, from every user of the segment.
+    below the row's share of that segment, spread evenly over them; without stickiness, from every
+    user of the segment. Under session affinity they are the users holding the canary's cookie.
     Users are grouped into bands between the distinct shares; a band's users met a mean number of
     faulty requests each, and `hit_probability` turns that into the chance that one of them met at
     least one.
@@ -58,7 +58,9 @@ def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Genera
     users = scn.traffic.users.population * scn.traffic.shares
     k = scn.traffic.users.activity_shape
     faulty = _column(phases, "faulty")
-    if scn.routing.sticky or scn.routing.session_affinity:
+    if scn.routing.session_affinity:
+        return _cookie_holders(faulty, _column(phases, "share"), users, rng)
+    if scn.routing.sticky:
         return _banded(faulty, _column(phases, "share"), users, k, rng)
     return _unbanded(faulty, users, k, rng)
 
@@ -81,6 +83,21 @@ def _banded(
         per_band = np.cumsum(np.bincount(order, weights=per_user, minlength=len(edges))[::-1])[::-1]
         counts = np.diff(np.round(users_s * np.concatenate([[0.0], edges])).astype(np.int64))
         total += int(rng.binomial(np.maximum(counts, 0), hit_probability(per_band, k)).sum())
+    return float(total)
+
+
+def _cookie_holders(
+    faulty: np.ndarray, held: np.ndarray, users: np.ndarray, rng: np.random.Generator
+) -> float:
+    """`affected_users` under session affinity: a user holds the canary's cookie only after a
+    request the canary served, and sends it every request from then on, so every holder by the
+    last moment faulty code served the segment met it. (Counted from the holders at that moment:
+    one who got the cookie before a fault's onset and sent nothing after it is counted too.)"""
+    total = 0
+    for s, users_s in enumerate(users.tolist()):
+        rows = faulty[:, s] > 0
+        if rows.any():
+            total += int(rng.binomial(round(users_s), float(held[rows, s].max())))
     return float(total)
 
 
