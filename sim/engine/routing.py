@@ -95,6 +95,7 @@ class Plain(NamedTuple):
     p_schema: tuple[float, float]
     shared: bool
     leak_from: float
+    shadow: tuple[float, ...] = ()
 
 
 @functools.lru_cache(maxsize=512)
@@ -118,6 +119,7 @@ def snapshot(plain: Plain) -> Snapshot:
         p_schema=frozen(plain.p_schema),
         shared=plain.shared,
         leak_from=plain.leak_from,
+        shadow=plain.shadow,
     )
 
 
@@ -165,6 +167,10 @@ class RoutingState(NamedTuple):
     # Argo's setHeaderRoute: per segment, 1 where a header match sends all its users to the canary
     # whatever the weight (empty: no header route)
     header: tuple[float, ...] = ()
+    # Argo's setMirrorRoute, Flagger's mirror: per segment, the chance a user request is copied to the
+    # canary (the route's percentage where its match selects the segment; empty: no mirror)
+    mirror: tuple[float, ...] = ()
+    load_rps: float = 0.0  # a load test's requests per second on the canary (Flagger's rollout webhook)
 
 
 class Background(NamedTuple):
@@ -185,13 +191,15 @@ class Routed(NamedTuple):
     reach: float  # share of user traffic the faulty path serves (of its segment, for a segment bug)
     released: float  # share of users the release reached
     snapshot: Snapshot
+    shadowed: bool = False  # shadow traffic runs the release's faulty path (its onset starts)
 
 
 @functools.lru_cache(maxsize=2048)
 def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
     """The routing of a state, given as records of plain values. States recur deploy after deploy
     (the same steps over the same fleet), so each is worked out once."""
-    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from, header = state
+    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from = state[:10]
+    header, mirror, load_rps = state.header, state.mirror, state.load_rps
     f = fixed
     S = len(f.shares)
     active = fault_active and armed
@@ -242,8 +250,27 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         reach = 1.0 if seg_reach is None else seg_reach[0][f.bug_segment]
     else:
         reach = f.full_reach if seg_reach is None else seg_reach[1]
+    # Shadow traffic reaches the new binary while it is up, in a rollout of binaries (a flag ramp
+    # runs the new binary in both slots: there is nothing to mirror to).
+    shadow: tuple[float, ...] = ()
+    if (mirror or load_rps > 0) and phase == "binary" and up[NEW] and not down:
+        shadow = (*(mirror or (0.0,) * S), *(load_rps * x for x in f.shares))
+    shadowed = bool(shadow) and armed and f.bad and not f.dormant
+    if shadowed and f.bug_segment is not None:  # a segment-only bug runs for that segment's copies only
+        shadowed = shadow[f.bug_segment] > 0 or shadow[S + f.bug_segment] > 0
     snap = snapshot(
-        Plain(down, share, cap, background.lat, background.p_bg, fault, p_schema, phase == "flag", leak_from)
+        Plain(
+            down,
+            share,
+            cap,
+            background.lat,
+            background.p_bg,
+            fault,
+            p_schema,
+            phase == "flag",
+            leak_from,
+            shadow,
+        )
     )
     return Routed(
         down,
@@ -253,4 +280,5 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         reach if (armed and f.bad) else 0.0,
         released if armed else 0.0,
         snap,
+        shadowed,
     )

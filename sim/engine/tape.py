@@ -129,7 +129,7 @@ class Fill(NamedTuple):
 
 def same_state(a: Snapshot, b: Snapshot) -> bool:
     """Whether two snapshots hold the same state (one made by another world is another object)."""
-    return a is b or np.array_equal(a.packed, b.packed, equal_nan=True)
+    return a is b or (a.shadow == b.shadow and np.array_equal(a.packed, b.packed, equal_nan=True))
 
 
 def _in_force(segs: list[tuple[float, Snapshot]], t0: float, t1: float) -> list[tuple[float, Snapshot]]:
