@@ -4,13 +4,18 @@ webhook. Copies and load-test requests run on the canary and are monitored, but 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 from scipy.stats import norm
 
 import sim
+from sim import importer
 from sim.engine.arrays.plan import plannable
 from sim.engine.serving import NEW, STABLE
+from sim.importer.export import export_manifest
+from sim.importer.flagger import hey_rate
 from tests.conftest import QUIET, scenario
 
 ERRORS = {"error_rate": {"weight": 1, "severity": 0.05}}
@@ -139,3 +144,102 @@ def test_a_mirror_route_names_segments_and_needs_a_router():
                 "strategies": {"x": {"kind": "progressive", "steps": [{"mirror_route": {}}]}},
             }
         )
+
+
+ROLLOUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: shop}
+spec:
+  replicas: 10
+  strategy:
+    canary:
+      trafficRouting:
+        managedRoutes: [{name: mirror}]
+        istio: {virtualService: {name: shop-vsvc, routes: [primary]}}
+      steps:
+      - setCanaryScale: {replicas: 10}
+      - setMirrorRoute:
+          name: mirror
+          percentage: 35
+          match: [{headers: {User-Agent: {regex: ".*Android.*"}}}]
+      - pause: {duration: 10m}
+      - setMirrorRoute: {name: mirror, match: [{method: {exact: GET}}]}
+      - pause: {duration: 10m}
+      - setMirrorRoute: {name: mirror}
+      - setWeight: 20
+      - pause: {duration: 10m}
+"""
+
+CANARY = """
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: istio
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  analysis:
+    interval: 1m
+    threshold: 2
+    iterations: 10
+    mirror: true
+    mirrorWeight: 40
+    metrics:
+    - {name: request-success-rate, thresholdRange: {min: 99}, interval: 1m}
+    webhooks:
+    - name: load-test
+      url: http://flagger-loadtester.test/
+      timeout: 5s
+      metadata:
+        cmd: "hey -z 30s -q 10 -c 2 http://podinfo-canary.test:9898/"
+"""
+
+
+def _mirrors(strategy: sim.config.strategies.ProgressiveConfig) -> list[tuple[float, tuple[str, ...]]]:
+    return [(s.mirror_route.percentage, s.mirror_route.segments) for s in strategy.steps if s.mirror_route]
+
+
+def test_argo_mirror_routes_import_and_export_back(tmp_path: Path):
+    f = tmp_path / "shop.yaml"
+    f.write_text(ROLLOUT)
+    im = importer.import_manifests([f])
+    # Argo's default percentage is 100 (istio.go createMirrorRoute); no match removes the route.
+    assert _mirrors(im.strategies["shop"]) == [(35.0, ("android",)), (100.0, ()), (0.0, ())]
+    assert not any("not simulated" in w.message for w in im.warnings)
+    scn, _ = importer.add_rollouts(sim.load_scenario("default"), [f])
+    text, _ = export_manifest(scn, "shop", "argo")
+    canary = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Rollout")["spec"]["strategy"]["canary"]
+    assert canary["trafficRouting"]["managedRoutes"] == [{"name": "canary-mirror"}]
+    back = tmp_path / "back.yaml"
+    back.write_text(text)
+    again = importer.import_manifests([back], scn).strategies
+    assert _mirrors(next(iter(again.values()))) == _mirrors(im.strategies["shop"])
+
+
+def test_flagger_mirror_and_load_test_import_and_export_back(tmp_path: Path):
+    f = tmp_path / "podinfo.yaml"
+    f.write_text(CANARY)
+    im = importer.import_manifests([f])
+    spec = im.strategies["podinfo"]
+    # Blue/green with mirroring: the iterations judge the copies (scheduler.go runBlueGreen).
+    assert isinstance(spec, sim.config.strategies.ProgressiveConfig)
+    assert _mirrors(spec) == [(40.0, ()), (0.0, ())]
+    assert [s.checks for s in spec.steps if s.checks] == [10]
+    assert spec.load_test_rps == pytest.approx(10 * 2 * 30 / 60)  # -q × -c over -z's half of a minute
+    assert not any("not simulated" in w.message for w in im.warnings)
+    scn, _ = importer.add_rollouts(sim.load_scenario("default"), [f])
+    text, _ = export_manifest(scn, "podinfo", "flagger")
+    analysis = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Canary")["spec"]["analysis"]
+    assert analysis["mirror"] is True and analysis["mirrorWeight"] == 40
+    back = tmp_path / "back.yaml"
+    back.write_text(text)
+    again = next(iter(importer.import_manifests([back], scn).strategies.values()))
+    assert again.load_test_rps == pytest.approx(spec.load_test_rps)
+    assert _mirrors(again)[0] == (40.0, ())
+
+
+def test_hey_commands_read_as_rates():
+    assert hey_rate("hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/", 60.0) == 20.0
+    assert hey_rate("hey -z 2m -q 5 http://x/", 60.0) == 250.0  # hey's 50 workers by default
+    assert hey_rate("hey -z 1m -c 2 http://x/", 60.0) is None  # no -q: as fast as it can, no rate
+    assert hey_rate("curl -sd 'test' http://x/token", 60.0) is None
