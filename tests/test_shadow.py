@@ -16,6 +16,7 @@ from sim.engine.arrays.plan import plannable
 from sim.engine.serving import NEW, STABLE
 from sim.importer.export import export_manifest
 from sim.importer.flagger import hey_rate
+from sim.validation.checks_rollout import check_mirror_route
 from tests.conftest import QUIET, scenario
 
 ERRORS = {"error_rate": {"weight": 1, "severity": 0.05}}
@@ -243,3 +244,8 @@ def test_hey_commands_read_as_rates():
     assert hey_rate("hey -z 2m -q 5 http://x/", 60.0) == 250.0  # hey's 50 workers by default
     assert hey_rate("hey -z 1m -c 2 http://x/", 60.0) is None  # no -q: as fast as it can, no rate
     assert hey_rate("curl -sd 'test' http://x/token", 60.0) is None
+
+
+def test_the_validation_check_holds():
+    record = check_mirror_route(deploys=4)
+    assert record.passed, record.note
