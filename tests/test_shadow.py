@@ -63,6 +63,26 @@ def test_a_breaking_migration_still_bites_under_a_mirror():
     assert (rows["migration_failed_requests"] > 0).all()
 
 
+def test_the_copies_fail_no_user_and_burn_no_error_budget():
+    run = sim.run_deploy(_scenario(MIRRORED), "progressive", deploy=0, seed=3)
+    tel, W = run.world.telemetry, run.world.window_s
+    k1 = math.floor(run.world.marks.detected_at / W)
+    assert tel.err[:k1, NEW].sum() > 0  # monitoring saw the canary's copies fail...
+    # ...and the whole service's user counts, which the SLO alert reads, hold the stable's alone.
+    assert tel.svc_err[:k1].sum() == tel.err[:k1, STABLE].sum()
+    assert tel.svc_user[:k1].sum() == tel.user[:k1, STABLE].sum()
+
+
+def test_a_mirror_of_one_segment_copies_that_segments_requests_only():
+    steps = [{"canary_scale": 10}, {"mirror_route": {"segments": ["android"]}}, {"pause_s": 1800}]
+    for segment, caught in (("android", True), ("ios", False)):
+        bug = {"segment_bug": {"weight": 1, "severity": 0.3, "segment": segment}}
+        rows = sim.run_batch(
+            _scenario([*steps, {"weight": 10}, {"pause_s": 600}], bug), deploys=6, seed=3, jobs=1
+        )
+        assert ((rows["exposure_at_detection"] == 0) == caught).all(), segment
+
+
 @pytest.mark.parametrize("percentage", [10.0, 30.0, 70.0])
 def test_the_canary_sees_the_mirrors_share_of_requests(percentage: float):
     steps = [{"canary_scale": 3}, {"mirror_route": {"percentage": percentage}}, {"pause_s": 3600}]
@@ -237,6 +257,19 @@ def test_flagger_mirror_and_load_test_import_and_export_back(tmp_path: Path):
     again = next(iter(importer.import_manifests([back], scn).strategies.values()))
     assert again.load_test_rps == pytest.approx(spec.load_test_rps)
     assert _mirrors(again)[0] == (40.0, ())
+
+
+def test_a_flagger_canary_mirrors_one_pass_before_its_first_weight(tmp_path: Path):
+    f = tmp_path / "podinfo.yaml"
+    f.write_text(CANARY.replace("iterations: 10", "stepWeight: 20").replace("    mirrorWeight: 40\n", ""))
+    spec = importer.import_manifests([f]).strategies["podinfo"]
+    kinds = [
+        next(k for k in ("canary_scale", "mirror_route", "checks", "weight") if getattr(s, k))
+        for s in spec.steps
+    ]
+    # scheduler.go runCanary: a mirrored pass at weight 0, checked, then the mirror stops as the weight rises
+    assert kinds[:6] == ["canary_scale", "mirror_route", "checks", "mirror_route", "weight", "checks"]
+    assert _mirrors(spec) == [(100.0, ()), (0.0, ())]
 
 
 def test_hey_commands_read_as_rates():
