@@ -152,3 +152,12 @@ def test_dynamic_stable_scale_is_a_switch_offered_behind_a_router_only():
     assert knobs.changed(data, [knob], {knob.key: True}) == [knob.label]
     replicas = sim.load_scenario("default", overrides=["routing.mode=replicas"]).to_dict(compact=True)
     assert "k.strategies.progressive.dynamic_stable_scale" not in {k.key for k in knobs.knobs_for(replicas)}
+
+
+def test_a_load_test_rate_is_offered_on_progressive_rollouts_behind_a_router():
+    data, ks = offered("default")
+    knob = ks["k.strategies.progressive.load_test_rps"]
+    assert knob.kind == "float" and knobs.read(knob, data) == 0.0  # not in the compact scenario
+    on = sim.load_scenario(knobs.write(data, knob, 20.0))
+    assert on.strategies["progressive"].load_test_rps == 20.0
+    assert knobs.changed(data, [knob], {knob.key: 20.0}) == [knob.label]

@@ -76,6 +76,7 @@ class Knob:
     pair: tuple[str, str] = ("weight", "pause_s")  # steps: the two fields of a "a:b" item
     alternating: bool = False  # steps: written as Argo's separate setWeight and pause steps
     help: str = ""
+    absent: Any = None  # the value of a field a compact scenario leaves out (its default); None: always there
 
 
 def get_in(data: Any, path: KeyPath) -> Any:
@@ -172,6 +173,16 @@ def _strategy_knobs(data: Mapping[str, Any]) -> Iterator[Knob]:
                     ((*base, "dynamic_stable_scale"),),
                     "toggle",
                     help="cheaper; an abort boots the stable set back before traffic moves back",
+                )
+                yield Knob(
+                    _key(base, ".load_test_rps"),
+                    f"{name}: load test on the canary, req/s (Flagger's load-test webhook)",
+                    "Rollout steps",
+                    ((*base, "load_test_rps"),),
+                    "float",
+                    step=1.0,
+                    help="synthetic requests the analyses judge until promotion; no user meets them",
+                    absent=0.0,
                 )
             analyses = spec.get("analyses", [])
             if (
@@ -315,7 +326,12 @@ def read(knob: Knob, data: Mapping[str, Any]) -> Any:
             return bool(get_in(data, knob.paths[0]))
         except KeyError:
             return False
-    value = get_in(data, knob.paths[0])
+    try:
+        value = get_in(data, knob.paths[0])
+    except KeyError:
+        if knob.absent is None:
+            raise
+        return knob.absent
     if knob.kind == "steps":
         return format_steps(value, knob)
     if knob.kind == "int":

@@ -166,6 +166,18 @@ class Scenario(Config):
                         "a header route needs a traffic router (routing mode router)",
                         ("strategies", name, "steps", i, "header_route"),
                     )
+                mirror = getattr(step, "mirror_route", None)
+                for seg in mirror.segments if mirror is not None else ():
+                    if seg not in segments:
+                        raise ConfigError(
+                            f"{seg!r} is not a segment: {', '.join(segments)}",
+                            ("strategies", name, "steps", i, "mirror_route", "segments"),
+                        )
+                if mirror is not None and strat.routing_for(self.routing).mode != "router":
+                    raise ConfigError(
+                        "a mirror route needs a traffic router (routing mode router)",
+                        ("strategies", name, "steps", i, "mirror_route"),
+                    )
             for used in strat.judges_used():
                 if used not in self.judges or not isinstance(self.judges[used], GateJudge):
                     raise ConfigError(

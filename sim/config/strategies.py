@@ -148,7 +148,33 @@ class CanaryConfig(StrategyConfig):
 # ---- progressive delivery ----
 
 
-STEP_KINDS = ("weight", "pause_s", "manual_gate", "analysis", "canary_scale", "checks", "header_route")
+STEP_KINDS = (
+    "weight",
+    "pause_s",
+    "manual_gate",
+    "analysis",
+    "canary_scale",
+    "checks",
+    "header_route",
+    "mirror_route",
+)
+
+
+@dataclass(frozen=True)
+class MirrorRoute(Config):
+    """Argo's setMirrorRoute (Flagger's mirror): a copy of a share of the matched requests sent to the
+    canary, its response thrown away."""
+
+    percentage: float = num(
+        100.0,
+        0.0,
+        100.0,
+        unit="%",
+        doc="share of the matched requests copied to the canary (Argo's default: 100); 0 removes the route",
+    )
+    segments: tuple[str, ...] = section(
+        lambda: (), doc="the segments the route's match selects (none named: every user)"
+    )
 
 
 @dataclass(frozen=True)
@@ -167,6 +193,11 @@ class Step(Config):
         lambda: None,
         doc="Argo's setHeaderRoute (with a router): every user of these segments to the canary whatever"
         " the weight, as a header match naming them sends them; [] removes the route",
+    )
+    mirror_route: MirrorRoute | None = section(
+        lambda: None,
+        doc="Argo's setMirrorRoute (with a router): copies of the matched users' requests served by the"
+        " canary and monitored, no user meeting its answer; percentage 0 removes the route",
     )
 
     def validate(self) -> None:
@@ -211,6 +242,15 @@ class ProgressiveConfig(StrategyConfig):
         lambda: False,
         doc="Flagger's pre-rollout webhook (with checks): the canary tested before it takes traffic; a fault"
         " the test catches (its smoke_catch chance) fails the check at every pass until the threshold",
+    )
+    load_test_rps: float = num(
+        0.0,
+        0.0,
+        1e6,
+        unit="req/s",
+        doc="Flagger's load-test webhook (rollout type): synthetic requests on the canary, from the first"
+        " step until promotion or abort, spread over segments by their traffic shares; monitored as the"
+        " canary's own traffic, never a user's",
     )
     dynamic_stable_scale: bool = section(
         lambda: False,

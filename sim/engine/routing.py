@@ -115,6 +115,7 @@ class Plain(NamedTuple):
     shared: bool
     leak_from: float
     users: tuple[float, ...] | None = None
+    shadow: tuple[float, ...] = ()
 
 
 @functools.lru_cache(maxsize=512)
@@ -139,6 +140,7 @@ def snapshot(plain: Plain) -> Snapshot:
         shared=plain.shared,
         leak_from=plain.leak_from,
         users=None if plain.users is None else frozen(plain.users),
+        shadow=plain.shadow,
     )
 
 
@@ -192,6 +194,10 @@ class RoutingState(NamedTuple):
     # exposure X that `cookie_shares` reads), now and then at the next window's start (whom the
     # stretch reached by its end); empty: no affinity, or none in force
     cookie: tuple[float, ...] = ()
+    # Argo's setMirrorRoute, Flagger's mirror: per segment, the chance a user request is copied to the
+    # canary (the route's percentage where its match selects the segment; empty: no mirror)
+    mirror: tuple[float, ...] = ()
+    load_rps: float = 0.0  # a load test's requests per second on the canary (Flagger's rollout webhook)
 
 
 class Background(NamedTuple):
@@ -212,26 +218,15 @@ class Routed(NamedTuple):
     reach: float  # share of user traffic the faulty path serves (of its segment, for a segment bug)
     released: float  # share of users the release reached
     snapshot: Snapshot
+    shadowed: bool = False  # shadow traffic runs the release's faulty path (its onset starts)
 
 
 @functools.lru_cache(maxsize=2048)
 def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
     """The routing of a state, given as records of plain values. States recur deploy after deploy
     (the same steps over the same fleet), so each is worked out once."""
-    (
-        mode,
-        phase,
-        flag_share,
-        weight,
-        ready,
-        up,
-        fault_active,
-        armed,
-        schema_broken,
-        leak_from,
-        header,
-        cookie,
-    ) = state
+    mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from = state[:10]
+    header, mirror, load_rps, cookie = state.header, state.mirror, state.load_rps, state.cookie
     f = fixed
     S = len(f.shares)
     active = fault_active and armed
@@ -291,6 +286,14 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         reach = 1.0 if seg_reach is None else seg_reach[0][f.bug_segment]
     else:
         reach = f.full_reach if seg_reach is None else seg_reach[1]
+    # Shadow traffic reaches the new binary while it is up, in a rollout of binaries (a flag ramp
+    # runs the new binary in both slots: there is nothing to mirror to).
+    shadow: tuple[float, ...] = ()
+    if (mirror or load_rps > 0) and phase == "binary" and up[NEW] and not down:
+        shadow = (*(mirror or (0.0,) * S), *(load_rps * x for x in f.shares))
+    shadowed = bool(shadow) and armed and f.bad and not f.dormant
+    if shadowed and f.bug_segment is not None:  # a segment-only bug runs for that segment's copies only
+        shadowed = shadow[f.bug_segment] > 0 or shadow[S + f.bug_segment] > 0
     snap = snapshot(
         Plain(
             down,
@@ -303,6 +306,7 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
             phase == "flag",
             leak_from,
             users,
+            shadow,
         )
     )
     return Routed(
@@ -313,4 +317,5 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
         reach if (armed and f.bad) else 0.0,
         released if armed else 0.0,
         snap,
+        shadowed,
     )

@@ -40,6 +40,10 @@ class Snapshot:
     # (S,): share of each segment's users on slot 1 where it differs from their traffic's (session
     # affinity: the cookie holders); None: the same as `share`
     users: np.ndarray | None = None
+    # Shadow traffic on slot 1 (mirrored copies, a load test): per segment the chance a user request
+    # is mirrored to it, then per segment the load test's requests per second; empty: none. A
+    # shadow request loads and fails on the new binary and is monitored, but no user waits for it.
+    shadow: tuple[float, ...] = ()
 
     # Derived once per state, so serving a stretch tests flags instead of scanning arrays. Tested as
     # Python lists: at two to a few elements, a numpy call costs more than the work it does.
@@ -64,6 +68,7 @@ class Snapshot:
             "leaking": not math.isnan(self.leak_from),
         }
         trouble = self.down or self.shared or any(derived[f] for f in ("has_fault", "has_schema", "leaking"))
+        trouble = trouble or bool(self.shadow)  # shadow traffic is served by the general path only
         derived["plain"] = derived["even"] and not trouble
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -110,6 +115,10 @@ class Served:
     faulty: np.ndarray | int  # (m, S) user requests that ran faulty code (0: none)
     share: np.ndarray  # (m, S) or (1, S): share of each segment's users in slot 1
     down: np.ndarray | bool  # (m,), or False when every row is served
+    # (m, 2) shadow requests the new binary served (slot 0 none) and how many of them failed; None:
+    # no shadow traffic. Monitored with the slot's requests, never counted as a user's.
+    shadow: np.ndarray | None = None
+    shadow_err: np.ndarray | None = None
 
 
 class ServingFixed(NamedTuple):
@@ -211,7 +220,12 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
+    shadow: np.ndarray | None = None
+    if any(s.shadow for s in snaps):  # copies and load tests on slot 1: counted apart from users
+        shadow = _shadow_requests(rng, snaps, which, taken[:, :S], dt)
     load = _divide(user + syn, dt[:, None])
+    if shadow is not None:
+        load[:, NEW] += _divide(shadow.sum(1), dt)
     if any_shared:  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
     util = load / cap_floor * cap_on
@@ -273,6 +287,9 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     if leak_slots is not None and shed is not None:
         caused = caused + (shed * leak_slots).sum(1)
     mult = fleet.queueing_factor(util, ref_util, workers) * noise
+    shadow_n = shadow_err = None
+    if shadow is not None:
+        shadow_n, shadow_err = _serve_shadow(rng, shadow, fault if any_fault else None, fixed, util, p_bg)
     return Served(
         k=k,
         user=user,
@@ -288,7 +305,54 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         faulty=faulty,
         share=share[:, :S],
         down=down,
+        shadow=shadow_n,
+        shadow_err=shadow_err,
     )
+
+
+def _shadow_requests(
+    rng: np.random.Generator, snaps: list[Snapshot], which: np.ndarray, arrived: np.ndarray, dt: np.ndarray
+) -> np.ndarray:
+    """(m, S) shadow requests slot 1 gets by row and segment: each user request that arrived copied
+    with its segment's mirror chance (the copy goes whichever slot served the original, as an Istio
+    mirror rule copies the matched requests of every destination), and the load test's Poisson
+    arrivals at its rate over the row's time."""
+    S = arrived.shape[1]
+    params = np.array([s.shadow if s.shadow else (0.0,) * (2 * S) for s in snaps])[which]  # (m, 2S)
+    mirror, rate = params[:, :S], params[:, S:]
+    out = np.zeros_like(arrived)
+    if mirror.any():
+        out += rng.binomial(arrived, mirror)
+    if rate.any():
+        out += rng.poisson(rate * dt[:, None])
+    return out
+
+
+def _serve_shadow(
+    rng: np.random.Generator,
+    shadow: np.ndarray,
+    fault: np.ndarray | None,
+    fixed: ServingFixed,
+    util: np.ndarray,
+    p_bg: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shadow requests served on slot 1 and their failures, by row and slot (slot 0 none): the
+    release's fault where it is active in slot 1, then an overloaded resource's and the background's,
+    as a user request meets them. A schema the old binary cannot read fails none: the new binary
+    reads the new schema."""
+    m = len(shadow)
+    fault_fail = np.zeros(m, np.int64)
+    if fault is not None and fixed.fault_p.any():
+        on = np.broadcast_to(fault[:, NEW], (m,)) > 0
+        if on.any():
+            fault_fail = np.add.reduce(sampling.binomial(rng, shadow * on[:, None], fixed.fault_p), axis=1)
+    n = np.zeros((m, 2), np.int64)
+    n[:, NEW] = shadow.sum(1)
+    rest = n.copy()
+    rest[:, NEW] -= fault_fail
+    err, _ = _fail(rng, rest, util, p_bg)
+    err[:, NEW] += fault_fail
+    return n, err
 
 
 def _by_segment(x: np.ndarray) -> np.ndarray:

@@ -136,7 +136,7 @@ def same_state(a: Snapshot, b: Snapshot) -> bool:
             return False
     elif not np.array_equal(a.users, b.users):
         return False
-    return np.array_equal(a.packed, b.packed, equal_nan=True)
+    return a.shadow == b.shadow and np.array_equal(a.packed, b.packed, equal_nan=True)
 
 
 def _in_force(segs: list[tuple[float, Snapshot]], t0: float, t1: float) -> list[tuple[float, Snapshot]]:

@@ -127,10 +127,13 @@ class Telemetry:
     def fields_of(cls, served: Served) -> np.ndarray:
         """Served rows as the telemetry sums them: (rows, version, field)."""
         rows = np.empty((len(served.user), 2, len(cls.FIELDS)))
-        rows[:, :, cls.USER] = served.user
+        # Shadow requests run the app's code as a user's do: monitoring counts them, and their latency
+        # and errors, with the slot's user requests (see `serving.Served.shadow`).
+        seen = served.user if served.shadow is None else served.user + served.shadow
+        rows[:, :, cls.USER] = seen
         rows[:, :, cls.SYN] = served.syn
-        rows[:, :, cls.ERR] = served.err
-        latw = np.multiply(served.mult, served.user, out=rows[:, :, cls.LATW])
+        rows[:, :, cls.ERR] = served.err if served.shadow_err is None else served.err + served.shadow_err
+        latw = np.multiply(served.mult, seen, out=rows[:, :, cls.LATW])
         rows[:, :, cls.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
         return rows
 

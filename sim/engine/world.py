@@ -132,6 +132,9 @@ class World:
         self.instances = [self.spec_replicas, 0]
         self.weight = 0.0  # router weight of the new binary, 0..1
         self.header: tuple[float, ...] = ()  # Argo's setHeaderRoute: segments sent to the canary
+        self.mirror: tuple[float, ...] = ()  # per segment, the share of requests copied to the canary
+        self.load_rps = 0.0  # a load test's request rate on the canary
+        self._onset_begun = False  # the fault's onset clock is running (a user or a copy met it)
         self.fault_active = False
         self.armed = True  # this deploy carries the release's behaviour (and so its fault)
         self.uses_flag = uses_flag  # the release's path ships behind a flag, off until the ramp
@@ -205,7 +208,7 @@ class World:
         its service served before t (the history this phase's alerts look back on)."""
         self.ready, self.up, self.instances = list(before.ready), list(before.up), list(before.instances)
         self.weight, self.fault_active, self.armed = before.weight, before.fault_active, before.armed
-        self.header = before.header
+        self.header, self.mirror, self.load_rps = before.header, before.mirror, before.load_rps
         if self._cookies is not None and before._cookies is not None:
             self._cookies.exposure, self._cookies.since = before._cookies.exposure, t
         self.mode, self.phase, self.flag_share = before.mode, before.phase, before.flag_share
@@ -225,6 +228,7 @@ class World:
         self.telemetry.carry(history)
         m = self.marks
         if self.release.bad and not self.fault_active and m.first_reach_at is not None:
+            self._onset_begun = True
             self.env.process(self._onset(at=m.first_reach_at + self.release.onset_s))
 
     # ---- state changes, each at env.now ----
@@ -239,6 +243,18 @@ class World:
     def reroute(self) -> None:
         """Route again with nothing set: what the state's routing reads has moved on (a cookie)."""
         self._change(lambda: None)
+
+    def set_mirror(self, percentage: float, segments: tuple[str, ...] = ()) -> None:
+        """A mirror route: `percentage` of the requests of these segments (none named: every
+        segment) copied to the canary, their responses thrown away; 0: the route removed."""
+        names = [s.name for s in self.scn.traffic.segments]
+        p = percentage / 100.0
+        mirror = tuple(p * float(not segments or n in segments) for n in names) if p > 0 else ()
+        self._change(lambda: setattr(self, "mirror", mirror))
+
+    def set_load_test(self, rps: float) -> None:
+        """A load test's requests per second on the canary (0: stopped)."""
+        self._change(lambda: setattr(self, "load_rps", rps))
 
     def set_weight(self, weight: float) -> None:
         self._change(lambda: setattr(self, "weight", weight))
@@ -336,6 +352,8 @@ class World:
             self.schema_broken,
             math.nan,
             self.header,
+            mirror=self.mirror,
+            load_rps=self.load_rps,
         )
         if self._cookies is not None:
             state = self._cookies.place(state, self._fixed)
@@ -351,6 +369,7 @@ class World:
         routed = route(self._fixed, state, self.background)
         self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
         self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
+        self.shadowed = routed.shadowed
         self.tape.record(routed.snapshot)
 
     @property
@@ -368,7 +387,9 @@ class World:
             m.first_serving_at = now
         if self.faulty_reach > 0 and m.first_reach_at is None:
             m.first_reach_at = now
-            self.env.process(self._onset())
+            self._begin_onset()
+        if self.shadowed:  # a copy or a load test's request runs the faulty path: its clock starts too
+            self._begin_onset()
         if self.faulty_reach >= 1.0 - _EPS and m.faulty_full_at is None:
             m.faulty_full_at = now
         if self.released >= 1.0 - _EPS and m.full_at is None:
@@ -379,6 +400,11 @@ class World:
         m = self.marks
         if m.detected_at is not None and m.recovered_at is None and not self.down and self.faulty_reach == 0:
             m.recovered_at = self.env.now
+
+    def _begin_onset(self) -> None:
+        if not self._onset_begun:
+            self._onset_begun = True
+            self.env.process(self._onset())
 
     def _onset(self, at: float | None = None) -> Any:
         delay = self.release.onset_s if at is None else max(0.0, at - self.env.now)

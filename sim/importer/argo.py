@@ -27,7 +27,7 @@ from typing import Any
 
 from ..config.analysis import AnalysisConfig
 from ..config.routing import RouteOverride
-from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
+from ..config.strategies import BlueGreenConfig, MirrorRoute, ProgressiveConfig, Step
 from ..core.errors import ConfigError, PathPart
 from .argo_analysis import FOREVER, AnalysisReader, Templates, nominal_s
 from .manifests import Manifest, duration_s, int_or_percent, integer, listing, mapping, number
@@ -174,8 +174,10 @@ class _Run(AnalysisReader):
                 step = self.header_route((*path, key), mapping(ro, (*path, key)), router)
                 if step is not None:
                     steps.append(step)
-            elif key in ("setMirrorRoute", "plugin"):
-                ctx.warn(ro, (*path, key), "mirroring and plugins are not simulated: step skipped")
+            elif key == "setMirrorRoute":
+                steps.append(self.mirror_route((*path, key), mapping(ro, (*path, key)), router))
+            elif key == "plugin":
+                ctx.warn(ro, (*path, key), "plugins are not simulated: step skipped")
             else:
                 raise ro.error(
                     (*path, key),
@@ -250,6 +252,30 @@ class _Run(AnalysisReader):
             return None
         ctx.warn(ro, (*path, "match"), f"simulated as every user of {', '.join(sorted(named))}")
         return Step(header_route=tuple(sorted(named)))
+
+    def mirror_route(self, path: tuple[PathPart, ...], value: dict[str, Any], router: bool) -> Step:
+        """setMirrorRoute: `percentage` (Argo's default 100) of the requests its match selects copied
+        to the canary; no match removes the route (rollout/trafficrouting/istio/istio.go,
+        reconcileVirtualServiceMirrorRoutes and createMirrorRoute)."""
+        ro, ctx = self.ro, self.ctx
+        if not router:
+            raise ro.error(path, "setMirrorRoute needs trafficRouting (Argo rejects it otherwise)")
+        match = value.get("match")
+        if not match:
+            return Step(mirror_route=MirrorRoute(percentage=0.0))
+        pct = 100.0
+        if value.get("percentage") is not None:
+            pct = float(integer(ro, (*path, "percentage"), value["percentage"], 0, 100))
+        named, _ = ctx.named_segments(match)
+        if named:
+            ctx.warn(ro, (*path, "match"), f"simulated as every request of {', '.join(sorted(named))}")
+        else:
+            ctx.warn(
+                ro,
+                (*path, "match"),
+                f"names no segment of the scenario ({', '.join(ctx.segments)}): simulated as every request",
+            )
+        return Step(mirror_route=MirrorRoute(percentage=pct, segments=tuple(sorted(named))))
 
     def canary_scale(self, path: tuple[PathPart, ...], value: dict[str, Any], weight: float) -> int:
         if value.get("replicas") is not None:

@@ -17,6 +17,8 @@ _ARGS = [{"name": "service-name"}, {"name": "latest-hash"}, {"name": "stable-has
 
 #: The one header route a rollout manages (setHeaderRoute steps set and remove it).
 HEADER_ROUTE = "canary-header"
+#: The one mirror route a rollout manages (setMirrorRoute steps set and remove it).
+MIRROR_ROUTE = "canary-mirror"
 
 
 class _Templates:
@@ -211,6 +213,17 @@ def _canary(
                     for seg in step.header_route
                 ]
             steps.append({"setHeaderRoute": route})
+        elif step.mirror_route is not None:
+            mirror: dict[str, Any] = {"name": MIRROR_ROUTE}
+            if step.mirror_route.percentage > 0:  # a route without a match is Argo's removal
+                segs = step.mirror_route.segments
+                mirror["match"] = (
+                    [{"headers": {"X-User-Segment": {"exact": seg}}} for seg in segs]
+                    if segs
+                    else [{"path": {"prefix": "/"}}]  # every request
+                )
+                mirror["percentage"] = _whole(step.mirror_route.percentage, "mirror percentage", notes)
+            steps.append({"setMirrorRoute": mirror})
         elif step.analysis is not None:
             steps.append({"analysis": {"templates": tpl.refs(step.analysis, notes), "args": _args(name)}})
         elif step.checks is not None and spec.checks is not None:
@@ -219,8 +232,16 @@ def _canary(
             checks_from = len(steps) if checks_from is None else checks_from
             steps.append({"pause": {"duration": seconds(step.checks * spec.checks.interval_s)}})
     out["steps"] = steps
-    if any(s.header_route is not None for s in spec.steps) and isinstance(out.get("trafficRouting"), dict):
-        out["trafficRouting"]["managedRoutes"] = [{"name": HEADER_ROUTE}]  # Argo routes only managed ones
+    managed = [
+        {"name": route}
+        for route, used in (
+            (HEADER_ROUTE, any(s.header_route is not None for s in spec.steps)),
+            (MIRROR_ROUTE, any(s.mirror_route is not None for s in spec.steps)),
+        )
+        if used
+    ]
+    if managed and isinstance(out.get("trafficRouting"), dict):
+        out["trafficRouting"]["managedRoutes"] = managed  # Argo routes only managed ones
     background = list(spec.analyses)
     if spec.checks is not None and checks_from is not None:
         notes.append(

@@ -171,7 +171,7 @@ def _canary(
         )
     analysis = _checks(scn, run, name, notes, templates, annotations)
     gates = [i for i, s in enumerate(spec.steps) if s.manual_gate]
-    hooks = []
+    hooks: list[dict[str, Any]] = []
     if gates and spec.checks is not None:
         if gates[0] == 0:
             hooks.append(
@@ -191,8 +191,28 @@ def _canary(
             )
     if spec.pre_rollout and spec.checks is not None:
         hooks.insert(0, {"name": "smoke-test", "type": "pre-rollout", "url": "http://flagger-loadtester/"})
+    if spec.load_test_rps > 0:  # flagger-loadtester runs hey at every check: one worker at the rate
+        interval = round(run.interval_s) if run is not None else 60
+        cmd = f"hey -z {interval}s -q {spec.load_test_rps:g} -c 1 http://{name}-canary/"
+        hooks.append(
+            {
+                "name": "load-test",
+                "type": "rollout",
+                "url": "http://flagger-loadtester/",
+                "metadata": {"cmd": cmd},
+            }
+        )
     if hooks:
         analysis["webhooks"] = hooks
+    mirrors = [
+        s.mirror_route.percentage for s in spec.steps if s.mirror_route and s.mirror_route.percentage > 0
+    ]
+    if mirrors:  # Flagger mirrors every request (mirrorWeight: a share of them, Istio only)
+        analysis["mirror"] = True
+        if mirrors[0] < 100:
+            analysis["mirrorWeight"] = round(mirrors[0])
+        if any(s.mirror_route and s.mirror_route.segments for s in spec.steps):
+            notes.append("Flagger mirrors every request: the mirror route's segments are not exported")
     if routing.canary_bias.segments and spec.checks is not None and len(weights) == 1:
         analysis["iterations"] = next(s.checks for s in spec.steps if s.checks is not None)
         analysis["match"] = _match(routing.canary_bias.segments, weights[0], notes)

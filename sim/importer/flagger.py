@@ -21,11 +21,37 @@ from __future__ import annotations
 
 from ..config.analysis import AnalysisConfig
 from ..config.routing import CanaryBias, RouteOverride
-from ..config.strategies import BlueGreenConfig, ProgressiveConfig, Step
+from ..config.strategies import BlueGreenConfig, MirrorRoute, ProgressiveConfig, Step
 from ..core.errors import ConfigError
 from .flagger_checks import CheckReader, Templates
 from .manifests import Manifest, integer, listing, mapping
 from .mapping import Context, clean, with_sim_settings
+
+
+def hey_rate(cmd: str, interval_s: float) -> float | None:
+    """A hey command's request rate averaged over an analysis interval: -q queries per second per
+    worker × -c workers (hey's default 50), over -z's share of the interval (the loadtester runs the
+    command once per check); None without -q (hey then sends as fast as it can: no rate to read)."""
+    if "hey" not in cmd.split():
+        return None
+    args = cmd.split()
+    opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("-")}
+    try:
+        q = float(opts["-q"])
+        workers = int(opts.get("-c", "50"))
+    except (KeyError, ValueError):
+        return None
+    share = 1.0
+    if "-z" in opts:
+        z = opts["-z"]
+        units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        unit = next((u for u in ("ms", "s", "m", "h") if z.endswith(u)), None)
+        try:
+            z_s = float(z[: -len(unit)]) * units[unit] if unit else float(z)
+        except ValueError:
+            return None
+        share = min(1.0, z_s / interval_s)
+    return q * workers * share if q > 0 else None
 
 
 def flagger_weights(step: int, step_weights: list[int], max_weight: int) -> list[int]:
@@ -70,7 +96,8 @@ class _Canary(CheckReader):
         notes = {
             "pre-rollout": "simulated as the release's smoke test before the canary takes traffic: a fault"
             " it catches (its smoke_catch chance) fails a check at every pass until the threshold",
-            "rollout": "assumed to pass at every check; any load it generates is not simulated",
+            "rollout": "assumed to pass at every check; any load it generates is not simulated (no hey"
+            " command with -q to read a rate from)",
             "post-rollout": "runs after the rollout: no effect on it",
             "event": "notifications only: no effect on the rollout",
             "rollback": "assumed never to ask for a rollback",
@@ -78,15 +105,50 @@ class _Canary(CheckReader):
             "confirm-traffic-increase": "simulated as a person approving each weight increase",
             "confirm-promotion": "simulated as a person approving the promotion after their decision delay",
         }
+        self.load_rps = 0.0
         for i in range(len(listing(c, (*self.a, "webhooks")))):
             hook = mapping(c, (*self.a, "webhooks", i))
             kind = hook.get("type") or "rollout"
             if not isinstance(kind, str) or kind not in notes:
                 raise c.error((*self.a, "webhooks", i, "type"), f"{kind!r} is not one of: {', '.join(notes)}")
+            cmd = (hook.get("metadata") or {}).get("cmd") if isinstance(hook.get("metadata"), dict) else None
+            rps = hey_rate(str(cmd), self.interval()) if kind == "rollout" and cmd else None
+            if rps is not None:
+                self.load_rps += rps
+                ctx.warn(
+                    c,
+                    (*self.a, "webhooks", i),
+                    f"load test {hook.get('name', '')!r}: simulated as {rps:g} req/s on the canary from the"
+                    " first step until promotion or rollback, spread over segments by their traffic shares",
+                )
+                continue
             ctx.warn(c, (*self.a, "webhooks", i), f"{kind} webhook {hook.get('name', '')!r}: {notes[kind]}")
             if kind.startswith("confirm-") or kind == "pre-rollout":
                 gates.add(kind)
         return gates
+
+    def mirror_percentage(self, provider: str, match: bool) -> float | None:
+        """Flagger's mirror: the share of requests copied (mirrorWeight, Istio only; else every one),
+        or None where Flagger does not mirror (the kubernetes provider, A/B tests)."""
+        ctx, c, a = self.ctx, self.c, self.spec
+        if provider == "kubernetes" or match:
+            ctx.warn(
+                c,
+                (*self.a, "mirror"),
+                "Flagger mirrors neither with the kubernetes provider nor in A/B tests",
+            )
+            return None
+        weight = integer(c, (*self.a, "mirrorWeight"), a.get("mirrorWeight") or 0, 0, 100)
+        if weight and provider != "istio":
+            ctx.warn(c, (*self.a, "mirrorWeight"), "only Istio honours mirrorWeight: every request mirrored")
+            weight = 0
+        ctx.warn(
+            c,
+            (*self.a, "mirror"),
+            f"simulated as {weight or 100}% of every segment's requests copied to the canary"
+            " (pkg/router/istio.go), responses thrown away",
+        )
+        return float(weight or 100)
 
     def match_route(self) -> tuple[float, RouteOverride]:
         """Header/cookie matches routed to the canary: the segments they name, or a share of users."""
@@ -187,10 +249,8 @@ class _Canary(CheckReader):
                     "the kubernetes provider only does blue/green: Flagger uses 10",
                 )
                 iterations = 10
-        if a.get("mirror"):
-            what = "the mirrored pass is a wait" if not iterations or match else "see iterations"
-            ctx.warn(c, (*self.a, "mirror"), f"traffic mirroring (shadow traffic) is not simulated: {what}")
-        if iterations > 0 and not match:
+        mirror_pct = self.mirror_percentage(provider, bool(match)) if a.get("mirror") else None
+        if iterations > 0 and not match and mirror_pct is None:
             return self.blue_green(interval, threshold, iterations, gate, gates, provider == "kubernetes")
         steps = [Step(manual_gate=True)] if "confirm-rollout" in gates else []
         steps.append(Step(canary_scale=ctx.replicas))  # the canary Deployment runs at full size
@@ -198,6 +258,13 @@ class _Canary(CheckReader):
             weight, route = self.match_route()
             steps += [Step(weight=weight), Step(checks=iterations)]
             promoting = 1
+        elif iterations > 0 and mirror_pct is not None:
+            # Blue/green with mirroring (scheduler.go runBlueGreen): the iterations judge the mirrored
+            # copies, then all traffic moves to the canary and the mirror stops.
+            steps += [Step(mirror_route=MirrorRoute(mirror_pct)), Step(checks=iterations)]
+            steps.append(Step(mirror_route=MirrorRoute(0.0)))
+            promoting = 1
+            route = RouteOverride(mode="router")
         else:
             try:
                 weights = flagger_weights(
@@ -210,8 +277,11 @@ class _Canary(CheckReader):
                 )
             except ValueError as err:
                 raise c.error(self.a, str(err)) from None
-            if a.get("mirror"):
-                steps.append(Step(pause_s=interval))
+            if mirror_pct is not None:
+                # scheduler.go runCanary: one mirrored pass at weight 0, checked at the next pass,
+                # which stops the mirror as it sets the first weight.
+                steps += [Step(mirror_route=MirrorRoute(mirror_pct)), Step(checks=1)]
+                steps.append(Step(mirror_route=MirrorRoute(0.0)))
             for w in weights:
                 if "confirm-traffic-increase" in gates:
                     steps.append(Step(manual_gate=True))
@@ -232,6 +302,7 @@ class _Canary(CheckReader):
             checks=checks,
             routing=route,
             pre_rollout="pre-rollout" in gates,
+            load_test_rps=clean(self.load_rps),
         )
 
     def blue_green(

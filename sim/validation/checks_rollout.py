@@ -356,6 +356,35 @@ def check_session_affinity(
     )
 
 
+def check_mirror_route(deploys: int = 12, seed: int = 73) -> Record:
+    """A mirror route at weight 0: the analysis sees the canary's fault, no user meets it."""
+    steps = [{"canary_scale": 10}, {"mirror_route": {"percentage": 100}}, {"pause_s": 1800}]
+    faults = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.05}}
+    scn = scenario(
+        QUIET,
+        {
+            "releases": {"bad_probability": 1.0, "faults": faults},
+            "strategies": {"_replace": True, "progressive": {"kind": "progressive", "steps": steps}},
+        },
+    )
+    bad = []
+    for i, run in enumerate(runs(scn, "progressive", deploys, seed)):
+        r = run.row
+        met = r["faulty_requests"] + r["failed_requests"] + r["affected_users"]
+        if r["detected_by"] != "analysis" or met != 0:
+            bad.append((i, r["detected_by"], met))
+    return exact_record(
+        (
+            "argo.mirror_route[100% at weight 0]",
+            "a mirror route's copies show the canary's fault to the analysis while no user meets it",
+            ref.ARGO_MIRROR_ROUTE,
+        ),
+        bad,
+        deploys,
+        "none: every deploy caught by the analysis with no faulty or failed user request, no affected user",
+    )
+
+
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES

@@ -147,6 +147,12 @@ ARGO_HEADER_ROUTE = (
     "setHeaderRoute sends the requests its header matchers select to the canary, apart from setWeight; "
     "an empty setHeaderRoute with only the route's name disables it"
 )
+ARGO_MIRROR_ROUTE = (
+    "argoproj/argo-rollouts rollout/trafficrouting/istio/istio.go, createMirrorRoute (the matched requests"
+    " keep the set weights' destinations and a mirrorPercentage copy goes to the canary); fluxcd/flagger"
+    " docs/gitbook/usage/deployment-strategies.md (traffic mirroring): the canary's response is"
+    " discarded, metrics are collected on both requests"
+)
 ARGO_DYNAMIC_STABLE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, CalculateReplicaCountsForTrafficRoutedCanary "
     "(stable replicas ceil(replicas × stable weight / max weight) under dynamicStableScale)"

@@ -267,6 +267,11 @@ def plannable(scn: Scenario, strategy: str) -> bool:
         # decides when traffic moves, not a plan for all deploys; header routes are left to the
         # event engine as well.
         return False
+    if isinstance(binary, ProgressiveConfig) and (
+        binary.load_test_rps > 0 or any(s.mirror_route is not None for s in binary.steps)
+    ):
+        # Shadow traffic (mirrored copies, a load test) is served only by the event engine's tape.
+        return False
     if isinstance(binary, ProgressiveConfig):
         runs = [*binary.analyses, *(s.analysis for s in binary.steps if s.analysis is not None)]
         runs += [binary.checks] if binary.checks is not None else []

@@ -376,6 +376,22 @@ class Deploy:
         self.world.set_header_route(segments)
         self.log("weight", f"header route: {', '.join(segments) or 'removed'}")
 
+    def set_mirror_route(self, percentage: float, segments: tuple[str, ...]) -> Gen:
+        """Argo's setMirrorRoute: the router copies `percentage` of the matched requests to the canary
+        (0: the route removed), taking `flip_s` to reach every proxy, as a weight change does."""
+        yield self.env.timeout(self.scn.routing.flip_s)
+        self.world.set_mirror(percentage, segments)
+        what = f"{percentage:g}% of {', '.join(segments) or 'all'}" if percentage > 0 else "removed"
+        self.log("weight", f"mirror route: {what}")
+
+    def stop_shadow(self) -> None:
+        """Mirroring and load tests end at once on an abort or a promotion: Argo resets its managed
+        routes with the weight, Flagger runs no more rollout webhooks."""
+        if self.world.mirror or self.world.load_rps:
+            self.world.set_mirror(0.0)
+            self.world.set_load_test(0.0)
+            self.log("weight", "shadow traffic stopped")
+
     def _shrink_stable(self, pct: float) -> None:
         """dynamicStableScale, once traffic has moved: the stable set down to its share of the fleet,
         ceil(replicas × (100 − weight) / 100), as Argo's CalculateReplicaCountsForTrafficRoutedCanary
@@ -404,6 +420,7 @@ class Deploy:
     def route_back(self) -> Gen:
         """Send every user back to a stable fleet, starting one first if it was scaled away (an abort
         removes a header route with the weight, as Argo resets its managed routes)."""
+        self.stop_shadow()
         yield from self.scale_to(STABLE, self.fleet.replicas)
         if self.world.mode == "router":
             if self.world.header:  # the header route goes with the weight, in the same router update

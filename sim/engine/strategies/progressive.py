@@ -15,6 +15,8 @@ class Progressive(Strategy[ProgressiveConfig]):
         tally = CheckTally()
         # Argo scales the stable set dynamically only with a traffic router (utils/replicaset/canary.go).
         d.dynamic_stable = spec.dynamic_stable_scale and d.world.mode == "router"
+        if spec.load_test_rps > 0:  # the load tester runs through the analysis (reaches the canary once up)
+            d.world.set_load_test(spec.load_test_rps)
         for i, step in enumerate(spec.steps):
             running += [
                 d.background(analyse(d, a, f"background {j}"), observer=True)
@@ -39,6 +41,8 @@ class Progressive(Strategy[ProgressiveConfig]):
                 yield d.pause(step.pause_s, next_weight=after)
             elif step.header_route is not None:
                 yield from d.set_header_route(step.header_route)
+            elif step.mirror_route is not None:
+                yield from d.set_mirror_route(step.mirror_route.percentage, step.mirror_route.segments)
             elif step.canary_scale is not None:
                 yield from d.scale_canary(step.canary_scale)
             elif step.manual_gate and spec.checks is not None:  # Flagger's confirm-* webhook
@@ -57,6 +61,7 @@ class Progressive(Strategy[ProgressiveConfig]):
                     d.log("analysis", f"step {i}: {tally.failed} failed checks")
                     d.detect("analysis")
                     return
+        d.stop_shadow()
         yield from d.promote(spec.scale_down_delay_s)
         d.analyses_stopped_at = d.env.now
         for proc in running:  # background analysis ends with the rollout
