@@ -161,3 +161,18 @@ def test_a_load_test_rate_is_offered_on_progressive_rollouts_behind_a_router():
     on = sim.load_scenario(knobs.write(data, knob, 20.0))
     assert on.strategies["progressive"].load_test_rps == 20.0
     assert knobs.changed(data, [knob], {knob.key: 20.0}) == [knob.label]
+
+
+def test_analysis_limits_and_the_pre_rollout_test_are_offered_where_they_apply():
+    data, ks = offered("default")
+    knob = ks["k.strategies.progressive.analyses[0].consecutive_success_limit"]
+    assert knob.kind == "int" and knobs.read(knob, data) == 0  # left out of the compact scenario
+    limited = sim.load_scenario(knobs.write(data, knob, 3))
+    assert limited.strategies["progressive"].analyses[0].consecutive_success_limit == 3
+    assert not any(k.endswith(".pre_rollout") for k in ks)  # no Flagger checks in the default
+    flagger = sim.load_scenario("default").to_dict(compact=True)
+    flagger["strategies"]["progressive"]["checks"] = {"judge": "baseline", "interval_s": 60}
+    ks = {k.key: k for k in knobs.knobs_for(flagger)}
+    toggle = ks["k.strategies.progressive.pre_rollout"]
+    assert toggle.kind == "toggle" and knobs.read(toggle, flagger) is False
+    assert sim.load_scenario(knobs.write(flagger, toggle, True)).strategies["progressive"].pre_rollout

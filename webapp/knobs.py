@@ -195,6 +195,28 @@ def _strategy_knobs(data: Mapping[str, Any]) -> Iterator[Knob]:
                     (*base, "gate_judge"),
                 )
                 yield Knob(_key(base, ".judge"), f"{name}: judge", "Judges", paths, "choice", options=gates)
+            if len(analyses) == 1:  # Argo's analysis run limits, on the strategy's one analysis
+                limit = (*base, "analyses", 0, "consecutive_success_limit")
+                yield Knob(
+                    _key(limit),
+                    f"{name}: end the analysis after this many passes in a row (0: never)",
+                    "Judges",
+                    (limit,),
+                    "int",
+                    step=1.0,
+                    help="Argo's consecutiveSuccessLimit: a background analysis that ends leaves the rest of "
+                    "the rollout unwatched",
+                    absent=0,
+                )
+            if spec.get("checks") is not None:  # Flagger's canary analysis
+                yield Knob(
+                    _key(base, ".pre_rollout"),
+                    f"{name}: smoke-test the release before it takes traffic (pre-rollout webhook)",
+                    "Rollout steps",
+                    ((*base, "pre_rollout"),),
+                    "toggle",
+                    help="a failing test counts toward the checks' threshold at every pass, at weight 0",
+                )
         elif kind in ("flag", "canary_flag"):
             yield Knob(
                 _key(base, ".ramp"),
