@@ -96,8 +96,14 @@ def test_sequential_judge_is_registered_and_validated():
     assert JudgeConfig.kinds["sequential"] is SequentialJudge
     scn = scenario({"judges": {"s": {"kind": "sequential", "alpha": 0.01, "min_ratio": 1.5}}})
     assert isinstance(scn.judges["s"], SequentialJudge)
-    with pytest.raises(ConfigError, match=r"judges\.s\.watch: a sequential judge tests the error rate only"):
+    with pytest.raises(ConfigError, match=r"judges\.s\.watch\[0\]: 'p99' is not one of: error_rate, latency"):
         scenario({"judges": {"s": {"kind": "sequential", "watch": ["p99"]}}})
+    with pytest.raises(ConfigError, match=r"judges\.s\.watch: a sequential judge tests counts"):
+        scenario({"judges": {"s": {"kind": "sequential", "watch": ["latency", "latency"]}}})
+    with pytest.raises(ConfigError, match=r"judges\.s\.latency_threshold_ms: only the latency half reads it"):
+        scenario({"judges": {"s": {"kind": "sequential", "latency_threshold_ms": 300}}})
+    both = scenario({"judges": {"s": {"kind": "sequential", "watch": ["error_rate", "latency"]}}})
+    assert both.judges["s"].watch == ("error_rate", "latency")
     with pytest.raises(ConfigError, match=r"judges\.s\.lookback_s: a sequential judge reads everything"):
         scenario({"judges": {"s": {"kind": "sequential", "lookback_s": 300}}})
     with pytest.raises(ConfigError, match=r"judges\.s\.max_ratio: 1\.1 is below min_ratio 2"):

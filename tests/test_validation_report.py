@@ -43,7 +43,7 @@ def test_every_check_kind_is_in_the_report():
     names = {c.function.__name__ for c in CASES}
     assert names == {
         "check_burn_rate_detection", "check_burn_rate_budget", "check_canary_power", "check_repeated_looks",
-        "check_sequential_looks",
+        "check_sequential_looks", "check_sequential_latency_looks",
         "check_shipped_policy_looks", "check_mann_whitney", "check_kayenta_scorer", "check_flagger_promotion",
         "check_flagger_rollback",
         "check_exposure", "check_argo_test_table", "check_argo_grid",

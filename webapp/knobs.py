@@ -35,6 +35,8 @@ PREFIX = "k."
 STRATEGIES_KEY = "k.strategies"
 
 WATCHABLE = ("error_rate", "p50", "p99", "saturation")
+#: Judge kinds that watch other metrics: the sequential test weighs counts only (slow requests for latency).
+WATCHABLE_BY_KIND = {"sequential": ("error_rate", "latency")}
 
 #: Thresholds offered per judge kind: (field, label, step).
 THRESHOLDS: dict[str, tuple[tuple[str, str, float], ...]] = {
@@ -59,7 +61,7 @@ THRESHOLDS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "two_proportion": (("alpha", "false-alarm chance per look", 0.01),),
     "sequential": (
         ("alpha", "false-alarm chance per rollout", 0.01),
-        ("min_ratio", "smallest error-rate ratio weighed", 0.05),
+        ("min_ratio", "smallest rate ratio weighed", 0.05),
     ),
 }
 
@@ -291,7 +293,7 @@ def knobs_for(data: Mapping[str, Any]) -> list[Knob]:
                 "Judges",
                 ((*base, "watch"),),
                 "multi",
-                options=WATCHABLE,
+                options=WATCHABLE_BY_KIND.get(kind, WATCHABLE),
             )
         )
         out += [_num((*base, f), f"{name}: {label}", "Judges", step) for f, label, step in THRESHOLDS[kind]]

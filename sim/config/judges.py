@@ -30,6 +30,9 @@ JUDGES = Kinds(
 
 Metric = Literal["error_rate", "p50", "p99", "saturation"]
 METRICS: tuple[str, ...] = get_args(Metric)
+#: What the sequential judge may watch: counts (failed requests; user requests slower than a threshold).
+SequentialMetric = Literal["error_rate", "latency"]
+SEQUENTIAL_METRICS: tuple[str, ...] = get_args(SequentialMetric)
 #: The percentile metrics, and the quantile each is.
 QUANTILE = {"p50": 0.5, "p99": 0.99}
 
@@ -210,31 +213,60 @@ class TwoProportionJudge(GateJudge):
 @JUDGES.record("sequential")
 @dataclass(frozen=True)
 class SequentialJudge(GateJudge):
-    """The canary's error rate against the baseline's by an always-valid sequential test (mSPRT).
+    """The canary's error rate, and the share of its requests slower than a threshold, against the
+    baseline's by an always-valid sequential test (mSPRT).
 
-    Every look reads all the data since the rollout began and fails the canary once the evidence
-    that its error rate is higher — a mixture likelihood ratio over rate ratios from `min_ratio`
-    to `max_ratio` (`sim.core.sequential`) — reaches 1/α. However often it is read, a canary no
-    worse than the baseline is failed with probability at most α over the whole rollout, where a
-    fixed-horizon test read at every look fails it more often with every look (Armitage). The
-    method behind LaunchDarkly's guarded rollouts and Netflix's anytime-valid canaries (Lindon,
-    Sanden, Shirikian, KDD 2022).
+    Both are counts — failed requests, slow requests (`latency`: the SRE's latency SLI, user
+    requests slower than `latency_threshold_ms`) — so one test serves both. Every look reads all
+    the data since the rollout began and fails the canary once the evidence that it is worse — a
+    mixture likelihood ratio over rate ratios from `min_ratio` to `max_ratio`
+    (`sim.core.sequential`) — reaches 1/α; watching both, the two ratios' mean must (a mean of test
+    martingales is one, whatever ties them). However often it is read, a canary no worse than the
+    baseline is failed with probability at most α over the whole rollout, where a fixed-horizon
+    test read at every look fails it more often with every look (Armitage). Percentiles are not
+    watched: estimated from unequal samples they give no martingale. The method behind
+    LaunchDarkly's guarded rollouts and Netflix's anytime-valid canaries (Lindon, Sanden,
+    Shirikian, KDD 2022).
     """
 
     kind: str = "sequential"
-    watch: tuple[Metric, ...] = section(lambda: ("error_rate",), doc="metrics it looks at: error_rate only")
+    watch: tuple[SequentialMetric, ...] = section(  # type: ignore[assignment]
+        lambda: ("error_rate",),
+        doc="metrics it looks at: error_rate, latency (requests slower than latency_threshold_ms), or both",
+    )
     alpha: float = num(
         0.05, 0.0, 0.5, lo_open=True, doc="false-alarm probability over the whole rollout, however many looks"
     )
     min_ratio: float = num(
-        1.25, 1.0, 1e6, lo_open=True, doc="smallest canary/baseline error-rate ratio the mixture weighs"
+        1.25,
+        1.0,
+        1e6,
+        lo_open=True,
+        doc="smallest canary/baseline rate ratio (errors, slow requests) weighed",
     )
-    max_ratio: float = num(20.0, 1.0, 1e6, lo_open=True, doc="largest error-rate ratio the mixture weighs")
+    max_ratio: float = num(20.0, 1.0, 1e6, lo_open=True, doc="largest rate ratio the mixture weighs")
+    latency_threshold_ms: float | None = num(
+        None,
+        0.0,
+        1e7,
+        lo_open=True,
+        unit="ms",
+        doc="latency: a user request slower than this is slow; default: the fleet's p99_ms (1% slow at "
+        "the reference load)",
+    )
 
     def validate(self) -> None:
         super().validate()
-        if tuple(self.watch) != ("error_rate",):
-            raise ConfigError("a sequential judge tests the error rate only: watch [error_rate]", ("watch",))
+        if len(set(self.watch)) != len(self.watch) or not set(self.watch) <= set(SEQUENTIAL_METRICS):
+            raise ConfigError(
+                "a sequential judge tests counts: watch error_rate, latency (requests slower than "
+                "latency_threshold_ms) or both, each once; percentiles of unequal samples give no martingale",
+                ("watch",),
+            )
+        if self.latency_threshold_ms is not None and "latency" not in self.watch:
+            raise ConfigError(
+                "only the latency half reads it: watch latency or leave it unset", ("latency_threshold_ms",)
+            )
         if self.lookback_s is not None:
             raise ConfigError(
                 "a sequential judge reads everything since the rollout began: leave lookback_s unset",

@@ -65,6 +65,31 @@ def share_slower(lat: Latency, limit_ms: float, kind: int = PROFILE_NONE, severi
     return float(ndtr(-0.5 * (lo + hi)))
 
 
+def share_slower_mixed(
+    lat: Latency, limit_ms: float, off: np.ndarray, on: np.ndarray, kind: int, severity: float
+) -> np.ndarray:
+    """Per element, the share of user requests slower than limit_ms when their quantile function is
+    Q(p)·off + Q_fault(p)·on — a window's distribution as telemetry pools it (`off` the mean
+    multiplier of requests outside the fault's profile, `on` of those inside; queueing × noise).
+    Closed form without the profile; else the normal score at the limit by bisection, all elements
+    at once (both terms rise with z)."""
+    off, on = np.asarray(off, float), np.asarray(on, float)
+    target = math.log(limit_ms / lat.p50_ms)
+    sigma = lat.sigma
+    with np.errstate(divide="ignore"):
+        z = (target - np.log(off)) / sigma  # on = 0: ln(p50·off·e^{σz}) = ln limit
+    bent = on > 0
+    if bent.any():
+        o, b = off[bent], on[bent]
+        lo, hi = np.full(o.shape, -40.0), np.full(o.shape, 40.0)
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            below = sigma * mid + np.log(o + np.exp(log_profile(mid, kind, severity, sigma)) * b) < target
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        z[bent] = 0.5 * (lo + hi)
+    return ndtr(-z)
+
+
 def _log_profile_at(z: float, kind: int, severity: float, sigma: float) -> float:
     """`log_profile` at one normal score, in plain arithmetic."""
     if kind == PROFILE_NONE:

@@ -367,24 +367,40 @@ def two_proportion_z(x1: float, n1: float, x0: float, n0: float) -> float:
 
 @JUDGES.implementation("sequential")
 class SequentialMeasure(Measure):
-    """The canary's error rate against the baseline's by an always-valid sequential test: each look
-    reads every window since the rollout began (its lookback is the whole run so far)."""
+    """The canary's error rate, and its share of requests slower than a threshold, against the
+    baseline's by an always-valid sequential test: each look reads every window since the rollout
+    began (its lookback is the whole run so far)."""
 
     needs_baseline = True
 
     @staticmethod
     def measure(judge: SequentialJudge, world: World, t_to: float, lookback_s: float) -> Verdict:
         counts = world.counts(0.0, t_to)
-        n1, e1, n0, e0 = counts.sum(axis=0).tolist() if len(counts) else (0.0, 0.0, 0.0, 0.0)
+        n1, _, n0, _ = counts.sum(axis=0).tolist() if len(counts) else (0.0, 0.0, 0.0, 0.0)
         if n1 < max(1, judge.min_requests) or n0 < max(1, judge.min_requests):
             return Verdict("inconclusive")
         ratios = sequential.ratio_grid(judge.min_ratio, judge.max_ratio)
-        evidence = float(sequential.log_evidence(counts, ratios)[-1])
+        values: dict[str, tuple[float, float]] = {}
+        # Each watched count's likelihood ratio Λ is a test martingale under "no worse"; their mean
+        # is one too, whatever ties errors to slowness, so Ville's bound holds for it at 1/α (and it
+        # crosses no later than Bonferroni's max Λ ≥ 2/α would). It fails the canary only where the
+        # canary is worse on some count so far: a subset of the crossings, so still at most α.
+        evidence, worse = [], False
+        for metric in judge.watch:
+            read = counts
+            if metric == "latency":
+                threshold = judge.latency_threshold_ms or world.scn.fleet.latency.p99_ms
+                read = world.slow_counts(0.0, t_to, threshold)
+            u1, x1, u0, x0 = read.sum(axis=0).tolist()
+            evidence.append(float(sequential.log_evidence(read, ratios)[-1]))
+            if u1 > 0 and u0 > 0:  # (no user requests on a side: no latency, and no evidence either)
+                values[metric] = (x1 / u1, x0 / u0)
+                worse = worse or x1 / u1 > x0 / u0
+        mean = float(np.logaddexp.reduce(evidence)) - math.log(len(evidence))
         # The score is Λ·α: the evidence as a share of what fails the canary (above 1 fails).
-        score = math.exp(min(evidence - sequential.threshold(judge.alpha), 700.0))
-        worse = e1 / n1 > e0 / n0
+        score = math.exp(min(mean - sequential.threshold(judge.alpha), 700.0))
         status: Literal["pass", "fail"] = "fail" if worse and score >= 1.0 else "pass"
-        return Verdict(status, score if worse else min(score, 1.0 - 1e-9), {"error_rate": (e1 / n1, e0 / n0)})
+        return Verdict(status, score if worse else min(score, 1.0 - 1e-9), values)
 
 
 #: A Kayenta score's classification as Argo Rollouts' Kayenta provider reads it (`evaluateResult`).

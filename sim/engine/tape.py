@@ -553,6 +553,12 @@ class Tape:
         k_from, k_to = self.windows(t_from, t_to)
         return self.telemetry.counts(k_from, k_to)
 
+    def slow_counts(self, t_from: float, t_to: float, threshold_ms: float) -> np.ndarray:
+        """Per complete window in [t_from, t_to), each version's user requests and those slower than
+        `threshold_ms` (`Telemetry.slow_counts`: drawn on first read)."""
+        k_from, k_to = self.windows(t_from, t_to)
+        return self.telemetry.slow_counts(k_from, k_to, threshold_ms)
+
     def series(self, slot: int, t_from: float, t_to: float) -> dict[str, np.ndarray]:
         """Per-window values of one slot over the complete windows in [t_from, t_to)."""
         k_from, k_to = self.windows(t_from, t_to)

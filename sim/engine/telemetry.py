@@ -19,7 +19,7 @@ from scipy.special import ndtri
 
 from ..config.fleet import Latency
 from ..core import sampling
-from .fleet import SYNTHETIC_LATENCY_MS, log_profile, quantile_ms
+from .fleet import SYNTHETIC_LATENCY_MS, log_profile, quantile_ms, share_slower_mixed
 from .serving import Served
 
 #: Up to this many ticks a look is worked out number by number; numpy's fixed cost per call pays
@@ -44,6 +44,14 @@ class Stats:
     saturation: float
 
 
+@dataclass
+class SlowCounts:
+    """Requests slower than one threshold, per window and version: drawn for windows before `drawn`."""
+
+    counts: np.ndarray  # (windows, 2)
+    drawn: int
+
+
 class Telemetry:
     #: Per-window, per-version sums, side by side so one slice sums them all.
     FIELDS = ("user", "syn", "err", "latw", "latw_on")
@@ -59,6 +67,7 @@ class Telemetry:
         self.svc = np.zeros((windows, 2))  # user requests, failures
         self.svc_user, self.svc_err = self.svc[:, 0], self.svc[:, 1]
         self.history: np.ndarray | None = None  # service traffic an earlier phase served, kept on rewinds
+        self._slow: dict[float, SlowCounts] = {}
 
     @classmethod
     def holding(
@@ -75,6 +84,7 @@ class Telemetry:
         tel.acc, tel.util, tel.svc = arrays
         tel.svc_user, tel.svc_err = tel.svc[:, 0], tel.svc[:, 1]
         tel.history = None
+        tel._slow = {}
         return tel
 
     def extend(self, windows: int) -> None:
@@ -138,6 +148,8 @@ class Telemetry:
         return rows
 
     def clear_from(self, k: int) -> None:
+        for slow in self._slow.values():  # the windows are served again: their slow requests too
+            slow.drawn = min(slow.drawn, k)
         self.acc[k:] = 0.0
         self.util[k:] = 0.0
         self.svc[k:] = 0.0 if self.history is None else self.history[k:]
@@ -307,6 +319,30 @@ class Telemetry:
         a = self.acc[k_from:k_to]
         n = a[:, :, self.USER] + a[:, :, self.SYN]
         return np.stack([n[:, 1], a[:, 1, self.ERR], n[:, 0], a[:, 0, self.ERR]], axis=1)
+
+    def slow_counts(self, k_from: int, k_to: int, threshold_ms: float) -> np.ndarray:
+        """Per window over windows k_from..k_to-1, what a sequential test of latency reads: the new
+        version's user requests and those slower than `threshold_ms`, then the stable one's
+        (windows × 4, like `counts`). Windows not drawn yet are drawn now, all in one binomial call
+        (synthetic requests, answered in a millisecond without app code, are left out of both)."""
+        slow = self._slow.get(threshold_ms)
+        if slow is None:
+            slow = self._slow[threshold_ms] = SlowCounts(np.zeros((len(self.acc), 2)), 0)
+        if len(slow.counts) < len(self.acc):
+            slow.counts = np.concatenate([slow.counts, np.zeros((len(self.acc) - len(slow.counts), 2))])
+        if k_to > slow.drawn:
+            a = self.acc[slow.drawn : k_to]
+            user = a[:, :, self.USER]
+            safe = np.maximum(user, 1.0)
+            on = a[:, :, self.LATW_ON] / safe
+            off = a[:, :, self.LATW] / safe - on
+            p = share_slower_mixed(self.lat, threshold_ms, off, on, self.kind, self.severity)
+            p = np.where(user > 0, p, 0.0)
+            slow.counts[slow.drawn : k_to] = self.rng.binomial(user.astype(np.int64), p)
+            slow.drawn = k_to
+        user = self.acc[k_from:k_to, :, self.USER]
+        s = slow.counts[k_from:k_to]
+        return np.stack([user[:, 1], s[:, 1], user[:, 0], s[:, 0]], axis=1)
 
     def series(self, version: int, k_from: int, k_to: int) -> dict[str, np.ndarray]:
         """Per-window values of one version over windows k_from..k_to-1: requests, errors, error rate,

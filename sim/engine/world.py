@@ -120,12 +120,13 @@ class World:
         )
         self.ledger = self.tape.ledger
         # Reads go straight to the tape: what monitoring shows is drawn there.
-        self.ensure, self.stats, self.stats_many, self.series, self.counts = (
+        self.ensure, self.stats, self.stats_many, self.series, self.counts, self.slow_counts = (
             self.tape.ensure,
             self.tape.stats,
             self.tape.stats_many,
             self.tape.series,
             self.tape.counts,
+            self.tape.slow_counts,
         )
         self.up = [True, False]  # by slot, like ready and instances
         self.ready = [self.spec_replicas, 0]

@@ -164,6 +164,45 @@ def check_sequential_looks(looks: int, deploys: int = 400, seed: int = 851, leve
     )
 
 
+def check_sequential_latency_looks(
+    looks: int, both: bool = False, deploys: int = 400, seed: int = 853, level: float = 0.95
+) -> Record:
+    """False alarms of a good release over `looks` looks of the sequential judge's latency half (user
+    requests slower than the fleet's p99, drawn per window and version), or of both halves at
+    once: at most α however many looks. The judge weighs one rate ratio, 1.05: the SPRT whose
+    crossings come nearest Ville's bound (the default mixture from 1.25 stays far below it, so
+    would pass a broken test too). The comparison: a Mann-Whitney test of the per-window p99s at
+    the same one-sided level, read on all windows so far at the same looks."""
+    rate, interval = 1000.0, 60.0
+    watch = ["error_rate", "latency"] if both else ["latency"]
+    judge = {"kind": "sequential", "alpha": ALPHA, "watch": watch, "min_ratio": 1.05, "max_ratio": 1.05}
+    hits, total = _alarm_share(_ab_scenario(P0, rate, _looks(interval, looks), judge=judge), deploys, seed)
+    share, lo, hi = rate_interval(hits, total, level)
+    # Confidence 1 − 2α: the interval's upper side alone errs with α, as the z-test's one side does.
+    percentile = {"kind": "mann_whitney", "watch": ["p99"], "confidence": 1 - 2 * ALPHA}
+    percentile |= {"allowed_ratio": 1.0, "tolerance": 0.0, "lookback_s": 7 * 86400.0}
+    scn = _ab_scenario(P0, rate, _looks(interval, looks), judge=percentile)
+    peeked, _ = _alarm_share(scn, deploys, seed)
+    return Record(
+        f"canary.sequential_latency_looks[K={looks},watch={'+'.join(watch)}]",
+        f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test "
+        f"(one rate ratio, 1.05) of its slow requests{' and its errors' if both else ''}",
+        ALPHA,
+        ref.VILLE,
+        share,
+        lo,
+        hi,
+        "%",
+        lo <= ALPHA,
+        f"a bound, not a point: passes unless the Wilson {pct(level)} CI lies wholly above α "
+        "(a rate significantly above α fails)",
+        total,
+        f"a Mann-Whitney test of the per-window p99s at one-sided {ALPHA:.0%}, read on all windows at the "
+        f"same {looks} looks, fails {peeked / deploys:.1%} of the same good releases",
+        level=level,
+    )
+
+
 def _with_judge(spec: Any, judge: str) -> Any:
     """A strategy's plain config with every judge it names replaced by `judge`."""
     if isinstance(spec, dict):

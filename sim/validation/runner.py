@@ -83,6 +83,10 @@ def cases() -> list[Case]:
         for k in (5, 10, 20)
     ]
     out += [Case(judges.check_sequential_looks, {"looks": k}, {"deploys": 60}) for k in (5, 20, 60)]
+    out += [
+        Case(judges.check_sequential_latency_looks, {"looks": k, "both": both}, {"deploys": 60})
+        for k, both in ((5, False), (20, False), (60, False), (60, True))
+    ]
     out += shipped_policy_cases()
     out += [Case(judges.check_mann_whitney, {}, {"count": 25}), Case(judges.check_kayenta_scorer)]
     out += [
