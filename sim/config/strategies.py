@@ -148,7 +148,56 @@ class CanaryConfig(StrategyConfig):
 # ---- progressive delivery ----
 
 
-STEP_KINDS = ("weight", "pause_s", "manual_gate", "analysis", "canary_scale", "checks", "header_route")
+STEP_KINDS = (
+    "weight",
+    "pause_s",
+    "manual_gate",
+    "analysis",
+    "canary_scale",
+    "checks",
+    "header_route",
+    "experiment",
+)
+
+
+@dataclass(frozen=True)
+class ExperimentTemplate(Config):
+    """One ReplicaSet of an Argo experiment: the stable's pod spec (baseline) or the canary's."""
+
+    replicas: int = num(1, 1, 10_000, doc="replicas of this template, started fresh with the experiment")
+    weight: float | None = num(
+        None,
+        0.0,
+        100.0,
+        lo_open=True,
+        unit="%",
+        doc="share of user traffic the router sends it (with a router); none: it takes no user traffic"
+        " and is measured under a load test",
+    )
+
+
+@dataclass(frozen=True)
+class ExperimentStep(Config):
+    """Argo's experiment step: a fresh baseline and a canary ReplicaSet started together, judged
+    against each other for a duration; a failed analysis aborts the rollout."""
+
+    duration_s: float = num(
+        3600.0, 0.0, 30 * 86400.0, lo_open=True, unit="s", doc="how long the experiment runs once ready"
+    )
+    baseline: ExperimentTemplate = section(ExperimentTemplate, doc="the stable version's pod spec, fresh")
+    canary: ExperimentTemplate = section(ExperimentTemplate, doc="the new version's pod spec, fresh")
+    analysis: AnalysisConfig = section(
+        lambda: AnalysisConfig(judge="baseline", initial_delay_s=60.0),
+        doc="judges the experiment's canary against its baseline (not the stable) while it runs; a run"
+        " still going at the end of the duration is ended successfully",
+    )
+
+    def validate(self) -> None:
+        weights = [t.weight or 0.0 for t in (self.baseline, self.canary)]
+        if sum(weights) > 100.0:
+            raise ConfigError(
+                f"the templates' weights add up to {sum(weights):g}%, over 100", ("canary", "weight")
+            )
 
 
 @dataclass(frozen=True)
@@ -167,6 +216,11 @@ class Step(Config):
         lambda: None,
         doc="Argo's setHeaderRoute (with a router): every user of these segments to the canary whatever"
         " the weight, as a header match naming them sends them; [] removes the route",
+    )
+    experiment: ExperimentStep | None = section(
+        lambda: None,
+        doc="Argo's experiment step: a fresh baseline and canary judged against each other for a"
+        " duration; failing aborts the rollout",
     )
 
     def validate(self) -> None:
@@ -220,6 +274,7 @@ class ProgressiveConfig(StrategyConfig):
 
     def judges_used(self) -> tuple[str, ...]:
         inline = [s.analysis for s in self.steps if s.analysis is not None]
+        inline += [s.experiment.analysis for s in self.steps if s.experiment is not None]
         runs = (*self.analyses, *inline, *([self.checks] if self.checks else []))
         return (self.gate_judge, *(j for a in runs for j in a.judges()))
 
