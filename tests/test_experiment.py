@@ -4,16 +4,20 @@ started with it; the experiment still catches a slow release, and its replicas c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
+import yaml
 
 import sim
+from sim import importer
 from sim.core.errors import ConfigError
 from sim.engine.arrays.plan import plannable
 from sim.engine.fleet import cold_multiplier
 from sim.engine.serving import NEW, STABLE
+from sim.importer.export import export_manifest
 from sim.validation.record import rate_interval
 from tests.conftest import QUIET, scenario
 
@@ -144,3 +148,81 @@ def test_the_array_engine_leaves_experiments_and_cold_replicas_to_the_event_engi
 def test_the_templates_weights_cannot_pass_100():
     with pytest.raises(ConfigError, match="100"):
         _scn([{"experiment": {"baseline": {"weight": 60}, "canary": {"weight": 50}}}])
+
+
+ROLLOUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: cart}
+spec:
+  replicas: 10
+  strategy:
+    canary:
+      trafficRouting: {nginx: {stableIngress: cart}}
+      steps:
+      - experiment:
+          duration: 30m
+          templates:
+          - {name: experiment-baseline, specRef: stable, replicas: 2, weight: 5}
+          - {name: experiment-canary, specRef: canary, replicas: 3, weight: 5}
+          analyses:
+          - name: judge
+            templateName: judge
+            args:
+            - {name: stable-hash, value: "{{templates.experiment-baseline.podTemplateHash}}"}
+            - {name: latest-hash, value: "{{templates.experiment-canary.podTemplateHash}}"}
+      - setWeight: 50
+      - pause: {duration: 5m}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: judge}
+spec:
+  metrics:
+  - name: judge
+    interval: 1m
+    count: 20
+    initialDelay: 1m
+    successCondition: result[0] == 1
+    provider: {job: {spec: {template: {spec: {containers: [{name: c, image: alpine}]}}}}}
+"""
+
+
+def test_an_argo_experiment_step_imports_as_one_and_exports_back(tmp_path):
+    f = tmp_path / "cart.yaml"
+    f.write_text(ROLLOUT)
+    im = importer.import_manifests([f])
+    step = im.strategies["cart"].steps[0].experiment
+    assert step is not None and step.duration_s == 1800.0
+    assert (step.baseline.replicas, step.baseline.weight, step.canary.replicas, step.canary.weight) == (
+        2,
+        5,
+        3,
+        5,
+    )
+    assert step.analysis is not None and step.analysis.count == 20 and step.analysis.initial_delay_s == 60
+    assert not any("not simulated" in w.message and w.field.endswith("experiment") for w in im.warnings)
+    scn, _ = importer.add_rollouts(sim.load_scenario("default"), [f])
+    text, _ = export_manifest(scn, "cart", "argo")
+    rollout = next(d for d in yaml.safe_load_all(text) if d["kind"] == "Rollout")
+    exported = rollout["spec"]["strategy"]["canary"]["steps"][0]["experiment"]
+    assert [(t["specRef"], t["replicas"], t["weight"]) for t in exported["templates"]] == [
+        ("stable", 2, 5),
+        ("canary", 3, 5),
+    ]
+    assert exported["duration"] == "1800s"
+    back = tmp_path / "back.yaml"
+    back.write_text(text)
+    again = importer.import_manifests([back]).strategies["cart"].steps[0].experiment
+    assert again == dataclasses.replace(step, analysis=again.analysis)
+    assert again.analysis is not None and again.analysis.count == 20
+
+
+def test_argos_own_example_a_lone_canary_template_judged_by_a_job():
+    from tests.test_importer_examples import _import
+
+    im = _import("rollout-experiment-step.yaml")
+    steps = im.strategies["rollout-experiment-step"].steps
+    exp = steps[1].experiment
+    assert steps[0].weight == 25 and exp is not None and exp.baseline is None
+    assert exp.duration_s is None and exp.analysis.pass_probability == 0.5 and exp.analysis.count == 2

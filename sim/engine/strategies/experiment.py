@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+import simpy
 
 from ...config.strategies import ExperimentStep
 from ..fleet import cold_multiplier
@@ -66,10 +67,11 @@ def shares(step: ExperimentStep, mode: str, spec_replicas: int) -> tuple[float, 
     router and a weight the router sends each template its weight; without one a template takes no
     user traffic and is load-tested at the share its replicas would hold of the fleet."""
     b, c = step.baseline, step.canary
-    if mode == "router" and (b.weight or c.weight):
-        wb, wc = (b.weight or 0.0) / 100.0, (c.weight or 0.0) / 100.0
+    b_weight, b_replicas = (b.weight or 0.0, b.replicas) if b is not None else (0.0, 0)
+    if mode == "router" and (b_weight or c.weight):
+        wb, wc = b_weight / 100.0, (c.weight or 0.0) / 100.0
     else:
-        wb, wc = b.replicas / spec_replicas, c.replicas / spec_replicas
+        wb, wc = b_replicas / spec_replicas, c.replicas / spec_replicas
     total = min(1.0, wb + wc)
     return total, (wc / (wb + wc) if wb + wc > 0 else 0.0)
 
@@ -110,10 +112,11 @@ def experiment_state(world: World, step: ExperimentStep, ready_at: float, fault:
         else 1.0
     )
     bg = world.background
+    baseline = step.baseline.replicas if step.baseline is not None else 0
     plain = Plain(
         down=False,
         share=(canary_share,) * S + (0.0,),
-        cap=(step.baseline.replicas * fleet.capacity_rps, step.canary.replicas * fleet.capacity_rps),
+        cap=(baseline * fleet.capacity_rps, step.canary.replicas * fleet.capacity_rps),
         noise_lat=(bg.lat[0] * cold, bg.lat[1] * cold),
         p_bg=bg.p_bg,
         fault=(0.0, float(fault)),
@@ -125,23 +128,20 @@ def experiment_state(world: World, step: ExperimentStep, ready_at: float, fault:
 
 
 def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
-    """The experiment step: start both templates, judge them for the duration once ready, scale them
-    down. True: the rollout goes on; False: it was aborted (the analysis detected)."""
+    """The experiment step: start both templates, judge them once ready until the duration ends (or,
+    without one, until the analysis does), scale them down. True: the rollout goes on; False: it
+    was aborted (the analysis detected)."""
     world, env, fleet = d.world, d.env, d.fleet
-    replicas = step.baseline.replicas + step.canary.replicas
-    world.set_experiment_instances(replicas)  # both ReplicaSets cost from their pods' start
-    d.log("step", f"{label}: experiment started ({step.baseline.replicas} + {step.canary.replicas} replicas)")
+    world.set_experiment_instances(step.replicas)  # both ReplicaSets cost from their pods' start
+    d.log("step", f"{label}: experiment started ({step.replicas} replicas)")
     try:
         yield env.timeout(fleet.ready_s)
         ready_at = env.now
         tape = experiment_tape(world, step, world.rng.spawn(1)[0])
-        view = ExperimentView(tape)
         release = world.release
         bad = release.bad and world.armed and not world.routing_fixed.dormant
-        bites_at = (
-            ready_at + release.onset_s if bad and not world.fault_active else (ready_at if bad else math.inf)
-        )
-        end = ready_at + step.duration_s
+        bites_at = math.inf if not bad else ready_at + (0.0 if world.fault_active else release.onset_s)
+        end = ready_at + step.duration_s if step.duration_s is not None else math.inf
 
         def states() -> Gen:
             """The experiment's state anew at every window's edge while it runs: its replicas cool
@@ -154,25 +154,29 @@ def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
                 yield env.timeout(nxt - env.now)
 
         keeper = d.background(states(), observer=True)
-        judged = _Judged(d, view)
-        run = d.background(metrics_loop(judged, step.analysis, f"{label} experiment"), observer=True)  # type: ignore[arg-type]
-        tape.observers.add(run)
-        yield env.any_of([run, env.timeout(step.duration_s)])
-        if run.triggered:
-            outcome: Outcome = run.value or "successful"
-        else:  # the duration is over: Argo terminates the runs still going, which then count as passed
+        waits: list[simpy.Event] = [env.timeout(step.duration_s)] if step.duration_s is not None else []
+        run = None
+        if step.analysis is not None:
+            judged = _Judged(d, ExperimentView(tape))
+            gen = metrics_loop(judged, step.analysis, f"{label} experiment")  # type: ignore[arg-type]
+            run = d.background(gen, observer=True)
+            tape.observers.add(run)
+            waits.append(run)
+        yield env.any_of(waits)
+        outcome: Outcome = "successful"
+        if run is not None and run.triggered:
+            outcome = run.value or "successful"
+        elif run is not None:  # the duration is over: Argo terminates the runs still going, as passed
             run.interrupt("experiment ended")
-            outcome = "successful"
         if keeper.is_alive:
             keeper.interrupt("experiment ended")
         d.log("analysis", f"{label} experiment: {outcome}")
         if outcome in ("failed", "error"):
             d.detect("analysis")
             return False
-        if outcome == "inconclusive":  # Argo pauses the rollout (PauseReasonInconclusiveExperiment)
-            return (
-                yield from d.review(step.analysis.judge, step.analysis.interval_s, "inconclusive experiment")
-            )
+        if outcome == "inconclusive" and step.analysis is not None:  # Argo pauses the rollout for a person
+            judge, lookback = step.analysis.judge, step.analysis.interval_s
+            return (yield from d.review(judge, lookback, "inconclusive experiment"))
         return True
     finally:
         env.process(_scale_down(world, fleet.stop_s))
