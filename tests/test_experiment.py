@@ -17,7 +17,9 @@ from sim.core.errors import ConfigError
 from sim.engine.arrays.plan import plannable
 from sim.engine.fleet import cold_multiplier
 from sim.engine.serving import NEW, STABLE
+from sim.engine.world import World
 from sim.importer.export import export_manifest
+from sim.validation.checks_rollout import check_experiment_step
 from sim.validation.record import rate_interval
 from tests.conftest import QUIET, scenario
 
@@ -226,3 +228,9 @@ def test_argos_own_example_a_lone_canary_template_judged_by_a_job():
     exp = steps[1].experiment
     assert steps[0].weight == 25 and exp is not None and exp.baseline is None
     assert exp.duration_s is None and exp.analysis.pass_probability == 0.5 and exp.analysis.count == 2
+
+
+def test_the_validation_check_holds_and_catches_an_experiment_that_costs_nothing(monkeypatch):
+    assert check_experiment_step(deploys=3).passed
+    monkeypatch.setattr(World, "set_experiment_instances", lambda self, n: None)
+    assert not check_experiment_step(deploys=2).passed

@@ -111,6 +111,7 @@ def cases() -> list[Case]:
         Case(rollout.check_argo_analysis_limits),
         Case(rollout.check_dynamic_stable_scale, {}, {"deploys": 3}),
         Case(rollout.check_header_route, {}, {"deploys": 3}),
+        Case(rollout.check_experiment_step, {}, {"deploys": 2}),
         Case(rollout.check_argo_simulated_weights, {}, {"max_replicas": 3, "weights": (1, 5, 33, 50, 99)}),
     ]
     out += [
