@@ -234,3 +234,23 @@ def test_the_validation_check_holds_and_catches_an_experiment_that_costs_nothing
     assert check_experiment_step(deploys=3).passed
     monkeypatch.setattr(World, "set_experiment_instances", lambda self, n: None)
     assert not check_experiment_step(deploys=2).passed
+
+
+def test_a_weighted_experiment_canarys_users_meet_the_fault_and_an_unweighted_ones_meet_nothing():
+    crash = {
+        "bad_probability": 1.0,
+        "faults": {"_replace": True, "error_rate": {"weight": 1, "severity": 0.05}},
+    }
+    weighted = experiment()
+    weighted["experiment"]["baseline"]["weight"] = 5
+    weighted["experiment"]["canary"]["weight"] = 5
+    rows = {}
+    for name, first in (("weighted", weighted), ("load-tested", experiment())):
+        scn = _scn([first, {"weight": 50}, {"pause_s": 300}], COLD, crash)
+        rows[name] = sim.run_batch(scn, deploys=6, seed=7, jobs=1)
+    for df in rows.values():
+        assert (df["detected_by"] == "analysis").all()
+    assert (rows["load-tested"]["faulty_requests"] == 0).all()
+    # About 5% of users for the minute or two until the experiment's first look fails it.
+    assert (rows["weighted"]["faulty_requests"] > 0).all()
+    assert rows["weighted"]["exposure_at_detection"].to_numpy() == pytest.approx([0.05] * 6)

@@ -288,8 +288,8 @@ class _Run(AnalysisReader):
                     ctx.warn(
                         ro,
                         (*tpath, "weight"),
-                        "the users its weight sends it are judged but not counted in the rows' harm"
-                        " (the experiment serves them on its own tape)",
+                        "its users are drawn twice: on the experiment's own tape for its analyses, and"
+                        " in the canary's slot for the harm they meet",
                     )
                 else:
                     ctx.warn(

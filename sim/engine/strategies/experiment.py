@@ -11,7 +11,9 @@ The two templates are served as the two slots of a tape of their own (slot 0 the
 the canary), through the same vectorised serving path as the rollout: their traffic is a weight's
 share of the users (with a router and a template weight), else a load test replaying production
 traffic at the share their replicas would hold of the fleet, which harms no user. Their analyses
-read that tape. The rollout's own slots are left as they are (see docs/model.md).
+read that tape. A weighted canary's users also meet the new binary in the rollout's own canary
+slot, on its fresh replicas, so that their harm counts in the rows (`Exposure`): the same users
+drawn twice, once for the judge and once for the harm (see docs/model.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import simpy
 from ...config.strategies import ExperimentStep
 from ..fleet import cold_multiplier
 from ..routing import Plain, snapshot
-from ..serving import Snapshot
+from ..serving import NEW, Snapshot
 from ..tape import Tape
 from ..telemetry import Telemetry
 from ..world import World, serving_fixed
@@ -134,10 +136,13 @@ def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
     world, env, fleet = d.world, d.env, d.fleet
     world.set_experiment_instances(step.replicas)  # both ReplicaSets cost from their pods' start
     d.log("step", f"{label}: experiment started ({step.replicas} replicas)")
+    exposed = Exposure(world, step)
+    running: list[simpy.Process] = []
     try:
         yield env.timeout(fleet.ready_s)
         ready_at = env.now
         tape = experiment_tape(world, step, world.rng.spawn(1)[0])
+        exposed.fold()
         release = world.release
         bad = release.bad and world.armed and not world.routing_fixed.dormant
         bites_at = math.inf if not bad else ready_at + (0.0 if world.fault_active else release.onset_s)
@@ -153,7 +158,7 @@ def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
                 nxt = min(edge, end, bites_at if bites_at > env.now + _EPS else math.inf)
                 yield env.timeout(nxt - env.now)
 
-        keeper = d.background(states(), observer=True)
+        running.append(d.background(states(), observer=True))
         waits: list[simpy.Event] = [env.timeout(step.duration_s)] if step.duration_s is not None else []
         run = None
         if step.analysis is not None:
@@ -161,25 +166,57 @@ def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
             gen = metrics_loop(judged, step.analysis, f"{label} experiment")  # type: ignore[arg-type]
             run = d.background(gen, observer=True)
             tape.observers.add(run)
+            running.append(run)
             waits.append(run)
         yield env.any_of(waits)
         outcome: Outcome = "successful"
         if run is not None and run.triggered:
             outcome = run.value or "successful"
-        elif run is not None:  # the duration is over: Argo terminates the runs still going, as passed
-            run.interrupt("experiment ended")
-        if keeper.is_alive:
-            keeper.interrupt("experiment ended")
+        # The duration is over: Argo terminates the runs still going, which count as passed.
         d.log("analysis", f"{label} experiment: {outcome}")
         if outcome in ("failed", "error"):
-            d.detect("analysis")
+            d.detect("analysis")  # with the experiment's users still on it: they count as exposed
             return False
+        exposed.unfold()
         if outcome == "inconclusive" and step.analysis is not None:  # Argo pauses the rollout for a person
             judge, lookback = step.analysis.judge, step.analysis.interval_s
             return (yield from d.review(judge, lookback, "inconclusive experiment"))
         return True
     finally:
+        # Ended, failed, or the rollout aborted under it: Argo cancels its experiments, and their
+        # weights leave the router at once (simplified: without the flip a weight change takes).
+        for proc in running:
+            if proc.is_alive:
+                proc.interrupt("experiment ended")
+        exposed.unfold()
         env.process(_scale_down(world, fleet.stop_s))
+
+
+class Exposure:
+    """The users a weighted experiment canary serves, in the rollout's own slots: behind a router its
+    weight's share of users meets the new binary on its fresh replicas, and any harm they meet counts
+    in the rows as a canary's does. (The baseline's users meet the stable binary, as on the stable.)"""
+
+    def __init__(self, world: World, step: ExperimentStep) -> None:
+        self.world = world
+        routed = world.mode == "router" and step.canary.weight
+        self.weight = (step.canary.weight or 0.0) / 100.0 if routed else 0.0
+        self.replicas = step.canary.replicas if routed else 0
+        self.folded = False
+
+    def fold(self) -> None:
+        if self.weight and not self.folded:
+            w = self.world
+            w.set_replicas(NEW, ready=int(w.ready[NEW]) + self.replicas)
+            w.set_weight(min(1.0, w.weight + self.weight))
+            self.folded = True
+
+    def unfold(self) -> None:
+        if self.folded:
+            w = self.world
+            w.set_weight(max(0.0, w.weight - self.weight))
+            w.set_replicas(NEW, ready=max(0, int(w.ready[NEW]) - self.replicas))
+            self.folded = False
 
 
 def _scale_down(world: World, stop_s: float) -> Gen:
