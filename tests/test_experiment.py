@@ -254,3 +254,8 @@ def test_a_weighted_experiment_canarys_users_meet_the_fault_and_an_unweighted_on
     # About 5% of users for the minute or two until the experiment's first look fails it.
     assert (rows["weighted"]["faulty_requests"] > 0).all()
     assert rows["weighted"]["exposure_at_detection"].to_numpy() == pytest.approx([0.05] * 6)
+
+
+def test_a_flagger_export_says_it_leaves_the_experiment_out():
+    _, notes = export_manifest(_scn(EXPERIMENT), "progressive", "flagger")
+    assert any("experiment" in n for n in notes)
