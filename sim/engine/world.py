@@ -191,6 +191,11 @@ class World:
         user = float(tel.svc_user[k_from:k_to].sum())
         return user > 0 and float(tel.svc_err[k_from:k_to].sum()) >= budget * user
 
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (or a later phase's world took over)."""
+        return self._finished
+
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""
         self._finished = True

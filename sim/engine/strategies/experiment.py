@@ -1,6 +1,6 @@
 """Argo Rollouts' experiment step: a fresh baseline and canary ReplicaSet on a tape of their own, judged.
 
-Argo's experiment (rollout/experiment.go, experiment/experiment.go; docs/features/experiment.md)
+Argo's experiment (rollout/experiment.go, experiments/experiment.go; docs/features/experiment.md)
 starts one ReplicaSet per template — the baseline with the stable's pod spec, the canary with the
 new one's — waits until they are available, runs its analyses for `duration`, and scales them down;
 a failed or errored analysis aborts the rollout, an inconclusive one pauses it for a person. The
@@ -48,10 +48,6 @@ class ExperimentView:
     @property
     def materialized(self) -> float:
         return self.tape.materialized
-
-    @property
-    def observers(self) -> Any:
-        return self.tape.observers
 
 
 class _Judged:
@@ -185,11 +181,12 @@ def run_experiment(d: Deploy, step: ExperimentStep, label: str) -> Gen:
     finally:
         # Ended, failed, or the rollout aborted under it: Argo cancels its experiments, and their
         # weights leave the router at once (simplified: without the flip a weight change takes).
-        for proc in running:
-            if proc.is_alive:
-                proc.interrupt("experiment ended")
-        exposed.unfold()
-        env.process(_scale_down(world, fleet.stop_s))
+        if not world.finished:  # (a run that ended under it leaves its world as it was)
+            for proc in running:
+                if proc.is_alive:
+                    proc.interrupt("experiment ended")
+            exposed.unfold()
+            env.process(_scale_down(world, fleet.stop_s))
 
 
 class Exposure:
