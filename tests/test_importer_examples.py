@@ -105,11 +105,11 @@ def test_random_fail_rolls_back_a_quarter_of_good_releases():
     assert df["false_rollback"].mean() == pytest.approx(0.25, abs=0.065)
 
 
-def test_experiment_step_is_warned_and_its_analysis_kept():
+def test_experiment_step_is_an_experiment_with_its_analysis():
     im = _import("rollout-experiment-step.yaml")
     steps = im.strategies["rollout-experiment-step"].steps
-    assert steps[0].weight == 25 and steps[1].analysis.pass_probability == 0.5
-    assert any("experiment" in w.field and "not simulated" in w.message for w in im.warnings)
+    assert steps[0].weight == 25 and steps[1].experiment.analysis.pass_probability == 0.5
+    assert not any("experiment" in w.field and "not simulated" in w.message for w in im.warnings)
 
 
 def test_bluegreen_example_waits_for_a_person_and_uses_argos_defaults():

@@ -54,7 +54,22 @@ class FleetConfig(Config):
     start_s: float = num(40.0, 0.0, 86400.0, unit="s", doc="schedule, pull and start a replica")
     warmup_s: float = num(30.0, 0.0, 86400.0, unit="s", doc="from start until ready for traffic")
     stop_s: float = num(15.0, 0.0, 86400.0, unit="s", doc="graceful termination of a replica")
+    cold_latency_factor: float = num(
+        1.0,
+        1.0,
+        100.0,
+        doc="latency multiplier of a replica the moment it turns ready (cold caches, JIT, connection"
+        " pools), falling linearly to 1 over cold_s; 1: replicas serve alike whatever their age",
+    )
+    cold_s: float = num(
+        600.0, 0.0, 86400.0, lo_open=True, unit="s", doc="how long a ready replica stays cold"
+    )
 
     @property
     def ready_s(self) -> float:
         return self.start_s + self.warmup_s
+
+    @property
+    def cold(self) -> bool:
+        """Whether fresh replicas serve slower than old ones."""
+        return self.cold_latency_factor > 1.0

@@ -157,6 +157,7 @@ STEP_KINDS = (
     "checks",
     "header_route",
     "mirror_route",
+    "experiment",
 )
 
 
@@ -175,6 +176,65 @@ class MirrorRoute(Config):
     segments: tuple[str, ...] = section(
         lambda: (), doc="the segments the route's match selects (none named: every user)"
     )
+
+
+@dataclass(frozen=True)
+class ExperimentTemplate(Config):
+    """One ReplicaSet of an Argo experiment: the stable's pod spec (baseline) or the canary's."""
+
+    replicas: int = num(1, 1, 10_000, doc="replicas of this template, started fresh with the experiment")
+    weight: float | None = num(
+        None,
+        0.0,
+        100.0,
+        lo_open=True,
+        unit="%",
+        doc="share of user traffic the router sends it (with a router); none: it takes no user traffic"
+        " and is measured under a load test",
+    )
+
+
+@dataclass(frozen=True)
+class ExperimentStep(Config):
+    """Argo's experiment step: a fresh baseline and a canary ReplicaSet started together, judged
+    against each other for a duration; a failed analysis aborts the rollout."""
+
+    duration_s: float | None = num(
+        3600.0,
+        0.0,
+        30 * 86400.0,
+        lo_open=True,
+        unit="s",
+        doc="how long the experiment runs once its replicas are ready; none: until its analysis ends",
+    )
+    baseline: ExperimentTemplate | None = section(
+        ExperimentTemplate, doc="the stable version's pod spec on fresh replicas; none: no baseline template"
+    )
+    canary: ExperimentTemplate = section(ExperimentTemplate, doc="the new version's pod spec, fresh")
+    analysis: AnalysisConfig | None = section(
+        lambda: AnalysisConfig(judge="baseline", initial_delay_s=60.0),
+        doc="judges the experiment's canary against its baseline (not the stable) while it runs; a run"
+        " still going when the duration ends counts as passed; none: the experiment only runs",
+    )
+
+    def validate(self) -> None:
+        weights = [t.weight or 0.0 for t in (self.baseline, self.canary) if t is not None]
+        if sum(weights) > 100.0:
+            raise ConfigError(
+                f"the templates' weights add up to {sum(weights):g}%, over 100", ("canary", "weight")
+            )
+        if self.duration_s is None and (
+            self.analysis is None or any(m.count is None for m in self.analysis.metrics)
+        ):
+            raise ConfigError(
+                "an experiment without a duration ends with its analysis, which needs a count",
+                ("duration_s",),
+            )
+
+    @property
+    def replicas(self) -> int:
+        """Both templates' replicas."""
+        return self.canary.replicas + (self.baseline.replicas if self.baseline is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -198,6 +258,11 @@ class Step(Config):
         lambda: None,
         doc="Argo's setMirrorRoute (with a router): copies of the matched users' requests served by the"
         " canary and monitored, no user meeting its answer; percentage 0 removes the route",
+    )
+    experiment: ExperimentStep | None = section(
+        lambda: None,
+        doc="Argo's experiment step: a fresh baseline and canary judged against each other for a"
+        " duration; failing aborts the rollout",
     )
 
     def validate(self) -> None:
@@ -260,6 +325,7 @@ class ProgressiveConfig(StrategyConfig):
 
     def judges_used(self) -> tuple[str, ...]:
         inline = [s.analysis for s in self.steps if s.analysis is not None]
+        inline += [s.experiment.analysis for s in self.steps if s.experiment and s.experiment.analysis]
         runs = (*self.analyses, *inline, *([self.checks] if self.checks else []))
         return (self.gate_judge, *(j for a in runs for j in a.judges()))
 

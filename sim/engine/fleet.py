@@ -123,3 +123,14 @@ def queueing_factor(util: np.ndarray, ref_util: float, workers: int) -> np.ndarr
 def shed_probability(util: np.ndarray) -> np.ndarray:
     """Share of requests rejected when demand exceeds the scarce resource (utilisation above 1)."""
     return np.where(util > 1.0, 1.0 - 1.0 / np.maximum(util, 1.0), 0.0)
+
+
+def cold_multiplier(ready_at: np.ndarray, t: float, factor: float, cold_s: float) -> float:
+    """Mean latency multiplier at time t of replicas that turned ready at `ready_at`: each starts at
+    `factor` and falls linearly to 1 over `cold_s` (caches, JIT and connection pools fill as it
+    serves). Traffic spreads evenly over ready replicas, so a slot's requests meet the mean. No
+    replica: 1 (nothing served there to slow)."""
+    if not len(ready_at):
+        return 1.0
+    left = np.clip(1.0 - (t - np.asarray(ready_at, float)) / cold_s, 0.0, 1.0)
+    return float(1.0 + (factor - 1.0) * left.mean())

@@ -21,6 +21,7 @@ import numpy as np
 import simpy
 
 from .exogenous import Episode, Release, TrafficDraw
+from .fleet import cold_multiplier
 from .routing import Background, RoutingFixed, RoutingState, route
 from .serving import NEW, STABLE, ServingFixed
 from .tape import DeployEnvironment, ExogenousTimeout, Tape
@@ -143,6 +144,13 @@ class World:
         self.flag_share = 0.0
         self.schema_broken = False
         self.background = background((), scn.fleet.error_rate)
+        # Cold replicas (fleet.cold_latency_factor): when each ready replica turned ready, by slot; the
+        # stable fleet has run for long. Kept only when the setting is on.
+        self.ready_at: list[list[float]] = [[-math.inf] * self.spec_replicas, []]
+        self.cold_lat = (1.0, 1.0)  # each slot's mean latency multiplier from cold replicas
+        self.experiment_instances = 0  # an Argo experiment's replicas (cost only: its own tape serves them)
+        self._cooling: simpy.Process | None = None
+        self._finished = False
         self.marks = Marks()
         self._inst_t = 0.0
         self.states: list[tuple[float, RoutingState]] | None = None
@@ -191,8 +199,14 @@ class World:
         user = float(tel.svc_user[k_from:k_to].sum())
         return user > 0 and float(tel.svc_err[k_from:k_to].sum()) >= budget * user
 
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (or a later phase's world took over)."""
+        return self._finished
+
     def finish(self, t: float) -> None:
         """End the run at t: draw the tape to it and settle the cost account."""
+        self._finished = True
         self.tape.finish(t)
         self._account_instances(min(t, self.limit_s))
 
@@ -214,6 +228,9 @@ class World:
             self._cookies.exposure, self._cookies.since = before._cookies.exposure, t
         self.mode, self.phase, self.flag_share = before.mode, before.phase, before.flag_share
         self.schema_broken = before.schema_broken
+        self.ready_at, self.cold_lat = [list(r) for r in before.ready_at], before.cold_lat
+        self.experiment_instances = before.experiment_instances
+        before._finished = True
         self.marks = dataclasses.replace(before.marks, history=list(before.marks.history))
         self._inst_t = t
         self.tape.begin_at(t)
@@ -231,6 +248,7 @@ class World:
         if self.release.bad and not self.fault_active and m.first_reach_at is not None:
             self._onset_begun = True
             self.env.process(self._onset(at=m.first_reach_at + self.release.onset_s))
+        self._start_cooling()
 
     # ---- state changes, each at env.now ----
 
@@ -270,10 +288,62 @@ class World:
         if ready is not None:
 
             def apply() -> None:
+                if self.scn.fleet.cold:
+                    self._ready_changed(version, ready)
                 self.ready[version] = ready
                 self.up[version] = ready > 0
 
             self._change(apply)
+            self._start_cooling()
+
+    def set_experiment_instances(self, instances: int) -> None:
+        """An Argo experiment's replicas: they cost like any instance (their traffic is their own tape's)."""
+        self._account_instances(self.env.now)
+        self.experiment_instances = instances
+
+    def _ready_changed(self, version: int, ready: int) -> None:
+        """New ready replicas turn ready now; a scale-down deletes the replicas ready for the
+        shortest time first (Kubernetes' ReplicaSet controller ranks pods so: `ActivePods.Less` in
+        pkg/controller/controller_utils.go)."""
+        at = self.ready_at[version]
+        if ready > len(at):
+            at.extend([self.env.now] * (ready - len(at)))
+        else:
+            del at[ready:]  # kept in the order they turned ready: the newest are last
+        self.cold_lat = self._cold_now(self.env.now)
+
+    def _cold_now(self, now: float) -> tuple[float, float]:
+        """Each slot's cold multiplier until the next window's edge, taken at the middle of that
+        stretch (the linear decay's mean over it)."""
+        W = self.window_s
+        mid = (now + (math.floor(now / W + _EPS) + 1) * W) / 2
+        fleet = self.scn.fleet
+        lat = [
+            cold_multiplier(np.array(at), mid, fleet.cold_latency_factor, fleet.cold_s)
+            for at in self.ready_at
+        ]
+        return lat[0], lat[1]
+
+    def _still_cold(self, now: float) -> bool:
+        newest = max((at[-1] for at in self.ready_at if at), default=-math.inf)
+        return now - newest < self.scn.fleet.cold_s
+
+    def _start_cooling(self) -> None:
+        if self.scn.fleet.cold and self._cooling is None and self._still_cold(self.env.now):
+            self._cooling = self.env.process(self._cool())
+
+    def _cool(self) -> Generator[Any, Any, None]:
+        """While some replica is cold, its slot's latency multiplier is set anew at every window's edge."""
+        W = self.window_s
+        while not self._finished:
+            now = self.env.now
+            lat = self._cold_now(now)
+            if lat != self.cold_lat:
+                self._change(functools.partial(setattr, self, "cold_lat", lat))
+            if not self._still_cold(now):
+                break
+            yield self.env.timeout((math.floor(now / W + _EPS) + 1) * W - now)
+        self._cooling = None
 
     def set_noise(self, episodes: tuple[Episode, ...]) -> None:
         def apply() -> None:
@@ -316,6 +386,8 @@ class World:
             self.ready = self.ready[::-1]
             self.up = self.up[::-1]
             self.instances = self.instances[::-1]
+            self.ready_at = self.ready_at[::-1]
+            self.cold_lat = (self.cold_lat[1], self.cold_lat[0])
             self.weight = 0.0
             self.armed = armed
             if armed:
@@ -367,7 +439,10 @@ class World:
                 self.states[-1] = (self.states[-1][0], state)
             else:
                 self.states.append((now, state))
-        routed = route(self._fixed, state, self.background)
+        bg = self.background
+        if self.cold_lat != (1.0, 1.0):
+            bg = bg._replace(lat=(bg.lat[0] * self.cold_lat[0], bg.lat[1] * self.cold_lat[1]))
+        routed = route(self._fixed, state, bg)
         self.down, self.seg_share, self._seg_user_share = routed.down, routed.seg_share, routed.user_share
         self.eff_weight, self.faulty_reach, self.released = routed.weight, routed.reach, routed.released
         self.shadowed = routed.shadowed
@@ -414,7 +489,7 @@ class World:
         self.activate_fault()
 
     def _account_instances(self, now: float) -> None:
-        extra = max(0, sum(self.instances) - self.spec_replicas)
+        extra = max(0, sum(self.instances) + self.experiment_instances - self.spec_replicas)
         self.marks.extra_instance_s += extra * (now - self._inst_t)
         self._inst_t = now
 

@@ -27,7 +27,14 @@ from typing import Any
 
 from ..config.analysis import AnalysisConfig
 from ..config.routing import RouteOverride
-from ..config.strategies import BlueGreenConfig, MirrorRoute, ProgressiveConfig, Step
+from ..config.strategies import (
+    BlueGreenConfig,
+    ExperimentStep,
+    ExperimentTemplate,
+    MirrorRoute,
+    ProgressiveConfig,
+    Step,
+)
 from ..core.errors import ConfigError, PathPart
 from .argo_analysis import FOREVER, AnalysisReader, Templates, nominal_s
 from .manifests import Manifest, duration_s, int_or_percent, integer, listing, mapping, number
@@ -169,7 +176,7 @@ class _Run(AnalysisReader):
                 if run is not None:
                     steps.append(Step(analysis=run))
             elif key == "experiment":
-                steps += self.experiment((*path, key), mapping(ro, (*path, key)))
+                steps += self.experiment((*path, key), mapping(ro, (*path, key)), router)
             elif key == "setHeaderRoute":
                 step = self.header_route((*path, key), mapping(ro, (*path, key)), router)
                 if step is not None:
@@ -287,29 +294,72 @@ class _Run(AnalysisReader):
             return math.ceil(self.ctx.replicas * weight / 100.0 - 1e-9)
         raise self.ro.error(path, "needs replicas, weight or matchTrafficWeight")
 
-    def experiment(self, path: tuple[PathPart, ...], exp: dict[str, Any]) -> list[Step]:
-        """An experiment's ReplicaSets take no user traffic; its analyses decide if the rollout goes on."""
-        ro = self.ro
+    def experiment(self, path: tuple[PathPart, ...], exp: dict[str, Any], router: bool) -> list[Step]:
+        """Argo's experiment step: its templates (specRef stable: the baseline, canary: the canary, each
+        with its replicas and, behind a router, its weight), its duration, and its analyses, which
+        judge the experiment's canary against its baseline (rollout/experiment.go,
+        GetExperimentFromTemplate)."""
+        ro, ctx = self.ro, self.ctx
+        templates: dict[str, ExperimentTemplate] = {}
+        for i in range(len(listing(ro, (*path, "templates")))):
+            tpath: tuple[PathPart, ...] = (*path, "templates", i)
+            t = mapping(ro, tpath)
+            ref = t.get("specRef")
+            if ref not in ("stable", "canary"):
+                raise ro.error((*tpath, "specRef"), f"{ref!r}: Argo takes stable or canary")
+            role = "baseline" if ref == "stable" else "canary"
+            if role in templates:
+                ctx.warn(ro, tpath, f"a second {ref} template is not simulated: only the first is")
+                continue
+            replicas = self.replicas(
+                integer(ro, (*tpath, "replicas"), t.get("replicas", 1))
+            )  # Argo's default: 1
+            weight = None
+            if t.get("weight") is not None:
+                if router:
+                    weight = number(ro, (*tpath, "weight"), t["weight"])
+                    ctx.warn(
+                        ro,
+                        (*tpath, "weight"),
+                        "its users are drawn twice: on the experiment's own tape for its analyses, and"
+                        " in the canary's slot for the harm they meet",
+                    )
+                else:
+                    ctx.warn(
+                        ro, (*tpath, "weight"), "ignored: a weight needs trafficRouting (load-tested instead)"
+                    )
+            elif t.get("service") is not None:
+                ctx.warn(ro, (*tpath, "service"), "its Service is not simulated: the template is load-tested")
+            templates[role] = ExperimentTemplate(replicas=replicas, weight=weight or None)
+        if "canary" not in templates:
+            ctx.warn(ro, path, "no canary template: nothing of the release to judge, step skipped")
+            return []
         refs = listing(ro, (*path, "analyses"))
-        out: list[Step] = []
         run = self.blocking_run((*path, "analyses"), {"templates": refs}) if refs else None
-        if run is not None:
-            out.append(Step(analysis=run))
-        how = (
-            "its analyses run as an inline analysis step"
-            if run is not None
-            else "it has no analysis to wait for"
-        )
+        duration: float | None = None
         if exp.get("duration"):
-            wait = duration_s(ro, (*path, "duration"), exp["duration"], True)
-            rest = wait - (nominal_s(run) if run is not None else 0.0)
-            if rest > 0:
-                out.append(Step(pause_s=rest))
-            how += f", and the step lasts its duration ({wait:g} s)"
-        self.ctx.warn(
-            ro, path, f"the experiment's ReplicaSets are not simulated (they take no user traffic); {how}"
-        )
-        return out
+            duration = duration_s(ro, (*path, "duration"), exp["duration"], True)
+        elif run is None:
+            ctx.warn(ro, path, "no duration and no analyses: Argo's experiment ends at once, step skipped")
+            return []
+        elif any(m.count is None for m in run.metrics):
+            duration = 3600.0
+            ctx.warn(
+                ro,
+                path,
+                "no duration and an analysis without a count: Argo's experiment runs until stopped;"
+                " simulated as running for an hour",
+            )
+        return [
+            Step(
+                experiment=ExperimentStep(
+                    duration_s=duration,
+                    baseline=templates.get("baseline"),
+                    canary=templates["canary"],
+                    analysis=run,
+                )
+            )
+        ]
 
     # ---- blue-green ----
 

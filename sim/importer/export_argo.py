@@ -7,7 +7,7 @@ from typing import Any
 from ..config.analysis import AnalysisConfig
 from ..config.judges import GateJudge, KayentaJudge, MannWhitneyJudge
 from ..config.scenario import Scenario
-from ..config.strategies import BlueGreenConfig, ProgressiveConfig, StrategyConfig
+from ..config.strategies import BlueGreenConfig, ExperimentStep, ProgressiveConfig, StrategyConfig
 from .argo import NEVER_S, nominal_s
 from .k8s import judge_annotation, judge_queries, k8s_name, seconds, sim_annotation
 from .mapping import JUDGE_ANNOTATION
@@ -133,6 +133,37 @@ def _args(name: str) -> list[dict[str, Any]]:
     ]
 
 
+def _experiment(exp: ExperimentStep, router: bool, tpl: _Templates, notes: list[str]) -> dict[str, Any]:
+    """An experiment step: its templates by specRef, its duration, and its analyses reading the
+    experiment's own pods (its templates' pod hashes, as Argo's docs pass them)."""
+    templates: list[dict[str, Any]] = []
+    for role, ref, t in (("baseline", "stable", exp.baseline), ("canary", "canary", exp.canary)):
+        if t is None:
+            continue
+        doc: dict[str, Any] = {"name": role, "specRef": ref, "replicas": t.replicas}
+        if t.weight is not None and router:
+            doc["weight"] = _whole(t.weight, "experiment weight", notes)
+        elif t.weight is not None:
+            notes.append("an experiment template's weight needs trafficRouting: left out")
+        templates.append(doc)
+    out: dict[str, Any] = {"templates": templates}
+    if exp.duration_s is not None:
+        out["duration"] = seconds(exp.duration_s)
+    if exp.analysis is not None:
+        stable = (
+            {"value": "{{templates.baseline.podTemplateHash}}"}
+            if exp.baseline is not None
+            else {"valueFrom": {"podTemplateHashValue": "Stable"}}
+        )
+        args = [
+            {"name": "latest-hash", "value": "{{templates.canary.podTemplateHash}}"},
+            {"name": "stable-hash", **stable},
+        ]
+        refs = tpl.refs(exp.analysis, notes)
+        out["analyses"] = [{"name": r["templateName"], **r, "args": args} for r in refs]
+    return out
+
+
 def _whole(value: float, what: str, notes: list[str]) -> int:
     if not float(value).is_integer():
         notes.append(f"{what} {value:g} rounded to {round(value)} (Argo takes whole numbers)")
@@ -226,6 +257,8 @@ def _canary(
             steps.append({"setMirrorRoute": mirror})
         elif step.analysis is not None:
             steps.append({"analysis": {"templates": tpl.refs(step.analysis, notes), "args": _args(name)}})
+        elif step.experiment is not None:
+            steps.append({"experiment": _experiment(step.experiment, routing.mode == "router", tpl, notes)})
         elif step.checks is not None and spec.checks is not None:
             # Flagger holds the weight while checks fail; Argo cannot: the checks become a pause, and
             # their analysis runs in the background with the same cumulative failure limit.

@@ -157,9 +157,11 @@ def _canary(
     kinds = [
         k
         for s in spec.steps
-        for k in ("weight", "pause_s", "manual_gate", "analysis", "checks")
+        for k in ("weight", "pause_s", "manual_gate", "analysis", "checks", "experiment")
         if getattr(s, k) not in (None, False)
     ]
+    if "experiment" in kinds:  # Flagger has no experiments: the canary is judged against the primary
+        notes.append("Flagger has no experiment step: the experiment steps are not exported")
     run = spec.checks
     if run is None:
         run = spec.analyses[0] if spec.analyses else None

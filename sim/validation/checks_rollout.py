@@ -385,6 +385,72 @@ def check_mirror_route(deploys: int = 12, seed: int = 73) -> Record:
     )
 
 
+def check_experiment_step(deploys: int = 6, seed: int = 81) -> Record:
+    """Argo's experiment step: its two ReplicaSets cost exactly their replicas for their start, the
+    duration and their termination, and a release its analysis fails is aborted before any user
+    meets it (the experiment runs ahead of the first weight)."""
+    templates = {"baseline": {"replicas": 2}, "canary": {"replicas": 3}}
+    after = [{"weight": 50}, {"pause_s": 300}]
+
+    def world(first: dict, releases: dict) -> Scenario:
+        steps = [first, *after]
+        return scenario(
+            QUIET,
+            {
+                "fleet": {"cold_latency_factor": 2.0, "cold_s": 600.0},
+                "releases": releases,
+                "strategies": {
+                    "_replace": True,
+                    "progressive": {"kind": "progressive", "analyses": [], "steps": steps},
+                },
+            },
+        )
+
+    good = {"bad_probability": 0.0}
+    passing = {"judge": "baseline", "interval_s": 60, "pass_probability": 1.0}
+    duration = 900.0
+    f = world({"pause_s": 1.0}, good).fleet
+    exp = {"experiment": {"duration_s": duration, **templates, "analysis": passing}}
+    spent = [
+        np.array(
+            [r.row["extra_instance_hours"] for r in runs(world(first, good), "progressive", deploys, seed)]
+        )
+        for first in (exp, {"pause_s": f.ready_s + duration})
+    ]
+    cost_s = 5 * (f.ready_s + duration + f.stop_s)
+    extra = spent[0] - spent[1]
+    judged = {"judge": "baseline", "interval_s": 60, "initial_delay_s": 60}
+    bad = error_fault(0.05)
+    caught_rows = [
+        r.row
+        for r in runs(
+            world({"experiment": {"duration_s": duration, **templates, "analysis": judged}}, bad),
+            "progressive",
+            deploys,
+            seed,
+        )
+    ]
+    aborted = all(r["detected_by"] == "analysis" and r["faulty_requests"] == 0 for r in caught_rows)
+    lo, hi = float(extra.min()), float(extra.max())
+    return Record(
+        "argo.experiment_step[2 + 3 replicas, 15 min]",
+        "an experiment step's ReplicaSets cost their replicas for its start, duration and termination, "
+        "and a failed experiment aborts the rollout before its canary takes traffic",
+        cost_s / 3600,
+        ref.ARGO_EXPERIMENT,
+        float(extra.mean()),
+        lo,
+        hi,
+        "h",
+        aborted and abs(lo - cost_s / 3600) < 1e-9 and abs(hi - cost_s / 3600) < 1e-9,
+        "none: every deploy's extra instance-hours must be the replicas' arithmetic exactly (the interval "
+        "is the range), and every bad release aborted at the experiment",
+        deploys,
+        f"5 replicas × (ready {f.ready_s:g} s + {duration:g} s + stop {f.stop_s:g} s); every bad release"
+        f" aborted at the experiment: {aborted}",
+    )
+
+
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES

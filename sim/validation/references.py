@@ -157,6 +157,11 @@ ARGO_DYNAMIC_STABLE = (
     "argoproj/argo-rollouts utils/replicaset/canary.go, CalculateReplicaCountsForTrafficRoutedCanary "
     "(stable replicas ceil(replicas × stable weight / max weight) under dynamicStableScale)"
 )
+ARGO_EXPERIMENT = (
+    "argoproj/argo-rollouts docs/features/experiment.md and rollout/experiment.go (reconcileExperiments): "
+    "an experiment step blocks the rollout while its templates' ReplicaSets run for the duration once "
+    "available and are then scaled down; a failed or errored experiment aborts the rollout"
+)
 ARGO_ANALYSIS_TESTS = (
     "argoproj/argo-rollouts analysis/analysis_test.go, TestAssessMetricStatusConsecutiveSuccessLimit and "
     "TestAssessMetricStatusFailureLimitAndConsecutiveSuccessLimit (assessMetricStatus, analysis/analysis.go)"

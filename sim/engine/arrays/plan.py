@@ -256,16 +256,23 @@ def plannable(scn: Scenario, strategy: str) -> bool:
     # on-call finds nothing burning), so every deploy would leave its plan.
     if isinstance(spec, RecreateConfig) and len(scn.migration.deploys) > 1:
         return False
+    # Cold replicas slow each slot by its replicas' ages, a state change every window the arrays'
+    # plans do not hold: the event engine serves them.
+    if scn.fleet.cold:
+        return False
     judges: list[str] = []
     binary = _binary(spec)
     if (
         isinstance(binary, ProgressiveConfig)
         and binary.checks is not None
         and (binary.pre_rollout or any(s.manual_gate for s in binary.steps))
-    ) or (isinstance(binary, ProgressiveConfig) and any(s.header_route is not None for s in binary.steps)):
+    ) or (
+        isinstance(binary, ProgressiveConfig)
+        and any(s.header_route is not None or s.experiment is not None for s in binary.steps)
+    ):
         # Flagger's confirm gates and pre-rollout test: the checks' pace, or the release's own test,
-        # decides when traffic moves, not a plan for all deploys; header routes are left to the
-        # event engine as well.
+        # decides when traffic moves, not a plan for all deploys; header routes and Argo's
+        # experiments (their own replicas, served on their own tape) are left to the event engine.
         return False
     if isinstance(binary, ProgressiveConfig) and (
         binary.load_test_rps > 0 or any(s.mirror_route is not None for s in binary.steps)

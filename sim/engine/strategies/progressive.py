@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...config.strategies import STRATEGIES, ProgressiveConfig
 from .analysis import CheckTally, analyse, checks_loop, confirm_gate, pre_rollout
 from .base import Deploy, Gen, Strategy
+from .experiment import run_experiment
 
 
 @STRATEGIES.implementation("progressive")
@@ -52,6 +53,9 @@ class Progressive(Strategy[ProgressiveConfig]):
                     return
             elif step.manual_gate:
                 if not (yield from d.wait_for_promotion(spec.gate_judge, d.scn.routing.flip_s + 300.0)):
+                    return
+            elif step.experiment is not None:  # Argo aborts the rollout when its experiment fails
+                if not (yield from run_experiment(d, step.experiment, f"step {i}")):
                     return
             elif step.analysis is not None and not (yield from analyse(d, step.analysis, f"step {i}")):
                 return
