@@ -49,6 +49,7 @@ def test_every_check_kind_is_in_the_report():
         "check_exposure", "check_argo_test_table", "check_argo_grid",
         "check_argo_analysis_limits", "check_dynamic_stable_scale",
         "check_header_route", "check_session_affinity", "check_mirror_route", "check_experiment_step",
+        "check_flagger_webhooks",
         "check_argo_simulated_weights",
         "check_blast_radius", "check_time_to_repair", "check_no_human", "check_blue_green_cost",
     }  # fmt: skip

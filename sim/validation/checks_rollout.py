@@ -451,6 +451,60 @@ def check_experiment_step(deploys: int = 6, seed: int = 81) -> Record:
     )
 
 
+def check_flagger_webhooks(hook: str, deploys: int = 6, seed: int = 91) -> Record:
+    """Flagger's webhooks against its scheduler's order: a pre-rollout test that fails rolls the
+    canary back at the pass after `threshold` failures, before any user meets it; a
+    confirm-traffic-increase gate opens at the first pass after the person's approval."""
+    interval, threshold, decision = 60.0, 3, 150.0
+    steps: list[dict[str, Any]] = [{"canary_scale": 10}, {"weight": 10}, {"checks": 1}]
+    steps += [{"manual_gate": True}] if hook == "confirm" else []
+    steps += [{"weight": 20}, {"checks": 1}]
+    checks = {"judge": "fixed", "interval_s": interval, "failure_limit": threshold - 1, "pass_probability": 1.0}
+    fault = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.05, "smoke_catch": 1.0}}
+    scn = scenario(
+        QUIET,
+        {
+            "releases": {"bad_probability": 1.0, "faults": fault}
+            if hook == "pre_rollout"
+            else {"bad_probability": 0.0},
+            "humans": {"decision_s": decision, "off_hours_factor": 1.0},
+            "strategies": {
+                "_replace": True,
+                "flagger": {"kind": "progressive", "steps": steps, "analyses": [], "checks": checks,
+                            "pre_rollout": hook == "pre_rollout"},
+            },
+        },
+    )  # fmt: skip
+    ready, flip = scn.fleet.ready_s, scn.routing.flip_s
+    bad: list[Any] = []
+    for i, run in enumerate(runs(scn, "flagger", deploys, seed, record=True)):
+        events = run.deploy.events
+        weights = [t for t, kind, _ in events if kind == "weight"]
+        if hook == "pre_rollout":
+            detected = [t for t, kind, _ in events if kind == "detected"]
+            want = ready + threshold * interval
+            if detected != [want] or weights or run.row["faulty_requests"] != 0:
+                bad.append((i, detected, len(weights)))
+        else:
+            # Gated after the first pass at 10%; approved `decision` s later; the weight rises at the
+            # next pass, `flip` s after it.
+            gated = ready + interval
+            want = ready + interval * (1 + math.ceil(decision / interval)) + flip
+            if len(weights) < 2 or abs(weights[1] - want) > 1e-6 or weights[1] <= gated + decision:
+                bad.append((i, weights[:2]))
+    claim = {
+        "pre_rollout": f"a pre-rollout test that fails rolls the canary back {threshold} passes after it is "
+        "ready, before any user meets it",
+        "confirm": "a confirm-traffic-increase gate holds the weight until the pass after the approval",
+    }[hook]
+    return exact_record(
+        (f"flagger.webhooks[{hook}]", claim, ref.FLAGGER_HOOKS),
+        bad,
+        deploys,
+        "none: every deploy's times must be the scheduler's passes exactly",
+    )
+
+
 def check_argo_analysis_limits() -> Record:
     """An analysis run's phase against Argo's own cases of failureLimit and consecutiveSuccessLimit."""
     cases = ref.ARGO_ANALYSIS_CASES

@@ -393,3 +393,11 @@ def session_affinity_by_user(
             total += int(n.sum())
         t += dt
     return canary / total, float(held.mean())
+
+
+FLAGGER_HOOKS = (
+    "Flagger, pkg/controller/scheduler.go: while the canary's weight is 0 every pass runs the "
+    "pre-rollout hooks, a failure counting a failed check and holding the weight, and the pass that "
+    "finds threshold failed checks rolls back; a confirm-traffic-increase gate holds the weight until "
+    "the pass after its approval, the checks running at every pass meanwhile"
+)
