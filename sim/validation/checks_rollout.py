@@ -459,7 +459,8 @@ def check_flagger_webhooks(hook: str, deploys: int = 6, seed: int = 91) -> Recor
     steps: list[dict[str, Any]] = [{"canary_scale": 10}, {"weight": 10}, {"checks": 1}]
     steps += [{"manual_gate": True}] if hook == "confirm" else []
     steps += [{"weight": 20}, {"checks": 1}]
-    checks = {"judge": "fixed", "interval_s": interval, "failure_limit": threshold - 1, "pass_probability": 1.0}
+    checks = {"judge": "fixed", "interval_s": interval, "failure_limit": threshold - 1}
+    checks["pass_probability"] = 1.0  # the checks pass: the hooks alone decide
     fault = {"_replace": True, "error_rate": {"weight": 1, "severity": 0.05, "smoke_catch": 1.0}}
     scn = scenario(
         QUIET,
