@@ -49,7 +49,7 @@ def test_every_check_kind_is_in_the_report():
         "check_exposure", "check_argo_test_table", "check_argo_grid",
         "check_argo_analysis_limits", "check_dynamic_stable_scale",
         "check_header_route", "check_session_affinity", "check_mirror_route", "check_experiment_step",
-        "check_flagger_webhooks",
+        "check_flagger_webhooks", "check_load_test",
         "check_argo_simulated_weights",
         "check_blast_radius", "check_time_to_repair", "check_no_human", "check_blue_green_cost",
     }  # fmt: skip
@@ -82,6 +82,14 @@ def test_session_affinity_checks_catch_a_cookie_that_ignores_who_sends_the_reque
         assert not checks_rollout.check_session_affinity(measure, deploys=size, level=LEVEL).passed
     finally:
         routing.route.cache_clear()
+
+
+def test_load_test_check_catches_a_rate_off_by_five_percent(monkeypatch):
+    size = next(c.fast["deploys"] for c in CASES if c.function is checks_rollout.check_load_test)
+    assert checks_rollout.check_load_test(deploys=size, level=LEVEL).passed
+    real = sim.engine.world.World.set_load_test
+    monkeypatch.setattr(sim.engine.world.World, "set_load_test", lambda self, rps: real(self, rps * 1.05))
+    assert not checks_rollout.check_load_test(deploys=size, level=LEVEL).passed
 
 
 def test_mann_whitney_check_catches_the_uncorrected_interval(monkeypatch):

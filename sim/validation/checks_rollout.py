@@ -22,7 +22,7 @@ from ..engine.tape import DeployEnvironment
 from ..engine.world import World
 from . import references as ref
 from .common import QUIET, error_fault, runs, scenario, user_rate
-from .record import Record, exact_record, mean_interval, pct, rate_interval
+from .record import Record, exact_record, mean_interval, pct, rate_interval, z_of
 
 # ---- Flagger ----
 
@@ -503,6 +503,49 @@ def check_flagger_webhooks(hook: str, deploys: int = 6, seed: int = 91) -> Recor
         bad,
         deploys,
         "none: every deploy's times must be the scheduler's passes exactly",
+    )
+
+
+def check_load_test(rps: float = 20.0, deploys: int = 20, seed: int = 93, level: float = 0.95) -> Record:
+    """A load-test webhook's requests reach the canary at its rate: at weight 0 the canary's
+    monitored requests over a stretch are Poisson with mean rate × duration."""
+    hold = 1800.0
+    steps = [{"canary_scale": 10}, {"pause_s": hold}]
+    scn = scenario(
+        QUIET,
+        {
+            "releases": {"bad_probability": 0.0},
+            "strategies": {
+                "_replace": True,
+                "flagger": {"kind": "progressive", "steps": steps, "analyses": [], "load_test_rps": rps},
+            },
+        },
+    )
+    W, ready = scn.run.window_s, scn.fleet.ready_s
+    k0, k1 = math.ceil((ready + 60.0) / W), math.floor((ready + hold - 60.0) / W)
+    seconds = (k1 - k0) * W * deploys
+    seen = 0.0
+    for run in runs(scn, "flagger", deploys, seed):
+        tel = run.world.telemetry
+        seen += float(tel.acc[k0:k1, 1, tel.USER].sum())
+    z = z_of(level)
+    rate = seen / seconds
+    half = z * math.sqrt(max(seen, 1.0)) / seconds  # Poisson counts: variance = mean
+    return Record(
+        f"flagger.load_test[{rps:g} req/s]",
+        "a load-test webhook's requests reach the canary at the hook's rate",
+        rps,
+        ref.FLAGGER_LOAD_TEST,
+        rate,
+        rate - half,
+        rate + half,
+        "req/s",
+        rate - half <= rps <= rate + half,
+        f"{pct(level)} normal interval of a Poisson count (variance = mean)",
+        deploys,
+        f"the canary at weight 0 for {hold / 60:g} min; its monitored requests over "
+        f"{seconds / deploys:g} s a deploy",
+        level=level,
     )
 
 

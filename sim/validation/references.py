@@ -401,3 +401,9 @@ FLAGGER_HOOKS = (
     "finds threshold failed checks rolls back; a confirm-traffic-increase gate holds the weight until "
     "the pass after its approval, the checks running at every pass meanwhile"
 )
+
+
+FLAGGER_LOAD_TEST = (
+    "flagger-loadtester running hey (-q requests per second per worker, -c workers): a load test of "
+    "rate R sends R requests a second to the canary, Poisson arrivals as the model takes them"
+)
