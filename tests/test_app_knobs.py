@@ -176,3 +176,11 @@ def test_analysis_limits_and_the_pre_rollout_test_are_offered_where_they_apply()
     toggle = ks["k.strategies.progressive.pre_rollout"]
     assert toggle.kind == "toggle" and knobs.read(toggle, flagger) is False
     assert sim.load_scenario(knobs.write(flagger, toggle, True)).strategies["progressive"].pre_rollout
+
+
+def test_cold_replicas_are_offered_at_their_defaults():
+    data, ks = offered("default")
+    factor, span = ks["k.fleet.cold_latency_factor"], ks["k.fleet.cold_s"]
+    assert (knobs.read(factor, data), knobs.read(span, data)) == (1.0, 600.0)  # off: left out of the file
+    cold = sim.load_scenario(knobs.write(knobs.write(data, factor, 2.0), span, 300.0))
+    assert (cold.fleet.cold_latency_factor, cold.fleet.cold_s, cold.fleet.cold) == (2.0, 300.0, True)

@@ -249,6 +249,22 @@ def knobs_for(data: Mapping[str, Any]) -> list[Knob]:
         _num(("fleet", "capacity_rps"), "capacity per replica, req/s", "Traffic and fleet", 10.0),
         _num(("releases", "bad_probability"), "chance a release is bad", "Releases and faults", 0.05),
     ]
+    for field, label, step, default in (
+        ("cold_latency_factor", "a fresh replica's latency × (1: none)", 0.1, 1.0),
+        ("cold_s", "... falling to 1 over, s", 60.0, 600.0),
+    ):
+        out.append(
+            Knob(
+                _key(("fleet", field)),
+                label,
+                "Traffic and fleet",
+                (("fleet", field),),
+                "float",
+                step,
+                help="cold caches and pools: fresh canary replicas judged against a warm stable look slower",
+                absent=default,
+            )
+        )
     routing = data.get("routing", {})
     if routing.get("mode", "router") == "router" and not routing.get("sticky"):
         out.append(
