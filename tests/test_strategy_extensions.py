@@ -300,3 +300,30 @@ def test_a_pre_rollout_test_that_misses_the_fault_changes_nothing():
         ConfigError, match=r"pre_rollout: Flagger's pre-rollout webhook needs the strategy's checks"
     ):
         scenario({"strategies": {"x": _progressive([{"weight": 10}], pre_rollout=True)}})
+
+
+def _paged(spec):
+    # A crash every check passes over (the checks are jobs that always pass): only the SLO alert's
+    # page, answered in a fixed 107 s (off the passes' 15 s grid), calls it back.
+    crash = {"_replace": True, "crash": {"weight": 1, "severity": 1.0}}
+    return {
+        "releases": {"bad_probability": 1, "faults": crash},
+        "humans": {"page_response_s": 107.0, "off_hours_factor": 1.0},
+        "strategies": {"_replace": True, "x": spec},
+    }
+
+
+def test_a_persons_abort_of_a_flagger_rollout_lands_at_the_controllers_next_pass():
+    """scheduler.go runs the rollback hooks at each pass, before the pass's checks: the on-call's
+    abort waits for it. An Argo-style rollout aborts when the person decides."""
+    run = _run(_paged(_flagger(1.0, 0, weights=tuple(range(2, 100, 2)))))
+    decided = _times(run, "detected")[0]
+    assert run.deploy.detected_by == "slo_alert"
+    passes = [READY + 15 * k for k in range(60)]
+    due = min(p for p in passes if p >= decided - 1e-9)
+    assert due > decided  # the decision came between passes
+    assert _times(run, "rollback", "started")[0] == pytest.approx(due, abs=1e-5)
+    argo = [{"weight": 50}, {"pause_s": 600}]
+    plain = _run(_paged(_progressive(argo)))
+    assert plain.deploy.detected_by == "slo_alert"
+    assert _times(plain, "rollback", "started") == _times(plain, "detected")

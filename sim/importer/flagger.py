@@ -100,9 +100,8 @@ class _Canary(CheckReader):
             " command with -q to read a rate from)",
             "post-rollout": "runs after the rollout: no effect on it",
             "event": "notifications only: no effect on the rollout",
-            "rollback": "a person's abort: the simulated people roll back on their own decision (a page, a"
-            " ticket, users' reports) in every strategy; Flagger reads the hook once a pass, so such an"
-            " abort lands up to one interval later than simulated",
+            "rollback": "a person's abort: the simulated people's (after a page, a ticket, users' reports),"
+            " read at the controller's next pass; its answer is not a rollback of its own",
             "confirm-rollout": "simulated as a person approving the start after their decision delay",
             "confirm-traffic-increase": "simulated as a person approving each weight increase",
             "confirm-promotion": "simulated as a person approving the promotion after their decision delay",

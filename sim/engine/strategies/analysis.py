@@ -17,11 +17,13 @@ a pass lets the rollout advance, a failure holds it, and failures add up over th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+import math
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import simpy
 
 from ...config.analysis import AnalysisConfig
 from ...config.judges import GateJudge
@@ -83,6 +85,17 @@ class CheckTally:
 
     failed: int = 0
     tick: float | None = None
+
+    def next_pass(self, env: simpy.Environment, interval_s: float) -> Callable[[], float]:
+        """When the controller's next pass comes, asked at any time: its passes every interval from
+        the last one (before the first, the pass under way)."""
+
+        def at() -> float:
+            if self.tick is None:
+                return env.now
+            return self.tick + interval_s * max(0, math.ceil((env.now - self.tick) / interval_s - 1e-9))
+
+        return at
 
 
 def checks_loop(

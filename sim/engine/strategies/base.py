@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 Gen = Generator[Any, Any, Any]
 
+#: Detections made by people (who then abort by hand), as against a controller's own checks.
+PEOPLE = frozenset({"slo_alert", "ticket", "user_report"})
+#: How long before a controller's pass an abort it reads at that pass lands: the pass reads its
+#: rollback hooks before anything else it does.
+_BEFORE_PASS = 1e-6
+
 
 class PlannedLook(NamedTuple):
     """One read of a plan's analysis or a person's review: the judge, and per tick the windows it
@@ -115,6 +121,9 @@ class Deploy:
         self.retire_at: list[tuple[int, float, simpy.Process]] = []  # (version, when, its process)
         self.restoring: simpy.Process | None = None  # a schema restore under way
         self.dynamic_stable = False  # Argo's dynamicStableScale: the stable set shrinks with its weight
+        # A controller that reads a person's abort only at its passes (Flagger's rollback webhook):
+        # when its next pass comes; None: an abort lands when it is made.
+        self.next_pass: Callable[[], float] | None = None
         self.record = record
         self.events: list[tuple[float, str, str]] = []
         self._background: list[simpy.Process] = []
@@ -163,9 +172,21 @@ class Deploy:
             self.detected_by = by
             self.world.mark_detected()
             self.log("detected", by)
-            self.abort.succeed()
+            at = self.next_pass() if self.next_pass is not None and by in PEOPLE else self.env.now
+            if at > self.env.now + 1e-9:
+                self.env.process(self._abort_at(at))
+            else:
+                self.abort.succeed()
             if self.world.schema_broken:
                 self.restoring = self.env.process(self._restore_schema())
+
+    def _abort_at(self, at: float) -> Gen:
+        # A hair before the pass: the controller reads its rollback hooks before it runs the pass's
+        # checks or moves any traffic (scheduler.go).
+        yield self.env.timeout(max(0.0, at - self.env.now - _BEFORE_PASS))
+        self.log("rollback", "the controller's pass reads the abort")
+        if not self.abort.triggered:
+            self.abort.succeed()
 
     def migrate(self) -> None:
         """Run the release's schema change (a pre-deploy job). A breaking one lands on whatever the

@@ -14,6 +14,8 @@ class Progressive(Strategy[ProgressiveConfig]):
         spec = self.spec
         running = []
         tally = CheckTally()
+        if spec.checks is not None:  # Flagger reads a person's abort (its rollback hook) once a pass
+            d.next_pass = tally.next_pass(d.env, spec.checks.interval_s)
         # Argo scales the stable set dynamically only with a traffic router (utils/replicaset/canary.go).
         d.dynamic_stable = spec.dynamic_stable_scale and d.world.mode == "router"
         if spec.load_test_rps > 0:  # the load tester runs through the analysis (reaches the canary once up)
@@ -66,6 +68,7 @@ class Progressive(Strategy[ProgressiveConfig]):
                     d.detect("analysis")
                     return
         d.stop_shadow()
+        d.next_pass = None  # promoted: no more passes; a later abort is a redeploy, made when decided
         yield from d.promote(spec.scale_down_delay_s)
         d.analyses_stopped_at = d.env.now
         for proc in running:  # background analysis ends with the rollout
