@@ -17,6 +17,7 @@ are theirs to state:
 - `batch`, `store`, `sweep`, `workers` (`sim.runs`): batches and their limits, result folders, sweeps,
   the local worker processes (a pool the caller starts before its own imports);
 - `power`, `latency`, `evidence` (`sim.workshop`): the lessons' helpers;
+- `calibrate` (a scenario fitted to a service's Prometheus data);
 - `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`).
 
 Every name is imported on first use: `import sim` loads only the version and the error type, so
@@ -25,7 +26,7 @@ loading a scenario loads no simulation code, and only the charts load matplotlib
 The package is a house of floors, each importing only the floors below it:
 
     sim             this API, `__main__`, `cli` (the `deploysim` command)
-    runs | workshop | importer | validation
+    runs | workshop | importer | validation | calibrate
     results         summaries, tables, timelines, the advisor, charts
     engine          one deploy in SimPy and numpy
     config          the scenario and its records
@@ -41,7 +42,7 @@ from .core.errors import ConfigError
 from .core.version import __version__
 
 if TYPE_CHECKING:
-    from . import importer, validation
+    from . import calibrate, importer, validation
     from .config.scenario import Scenario, load_scenario, resolve_path, shipped_scenarios
     from .config.schemadoc import schema_reference
     from .core import errors
@@ -78,6 +79,7 @@ _NAMES = {
 _NAMESPACES = {
     "advisor": "sim.results.advisor",
     "batch": "sim.runs.batch",
+    "calibrate": "sim.calibrate",
     "errors": "sim.core.errors",
     "evidence": "sim.workshop.evidence",
     "importer": "sim.importer",
@@ -100,6 +102,7 @@ __all__ = [
     "__version__",
     "advisor",
     "batch",
+    "calibrate",
     "draw_exogenous",
     "errors",
     "evidence",

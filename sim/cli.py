@@ -107,6 +107,7 @@ def _parser() -> Parser:
     val.add_argument("files", nargs="+")
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
     sim.importer.register(sub)  # import, export
+    sim.calibrate.register(sub)  # calibrate
     sim.validation.register(sub)  # validate-model
     return p
 
@@ -124,7 +125,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str], early: sim.workers.Work
         return COMMANDS[args.command](args, argv)
     if args.command == "validate-model":
         return sim.validation.run_from_args(args)
-    return int(args.handler(args))  # import, export
+    return int(args.handler(args))  # import, export, calibrate
 
 
 def _wanted_workers(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ RANK = {
     "workshop": 4,
     "importer": 4,
     "validation": 4,
+    "calibrate": 4,
 }
 
 

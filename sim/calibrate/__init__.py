@@ -1,0 +1,36 @@
+"""Your service, not a made-up one: a scenario fitted to a service's Prometheus data.
+
+    read = calibrate.read_files(["requests.json", "latency_bucket.json"])   # checked series
+    results, notes = calibrate.fit_all(read.series, scenario)                # fits with uncertainty
+    text = calibrate.scenario_yaml(results, "my-service", paths, notes)     # commented YAML
+
+Modules: `prom` (query_range JSON and CSV in, counters to rates), `histogram` (buckets and
+histogram_quantile), `fit` (the daily curve, surges, error rate, latency, noise, replicas),
+`write` (the scenario text, loaded back before it is returned), `export` (a scenario's traffic and
+monitoring simulated and written as query_range JSON: the round trip's data) and `cli` (the
+`calibrate` command). It stands on the engine floor: it reads the engine's draws, it runs no deploy.
+"""
+
+from .cli import calibrate_text, register
+from .export import export_series, monitor, write_monitored
+from .fit import Fit, Kept, fit_all
+from .histogram import bucket_quantile
+from .prom import Read, Series, read_file, read_files
+from .write import scenario_yaml
+
+__all__ = [
+    "Fit",
+    "Kept",
+    "Read",
+    "Series",
+    "bucket_quantile",
+    "calibrate_text",
+    "export_series",
+    "fit_all",
+    "monitor",
+    "read_file",
+    "read_files",
+    "register",
+    "scenario_yaml",
+    "write_monitored",
+]

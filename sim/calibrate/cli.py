@@ -1,0 +1,79 @@
+"""The `deploysim calibrate` command: Prometheus data in, a commented scenario out (whole or not at all)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config.scenario import load_scenario
+from ..core.errors import ConfigError
+from ..core.files import write_atomic
+from .fit import fit_all
+from .prom import KINDS, read_files
+from .write import scenario_yaml
+
+
+class Subcommands(Protocol):
+    """What `register` uses of the object `ArgumentParser.add_subparsers()` returns."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
+def register(sub: Subcommands) -> None:
+    """Add the calibrate command to the `deploysim` parser."""
+    cal = sub.add_parser(
+        "calibrate", help="fit a scenario to a service's Prometheus data (query_range JSON/CSV)"
+    )
+    cal.add_argument(
+        "data", nargs="*", metavar="DATA", help="query_range JSON files or CSV exports, one per query"
+    )
+    cal.add_argument(
+        "--series",
+        action="append",
+        default=[],
+        metavar="KIND=FILE",
+        help=f"say which query a file holds ({', '.join(KINDS)}) when its names do not",
+    )
+    cal.add_argument("-o", "--output", metavar="FILE", help="write the scenario here (default: stdout)")
+    cal.add_argument("--name", default="calibrated", help="the scenario's name (default: calibrated)")
+    cal.set_defaults(handler=calibrate_command)
+
+
+def _explicit(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        kind, sep, path = item.partition("=")
+        if not sep or not path or kind not in KINDS:
+            raise ConfigError(f"{item!r} is not KIND=FILE with KIND one of {', '.join(KINDS)}", ("--series",))
+        out[path] = kind
+    return out
+
+
+def calibrate_text(paths: list[str], explicit: dict[str, str], name: str) -> str:
+    """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
+    if not paths:
+        raise ConfigError("give at least one data file", ("DATA",))
+    read = read_files(paths, explicit)
+    results, notes = fit_all(read.series, load_scenario("default"))
+    return scenario_yaml(results, name, paths, [*read.notes, *notes])
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    try:
+        explicit = _explicit(args.series)
+        paths = list(dict.fromkeys([*args.data, *explicit]))
+        text = calibrate_text(paths, explicit, args.name)
+        if args.output:
+            try:
+                write_atomic(Path(args.output), text)
+            except OSError as err:
+                why = err.strerror or err.__class__.__name__
+                raise ConfigError(f"cannot write: {why}", source=args.output) from None
+        else:
+            sys.stdout.write(text)
+    except ConfigError as err:
+        print(f"deploysim: {err}", file=sys.stderr)
+        return 2
+    return 0
