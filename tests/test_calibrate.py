@@ -246,3 +246,17 @@ def test_read_errors_are_config_errors_with_the_source(tmp_path):
     with pytest.raises(ConfigError) as caught:
         read_file(put(tmp_path, "requests.json", {"status": "success"}))
     assert caught.value.source and caught.value.path == ("data",)
+
+
+def test_the_utc_offset_moves_the_fitted_peak_to_local_time(tmp_path, capsys):
+    """A day of a rate peaking at 12:00 UTC is a 14:00 peak two hours east."""
+    t = T0 + 300.0 * np.arange(289)
+    rate = 100 * (1 + 0.5 * np.cos(2 * np.pi * ((t - 150.0) % 86400 / 3600 - 12) / 24))
+    cum = 1000 + np.concatenate([[0], np.cumsum(rate[1:] * 300)])
+    values = [[float(a), repr(float(b))] for a, b in zip(t, cum, strict=True)]
+    path = put(tmp_path, "requests.json", matrix("http_requests_total", values))
+    for offset, want in (("0", 12.0), ("2", 14.0), ("-13", 23.0)):
+        assert sim.cli.main(["calibrate", path, "--utc-offset", offset]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if "peak_hour:" in x)
+        assert float(line.split(":")[1].split("#")[0]) == pytest.approx(want, abs=0.01), line
+    assert "--utc-offset" in refused(capsys, ["calibrate", path, "--utc-offset", "30"])

@@ -37,6 +37,13 @@ def register(sub: Subcommands) -> None:
         help=f"say which query a file holds ({', '.join(KINDS)}) when its names do not",
     )
     cal.add_argument("-o", "--output", metavar="FILE", help="write the scenario here (default: stdout)")
+    cal.add_argument(
+        "--utc-offset",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="the service's local time minus UTC, for the local peak hour (default 0)",
+    )
     cal.add_argument("--name", default="calibrated", help="the scenario's name (default: calibrated)")
     cal.set_defaults(handler=calibrate_command)
 
@@ -51,12 +58,14 @@ def _explicit(items: list[str]) -> dict[str, str]:
     return out
 
 
-def calibrate_text(paths: list[str], explicit: dict[str, str], name: str) -> str:
+def calibrate_text(paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0) -> str:
     """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
     if not paths:
         raise ConfigError("give at least one data file", ("DATA",))
     read = read_files(paths, explicit)
-    results, notes = fit_all(read.series, load_scenario("default"))
+    if not -24.0 <= utc_offset_h <= 24.0:
+        raise ConfigError(f"{utc_offset_h:g} is not within -24..24 hours", ("--utc-offset",))
+    results, notes = fit_all(read.series, load_scenario("default"), utc_offset_h)
     return scenario_yaml(results, name, paths, [*read.notes, *notes])
 
 
@@ -64,7 +73,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     try:
         explicit = _explicit(args.series)
         paths = list(dict.fromkeys([*args.data, *explicit]))
-        text = calibrate_text(paths, explicit, args.name)
+        text = calibrate_text(paths, explicit, args.name, args.utc_offset)
         if args.output:
             try:
                 write_atomic(Path(args.output), text)

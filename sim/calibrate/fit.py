@@ -110,7 +110,7 @@ def fit_curve(
     rate: np.ndarray, ts: np.ndarray, step: float, synthetic_share: float, source: str
 ) -> tuple[list[Result], Curve | None]:
     """Least squares of the simulator's daily curve on the steps not in a surge (found by iterating:
-    fit, drop the steps far above the fit, refit). Hours are UTC hours of the timestamps."""
+    fit, drop the steps far above the fit, refit). `ts`: each rate's time, shifted to local time."""
     ok = np.isfinite(rate)
     if ok.sum() < 10:
         keys = ("traffic.rate_rps", "traffic.diurnal.amplitude", "traffic.diurnal.peak_hour")
@@ -170,7 +170,7 @@ def fit_curve(
                 h,
                 _delta_se(peak, b, cov, period=24.0),
                 source,
-                "least squares, UTC hour",
+                "least squares, local hour (the timestamps' UTC hour plus --utc-offset)",
             )
         )
     else:
@@ -349,8 +349,11 @@ def fit_noise(hist: Histogram, noisy: np.ndarray, step: float, source: str) -> l
 # ---- everything ----
 
 
-def fit_all(series: Sequence[Series], scn: Scenario) -> tuple[list[Result], list[str]]:
-    """Every value the series give, and what was kept at the scenario's default."""
+def fit_all(
+    series: Sequence[Series], scn: Scenario, utc_offset_h: float = 0.0
+) -> tuple[list[Result], list[str]]:
+    """Every value the series give, and what was kept at the scenario's default (`utc_offset_h`: the
+    service's local time minus UTC, for the scenario's local peak hour)."""
     notes: list[str] = []
     by = {k: [s for s in series if s.kind == k] for k in ("requests", "errors", "latency", "replicas")}
     if not series:
@@ -362,7 +365,7 @@ def fit_all(series: Sequence[Series], scn: Scenario) -> tuple[list[Result], list
     if requests is not None:
         src = _sources(by["requests"])
         lag = by["requests"][0].lag
-        fits, curve = fit_curve(requests, grid - lag, step, share, src)
+        fits, curve = fit_curve(requests, grid - lag + utc_offset_h * 3600.0, step, share, src)
         out += fits
         if curve is not None:
             out += fit_surges(requests, grid, step, curve, src)
