@@ -160,6 +160,7 @@ BAD = {
         "regular",
     ),
     "bucket without le": (matrix("latency_bucket", counter(5)), "'le' label"),
+    "le is NaN": (matrix("latency_bucket", counter(5), {"le": "NaN"}), "not a number"),
     "no +Inf bucket": (matrix("latency_bucket", counter(5), {"le": "0.1"}), "+Inf"),
     "pair": (matrix("http_requests_total", [[T0, "1", "2"]]), "[timestamp"),
     "a list": ([1, 2, 3], "JSON object"),
@@ -260,3 +261,24 @@ def test_the_utc_offset_moves_the_fitted_peak_to_local_time(tmp_path, capsys):
         line = next(x for x in capsys.readouterr().out.splitlines() if "peak_hour:" in x)
         assert float(line.split(":")[1].split("#")[0]) == pytest.approx(want, abs=0.01), line
     assert "--utc-offset" in refused(capsys, ["calibrate", path, "--utc-offset", "30"])
+
+
+def test_truncated_or_garbled_csv_never_raises_a_traceback(tmp_path, capsys):
+    rng = np.random.default_rng(1919)
+    rows = ['timestamp,http_requests_total,latency_bucket{le="0.1"},latency_bucket{le="+Inf"}']
+    rows += [f"{T0 + i * 60},{1000 + 600 * i},{60 * i},{100 * i}" for i in range(12)]
+    good = ("\n".join(rows) + "\n").encode()
+    cases = [good[:n] for n in range(0, len(good), 5)]
+    for _ in range(150):
+        b = bytearray(good)
+        for i in rng.integers(0, len(b), rng.integers(1, 6)):
+            b[i] = int(rng.choice(list(b'0123456789,.{}"=\n-eE+x\x00\xff')))
+        cases.append(bytes(b))
+    for data in cases:
+        path = tmp_path / "export.csv"
+        path.write_bytes(data)
+        code = sim.cli.main(["calibrate", str(path)])
+        _, err = capsys.readouterr()
+        assert code in (0, 2), data
+        if code == 2:
+            assert err.count("\n") == 1 and "Traceback" not in err, err

@@ -302,7 +302,8 @@ def _grid(row: Row, kind: str, path: str, notes: list[str]) -> Series:
         raise ConfigError("a histogram bucket series needs an 'le' label", (where,), source=path)
     if kind == "latency":
         try:
-            float(dict(labels)["le"])
+            if math.isnan(float(dict(labels)["le"])):
+                raise ValueError("NaN")
         except ValueError:
             raise ConfigError(
                 f"le {dict(labels)['le'][:20]!r} is not a number", (where,), source=path
