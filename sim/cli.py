@@ -108,6 +108,9 @@ def _parser() -> Parser:
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
     sim.importer.register(sub)  # import, export
     sim.validation.register(sub)  # validate-model
+    from .calibrate import incidents
+
+    incidents.register(sub)  # incidents: a release history's fit
     return p
 
 
@@ -124,7 +127,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str], early: sim.workers.Work
         return COMMANDS[args.command](args, argv)
     if args.command == "validate-model":
         return sim.validation.run_from_args(args)
-    return int(args.handler(args))  # import, export
+    return int(args.handler(args))  # import, export, incidents
 
 
 def _wanted_workers(argv: list[str]) -> int:
