@@ -17,7 +17,8 @@ are theirs to state:
 - `batch`, `store`, `sweep`, `workers` (`sim.runs`): batches and their limits, result folders, sweeps,
   the local worker processes (a pool the caller starts before its own imports);
 - `power`, `latency`, `evidence` (`sim.workshop`): the lessons' helpers;
-- `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`).
+- `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`);
+- `incidents` (`sim.calibrate.incidents`): a release history's fit, DORA's figures off the rows.
 
 Every name is imported on first use: `import sim` loads only the version and the error type, so
 loading a scenario loads no simulation code, and only the charts load matplotlib.
@@ -25,7 +26,7 @@ loading a scenario loads no simulation code, and only the charts load matplotlib
 The package is a house of floors, each importing only the floors below it:
 
     sim             this API, `__main__`, `cli` (the `deploysim` command)
-    runs | workshop | importer | validation
+    runs | workshop | importer | validation | calibrate
     results         summaries, tables, timelines, the advisor, charts
     engine          one deploy in SimPy and numpy
     config          the scenario and its records
@@ -42,6 +43,7 @@ from .core.version import __version__
 
 if TYPE_CHECKING:
     from . import importer, validation
+    from .calibrate import incidents
     from .config.scenario import Scenario, load_scenario, resolve_path, shipped_scenarios
     from .config.schemadoc import schema_reference
     from .core import errors
@@ -81,6 +83,7 @@ _NAMESPACES = {
     "errors": "sim.core.errors",
     "evidence": "sim.workshop.evidence",
     "importer": "sim.importer",
+    "incidents": "sim.calibrate.incidents",
     "latency": "sim.workshop.latency",
     "plots": "sim.results.plots",
     "power": "sim.workshop.power",
@@ -104,6 +107,7 @@ __all__ = [
     "errors",
     "evidence",
     "importer",
+    "incidents",
     "latency",
     "load_scenario",
     "plots",

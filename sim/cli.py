@@ -108,9 +108,7 @@ def _parser() -> Parser:
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
     sim.importer.register(sub)  # import, export
     sim.validation.register(sub)  # validate-model
-    from .calibrate import incidents
-
-    incidents.register(sub)  # incidents: a release history's fit
+    sim.incidents.register(sub)  # incidents: a release history's fit
     return p
 
 

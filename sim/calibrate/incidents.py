@@ -292,12 +292,12 @@ def dora_figures(rows: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     each figure falls in (`rate_tier`, `restore_tier`)."""
     import pandas as pd
 
-    from ..results.summary import durations, survival, wilson
+    from ..results.summary import change_failed, durations, survival, wilson
 
     out = []
     for strategy, part in rows.groupby("strategy", sort=False):
         spans, ended = durations(part, "time_to_restore_s")
-        failures, n = len(spans), len(part)
+        failures, n = int(change_failed(part).sum()), len(part)
         lo, hi = wilson(failures, n, level)
         km = survival(spans, ended, level)
         out.append(
