@@ -145,8 +145,12 @@ GOOD_HEADER = "time,bad,kind,time_to_restore_s\n"
         (GOOD_HEADER + "2024-01-01,1,crash,inf\n", "row 2, column time_to_restore_s: 'inf'"),
         (GOOD_HEADER + "2024-01-01,0,,60\n", "row 2, column time_to_restore_s: a good deploy has no time"),
         (GOOD_HEADER + "2024-01-01,0,\n", "row 2: has 3 fields; the header has 4"),
-        (GOOD_HEADER + '2024-01-01,0,"' + "x" * 1000 + '",\n', "row 2: not CSV (field larger than"),
+        (
+            GOOD_HEADER + '2024-01-01,0,"' + "x" * 1000 + '",\n',
+            "row 2, column kind: holds 1,000 characters; at most 64",
+        ),
         (b"time,bad\n\xff\xfe,1\n", "is not UTF-8 text (byte 9)"),
+        ("time,bad\n" + "1" * 200_000 + ",1\n", "row 2: not CSV (field larger than field limit"),
     ],
 )
 def test_bad_input_is_one_line_naming_file_row_and_column(tmp_path, capsys, text, says):

@@ -140,7 +140,6 @@ def read_history(path: str | Path, kinds: Sequence[str] = FAULT_KINDS) -> Histor
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ConfigError(f"is not UTF-8 text (byte {err.start})", source=source) from None
-    csv.field_size_limit(MAX_FIELD * 4)
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
@@ -148,7 +147,7 @@ def read_history(path: str | Path, kinds: Sequence[str] = FAULT_KINDS) -> Histor
             raise ConfigError(
                 f"is empty; a history needs a header row with {', '.join(COLUMNS)}", source=source
             )
-        names = [h.strip().lower() for h in header]
+        names = [h.strip().lower()[:MAX_FIELD] for h in header]
         for name in names:
             if name not in COLUMNS:
                 raise _fail(
@@ -172,6 +171,10 @@ def read_history(path: str | Path, kinds: Sequence[str] = FAULT_KINDS) -> Histor
                 raise _fail(source, f"row {row}", f"a history may list at most {MAX_ROWS:,} deploys")
             if len(fields) != len(names):
                 raise _fail(source, f"row {row}", f"has {len(fields)} fields; the header has {len(names)}")
+            for name, i in col.items():
+                if len(fields[i]) > MAX_FIELD:
+                    where = f"row {row}, column {name}"
+                    raise _fail(source, where, f"holds {len(fields[i]):,} characters; at most {MAX_FIELD}")
             cell = {n: fields[i].strip() for n, i in col.items()}
             times.append(_time(cell["time"], source, f"row {row}, column time"))
             flag = cell["bad"].lower()
