@@ -194,3 +194,19 @@ def test_a_history_without_kinds_keeps_the_mix(tmp_path):
     assert (result.bad_probability.hits, result.bad_probability.of, result.untyped) == (2, 4, 2)
     base = sim.load_scenario("default").to_dict()
     assert fitted_scenario(base, result)["releases"]["faults"] == base["releases"]["faults"]
+
+
+def test_a_file_name_cannot_write_yaml_into_the_scenario(tmp_path, capsys):
+    path = tmp_path / "h\nsafety_net: null\n.csv"
+    path.write_text("time,bad,kind\n1700000000,1,crash\n1700086400,0,\n")
+    out = tmp_path / "out.yaml"
+    assert main(["incidents", str(path), "--scenario", "default", "-o", str(out)]) == 0
+    assert sim.load_scenario(out).safety_net == "slo"
+
+
+def test_an_output_folder_is_refused_before_anything_is_printed(tmp_path, capsys):
+    path = tmp_path / "h.csv"
+    path.write_text("time,bad\n1700000000,1\n")
+    assert main(["incidents", str(path), "--scenario", "default", "-o", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "is a folder; give a file name" in captured.err

@@ -394,18 +394,21 @@ def incidents_command(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario) if args.scenario else None
     kinds = tuple(scn.releases.faults) if scn is not None else FAULT_KINDS
     result = fit(read_history(args.file, kinds))
-    print("\n".join(describe(result)))
     if scn is not None and args.output:
         import yaml
 
         out = fitted_scenario(scn.to_dict(), result)
         load_scenario(out)  # what is written loads
         b = result.bad_probability
+        # A file name is the user's text: a line break in it would end the comment and start YAML.
+        name = "".join(c if c.isprintable() else "?" for c in str(args.file))
         note = (
-            f"# {scn.name}, with releases.bad_probability and the fault weights fitted from {args.file}\n"
+            f"# {scn.name}, with releases.bad_probability and the fault weights fitted from {name}\n"
             f"# ({result.deploys} deploys; bad_probability {b.value:.4f}, 95% Wilson interval "
-            f"{b.low:.4f}–{b.high:.4f}): `deploysim incidents {args.file}` prints the whole fit.\n"
+            f"{b.low:.4f}–{b.high:.4f}): `deploysim incidents {name}` prints the whole fit.\n"
         )
         write_atomic(Path(args.output), note + yaml.safe_dump(out, sort_keys=False))
+    print("\n".join(describe(result)))
+    if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
