@@ -20,8 +20,9 @@ from ..engine.strategies import Deploy
 from ..engine.strategies.analysis import Tally
 from ..engine.tape import DeployEnvironment
 from ..engine.world import World
+from ..results.summary import change_failed
 from . import references as ref
-from .common import QUIET, error_fault, runs, scenario, user_rate
+from .common import QUIET, batch, error_fault, runs, scenario, user_rate
 from .record import Record, exact_record, mean_interval, pct, rate_interval, z_of
 
 # ---- Flagger ----
@@ -653,3 +654,31 @@ def _simulated_share(scn: Scenario, exo: Any, weight: int) -> float:
     d = Deploy(env, world, scn, Humans(scn.humans, stream(0, 0, PEOPLE)), stream(0, 0, CONTROL))
     env.run(env.process(d.set_canary_weight(float(weight))))
     return float(world.eff_weight)
+
+
+def check_change_failure_rate(deploys: int = 800, seed: int = 91, level: float = 0.95) -> Record:
+    """DORA's change failure rate when every release is bad: blue-green's smoke test keeps the share
+    of the fault mix it catches from users, so the rest — and only the rest — are change failures."""
+    scn = scenario(
+        QUIET, {"releases": {"bad_probability": 1.0}, "strategies": {"_replace": True, "blue_green": {}}}
+    )
+    faults = scn.releases.faults.values()
+    reference = 1 - sum(f.weight * f.smoke_catch for f in faults) / sum(f.weight for f in faults)
+    df = batch(scn, deploys, seed)
+    failed = int(change_failed(df).sum())
+    share, lo, hi = rate_interval(failed, deploys, level)
+    return Record(
+        "dora.change_failure_rate[blue_green, every release bad]",
+        "a change failure is a bad release that reached users: what the smoke test did not catch",
+        reference,
+        ref.DORA_2024,
+        share,
+        lo,
+        hi,
+        "%",
+        lo <= reference <= hi,
+        f"Wilson {pct(level)} CI must contain the mix's uncaught share",
+        deploys,
+        f"{deploys - failed} of {deploys} caught before any user (sim.results.summary.change_failed)",
+        level,
+    )
