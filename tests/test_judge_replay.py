@@ -154,3 +154,108 @@ def test_garbled_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad.write_text('{"status":"success","data":{"resultType":"matrix","result":[]}}')
     r = _judge([bad], "--judge", "baseline")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def _recorded(tmp: Path, rng_seed: int, canary_slow: float, canary_err: float) -> list[Path]:
+    """An hour at a 60 s step of both versions as Prometheus counters: 6000 requests a step each,
+    errors at 0.5% (the canary's at `canary_err`), lognormal latency (p50 50 ms, p99 ≈ 200 ms;
+    the canary's scaled by `canary_slow`) in buckets 1.25× apart."""
+    import numpy as np
+
+    from sim.calibrate.export import COUNTER_START, T0, default_les, export_series
+
+    rng = np.random.default_rng(rng_seed)
+    n, per = 60, 6000
+    les = default_les()
+    sigma = np.log(200 / 50) / 2.326
+    out = []
+    req = np.full((n, 2), per, float)
+    err = np.stack([rng.binomial(per, 0.005, n), rng.binomial(per, canary_err, n)], axis=1).astype(float)
+    buckets = np.zeros((n, 2, len(les)))
+    for side, scale in ((0, 1.0), (1, canary_slow)):
+        lat = 0.050 * scale * np.exp(sigma * rng.standard_normal((n, per)))
+        buckets[:, side] = (lat[:, :, None] <= les[None, None, :]).sum(axis=1)
+    ts = T0 + 60.0 * np.arange(n + 1)
+    labels = [{"version": "stable"}, {"version": "canary"}]
+
+    def counter(x: np.ndarray) -> np.ndarray:
+        return COUNTER_START + np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+    docs = {
+        "http_requests_total": export_series("http_requests_total", labels, ts, counter(req)),
+        "http_errors_total": export_series("http_errors_total", labels, ts, counter(err)),
+    }
+    b = counter(buckets).reshape(n + 1, -1)  # (version, le) pairs, version-major
+    le_labels = [{**lab, "le": "+Inf" if np.isinf(le) else repr(float(le))} for lab in labels for le in les]
+    docs["http_request_duration_seconds_bucket"] = export_series(
+        "http_request_duration_seconds_bucket", le_labels, ts, b
+    )
+    for name, doc in docs.items():
+        (tmp / f"{name}.json").write_text(json.dumps(doc))
+        out.append(tmp / f"{name}.json")
+    return out
+
+
+def _verdicts(files: list[Path], *args: str) -> tuple[list[dict[str, Any]], str]:
+    r = _judge(files, *args, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    return rows[:-1], rows[-1]["outcome"]
+
+
+# Margins: a step's p99 of 6000 lognormal draws has a relative sd of about 3% (the order
+# statistic's, σ·√(q(1−q)/n)/φ(z_q) ≈ 0.6·0.0013/0.027), a look's of 6000–12000 less; the baseline
+# judge's limit is 1.5× and the slow canary is 2×: each side of the limit is over 10 sd away.
+JUDGES_ALL = ("fixed", "baseline", "mann_whitney", "two_proportion", "sequential")
+_ONE_STEP = ("--count", "10", "--initial-delay", "60")
+#: Mann-Whitney compares per-step values: a lookback of 5 steps (its min_windows is 3).
+_RUN = {j: _ONE_STEP for j in JUDGES_ALL} | {
+    "mann_whitney": ("--count", "5", "--interval", "300", "--initial-delay", "300")
+}
+#: The two-proportion test fails a look of a good canary with its α (z > 1.645: 5%): of 10 looks,
+#: at most 3 by the binomial's 99.8% quantile, so a failure limit of 3 must let the run succeed.
+_FALSE_FAILS = {"two_proportion": ("--failure-limit", "3")}
+
+
+@pytest.mark.parametrize("judge", JUDGES_ALL)
+def test_every_judge_passes_a_recorded_good_canary(tmp_path: Path, judge: str) -> None:
+    files = _recorded(tmp_path, 5, 1.0, 0.005)
+    # The first look is an interval in (a look at the data's start would read nothing before it).
+    looks, outcome = _verdicts(files, "--judge", judge, *_RUN[judge], *_FALSE_FAILS.get(judge, ()))
+    assert outcome == "successful" and len(looks) == (5 if judge == "mann_whitney" else 10)
+    if judge not in _FALSE_FAILS:
+        assert {o["verdict"] for o in looks} == {"pass"}
+
+
+@pytest.mark.parametrize(
+    ("judge", "slow", "err"),
+    [
+        ("baseline", 2.0, 0.005),  # p99 2× the baseline's: over its 1.5× limit
+        ("fixed", 3.0, 0.005),  # p99 ≈ 600 ms: over 500 ms
+        ("mann_whitney", 2.0, 0.005),
+        ("two_proportion", 1.0, 0.02),
+        ("sequential", 1.0, 0.02),
+    ],
+)
+def test_every_judge_fails_a_recorded_bad_canary(tmp_path: Path, judge: str, slow: float, err: float) -> None:
+    files = _recorded(tmp_path, 6, slow, err)
+    looks, outcome = _verdicts(files, "--judge", judge, *_RUN[judge])
+    assert outcome == "failed" and looks[-1]["verdict"] == "fail"
+
+
+def test_a_looks_p99_is_histogram_quantile_of_the_summed_buckets(tmp_path: Path) -> None:
+    import numpy as np
+
+    from sim.calibrate.histogram import bucket_quantile
+
+    files = _recorded(tmp_path, 7, 2.0, 0.005)
+    looks, _ = _verdicts(
+        files, "--judge", "fixed", "--count", "6", "--failure-limit", "6", "--inconclusive-limit", "1"
+    )
+    doc = json.loads((tmp_path / "http_request_duration_seconds_bucket.json").read_text())
+    canary = [r for r in doc["data"]["result"] if r["metric"]["version"] == "canary"]
+    les = np.array([float(r["metric"]["le"]) for r in canary])
+    # The look at 120 s reads the step ending at 120 s less the one ending at 60 s.
+    cum = np.array([float(r["values"][2][1]) - float(r["values"][1][1]) for r in canary])
+    assert looks[2]["t"] == 120.0
+    assert looks[2]["values"]["p99"][0] == pytest.approx(bucket_quantile(0.99, les, cum) * 1000, rel=1e-12)
