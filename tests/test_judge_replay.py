@@ -259,3 +259,28 @@ def test_a_looks_p99_is_histogram_quantile_of_the_summed_buckets(tmp_path: Path)
     cum = np.array([float(r["values"][2][1]) - float(r["values"][1][1]) for r in canary])
     assert looks[2]["t"] == 120.0
     assert looks[2]["values"]["p99"][0] == pytest.approx(bucket_quantile(0.99, les, cum) * 1000, rel=1e-12)
+
+
+def test_a_summary_quantile_and_a_csv_are_read_per_version(tmp_path: Path) -> None:
+    # A wide CSV with per-version columns, latency as a summary's p99 (seconds): the canary's is 2×.
+    import csv
+
+    head = ["timestamp"]
+    for name in ("http_requests_total", "http_errors_total"):
+        head += [f'{name}{{version="stable"}}', f'{name}{{version="canary"}}']
+    head += [f'http_request_duration_seconds{{version="{v}",quantile="0.99"}}' for v in ("stable", "canary")]
+    path = tmp_path / "export.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        for i in range(12):
+            w.writerow([1767571200 + 60 * i, 1000 * i, 1000 * i, 5 * i, 5 * i, 0.2, 0.4])
+    looks, outcome = _verdicts([path], "--judge", "baseline", "--initial-delay", "60", "--count", "3")
+    assert outcome == "failed" and looks[0]["values"]["p99"] == [pytest.approx(400.0), pytest.approx(300.0)]
+    assert looks[0]["canary"] == {"requests": 1000, "errors": 5}
+
+
+def test_a_run_the_data_ends_before_is_undecided(tmp_path: Path) -> None:
+    files = _recorded(tmp_path, 8, 1.0, 0.005)
+    looks, outcome = _verdicts(files, "--judge", "fixed", "--initial-delay", "60")
+    assert outcome == "undecided" and len(looks) == 60 and looks[-1]["t"] == 3600.0

@@ -45,6 +45,8 @@ class Versions:
     les: np.ndarray | None = None  # bucket bounds as read (+Inf last)
     buckets: np.ndarray | None = None  # (windows, 2, buckets) requests at or under each bound
     to_ms: float = 1000.0
+    #: A summary's quantile per step (q → (windows, 2), ms; NaN where missing): read without buckets.
+    summary: dict[float, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -79,6 +81,7 @@ def split_versions(
     seen = {"requests": [False, False], "errors": [False, False]}
     les = sorted({s.le for s in series if s.kind == "latency"})
     buckets = np.zeros((n, 2, len(les))) if les else None
+    summary: dict[float, np.ndarray] = {}
     notes, first = [], n
     for s in series:
         side = _side(s, canary, baseline)
@@ -95,6 +98,9 @@ def split_versions(
             seen[s.kind][side] = True
         elif s.kind == "latency" and buckets is not None:
             buckets[k, side, les.index(s.le)] += per_step
+        elif s.kind == "quantile" and s.quantile in (0.5, 0.99):
+            to_ms = 1.0 if ("millisecond" in s.name.lower() or "_ms" in s.name.lower()) else 1000.0
+            summary.setdefault(s.quantile, np.full((n, 2), np.nan))[k, side] = s.values * to_ms
     for kind, sides in seen.items():
         for side, name in ((NEW, "canary"), (STABLE, "baseline")):
             if kind == "requests" and not sides[side]:
@@ -114,6 +120,7 @@ def split_versions(
         np.array(les) if les else None,
         None if buckets is None else buckets[first:],
         1.0 if ("millisecond" in name or "_ms" in name) else 1000.0,
+        {q: v[first:] for q, v in summary.items()},
         tuple(notes),
     )
 
@@ -147,8 +154,15 @@ class Recorded:
         return k_from, max(k_to, k_from)
 
     def _quantile(self, q: float, k_from: int, k_to: int, side: int) -> float:
+        """histogram_quantile of the buckets summed over the windows; without buckets, a summary's
+        quantile averaged over the windows by their requests (a summary's quantiles cannot be pooled:
+        an approximation)."""
         if self.v.buckets is None or self.v.les is None:
-            return math.nan
+            if q not in self.v.summary:
+                return math.nan
+            x, w = self.v.summary[q][k_from:k_to, side], self.v.requests[k_from:k_to, side]
+            ok = np.isfinite(x) & (w > 0)
+            return float((x[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else math.nan
         cum = self.v.buckets[k_from:k_to, side].sum(axis=0)
         return bucket_quantile(q, self.v.les, cum) * self.v.to_ms
 
