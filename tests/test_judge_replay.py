@@ -206,11 +206,12 @@ def _verdicts(files: list[Path], *args: str) -> tuple[list[dict[str, Any]], str]
 # Margins: a step's p99 of 6000 lognormal draws has a relative sd of about 3% (the order
 # statistic's, σ·√(q(1−q)/n)/φ(z_q) ≈ 0.6·0.0013/0.027), a look's of 6000–12000 less; the baseline
 # judge's limit is 1.5× and the slow canary is 2×: each side of the limit is over 10 sd away.
-JUDGES_ALL = ("fixed", "baseline", "mann_whitney", "two_proportion", "sequential")
+JUDGES_ALL = ("fixed", "baseline", "mann_whitney", "kayenta", "two_proportion", "sequential")
 _ONE_STEP = ("--count", "10", "--initial-delay", "60")
 #: Mann-Whitney compares per-step values: a lookback of 5 steps (its min_windows is 3).
 _RUN = {j: _ONE_STEP for j in JUDGES_ALL} | {
-    "mann_whitney": ("--count", "5", "--interval", "300", "--initial-delay", "300")
+    "mann_whitney": ("--count", "5", "--interval", "300", "--initial-delay", "300"),
+    "kayenta": ("--count", "5", "--interval", "600", "--initial-delay", "600"),  # ten 60 s points a look
 }
 #: The two-proportion test fails a look of a good canary with its α (z > 1.645: 5%): of 10 looks,
 #: at most 3 by the binomial's 99.8% quantile, so a failure limit of 3 must let the run succeed.
@@ -222,7 +223,7 @@ def test_every_judge_passes_a_recorded_good_canary(tmp_path: Path, judge: str) -
     files = _recorded(tmp_path, 5, 1.0, 0.005)
     # The first look is an interval in (a look at the data's start would read nothing before it).
     looks, outcome = _verdicts(files, "--judge", judge, *_RUN[judge], *_FALSE_FAILS.get(judge, ()))
-    assert outcome == "successful" and len(looks) == (5 if judge == "mann_whitney" else 10)
+    assert outcome == "successful" and len(looks) == int(_RUN[judge][1])
     if judge not in _FALSE_FAILS:
         assert {o["verdict"] for o in looks} == {"pass"}
 
@@ -233,6 +234,7 @@ def test_every_judge_passes_a_recorded_good_canary(tmp_path: Path, judge: str) -
         ("baseline", 2.0, 0.005),  # p99 2× the baseline's: over its 1.5× limit
         ("fixed", 3.0, 0.005),  # p99 ≈ 600 ms: over 500 ms
         ("mann_whitney", 2.0, 0.005),
+        ("kayenta", 2.0, 0.005),
         ("two_proportion", 1.0, 0.02),
         ("sequential", 1.0, 0.02),
     ],
