@@ -286,3 +286,9 @@ def test_a_run_the_data_ends_before_is_undecided(tmp_path: Path) -> None:
     files = _recorded(tmp_path, 8, 1.0, 0.005)
     looks, outcome = _verdicts(files, "--judge", "fixed", "--initial-delay", "60")
     assert outcome == "undecided" and len(looks) == 60 and looks[-1]["t"] == 3600.0
+
+
+def test_a_missing_error_series_is_noted(tmp_path: Path) -> None:
+    files = [f for f in _recorded(tmp_path, 10, 1.0, 0.005) if "errors" not in f.name]
+    r = _judge(files, "--judge", "fixed", "--initial-delay", "60", "--count", "2")
+    assert r.returncode == 0 and "no errors series of the canary" in r.stderr

@@ -123,7 +123,7 @@ def judge_replay(args: argparse.Namespace) -> tuple[Replay, GateJudge, AnalysisC
 
 
 def _num(x: float) -> float | None:
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None  # JSON has no NaN or Infinity
 
 
 def judge_command(args: argparse.Namespace) -> int:

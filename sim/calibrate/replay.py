@@ -108,6 +108,8 @@ def split_versions(
                     f"no {kind} series of the {name} (label {_show(canary if side else baseline)})",
                     ("--canary-label" if side else "--baseline-label",),
                 )
+            if kind == "errors" and not sides[side]:
+                notes.append(f"no errors series of the {name}: its error rate reads 0")
     if buckets is not None and not math.isinf(les[-1]):
         raise ConfigError('the histogram has no le="+Inf" bucket', ("le",), source=series[0].source)
     first = min(first, n - 1)
