@@ -263,6 +263,7 @@ def replay(world: Recorded, judge: GateJudge, cfg: AnalysisConfig, start_s: floa
     while cfg.count is None or len(looks) < cfg.count:
         if tick > end + _EPS:
             return Replay(tuple(looks), "undecided")
+        # `Recorded` offers exactly the reads a judge makes of a World (its type hint), not the rest.
         verdict = judging.measure(judge, world, tick, lookback)  # type: ignore[arg-type]
         b, c = world.stats(tick - lookback, tick, judge.quantiles, judge.min_tail_samples)
         looks.append(Look(tick, verdict, c, b))
