@@ -107,7 +107,7 @@ def _parser() -> Parser:
     val.add_argument("files", nargs="+")
     sub.add_parser("schema", help="print the scenario file reference (docs/scenarios.md)")
     sim.importer.register(sub)  # import, export
-    sim.calibrate.register(sub)  # calibrate
+    sim.calibrate.register(sub)  # calibrate, judge
     sim.validation.register(sub)  # validate-model
     sim.incidents.register(sub)  # incidents: a release history's fit
     return p

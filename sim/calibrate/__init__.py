@@ -7,23 +7,29 @@
 Modules: `prom` (query_range JSON and CSV in, counters to rates), `histogram` (buckets and
 histogram_quantile), `fit` (the daily curve, surges, error rate, latency, noise, replicas),
 `write` (the scenario text, loaded back before it is returned), `incidents` (a release history's
-fit: `deploysim incidents`), `export` (a scenario's traffic and
-monitoring simulated and written as query_range JSON: the round trip's data) and `cli` (the
-`calibrate` command). It stands on the engine floor: it reads the engine's draws, it runs no deploy.
+fit: `deploysim incidents`), `export` (a scenario's traffic and monitoring simulated and written as
+query_range JSON: the round trip's data), `replay` (a judge and its analysis run over recorded
+per-version series), `cli` and `judgecli` (the `calibrate` and `judge` commands). It stands on the
+engine floor: it reads the engine's draws and judges, it runs no deploy.
 """
 
-from .cli import calibrate_text, register
+from . import cli, judgecli
+from .cli import Subcommands, calibrate_text
 from .export import export_series, monitor, write_monitored
 from .fit import Fit, Kept, fit_all
 from .histogram import bucket_quantile
 from .prom import Read, Series, read_file, read_files
+from .replay import Recorded, Replay, Versions, replay, split_versions
 from .write import scenario_yaml
 
 __all__ = [
     "Fit",
     "Kept",
     "Read",
+    "Recorded",
+    "Replay",
     "Series",
+    "Versions",
     "bucket_quantile",
     "calibrate_text",
     "export_series",
@@ -32,6 +38,14 @@ __all__ = [
     "read_file",
     "read_files",
     "register",
+    "replay",
     "scenario_yaml",
+    "split_versions",
     "write_monitored",
 ]
+
+
+def register(sub: Subcommands) -> None:
+    """Add the calibrate and judge commands to the `deploysim` parser."""
+    cli.register(sub)
+    judgecli.register(sub)

@@ -48,7 +48,8 @@ def register(sub: Subcommands) -> None:
     cal.set_defaults(handler=calibrate_command)
 
 
-def _explicit(items: list[str]) -> dict[str, str]:
+def explicit_kinds(items: list[str]) -> dict[str, str]:
+    """`--series KIND=FILE` options as file → kind."""
     out = {}
     for item in items:
         kind, sep, path = item.partition("=")
@@ -71,7 +72,7 @@ def calibrate_text(paths: list[str], explicit: dict[str, str], name: str, utc_of
 
 def calibrate_command(args: argparse.Namespace) -> int:
     try:
-        explicit = _explicit(args.series)
+        explicit = explicit_kinds(args.series)
         paths = list(dict.fromkeys([*args.data, *explicit]))
         text = calibrate_text(paths, explicit, args.name, args.utc_offset)
         if args.output:

@@ -22,6 +22,7 @@ from ..config.scenario import Scenario
 from ..core.files import write_atomic
 from ..engine.exogenous import Episode, draw_episodes, draw_span
 from ..engine.fleet import share_slower
+from ..engine.simulate import Simulation
 
 #: A counter's value before the first step (a service's counters seldom start at 0).
 COUNTER_START = 1_000_000.0
@@ -128,5 +129,29 @@ def write_monitored(m: Monitored, folder: Path) -> list[Path]:
     for name, doc in files.items():
         path = Path(folder) / name
         write_atomic(path, json.dumps(doc, separators=(",", ":")))
+        out.append(path)
+    return out
+
+
+def write_versions(sim: Simulation, folder: Path) -> list[Path]:
+    """A simulated deploy's monitoring per version — request and error counters labelled
+    `version="stable"` and `version="canary"`, one sample per engine window (its end) — as
+    query_range JSON: what `deploysim judge` replays. Counts are the engine's own; percentiles are
+    drawn per look in the engine and have no histogram here, so only counts are written."""
+    acc = sim.world.telemetry.acc
+    user, syn, err = (acc[:, :, sim.world.telemetry.FIELDS.index(f)] for f in ("user", "syn", "err"))
+    window = sim.world.window_s
+    ts = T0 + window * np.arange(len(acc) + 1)
+    labels = [{"version": "stable"}, {"version": "canary"}]
+
+    def counter(per_window: np.ndarray) -> np.ndarray:
+        return COUNTER_START + np.concatenate([np.zeros((1, 2)), np.cumsum(per_window, axis=0)])
+
+    out = []
+    for name, values in (("http_requests_total", user + syn), ("http_errors_total", err)):
+        path = Path(folder) / f"{name}.json"
+        write_atomic(
+            path, json.dumps(export_series(name, labels, ts, counter(values)), separators=(",", ":"))
+        )
         out.append(path)
     return out
