@@ -11,22 +11,26 @@ monitoring simulated and written as query_range JSON: the round trip's data) and
 `calibrate` command). It stands on the engine floor: it reads the engine's draws, it runs no deploy.
 """
 
-from .cli import calibrate_text, register
+from .cli import Calibration, calibrate, calibrate_text, register
 from .export import export_series, monitor, write_monitored
-from .fit import Fit, Kept, fit_all
+from .fit import Fit, Kept, Trace, fit_all, fit_traced
 from .histogram import bucket_quantile
 from .prom import Read, Series, read_file, read_files
 from .write import scenario_yaml
 
 __all__ = [
+    "Calibration",
     "Fit",
     "Kept",
     "Read",
     "Series",
+    "Trace",
     "bucket_quantile",
+    "calibrate",
     "calibrate_text",
     "export_series",
     "fit_all",
+    "fit_traced",
     "monitor",
     "read_file",
     "read_files",
