@@ -18,7 +18,6 @@ import streamlit as st
 
 import sim
 from sim import ConfigError, calibrate
-from sim.calibrate.fit import runs
 
 UPLOAD_KEY = "cal.upload"
 USE_KEY = "cal.use"
@@ -127,13 +126,13 @@ def _fit_value(cal: calibrate.Calibration, key: str) -> float | None:
     return None
 
 
-def _spans(t: pd.Series, flag: np.ndarray, step: float) -> pd.DataFrame:
+def _spans(cal: calibrate.Calibration, flag: np.ndarray) -> pd.DataFrame:
     """[start, end) times of each run of flagged steps, for shading."""
-    found = runs(flag)
+    found = cal.trace.spans(flag)
     return pd.DataFrame(
         {
-            "start": [t.iloc[a] for a, _ in found],
-            "end": [t.iloc[b - 1] + pd.Timedelta(seconds=step) for _, b in found],
+            "start": pd.to_datetime([a for a, _ in found], unit="s", utc=True),
+            "end": pd.to_datetime([b for _, b in found], unit="s", utc=True),
         }
     )
 
@@ -151,7 +150,7 @@ def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         ]
     ).dropna()
     layers: list[Any] = []
-    surges = _spans(t, tr.surge, tr.step)
+    surges = _spans(cal, tr.surge)
     if len(surges):
         layers.append(
             alt.Chart(surges.assign(what="surge"))
@@ -167,7 +166,7 @@ def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
             color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
         )
     )
-    return alt.layer(*layers).properties(title="Traffic: the data, the fitted curve, surges (shaded)")
+    return alt.LayerChart(layer=layers, title="Traffic: the data, the fitted curve, surges (shaded)")
 
 
 def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
@@ -192,7 +191,7 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
     )
     color = alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None))
     layers: list[Any] = []
-    episodes = _spans(t, tr.noisy, tr.step)
+    episodes = _spans(cal, tr.noisy)
     if len(episodes):
         layers.append(
             alt.Chart(episodes.assign(what="noise episode"))
@@ -212,9 +211,7 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         layers.append(
             alt.Chart(levels).mark_rule(strokeDash=[6, 3], strokeWidth=2).encode(y="ms:Q", color=color)
         )
-    return alt.layer(*layers).properties(
-        title="Latency: each step's p50 and p99, the fitted levels, episodes"
-    )
+    return alt.LayerChart(layer=layers, title="Latency: each step's p50 and p99, the fitted levels, episodes")
 
 
 def _forget() -> None:
@@ -230,7 +227,7 @@ def _run(files: Files, utc_offset_h: float) -> calibrate.Calibration:
     ).hexdigest()
     done = st.session_state.get(DONE)
     if done is not None and done[0] == digest:
-        return done[1]  # type: ignore[no-any-return]
+        return done[1]
     cal = fitted(files, utc_offset_h)
     st.session_state[DONE] = (digest, cal)
     return cal

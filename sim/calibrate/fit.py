@@ -366,6 +366,10 @@ class Trace:
     p99_ms: np.ndarray
     noisy: np.ndarray  # bool: steps in a noise episode
 
+    def spans(self, flag: np.ndarray) -> list[tuple[float, float]]:
+        """[start, end) unix seconds of each run of flagged steps (`surge`, `noisy`)."""
+        return [(float(self.t[a]), float(self.t[b - 1] + self.step)) for a, b in runs(flag)]
+
 
 def fit_all(
     series: Sequence[Series], scn: Scenario, utc_offset_h: float = 0.0
