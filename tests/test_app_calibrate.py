@@ -157,3 +157,12 @@ def test_the_page_module_fits_with_the_commands_code(uploads, tmp_path):
     page = calibrate.fitted([(n, d) for n, d, _ in uploads], 0.0)
     assert page.text == cli_text.replace(str(tmp_path) + "/", "")
     assert Path(paths[0]).name in page.text
+
+
+def test_files_over_the_pages_cap_are_one_error_line(uploads, monkeypatch):
+    monkeypatch.setattr(calibrate, "MAX_BYTES", 1_000)
+    at = base.app()
+    at.file_uploader(key=calibrate.UPLOAD_KEY).set_value(uploads).run()
+    assert not at.exception and len(at.error) == 1
+    assert "over the page's 1,000" in at.error[0].value and "\n" not in at.error[0].value
+    assert calibrate.KEPT not in at.session_state

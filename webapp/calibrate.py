@@ -24,8 +24,11 @@ USE_KEY = "cal.use"
 OFFSET_KEY = "cal.utc_offset"
 KEPT = "_calibrate"  # (name, bytes) of the files last calibrated, kept across pages
 DONE = "_calibrated"  # (digest of the files and offset, the Calibration), so a rerun does not refit
-#: A week at a 60 s step of the four queries, with a 40-bucket histogram, is about 30 MB of JSON.
-MAX_BYTES = 48 * 2**20
+#: A week at a 60 s step of a 43-bucket histogram is about 12 MB of query_range JSON: the largest
+#: file a page should need. Larger data is the command's (`deploysim calibrate`, 64 MB a file).
+#: `.streamlit/config.toml`'s server.maxUploadSize is this: the server refuses larger bodies first.
+MAX_FILE_MB = 16
+MAX_BYTES = 32 * 2**20  # all the files together
 NAME = "calibrated"
 TITLE = "Start from my service's metrics"
 
@@ -46,8 +49,8 @@ def fitted(files: Files, utc_offset_h: float) -> calibrate.Calibration:
     total = sum(len(data) for _, data in files)
     if total > MAX_BYTES:
         raise ConfigError(
-            f"{total / 2**20:.0f} MB together, over {MAX_BYTES // 2**20} MB; query a shorter range or a"
-            " wider step",
+            f"{total:,} bytes together, over the page's {MAX_BYTES:,}; query a shorter range or a wider"
+            " step, or run `deploysim calibrate`",
             source=", ".join(name for name, _ in files),
         )
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,7 +166,13 @@ def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         .encode(
             x=alt.X("time:T", title="time (UTC)"),
             y=alt.Y("req/s:Q", title="requests per second"),
-            color=alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None)),
+            color=alt.Color(
+                "series:N",
+                legend=alt.Legend(orient="bottom", title=None),
+                scale=alt.Scale(
+                    domain=["request rate (data)", "fitted daily curve"], range=["#9e9e9e", "#08519c"]
+                ),
+            ),
         )
     )
     return alt.LayerChart(layer=layers, title="Traffic: the data, the fitted curve, surges (shaded)")
@@ -189,7 +198,18 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         ],
         columns=["ms", "series"],
     )
-    color = alt.Color("series:N", legend=alt.Legend(orient="bottom", title=None))
+    # The data light, the fits dark: p50 in blues, p99 in reds.
+    shades = {
+        "p50 (data)": "#9ecae1",
+        "fitted p50": "#08519c",
+        "p99 (data)": "#fcbba1",
+        "fitted p99": "#a50f15",
+    }
+    color = alt.Color(
+        "series:N",
+        legend=alt.Legend(orient="bottom", title=None),
+        scale=alt.Scale(domain=list(shades), range=list(shades.values())),
+    )
     layers: list[Any] = []
     episodes = _spans(cal, tr.noisy)
     if len(episodes):
@@ -245,8 +265,13 @@ def section() -> Use | None:
             "the default scenario's value."
         )
         uploads = st.file_uploader(
-            "Your service's metrics", type=["json", "csv"], accept_multiple_files=True, key=UPLOAD_KEY
+            "Your service's metrics",
+            type=["json", "csv"],
+            accept_multiple_files=True,
+            key=UPLOAD_KEY,
+            max_upload_size=MAX_FILE_MB,
         )
+        st.session_state.setdefault(OFFSET_KEY, 0.0)
         offset = st.number_input(
             "Your service's local time minus UTC (hours), for the peak hour",
             min_value=-24.0,

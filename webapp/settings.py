@@ -90,7 +90,9 @@ def _source(calibrated: calibrate.Use | None) -> tuple[str, sim.Scenario]:
         name = st.selectbox("Shipped scenario", names, key=NAME_KEY, persist_state=PERSIST)
         text = sim.resolve_path(name).read_text(encoding="utf-8")
         return text, sim.load_scenario(name)
-    upload = st.file_uploader("Scenario file", type=["yaml", "yml"], key=UPLOAD_KEY)
+    upload = st.file_uploader(
+        "Scenario file", type=["yaml", "yml"], key=UPLOAD_KEY, max_upload_size=MAX_UPLOAD_BYTES // 1_000_000
+    )
     if upload is not None:
         data = upload.getvalue()
         st.session_state[KEPT_UPLOAD] = (upload.name, data)
