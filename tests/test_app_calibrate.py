@@ -144,7 +144,7 @@ def test_a_bad_file_after_a_good_one_keeps_the_good_calibration_unapplied(upload
     assert not at.exception and len(at.error) == 1
     # Nothing half-applied: not the bad files' scenario, and the page is back on the sidebar's.
     assert at.sidebar.selectbox(key=settings.NAME_KEY).value == "default"
-    assert [n for n, _ in at.session_state[calibrate.KEPT]] == [n for n, _, _ in uploads]
+    assert list(at.session_state[calibrate.KEPT]) == [(n, d) for n, d, _ in uploads]  # the good files
 
 
 def test_the_page_module_fits_with_the_commands_code(uploads, tmp_path):
