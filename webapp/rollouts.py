@@ -59,6 +59,7 @@ def section(scn: sim.Scenario) -> tuple[sim.Scenario, str]:
             type=["yaml", "yml"],
             accept_multiple_files=True,
             key=UPLOAD_KEY,
+            max_upload_size=MAX_BYTES // 1_000_000,
         )
         if files:
             st.session_state[KEPT] = [(f.name, f.getvalue()) for f in files]

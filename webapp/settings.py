@@ -14,7 +14,7 @@ import streamlit as st
 import sim
 from sim import ConfigError
 
-from . import knobs, rollouts
+from . import calibrate, knobs, rollouts
 
 SOURCE_KEY, NAME_KEY, UPLOAD_KEY = "src", "src.name", "src.upload"
 SHIPPED, UPLOADED = "Shipped scenario", "Upload a YAML file"
@@ -72,8 +72,16 @@ def load_upload(name: str, data: bytes) -> sim.Scenario:
             raise err.located(name) from None
 
 
-def _source() -> tuple[str, sim.Scenario]:
+def _source(calibrated: calibrate.Use | None) -> tuple[str, sim.Scenario]:
     """(file text, scenario) of the base scenario, or a ConfigError for a bad upload."""
+    if calibrated is not None:
+        st.markdown(
+            f"Scenario: **{calibrated.scenario.name}**, fitted from your metrics ({calibrated.files})."
+        )
+        st.caption(
+            f"Turn off “Compare strategies on the calibrated scenario” under “{calibrate.TITLE}” for another."
+        )
+        return calibrated.text, calibrated.scenario
     st.radio("Scenario", (SHIPPED, UPLOADED), key=SOURCE_KEY, horizontal=True, persist_state=PERSIST)
     if st.session_state[SOURCE_KEY] == SHIPPED:
         names = sim.shipped_scenarios()
@@ -82,7 +90,9 @@ def _source() -> tuple[str, sim.Scenario]:
         name = st.selectbox("Shipped scenario", names, key=NAME_KEY, persist_state=PERSIST)
         text = sim.resolve_path(name).read_text(encoding="utf-8")
         return text, sim.load_scenario(name)
-    upload = st.file_uploader("Scenario file", type=["yaml", "yml"], key=UPLOAD_KEY)
+    upload = st.file_uploader(
+        "Scenario file", type=["yaml", "yml"], key=UPLOAD_KEY, max_upload_size=MAX_UPLOAD_BYTES // 1_000_000
+    )
     if upload is not None:
         data = upload.getvalue()
         st.session_state[KEPT_UPLOAD] = (upload.name, data)
@@ -126,11 +136,12 @@ def _widget(knob: knobs.Knob) -> None:
         st.multiselect(knob.label, knob.options, **common)
 
 
-def sidebar() -> Settings:
+def sidebar(calibrated: calibrate.Use | None = None) -> Settings:
     """Draw the settings in the sidebar; the validated settings, or the ConfigError that stops them
-    (NoUpload while an upload is awaited)."""
+    (NoUpload while an upload is awaited). `calibrated`: the scenario fitted to the user's metrics, run
+    instead of a shipped or uploaded one."""
     with st.sidebar:
-        text, base = _source()
+        text, base = _source(calibrated)
         own = list(base.strategies)
         base, manifests = rollouts.section(base)
         data = base.to_dict(compact=True)

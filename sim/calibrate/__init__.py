@@ -14,26 +14,30 @@ engine floor: it reads the engine's draws and judges, it runs no deploy.
 """
 
 from . import cli, judgecli
-from .cli import Subcommands, calibrate_text
+from .cli import Calibration, Subcommands, calibrate, calibrate_text
 from .export import export_series, monitor, write_monitored
-from .fit import Fit, Kept, fit_all
+from .fit import Fit, Kept, Trace, fit_all, fit_traced
 from .histogram import bucket_quantile
 from .prom import Read, Series, read_file, read_files
 from .replay import Recorded, Replay, Versions, replay, split_versions
 from .write import scenario_yaml
 
 __all__ = [
+    "Calibration",
     "Fit",
     "Kept",
     "Read",
     "Recorded",
     "Replay",
     "Series",
+    "Trace",
     "Versions",
     "bucket_quantile",
+    "calibrate",
     "calibrate_text",
     "export_series",
     "fit_all",
+    "fit_traced",
     "monitor",
     "read_file",
     "read_files",

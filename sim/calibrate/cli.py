@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config.scenario import load_scenario
 from ..core.errors import ConfigError
 from ..core.files import write_atomic
-from .fit import fit_all
+from .fit import Result, Trace, fit_traced
 from .prom import KINDS, read_files
 from .write import scenario_yaml
 
@@ -59,15 +60,33 @@ def explicit_kinds(items: list[str]) -> dict[str, str]:
     return out
 
 
-def calibrate_text(paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0) -> str:
-    """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
+@dataclass(frozen=True)
+class Calibration:
+    """A calibration's scenario text, the fits it holds, the notes on the data and the fits' trace."""
+
+    text: str
+    results: tuple[Result, ...]
+    notes: tuple[str, ...]
+    trace: Trace
+
+
+def calibrate(
+    paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0
+) -> Calibration:
+    """Read, fit and write (what the command does), or a ConfigError naming the bad input."""
     if not paths:
         raise ConfigError("give at least one data file", ("DATA",))
     read = read_files(paths, explicit)
     if not -24.0 <= utc_offset_h <= 24.0:
         raise ConfigError(f"{utc_offset_h:g} is not within -24..24 hours", ("--utc-offset",))
-    results, notes = fit_all(read.series, load_scenario("default"), utc_offset_h)
-    return scenario_yaml(results, name, paths, [*read.notes, *notes])
+    results, notes, trace = fit_traced(read.series, load_scenario("default"), utc_offset_h)
+    every = (*read.notes, *notes)
+    return Calibration(scenario_yaml(results, name, paths, every), tuple(results), every, trace)
+
+
+def calibrate_text(paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0) -> str:
+    """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
+    return calibrate(paths, explicit, name, utc_offset_h).text
 
 
 def calibrate_command(args: argparse.Namespace) -> int:

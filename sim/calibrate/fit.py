@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -215,11 +215,15 @@ def _spread(key: str, xs: np.ndarray, floor: float, source: str, what: str) -> R
     return Fit(key, (lo, hi), sd / math.sqrt(len(xs)), source, f"uniform by moments of {len(xs)} {what}s")
 
 
+def surging(rate: np.ndarray, curve: Curve) -> np.ndarray:
+    """The steps over the curve by EXCURSION_SIGMAS robust sd: a surge's."""
+    rel = rate / curve.fitted - 1.0
+    return np.asarray(np.isfinite(rel) & (rel > EXCURSION_SIGMAS * curve.sigma))
+
+
 def fit_surges(rate: np.ndarray, ts: np.ndarray, step: float, curve: Curve, source: str) -> list[Result]:
     """Surges: runs of steps above the curve; each one's factor on user traffic and its length."""
-    rel = rate / curve.fitted - 1.0
-    flag = np.isfinite(rel) & (rel > EXCURSION_SIGMAS * curve.sigma)
-    found = runs(flag)
+    found = runs(surging(rate, curve))
     days = (ts[-1] - ts[0] + step) / 86400.0
     n = len(found)
     user_curve = curve.fitted - curve.synthetic_rps
@@ -349,16 +353,45 @@ def fit_noise(hist: Histogram, noisy: np.ndarray, step: float, source: str) -> l
 # ---- everything ----
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What the fits saw and drew, step by step, for plotting a fit over its data (NaN: not there)."""
+
+    t: np.ndarray  # unix seconds of every step on the common grid
+    step: float
+    requests: np.ndarray  # total request rate, req/s
+    curve: np.ndarray  # the fitted daily curve, req/s
+    surge: np.ndarray  # bool: steps in a surge
+    p50_ms: np.ndarray  # each step's histogram_quantile(0.5)
+    p99_ms: np.ndarray
+    noisy: np.ndarray  # bool: steps in a noise episode
+
+    def spans(self, flag: np.ndarray) -> list[tuple[float, float]]:
+        """[start, end) unix seconds of each run of flagged steps (`surge`, `noisy`)."""
+        return [(float(self.t[a]), float(self.t[b - 1] + self.step)) for a, b in runs(flag)]
+
+
 def fit_all(
     series: Sequence[Series], scn: Scenario, utc_offset_h: float = 0.0
 ) -> tuple[list[Result], list[str]]:
     """Every value the series give, and what was kept at the scenario's default (`utc_offset_h`: the
     service's local time minus UTC, for the scenario's local peak hour)."""
+    results, notes, _ = fit_traced(series, scn, utc_offset_h)
+    return results, notes
+
+
+def fit_traced(
+    series: Sequence[Series], scn: Scenario, utc_offset_h: float = 0.0
+) -> tuple[list[Result], list[str], Trace]:
+    """`fit_all`, and the trace of its fits (the curve, surges, per-step latency, episodes)."""
     notes: list[str] = []
     by = {k: [s for s in series if s.kind == k] for k in ("requests", "errors", "latency", "replicas")}
     if not series:
         raise ConfigError("no series to calibrate from")
     grid, step = _grid(series)
+    nan = np.full(len(grid), np.nan)
+    no = np.zeros(len(grid), bool)
+    trace = Trace(grid, step, nan, nan, no, nan, nan, no)
     share = scn.traffic.synthetic_share
     out: list[Result] = []
     requests = summed(by["requests"], grid, step) if by["requests"] else None
@@ -367,8 +400,10 @@ def fit_all(
         lag = by["requests"][0].lag
         fits, curve = fit_curve(requests, grid - lag + utc_offset_h * 3600.0, step, share, src)
         out += fits
+        trace = replace(trace, requests=requests)
         if curve is not None:
             out += fit_surges(requests, grid, step, curve, src)
+            trace = replace(trace, curve=curve.fitted, surge=surging(requests, curve))
     else:
         notes.append("no request-rate series: the traffic section keeps its defaults")
         out += [Kept("traffic", "no request-rate series")]
@@ -382,6 +417,13 @@ def fit_all(
         src = _sources(by["latency"])
         fits, noisy = fit_latency(hist, src)
         out += fits
+        if len(noisy):
+            trace = replace(
+                trace,
+                p50_ms=hist.per_step(0.5) * hist.to_ms,
+                p99_ms=hist.per_step(0.99) * hist.to_ms,
+                noisy=noisy,
+            )
         if noisy.any():
             out += fit_noise(hist, noisy, step, src)
         elif len(noisy):
@@ -396,4 +438,4 @@ def fit_all(
         out.append(fit_replicas(summed(by["replicas"], grid, step), _sources(by["replicas"])))
     else:
         out.append(Kept("fleet.replicas", "no replica-count series"))
-    return out, notes
+    return out, notes, trace

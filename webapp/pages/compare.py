@@ -3,7 +3,7 @@
 import streamlit as st
 
 from sim import ConfigError
-from webapp import runs, settings, show
+from webapp import calibrate, runs, settings, show
 
 RESULTS = "results"
 
@@ -14,9 +14,10 @@ st.markdown(
     "every strategy meets the same releases, traffic and noisy neighbours."
 )
 
+calibrated = calibrate.section()
 chosen = None
 try:
-    chosen = settings.sidebar()
+    chosen = settings.sidebar(calibrated)
 except settings.NoUpload:
     st.info("Upload a scenario file in the sidebar: `deploysim schema` describes the format.")
 except ConfigError as err:
@@ -32,6 +33,8 @@ if chosen is not None:
         clicked = st.button("Run", key="run", type="primary", width="stretch")
     with right:
         what = f"{deploys:,} deploys × {len(chosen.strategies)} strategies of **{chosen.scenario.name}**"
+        if calibrated is not None:
+            what += f" (calibrated from your metrics: {calibrated.files})"
         moved = f"; changed: {', '.join(chosen.changed)}" if chosen.changed else ""
         st.markdown(f"{what}, seed {chosen.seed}{moved}.")
     current = (chosen.yaml, chosen.seed, deploys)
