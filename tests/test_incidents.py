@@ -8,6 +8,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -210,3 +211,27 @@ def test_an_output_folder_is_refused_before_anything_is_printed(tmp_path, capsys
     assert main(["incidents", str(path), "--scenario", "default", "-o", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "is a folder; give a file name" in captured.err
+
+
+def test_calibrate_fits_the_release_mix_from_a_history_beside_the_metrics(history_rows, tmp_path, capsys):
+    # `deploysim calibrate DATA --incidents FILE`: the bad-release probability and every fault's weight
+    # come from the history, each with its source and standard error in a comment.
+    from sim.calibrate import monitor, write_monitored
+
+    watched = monitor(sim.load_scenario("default"), 0.25, 60.0, np.random.default_rng(3))
+    (tmp_path / "data").mkdir()
+    data = write_monitored(watched, tmp_path / "data")
+    history = write_history(history_rows, tmp_path / "h.csv")
+    out = tmp_path / "mine.yaml"
+    assert main(["calibrate", *map(str, data), "--incidents", str(history), "-o", str(out)]) == 0
+    result = fit(read_history(history))
+    scn = sim.load_scenario(out)
+    assert scn.releases.bad_probability == pytest.approx(result.bad_probability.value, abs=1e-6)
+    for kind, spec in scn.releases.faults.items():
+        assert spec.weight == pytest.approx(result.mix[kind].value, abs=1e-6), kind
+    text = out.read_text()
+    assert "# releases: fitted from h.csv (3000 deploys" in text and "bad_probability:" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,bad\n2024-01-01T00:00:00Z,maybe\n")
+    assert main(["calibrate", *map(str, data), "--incidents", str(bad), "-o", str(tmp_path / "x.yaml")]) == 2
+    assert "bad.csv" in capsys.readouterr().err and not (tmp_path / "x.yaml").exists()

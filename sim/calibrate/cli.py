@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from ..config.scenario import load_scenario
 from ..core.errors import ConfigError
 from ..core.files import write_atomic
+from . import incidents as release_history
 from .fit import Result, Trace, fit_traced
 from .prom import KINDS, read_files
 from .write import scenario_yaml
@@ -46,6 +49,12 @@ def register(sub: Subcommands) -> None:
         help="the service's local time minus UTC, for the local peak hour (default 0)",
     )
     cal.add_argument("--name", default="calibrated", help="the scenario's name (default: calibrated)")
+    cal.add_argument(
+        "--incidents",
+        metavar="FILE",
+        help="a release history CSV (time, bad, kind, time_to_restore_s): fit the bad-release"
+        " probability and the fault mix from it too (`deploysim incidents` shows the whole fit)",
+    )
     cal.set_defaults(handler=calibrate_command)
 
 
@@ -71,29 +80,50 @@ class Calibration:
 
 
 def calibrate(
-    paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0
+    paths: list[str],
+    explicit: dict[str, str],
+    name: str,
+    utc_offset_h: float = 0.0,
+    incidents: str | None = None,
 ) -> Calibration:
-    """Read, fit and write (what the command does), or a ConfigError naming the bad input."""
+    """Read, fit and write (what the command does), or a ConfigError naming the bad input.
+
+    Args:
+        incidents: a release history CSV whose bad-release probability and fault mix are fitted too.
+    """
     if not paths:
         raise ConfigError("give at least one data file", ("DATA",))
     read = read_files(paths, explicit)
     if not -24.0 <= utc_offset_h <= 24.0:
         raise ConfigError(f"{utc_offset_h:g} is not within -24..24 hours", ("--utc-offset",))
-    results, notes, trace = fit_traced(read.series, load_scenario("default"), utc_offset_h)
+    base = load_scenario("default")
+    results, notes, trace = fit_traced(read.series, base, utc_offset_h)
     every = (*read.notes, *notes)
-    return Calibration(scenario_yaml(results, name, paths, every), tuple(results), every, trace)
+    sources = [*paths, *([incidents] if incidents is not None else [])]
+    text = scenario_yaml(results, name, sources, every)
+    if incidents is not None:  # the release mix, whole: a fault's other fields are the default's
+        history = release_history.fit(release_history.read_history(incidents, tuple(base.releases.faults)))
+        text += release_history.releases_yaml(base.to_dict(), history, Path(incidents).name)
+        load_scenario(yaml.safe_load(text))  # what is written loads
+    return Calibration(text, tuple(results), every, trace)
 
 
-def calibrate_text(paths: list[str], explicit: dict[str, str], name: str, utc_offset_h: float = 0.0) -> str:
+def calibrate_text(
+    paths: list[str],
+    explicit: dict[str, str],
+    name: str,
+    utc_offset_h: float = 0.0,
+    incidents: str | None = None,
+) -> str:
     """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
-    return calibrate(paths, explicit, name, utc_offset_h).text
+    return calibrate(paths, explicit, name, utc_offset_h, incidents).text
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
     try:
         explicit = explicit_kinds(args.series)
         paths = list(dict.fromkeys([*args.data, *explicit]))
-        text = calibrate_text(paths, explicit, args.name, args.utc_offset)
+        text = calibrate_text(paths, explicit, args.name, args.utc_offset, args.incidents)
         if args.output:
             try:
                 write_atomic(Path(args.output), text)

@@ -286,6 +286,28 @@ def fitted_scenario(base: Mapping[str, Any], result: Fit) -> dict[str, Any]:
     return out
 
 
+def releases_yaml(base: Mapping[str, Any], result: Fit, source: str) -> str:
+    """The `releases:` section of `base` (a scenario's dict) with the fit's rate and mix, as YAML
+    under a comment giving each fitted value with its interval (`calibrate --incidents`)."""
+    import yaml
+
+    b, pct = result.bad_probability, round(result.level * 100)
+    name = "".join(c if c.isprintable() else "?" for c in source)
+    lines = [
+        f"# releases: fitted from {name} ({result.deploys} deploys; {pct}% Wilson intervals,",
+        f"# the mix's Bonferroni over its kinds). bad_probability {b.value:.4f} ({b.hits} of {b.of};"
+        f" {b.low:.4f}–{b.high:.4f})",
+    ]
+    lines += [
+        f"#   {k}: weight {v.value:.4f} ({v.hits} of {v.of}; {v.low:.4f}–{v.high:.4f})"
+        for k, v in result.mix.items()
+    ]
+    if not result.mix:
+        lines.append("#   no kinds named: the mix kept as it was")
+    fitted = fitted_scenario(base, result)["releases"]
+    return "\n".join(lines) + "\n" + yaml.safe_dump({"releases": fitted}, sort_keys=False, allow_unicode=True)
+
+
 # ---- DORA's figures from simulated rows ----
 
 

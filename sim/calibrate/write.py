@@ -74,13 +74,16 @@ def scenario_yaml(results: Sequence[Result], name: str, data: Sequence[str], not
     ]
     for section, subs in tree.items():
         lines.append(f"{section}:")
+        opened: list[str] = []  # the mapping keys open under the section (a key is written once)
         for sub, leaves in subs.items():
-            indent = "  "
-            if sub:
-                for depth, part in enumerate(sub.split(".")):
-                    lines.append("  " * (depth + 1) + f"{part}:")
-                indent = "  " * (len(sub.split(".")) + 1)
-            lines += [indent + leaf for leaf in leaves]
+            parts = sub.split(".") if sub else []
+            same = 0
+            while same < min(len(parts), len(opened)) and parts[same] == opened[same]:
+                same += 1
+            for depth in range(same, len(parts)):
+                lines.append("  " * (depth + 1) + f"{parts[depth]}:")
+            opened = parts
+            lines += ["  " * (len(parts) + 1) + leaf for leaf in leaves]
     text = "\n".join(lines) + "\n"
     try:
         Scenario.from_yaml(text, source="the calibrated scenario")
