@@ -18,7 +18,8 @@ are theirs to state:
   the local worker processes (a pool the caller starts before its own imports);
 - `power`, `latency`, `evidence` (`sim.workshop`): the lessons' helpers;
 - `calibrate` (a scenario fitted to a service's Prometheus data);
-- `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`).
+- `importer` (Argo Rollouts and Flagger manifests in and out) and `validation` (`make validate`);
+- `incidents` (`sim.calibrate.incidents`): a release history's fit, DORA's figures off the rows.
 
 Every name is imported on first use: `import sim` loads only the version and the error type, so
 loading a scenario loads no simulation code, and only the charts load matplotlib.
@@ -43,6 +44,7 @@ from .core.version import __version__
 
 if TYPE_CHECKING:
     from . import calibrate, importer, validation
+    from .calibrate import incidents
     from .config.scenario import Scenario, load_scenario, resolve_path, shipped_scenarios
     from .config.schemadoc import schema_reference
     from .core import errors
@@ -83,6 +85,7 @@ _NAMESPACES = {
     "errors": "sim.core.errors",
     "evidence": "sim.workshop.evidence",
     "importer": "sim.importer",
+    "incidents": "sim.calibrate.incidents",
     "latency": "sim.workshop.latency",
     "plots": "sim.results.plots",
     "power": "sim.workshop.power",
@@ -107,6 +110,7 @@ __all__ = [
     "errors",
     "evidence",
     "importer",
+    "incidents",
     "latency",
     "load_scenario",
     "plots",

@@ -109,6 +109,7 @@ def _parser() -> Parser:
     sim.importer.register(sub)  # import, export
     sim.calibrate.register(sub)  # calibrate, judge
     sim.validation.register(sub)  # validate-model
+    sim.incidents.register(sub)  # incidents: a release history's fit
     return p
 
 
@@ -125,7 +126,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str], early: sim.workers.Work
         return COMMANDS[args.command](args, argv)
     if args.command == "validate-model":
         return sim.validation.run_from_args(args)
-    return int(args.handler(args))  # import, export, calibrate
+    return int(args.handler(args))  # import, export, calibrate, incidents
 
 
 def _wanted_workers(argv: list[str]) -> int:

@@ -121,3 +121,14 @@ def test_only_selects_strategies_in_order():
         sim.Scenario().only(["rolling"])
     with pytest.raises(ConfigError, match="no strategy selected"):
         sim.Scenario().only([])
+
+
+def test_compact_form_keeps_a_none_that_overrides_a_default():
+    # safety_net defaults to "slo": a compact dict that left `null` out would read back with the alert.
+    scn = sim.load_scenario("dora-low")
+    assert scn.safety_net is None and scn.to_dict(compact=True)["safety_net"] is None
+    assert sim.load_scenario(scn.to_dict(compact=True)) == scn
+    assert (
+        "header_route"
+        not in sim.load_scenario("default").to_dict(compact=True)["strategies"]["progressive"]["steps"][0]
+    )

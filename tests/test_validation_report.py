@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import sim.engine.alert
+import sim.engine.exogenous
 import sim.engine.world
 from sim import cli
 from sim.engine import routing
@@ -50,7 +51,7 @@ def test_every_check_kind_is_in_the_report():
         "check_argo_analysis_limits", "check_dynamic_stable_scale",
         "check_header_route", "check_session_affinity", "check_mirror_route", "check_experiment_step",
         "check_flagger_webhooks", "check_load_test",
-        "check_argo_simulated_weights",
+        "check_argo_simulated_weights", "check_change_failure_rate",
         "check_blast_radius", "check_time_to_repair", "check_no_human", "check_blue_green_cost",
     }  # fmt: skip
 
@@ -143,6 +144,14 @@ def test_the_corrected_exposure_checks_still_catch_a_5_percent_routing_error(mon
     real = sim.engine.world.World.set_weight
     monkeypatch.setattr(sim.engine.world.World, "set_weight", lambda self, w: real(self, min(1.0, 1.05 * w)))
     assert not checks_rollout.check_exposure(weight, deploys=size, level=LEVEL).passed
+
+
+def test_change_failure_rate_check_catches_a_smoke_test_that_catches_half_as_often(monkeypatch):
+    size = next(c.fast["deploys"] for c in CASES if c.function is checks_rollout.check_change_failure_rate)
+    assert checks_rollout.check_change_failure_rate(deploys=size, level=LEVEL).passed
+    half = property(lambda self: self.bad and self.smoke_u < self.smoke_catch / 2)
+    monkeypatch.setattr(sim.engine.exogenous.Release, "caught_by_smoke_test", half)
+    assert not checks_rollout.check_change_failure_rate(deploys=size, level=LEVEL).passed
 
 
 # ---- the command ----

@@ -1,4 +1,4 @@
-"""Your service, not a made-up one: a scenario fitted to a service's Prometheus data.
+"""Your service, not a made-up one: a scenario fitted to a service's Prometheus data, and its release history.
 
     read = calibrate.read_files(["requests.json", "latency_bucket.json"])   # checked series
     results, notes = calibrate.fit_all(read.series, scenario)                # fits with uncertainty
@@ -6,11 +6,11 @@
 
 Modules: `prom` (query_range JSON and CSV in, counters to rates), `histogram` (buckets and
 histogram_quantile), `fit` (the daily curve, surges, error rate, latency, noise, replicas),
-`write` (the scenario text, loaded back before it is returned), `export` (a scenario's traffic and
-monitoring simulated and written as query_range JSON: the round trip's data), `replay` (a judge
-and its analysis run over recorded per-version series), `cli` and `judgecli` (the `calibrate`
-and `judge` commands). It stands on the engine floor: it reads the engine's draws and judges,
-it runs no deploy.
+`write` (the scenario text, loaded back before it is returned), `incidents` (a release history's
+fit: `deploysim incidents`), `export` (a scenario's traffic and monitoring simulated and written as
+query_range JSON: the round trip's data), `replay` (a judge and its analysis run over recorded
+per-version series), `cli` and `judgecli` (the `calibrate` and `judge` commands). It stands on the
+engine floor: it reads the engine's draws and judges, it runs no deploy.
 """
 
 from . import cli, judgecli

@@ -263,7 +263,8 @@ def to_plain(obj: Any, compact: bool = False) -> Any:
     """A record as plain data (dicts, lists, scalars) that `build` reads back to an equal record.
 
     compact: leave out unset (None) fields and use a record's short form where it has one
-    (a distribution as a number or [low, high]) — what a person would write.
+    (a distribution as a number or [low, high]) — what a person would write. A None that overrides
+    another default (`safety_net: null`) is kept: left out, it would read back as that default.
     """
     if isinstance(obj, Config):
         if compact and hasattr(obj, "short_form"):
@@ -273,7 +274,8 @@ def to_plain(obj: Any, compact: bool = False) -> Any:
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if compact and (value is None or (value is False and f.default is False)):
+            overrides = f.default is not None and f.default is not dataclasses.MISSING
+            if compact and ((value is None and not overrides) or (value is False and f.default is False)):
                 continue
             out[f.name] = to_plain(value, compact)
         return out

@@ -191,8 +191,8 @@ class RoutingState(NamedTuple):
     header: tuple[float, ...] = ()
     # Flagger's session affinity: per segment, the canary requests an average user of the segment
     # would have sent had every request been routed by weight since the cookie route was set (the
-    # exposure X that `cookie_shares` reads), now and then at the next window's start (whom the
-    # stretch reached by its end); empty: no affinity, or none in force
+    # exposure X that `cookie_shares` reads), at the middle of the stretch until the split next moves
+    # (its traffic) and at its end (the users it reached); empty: no affinity, or none in force
     cookie: tuple[float, ...] = ()
     # Argo's setMirrorRoute, Flagger's mirror: per segment, the chance a user request is copied to the
     # canary (the route's percentage where its match selects the segment; empty: no mirror)

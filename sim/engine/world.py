@@ -156,8 +156,6 @@ class World:
         self.states: list[tuple[float, RoutingState]] | None = None
         self._cookies = Cookies(scn, traffic) if scn.routing.session_affinity else None
         self._route()
-        if self._cookies is not None:
-            env.process(self._cookies.refresh(env, self))
 
     def keep_states(self) -> None:
         """Keep every state from now on, with when it was set (a plan's run: `sim.engine.arrays`)."""
@@ -430,6 +428,8 @@ class World:
         )
         if self._cookies is not None:
             state = self._cookies.place(state, self._fixed)
+            if self._cookies.active:
+                self._cookies.keep_fresh(self)
         if self._leaks:
             state = state._replace(leak_from=leak_from(state, True, self.marks.new_started_at))
         self._state = state
@@ -502,6 +502,10 @@ class Cookies:
 
     def __init__(self, scn: Scenario, traffic: TrafficDraw) -> None:
         self.window_s = scn.run.window_s
+        # The split is moved on once a minute (in whole windows), each time to the spread at the
+        # middle of the minute ahead: a second-order error against moving it with every request.
+        self.step_s = self.window_s * max(1, math.ceil(60.0 / self.window_s - _EPS))
+        self._refresh: simpy.Process | None = None
         self.population = float(scn.traffic.users.population)
         self.rate = traffic.user_rate  # expected user requests per second, by window
         self.exposure = np.zeros(len(scn.traffic.shares))
@@ -539,16 +543,27 @@ class Cookies:
         seg = np.minimum(1.0, w * np.array(fixed.bias))
         self.weight = np.maximum(seg, np.array(state.header)) if state.header else seg
         now = self.since
-        upto = self.window_s * (math.floor(now / self.window_s + _EPS) + 1)
-        ahead = self.exposure + self.weight * self._requests(now, upto) / self.population
-        return state._replace(cookie=(*self.exposure.tolist(), *ahead.tolist()))
+        upto = self._next_step(now)
+        per_user = self.weight / self.population
+        # Traffic at the spread of the middle of the stretch; users as the stretch leaves them.
+        middle = self.exposure + per_user * self._requests(now, (now + upto) / 2)
+        ahead = self.exposure + per_user * self._requests(now, upto)
+        return state._replace(cookie=(*middle.tolist(), *ahead.tolist()))
 
-    def refresh(self, env: DeployEnvironment, world: World) -> Generator[Any, Any, None]:
-        """Re-route at every window's start while a cookie route is in force: the cookie spreads
-        with every request, so the split moves though the control plane holds still."""
-        W = self.window_s
-        while True:
-            yield ExogenousTimeout(env, W * (math.floor(env.now / W + _EPS) + 1) - env.now)
+    def _next_step(self, now: float) -> float:
+        return self.step_s * (math.floor(now / self.step_s + _EPS) + 1)
+
+    def keep_fresh(self, world: World) -> None:
+        """Have the split moved on while the cookie route stays in force."""
+        if self._refresh is None or not self._refresh.is_alive:
+            self._refresh = world.env.process(self._moving(world))
+
+    def _moving(self, world: World) -> Generator[Any, Any, None]:
+        """Re-route at every step while a cookie route is in force: the cookie spreads with every
+        request, so the split moves though the control plane holds still."""
+        env = world.env
+        while self.active:
+            yield ExogenousTimeout(env, self._next_step(env.now) - env.now)
             if self.active:
                 world.reroute()
 

@@ -158,6 +158,14 @@ def plain(values: np.ndarray, censored: int = 0, level: float = 0.95) -> list[fl
     return [len(values), censored, float(values.mean()), p50, p90, p99, *intervals]
 
 
+def change_failed(part: pd.DataFrame) -> pd.Series:
+    """DORA's change failures among rows: deploys whose bad release reached users (its time to
+    restore is set, or it was censored still hurting them) and so needed a rollback or a fix. A
+    fault a smoke test caught before any user is not one."""
+    reached = part["time_to_restore_s"].notna() | part["censored"].fillna(False).astype(bool)
+    return part["release_bad"].fillna(False).astype(bool) & reached
+
+
 def durations(part: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(durations, whether each ended in its event) of the bad releases a duration metric covers:
     a censored release counts as seen for as long as it was followed."""

@@ -20,8 +20,9 @@ from ..engine.strategies import Deploy
 from ..engine.strategies.analysis import Tally
 from ..engine.tape import DeployEnvironment
 from ..engine.world import World
+from ..results.summary import change_failed
 from . import references as ref
-from .common import QUIET, error_fault, runs, scenario, user_rate
+from .common import QUIET, batch, error_fault, runs, scenario, user_rate
 from .record import Record, exact_record, mean_interval, pct, rate_interval, z_of
 
 # ---- Flagger ----
@@ -314,8 +315,8 @@ def check_session_affinity(
         w = run.world
         start = next(t for t, share in w.marks.history if share > 0)
         if measure == "users":
-            rows = w.ledger["t0"] < start + hold
-            values.append(float(w.ledger["share"][rows][-1] @ scn.traffic.shares))
+            # Read away from the hold's end, where the promotion moves the split between its steps.
+            values.append(_cookie_holders_at(w, start + hold - tail, scn.traffic.shares))
             continue
         W = scn.run.window_s
         k0, k1 = math.ceil((start + hold - tail) / W), math.floor((start + hold) / W)
@@ -328,7 +329,8 @@ def check_session_affinity(
     reps = [
         ref.session_affinity_by_user(
             rng, users=population, rate_per_user_s=user_rate(scn) / population,
-            shape=scn.traffic.users.activity_shape, weight=weight / 100, hold_s=hold, tail_s=tail,
+            shape=scn.traffic.users.activity_shape, weight=weight / 100,
+            hold_s=hold if measure == "traffic" else hold - tail, tail_s=tail,
         )[0 if measure == "traffic" else 1]
         for _ in range(4)
     ]  # fmt: skip
@@ -354,6 +356,19 @@ def check_session_affinity(
         f"{scn.traffic.users.activity_shape:g}); share over the last {tail / 60:g} min",
         level=level,
     )
+
+
+def _cookie_holders_at(world: World, t: float, shares: np.ndarray) -> float:
+    """The share of users holding the canary's cookie at t, from the ledger: the split moves in steps,
+    each row of a step holding the share its step's end leaves, so the value at t lies between its
+    step's start and end, linearly in time (to second order)."""
+    t0, held = world.ledger["t0"], world.ledger["share"] @ shares
+    moves = np.flatnonzero(np.diff(held, prepend=np.nan) != 0)  # the first row of each step
+    starts, ends = t0[moves], held[moves]
+    j = int(np.searchsorted(starts, t, side="right")) - 1  # the step under way at t
+    before = ends[j - 1] if j > 0 else 0.0
+    span = (starts[j + 1] if j + 1 < len(starts) else t) - starts[j]
+    return float(before + (ends[j] - before) * ((t - starts[j]) / span if span > 0 else 1.0))
 
 
 def check_mirror_route(deploys: int = 12, seed: int = 73) -> Record:
@@ -639,3 +654,31 @@ def _simulated_share(scn: Scenario, exo: Any, weight: int) -> float:
     d = Deploy(env, world, scn, Humans(scn.humans, stream(0, 0, PEOPLE)), stream(0, 0, CONTROL))
     env.run(env.process(d.set_canary_weight(float(weight))))
     return float(world.eff_weight)
+
+
+def check_change_failure_rate(deploys: int = 800, seed: int = 91, level: float = 0.95) -> Record:
+    """DORA's change failure rate when every release is bad: blue-green's smoke test keeps the share
+    of the fault mix it catches from users, so the rest — and only the rest — are change failures."""
+    scn = scenario(
+        QUIET, {"releases": {"bad_probability": 1.0}, "strategies": {"_replace": True, "blue_green": {}}}
+    )
+    faults = scn.releases.faults.values()
+    reference = 1 - sum(f.weight * f.smoke_catch for f in faults) / sum(f.weight for f in faults)
+    df = batch(scn, deploys, seed)
+    failed = int(change_failed(df).sum())
+    share, lo, hi = rate_interval(failed, deploys, level)
+    return Record(
+        "dora.change_failure_rate[blue_green, every release bad]",
+        "a change failure is a bad release that reached users: what the smoke test did not catch",
+        reference,
+        ref.DORA_2024,
+        share,
+        lo,
+        hi,
+        "%",
+        lo <= reference <= hi,
+        f"Wilson {pct(level)} CI must contain the mix's uncaught share",
+        deploys,
+        f"{deploys - failed} of {deploys} caught before any user (sim.results.summary.change_failed)",
+        level,
+    )

@@ -407,3 +407,9 @@ FLAGGER_LOAD_TEST = (
     "flagger-loadtester running hey (-q requests per second per worker, -c workers): a load test of "
     "rate R sends R requests a second to the canary, Poisson arrivals as the model takes them"
 )
+
+DORA_2024 = (
+    '"Accelerate State of DevOps Report 2024", DORA / Google Cloud, the software delivery performance '
+    "levels (change failure rate: the share of deployments that need remediation, a rollback or a fix); "
+    "here the faults a blue-green smoke test catches before any user: 1 − Σ weight × smoke_catch / Σ weight"
+)

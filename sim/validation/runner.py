@@ -122,6 +122,7 @@ def cases() -> list[Case]:
         Case(rollout.check_flagger_webhooks, {"hook": "confirm"}, {"deploys": 2}),
         Case(rollout.check_load_test, {}, {"deploys": 4}),
         Case(rollout.check_experiment_step, {}, {"deploys": 2}),
+        Case(rollout.check_change_failure_rate, {}, {"deploys": 120}),
         Case(rollout.check_argo_simulated_weights, {}, {"max_replicas": 3, "weights": (1, 5, 33, 50, 99)}),
     ]
     out += [
