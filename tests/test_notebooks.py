@@ -26,11 +26,15 @@ LESSONS = [
     "05-two-versions-one-database",
     "06-flags-and-canaries",
     "07-tune-your-analysis",
+    "08-bring-your-own-service",
 ]
 NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in LESSONS]
 
-#: What a notebook may import: the public API, the libraries for small calculations and charts.
-ALLOWED_IMPORTS = {"sim", "numpy", "pandas", "matplotlib", "scipy", "itertools", "math"}
+#: What a notebook may import: the public API, the libraries for small calculations and charts, and
+#: the standard library's files and JSON (08 writes a service's data to a temporary folder).
+ALLOWED_IMPORTS = {
+    "sim", "numpy", "pandas", "matplotlib", "scipy", "itertools", "math", "json", "pathlib", "tempfile"
+}
 
 #: Seconds a single cell may take before the run is called hung (the whole notebooks take far less).
 CELL_TIMEOUT_S = 600
