@@ -8,6 +8,7 @@ them (here, with nbclient in this environment's own kernel) is what checks the l
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -26,11 +27,15 @@ LESSONS = [
     "05-two-versions-one-database",
     "06-flags-and-canaries",
     "07-tune-your-analysis",
+    "08-bring-your-own-service",
 ]
 NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in LESSONS]
 
-#: What a notebook may import: the public API, the libraries for small calculations and charts.
-ALLOWED_IMPORTS = {"sim", "numpy", "pandas", "matplotlib", "scipy", "itertools", "math"}
+#: What a notebook may import: the public API, the libraries for small calculations and charts, and
+#: the standard library's files and JSON (08 writes a service's data to a temporary folder).
+ALLOWED_IMPORTS = {
+    "sim", "numpy", "pandas", "matplotlib", "scipy", "itertools", "math", "json", "pathlib", "tempfile"
+}
 
 #: Seconds a single cell may take before the run is called hung (the whole notebooks take far less).
 CELL_TIMEOUT_S = 600
@@ -60,7 +65,13 @@ def _execute(nb: nbformat.NotebookNode) -> None:
         timeout=CELL_TIMEOUT_S,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
-    client.execute()
+    # The kernel starts in notebooks/: a relative PYTHONPATH (`PYTHONPATH=. pytest`) would point it
+    # there and import whichever `sim` is installed, not this checkout's; it gets the path made absolute.
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        paths = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
+    client.execute(env=env)
 
 
 def test_every_lesson_of_the_workshop_is_there():
@@ -131,6 +142,14 @@ def test_the_kernel_is_this_environment():
     _execute(nb)
     (out,) = nb.cells[0].outputs
     assert out["text"].strip() == sys.prefix
+
+
+def test_the_kernel_imports_this_checkouts_sim():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sim\nprint(sim.__file__)")]
+    _execute(nb)
+    (out,) = nb.cells[0].outputs
+    assert Path(out["text"].strip()).resolve() == Path(sim.__file__).resolve()
 
 
 @pytest.mark.slow

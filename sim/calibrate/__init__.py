@@ -15,9 +15,10 @@ engine floor: it reads the engine's draws and judges, it runs no deploy.
 
 from . import cli, judgecli
 from .cli import Calibration, Subcommands, calibrate, calibrate_text
-from .export import export_series, monitor, write_monitored
+from .export import export_series, monitor, write_monitored, write_versions
 from .fit import Fit, Kept, Trace, fit_all, fit_traced
 from .histogram import bucket_quantile
+from .judgecli import pick_judge, pick_run
 from .prom import Read, Series, read_file, read_files
 from .replay import Recorded, Replay, Versions, replay, split_versions
 from .write import scenario_yaml
@@ -39,6 +40,8 @@ __all__ = [
     "fit_all",
     "fit_traced",
     "monitor",
+    "pick_judge",
+    "pick_run",
     "read_file",
     "read_files",
     "register",
@@ -46,6 +49,7 @@ __all__ = [
     "scenario_yaml",
     "split_versions",
     "write_monitored",
+    "write_versions",
 ]
 
 
