@@ -34,7 +34,16 @@ NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in LESSONS]
 #: What a notebook may import: the public API, the libraries for small calculations and charts, and
 #: the standard library's files and JSON (08 writes a service's data to a temporary folder).
 ALLOWED_IMPORTS = {
-    "sim", "numpy", "pandas", "matplotlib", "scipy", "itertools", "math", "json", "pathlib", "tempfile"
+    "sim",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "scipy",
+    "itertools",
+    "math",
+    "json",
+    "pathlib",
+    "tempfile",
 }
 
 #: Seconds a single cell may take before the run is called hung (the whole notebooks take far less).
