@@ -140,6 +140,15 @@ def _spans(cal: calibrate.Calibration, flag: np.ndarray) -> pd.DataFrame:
     )
 
 
+def _shaded(cal: calibrate.Calibration, flag: np.ndarray, what: str) -> list[Any]:
+    """A layer shading each run of flagged steps (none: no layer)."""
+    spans = _spans(cal, flag)
+    if not len(spans):
+        return []
+    rect = alt.Chart(spans.assign(what=what)).mark_rect(opacity=0.25, color="orange")
+    return [rect.encode(x="start:T", x2="end:T", tooltip=["start:T", "end:T", "what:N"])]
+
+
 def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
     """The request rate with the fitted daily curve; surges shaded."""
     tr = cal.trace
@@ -152,14 +161,7 @@ def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
             pd.DataFrame({"time": t, "req/s": tr.curve, "series": "fitted daily curve"}),
         ]
     ).dropna()
-    layers: list[Any] = []
-    surges = _spans(cal, tr.surge)
-    if len(surges):
-        layers.append(
-            alt.Chart(surges.assign(what="surge"))
-            .mark_rect(opacity=0.25, color="orange")
-            .encode(x="start:T", x2="end:T", tooltip=["start:T", "end:T", "what:N"])
-        )
+    layers = _shaded(cal, tr.surge, "surge")
     layers.append(
         alt.Chart(lines)
         .mark_line(strokeWidth=1)
@@ -210,14 +212,7 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         legend=alt.Legend(orient="bottom", title=None),
         scale=alt.Scale(domain=list(shades), range=list(shades.values())),
     )
-    layers: list[Any] = []
-    episodes = _spans(cal, tr.noisy)
-    if len(episodes):
-        layers.append(
-            alt.Chart(episodes.assign(what="noise episode"))
-            .mark_rect(opacity=0.25, color="orange")
-            .encode(x="start:T", x2="end:T", tooltip=["start:T", "end:T", "what:N"])
-        )
+    layers = _shaded(cal, tr.noisy, "noise episode")
     layers.append(
         alt.Chart(lines)
         .mark_line(strokeWidth=1)

@@ -143,25 +143,15 @@ def check_sequential_looks(looks: int, deploys: int = 400, seed: int = 851, leve
     judge = {"kind": "sequential", "alpha": ALPHA}
     scn = _ab_scenario(P0, rate, _looks(interval, looks), judge=judge)
     hits, total = _alarm_share(scn, deploys, seed)
-    share, lo, hi = rate_interval(hits, total, level)
     peeked = ref.cumulative_looks_false_alarm(ALPHA, looks)
-    return Record(
-        f"canary.sequential_looks[K={looks}]",
-        f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test",
-        ALPHA,
-        ref.VILLE,
-        share,
-        lo,
-        hi,
-        "%",
-        lo <= ALPHA,
-        f"a bound, not a point: passes unless the Wilson {pct(level)} CI lies wholly above α "
-        "(a rate significantly above α fails)",
-        total,
+    return _at_most_alpha(
+        (f"canary.sequential_looks[K={looks}]",
+         f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test"),
+        (hits, total),
         f"a z-test at α read at the same {looks} looks on the same accumulating data fails "
         f"{peeked:.1%} of good releases",
-        level=level,
-    )
+        level,
+    )  # fmt: skip
 
 
 def check_sequential_latency_looks(
@@ -177,7 +167,6 @@ def check_sequential_latency_looks(
     watch = ["error_rate", "latency"] if both else ["latency"]
     judge = {"kind": "sequential", "alpha": ALPHA, "watch": watch, "min_ratio": 1.05, "max_ratio": 1.05}
     hits, total = _alarm_share(_ab_scenario(P0, rate, _looks(interval, looks), judge=judge), deploys, seed)
-    share, lo, hi = rate_interval(hits, total, level)
     # Confidence 1 − 2α: the interval's upper side alone errs with α, as the z-test's one side does.
     percentile = {"kind": "mann_whitney", "watch": ["p99"], "confidence": 1 - 2 * ALPHA}
     percentile |= {"allowed_ratio": 1.0, "tolerance": 0.0, "lookback_s": 7 * 86400.0}
@@ -186,10 +175,23 @@ def check_sequential_latency_looks(
     # percent at 20 looks and more) at a fraction of the cost of the check's own sample.
     compared = min(deploys, 100)
     peeked, _ = _alarm_share(scn, compared, seed)
+    return _at_most_alpha(
+        (f"canary.sequential_latency_looks[K={looks},watch={'+'.join(watch)}]",
+         f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test "
+         f"(one rate ratio, 1.05) of its slow requests{' and its errors' if both else ''}"),
+        (hits, total),
+        f"a Mann-Whitney test of the per-window p99s at one-sided {ALPHA:.0%}, read on all windows at the "
+        f"same {looks} looks, fails {peeked / compared:.1%} of the first {compared} of those good releases",
+        level,
+    )  # fmt: skip
+
+
+def _at_most_alpha(what: tuple[str, str], alarms: tuple[int, int], note: str, level: float) -> Record:
+    """A check that good releases' false alarms stay at most α (Ville's bound): it fails only when
+    the alarms' Wilson interval lies wholly above α."""
+    share, lo, hi = rate_interval(*alarms, level)
     return Record(
-        f"canary.sequential_latency_looks[K={looks},watch={'+'.join(watch)}]",
-        f"a good release's false-alarm rate stays at most α over {looks} looks of an always-valid test "
-        f"(one rate ratio, 1.05) of its slow requests{' and its errors' if both else ''}",
+        *what,
         ALPHA,
         ref.VILLE,
         share,
@@ -199,9 +201,8 @@ def check_sequential_latency_looks(
         lo <= ALPHA,
         f"a bound, not a point: passes unless the Wilson {pct(level)} CI lies wholly above α "
         "(a rate significantly above α fails)",
-        total,
-        f"a Mann-Whitney test of the per-window p99s at one-sided {ALPHA:.0%}, read on all windows at the "
-        f"same {looks} looks, fails {peeked / compared:.1%} of the first {compared} of those good releases",
+        alarms[1],
+        note,
         level=level,
     )
 
