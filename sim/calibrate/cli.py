@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
-from ..config.scenario import load_scenario
+from ..config.scenario import Scenario, load_scenario
 from ..core.errors import ConfigError
 from ..core.files import write_atomic
 from . import incidents as release_history
@@ -104,7 +102,7 @@ def calibrate(
     if incidents is not None:  # the release mix, whole: a fault's other fields are the default's
         history = release_history.fit(release_history.read_history(incidents, tuple(base.releases.faults)))
         text += release_history.releases_yaml(base.to_dict(), history, Path(incidents).name)
-        load_scenario(yaml.safe_load(text))  # what is written loads
+        Scenario.from_yaml(text, source="the calibrated scenario")  # what is written loads
     return Calibration(text, tuple(results), every, trace)
 
 
