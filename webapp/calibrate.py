@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -18,6 +15,8 @@ import streamlit as st
 
 import sim
 from sim import ConfigError, calibrate
+
+from . import uploads
 
 UPLOAD_KEY = "cal.upload"
 USE_KEY = "cal.use"
@@ -32,7 +31,7 @@ MAX_BYTES = 32 * 2**20  # all the files together
 NAME = "calibrated"
 TITLE = "Start from my service's metrics"
 
-Files = Sequence[tuple[str, bytes]]
+Files = uploads.Files
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,10 @@ def fitted(files: Files, utc_offset_h: float) -> calibrate.Calibration:
             " step, or run `deploysim calibrate`",
             source=", ".join(name for name, _ in files),
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        paths, names = [], {}
-        # A numbered folder each, in the names' order (so sources listed by path are by name): two
-        # uploads may share a name. The name stays, as the reader tells a file's query by it.
-        for i, (name, data) in enumerate(sorted(files)):
-            path = Path(tmp) / f"{i:04d}" / (Path(name).name or "metrics.json")
-            path.parent.mkdir()
-            path.write_bytes(data)
-            paths.append(str(path))
-            names[str(path)] = name
-
-        def own(text: str) -> str:
-            for path, name in names.items():
-                text = text.replace(path, name)
-            return text
-
+    # In the names' order, so sources listed by path are listed by name.
+    with uploads.on_disk(sorted(files), "metrics.json") as (paths, own):
         try:
-            got = calibrate.calibrate(paths, {}, NAME, utc_offset_h)
+            got = calibrate.calibrate([str(p) for p in paths], {}, NAME, utc_offset_h)
         except ConfigError as err:
             raise ConfigError(own(str(err))) from None
     results = tuple(

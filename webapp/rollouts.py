@@ -4,41 +4,26 @@ imported by `sim.importer` (what `deploysim run --rollout` does)."""
 from __future__ import annotations
 
 import hashlib
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
 
 import streamlit as st
 
 import sim
 from sim import ConfigError, importer
 
+from . import uploads
+
 UPLOAD_KEY = "src.rollouts"
 KEPT = "_rollouts"  # (name, bytes) of the manifests, kept across pages (the uploader forgets them)
 MAX_BYTES = 1_000_000
 
-Files = Sequence[tuple[str, bytes]]
+Files = uploads.Files
 
 
 def add(scn: sim.Scenario, files: Files) -> tuple[sim.Scenario, list[str]]:
     """The scenario with the manifests' strategies added; warnings and errors name the uploaded files."""
     if sum(len(data) for _, data in files) > MAX_BYTES:
         raise ConfigError("the manifests are too large (over 1 MB together)", source="rollout upload")
-    with tempfile.TemporaryDirectory() as tmp:
-        paths, names = [], {}
-        for i, (name, data) in enumerate(files):
-            # A numbered folder each: two uploads may share a name, and a name is no path.
-            path = Path(tmp) / str(i) / (Path(name).name or "manifest.yaml")
-            path.parent.mkdir()
-            path.write_bytes(data)
-            paths.append(path)
-            names[str(path)] = name
-
-        def own(text: str) -> str:
-            for path, name in names.items():
-                text = text.replace(path, name)
-            return text
-
+    with uploads.on_disk(files, "manifest.yaml") as (paths, own):
         try:
             out, warnings = importer.add_rollouts(scn, paths)
         except ConfigError as err:  # its message names the temporary file: name the upload instead
