@@ -89,8 +89,12 @@ def fits(snap: Snapshot, counts: np.ndarray, window_s: float) -> bool:
 def draw_failures(snap: Snapshot, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The failed user requests of each row (deploys × windows: `users`, their user requests), on
     the slot that serves users."""
-    su, _ = _slots(snap)
-    return sampling.binomial(rng, users, float(snap.p_bg[su]))
+    return sampling.binomial(rng, users, failure_probability(snap))
+
+
+def failure_probability(snap: Snapshot) -> float:
+    """A user request's chance to fail in a lean stretch under this state: its slot's background."""
+    return float(snap.p_bg[_slots(snap)[0]])
 
 
 class Tail(NamedTuple):
