@@ -265,3 +265,38 @@ def test_a_blocks_own_plans_lean_stretches_drawn_at_once_keep_the_block(name: st
                 np.testing.assert_array_equal(a.err, b.err)
                 np.testing.assert_array_equal(a.counts, b.counts)
     assert lean_drawn >= 64
+
+
+@st.composite
+def apart(draw: st.DrawFn):
+    """Deploys each along its own states (changes inside windows, on their edges or a sliver off),
+    some ending inside a window, and their requests."""
+    W = 10.0
+    states = [plain(x, x, (500.0, 500.0), (0.01, 0.01)) for x in (0.0, 0.05, 0.5, 1.0)]
+    cuts = []
+    for _ in range(draw(st.integers(1, 5))):
+        times = sorted(
+            draw(st.sets(st.sampled_from([3.0, 10.0, 10.0 + 1e-12, 14.5, 17.0, 30.0, 41.0]), max_size=5))
+        )
+        segs = [(0.0, states[0]), *((t, states[(n + 1) % 4]) for n, t in enumerate(times))]
+        cuts.append(pieces_of(segs, draw(st.sampled_from([60.0, 55.5, 47.0])), W))
+    seed = draw(st.integers(0, 2**32 - 1))
+    counts = np.random.default_rng(seed).poisson(
+        draw(st.sampled_from([0.5, 40.0, 3000.0])), (len(cuts), 8, S + 1)
+    )
+    return cuts, counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(apart(), st.integers(0, 2**32 - 1))
+def test_deploys_served_apart_leave_what_their_pieces_did_not_take(case, seed) -> None:
+    """Each window of each deploy keeps its requests less what its pieces took (the ledger's rows);
+    the windows no piece reached keep all of theirs."""
+    cuts, counts = case
+    *_, rem, ledgers = block_serve.serve_apart(cuts, FIXED, counts, np.random.default_rng(seed), 10.0)
+    for d, ledger in enumerate(ledgers):
+        took = np.zeros_like(counts[d])
+        np.add.at(took, ledger["k"], ledger["taken"])
+        np.testing.assert_array_equal(rem[d], counts[d] - took)
+        inner = ledger["k"][ledger["k"] < ledger["k"][-1]]  # every window but the last is taken whole
+        np.testing.assert_array_equal(took[inner], counts[d][inner])

@@ -19,7 +19,7 @@ from ..tape import Fill
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
 from .plan import Pieces, Plan, pieces_of, windows_cut
-from .tail import Tail, draw_failures, failure_probability, fits, in_time_order, tail_from
+from .tail import Tail, draw_failures, failure_probability, fits, in_time_order, tail_from, user_requests
 
 _EPS = 1e-9
 
@@ -249,15 +249,22 @@ def serve_apart(
     lasts = np.array(
         [ends[d + 1] - 1 for d, c in enumerate(cuts) if not c.shared or c.shared[-1] != sizes[d] - 1]
     )
+    cut_short = np.zeros(0, np.int64)
     if len(lasts):
         f = _shares(dt_all[lasts], (k_all[lasts] + 1) * W - start_all[lasts])
         short = f < 1.0 - _EPS
         if short.any():
-            rows = lasts[short]
-            taken[rows] = rng.binomial(taken[rows], f[short][:, None])
+            cut_short = lasts[short]
+            taken[cut_short] = rng.binomial(taken[cut_short], f[short][:, None])
     sh = np.concatenate([np.asarray(c.shared, np.int64) + ends[d] for d, c in enumerate(cuts)])
     taken[sh] = 0
-    flat[g] -= taken  # (a window listed twice is written twice, alike: its pieces took nothing yet)
+    # What each piece leaves of its window: a piece alone in it takes it all, the short last one
+    # leaves the rest, pieces sharing it take nothing yet (a window listed twice is left alike).
+    whole = np.ones(len(g), bool)
+    whole[sh] = False
+    whole[cut_short] = False
+    flat[g[whole]] = 0
+    flat[g[cut_short]] -= taken[cut_short]
     if len(sh):
         gs = g[sh]
         first = np.r_[True, gs[1:] != gs[:-1]]
@@ -273,17 +280,22 @@ def serve_apart(
             taken[rows] = take
             flat[w] -= take
     # States recur across deploys (alike, if not the same object): each distinct one listed once.
+    # (Most recur as the very object, `routing.snapshot`'s: those are looked up by identity.)
     snaps: list[Snapshot] = []
     index: dict[bytes, int] = {}
+    known: dict[int, int] = {}
     which_all: list[np.ndarray] = []
     for cut in cuts:
         local = []
         for snap in cut.snaps:
-            key = snap.packed.tobytes()
-            if key not in index:
-                index[key] = len(snaps)
-                snaps.append(snap)
-            local.append(index[key])
+            at_snap = known.get(id(snap))
+            if at_snap is None:
+                key = snap.packed.tobytes()
+                if key not in index:
+                    index[key] = len(snaps)
+                    snaps.append(snap)
+                at_snap = known[id(snap)] = index[key]
+            local.append(at_snap)
         which_all.append(np.asarray(local)[cut.which])
     served = serve(
         rng,
@@ -441,7 +453,7 @@ def _draw_tails(
     assert k0 is not None
     k1 = int(end_k)
     c = counts[members, k0:k1]  # (deploys, windows, S + 1)
-    users = np.add.reduce(c[..., :-1], axis=-1)
+    users = user_requests(c)
     err = draw_failures(snap, users, rng)
     into.svc[members, k0:k1, 0] = users
     into.svc[members, k0:k1, 1] = err
@@ -470,8 +482,9 @@ def _draw_tails_each(
     starts = [k0 for j in members if (k0 := lean[j]) is not None]
     assert len(starts) == len(members)
     snaps = [segments[j][-1][1] for j in members]
-    users_all = np.add.reduce(counts[members, :k1, :-1], axis=-1)  # (deploys, windows)
-    users = [users_all[x, k0:] for x, k0 in enumerate(starts)]
+    k_lo = min(starts)
+    users_all = user_requests(counts[:, k_lo:k1])  # (every deploy of the block, windows from k_lo)
+    users = [users_all[j, k0 - k_lo :] for j, k0 in zip(members, starts, strict=True)]
     sizes = [k1 - k0 for k0 in starts]
     p = [failure_probability(snap) for snap in snaps]
     one = all(q == p[0] for q in p)
