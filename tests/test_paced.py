@@ -109,3 +109,33 @@ def test_a_batch_walks_its_canary_plans_and_keeps_its_rows(monkeypatch) -> None:
     assert len(walks) > 40
     monkeypatch.setattr(plan_module, "paced", lambda *_: False)
     assert simulate_deploys(scn, ["canary"], 2, 0, 64) == rows
+
+
+def test_a_plan_of_its_own_is_cut_only_where_its_pieces_are_read(monkeypatch) -> None:
+    """A deploy's own plan leaves its plain pieces uncut when the deploy meets noisy neighbours (it is
+    served along its own states), cuts them at once otherwise, and cut on demand they are the same."""
+    scn = sim.load_scenario("default")
+    seed, cuts, noisy, quiet = 3, [], 0, 0
+    real = plan_module.pieces_of
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        cuts.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "pieces_of", counted)
+    for i, rngs in zip(range(48), exogenous_streams(seed, range(48)), strict=True):
+        exo = draw_exogenous(scn, seed, i, rngs)
+        if exo.release.bad:
+            continue
+        cuts.clear()
+        plan = plan_module.make_plan(scn, "canary", exo, seed, i, own=True)
+        assert plan is not None
+        assert len(cuts) == (0 if exo.episodes else 1), i
+        noisy, quiet = noisy + bool(exo.episodes), quiet + (not exo.episodes)
+        head = plan.head
+        end = plan.end if plan.tail is None else plan.tail * plan.window_s
+        want = real(plan.segments, end, plan.window_s)
+        for f in ("which", "k", "start", "dt"):
+            np.testing.assert_array_equal(getattr(head, f), getattr(want, f))
+        assert [id(s) for s in head.snaps] == [id(s) for s in want.snaps]
+    assert noisy >= 8 and quiet >= 8

@@ -5,14 +5,20 @@ windows served again are spliced into a ledger as dropping, joining and sorting 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sim
+from sim.engine.arrays import BLOCK, covered
 from sim.engine.arrays import serve as block_serve
 from sim.engine.arrays.plan import pieces_of
 from sim.engine.arrays.tail import in_time_order
+from sim.engine.exogenous import draw_exogenous, exogenous_streams
+from sim.engine.rows import block_plans
 from sim.engine.serving import ServingFixed, Snapshot, Stretch, serve, serve_plain_block
 
 S = 3  # user segments
@@ -150,3 +156,147 @@ def test_windows_served_again_are_spliced_in_time_order(case) -> None:
     for name in want:
         assert got[name].dtype == want[name].dtype
         np.testing.assert_array_equal(got[name], want[name])
+
+
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows of a few numbers of any size and sign (signed zeros among them) in runs of 1 to 12 (a
+    window's pieces; past 9, reduceat's pairwise summation), and the axis they run along."""
+    sizes = draw(st.lists(st.integers(1, 12), min_size=1, max_size=40))
+    if draw(st.booleans()):
+        sizes = [min(s, 4) for s in sizes]  # the usual case: no run long enough to fall back
+    M = sum(sizes)
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = gen.standard_normal((M, 2, 5)) * 10.0 ** gen.integers(-12, 12, (M, 2, 5))
+    x[gen.random(x.shape) < 0.1] = 0.0
+    x[gen.random(x.shape) < 0.1] = -0.0
+    first = np.cumsum([0, *sizes[:-1]])
+    axis = draw(st.sampled_from([0, 1]))
+    return (x if axis == 0 else np.stack([x, -x])), first, axis
+
+
+@settings(max_examples=400, deadline=None)
+@given(runs())
+def test_runs_summed_as_reduceat_sums_them(case) -> None:
+    """`serve.sum_runs` gives `np.add.reduceat`'s sums bit for bit, zeros' signs included (each run's
+    first element plus the rest summed left to right: adding a run's elements one after the other
+    differs in the last bit, and so does letting a run of nine through)."""
+    x, first, axis = case
+    want = np.add.reduceat(x, first, axis=axis)
+    got = block_serve.sum_runs(x, first, axis=axis)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def _lean_case(seed: int) -> tuple[list[list[tuple[float, Snapshot]]], list[int | None], np.ndarray]:
+    """Deploys' states (their last ones' failure probabilities alike, or not), their lean stretches'
+    starts (long and short ones: a short one's binomials are drawn number by number) and requests."""
+    gen = np.random.default_rng(seed)
+    D, K = 7, 90
+    p = [0.01, 0.01, 0.2, 0.0, 0.01, 0.5, 0.01] if seed % 2 else [0.01] * D
+    segments = [
+        [(0.0, plain(0.0, 0.0, (500.0, 500.0), (0.3, 0.3))), (5.0, plain(1.0, 1.0, (500.0, 500.0), (0.3, q)))]
+        for q in p
+    ]
+    lean: list[int | None] = [int(k) for k in gen.integers(1, K, D)]
+    lean[1] = K - 3  # a few windows: drawn number by number
+    counts = gen.poisson(gen.choice([0.5, 40.0, 3000.0]), (D, K, S + 1))
+    return segments, lean, counts
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -> None:
+    """The lean stretches of deploys each with its own start and state (a manual canary's), drawn
+    in one binomial call, give the arrays, stretches and stream the deploys' draws one by one give."""
+    segments, lean, counts = _lean_case(seed)
+    members = [0, 2, 1, 4, 5, 6, 3]
+    K = counts.shape[1]
+    out = []
+    for at_once in (True, False):
+        rng = np.random.default_rng(seed)
+        into = block_serve.Arrays.empty(counts)
+        tails: list[Any] = [None] * len(lean)
+        if at_once:
+            block_serve._draw_tails_each(members, (segments, lean, K), counts, into, tails, rng=rng)
+        else:
+            for j in members:
+                block_serve._draw_tails([j], (segments, lean, K), counts, into, tails, rng=rng)
+        out.append((into, tails, rng.integers(2**62)))
+    (got, got_tails, got_next), (want, want_tails, want_next) = out
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(got_tails, want_tails, strict=True):
+        assert (a.k0, a.snap) == (b.k0, b.snap)
+        np.testing.assert_array_equal(a.counts, b.counts)
+        np.testing.assert_array_equal(a.err, b.err)
+    assert got_next == want_next  # the stream moved on alike
+
+
+@pytest.mark.parametrize("name", ["default", "payments"])
+def test_a_blocks_own_plans_lean_stretches_drawn_at_once_keep_the_block(name: str, monkeypatch) -> None:
+    """Two blocks of a shipped manual canary (every deploy its own plan, most with a lean stretch):
+    drawn with the lean stretches in one call, the block's arrays and stretches are those drawn
+    deploy after deploy."""
+    scn = sim.load_scenario(name)
+    seed, lean_drawn = 4, 0
+    exos = {
+        i: draw_exogenous(scn, seed, i, r)
+        for i, r in zip(range(128), exogenous_streams(seed, range(128)), strict=True)
+    }
+    for block in (0, 1):
+        members = [(i, e) for i, e in exos.items() if i // BLOCK == block and covered(e)]
+        plans, kept = block_plans(scn, "canary", members, seed)
+        got = block_serve.draw_block(scn, plans, kept, seed, block)
+
+        def one_by_one(members: list[int], *args: Any, **kwargs: Any) -> None:
+            for j in members:
+                block_serve._draw_tails([j], *args, **kwargs)
+
+        with monkeypatch.context() as m:
+            m.setattr(block_serve, "_draw_tails_each", one_by_one)
+            want = block_serve.draw_block(scn, plans, kept, seed, block)
+        for field in ("acc", "util", "svc", "rem"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+        for a, b in zip(got.tails, want.tails, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                lean_drawn += 1
+                assert (a.k0, a.snap) == (b.k0, b.snap)
+                np.testing.assert_array_equal(a.err, b.err)
+                np.testing.assert_array_equal(a.counts, b.counts)
+    assert lean_drawn >= 64
+
+
+@st.composite
+def apart(draw: st.DrawFn):
+    """Deploys each along its own states (changes inside windows, on their edges or a sliver off),
+    some ending inside a window, and their requests."""
+    W = 10.0
+    states = [plain(x, x, (500.0, 500.0), (0.01, 0.01)) for x in (0.0, 0.05, 0.5, 1.0)]
+    cuts = []
+    for _ in range(draw(st.integers(1, 5))):
+        times = sorted(
+            draw(st.sets(st.sampled_from([3.0, 10.0, 10.0 + 1e-12, 14.5, 17.0, 30.0, 41.0]), max_size=5))
+        )
+        segs = [(0.0, states[0]), *((t, states[(n + 1) % 4]) for n, t in enumerate(times))]
+        cuts.append(pieces_of(segs, draw(st.sampled_from([60.0, 55.5, 47.0])), W))
+    seed = draw(st.integers(0, 2**32 - 1))
+    counts = np.random.default_rng(seed).poisson(
+        draw(st.sampled_from([0.5, 40.0, 3000.0])), (len(cuts), 8, S + 1)
+    )
+    return cuts, counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(apart(), st.integers(0, 2**32 - 1))
+def test_deploys_served_apart_leave_what_their_pieces_did_not_take(case, seed) -> None:
+    """Each window of each deploy keeps its requests less what its pieces took (the ledger's rows);
+    the windows no piece reached keep all of theirs."""
+    cuts, counts = case
+    *_, rem, ledgers = block_serve.serve_apart(cuts, FIXED, counts, np.random.default_rng(seed), 10.0)
+    for d, ledger in enumerate(ledgers):
+        took = np.zeros_like(counts[d])
+        np.add.at(took, ledger["k"], ledger["taken"])
+        np.testing.assert_array_equal(rem[d], counts[d] - took)
+        inner = ledger["k"][ledger["k"] < ledger["k"][-1]]  # every window but the last is taken whole
+        np.testing.assert_array_equal(took[inner], counts[d][inner])

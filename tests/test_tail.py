@@ -63,3 +63,24 @@ def test_a_row_over_capacity_does_not_fit():
     assert not tail.fits(snap, counts, 10.0)
     counts[2, 3] = (40, 40, 20)
     assert tail.fits(snap, counts, 10.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 5),
+    st.sampled_from([(), (4,), (3, 7), (2, 0)]),
+    st.sampled_from([np.int64, np.int32, np.float64]),
+    st.integers(0, 2**32 - 1),
+)
+def test_user_requests_are_the_user_columns_reduced(S, lead, dtype, seed):
+    """`tail.user_requests` sums a row's user columns (all but the last) as `np.add.reduce` does: the
+    same values and dtype, whatever the leading shape, the number of segments or the counts' type
+    (only int64 counts are added column by column: a float's sum depends on the order)."""
+    gen = np.random.default_rng(seed)
+    counts = (gen.poisson(gen.choice([0.5, 3000.0, 1e12]), (*lead, S + 1))).astype(dtype)
+    if dtype is np.float64:
+        counts = counts * gen.random(counts.shape)
+    want = np.add.reduce(counts[..., :S], axis=-1)
+    got = tail.user_requests(counts)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)

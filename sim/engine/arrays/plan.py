@@ -73,11 +73,18 @@ class Plan:
     looks: list[PlannedLook]  # every read its analyses make, in the order they make them
     end: float
     tail: int | None  # the first window of its lean stretch (`arrays.tail`), if it has one
-    head: Pieces  # its pieces before that stretch (all of them without one)
     fixed: ServingFixed
     routing: RoutingFixed
     base_error: float  # the fleet's own failure probability (noisy neighbours add theirs)
     window_s: float
+
+    @functools.cached_property
+    def head(self) -> Pieces:
+        """Its pieces before its lean stretch (all of them without one): cut on first use (`make_plan`
+        cuts them at once unless the deploy is served along states of its own)."""
+        return pieces_of(
+            self.segments, self.end if self.tail is None else self.tail * self.window_s, self.window_s
+        )
 
     @functools.cached_property
     def pieces(self) -> Pieces:
@@ -371,17 +378,21 @@ def make_plan(
     assert world.states is not None
     segments = list(tape.segments)
     W = scn.run.window_s
-    tail = tail_from(segments, looks, horizon, W)
-    return Plan(
+    plan = Plan(
         run=run,
         segments=segments,
         states=list(world.states),
         looks=looks,
         end=horizon,
-        tail=tail,
-        head=pieces_of(segments, horizon if tail is None else tail * W, W),
+        tail=tail_from(segments, looks, horizon, W),
         fixed=tape.serving,
         routing=world.routing_fixed,
         base_error=scn.fleet.error_rate,
         window_s=W,
     )
+    # A deploy's own plan is cut along its noisy neighbours' states too (`Plan.segments_of`): its
+    # plain pieces would go unread. Any other plan's are cut now, so a plan that cannot be cut is
+    # none (`rows._plan`), as before.
+    if not (own and exo.episodes):
+        plan.head  # noqa: B018
+    return plan

@@ -19,7 +19,7 @@ from ..tape import Fill
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
 from .plan import Pieces, Plan, pieces_of, windows_cut
-from .tail import Tail, draw_failures, fits, in_time_order, tail_from
+from .tail import Tail, draw_failures, failure_probability, fits, in_time_order, tail_from, user_requests
 
 _EPS = 1e-9
 
@@ -96,6 +96,34 @@ def _shares(dt: np.ndarray, left: np.ndarray) -> np.ndarray:
     return np.where(left <= 0.0, 1.0, np.minimum(dt / np.where(left <= 0.0, 1.0, left), 1.0))
 
 
+def sum_runs(x: np.ndarray, first: np.ndarray, axis: int = 0) -> np.ndarray:
+    """`np.add.reduceat(x, first, axis)` for nondecreasing `first`, bit for bit: a window's pieces
+    are mostly one, and reduceat over rows of a few numbers pays per run what a copy and a few
+    additions do not. Reduceat adds to a run's first element the sum of the rest, that sum taken
+    left to right when the rest is shorter than `_PAIRWISE` (numpy's pairwise summation below
+    that), so a run with more falls back to reduceat itself."""
+    size = np.diff(np.append(first, x.shape[axis]))
+    if size.size and int(size.max()) > _PAIRWISE:
+        return np.add.reduceat(x, first, axis=axis)
+    idx: list[slice | np.ndarray] = [slice(None)] * axis
+    out = x[(*idx, first)]
+    runs = np.flatnonzero(size > 1)
+    if not runs.size:
+        return out
+    rest = x[(*idx, first[runs] + 1)]
+    r, at = 2, np.arange(runs.size)
+    while (at := at[size[runs[at]] > r]).size:  # every run's r-th element at once
+        rest[(*idx, at)] += x[(*idx, first[runs[at]] + r)]
+        r += 1
+    out[(*idx, runs)] += rest
+    return out
+
+
+#: Runs of up to this many elements reduceat sums as `sum_runs` does (its pairwise summation
+#: begins at eight elements after a run's first).
+_PAIRWISE = 8
+
+
 def serve_block(
     cut: Pieces,
     fixed: ServingFixed,
@@ -156,7 +184,7 @@ def serve_block(
     fields = len(Telemetry.FIELDS)
     rows_ = Telemetry.fields_of(served)
     first = np.searchsorted(k, np.arange(k0, k1))
-    arrays.acc[rows, k0:k1] = np.add.reduceat(rows_.reshape(D, m, 2, fields), first, axis=1)
+    arrays.acc[rows, k0:k1] = sum_runs(rows_.reshape(D, m, 2, fields), first, axis=1)
     arrays.util[rows, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
     arrays.svc[rows, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
     arrays.svc[rows, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
@@ -221,15 +249,22 @@ def serve_apart(
     lasts = np.array(
         [ends[d + 1] - 1 for d, c in enumerate(cuts) if not c.shared or c.shared[-1] != sizes[d] - 1]
     )
+    cut_short = np.zeros(0, np.int64)
     if len(lasts):
         f = _shares(dt_all[lasts], (k_all[lasts] + 1) * W - start_all[lasts])
         short = f < 1.0 - _EPS
         if short.any():
-            rows = lasts[short]
-            taken[rows] = rng.binomial(taken[rows], f[short][:, None])
+            cut_short = lasts[short]
+            taken[cut_short] = rng.binomial(taken[cut_short], f[short][:, None])
     sh = np.concatenate([np.asarray(c.shared, np.int64) + ends[d] for d, c in enumerate(cuts)])
     taken[sh] = 0
-    flat[g] -= taken  # (a window listed twice is written twice, alike: its pieces took nothing yet)
+    # What each piece leaves of its window: a piece alone in it takes it all, the short last one
+    # leaves the rest, pieces sharing it take nothing yet (a window listed twice is left alike).
+    whole = np.ones(len(g), bool)
+    whole[sh] = False
+    whole[cut_short] = False
+    flat[g[whole]] = 0
+    flat[g[cut_short]] -= taken[cut_short]
     if len(sh):
         gs = g[sh]
         first = np.r_[True, gs[1:] != gs[:-1]]
@@ -245,17 +280,22 @@ def serve_apart(
             taken[rows] = take
             flat[w] -= take
     # States recur across deploys (alike, if not the same object): each distinct one listed once.
+    # (Most recur as the very object, `routing.snapshot`'s: those are looked up by identity.)
     snaps: list[Snapshot] = []
     index: dict[bytes, int] = {}
+    known: dict[int, int] = {}
     which_all: list[np.ndarray] = []
     for cut in cuts:
         local = []
         for snap in cut.snaps:
-            key = snap.packed.tobytes()
-            if key not in index:
-                index[key] = len(snaps)
-                snaps.append(snap)
-            local.append(index[key])
+            at_snap = known.get(id(snap))
+            if at_snap is None:
+                key = snap.packed.tobytes()
+                if key not in index:
+                    index[key] = len(snaps)
+                    snaps.append(snap)
+                at_snap = known[id(snap)] = index[key]
+            local.append(at_snap)
         which_all.append(np.asarray(local)[cut.which])
     served = serve(
         rng,
@@ -274,7 +314,7 @@ def serve_apart(
     per_piece = Telemetry.fields_of(served)
     at = g[first]
     acc, util, svc = (a.reshape(-1, *a.shape[2:]) for a in arrays[:3])  # views
-    acc[at] = np.add.reduceat(per_piece, first, axis=0)
+    acc[at] = sum_runs(per_piece, first)
     util[at] = np.maximum.reduceat(served.util, first, axis=0)
     svc[at, 0] = np.add.reduceat(np.broadcast_to(served.svc_user, (M,)), first)
     svc[at, 1] = np.add.reduceat(np.broadcast_to(served.svc_err, (M,)), first)
@@ -366,9 +406,9 @@ def draw_block(
         drawn = serve_apart(cuts, each[apart[0]].fixed, None, rng, W, into=(into, apart))
         for j, ledger in zip(apart, drawn[4], strict=True):
             ledgers[j] = ledger
-        for j in apart:
-            if lean[j] is not None:
-                _draw_tails([j], (along, lean, end_k), counts, into, tails, rng=rng)
+        _draw_tails_each(
+            [j for j in apart if lean[j] is not None], (along, lean, end_k), counts, into, tails, rng=rng
+        )
     if slowed:
         _lay_noise(slowed, (each, deploys), (counts, end_k, W), (into, ledgers, tails), rng=rng)
     noisy = {j: deploys[j][1] for j in slowed}
@@ -413,13 +453,51 @@ def _draw_tails(
     assert k0 is not None
     k1 = int(end_k)
     c = counts[members, k0:k1]  # (deploys, windows, S + 1)
-    users = np.add.reduce(c[..., :-1], axis=-1)
+    users = user_requests(c)
     err = draw_failures(snap, users, rng)
     into.svc[members, k0:k1, 0] = users
     into.svc[members, k0:k1, 1] = err
     into.rem[members, k0:k1] = 0
     for n, j in enumerate(members):
         tails[j] = Tail(k0, c[n], err[n], segments[j][-1][1])
+
+
+def _draw_tails_each(
+    members: list[int],
+    where: tuple[list[list[tuple[float, Snapshot]]], list[int | None], float],
+    counts: np.ndarray,
+    into: Arrays,
+    tails: list[Tail | None],
+    *,
+    rng: np.random.Generator,
+) -> None:
+    """`_draw_tails` of deploys `members` one after the other, each from its own start under its own
+    last state, in one draw: a binomial array call draws element after element in C order, so the
+    deploys' windows laid end to end draw what their calls one by one would (`sampling.binomial`
+    draws a short array number by number, as the array call does), and the stream moves on alike."""
+    if not members:
+        return
+    segments, lean, end_k = where
+    k1 = int(end_k)
+    starts = [k0 for j in members if (k0 := lean[j]) is not None]
+    assert len(starts) == len(members)
+    snaps = [segments[j][-1][1] for j in members]
+    k_lo = min(starts)
+    users_all = user_requests(counts[:, k_lo:k1])  # (every deploy of the block, windows from k_lo)
+    users = [users_all[j, k0 - k_lo :] for j, k0 in zip(members, starts, strict=True)]
+    sizes = [k1 - k0 for k0 in starts]
+    p = [failure_probability(snap) for snap in snaps]
+    one = all(q == p[0] for q in p)
+    err_all = sampling.binomial(rng, np.concatenate(users), p[0] if one else np.repeat(np.array(p), sizes))
+    at = 0
+    for x, j in enumerate(members):
+        k0, n = starts[x], sizes[x]
+        err = err_all[at : at + n]
+        at += n
+        into.svc[j, k0:k1, 0] = users[x]
+        into.svc[j, k0:k1, 1] = err
+        into.rem[j, k0:k1] = 0
+        tails[j] = Tail(k0, counts[j, k0:k1], err, snaps[x])
 
 
 def latency_only(exo: Exogenous) -> bool:

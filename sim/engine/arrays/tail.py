@@ -77,7 +77,7 @@ def fits(snap: Snapshot, counts: np.ndarray, window_s: float) -> bool:
         return True
     S = counts.shape[-1] - 1
     su, ss = _slots(snap)
-    users = np.add.reduce(counts[..., :S], axis=-1)
+    users = user_requests(counts)
     load = np.zeros(2, np.int64)
     if su == ss:
         load[su] = (users + counts[..., S]).max()
@@ -86,11 +86,29 @@ def fits(snap: Snapshot, counts: np.ndarray, window_s: float) -> bool:
     return bool((load * snap.cap_on / (window_s * snap.cap_floor)).max() <= 1.0)
 
 
+def user_requests(counts: np.ndarray) -> np.ndarray:
+    """Per row (any leading shape) its user requests: every column but the last (the probes')
+    summed, as `np.add.reduce` over them sums them. Counts of requests (int64) are added column
+    after column, which gives the same integers in any order: a reduction over a last axis of a
+    few columns pays per row what adding whole columns does not."""
+    S = counts.shape[-1] - 1
+    if counts.dtype != np.int64 or S < 1:
+        return np.add.reduce(counts[..., :S], axis=-1)
+    out = counts[..., 0].copy()
+    for s in range(1, S):
+        out += counts[..., s]
+    return out
+
+
 def draw_failures(snap: Snapshot, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The failed user requests of each row (deploys × windows: `users`, their user requests), on
     the slot that serves users."""
-    su, _ = _slots(snap)
-    return sampling.binomial(rng, users, float(snap.p_bg[su]))
+    return sampling.binomial(rng, users, failure_probability(snap))
+
+
+def failure_probability(snap: Snapshot) -> float:
+    """A user request's chance to fail in a lean stretch under this state: its slot's background."""
+    return float(snap.p_bg[_slots(snap)[0]])
 
 
 class Tail(NamedTuple):
