@@ -416,11 +416,13 @@ class Scanned:
         else:
             kept = None
         fires = fires_in(range(start, eval_ks.stop, step))
-        user, err = service.user[:last].copy(), service.err[:last].copy()
-        if kept is not None:  # the kept instants run on into these: one record of both
-            self._kept = _Kept(kept.lo, last, kept.fires + fires, user, err)
+        lo, every = (kept.lo, kept.fires + fires) if kept is not None else (start, fires)
+        # Only where the tier fires is an instant asked about again (its next scan starts after a
+        # refused or outrun firing, not after the last instant): elsewhere keeping costs more than it saves.
+        if every:
+            self._kept = _Kept(lo, last, every, service.user[:last].copy(), service.err[:last].copy())
         else:
-            self._kept = _Kept(start, last, fires, user, err)
+            self._kept = None
         return fires[0] if fires else None
 
 
