@@ -446,13 +446,18 @@ def test_the_alert_skips_a_fill_it_fires_nowhere_over_and_the_row_is_the_same(
     strategy, seed = "progressive", 4
     plans, members, drawn = _first_block(scn, strategy, seed)
     evaluated = [0]
-    first_firing = alert_module.first_firing
+    first_firing, firings = alert_module.first_firing, alert_module.firings
 
     def counted(*args: Any, **kwargs: Any) -> int | None:
         evaluated[0] += 1
         return first_firing(*args, **kwargs)
 
+    def counted_all(*args: Any, **kwargs: Any) -> list[int]:  # the alert's own scans (`alert.Scanned`)
+        evaluated[0] += 1
+        return firings(*args, **kwargs)
+
     monkeypatch.setattr(alert_module, "first_firing", counted)
+    monkeypatch.setattr(alert_module, "firings", counted_all)
     checked = 0
     for j, (i, exo) in enumerate(members):
         if arrays.follows_plan(scn, plans, drawn, j, exo, (seed, i)) or arrays.alert_fires(

@@ -7,7 +7,7 @@ import pytest
 
 from sim.config import fleet
 from sim.config.fleet import Latency
-from sim.engine.fleet import quantile_ms, queueing_factor, shed_probability
+from sim.engine.fleet import _share_slower, quantile_ms, queueing_factor, share_slower, shed_probability
 
 LAT = Latency(p50_ms=40, p99_ms=250)
 P = np.linspace(0.001, 0.9999, 4001)
@@ -49,3 +49,22 @@ def test_queueing_is_flat_until_the_resource_fills():
 
 def test_load_beyond_capacity_is_shed():
     assert shed_probability(np.array([0.5, 1.0, 2.0])).tolist() == [0.0, 0.0, 0.5]
+
+
+def test_share_slower_is_kept_by_every_number_it_reads():
+    # The bisection's answers are kept by the numbers they read: each must be the one worked out
+    # afresh, and configs that differ in any one of them must not share an answer.
+    lats = [Latency(p50_ms=40.0, p99_ms=250.0), Latency(p50_ms=40.0, p99_ms=400.0), Latency(p50_ms=60.0)]
+    seen = set()
+    for lat in lats:
+        for limit in (300.0, 500.0):
+            for kind, severity in (
+                (fleet.PROFILE_NONE, 1.0),
+                (fleet.PROFILE_SHIFT, 2.0),
+                (fleet.PROFILE_SHIFT, 3.0),
+            ):
+                for _ in range(2):
+                    got = share_slower(lat, limit, kind, severity)
+                    assert got == _share_slower.__wrapped__(lat.p50_ms, lat.sigma, limit, kind, severity)
+                seen.add(got)
+    assert len(seen) == len(lats) * 2 * 3

@@ -113,13 +113,18 @@ def test_mann_whitney_check_catches_the_uncorrected_interval(monkeypatch):
 
 def test_burn_rate_check_catches_a_wrong_threshold(monkeypatch):
     checks_alerting._burn_runs.cache_clear()
-    real = sim.engine.alert.first_firing
 
-    def halved(judge, *args):  # an alert that pages at half the Workbook's burn rates
-        windows = tuple(type(w)(w.long_s, w.short_s, w.burn_rate / 2) for w in judge.windows)
-        return real(type(judge)(slo=judge.slo, windows=windows, eval_interval_s=judge.eval_interval_s), *args)
+    def halved(real):  # an alert that pages at half the Workbook's burn rates
+        def alert(judge, *args):
+            windows = tuple(type(w)(w.long_s, w.short_s, w.burn_rate / 2) for w in judge.windows)
+            wrong = type(judge)(slo=judge.slo, windows=windows, eval_interval_s=judge.eval_interval_s)
+            return real(wrong, *args)
 
-    monkeypatch.setattr(sim.engine.alert, "first_firing", halved)
+        return alert
+
+    # The arrays' alert asks for the first firing, the event engine's for every firing (`alert.Scanned`).
+    for name in ("first_firing", "firings"):
+        monkeypatch.setattr(sim.engine.alert, name, halved(getattr(sim.engine.alert, name)))
     try:
         assert not checks_alerting.check_burn_rate_detection(0.05, deploys=4, level=LEVEL).passed
     finally:

@@ -66,6 +66,41 @@ def first_firing(
     `held`, when given, is the most and the least history each pair's long window can hold at any
     instant the caller asks about (an alert works them out once, rather than per scan).
     """
+    got = _fired(judge, service, eval_ks, past, tier, held)
+    if got is None:
+        return None
+    ks, firing = got
+    first = int(firing.argmax())
+    return int(ks[first]) if firing[first] else None
+
+
+def firings(
+    judge: BurnRateJudge,
+    service: ServiceWindows,
+    eval_ks: range,
+    past: SteadyPast,
+    tier: str,
+    held: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[int]:
+    """Every evaluation instant of `eval_ks` at which a pair of the tier fires, in time order: what
+    `first_firing` finds, and the instants after it (an alert keeps them for its next scans)."""
+    got = _fired(judge, service, eval_ks, past, tier, held)
+    if got is None:
+        return []
+    ks, firing = got
+    return cast(list[int], ks[firing].tolist())
+
+
+def _fired(
+    judge: BurnRateJudge,
+    service: ServiceWindows,
+    eval_ks: np.ndarray | range,
+    past: SteadyPast,
+    tier: str,
+    held: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`first_firing`'s work: None when a quick exit shows that no instant fires, else the instants
+    and whether each fires (the long way, `_firing`)."""
     if len(eval_ks) == 0:
         return None
     spans = tier_spans(judge, service.window_s, tier)
@@ -79,7 +114,7 @@ def first_firing(
     near = lowest * (1.0 - 1e-9)
     k_first, k_last = int(eval_ks[0]), int(eval_ks[-1])
     if history_error >= near:
-        return _scan(n, limit, service, eval_ks, past)
+        return _firing(n, limit, service, eval_ks, past)
     # A ticket's windows (burn rate 1) see some window near its limit in almost every scan, while
     # its three-day window holds days of history: for it, the long-window bound is the quick exit.
     if (
@@ -94,7 +129,7 @@ def first_firing(
     held = held or _held(n, _curve(past.requests), k_first, k_last)
     if _no_long_window_burns(n, limit, service, (k_first, k_last), held, history_error):
         return None
-    return _scan(n, limit, service, eval_ks, past)
+    return _firing(n, limit, service, eval_ks, past)
 
 
 def _curve(requests: float | History) -> History:
@@ -143,6 +178,20 @@ def _scan(
     n: np.ndarray, limit: np.ndarray, service: ServiceWindows, eval_ks: np.ndarray | range, past: SteadyPast
 ) -> int | None:
     """`first_firing` the long way: every window of every pair at every evaluation instant."""
+    ks, firing = _firing(n, limit, service, eval_ks, past)
+    first = int(firing.argmax())
+    return int(ks[first]) if firing[first] else None
+
+
+def _firing(
+    n: np.ndarray,
+    limit: np.ndarray,
+    service: ServiceWindows,
+    eval_ks: np.ndarray | range,
+    past: SteadyPast,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation instants (as an array) and whether a pair fires at each, every window of every
+    pair summed at every instant. An instant's answer reads only the windows before it."""
     user, err = service.user, service.err
     hist, history_error = _curve(past.requests), past.error_ratio
     # (np.asarray would step through a range number by number)
@@ -159,8 +208,7 @@ def _scan(
     bad = cum_err[eval_ks] - cum_err[loc] + past_req * history_error
     burning = (bad >= limit * req) & (req > 0)
     firing = np.logical_or.reduce(burning[0::2] & burning[1::2])  # a pair fires when both its windows burn
-    first = int(firing.argmax())
-    return int(eval_ks[first]) if firing[first] else None
+    return eval_ks, firing
 
 
 _Spans = tuple[np.ndarray, np.ndarray, int, float]
@@ -220,6 +268,7 @@ class BurnRateAlert(Watcher):
         self.service = ServiceWindows(tel.svc_user, tel.svc_err, world.window_s)
         self._held: dict[str, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
         self._hit: tuple[str, int] | None = None
+        self._scanned: dict[str, Scanned] = {}
 
     def _first_k(self) -> int:
         return max(self.step, math.ceil(self.env.now / self.world.window_s / self.step - 1e-9) * self.step)
@@ -274,7 +323,7 @@ class BurnRateAlert(Watcher):
                 waits.append(max(world.materialized, self.next_k[tier] * W))
                 continue
             eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
-            hit = first_firing(self.judge, service, eval_ks, self.past, tier, self.held(tier))
+            hit = self._first_firing(tier, service, eval_ks)
             if hit is not None:
                 if self._hit is None or hit < self._hit[1]:
                     self._hit = (tier, hit)
@@ -286,6 +335,16 @@ class BurnRateAlert(Watcher):
             return self._hit[1] * W, None
         wake = min(waits, default=math.inf)
         return None, (None if wake > world.limit_s else wake)
+
+    def _first_firing(self, tier: str, service: ServiceWindows, eval_ks: range) -> int | None:
+        """`first_firing` over `eval_ks`, answered from the tier's earlier scans where it can."""
+        kept = self._scanned.get(tier)
+        if kept is None:
+            kept = self._scanned[tier] = Scanned()
+        held = self.held(tier)
+        return kept.first(
+            service, eval_ks, lambda ks: firings(self.judge, service, ks, self.past, tier, held)
+        )
 
     def _unsilenced_k(self) -> int:
         """The first evaluation instant whose firing the deploy's silence, as it stands, would not
@@ -306,6 +365,76 @@ class BurnRateAlert(Watcher):
         else:
             self.next_k[tier] = k + self.step  # silenced: keep evaluating
         return not self.on_fire
+
+
+class _Kept(NamedTuple):
+    """Evaluation instants lo..hi (on a step), worked out over the windows user and err (those before
+    hi, copied), and the ones among them at which the tier fires."""
+
+    lo: int
+    hi: int
+    fires: list[int]
+    user: np.ndarray
+    err: np.ndarray
+
+
+class Scanned:
+    """A tier's answers from earlier scans, kept for the scans that ask about the same instants again:
+    a page refused in a recreate's open-ended silence, or a tier outrun by another's firing, scans
+    the same instants at its next wake-up. An instant's answer reads only the windows before it, so
+    it holds for as long as those windows are the ones it was worked out over (compared, not
+    trusted: a rewind redraws them, most often the same up to where the state changed)."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: _Kept | None = None
+
+    def first(
+        self, service: ServiceWindows, eval_ks: range, fires_in: Callable[[range], list[int]]
+    ) -> int | None:
+        """The first instant of `eval_ks` at which the tier fires (None: none), where `fires_in(ks)`
+        gives every instant of ks at which it fires over `service` as it stands."""
+        if not len(eval_ks):
+            return None
+        step, last = eval_ks.step, eval_ks[-1]
+        start, kept = eval_ks.start, self._kept
+        # (a scan that goes on where the kept instants end extends them: a rescan may reach back to both)
+        if kept is not None and kept.lo <= start <= kept.hi + step:
+            good = min(kept.hi, _same_for(kept, service))  # instants up to here read unchanged windows
+            if start - step <= good:
+                upto = start + (min(good, last) - start) // step * step  # the last such instant
+                hit = next((k for k in kept.fires if start <= k <= upto), None)
+                if hit is not None:
+                    return hit
+                if upto == last:
+                    return None
+                start = upto + step
+                kept = kept._replace(hi=upto, fires=[k for k in kept.fires if k <= upto])
+            else:
+                kept = None
+        else:
+            kept = None
+        fires = fires_in(range(start, eval_ks.stop, step))
+        lo, every = (kept.lo, kept.fires + fires) if kept is not None else (start, fires)
+        # Only where the tier fires is an instant asked about again (its next scan starts after a
+        # refused or outrun firing, not after the last instant): elsewhere keeping costs more than it saves.
+        if every:
+            self._kept = _Kept(lo, last, every, service.user[:last].copy(), service.err[:last].copy())
+        else:
+            self._kept = None
+        return fires[0] if fires else None
+
+
+def _same_for(kept: _Kept, service: ServiceWindows) -> int:
+    """The last instant whose windows (those before it) are still the ones `kept` was worked out
+    over: the first window that differs, or the end of the copy."""
+    h = min(len(kept.user), len(service.user))
+    if not h:
+        return 0
+    moved = (kept.user[:h] != service.user[:h]) | (kept.err[:h] != service.err[:h])
+    first = int(moved.argmax())
+    return first if moved[first] else h
 
 
 def steady_past(scn: Scenario, start_hour: float, window_s: float) -> SteadyPast:

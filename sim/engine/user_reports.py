@@ -122,6 +122,7 @@ class UserReports(Watcher):
         self.prior = np.zeros(len(self.users)) if prior is None else prior
         self._cum = np.zeros((0, len(self.users)))  # hurt requests up to each ledger row scanned
         self._reports, self._reports_of = np.zeros(0), self._cum  # expected reports of that array
+        self._before: float | None = None  # expected reports of the prior: the same at every scan
 
     def rewound(self, k: int) -> None:
         self._cum = self._cum[: self.world.ledger.first_row_of_window(k)]
@@ -143,7 +144,9 @@ class UserReports(Watcher):
             # product's last bits may depend on where a row sits in it.
             if self._reports_of is not self._cum:
                 self._reports, self._reports_of = self.expected_reports(self._cum), self._cum
-            at = crossing(self._reports, self.threshold, float(self.expected_reports(self.prior)), L)
+            if self._before is None:
+                self._before = float(self.expected_reports(self.prior))
+            at = crossing(self._reports, self.threshold, self._before, L)
             if at is not None:
                 return max(at, env.now), None
         again = max(world.materialized, env.now + world.window_s)
