@@ -16,7 +16,7 @@ import sim
 from sim.engine.arrays import BLOCK, covered
 from sim.engine.arrays import serve as block_serve
 from sim.engine.arrays.plan import pieces_of
-from sim.engine.arrays.tail import in_time_order
+from sim.engine.arrays.tail import Tail, draw_failures, in_time_order
 from sim.engine.exogenous import draw_exogenous, exogenous_streams
 from sim.engine.rows import block_plans
 from sim.engine.serving import ServingFixed, Snapshot, Stretch, serve, serve_plain_block
@@ -204,6 +204,25 @@ def _lean_case(seed: int) -> tuple[list[list[tuple[float, Snapshot]]], list[int 
     return segments, lean, counts
 
 
+def _tails_one_by_one(
+    members: list[int], where: Any, counts: np.ndarray, into: Any, tails: list[Any], *, rng
+) -> None:
+    """The reference: each deploy's lean stretch drawn in a call of its own (the draw before the
+    stretches of a block's own plans were laid end to end)."""
+    segments, lean, end_k = where
+    for j in members:
+        k0, snap = lean[j], segments[j][-1][1]
+        assert k0 is not None
+        k1 = int(end_k)
+        c = counts[[j], k0:k1]
+        users = np.add.reduce(c[..., :-1], axis=-1)
+        err = draw_failures(snap, users, rng)
+        into.svc[[j], k0:k1, 0] = users
+        into.svc[[j], k0:k1, 1] = err
+        into.rem[[j], k0:k1] = 0
+        tails[j] = Tail(k0, c[0], err[0], snap)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -> None:
     """The lean stretches of deploys each with its own start and state (a manual canary's), drawn
@@ -217,10 +236,9 @@ def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -
         into = block_serve.Arrays.empty(counts)
         tails: list[Any] = [None] * len(lean)
         if at_once:
-            block_serve._draw_tails_each(members, (segments, lean, K), counts, into, tails, rng=rng)
+            block_serve._draw_tails(members, (segments, lean, K), counts, into, tails, rng=rng)
         else:
-            for j in members:
-                block_serve._draw_tails([j], (segments, lean, K), counts, into, tails, rng=rng)
+            _tails_one_by_one(members, (segments, lean, K), counts, into, tails, rng=rng)
         out.append((into, tails, rng.integers(2**62)))
     (got, got_tails, got_next), (want, want_tails, want_next) = out
     for a, b in zip(got, want, strict=True):
@@ -248,12 +266,8 @@ def test_a_blocks_own_plans_lean_stretches_drawn_at_once_keep_the_block(name: st
         plans, kept = block_plans(scn, "canary", members, seed)
         got = block_serve.draw_block(scn, plans, kept, seed, block)
 
-        def one_by_one(members: list[int], *args: Any, **kwargs: Any) -> None:
-            for j in members:
-                block_serve._draw_tails([j], *args, **kwargs)
-
         with monkeypatch.context() as m:
-            m.setattr(block_serve, "_draw_tails_each", one_by_one)
+            m.setattr(block_serve, "_draw_tails", _tails_one_by_one)
             want = block_serve.draw_block(scn, plans, kept, seed, block)
         for field in ("acc", "util", "svc", "rem"):
             np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)

@@ -19,7 +19,7 @@ from ..tape import Fill
 from ..telemetry import Telemetry
 from ..world import background, noise_changes
 from .plan import Pieces, Plan, pieces_of, windows_cut
-from .tail import Tail, draw_failures, failure_probability, fits, in_time_order, tail_from, user_requests
+from .tail import Tail, failure_probability, fits, in_time_order, tail_from, user_requests
 
 _EPS = 1e-9
 
@@ -406,7 +406,7 @@ def draw_block(
         drawn = serve_apart(cuts, each[apart[0]].fixed, None, rng, W, into=(into, apart))
         for j, ledger in zip(apart, drawn[4], strict=True):
             ledgers[j] = ledger
-        _draw_tails_each(
+        _draw_tails(
             [j for j in apart if lean[j] is not None], (along, lean, end_k), counts, into, tails, rng=rng
         )
     if slowed:
@@ -444,37 +444,12 @@ def _draw_tails(
     *,
     rng: np.random.Generator,
 ) -> None:
-    """The lean stretch of deploys `members` of the block (one start for them all; `where`: every
-    deploy's states, lean start, and the end of the watch): their failures drawn, the service's
-    figures and requests filled in."""
-    segments, lean, end_k = where
-    j0 = members[0]
-    k0, snap = lean[j0], segments[j0][-1][1]
-    assert k0 is not None
-    k1 = int(end_k)
-    c = counts[members, k0:k1]  # (deploys, windows, S + 1)
-    users = user_requests(c)
-    err = draw_failures(snap, users, rng)
-    into.svc[members, k0:k1, 0] = users
-    into.svc[members, k0:k1, 1] = err
-    into.rem[members, k0:k1] = 0
-    for n, j in enumerate(members):
-        tails[j] = Tail(k0, c[n], err[n], segments[j][-1][1])
-
-
-def _draw_tails_each(
-    members: list[int],
-    where: tuple[list[list[tuple[float, Snapshot]]], list[int | None], float],
-    counts: np.ndarray,
-    into: Arrays,
-    tails: list[Tail | None],
-    *,
-    rng: np.random.Generator,
-) -> None:
-    """`_draw_tails` of deploys `members` one after the other, each from its own start under its own
-    last state, in one draw: a binomial array call draws element after element in C order, so the
-    deploys' windows laid end to end draw what their calls one by one would (`sampling.binomial`
-    draws a short array number by number, as the array call does), and the stream moves on alike."""
+    """The lean stretches of deploys `members` of the block (`where`: every deploy's states, lean
+    start, and the end of the watch): their failures drawn, the service's figures and requests
+    filled in. One deploy after the other, each from its own start under its own last state, in one
+    draw: a binomial array call draws element after element in C order, so the deploys' windows laid
+    end to end draw what their calls one by one would (`sampling.binomial` draws a short array number
+    by number, as the array call does), and the stream moves on alike."""
     if not members:
         return
     segments, lean, end_k = where
