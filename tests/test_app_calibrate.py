@@ -153,7 +153,7 @@ def test_the_page_module_fits_with_the_commands_code(uploads, tmp_path):
     for name, data, _ in sorted(uploads):  # the page reads them in their names' order
         (tmp_path / name).write_bytes(data)
         paths.append(str(tmp_path / name))
-    cli_text = sim.calibrate.calibrate_text(paths, {}, calibrate.NAME)
+    cli_text = sim.calibrate.calibrate(paths, {}, calibrate.NAME).text
     page = calibrate.fitted([(n, d) for n, d, _ in uploads], 0.0)
     assert page.text == cli_text.replace(str(tmp_path) + "/", "")
     assert Path(paths[0]).name in page.text

@@ -134,34 +134,41 @@ def _shaded(cal: calibrate.Calibration, flag: np.ndarray, what: str) -> list[Any
     return [rect.encode(x="start:T", x2="end:T", tooltip=["start:T", "end:T", "what:N"])]
 
 
+def _lines(t: np.ndarray, value: str, series: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long-form rows (time, `value`, series) of each named series over the steps' times, gaps dropped."""
+    time = pd.Series(pd.to_datetime(t, unit="s", utc=True))
+    return pd.concat(
+        [pd.DataFrame({"time": time, value: v, "series": name}) for name, v in series.items()]
+    ).dropna()
+
+
+def _colors(shades: dict[str, str]) -> alt.Color:
+    """The series' colours, in the legend below the chart in this order."""
+    return alt.Color(
+        "series:N",
+        legend=alt.Legend(orient="bottom", title=None),
+        scale=alt.Scale(domain=list(shades), range=list(shades.values())),
+    )
+
+
+def _over_time(lines: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.Chart:
+    """`_lines`' rows as thin lines over time (UTC)."""
+    return (
+        alt.Chart(lines)
+        .mark_line(strokeWidth=1)
+        .encode(x=alt.X("time:T", title="time (UTC)"), y=y, color=color)
+    )
+
+
 def traffic_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
     """The request rate with the fitted daily curve; surges shaded."""
     tr = cal.trace
     if not np.isfinite(tr.requests).any():
         return None
-    t = pd.Series(pd.to_datetime(tr.t, unit="s", utc=True))
-    lines = pd.concat(
-        [
-            pd.DataFrame({"time": t, "req/s": tr.requests, "series": "request rate (data)"}),
-            pd.DataFrame({"time": t, "req/s": tr.curve, "series": "fitted daily curve"}),
-        ]
-    ).dropna()
+    lines = _lines(tr.t, "req/s", {"request rate (data)": tr.requests, "fitted daily curve": tr.curve})
     layers = _shaded(cal, tr.surge, "surge")
-    layers.append(
-        alt.Chart(lines)
-        .mark_line(strokeWidth=1)
-        .encode(
-            x=alt.X("time:T", title="time (UTC)"),
-            y=alt.Y("req/s:Q", title="requests per second"),
-            color=alt.Color(
-                "series:N",
-                legend=alt.Legend(orient="bottom", title=None),
-                scale=alt.Scale(
-                    domain=["request rate (data)", "fitted daily curve"], range=["#9e9e9e", "#08519c"]
-                ),
-            ),
-        )
-    )
+    colors = _colors({"request rate (data)": "#9e9e9e", "fitted daily curve": "#08519c"})
+    layers.append(_over_time(lines, alt.Y("req/s:Q", title="requests per second"), colors))
     return alt.LayerChart(layer=layers, title="Traffic: the data, the fitted curve, surges (shaded)")
 
 
@@ -170,13 +177,7 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
     tr = cal.trace
     if not np.isfinite(tr.p50_ms).any():
         return None
-    t = pd.Series(pd.to_datetime(tr.t, unit="s", utc=True))
-    lines = pd.concat(
-        [
-            pd.DataFrame({"time": t, "ms": tr.p50_ms, "series": "p50 (data)"}),
-            pd.DataFrame({"time": t, "ms": tr.p99_ms, "series": "p99 (data)"}),
-        ]
-    ).dropna()
+    lines = _lines(tr.t, "ms", {"p50 (data)": tr.p50_ms, "p99 (data)": tr.p99_ms})
     levels = pd.DataFrame(
         [
             {"ms": v, "series": f"fitted {q}"}
@@ -192,20 +193,10 @@ def latency_chart(cal: calibrate.Calibration) -> alt.LayerChart | None:
         "p99 (data)": "#fcbba1",
         "fitted p99": "#a50f15",
     }
-    color = alt.Color(
-        "series:N",
-        legend=alt.Legend(orient="bottom", title=None),
-        scale=alt.Scale(domain=list(shades), range=list(shades.values())),
-    )
+    color = _colors(shades)
     layers = _shaded(cal, tr.noisy, "noise episode")
     layers.append(
-        alt.Chart(lines)
-        .mark_line(strokeWidth=1)
-        .encode(
-            x=alt.X("time:T", title="time (UTC)"),
-            y=alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")),
-            color=color,
-        )
+        _over_time(lines, alt.Y("ms:Q", title="latency (ms, log)", scale=alt.Scale(type="log")), color)
     )
     if len(levels):
         layers.append(

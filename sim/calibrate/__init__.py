@@ -14,7 +14,7 @@ engine floor: it reads the engine's draws and judges, it runs no deploy.
 """
 
 from . import cli, judgecli
-from .cli import Calibration, Subcommands, calibrate, calibrate_text
+from .cli import Calibration, Subcommands, calibrate
 from .export import export_series, monitor, write_monitored, write_versions
 from .fit import Fit, Kept, Trace, fit_all, fit_traced
 from .histogram import bucket_quantile
@@ -35,7 +35,6 @@ __all__ = [
     "Versions",
     "bucket_quantile",
     "calibrate",
-    "calibrate_text",
     "export_series",
     "fit_all",
     "fit_traced",

@@ -106,22 +106,11 @@ def calibrate(
     return Calibration(text, tuple(results), every, trace)
 
 
-def calibrate_text(
-    paths: list[str],
-    explicit: dict[str, str],
-    name: str,
-    utc_offset_h: float = 0.0,
-    incidents: str | None = None,
-) -> str:
-    """The calibrated scenario's YAML, or a ConfigError naming the bad input."""
-    return calibrate(paths, explicit, name, utc_offset_h, incidents).text
-
-
 def calibrate_command(args: argparse.Namespace) -> int:
     try:
         explicit = explicit_kinds(args.series)
         paths = list(dict.fromkeys([*args.data, *explicit]))
-        text = calibrate_text(paths, explicit, args.name, args.utc_offset, args.incidents)
+        text = calibrate(paths, explicit, args.name, args.utc_offset, args.incidents).text
         if args.output:
             try:
                 write_atomic(Path(args.output), text)
