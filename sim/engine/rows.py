@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config.scenario import Scenario
+from ..core.collector import fewer_collections
 from .arrays import (
     BLOCK,
     Caught,
@@ -102,6 +103,11 @@ def simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: in
     """Rows of deploys lo..hi-1 for each strategy (exogenous draws shared by the strategies)."""
     if hi <= lo:
         return []
+    with fewer_collections():
+        return _simulate_deploys(scn, strategies, seed, lo, hi)
+
+
+def _simulate_deploys(scn: Scenario, strategies: Sequence[str], seed: int, lo: int, hi: int) -> Rows:
     first, last = lo // BLOCK, (hi - 1) // BLOCK
     exos = _draws(scn, seed, range(first * BLOCK, (last + 1) * BLOCK))
     done: dict[tuple[int, str], dict[str, Any]] = {}
