@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ class Marks:
     history: list[tuple[float, float]] = field(default_factory=list)  # (t, share of users on slot 1)
 
 
-def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
+def make_routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
     """What routing reads that stays put while a release is deployed (`routing.RoutingFixed`)."""
     shares = scn.traffic.shares
     return RoutingFixed(
@@ -69,7 +70,7 @@ def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> R
     )
 
 
-def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
+def make_serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
     """What serving reads that stays put while a release is deployed (`serving.ServingFixed`)."""
     S = len(scn.traffic.shares)
     return ServingFixed(
@@ -80,6 +81,47 @@ def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
         scn.traffic.rate_rps / (scn.fleet.replicas * scn.fleet.capacity_rps),
         scn.fleet.workers,
     )
+
+
+#: `routing_fixed` and `serving_fixed` by scenario (held, so that its id stays its own; a scenario
+#: is frozen), what of the release they read and the flag: every world of a batch asked for them
+#: again, and a good release's are the same deploy after deploy (a bad one's, strategy after strategy).
+_FIXED: OrderedDict[tuple[Any, ...], tuple[Scenario, RoutingFixed | ServingFixed]] = OrderedDict()
+_KEEP_FIXED = 512
+
+
+def _held(key: tuple[Any, ...], scn: Scenario, make: Callable[[], RoutingFixed | ServingFixed]) -> Any:
+    held = _FIXED.get(key)
+    if held is None or held[0] is not scn:
+        held = _FIXED[key] = (scn, make())
+        if len(_FIXED) > _KEEP_FIXED:
+            _FIXED.popitem(last=False)
+    else:
+        _FIXED.move_to_end(key)
+    return held[1]
+
+
+def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
+    """`make_routing_fixed`, made once per scenario and what it reads of the release (a record of
+    plain values: nothing in it can change)."""
+    key = ("routing", id(scn), uses_flag, release.layer, release.kind, release.segment, release.bad)
+    fixed: RoutingFixed = _held(key, scn, lambda: make_routing_fixed(scn, release, uses_flag))
+    return fixed
+
+
+def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
+    """`make_serving_fixed`, made once per scenario and what it reads of the release; its arrays are
+    read-only, since every world of those shares them."""
+
+    def make() -> ServingFixed:
+        fixed = make_serving_fixed(scn, release)
+        fixed.fault_p.flags.writeable = False
+        fixed.fault_touch.flags.writeable = False
+        return fixed
+
+    key = ("serving", id(scn), release.bad, release.kind, release.severity, release.segment)
+    fixed: ServingFixed = _held(key, scn, make)
+    return fixed
 
 
 def leak_from(state: RoutingState, leaks: bool, started: float | None) -> float:
@@ -582,6 +624,16 @@ def background(episodes: tuple[Episode, ...], base_error: float) -> Background:
 def noise_changes(episodes: tuple[Episode, ...]) -> list[tuple[float, tuple[Episode, ...]]]:
     """Each instant an episode begins or ends, and the episodes under way from then (in the order
     they began): what `noise_process` replays. Changes before t = 0 take effect at 0."""
+    if not episodes:
+        return []
+    if len(episodes) == 1 and episodes[0].start < episodes[0].end:  # the usual deploy's: no sort needed
+        e = episodes[0]
+        return [(max(e.start, 0.0), episodes), (max(e.end, 0.0), ())]
+    return _noise_changes_sorted(episodes)
+
+
+def _noise_changes_sorted(episodes: tuple[Episode, ...]) -> list[tuple[float, tuple[Episode, ...]]]:
+    """`noise_changes` of any episodes, by sorting their beginnings and ends."""
     changes = sorted(
         [(e.start, 1, e) for e in episodes] + [(e.end, 0, e) for e in episodes], key=lambda c: (c[0], c[1])
     )
