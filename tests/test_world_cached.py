@@ -65,6 +65,17 @@ def test_kept_fixed_records_are_the_scenarios_own() -> None:
     assert world.serving_fixed(a, release).ref_util != world.serving_fixed(b, release).ref_util
 
 
+def test_a_scenario_given_a_freed_ones_id_gets_records_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scenario's id may be a freed one's: the records kept under it are the held scenario's only."""
+    a = sim.load_scenario("default")
+    b = sim.load_scenario("default", overrides=["fleet.capacity_rps=7"])
+    release = _releases(a, 1, 1)[0]
+    monkeypatch.setattr(world, "id", lambda obj: 1, raising=False)  # every scenario under one id
+    for scn in (a, b, a):
+        assert world.routing_fixed(scn, release) == world.make_routing_fixed(scn, release)
+        assert world.serving_fixed(scn, release).ref_util == world.make_serving_fixed(scn, release).ref_util
+
+
 _times = st.floats(-3600.0, 7200.0, allow_nan=False) | st.sampled_from([0.0, -0.0, 10.0, -10.0])
 
 
