@@ -83,44 +83,46 @@ def make_serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
     )
 
 
-#: `routing_fixed` and `serving_fixed` by scenario (held, so that its id stays its own; a scenario
-#: is frozen), what of the release they read and the flag: every world of a batch asked for them
-#: again, and a good release's are the same deploy after deploy (a bad one's, strategy after strategy).
-_FIXED: OrderedDict[tuple[Any, ...], tuple[Scenario, RoutingFixed | ServingFixed]] = OrderedDict()
-_KEEP_FIXED = 512
+#: `routing_fixed` and `serving_fixed` by scenario (held, so that its id stays its own; a scenario is
+#: frozen), then by what of the release they read: every world of a batch asked for them again,
+#: though a good release's are the same deploy after deploy (a bad one's, strategy after strategy).
+_FIXED: OrderedDict[int, tuple[Scenario, dict[tuple[Any, ...], Any]]] = OrderedDict()
+_KEEP, _KEEP_RELEASES = 8, 256
 
 
-def _held(key: tuple[Any, ...], scn: Scenario, make: Callable[[], RoutingFixed | ServingFixed]) -> Any:
-    held = _FIXED.get(key)
+def _kept(scn: Scenario) -> dict[tuple[Any, ...], Any]:
+    held = _FIXED.get(id(scn))
     if held is None or held[0] is not scn:
-        held = _FIXED[key] = (scn, make())
-        if len(_FIXED) > _KEEP_FIXED:
+        held = _FIXED[id(scn)] = (scn, {})
+        while len(_FIXED) > _KEEP:
             _FIXED.popitem(last=False)
-    else:
-        _FIXED.move_to_end(key)
-    return held[1]
+    kept = held[1]
+    if len(kept) >= _KEEP_RELEASES:  # bad releases' severities are each their own: start again
+        kept.clear()
+    return kept
 
 
 def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
     """`make_routing_fixed`, made once per scenario and what it reads of the release (a record of
     plain values: nothing in it can change)."""
-    key = ("routing", id(scn), uses_flag, release.layer, release.kind, release.segment, release.bad)
-    fixed: RoutingFixed = _held(key, scn, lambda: make_routing_fixed(scn, release, uses_flag))
+    kept = _kept(scn)
+    key = ("routing", uses_flag, release.layer, release.kind, release.segment, release.bad)
+    fixed: RoutingFixed | None = kept.get(key)
+    if fixed is None:
+        fixed = kept[key] = make_routing_fixed(scn, release, uses_flag)
     return fixed
 
 
 def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
     """`make_serving_fixed`, made once per scenario and what it reads of the release; its arrays are
     read-only, since every world of those shares them."""
-
-    def make() -> ServingFixed:
-        fixed = make_serving_fixed(scn, release)
+    kept = _kept(scn)
+    key = ("serving", release.bad, release.kind, release.severity, release.segment)
+    fixed: ServingFixed | None = kept.get(key)
+    if fixed is None:
+        fixed = kept[key] = make_serving_fixed(scn, release)
         fixed.fault_p.flags.writeable = False
         fixed.fault_touch.flags.writeable = False
-        return fixed
-
-    key = ("serving", id(scn), release.bad, release.kind, release.severity, release.segment)
-    fixed: ServingFixed = _held(key, scn, make)
     return fixed
 
 
