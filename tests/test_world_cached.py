@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,19 @@ def test_a_row_short_of_the_threshold_leaves_every_row_short(
         assert short
     if float(reports[-1]) >= threshold:
         assert not short
+
+
+def test_reporters_decline_where_plain_floats_would_raise() -> None:
+    """A segment with no users (or none at all) gets no shortcut: every scan over the whole array."""
+
+    def scn(shares: list[float]) -> Any:
+        users = types.SimpleNamespace(population=1000, activity_shape=0.5)
+        traffic = types.SimpleNamespace(users=users, shares=np.array(shares))
+        return types.SimpleNamespace(traffic=traffic, reports=types.SimpleNamespace(per_harmed_user=0.01))
+
+    assert user_reports.Reporters.of(scn([0.5, 0.5])) == user_reports.Reporters((500.0, 500.0), 0.5, 0.01)
+    assert user_reports.Reporters.of(scn([1.0, 0.0])) is None
+    assert user_reports.Reporters.of(scn([])) is None
 
 
 @pytest.mark.parametrize("name", ["default", "payments", "dora-elite", "tail-latency"])

@@ -82,11 +82,13 @@ class Reporters(NamedTuple):
 
     @classmethod
     def of(cls, scn: Scenario) -> Reporters | None:
-        """None where a segment has no users (the array's answer is NaN there: no shortcut)."""
+        """None where a segment has no users, or the shape is none (the arrays' answer is NaN there,
+        where plain floats would raise: no shortcut)."""
         users = tuple((scn.traffic.users.population * scn.traffic.shares).tolist())
-        if not (users and min(users) > 0 and math.isfinite(sum(users))):
+        shape = scn.traffic.users.activity_shape
+        if not (users and min(users) > 0 and math.isfinite(sum(users)) and shape > 0):
             return None
-        return cls(users, scn.traffic.users.activity_shape, scn.reports.per_harmed_user)
+        return cls(users, shape, scn.reports.per_harmed_user)
 
     def short_of(self, hurt: np.ndarray, threshold: float) -> bool:
         """Whether the mean reports given one row's cumulative hurt requests per segment fall clearly
