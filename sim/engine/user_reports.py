@@ -11,8 +11,9 @@ after `response_s` of working time. The channel's settings are `sim.config.repor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import simpy
@@ -72,6 +73,42 @@ def expected_reports(scn: Scenario, hurt: np.ndarray) -> np.ndarray:
     return scn.reports.per_harmed_user * (hit_probability(per_user, scn.traffic.users.activity_shape) @ users)
 
 
+class Reporters(NamedTuple):
+    """What the mean reports read of the scenario, as plain numbers (`short_of`)."""
+
+    users: tuple[float, ...]  # users by segment, every one of them > 0
+    shape: float  # Gamma shape of users' request rates
+    per_harmed_user: float  # chance a hurt user tells support
+
+    @classmethod
+    def of(cls, scn: Scenario) -> Reporters | None:
+        """None where a segment has no users, or the shape is none (the arrays' answer is NaN there,
+        where plain floats would raise: no shortcut)."""
+        users = tuple((scn.traffic.users.population * scn.traffic.shares).tolist())
+        shape = scn.traffic.users.activity_shape
+        if not (users and min(users) > 0 and math.isfinite(sum(users)) and shape > 0):
+            return None
+        return cls(users, shape, scn.reports.per_harmed_user)
+
+    def short_of(self, hurt: np.ndarray, threshold: float) -> bool:
+        """Whether the mean reports given one row's cumulative hurt requests per segment fall clearly
+        short of `threshold` (by `SHORT_MARGIN` of it): then, hurt only ever growing row by row, so
+        do those of every row up to it in `expected_reports`, and `crossing` finds none. Worked out
+        in plain floats, not as arrays: most scans find nothing, and numpy calls on a few numbers
+        cost more than their work."""
+        k = self.shape
+        total = 0.0
+        for h, u in zip(hurt.tolist(), self.users, strict=True):
+            total += (1.0 - (1.0 + h / u / k) ** -k) * u
+        return self.per_harmed_user * total < threshold * (1.0 - SHORT_MARGIN)
+
+
+#: How far short of the threshold a row's mean reports worked out in plain floats must fall for the
+#: arrays' (`expected_reports`, every row's) to fall short too: the two differ by a few roundings of
+#: sums of positive terms (parts in 1e15), far inside this.
+SHORT_MARGIN = 1e-9
+
+
 def crossing(reports: np.ndarray, threshold: float, before: float, ledger: Any) -> float | None:
     """When the mean reports (by the end of each ledger row, from `before` at its first row's
     start) reach the threshold, in the row they reach it in, reports growing evenly across it."""
@@ -123,6 +160,8 @@ class UserReports(Watcher):
         self._cum = np.zeros((0, len(self.users)))  # hurt requests up to each ledger row scanned
         self._reports, self._reports_of = np.zeros(0), self._cum  # expected reports of that array
         self._before: float | None = None  # expected reports of the prior: the same at every scan
+        self._reporters = Reporters.of(scn)
+        self._checked, self._short = self._cum, False  # whether that array's last row falls clearly short
 
     def rewound(self, k: int) -> None:
         self._cum = self._cum[: self.world.ledger.first_row_of_window(k)]
@@ -139,7 +178,11 @@ class UserReports(Watcher):
             rows = np.cumsum(harm(world, self.slow, done, drawn), axis=0)
             rows += self._cum[-1] if done else self.prior
             self._cum = np.concatenate([self._cum, rows])
-        if len(self._cum):
+        if len(self._cum) and self._checked is not self._cum:
+            # Most scans fall clearly short: told from the last row alone (`Reporters.short_of`).
+            rep, self._checked = self._reporters, self._cum
+            self._short = rep is not None and rep.short_of(self._cum[-1], self.threshold)
+        if len(self._cum) and not self._short:
             # Worked out again only once rows came in, and then over the whole array: a matrix
             # product's last bits may depend on where a row sits in it.
             if self._reports_of is not self._cum:

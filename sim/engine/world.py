@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ class Marks:
     history: list[tuple[float, float]] = field(default_factory=list)  # (t, share of users on slot 1)
 
 
-def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
+def make_routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
     """What routing reads that stays put while a release is deployed (`routing.RoutingFixed`)."""
     shares = scn.traffic.shares
     return RoutingFixed(
@@ -69,7 +70,7 @@ def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> R
     )
 
 
-def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
+def make_serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
     """What serving reads that stays put while a release is deployed (`serving.ServingFixed`)."""
     S = len(scn.traffic.shares)
     return ServingFixed(
@@ -80,6 +81,49 @@ def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
         scn.traffic.rate_rps / (scn.fleet.replicas * scn.fleet.capacity_rps),
         scn.fleet.workers,
     )
+
+
+#: `routing_fixed` and `serving_fixed` by scenario (held, so that its id stays its own; a scenario is
+#: frozen), then by what of the release they read: every world of a batch asked for them again,
+#: though a good release's are the same deploy after deploy (a bad one's, strategy after strategy).
+_FIXED: OrderedDict[int, tuple[Scenario, dict[tuple[Any, ...], Any]]] = OrderedDict()
+_KEEP, _KEEP_RELEASES = 8, 256
+
+
+def _kept(scn: Scenario) -> dict[tuple[Any, ...], Any]:
+    held = _FIXED.get(id(scn))
+    if held is None or held[0] is not scn:
+        held = _FIXED[id(scn)] = (scn, {})
+        while len(_FIXED) > _KEEP:
+            _FIXED.popitem(last=False)
+    kept = held[1]
+    if len(kept) >= _KEEP_RELEASES:  # bad releases' severities are each their own: start again
+        kept.clear()
+    return kept
+
+
+def routing_fixed(scn: Scenario, release: Release, uses_flag: bool = False) -> RoutingFixed:
+    """`make_routing_fixed`, made once per scenario and what it reads of the release (a record of
+    plain values: nothing in it can change)."""
+    kept = _kept(scn)
+    key = ("routing", uses_flag, release.layer, release.kind, release.segment, release.bad)
+    fixed: RoutingFixed | None = kept.get(key)
+    if fixed is None:
+        fixed = kept[key] = make_routing_fixed(scn, release, uses_flag)
+    return fixed
+
+
+def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
+    """`make_serving_fixed`, made once per scenario and what it reads of the release; its arrays are
+    read-only, since every world of those shares them."""
+    kept = _kept(scn)
+    key = ("serving", release.bad, release.kind, release.severity, release.segment)
+    fixed: ServingFixed | None = kept.get(key)
+    if fixed is None:
+        fixed = kept[key] = make_serving_fixed(scn, release)
+        fixed.fault_p.flags.writeable = False
+        fixed.fault_touch.flags.writeable = False
+    return fixed
 
 
 def leak_from(state: RoutingState, leaks: bool, started: float | None) -> float:
@@ -582,6 +626,16 @@ def background(episodes: tuple[Episode, ...], base_error: float) -> Background:
 def noise_changes(episodes: tuple[Episode, ...]) -> list[tuple[float, tuple[Episode, ...]]]:
     """Each instant an episode begins or ends, and the episodes under way from then (in the order
     they began): what `noise_process` replays. Changes before t = 0 take effect at 0."""
+    if not episodes:
+        return []
+    if len(episodes) == 1 and episodes[0].start < episodes[0].end:  # the usual deploy's: no sort needed
+        e = episodes[0]
+        return [(max(e.start, 0.0), episodes), (max(e.end, 0.0), ())]
+    return _noise_changes_sorted(episodes)
+
+
+def _noise_changes_sorted(episodes: tuple[Episode, ...]) -> list[tuple[float, tuple[Episode, ...]]]:
+    """`noise_changes` of any episodes, by sorting their beginnings and ends."""
     changes = sorted(
         [(e.start, 1, e) for e in episodes] + [(e.end, 0, e) for e in episodes], key=lambda c: (c[0], c[1])
     )
