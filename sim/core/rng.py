@@ -191,7 +191,7 @@ class RunStreams:
 
     __slots__ = ("_band", "_deploys", "_seed", "_which", "_words")
 
-    def __init__(self, seed: int, deploys: Sequence[int], which: int, *, band: int = 8) -> None:
+    def __init__(self, seed: int, deploys: Sequence[int], which: int, *, band: int = 16) -> None:
         self._seed, self._deploys, self._which, self._band = seed, list(deploys), which, band
         self._words: dict[int, np.ndarray] = {}  # band → (deploys, band, 4) words
 
@@ -202,10 +202,12 @@ class RunStreams:
             return run_stream(self._seed, deploy, self._which, n)
         words = self._words.get(band)
         if words is None:
-            lo = band * self._band
-            keys = [(d, self._which, lo + k) for d in self._deploys for k in range(self._band)]
-            fit = [k if k[0] <= _M32 else (0, *k[1:]) for k in keys]  # those never asked for here
-            words = _pcg64_words(self._seed, np.array(fit, np.int64)).reshape(-1, self._band, 4)
+            keys = np.empty((len(self._deploys), self._band, 3), np.int64)
+            fit = [d if d <= _M32 else 0 for d in self._deploys]  # those are never asked for here
+            keys[:, :, 0] = np.array(fit, np.int64)[:, None]
+            keys[:, :, 1] = self._which
+            keys[:, :, 2] = np.arange(band * self._band, (band + 1) * self._band)
+            words = _pcg64_words(self._seed, keys.reshape(-1, 3)).reshape(-1, self._band, 4)
             self._words[band] = words
         seq = cast(np.random.SeedSequence, _Words(words[i, n % self._band]))  # as in `streams_of`
         return np.random.Generator(np.random.PCG64(seq))

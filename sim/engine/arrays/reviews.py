@@ -206,35 +206,65 @@ def reviews_pass_block(
     looks = streams.RunStreams(seed, [deploys[j][0] for j in rows], streams.LOOKS)
     runs = np.zeros(len(rows), np.int64)  # each deploy's current run, numbered as the event engine does
     starts = np.full(len(rows), bg.start)
+    spans = (max(cfg.interval_s, judge.lookback_s or 0.0), judge.lookback_s or cfg.interval_s)
+    # A review is judged in one pass with the run after it, which it may stop: that run is
+    # judged before its review's outcome is known, from its own stream, and dropped if stopped.
+    pending: dict[int, float] = {}  # deploy → when its person reviews (the run before its current one)
     active = np.arange(len(rows))
     while len(active):
         firsts = starts[active] + cfg.initial_delay_s
         counts = np.floor((stop + TIE_S - firsts) / cfg.interval_s).astype(np.int64) + 1
-        out[active[counts <= 0]] = True  # the rollout stops the analysis before the run's first look
-        active, firsts, counts = active[counts > 0], firsts[counts > 0], counts[counts > 0]
-        if not len(active):
+        asked = np.array(list(pending), np.int64)
+        looking, firsts, n_ticks = active[counts > 0], firsts[counts > 0], counts[counts > 0]
+        both, V = np.concatenate([asked, looking]), len(asked)  # reviews, then runs
+        if not len(both):
+            out[active] = True  # the rollout stops the analysis before the runs' first looks
             break
-        ticks = firsts[:, None] + cfg.interval_s * np.arange(int(counts.max()))[None, :]
-        valid = np.arange(ticks.shape[1])[None, :] < counts[:, None]
-        seen = _Seen(cs, active, ticks, valid, (judge.lookback_s or cfg.interval_s, W))
-        readable = np.asarray(~(seen.k_to > last[active, None]).any(axis=1))  # else the event engine's
-        on = active.tolist()
+        ticks = np.zeros((len(both), max(1, int(n_ticks.max(initial=0)))))
+        ticks[:V, 0] = list(pending.values())
+        ticks[V:] = firsts[:, None] + cfg.interval_s * np.arange(ticks.shape[1])[None, :]
+        valid = np.zeros(ticks.shape, bool)
+        valid[:V, 0] = True
+        valid[V:] = np.arange(ticks.shape[1])[None, :] < n_ticks[:, None]
+        lookbacks = np.repeat(spans, [V, len(looking)])[:, None]
+        seen = _Seen(cs, both, ticks, valid, (lookbacks, W))
+        readable = np.asarray(~(seen.k_to > last[both, None]).any(axis=1))  # else the event engine's
+        on = both.tolist()
+        of = [int(runs[a]) - 1 if x < V else int(runs[a]) for x, a in enumerate(on)]  # a review: its run's
         ok, failed = seen.judged(
             scn,
             judge,
-            lambda x: looks.get(on[x], int(runs[on[x]])),  # noqa: B023  (called before the next round)
+            lambda x: looks.get(on[x], of[x]),  # noqa: B023  (called before the next round)
             ([deploys[rows[a]][1] for a in on], cfg.inconclusive_limit),
         )
+        stopped = set()  # deploys whose review ends their analysis: the run after it never starts
+        for x, a in enumerate(on[:V]):
+            if not readable[x]:
+                stopped.add(a)
+                continue
+            if failed[x, 0]:  # the person's call on a failed look needs its score: the event engine's code
+                number, exo = deploys[rows[a]]
+                verdict = _review_verdict(scn, bg, (block, rows[a]), exo, (seed, number, of[x]), pending[a])
+                if verdict.failed:
+                    waved = people[a].waves_through(verdict.score)
+                    if record is not None:
+                        call = "waved" if waved else "operator"
+                        record[a].statuses[(of[x], int(seen.k_to[x, 0]))] = call
+                        record[a].by = None if waved else "operator"
+                    if not waved:
+                        stopped.add(a)
+        for a in active[counts <= 0].tolist():
+            if a not in stopped:
+                out[a] = True  # the rollout stops the analysis before the run's first look
         inconclusive = ~ok & ~failed & valid
         trigger = valid & (
             (np.cumsum(failed & valid, axis=1) > cfg.failure_limit)
             | (np.cumsum(inconclusive, axis=1) > cfg.inconclusive_limit)
         )
         decided, first = np.asarray(trigger.any(axis=1)), trigger.argmax(axis=1)
-        asking: dict[int, float] = {}  # deploy → when its person reviews
         calls: list[tuple[int, float]] = []  # deploy, and the inconclusive look its person is asked about
-        for x, a in enumerate(on):
-            if not readable[x]:
+        for x, a in enumerate(on[V:], V):
+            if not readable[x] or a in stopped:
                 continue
             if not decided[x]:
                 out[a] = True  # every look passes until the rollout stops the run
@@ -244,7 +274,7 @@ def reviews_pass_block(
                 took = record.setdefault(a, Decisions())
                 for i in range(int(first[x]) + 1):
                     status = "pass" if ok[x, i] else "fail" if failed[x, i] else "inconclusive"
-                    took.statuses[(int(runs[a]), int(seen.k_to[x, i]))] = status
+                    took.statuses[(of[x], int(seen.k_to[x, i]))] = status
                 if failed[x, first[x]] and t < stop - TIE_S:
                     took.by = "analysis"
             if failed[x, first[x]] or t >= stop - TIE_S:
@@ -254,48 +284,16 @@ def reviews_pass_block(
         keys = [(deploys[rows[a]][0], streams.PEOPLE) for a in new]
         made = streams.streams_of(seed, keys)
         people.update((a, Humans(scn.humans, rng)) for a, rng in zip(new, made, strict=True))
+        pending = {}
         for a, t in calls:
             review = t + people[a].delay("decision_s", deploys[rows[a]][1].traffic.hour_at(t))
             if review > stop + TIE_S:
                 out[a] = True  # the rollout stops the analysis while the person is still deciding
             elif review < stop - TIE_S:
-                asking[a] = review
-        if not asking:
-            break
-        asked = np.array(list(asking))
-        at = np.array(list(asking.values()))[:, None]
-        seen = _Seen(
-            cs, asked, at, np.ones(at.shape, bool), (max(cfg.interval_s, judge.lookback_s or 0.0), W)
-        )
-        readable = np.asarray(~(seen.k_to > last[asked, None]).any(axis=1))
-        on = asked.tolist()
-        _, failed = seen.judged(
-            scn,
-            judge,
-            lambda x: looks.get(on[x], int(runs[on[x]]) + 1),  # noqa: B023  (called before the next round)
-            ([deploys[rows[a]][1] for a in on], None),
-        )
-        going = []
-        for x, a in enumerate(on):
-            if not readable[x]:
-                continue
-            if failed[x, 0]:  # the person's call on a failed look needs its score: the event engine's code
-                number, exo = deploys[rows[a]]
-                verdict = _review_verdict(
-                    scn, bg, (block, rows[a]), exo, (seed, number, runs[a] + 1), asking[a]
-                )
-                if verdict.failed:
-                    waved = people[a].waves_through(verdict.score)
-                    if record is not None:
-                        call = "waved" if waved else "operator"
-                        record[a].statuses[(int(runs[a]) + 1, int(seen.k_to[x, 0]))] = call
-                        record[a].by = None if waved else "operator"
-                    if not waved:
-                        continue
-            going.append(a)
-        active = np.array(going, np.int64)
-        runs[active] += 2
-        starts[active] = [asking[a] for a in going]
+                pending[a] = review
+        active = np.array(list(pending), np.int64)
+        runs[active] += 2  # the review is run n + 1, the run after it n + 2
+        starts[active] = list(pending.values())
     return out
 
 
@@ -334,9 +332,9 @@ class _Seen:
         active: np.ndarray,
         ticks: np.ndarray,
         valid: np.ndarray,
-        span: tuple[float, float],
+        span: tuple[np.ndarray, float],
     ) -> None:
-        lookback_s, W = span  # `tape.look_windows`' arithmetic, element by element:
+        lookback_s, W = span  # `tape.look_windows`' arithmetic, element by element (a lookback per row):
         k_to = np.floor(ticks / W + _EPS).astype(np.int64)
         k_from = np.minimum(np.floor(np.maximum(ticks - lookback_s, 0.0) / W + _EPS).astype(np.int64), k_to)
         self.k_to, self.valid = np.where(valid, k_to, 0), valid
