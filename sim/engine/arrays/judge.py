@@ -258,12 +258,9 @@ def look_statuses(
         starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (run[1:] != run[:-1])])
         ends = np.r_[starts[1:], len(order)]
         keys = [(deploys[who[a]][0], streams.LOOKS, int(run[a])) for a in starts.tolist()]
-        drawn = [
-            sampling.beta(rng, K[order[a:b]], B[order[a:b]])
-            for rng, a, b in zip(streams.streams_of(seed, keys), starts.tolist(), ends.tolist(), strict=True)
-        ]
+        made = streams.streams_of(seed, keys)
         u_flat = np.empty(len(K))
-        u_flat[order] = np.concatenate(drawn)
+        u_flat[order] = sampling.beta_runs(made.__getitem__, K[order], B[order], ends.tolist())
     at = 0
     out = []
     for look, n, sums, figures, draws in looks:
@@ -330,22 +327,26 @@ def statuses(
     enough = new_n >= least
     if how.needs_baseline:
         enough &= stable_n >= least
-    s = {name: (x[..., 0], x[..., 1]) for name, x in figures.items()}
-    limits = how.limits_many(judge, s)  # type: ignore[arg-type]  # arrays where it takes lists: same arithmetic
+    # Arrays where it takes lists: the same arithmetic, element by element. Each version's figures
+    # as one row of all (deploy, tick) pairs: a judge's per-tick limits are then one array's work.
+    s = {name: (x[..., 0].reshape(1, -1), x[..., 1].reshape(1, -1)) for name, x in figures.items()}
+    limits = how.limits_many(judge, s)  # type: ignore[arg-type]
     any_judged = np.zeros(new_n.shape, bool)
     fail = np.zeros(new_n.shape, bool)
-    for metric in judge.watch:
-        value = s[judging.STAT[metric]][1]
-        bound = np.asarray(limits[metric], float)
-        q = QUANTILE.get(metric)
-        judged = ~np.isnan(value)
-        if q is not None:
-            judged &= new_n * (1.0 - q) >= judge.min_tail_samples
-        with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):
+        for metric in judge.watch:
+            value = figures[judging.STAT[metric]][..., 1]
+            bound = np.asarray(limits[metric], float)
+            if bound.ndim:
+                bound = bound.reshape(value.shape)
+            q = QUANTILE.get(metric)
+            judged = ~np.isnan(value)
+            if q is not None:
+                judged &= new_n * (1.0 - q) >= judge.min_tail_samples
             # value/limit > 1, as `judging._status` reads it: over the limit, or over 0 when the
             # limit is not above 0 (a NaN limit included)
             over = np.where(bound > 0, value > bound, value > 0)
-        any_judged |= judged
-        fail |= judged & over
+            any_judged |= judged
+            fail |= judged & over
     fail &= enough
     return np.asarray(enough & any_judged & ~fail), np.asarray(fail)
