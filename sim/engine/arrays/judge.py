@@ -97,7 +97,7 @@ def plans_looks_pass(
             for at, look in enumerate(first)
         ]
         deploys = [(picked[x][1], picked[x][2]) for x in xs]
-        passed = _passed(look_statuses(scn, stacked, block, deploys, seed, rows), len(xs))
+        passed = _passed(look_statuses(scn, stacked, block, deploys, seed, rows, passing=True), len(xs))
         for x, ok in zip(xs, passed.tolist(), strict=True):
             out[x] = ok
     return [
@@ -202,7 +202,7 @@ def looks_pass(
     `follows_plan`'s looks for all of them at once, each deploy's Beta draws from each run's own
     stream in the order the event engine draws them (look after look of the run, tick by tick,
     then quantile, then version)."""
-    return _passed(look_statuses(scn, plan.looks, block, deploys, seed, rows), len(deploys))
+    return _passed(look_statuses(scn, plan.looks, block, deploys, seed, rows, passing=True), len(deploys))
 
 
 def _passed(
@@ -229,20 +229,31 @@ def look_statuses(
     deploys: Sequence[tuple[int, Exogenous]],
     seed: int,
     rows: Sequence[int],
+    *,
+    passing: bool = False,
 ) -> list[tuple[_Look, np.ndarray, np.ndarray]]:
     """Every look of a plan (`looks_of`, in order) over the deploys `rows` of the block (`deploys`:
     theirs), as `looks_pass` judges them: per look, whether each (deploy, tick) passes and whether
     it fails (neither: inconclusive). Stacked looks: each deploy's own plan's, at its own windows
-    (no saturation read among them)."""
+    (no saturation read among them). `passing`: only whether each deploy's looks all come out as
+    its plan takes them (`_passed`) is read, so a deploy that too few requests take off its plan
+    at some look (`_off`) draws no percentile: its looks come back as if none could be judged."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
     looks = []
     # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
     # deploy, tick and version (as the looks are read below), each with its place in its run's draws.
     k_flat, b_flat, places = [], [], []
-    for at_look, look in enumerate(looks_of):
+    for look in looks_of:
         n, sums, figures, draws = _look_figures(look.judge, acc, look)
         looks.append((look, n, sums, figures, draws))
+    if passing:  # deploys some look takes off the plan whatever their percentiles: none drawn
+        off = np.zeros(D, bool)
+        for look, n, _, _, _ in looks:
+            off |= _off(look, n)
+        for _, _, _, _, draws in looks:
+            draws[:] = [(metric, q, ok & ~off[:, None, None]) for metric, q, ok in draws]
+    for at_look, (look, n, _, _, draws) in enumerate(looks):
         for at_q, (_, q, ok) in enumerate(draws):
             k = np.maximum(1.0, np.ceil(q * n))
             k_flat.append(k[ok])
@@ -291,6 +302,21 @@ def look_statuses(
         ok, failed = statuses(judge, n, figures)  # per deploy and tick
         out.append((look, ok, failed))
     return out
+
+
+def _off(look: PlannedLook | StackedLook, n: np.ndarray) -> np.ndarray:
+    """Per deploy, whether the look takes it off its plan whatever its percentiles: a tick where too
+    few requests (`statuses`' `enough`) make inconclusive a look the plan takes as a pass."""
+    if look.review:  # only a failure departs from a review, and a look without requests never fails
+        return np.zeros(n.shape[0], bool)
+    judge = look.judge
+    least = max(1, judge.min_requests)
+    short = n[..., 1] < least
+    if judging.measurer(judge).needs_baseline:
+        short |= n[..., 0] < least
+    if look.expect is not None:
+        short &= np.array([status == "pass" for status in look.expect])
+    return np.asarray(short.any(axis=1))
 
 
 def pooled_ms(
