@@ -57,3 +57,22 @@ def test_streams_built_at_once_of_two_word_keys_and_of_few_keys():
     for few in (keys[:3], keys):
         for key, got in zip(few, rng.streams_of(20261206, few), strict=True):
             assert got.bit_generator.state == rng.stream(20261206, *key).bit_generator.state
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ints,
+    st.lists(st.one_of(st.integers(0, 2**32 - 1), st.integers(2**32, 2**40)), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(0, 29), st.integers(0, 40)), min_size=1, max_size=40),
+    st.sampled_from([rng.LOOKS, rng.FOLLOW_LOOKS]),
+)
+def test_run_streams_are_numpys_spawned_children(seed, deploys, asks, which):
+    """`RunStreams` hashes a band of runs of every deploy at once; each run's Generator is the
+    SeedSequence child's, state for state, in whatever order runs are asked for (bands of runs
+    past the first included, and deploys too large for the bulk hash)."""
+    runs = rng.RunStreams(seed, deploys, which)
+    for i, n in asks:
+        i %= len(deploys)
+        got, want = runs.get(i, n), rng.run_stream(seed, deploys[i], which, n)
+        assert got.bit_generator.state == want.bit_generator.state
+        assert got.random(2).tolist() == want.random(2).tolist()

@@ -54,3 +54,30 @@ def test_beta_matches_numpy_and_leaves_the_stream_where_numpy_does(size, seed, d
     got = sampling.beta(ours, np.array(a).reshape(shape), np.array(b).reshape(shape))
     assert isinstance(got, np.ndarray) and np.array_equal(got, want.reshape(shape))
     assert ours.random() == after
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lengths=st.lists(st.sampled_from([0, 0, 1, 2, 5, 14, 15, 31]), min_size=1, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+def test_beta_runs_draw_each_run_from_its_own_stream_as_beta_does(lengths, seed, data):
+    """Runs of every size (both sides of the array call's threshold, and empty ones, which ask for
+    no stream), each drawn from its own stream: `beta` run by run, laid end to end."""
+    size = sum(lengths)
+    a = np.array(data.draw(st.lists(st.floats(1.0, 1e6), min_size=size, max_size=size)))
+    b = np.array(data.draw(st.lists(st.floats(1.0, 1e6), min_size=size, max_size=size)))
+    ends = np.cumsum(lengths).tolist()
+    asked = []
+
+    def stream(i):
+        asked.append(i)
+        return np.random.default_rng([seed, i])
+
+    got = sampling.beta_runs(stream, a, b, ends)
+    starts = [0, *ends[:-1]]
+    runs = enumerate(zip(starts, ends, strict=True))
+    want = [np.random.default_rng([seed, i]).beta(a[lo:hi], b[lo:hi]) for i, (lo, hi) in runs]
+    assert got.dtype == float and np.array_equal(got, np.concatenate(want))
+    assert asked == [i for i, n in enumerate(lengths) if n]

@@ -181,3 +181,33 @@ def streams_of(seed: int, keys: Sequence[tuple[int, ...]]) -> list[np.random.Gen
     words = _pcg64_words(seed, np.array(keys, np.int64))
     # A bit generator takes any ISeedSequence (numpy/random/bit_generator.pyx); the stubs say SeedSequence.
     return [np.random.Generator(np.random.PCG64(cast(np.random.SeedSequence, _Words(w)))) for w in words]
+
+
+class RunStreams:
+    """The run streams `run_stream(seed, deploy, which, n)` of many deploys, n from 0 up, built on
+    first ask from words hashed in bulk, a band of runs for all the deploys at a time: a block's
+    analysis runs and reviews ask for a few runs of each of its deploys, round after round, too few
+    at once for `streams_of` to hash them together. The same Generators, bit for bit (a test)."""
+
+    __slots__ = ("_band", "_deploys", "_seed", "_which", "_words")
+
+    def __init__(self, seed: int, deploys: Sequence[int], which: int, *, band: int = 16) -> None:
+        self._seed, self._deploys, self._which, self._band = seed, list(deploys), which, band
+        self._words: dict[int, np.ndarray] = {}  # band → (deploys, band, 4) words
+
+    def get(self, i: int, n: int) -> np.random.Generator:
+        """Run n's stream of the i-th deploy."""
+        deploy, band = self._deploys[i], n // self._band
+        if self._seed < 0 or max(deploy, n + self._band) > _M32:  # numpy's refusal; words past one each
+            return run_stream(self._seed, deploy, self._which, n)
+        words = self._words.get(band)
+        if words is None:
+            keys = np.empty((len(self._deploys), self._band, 3), np.int64)
+            fit = [d if d <= _M32 else 0 for d in self._deploys]  # those are never asked for here
+            keys[:, :, 0] = np.array(fit, np.int64)[:, None]
+            keys[:, :, 1] = self._which
+            keys[:, :, 2] = np.arange(band * self._band, (band + 1) * self._band)
+            words = _pcg64_words(self._seed, keys.reshape(-1, 3)).reshape(-1, self._band, 4)
+            self._words[band] = words
+        seq = cast(np.random.SeedSequence, _Words(words[i, n % self._band]))  # as in `streams_of`
+        return np.random.Generator(np.random.PCG64(seq))

@@ -8,6 +8,7 @@ number by number gives exactly the values one array call would — and the strea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -58,3 +59,22 @@ def beta(rng: np.random.Generator, a: _Reals, b: _Reals) -> _Reals:
     if len(a) > SMALL_BETA:
         return draw(np.array(a), np.array(b)).tolist()
     return [draw(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def beta_runs(
+    stream: Callable[[int], np.random.Generator], a: np.ndarray, b: np.ndarray, ends: Sequence[int]
+) -> np.ndarray:
+    """`beta` over consecutive runs of a and b (run i ends before `ends[i]`), each from its own
+    stream (`stream(i)`, asked for only by runs that draw), laid end to end: many deploys' runs of
+    a few draws each, without an array per run."""
+    out: list[float] = []
+    lo = 0
+    for i, hi in enumerate(ends):
+        if hi > lo:
+            draw = stream(i).beta
+            if hi - lo > SMALL_BETA:
+                out += draw(a[lo:hi], b[lo:hi]).tolist()
+            else:
+                out += map(draw, a[lo:hi].tolist(), b[lo:hi].tolist())
+        lo = hi
+    return np.array(out, float)

@@ -97,7 +97,7 @@ def plans_looks_pass(
             for at, look in enumerate(first)
         ]
         deploys = [(picked[x][1], picked[x][2]) for x in xs]
-        passed = _passed(look_statuses(scn, stacked, block, deploys, seed, rows), len(xs))
+        passed = _passed(look_statuses(scn, stacked, block, deploys, seed, rows, passing=True), len(xs))
         for x, ok in zip(xs, passed.tolist(), strict=True):
             out[x] = ok
     return [
@@ -202,7 +202,7 @@ def looks_pass(
     `follows_plan`'s looks for all of them at once, each deploy's Beta draws from each run's own
     stream in the order the event engine draws them (look after look of the run, tick by tick,
     then quantile, then version)."""
-    return _passed(look_statuses(scn, plan.looks, block, deploys, seed, rows), len(deploys))
+    return _passed(look_statuses(scn, plan.looks, block, deploys, seed, rows, passing=True), len(deploys))
 
 
 def _passed(
@@ -229,20 +229,31 @@ def look_statuses(
     deploys: Sequence[tuple[int, Exogenous]],
     seed: int,
     rows: Sequence[int],
+    *,
+    passing: bool = False,
 ) -> list[tuple[_Look, np.ndarray, np.ndarray]]:
     """Every look of a plan (`looks_of`, in order) over the deploys `rows` of the block (`deploys`:
     theirs), as `looks_pass` judges them: per look, whether each (deploy, tick) passes and whether
     it fails (neither: inconclusive). Stacked looks: each deploy's own plan's, at its own windows
-    (no saturation read among them)."""
+    (no saturation read among them). `passing`: only whether each deploy's looks all come out as
+    its plan takes them (`_passed`) is read, so a deploy that too few requests take off its plan
+    at some look (`_off`) draws no percentile: its looks come back as if none could be judged."""
     D = len(deploys)
     acc = block.acc if list(rows) == list(range(block.acc.shape[0])) else block.acc[list(rows)]
     looks = []
     # Every percentile to draw, in the order of the (look, quantile) that asks for it, then its
     # deploy, tick and version (as the looks are read below), each with its place in its run's draws.
     k_flat, b_flat, places = [], [], []
-    for at_look, look in enumerate(looks_of):
+    for look in looks_of:
         n, sums, figures, draws = _look_figures(look.judge, acc, look)
         looks.append((look, n, sums, figures, draws))
+    if passing:  # deploys some look takes off the plan whatever their percentiles: none drawn
+        off = np.zeros(D, bool)
+        for look, n, _, _, _ in looks:
+            off |= _off(look, n)
+        for _, _, _, _, draws in looks:
+            draws[:] = [(metric, q, ok & ~off[:, None, None]) for metric, q, ok in draws]
+    for at_look, (look, n, _, _, draws) in enumerate(looks):
         for at_q, (_, q, ok) in enumerate(draws):
             k = np.maximum(1.0, np.ceil(q * n))
             k_flat.append(k[ok])
@@ -258,12 +269,9 @@ def look_statuses(
         starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (run[1:] != run[:-1])])
         ends = np.r_[starts[1:], len(order)]
         keys = [(deploys[who[a]][0], streams.LOOKS, int(run[a])) for a in starts.tolist()]
-        drawn = [
-            sampling.beta(rng, K[order[a:b]], B[order[a:b]])
-            for rng, a, b in zip(streams.streams_of(seed, keys), starts.tolist(), ends.tolist(), strict=True)
-        ]
+        made = streams.streams_of(seed, keys)
         u_flat = np.empty(len(K))
-        u_flat[order] = np.concatenate(drawn)
+        u_flat[order] = sampling.beta_runs(made.__getitem__, K[order], B[order], ends.tolist())
     at = 0
     out = []
     for look, n, sums, figures, draws in looks:
@@ -294,6 +302,21 @@ def look_statuses(
         ok, failed = statuses(judge, n, figures)  # per deploy and tick
         out.append((look, ok, failed))
     return out
+
+
+def _off(look: PlannedLook | StackedLook, n: np.ndarray) -> np.ndarray:
+    """Per deploy, whether the look takes it off its plan whatever its percentiles: a tick where too
+    few requests (`statuses`' `enough`) make inconclusive a look the plan takes as a pass."""
+    if look.review:  # only a failure departs from a review, and a look without requests never fails
+        return np.zeros(n.shape[0], bool)
+    judge = look.judge
+    least = max(1, judge.min_requests)
+    short = n[..., 1] < least
+    if judging.measurer(judge).needs_baseline:
+        short |= n[..., 0] < least
+    if look.expect is not None:
+        short &= np.array([status == "pass" for status in look.expect])
+    return np.asarray(short.any(axis=1))
 
 
 def pooled_ms(
@@ -330,22 +353,26 @@ def statuses(
     enough = new_n >= least
     if how.needs_baseline:
         enough &= stable_n >= least
-    s = {name: (x[..., 0], x[..., 1]) for name, x in figures.items()}
-    limits = how.limits_many(judge, s)  # type: ignore[arg-type]  # arrays where it takes lists: same arithmetic
+    # Arrays where it takes lists: the same arithmetic, element by element. Each version's figures
+    # as one row of all (deploy, tick) pairs: a judge's per-tick limits are then one array's work.
+    s = {name: (x[..., 0].reshape(1, -1), x[..., 1].reshape(1, -1)) for name, x in figures.items()}
+    limits = how.limits_many(judge, s)  # type: ignore[arg-type]
     any_judged = np.zeros(new_n.shape, bool)
     fail = np.zeros(new_n.shape, bool)
-    for metric in judge.watch:
-        value = s[judging.STAT[metric]][1]
-        bound = np.asarray(limits[metric], float)
-        q = QUANTILE.get(metric)
-        judged = ~np.isnan(value)
-        if q is not None:
-            judged &= new_n * (1.0 - q) >= judge.min_tail_samples
-        with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):
+        for metric in judge.watch:
+            value = figures[judging.STAT[metric]][..., 1]
+            bound = np.asarray(limits[metric], float)
+            if bound.ndim:
+                bound = bound.reshape(value.shape)
+            q = QUANTILE.get(metric)
+            judged = ~np.isnan(value)
+            if q is not None:
+                judged &= new_n * (1.0 - q) >= judge.min_tail_samples
             # value/limit > 1, as `judging._status` reads it: over the limit, or over 0 when the
             # limit is not above 0 (a NaN limit included)
             over = np.where(bound > 0, value > bound, value > 0)
-        any_judged |= judged
-        fail |= judged & over
+            any_judged |= judged
+            fail |= judged & over
     fail &= enough
     return np.asarray(enough & any_judged & ~fail), np.asarray(fail)

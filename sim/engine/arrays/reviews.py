@@ -16,7 +16,7 @@ event engine's order of simultaneous events decides it), goes to the event engin
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,37 +203,68 @@ def reviews_pass_block(
     block.acc[list(rows), :k_max].cumsum(axis=1, out=cs[:, 1:])
     last = np.array([min(_last_window(plan, block, j), k_max) for j in rows])
     people: dict[int, Humans] = {}
+    looks = streams.RunStreams(seed, [deploys[j][0] for j in rows], streams.LOOKS)
     runs = np.zeros(len(rows), np.int64)  # each deploy's current run, numbered as the event engine does
     starts = np.full(len(rows), bg.start)
+    spans = (max(cfg.interval_s, judge.lookback_s or 0.0), judge.lookback_s or cfg.interval_s)
+    # A review is judged in one pass with the run after it, which it may stop: that run is
+    # judged before its review's outcome is known, from its own stream, and dropped if stopped.
+    pending: dict[int, float] = {}  # deploy → when its person reviews (the run before its current one)
     active = np.arange(len(rows))
     while len(active):
         firsts = starts[active] + cfg.initial_delay_s
         counts = np.floor((stop + TIE_S - firsts) / cfg.interval_s).astype(np.int64) + 1
-        out[active[counts <= 0]] = True  # the rollout stops the analysis before the run's first look
-        active, firsts, counts = active[counts > 0], firsts[counts > 0], counts[counts > 0]
-        if not len(active):
+        asked = np.array(list(pending), np.int64)
+        looking, firsts, n_ticks = active[counts > 0], firsts[counts > 0], counts[counts > 0]
+        both, V = np.concatenate([asked, looking]), len(asked)  # reviews, then runs
+        if not len(both):
+            out[active] = True  # the rollout stops the analysis before the runs' first looks
             break
-        ticks = firsts[:, None] + cfg.interval_s * np.arange(int(counts.max()))[None, :]
-        valid = np.arange(ticks.shape[1])[None, :] < counts[:, None]
-        seen = _Seen(cs, active, ticks, valid, (judge.lookback_s or cfg.interval_s, W))
-        readable = np.asarray(~(seen.k_to > last[active, None]).any(axis=1))  # else the event engine's
+        ticks = np.zeros((len(both), max(1, int(n_ticks.max(initial=0)))))
+        ticks[:V, 0] = list(pending.values())
+        ticks[V:] = firsts[:, None] + cfg.interval_s * np.arange(ticks.shape[1])[None, :]
+        valid = np.zeros(ticks.shape, bool)
+        valid[:V, 0] = True
+        valid[V:] = np.arange(ticks.shape[1])[None, :] < n_ticks[:, None]
+        lookbacks = np.repeat(spans, [V, len(looking)])[:, None]
+        seen = _Seen(cs, both, ticks, valid, (lookbacks, W))
+        readable = np.asarray(~(seen.k_to > last[both, None]).any(axis=1))  # else the event engine's
+        on = both.tolist()
+        of = [int(runs[a]) - 1 if x < V else int(runs[a]) for x, a in enumerate(on)]  # a review: its run's
         ok, failed = seen.judged(
             scn,
             judge,
-            streams.streams_of(
-                seed, [(deploys[rows[a]][0], streams.LOOKS, int(runs[a])) for a in active.tolist()]
-            ),
-            [deploys[rows[a]][1] for a in active.tolist()],
+            lambda x: looks.get(on[x], of[x]),  # noqa: B023  (called before the next round)
+            ([deploys[rows[a]][1] for a in on], cfg.inconclusive_limit),
         )
+        stopped = set()  # deploys whose review ends their analysis: the run after it never starts
+        for x, a in enumerate(on[:V]):
+            if not readable[x]:
+                stopped.add(a)
+                continue
+            if failed[x, 0]:  # the person's call on a failed look needs its score: the event engine's code
+                number, exo = deploys[rows[a]]
+                verdict = _review_verdict(scn, bg, (block, rows[a]), exo, (seed, number, of[x]), pending[a])
+                if verdict.failed:
+                    waved = people[a].waves_through(verdict.score)
+                    if record is not None:
+                        call = "waved" if waved else "operator"
+                        record[a].statuses[(of[x], int(seen.k_to[x, 0]))] = call
+                        record[a].by = None if waved else "operator"
+                    if not waved:
+                        stopped.add(a)
+        for a in active[counts <= 0].tolist():
+            if a not in stopped:
+                out[a] = True  # the rollout stops the analysis before the run's first look
         inconclusive = ~ok & ~failed & valid
         trigger = valid & (
             (np.cumsum(failed & valid, axis=1) > cfg.failure_limit)
             | (np.cumsum(inconclusive, axis=1) > cfg.inconclusive_limit)
         )
         decided, first = np.asarray(trigger.any(axis=1)), trigger.argmax(axis=1)
-        asking: dict[int, float] = {}  # deploy → when its person reviews
-        for x, a in enumerate(active.tolist()):
-            if not readable[x]:
+        calls: list[tuple[int, float]] = []  # deploy, and the inconclusive look its person is asked about
+        for x, a in enumerate(on[V:], V):
+            if not readable[x] or a in stopped:
                 continue
             if not decided[x]:
                 out[a] = True  # every look passes until the rollout stops the run
@@ -243,56 +274,26 @@ def reviews_pass_block(
                 took = record.setdefault(a, Decisions())
                 for i in range(int(first[x]) + 1):
                     status = "pass" if ok[x, i] else "fail" if failed[x, i] else "inconclusive"
-                    took.statuses[(int(runs[a]), int(seen.k_to[x, i]))] = status
+                    took.statuses[(of[x], int(seen.k_to[x, i]))] = status
                 if failed[x, first[x]] and t < stop - TIE_S:
                     took.by = "analysis"
             if failed[x, first[x]] or t >= stop - TIE_S:
                 continue  # a decision, or a look at the very instant of the stop
-            number, exo = deploys[rows[a]]
-            if a not in people:
-                people[a] = Humans(scn.humans, streams.stream(seed, number, streams.PEOPLE))
-            review = t + people[a].delay("decision_s", exo.traffic.hour_at(t))
+            calls.append((a, t))
+        new = [a for a, _ in calls if a not in people]  # their people streams, built together
+        keys = [(deploys[rows[a]][0], streams.PEOPLE) for a in new]
+        made = streams.streams_of(seed, keys)
+        people.update((a, Humans(scn.humans, rng)) for a, rng in zip(new, made, strict=True))
+        pending = {}
+        for a, t in calls:
+            review = t + people[a].delay("decision_s", deploys[rows[a]][1].traffic.hour_at(t))
             if review > stop + TIE_S:
                 out[a] = True  # the rollout stops the analysis while the person is still deciding
             elif review < stop - TIE_S:
-                asking[a] = review
-        if not asking:
-            break
-        asked = np.array(list(asking))
-        at = np.array(list(asking.values()))[:, None]
-        seen = _Seen(
-            cs, asked, at, np.ones(at.shape, bool), (max(cfg.interval_s, judge.lookback_s or 0.0), W)
-        )
-        readable = np.asarray(~(seen.k_to > last[asked, None]).any(axis=1))
-        _, failed = seen.judged(
-            scn,
-            judge,
-            streams.streams_of(
-                seed, [(deploys[rows[a]][0], streams.LOOKS, int(runs[a]) + 1) for a in asked.tolist()]
-            ),
-            [deploys[rows[a]][1] for a in asked.tolist()],
-        )
-        going = []
-        for x, a in enumerate(asked.tolist()):
-            if not readable[x]:
-                continue
-            if failed[x, 0]:  # the person's call on a failed look needs its score: the event engine's code
-                number, exo = deploys[rows[a]]
-                verdict = _review_verdict(
-                    scn, bg, (block, rows[a]), exo, (seed, number, runs[a] + 1), asking[a]
-                )
-                if verdict.failed:
-                    waved = people[a].waves_through(verdict.score)
-                    if record is not None:
-                        call = "waved" if waved else "operator"
-                        record[a].statuses[(int(runs[a]) + 1, int(seen.k_to[x, 0]))] = call
-                        record[a].by = None if waved else "operator"
-                    if not waved:
-                        continue
-            going.append(a)
-        active = np.array(going, np.int64)
-        runs[active] += 2
-        starts[active] = [asking[a] for a in going]
+                pending[a] = review
+        active = np.array(list(pending), np.int64)
+        runs[active] += 2  # the review is run n + 1, the run after it n + 2
+        starts[active] = list(pending.values())
     return out
 
 
@@ -331,9 +332,9 @@ class _Seen:
         active: np.ndarray,
         ticks: np.ndarray,
         valid: np.ndarray,
-        span: tuple[float, float],
+        span: tuple[np.ndarray, float],
     ) -> None:
-        lookback_s, W = span  # `tape.look_windows`' arithmetic, element by element:
+        lookback_s, W = span  # `tape.look_windows`' arithmetic, element by element (a lookback per row):
         k_to = np.floor(ticks / W + _EPS).astype(np.int64)
         k_from = np.minimum(np.floor(np.maximum(ticks - lookback_s, 0.0) / W + _EPS).astype(np.int64), k_to)
         self.k_to, self.valid = np.where(valid, k_to, 0), valid
@@ -344,11 +345,20 @@ class _Seen:
         )
 
     def judged(
-        self, scn: Scenario, judge: GateJudge, rngs: list[np.random.Generator], exos: list[Exogenous]
+        self,
+        scn: Scenario,
+        judge: GateJudge,
+        stream: Callable[[int], np.random.Generator],
+        releases: tuple[list[Exogenous], int | None],
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per deploy and tick, whether the look passes and whether it fails (`judge.statuses`),
-        each deploy's percentiles drawn from its run's stream (`rngs`) in the telemetry's order:
-        tick by tick, then quantile, then version."""
+        each deploy's percentiles drawn from its run's stream (`stream(x)` for the x-th deploy,
+        asked for only if it draws) in the telemetry's order: tick by tick, then quantile, then
+        version. `releases`: the deploys' draws, and the run's inconclusive limit — given, a
+        deploy draws only for its looks before the first where too few requests alone take the
+        run past it (`_read`; the looks from there on come back as if no percentile could be
+        judged, and only the first of them is read: inconclusive either way) — or None."""
+        exos, limit = releases
         sums, valid = self.sums, self.valid
         nu, ns, err = sums[..., Telemetry.USER], sums[..., Telemetry.SYN], sums[..., Telemetry.ERR]
         n = nu + ns
@@ -362,19 +372,12 @@ class _Seen:
             qs = np.array([q for q, _ in asked])[None, None, :, None]  # (1, 1, quantiles, 1)
             nq = np.broadcast_to(n[:, :, None, :], (*n.shape[:2], len(asked), 2))
             ok = (nu[:, :, None, :] > 0) & (nq * (1.0 - qs) >= judge.min_tail_samples)
-            ok &= valid[:, :, None, None]
+            ok &= (valid if limit is None else valid & _read(judge, n, valid, limit))[:, :, None, None]
             k = np.maximum(1.0, np.ceil(qs * nq))
             u = np.full(ok.shape, np.nan)
             # Each deploy's draws are a run of the flat order (deploy, tick, quantile, version).
-            a, b = k[ok], (nq - k + 1)[ok]
-            ends = np.cumsum(ok.reshape(len(rngs), -1).sum(axis=1)).tolist()
-            drawn = [
-                sampling.beta(rng, a[lo:hi], b[lo:hi])
-                for rng, lo, hi in zip(rngs, [0, *ends[:-1]], ends, strict=True)
-                if hi > lo
-            ]
-            if drawn:
-                u[ok] = np.concatenate(drawn)
+            ends = np.cumsum(ok.reshape(len(exos), -1).sum(axis=1)).tolist()
+            u[ok] = sampling.beta_runs(stream, k[ok], (nq - k + 1)[ok], ends)
             for i, (_, metric) in enumerate(asked):
                 sel = ok[:, :, i]
                 values = np.full(n.shape, np.nan)
@@ -383,3 +386,15 @@ class _Seen:
                     values[sel] = pooled_ms(scn, p_user, (off[sel], on[sel]), (exos, np.nonzero(sel)[0]))
                 figures[metric] = values
         return statuses(judge, n, figures)
+
+
+def _read(judge: GateJudge, n: np.ndarray, valid: np.ndarray, limit: int) -> np.ndarray:
+    """Per deploy and tick, whether the run's look there needs its percentiles: it comes before the
+    first look where the run's looks with too few requests (inconclusive whatever the percentiles:
+    `statuses`' `enough`) exceed its inconclusive limit. That look is inconclusive as it is, and the
+    run decides there at the latest, so no look from it on is read."""
+    least = max(1, judge.min_requests)
+    short = n[..., 1] < least
+    if judging.measurer(judge).needs_baseline:
+        short |= n[..., 0] < least
+    return np.asarray(np.cumsum(np.cumsum(short & valid, axis=1) > limit, axis=1) == 0)
