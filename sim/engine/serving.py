@@ -55,6 +55,13 @@ class Snapshot:
     has_schema: bool = field(init=False, repr=False)  # some slot fails on the schema
     leaking: bool = field(init=False, repr=False)  # a leak is in force
     plain: bool = field(init=False, repr=False)  # nothing but routing, load and background failures
+    # Factors of 1 a stretch need not multiply by (x · 1 is x, bit for bit): every slot has capacity,
+    # no noisy neighbour slows either slot.
+    cap_all: bool = field(init=False, repr=False)
+    noise_one: bool = field(init=False, repr=False)
+    # Every column of `share` (users, synthetic) all in slot 1, or none of it: no split to draw.
+    all_new: bool = field(init=False, repr=False)
+    none_new: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         shares = self.share.tolist()
@@ -66,6 +73,10 @@ class Snapshot:
             "has_fault": any(self.fault.tolist()),
             "has_schema": any(self.p_schema.tolist()),
             "leaking": not math.isnan(self.leak_from),
+            "cap_all": all(x > 0 for x in self.cap.tolist()),
+            "noise_one": all(x == 1.0 for x in self.noise_lat.tolist()),
+            "all_new": all(x >= 1 for x in shares),
+            "none_new": all(x <= 0 for x in shares),
         }
         trouble = self.down or self.shared or any(derived[f] for f in ("has_fault", "has_schema", "leaking"))
         trouble = trouble or bool(self.shadow)  # shadow traffic is served by the general path only
@@ -147,6 +158,21 @@ class Stretch(NamedTuple):
     taken: np.ndarray  # (m, S + 1): each row's requests by user segment, then its synthetic requests
 
 
+def _sum_columns(x: np.ndarray, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The first n columns of integer counts x (along its last axis) summed, column after column:
+    the integers `np.add.reduce(x[..., :n], axis=-1)` gives, without the cost a reduce over a short
+    last axis pays per row. Into `out` if given."""
+    if n == 1:
+        if out is None:
+            return x[..., 0].copy()
+        out[...] = x[..., 0]
+        return out
+    out = np.add(x[..., 0], x[..., 1], out=out)
+    for j in range(2, n):
+        np.add(out, x[..., j], out=out)
+    return out
+
+
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, and 0 where den is 0: a piece of no time, which a window such as 0.1 s (no binary
     fraction) can leave at a window's edge, took no requests and puts no load on anyone."""
@@ -162,12 +188,13 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     Parameters are one row per state, broadcast over the pieces when one state covers them all
     (the common case), so the op count — not the window count — sets the fixed cost of a call.
     """
-    if all(s.plain for s in stretch.snaps):
+    snaps = stretch.snaps
+    one = len(snaps) == 1
+    if snaps[0].plain if one else all(s.plain for s in snaps):
         return _serve_plain(rng, stretch, fixed)
-    snaps, which, k, start, dt, taken = stretch
+    _, which, k, start, dt, taken = stretch
     fault_p, fault_touch, leak_per_s, has_profile, ref_util, workers = fixed
     m, S = taken.shape[0], taken.shape[1] - 1
-    one = len(snaps) == 1
     r = _Rows(snaps, which, S)
     # Each feature's work is done only when some state in force has it; with none of them in force
     # a step costs the few operations `_serve_plain` needs.
@@ -176,19 +203,20 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         share, noise, p_bg, fault = snap.share[None, :], snap.noise_lat, snap.p_bg, snap.fault[None, :]
         cap_on, cap_floor, p_schema = snap.cap_on, snap.cap_floor, snap.p_schema
         any_down, any_fault, any_shared, any_leak = snap.down, snap.has_fault, snap.shared, snap.leaking
-        any_schema = snap.has_schema
+        any_schema, cap_all, noise_one = snap.has_schema, snap.cap_all, snap.noise_one
     else:
         share, cap, noise, p_bg, fault, p_schema = r.share, r.cap, r.noise, r.p_bg, r.fault, r.p_schema
         cap_on, cap_floor = cap > 0, np.maximum(cap, 1e-9)
         any_down, any_fault = any(s.down for s in snaps), any(s.has_fault for s in snaps)
         any_shared, any_leak = any(s.shared for s in snaps), any(s.leaking for s in snaps)
         any_schema = any(s.has_schema for s in snaps)
-    arrived = np.add.reduce(taken[:, :S], axis=1)
+        cap_all, noise_one = all(s.cap_all for s in snaps), all(s.noise_one for s in snaps)
+    arrived = _sum_columns(taken, S)
     total, down = arrived, False
     if any_down:  # nobody serves these rows: their requests fail, none reaches a slot
         down = r.down > 0
         taken = np.where(down[:, None], 0, taken)
-        total = taken[:, :S].sum(1)
+        total = _sum_columns(taken, S)
     # Split between slots: totals suffice unless a fault must be traced by segment or shares differ.
     # (A state may cover no row at all, so its uneven shares do not settle it.)
     uniform = not any_fault and (all(s.even for s in snaps) or bool((share[:, :S] == share[:, :1]).all()))
@@ -202,6 +230,10 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         whole, frac, split = snap.columns
         if split == S + 1:
             new = sampling.binomial(rng, counts, snap.share)
+        elif snap.all_new:  # every column whole in slot 1: the counts themselves (only read below)
+            new = counts
+        elif snap.none_new:
+            new = np.zeros_like(counts)
         else:
             new = counts * whole
             if split:
@@ -216,7 +248,7 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
             new[frac] = sampling.binomial(rng, counts[frac], p[frac])
     user = np.empty((m, 2), np.int64)
     syn = np.empty((m, 2), np.int64)
-    user[:, NEW] = new[:, 0] if uniform else np.add.reduce(new[:, :S], axis=1)
+    user[:, NEW] = new[:, 0] if uniform else _sum_columns(new, S)
     syn[:, NEW] = new[:, -1]
     user[:, STABLE] = total - user[:, NEW]
     syn[:, STABLE] = taken[:, S] - syn[:, NEW]
@@ -228,7 +260,9 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
         load[:, NEW] += _divide(shadow.sum(1), dt)
     if any_shared:  # both slots on one fleet: each sees the fleet's whole load
         load = np.where((r.shared > 0)[:, None], load.sum(1, keepdims=True), load)
-    util = load / cap_floor * cap_on
+    util = load / cap_floor
+    if not cap_all:  # (· 1 where every slot has capacity changes nothing)
+        util *= cap_on
     leak_slots: np.ndarray | None = None  # (m, 2): where the leak's growth is in a slot's load
     leaks = leak_per_s.any() if isinstance(leak_per_s, np.ndarray) else leak_per_s
     if leaks and any_leak:
@@ -253,16 +287,17 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
             faulty = hit * fault_touch
             if fault_p_any:
                 fault_fail = np.zeros((m, 2), np.int64)
-                fault_fail[:, slot] = np.add.reduce(sampling.binomial(rng, hit, fault_p), axis=1)
+                fault_fail[:, slot] = _sum_columns(sampling.binomial(rng, hit, fault_p), S)
                 served = user - fault_fail
         else:
             seg = np.empty((m, 2, S), np.int64)  # by slot and segment
             np.subtract(taken[:, :S], new[:, :S], out=seg[:, STABLE])
             seg[:, NEW] = new[:, :S]
             hit = seg * fault[:, :, None].astype(bool)
-            faulty = (hit * _by_segment(fault_touch)).sum(1)
+            touched = hit * _by_segment(fault_touch)
+            faulty = touched[:, STABLE] + touched[:, NEW]
             if fault_p_any:
-                fault_fail = np.add.reduce(sampling.binomial(rng, hit, _by_segment(fault_p)), axis=2)
+                fault_fail = _sum_columns(sampling.binomial(rng, hit, _by_segment(fault_p)), S)
                 served = user - fault_fail
     schema_fail: np.ndarray | int = 0
     if any_schema:
@@ -273,11 +308,11 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     caused: np.ndarray | int = 0  # failures the deploy caused: its fault's, its schema's, downtime
     if not isinstance(fault_fail, int):
         err += fault_fail
-        caused = np.add.reduce(fault_fail, axis=1)
+        caused = _sum_columns(fault_fail, 2)
     if not isinstance(schema_fail, int):
         err += schema
         caused = caused + schema_fail
-    svc_user, svc_err = total, np.add.reduce(err, axis=1)
+    svc_user, svc_err = total, _sum_columns(err, 2)
     if any_down:
         fail_down = np.where(down, arrived, 0)
         caused = caused + fail_down
@@ -286,7 +321,9 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     # overloading a sound fleet is not: it would have happened anyway.
     if leak_slots is not None and shed is not None:
         caused = caused + (shed * leak_slots).sum(1)
-    mult = fleet.queueing_factor(util, ref_util, workers) * noise
+    mult = fleet.queueing_factor(util, ref_util, workers)
+    if not noise_one:
+        mult *= noise
     shadow_n = shadow_err = None
     if shadow is not None:
         shadow_n, shadow_err = _serve_shadow(rng, shadow, fault if any_fault else None, fixed, util, p_bg)
@@ -401,12 +438,12 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     snaps, which, k, _, dt, taken = stretch
     S = taken.shape[-1] - 1
     counts = np.empty((*taken.shape[:-1], 2), np.int64)  # user, synthetic
-    np.add.reduce(taken[..., :S], axis=-1, out=counts[..., 0])
+    _sum_columns(taken, S, out=counts[..., 0])
     counts[..., 1] = taken[..., S]
     if len(snaps) == 1:
         snap = snaps[0]
         split, p_bg, noise, share = snap.split, snap.p_bg, snap.noise_lat, snap.share[None, :S]
-        cap_on, cap_floor = snap.cap_on, snap.cap_floor
+        cap_on, cap_floor, cap_all, noise_one = snap.cap_on, snap.cap_floor, snap.cap_all, snap.noise_one
         if split[0] <= 0 and split[1] <= 0:
             new = np.zeros_like(counts)
         elif split[0] >= 1 and split[1] >= 1:
@@ -417,6 +454,7 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         r = _Rows(snaps, which, S)
         split, share, noise, p_bg = r.share[:, [0, S]], r.share[:, :S], r.noise, r.p_bg
         cap_on, cap_floor = r.cap > 0, np.maximum(r.cap, 1e-9)
+        cap_all, noise_one = all(s.cap_all for s in snaps), all(s.noise_one for s in snaps)
         # A share of 1 is all of it without a draw (a binomial at p = 1 still spends a uniform).
         whole = split >= 1
         new = sampling.binomial(rng, counts, np.where(whole, 0.0, split)) + counts * whole
@@ -425,10 +463,14 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     both[..., NEW, :] = new
     user, syn = both[..., 0], both[..., 1]
     total = counts[..., 0]
-    num, den = np.add.reduce(both, axis=-1) * cap_on, dt[:, None] * cap_floor
+    num, den = _sum_columns(both, 2), dt[:, None] * cap_floor
+    if not cap_all:  # (· 1 where every slot has capacity changes nothing)
+        num *= cap_on
     util = num / den if dt.all() else _divide(num, den)  # _divide's guard only for an empty piece
     err, _ = _fail(rng, user, util, p_bg)
-    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers) * noise
+    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers)
+    if not noise_one:
+        mult *= noise
     return Served(
         k=k,
         user=user,
@@ -438,7 +480,7 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         profile=None,
         util=util,
         svc_user=total,
-        svc_err=np.add.reduce(err, axis=-1),
+        svc_err=_sum_columns(err, 2),
         caused=0,
         schema_failed=0,
         faulty=0,

@@ -137,14 +137,15 @@ class Telemetry:
     def fields_of(cls, served: Served) -> np.ndarray:
         """Served rows as the telemetry sums them: (rows, version, field)."""
         rows = np.empty((len(served.user), 2, len(cls.FIELDS)))
+        by_field = rows.transpose(2, 0, 1)  # a view: each field's (rows, version) plane
         # Shadow requests run the app's code as a user's do: monitoring counts them, and their latency
         # and errors, with the slot's user requests (see `serving.Served.shadow`).
         seen = served.user if served.shadow is None else served.user + served.shadow
-        rows[:, :, cls.USER] = seen
-        rows[:, :, cls.SYN] = served.syn
-        rows[:, :, cls.ERR] = served.err if served.shadow_err is None else served.err + served.shadow_err
-        latw = np.multiply(served.mult, seen, out=rows[:, :, cls.LATW])
-        rows[:, :, cls.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
+        by_field[cls.USER] = seen
+        by_field[cls.SYN] = served.syn
+        by_field[cls.ERR] = served.err if served.shadow_err is None else served.err + served.shadow_err
+        latw = np.multiply(served.mult, seen, out=by_field[cls.LATW])
+        by_field[cls.LATW_ON] = 0.0 if served.profile is None else np.where(served.profile, latw, 0.0)
         return rows
 
     def clear_from(self, k: int) -> None:
