@@ -314,3 +314,241 @@ def test_deploys_served_apart_leave_what_their_pieces_did_not_take(case, seed) -
         np.testing.assert_array_equal(rem[d], counts[d] - took)
         inner = ledger["k"][ledger["k"] < ledger["k"][-1]]  # every window but the last is taken whole
         np.testing.assert_array_equal(took[inner], counts[d][inner])
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs(), st.integers(0, 3), st.integers(0, 3))
+def test_runs_summed_into_a_view_as_reduceat_sums_them(case, before: int, after: int) -> None:
+    """`sum_runs(..., out=view)` writes reduceat's sums bit for bit into a strided view of a larger
+    array (its runs' first elements copied slice by slice) and leaves the rest of that array as it
+    was (swapping two slices, or copying one too many, fails it)."""
+    x, first, axis = case
+    want = np.add.reduceat(x, first, axis=axis)
+    shape = list(want.shape)
+    shape[axis] += before + after
+    big = np.full(shape, 7.0)
+    idx: list[Any] = [slice(None)] * axis
+    view = big[(*idx, slice(before, before + want.shape[axis]))]
+    got = block_serve.sum_runs(x, first, axis=axis, out=view)
+    assert got is view
+    np.testing.assert_array_equal(view, want)
+    np.testing.assert_array_equal(np.signbit(view), np.signbit(want))
+    untouched = np.ones(shape[axis], bool)
+    untouched[before : before + want.shape[axis]] = False
+    assert (big[(*idx, untouched)] == 7.0).all()
+
+
+@st.composite
+def leaves(draw: st.DrawFn):
+    """A block's pieces (windows from one past zero, changes inside them, on their edges or a sliver
+    off, some ending inside a window, one with a window left without a piece), the deploys' requests
+    and what each piece took (as `serve_block` makes it: a shared piece nothing yet, a short last
+    piece part of its window)."""
+    W = 10.0
+    states = [plain(x, x, (500.0, 500.0), (0.01, 0.01)) for x in (0.0, 0.05, 0.5, 1.0)]
+    times = sorted(
+        draw(st.sets(st.sampled_from([3.0, 10.0, 10.0 + 1e-12, 14.5, 17.0, 30.0, 41.0]), max_size=5))
+    )
+    segs = [(0.0, states[0]), *((t, states[(n + 1) % 4]) for n, t in enumerate(times))]
+    cut = pieces_of(segs, draw(st.sampled_from([60.0, 55.5, 47.0])), W)
+    k = cut.k.copy()
+    if draw(st.booleans()):  # windows from the second on
+        k += 1
+    if draw(st.booleans()) and len(set(k.tolist())) > 2:  # a window without a piece
+        k[k >= k[-1]] += 1
+    D = draw(st.integers(1, 4))
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rem = gen.poisson(draw(st.sampled_from([0.5, 40.0, 3000.0])), (D, int(k[-1]) + 3, S + 1))
+    taken = rem[:, k]
+    last = len(k) - 1
+    short = (not cut.shared or cut.shared[-1] != last) and draw(st.booleans())
+    if short:
+        taken[:, last] = gen.binomial(taken[:, last], 0.4)
+    taken[:, cut.shared] = 0
+    return rem, k, taken, (cut.shared, short)
+
+
+@settings(max_examples=300, deadline=None)
+@given(leaves())
+def test_a_blocks_windows_are_left_what_its_pieces_did_not_take(case) -> None:
+    """`serve._leave` leaves every window what `rem[:, k] -= taken` does (clearing a window that has
+    no piece, or writing back a short last piece's whole window or no shared window, fails it)."""
+    rem, k, taken, how = case
+    want = rem.copy()
+    want[:, k] -= taken
+    block_serve._leave(rem, k, taken, how)
+    np.testing.assert_array_equal(rem, want)
+
+
+def _serve_block_before(cut, fixed, counts, rng, window_s, *, into=None):
+    """`serve.serve_block` as it was before its windows were left at once and summed into the block's
+    arrays (round 14), kept as the reference it is held to."""
+    D, S1 = counts.shape[0], counts.shape[2]
+    arrays, rows = into if into is not None else (block_serve.Arrays.empty(counts), slice(None))
+    k, start, dt, shared = cut.k, cut.start, cut.dt, cut.shared
+    m, W = len(k), window_s
+    k0, k1 = int(k[0]), int(k[-1]) + 1
+    rem = arrays.rem[rows, :k1]
+    taken = rem[:, k]
+    last = m - 1
+    if not shared or shared[-1] != last:
+        f = block_serve._share(float(dt[last]), (int(k[last]) + 1) * W - float(start[last]))
+        if f < 1.0 - block_serve._EPS:
+            taken[:, last] = block_serve.sampling.binomial(rng, taken[:, last], f)
+    taken[:, shared] = 0
+    rem[:, k] -= taken
+    for i in shared:
+        ki = int(k[i])
+        f = block_serve._share(float(dt[i]), (ki + 1) * W - float(start[i]))
+        taken[:, i] = (
+            rem[:, ki] if f >= 1.0 - block_serve._EPS else block_serve.sampling.binomial(rng, rem[:, ki], f)
+        )
+        rem[:, ki] -= taken[:, i]
+    if not isinstance(rows, slice):
+        arrays.rem[rows, :k1] = rem
+    served = serve_plain_block(rng, Stretch(cut.snaps, cut.which, k, start, dt, taken), fixed)
+    if served is None:
+        served = serve(
+            rng,
+            Stretch(
+                cut.snaps,
+                np.tile(cut.which, D),
+                np.tile(k, D),
+                np.tile(start, D),
+                np.tile(dt, D),
+                taken.reshape(D * m, S1),
+            ),
+            fixed,
+        )
+    S = S1 - 1
+
+    def per_row(x, tail=(), dtype=np.int64):
+        if isinstance(x, np.ndarray):
+            return np.broadcast_to(x, (D * m, *tail)).reshape(D, m, *tail)
+        return np.full((D, m, *tail), x, dtype)
+
+    fields = len(block_serve.Telemetry.FIELDS)
+    first = np.searchsorted(k, np.arange(k0, k1))
+    per_piece = block_serve.Telemetry.fields_of(served).reshape(D, m, 2, fields)
+    arrays.acc[rows, k0:k1] = np.add.reduceat(per_piece, first, axis=1)
+    arrays.util[rows, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
+    arrays.svc[rows, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
+    arrays.svc[rows, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
+    down = served.down
+    down_m = (
+        np.broadcast_to(down, (D * m,))[:m].copy() if isinstance(down, np.ndarray) else np.full(m, bool(down))
+    )
+    caused, schema_failed = per_row(served.caused), per_row(served.schema_failed)
+    faulty, share = per_row(served.faulty, (S,)), per_row(served.share, (S,), float)
+    ledgers = [
+        {
+            "t0": start,
+            "dt": dt,
+            "k": k,
+            "taken": taken[d],
+            "caused": caused[d],
+            "schema_failed": schema_failed[d],
+            "faulty": faulty[d],
+            "share": share[d],
+            "down": down_m,
+        }
+        for d in range(D)
+    ]
+    return arrays.acc, arrays.util, arrays.svc, arrays.rem, ledgers
+
+
+#: Shipped scenarios and strategies whose blocks are served along one plan for all (`serve_block`),
+#: with noisy neighbours (some deploys served apart, some laid on afterwards) and lean stretches.
+_SHARED = [
+    ("default", "progressive"),
+    ("default", "blue_green"),
+    ("default", "recreate"),
+    ("payments", "progressive"),
+    ("noisy-cluster", "progressive_fixed"),
+    ("flagged-release", "flag"),
+    ("high-frequency", "progressive"),
+]
+
+
+@pytest.mark.parametrize(("name", "strategy"), _SHARED)
+def test_a_blocks_shared_plan_served_as_before(name: str, strategy: str, monkeypatch) -> None:
+    """Two blocks of a shipped strategy with one plan for all, with every release good (so no deploy
+    is left out) and with the scenario's own releases: `draw_block`'s arrays, ledgers and lean
+    stretches are those `serve_block` made before this round (reduceat's sums, every window's
+    requests read, less its take, and written back), bit for bit, and the stream is left alike."""
+    for overrides in ([], ["releases.bad_probability=0"]):
+        scn = sim.load_scenario(name, overrides=overrides)
+        seed, served = 6, 0
+        exos = {
+            i: draw_exogenous(scn, seed, i, r)
+            for i, r in zip(range(128), exogenous_streams(seed, range(128)), strict=True)
+        }
+        for block in (0, 1):
+            members = [(i, e) for i, e in exos.items() if i // BLOCK == block and covered(e)]
+            plans, kept = block_plans(scn, strategy, members, seed)
+            if plans is None or not kept:
+                continue
+            got = block_serve.draw_block(scn, plans, kept, seed, block)
+            with monkeypatch.context() as m:
+                m.setattr(block_serve, "serve_block", _serve_block_before)
+                want = block_serve.draw_block(scn, plans, kept, seed, block)
+            served += len(kept)
+            for field in ("acc", "util", "svc", "rem"):
+                a, b = getattr(got, field), getattr(want, field)
+                np.testing.assert_array_equal(a, b, err_msg=field)
+                np.testing.assert_array_equal(np.signbit(a), np.signbit(b), err_msg=field)
+            for a, b in zip(got.ledgers, want.ledgers, strict=True):
+                assert a.keys() == b.keys()
+                for col in a:
+                    assert np.asarray(a[col]).dtype == np.asarray(b[col]).dtype, col
+                    np.testing.assert_array_equal(a[col], b[col], err_msg=col)
+            for ta, tb in zip(got.tails, want.tails, strict=True):
+                assert (ta is None) == (tb is None)
+                if ta is not None and tb is not None:
+                    np.testing.assert_array_equal(ta.err, tb.err)
+        assert served >= 64
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("members", [list(range(7)), [0, 2, 3, 5], [6, 1]])
+def test_lean_stretches_of_one_start_drawn_at_once_are_drawn_deploy_after_deploy(seed: int, members) -> None:
+    """The lean stretches of a block's group along one plan (one start, one failure probability: the
+    arrays written for all at once) give the arrays, stretches and stream the deploys' draws one by
+    one give, for the whole block and for some of its deploys (the others untouched); so do those of
+    one start whose last states fail unlike (odd seeds: drawn as deploys with their own plans are)."""
+    segments, lean, counts = _lean_case(seed)
+    start = lean[seed % len(lean)]
+    lean = [start] * len(lean)
+    K = counts.shape[1]
+    out = []
+    for at_once in (True, False):
+        rng = np.random.default_rng(seed)
+        into = block_serve.Arrays.empty(counts)
+        tails: list[Any] = [None] * len(lean)
+        if at_once:
+            block_serve._draw_tails(members, (segments, lean, K), counts, into, tails, rng=rng)
+        else:
+            _tails_one_by_one(members, (segments, lean, K), counts, into, tails, rng=rng)
+        out.append((into, tails, rng.integers(2**62)))
+    (got, got_tails, got_next), (want, want_tails, want_next) = out
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(got_tails, want_tails, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert (a.k0, a.snap) == (b.k0, b.snap)
+            np.testing.assert_array_equal(a.counts, b.counts)
+            np.testing.assert_array_equal(a.err, b.err)
+    assert got_next == want_next  # the stream moved on alike
+
+
+@pytest.mark.parametrize("x", [0, False, np.int64(0), np.False_, True, 3, 0.0, -0.0, 2.5, np.float64(-0.0)])
+@pytest.mark.parametrize("dtype", [np.int64, float, bool])
+def test_a_ledger_column_of_one_number_is_np_full(x, dtype) -> None:
+    """`serve.filled` is `np.full`: its values, zeros' signs and dtype (a float zero taken for an
+    integral one, which would turn -0.0 into +0.0, fails it)."""
+    want = np.full((3, 4, 2), x, dtype)
+    got = block_serve.filled((3, 4, 2), x, dtype)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

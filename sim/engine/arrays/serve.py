@@ -3,6 +3,7 @@ deploy in the same numpy calls, into the telemetry, ledger and requests the even
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,21 +97,38 @@ def _shares(dt: np.ndarray, left: np.ndarray) -> np.ndarray:
     return np.where(left <= 0.0, 1.0, np.minimum(dt / np.where(left <= 0.0, 1.0, left), 1.0))
 
 
-def sum_runs(x: np.ndarray, first: np.ndarray, axis: int = 0) -> np.ndarray:
+def sum_runs(x: np.ndarray, first: np.ndarray, axis: int = 0, *, out: np.ndarray | None = None) -> np.ndarray:
     """`np.add.reduceat(x, first, axis)` for nondecreasing `first`, bit for bit: a window's pieces
     are mostly one, and reduceat over rows of a few numbers pays per run what a copy and a few
     additions do not. Reduceat adds to a run's first element the sum of the rest, that sum taken
     left to right when the rest is shorter than `_PAIRWISE` (numpy's pairwise summation below
-    that), so a run with more falls back to reduceat itself."""
+    that), so a run with more falls back to reduceat itself.
+
+    Args:
+        out: where to write the sums (and return them), a view into a block's arrays: the runs'
+            first elements are copied there block by block of consecutive pieces (most windows
+            are a piece of their own), not gathered into a copy first.
+    """
     size = np.diff(np.append(first, x.shape[axis]))
     if size.size and int(size.max()) > _PAIRWISE:
-        return np.add.reduceat(x, first, axis=axis)
+        if out is None:
+            return np.add.reduceat(x, first, axis=axis)
+        out[...] = np.add.reduceat(x, first, axis=axis)
+        return out
     idx: list[slice | np.ndarray] = [slice(None)] * axis
-    out = x[(*idx, first)]
+    if out is None:
+        out = np.take(x, first, axis=axis)
+    else:  # the runs of consecutive first elements, each one slice of x into one of out
+        breaks = [0, *(np.flatnonzero(np.diff(first) != 1) + 1).tolist(), len(first)]
+        for a, b in itertools.pairwise(breaks):
+            if a == b:  # (no runs at all)
+                continue
+            f0 = int(first[a])
+            out[(*idx, slice(a, b))] = x[(*idx, slice(f0, f0 + b - a))]
     runs = np.flatnonzero(size > 1)
     if not runs.size:
         return out
-    rest = x[(*idx, first[runs] + 1)]
+    rest = np.take(x, first[runs] + 1, axis=axis)
     r, at = 2, np.arange(runs.size)
     while (at := at[size[runs[at]] > r]).size:  # every run's r-th element at once
         rest[(*idx, at)] += x[(*idx, first[runs[at]] + r)]
@@ -122,6 +140,15 @@ def sum_runs(x: np.ndarray, first: np.ndarray, axis: int = 0) -> np.ndarray:
 #: Runs of up to this many elements reduceat sums as `sum_runs` does (its pairwise summation
 #: begins at eight elements after a run's first).
 _PAIRWISE = 8
+
+
+def filled(shape: tuple[int, ...], x: float | bool, dtype: Any) -> np.ndarray:
+    """`np.full(shape, x, dtype)`: a ledger's column that one number fills (no fault, no schema
+    failure: a good release's every row). An integral zero is `np.zeros`, whose pages the system
+    hands over zeroed, instead of written number by number (a float zero keeps `np.full`: -0.0)."""
+    if isinstance(x, (bool, int, np.bool_, np.integer)) and x == 0:
+        return np.zeros(shape, dtype)
+    return np.full(shape, x, dtype)
 
 
 def serve_block(
@@ -148,14 +175,15 @@ def serve_block(
     m, W = len(k), window_s
     k0, k1 = int(k[0]), int(k[-1]) + 1
     rem = arrays.rem[rows, :k1]  # the served windows' requests (a view for a slice of rows)
-    taken = rem[:, k]  # a copy (fancy indexing)
-    last = m - 1
+    taken = np.take(rem, k, axis=1)  # a copy
+    last, short = m - 1, False
     if not shared or shared[-1] != last:  # the last piece, alone in its window, may end before it
         f = _share(float(dt[last]), (int(k[last]) + 1) * W - float(start[last]))
         if f < 1.0 - _EPS:
             taken[:, last] = sampling.binomial(rng, taken[:, last], f)
+            short = True
     taken[:, shared] = 0
-    rem[:, k] -= taken
+    _leave(rem, k, taken, (shared, short))
     for i in shared:  # a shared window's takes, one piece after the other
         ki = int(k[i])
         f = _share(float(dt[i]), (ki + 1) * W - float(start[i]))
@@ -179,12 +207,15 @@ def serve_block(
     def per_row(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
         if isinstance(x, np.ndarray):
             return np.broadcast_to(x, (D * m, *tail)).reshape(D, m, *tail)
-        return np.full((D, m, *tail), x, dtype)
+        return filled((D, m, *tail), x, dtype)
 
     fields = len(Telemetry.FIELDS)
     rows_ = Telemetry.fields_of(served)
     first = np.searchsorted(k, np.arange(k0, k1))
-    arrays.acc[rows, k0:k1] = sum_runs(rows_.reshape(D, m, 2, fields), first, axis=1)
+    if isinstance(rows, slice):  # summed straight into the block's arrays (a view)
+        sum_runs(rows_.reshape(D, m, 2, fields), first, axis=1, out=arrays.acc[rows, k0:k1])
+    else:
+        arrays.acc[rows, k0:k1] = sum_runs(rows_.reshape(D, m, 2, fields), first, axis=1)
     arrays.util[rows, k0:k1] = np.maximum.reduceat(served.util.reshape(D, m, 2), first, axis=1)
     arrays.svc[rows, k0:k1, 0] = np.add.reduceat(per_row(served.svc_user), first, axis=1)
     arrays.svc[rows, k0:k1, 1] = np.add.reduceat(per_row(served.svc_err), first, axis=1)
@@ -211,6 +242,27 @@ def serve_block(
         for d in range(D)
     ]
     return arrays.acc, arrays.util, arrays.svc, arrays.rem, ledgers
+
+
+def _leave(rem: np.ndarray, k: np.ndarray, taken: np.ndarray, how: tuple[list[int], bool]) -> None:
+    """`rem[:, k] -= taken` for a block's pieces in window order (`how`: the pieces sharing a window,
+    which take nothing yet, and whether the last piece took only part of its window): a piece alone
+    in its window takes it all, so where every window from the first piece's to the last's has a
+    piece the windows are cleared at once, the shared ones and a short last one then written back,
+    instead of a fancy-indexed read, subtraction and write of every window."""
+    shared, short = how
+    k0, k1 = int(k[0]), int(k[-1]) + 1
+    if int(np.count_nonzero(np.diff(k))) + 1 != k1 - k0:  # a window with no piece keeps its requests
+        rem[:, k] -= taken
+        return
+    last = len(k) - 1
+    kept = np.take(rem, k[shared], axis=1) if shared else None
+    left = rem[:, int(k[last])] - taken[:, last] if short else None
+    rem[:, k0:k1] = 0
+    if kept is not None:
+        rem[:, k[shared]] = kept
+    if left is not None:
+        rem[:, int(k[last])] = left
 
 
 def serve_apart(
@@ -321,7 +373,7 @@ def serve_apart(
     S = S1 - 1
 
     def column(x: np.ndarray | int | bool, tail: tuple[int, ...] = (), dtype: Any = np.int64) -> np.ndarray:
-        return np.broadcast_to(x, (M, *tail)) if isinstance(x, np.ndarray) else np.full((M, *tail), x, dtype)
+        return np.broadcast_to(x, (M, *tail)) if isinstance(x, np.ndarray) else filled((M, *tail), x, dtype)
 
     caused, schema_failed = column(served.caused), column(served.schema_failed)
     faulty, share = column(served.faulty, (S,)), column(served.share, (S,), float)
@@ -386,7 +438,9 @@ def draw_block(
         for j, (plan, segs) in enumerate(zip(each, along, strict=True))
     ]
     if shared is not None and together:
-        group = _lean(shared, shared.segments, counts[together], W)
+        group = _lean(
+            shared, shared.segments, counts if len(together) == len(deploys) else counts[together], W
+        )
         for j in together:
             lean[j] = group
     apart = [j for j in range(len(deploys)) if j not in in_block]
@@ -396,7 +450,9 @@ def draw_block(
     if shared is not None and together:
         cut = shared.pieces if lean[together[0]] is None else shared.head
         rows: list[int] | slice = slice(None) if len(together) == len(deploys) else together
-        drawn = serve_block(cut, shared.fixed, counts[together], rng, W, into=(into, rows))
+        # (served into the block's arrays: its requests are read there, `counts` gives the shape)
+        mine = counts if isinstance(rows, slice) else counts[together]
+        drawn = serve_block(cut, shared.fixed, mine, rng, W, into=(into, rows))
         for j, ledger in zip(together, drawn[4], strict=True):
             ledgers[j] = ledger
         if lean[together[0]] is not None:
@@ -459,10 +515,13 @@ def _draw_tails(
     snaps = [segments[j][-1][1] for j in members]
     k_lo = min(starts)
     users_all = user_requests(counts[:, k_lo:k1])  # (every deploy of the block, windows from k_lo)
-    users = [users_all[j, k0 - k_lo :] for j, k0 in zip(members, starts, strict=True)]
     sizes = [k1 - k0 for k0 in starts]
     p = [failure_probability(snap) for snap in snaps]
     one = all(q == p[0] for q in p)
+    if one and all(k0 == k_lo for k0 in starts):  # (a block's group along its plan: one start for all)
+        _draw_tails_alike(members, (k_lo, k1, users_all, snaps), counts, into, tails, rng=rng, p=p[0])
+        return
+    users = [users_all[j, k0 - k_lo :] for j, k0 in zip(members, starts, strict=True)]
     err_all = sampling.binomial(rng, np.concatenate(users), p[0] if one else np.repeat(np.array(p), sizes))
     at = 0
     for x, j in enumerate(members):
@@ -473,6 +532,31 @@ def _draw_tails(
         into.svc[j, k0:k1, 1] = err
         into.rem[j, k0:k1] = 0
         tails[j] = Tail(k0, counts[j, k0:k1], err, snaps[x])
+
+
+def _draw_tails_alike(
+    members: list[int],
+    where: tuple[int, int, np.ndarray, list[Snapshot]],
+    counts: np.ndarray,
+    into: Arrays,
+    tails: list[Tail | None],
+    *,
+    rng: np.random.Generator,
+    p: float,
+) -> None:
+    """`_draw_tails` of deploys whose lean stretches all begin at one window and fail alike (`where`:
+    that window, the end of the watch, every deploy's user requests from it on, their last states):
+    the same draw over the same requests in the same order, and the block's arrays written for all
+    of them at once instead of deploy after deploy."""
+    k0, k1, users_all, snaps = where
+    rows: list[int] | slice = slice(None) if members == list(range(len(counts))) else members
+    users = users_all[rows]  # (members, windows)
+    err = sampling.binomial(rng, users.reshape(-1), p).reshape(users.shape)
+    into.svc[rows, k0:k1, 0] = users
+    into.svc[rows, k0:k1, 1] = err
+    into.rem[rows, k0:k1] = 0
+    for x, j in enumerate(members):
+        tails[j] = Tail(k0, counts[j, k0:k1], err[x], snaps[x])
 
 
 def latency_only(exo: Exogenous) -> bool:
@@ -570,10 +654,14 @@ def _spliced(
     old, new = np.asarray(ledger["k"]), np.asarray(rows["k"])
     lo, hi = np.searchsorted(old, ks, "left").tolist(), np.searchsorted(old, ks, "right").tolist()
     first, last = np.searchsorted(new, ks, "left").tolist(), np.searchsorted(new, ks, "right").tolist()
-    n, parts, prev = len(old), [], 0
+    # Each column joined from slices (old rows up to a window, its new rows, ...), in one call.
+    cuts: list[tuple[bool, slice]] = []
+    prev = 0
     for a, b, c, d in zip(lo, hi, first, last, strict=True):
-        parts += [np.arange(prev, a), np.arange(n + c, n + d)]
+        cuts += [(False, slice(prev, a)), (True, slice(c, d))]
         prev = b
-    parts.append(np.arange(prev, n))
-    order = np.concatenate(parts)
-    return {name: np.concatenate([col, rows[name]])[order] for name, col in ledger.items()}
+    cuts.append((False, slice(prev, len(old))))
+    return {
+        name: np.concatenate([(rows[name] if fresh else col)[sl] for fresh, sl in cuts])
+        for name, col in ledger.items()
+    }
