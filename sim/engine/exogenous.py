@@ -76,6 +76,29 @@ def _daily_curve(cfg: TrafficConfig, start_hour: float, t_hours: np.ndarray) -> 
     )
 
 
+def _curve_along(cfg: TrafficConfig, start_hour: float, t_hours: np.ndarray) -> np.ndarray:
+    """`_daily_curve` over ascending times from 0 on (windows' mid-times), with less work: the hour
+    of day without numpy's remainder, which costs more than the rest of the curve, and every step
+    in place. The same numbers, bit for bit (a test holds it to `_daily_curve`)."""
+    hours = start_hour + t_hours  # ascending too: a rounded sum never passes a larger one
+    if not (len(hours) and hours[0] > 0.0 and hours[-1] < 2.0**40):  # NaN, zero, negative: numpy's way
+        return _daily_curve(cfg, start_hour, t_hours)
+    if hours[-1] >= 24.0:
+        # a % 24 is a − 24k for a in [24k, 24k + 24), and that difference is exact (both are
+        # multiples of a's last place, and it is smaller than a); k counts the days a has passed.
+        midnights = 24.0 * np.arange(1, int(hours[-1] // 24.0) + 2)
+        hours -= 24.0 * np.searchsorted(midnights, hours, side="right")
+    # The steps of `_daily_curve`, each in place (2π·x as x·2π: a product does not depend on order).
+    hours -= cfg.diurnal.peak_hour
+    hours *= 2 * np.pi
+    hours /= 24
+    np.cos(hours, out=hours)
+    hours *= cfg.diurnal.amplitude
+    hours += 1.0
+    hours *= cfg.rate_rps
+    return hours
+
+
 @functools.lru_cache(maxsize=64)
 def _window_mids(n: int, window_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Mid-times of n windows, in seconds and in hours: the same for every deploy of a scenario."""
@@ -114,7 +137,7 @@ def draw_span(
     """Windows k0..k1-1 of a deploy that started at `start_hour` (the rows for earlier windows are
     zero and never served): the traffic a deploy meets after the part drawn up front."""
     t_mid, t_hours = _window_mids(k1, window_s)
-    rate = _daily_curve(cfg, start_hour, t_hours)
+    rate = _curve_along(cfg, start_hour, t_hours)
     surges = []
     s = cfg.surges
     t0, horizon_s = k0 * window_s, k1 * window_s
