@@ -38,7 +38,7 @@ STARTS = st.one_of(
 @example([23.0], 40, 7200.0, 0.5, 17.3, 100.0)  # windows whose mid-times fall on midnights exactly
 @example([3.0, 23.0], 40, 7200.0, 0.5, 17.3, 100.0)  # and the same in a block's second row
 def test_the_curve_along_windows_is_the_daily_curve_bit_for_bit(starts, n, window_s, amplitude, peak, rate):
-    """Windows' mid-times from one to thousands of days past midnight (a week's coarse follow-up
+    """Windows' mid-times from a second to 400 days past midnight (a week's coarse follow-up
     wraps many times), start hours on and next to midnight, one deploy's or a block's (a row
     each): every number the same, bit for bit."""
     cfg: Any = SimpleNamespace(rate_rps=rate, diurnal=SimpleNamespace(amplitude=amplitude, peak_hour=peak))
