@@ -76,6 +76,38 @@ def _daily_curve(cfg: TrafficConfig, start_hour: float, t_hours: np.ndarray) -> 
     )
 
 
+def _curve_along(cfg: TrafficConfig, start_hour: float, t_hours: np.ndarray) -> np.ndarray:
+    """`_daily_curve` over ascending times from 0 on (windows' mid-times): `_curves_along`'s."""
+    rates = _curves_along(cfg, np.array([start_hour]), t_hours)
+    return _daily_curve(cfg, start_hour, t_hours) if rates is None else rates[0]
+
+
+def _curves_along(cfg: TrafficConfig, start_hours: np.ndarray, t_hours: np.ndarray) -> np.ndarray | None:
+    """`_daily_curve` of each start hour (a row each) over ascending times from 0 on, with less
+    work: the hour of day without numpy's remainder, which costs more than the rest of the curve,
+    and the steps in place. The same numbers, bit for bit (a test holds it to `_daily_curve`);
+    None where numpy's remainder decides (a start hour that is NaN, zero or negative)."""
+    hours = start_hours[:, None] + t_hours  # ascending rows: a rounded sum never passes a larger one
+    if not (hours.size and hours[:, 0].min() > 0.0 and hours[:, -1].max() < 2.0**40):
+        return None
+    last = hours[:, -1].max()
+    if last >= 24.0:
+        # a % 24 is a − 24k for a in [24k, 24k + 24), and that difference is exact (both are
+        # multiples of a's last place, and it is smaller than a); k counts the days a has passed.
+        midnights = 24.0 * np.arange(1, int(last // 24.0) + 2)
+        hours -= 24.0 * np.searchsorted(midnights, hours, side="right")
+    # The steps of `_daily_curve`, in place (2π·x as x·2π: a product does not depend on order);
+    # not the cosine's, whose `out=` costs more in argument parsing than its array.
+    hours -= cfg.diurnal.peak_hour
+    hours *= 2 * np.pi
+    hours /= 24
+    rate = np.cos(hours)
+    rate *= cfg.diurnal.amplitude
+    rate += 1.0
+    rate *= cfg.rate_rps
+    return rate
+
+
 @functools.lru_cache(maxsize=64)
 def _window_mids(n: int, window_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Mid-times of n windows, in seconds and in hours: the same for every deploy of a scenario."""
@@ -114,23 +146,10 @@ def draw_span(
     """Windows k0..k1-1 of a deploy that started at `start_hour` (the rows for earlier windows are
     zero and never served): the traffic a deploy meets after the part drawn up front."""
     t_mid, t_hours = _window_mids(k1, window_s)
-    rate = _daily_curve(cfg, start_hour, t_hours)
-    surges = []
-    s = cfg.surges
-    t0, horizon_s = k0 * window_s, k1 * window_s
-    # Surges already under way at t0 count too: look back one maximal surge length.
-    look_back = min(s.duration_s.bounds()[1], 86400.0)
-    span = horizon_s - t0 + look_back
-    for _ in range(rng.poisson(s.per_day * span / 86400.0)):
-        start = float(rng.uniform(t0 - look_back, horizon_s))
-        end = start + float(s.duration_s.sample(rng))
-        factor = float(s.factor.sample(rng))
-        surges.append((start, end, factor))
+    rate = _curve_along(cfg, start_hour, t_hours)
+    surges = _draw_surges(cfg, window_s, (k0, k1), rng)
     if surges:  # most deploys meet none, and a product with ones changes nothing
-        surge_mult = np.ones(k1)
-        for start, end, factor in surges:
-            surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
-        rate = rate * surge_mult
+        rate = _surged(rate, t_mid, surges)
     user_rate = rate * (1.0 - cfg.synthetic_share)
     # Health checks and bots arrive at a steady rate: probes do not follow the daily curve.
     lam = request_means(user_rate[k0:], cfg.shares, cfg.rate_rps * cfg.synthetic_share, window_s)
@@ -138,6 +157,32 @@ def draw_span(
     if k0:
         counts = np.concatenate([np.zeros((k0, counts.shape[1]), counts.dtype), counts])
     return TrafficDraw(window_s, start_hour, counts, user_rate, tuple(surges))
+
+
+def _draw_surges(
+    cfg: TrafficConfig, window_s: float, span: tuple[int, int], rng: np.random.Generator
+) -> list[tuple[float, float, float]]:
+    """The regional surges over windows k0..k1-1 (`span`): (start_s, end_s, factor) each."""
+    k0, k1 = span
+    surges = []
+    s = cfg.surges
+    t0, horizon_s = k0 * window_s, k1 * window_s
+    # Surges already under way at t0 count too: look back one maximal surge length.
+    look_back = min(s.duration_s.bounds()[1], 86400.0)
+    reach = horizon_s - t0 + look_back
+    for _ in range(rng.poisson(s.per_day * reach / 86400.0)):
+        start = float(rng.uniform(t0 - look_back, horizon_s))
+        end = start + float(s.duration_s.sample(rng))
+        factor = float(s.factor.sample(rng))
+        surges.append((start, end, factor))
+    return surges
+
+
+def _surged(rate: np.ndarray, t_mid: np.ndarray, surges: Sequence[tuple[float, float, float]]) -> np.ndarray:
+    surge_mult = np.ones(len(rate))
+    for start, end, factor in surges:
+        surge_mult[(t_mid >= start) & (t_mid < end)] *= factor
+    return rate * surge_mult
 
 
 def user_requests_before(
@@ -335,6 +380,68 @@ def draw_exogenous(
     traffic = draw_traffic(scn.traffic, scn.run.window_s, scn.run.horizon_s, traffic_rng)
     episodes = draw_episodes(scn.noise, scn.run.horizon_s, noise_rng)
     return Exogenous(release, traffic, episodes, seed, deploy)
+
+
+def draw_exogenous_many(scn: Scenario, seed: int, deploys: Sequence[int]) -> list[Exogenous | Exception]:
+    """`draw_exogenous` of each deploy (or the exception its draws raised), with what costs most
+    besides the Poisson draws — the daily curve and the request means — worked out for all the
+    deploys at once: each deploy's streams draw the same numbers in the same order, and every
+    number is the same, bit for bit (a test holds it to `draw_exogenous`)."""
+    out: list[Exogenous | Exception] = []
+    for j in range(0, len(deploys), _MANY):  # a block's arrays at a time: they stay in the caches
+        part = deploys[j : j + _MANY]
+        try:
+            out += _draw_many(scn, seed, part)
+        except Exception:  # say which deploy's draws fail, and how, as drawn one by one
+            for i, rngs in zip(part, exogenous_streams(seed, part), strict=True):
+                try:
+                    out.append(draw_exogenous(scn, seed, i, rngs))
+                except Exception as err:
+                    out.append(err)
+    return out
+
+
+#: Deploys whose curves and means `draw_exogenous_many` works out together (`arrays.BLOCK`'s).
+_MANY = 64
+
+
+def _draw_many(scn: Scenario, seed: int, deploys: Sequence[int]) -> list[Exogenous | Exception]:
+    cfg, W = scn.traffic, scn.run.window_s
+    k1 = math.ceil(scn.run.horizon_s / W)
+    t_mid, t_hours = _window_mids(k1, W)
+    lo, hi = cfg.deploy_hours
+    made = exogenous_streams(seed, deploys)
+    # Each stream's draws before its Poisson counts (the release's are all of its own), deploy by
+    # deploy, as `draw_traffic` and `draw_span` make them.
+    releases, starts, surges = [], [], []
+    for release_rng, traffic_rng, _ in made:
+        releases.append(draw_release(scn.releases, cfg.segment_names, release_rng))
+        starts.append(float(traffic_rng.uniform(lo, hi)))
+        surges.append(_draw_surges(cfg, W, (0, k1), traffic_rng))
+    # `_curve_along` and `request_means` for every deploy at once: a row's numbers are its own.
+    rates = _curves_along(cfg, np.array(starts), t_hours)
+    if rates is None:
+        raise ValueError("start hours the block's curves do not cover")  # then drawn one by one
+    user_rates = rates * (1.0 - cfg.synthetic_share)
+    synthetic_rps, shares = cfg.rate_rps * cfg.synthetic_share, cfg.shares
+    lams = np.empty((len(deploys), len(shares) + 1, k1))
+    np.multiply(shares[:, None], user_rates[:, None, :], out=lams[:, :-1])
+    lams[:, :-1] *= W
+    lams[:, -1] = synthetic_rps * W
+    out: list[Exogenous | Exception] = []
+    for n, (i, (_, traffic_rng, noise_rng)) in enumerate(zip(deploys, made, strict=True)):
+        user_rate, lam = user_rates[n], lams[n].T
+        if surges[n]:
+            user_rate = _surged(rates[n], t_mid, surges[n]) * (1.0 - cfg.synthetic_share)
+            lam = request_means(user_rate, shares, synthetic_rps, W)
+        try:
+            counts = traffic_rng.poisson(lam)
+            traffic = TrafficDraw(W, starts[n], counts, user_rate, tuple(surges[n]))
+            episodes = draw_episodes(scn.noise, scn.run.horizon_s, noise_rng)
+            out.append(Exogenous(releases[n], traffic, episodes, seed, i))
+        except Exception as err:  # as `draw_exogenous` would raise it for this deploy
+            out.append(err)
+    return out
 
 
 def exogenous_streams(seed: int, deploys: Sequence[int]) -> list[list[np.random.Generator]]:

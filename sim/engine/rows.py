@@ -27,7 +27,7 @@ from .arrays import (
     plannable,
     sparse,
 )
-from .exogenous import Exogenous, draw_exogenous, exogenous_streams
+from .exogenous import Exogenous, draw_exogenous_many
 from .metrics import error_row
 from .simulate import Simulation, simulate
 from .tape import Fill
@@ -68,13 +68,8 @@ def _plan(scn: Scenario, strategy: str, exo: Exogenous, seed: int, deploy: int |
 
 
 def _draws(scn: Scenario, seed: int, deploys: range) -> dict[int, Exogenous | Exception]:
-    out: dict[int, Exogenous | Exception] = {}
-    for i, rngs in zip(deploys, exogenous_streams(seed, deploys), strict=True):
-        try:
-            out[i] = draw_exogenous(scn, seed, i, rngs)
-        except Exception as err:  # a bad draw must not sink the batch: recorded on its rows
-            out[i] = err
-    return out
+    # A bad draw must not sink the batch: its exception is recorded on its rows.
+    return dict(zip(deploys, draw_exogenous_many(scn, seed, deploys), strict=True))
 
 
 def _covered(exos: dict[int, Exogenous | Exception], block: int) -> list[tuple[int, Exogenous]]:
