@@ -257,3 +257,26 @@ def test_kept_pasts_and_bounds_are_those_asked_for() -> None:
         other[1][0::2, 0].tolist(),
         int(other[0][0::2, 0].min()),
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    level=st.integers(0, 20),
+    wobble=st.lists(st.integers(-3, 3), min_size=1, max_size=120),
+    history_error=st.sampled_from([0.0, 0.001, 0.02]),
+    first=st.integers(1, 60),
+    tier=st.sampled_from(["page", "ticket"]),
+)
+def test_the_span_sums_past_the_exits_answer_as_the_scan(
+    level: int, wobble: list[int], history_error: float, first: int, tier: str
+) -> None:
+    # Straight to the span sums (what a block's deploys left open by its exits get): the answer of
+    # `first_firing`, exits and all, windows hovering around the limits.
+    n = len(wobble)
+    user = np.full(n, 1000.0)
+    err = np.clip(level + np.array(wobble, float), 0, None)
+    service = alert_module.ServiceWindows(user, err, 10.0)
+    past = alert_module.steady_past(DEFAULT, 10.0, 10.0)
+    eval_ks = range(min(first, n), n + 1, 1)
+    want = alert_module.first_firing(SHORT, service, eval_ks, past, tier)
+    assert alert_module.first_firing_past_exits(SHORT, service, eval_ks, past, tier) == want

@@ -75,6 +75,22 @@ def first_firing(
     return int(ks[first]) if firing[first] else None
 
 
+def first_firing_past_exits(
+    judge: BurnRateJudge,
+    service: ServiceWindows,
+    eval_ks: np.ndarray | range,
+    past: SteadyPast,
+    tier: str,
+) -> int | None:
+    """`first_firing` for a caller that has taken its quick exits already and found them closed
+    (`arrays.alert`, for a block's deploys at once): straight to the span sums. An exit never
+    changes the answer, only what it costs, so the answer is `first_firing`'s."""
+    spans = tier_spans(judge, service.window_s, tier)
+    if spans is None or not len(eval_ks):
+        return None
+    return _scan(spans[0], spans[1], service, eval_ks, past)
+
+
 def firings(
     judge: BurnRateJudge,
     service: ServiceWindows,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...config.scenario import Scenario
-from ..alert import ServiceWindows, fires_by, first_firing, steady_past, tier_spans
+from ..alert import ServiceWindows, fires_by, first_firing_past_exits, steady_past, tier_spans
 from ..exogenous import Exogenous, user_requests_before
 from .plan import Plan
 from .serve import Block
@@ -45,7 +45,7 @@ def alerts_fire(
     instead of its plan's end): the SLO scan's quick exits — no window near a tier's lowest limit,
     no long window that can burn while it still holds the steady past — worked out for all of
     them in a few array operations, the deploys they leave open scanned one by one
-    (`alert.first_firing`). Each exit is one the scan itself takes, so the answers are its own."""
+    (`alert.first_firing`'s span sums). Each exit is one the scan itself takes, so the answers are its own."""
     out = np.zeros(len(deploys), bool)
     if scn.safety_net is None or not len(deploys):
         return out
@@ -62,11 +62,13 @@ def alerts_fire(
         open_ = evals.live & ~out
         if scn.fleet.error_rate < spans[3] * (1.0 - 1e-9):  # else every scan is the long way
             open_ &= ~_quiet(scn, spans, svc, evals, [exo.traffic.start_hour for _, exo in deploys])
+        # The deploys left open passed the scan's own exits (`_quiet` takes them all): straight to
+        # its span sums, rather than through the exits again one deploy at a time.
         for x in np.flatnonzero(open_).tolist():
             service = ServiceWindows(svc[0][x], svc[1][x], W)
             eval_ks = range(int(evals.first[x]), int(evals.last_k[x]) + 1, step)
             past = steady_past(scn, deploys[x][1].traffic.start_hour, W)
-            out[x] = first_firing(judge, service, eval_ks, past, tier) is not None
+            out[x] = first_firing_past_exits(judge, service, eval_ks, past, tier) is not None
     return out
 
 
