@@ -280,3 +280,21 @@ def test_the_span_sums_past_the_exits_answer_as_the_scan(
     eval_ks = range(min(first, n), n + 1, 1)
     want = alert_module.first_firing(SHORT, service, eval_ks, past, tier)
     assert alert_module.first_firing_past_exits(SHORT, service, eval_ks, past, tier) == want
+
+
+@pytest.mark.parametrize("k_last", [50, 90])
+def test_the_bound_counts_the_window_before_the_last_instant(k_last: int) -> None:
+    # Failures only in the window just before the last instant, enough to lift the ticket's long
+    # window over the bound, and fewer: not quiet, then quiet, both ways (the block as wide as the
+    # evaluations, and wider).
+    scn = sim.load_scenario(DEFAULT, overrides=["fleet.error_rate=0"])
+    spans = alert_module.tier_spans(SHORT, scn.run.window_s, "ticket")
+    assert spans is not None
+    for failures, quiet in [(1000.0, False), (1.0, True)]:
+        user = np.full((2, 90), 1000.0)
+        err = np.zeros((2, 90))
+        err[:, k_last - 1] = failures
+        svc = np.stack([user, err], axis=-1)
+        bounds = (np.array([10, 10]), np.array([k_last, k_last]))
+        got, want = _both_ways(scn, spans, svc, bounds, [9.0, 21.0])
+        assert got == want == [quiet, quiet]

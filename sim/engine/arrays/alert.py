@@ -124,11 +124,9 @@ def _quiet(
     longs, lims = n[0::2, 0], limit[0::2, 0]
     bounded = np.flatnonzero(~quiet & (k_last <= int(longs.min())))
     if len(bounded):  # `alert._no_long_window_burns`, for every deploy at once (counts: exact sums)
-        ends, starts = np.clip(k_last[bounded], 0, width), np.clip(first[bounded], 0, width)
-        errors = np.array([err[x, :k].sum() for x, k in zip(bounded.tolist(), ends.tolist(), strict=True)])
-        requests = np.array(
-            [user[x, :k].sum() for x, k in zip(bounded.tolist(), starts.tolist(), strict=True)]
-        )
+        cols = np.arange(width)
+        errors = np.where(cols < k_last[bounded, None], err[bounded], 0.0).sum(axis=1)
+        requests = np.where(cols < first[bounded, None], user[bounded], 0.0).sum(axis=1)
         hours = np.array(start_hours)[bounded, None]
         history = scn.fleet.error_rate
         W = scn.run.window_s
