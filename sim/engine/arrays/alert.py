@@ -124,9 +124,14 @@ def _quiet(
     longs, lims = n[0::2, 0], limit[0::2, 0]
     bounded = np.flatnonzero(~quiet & (k_last <= int(longs.min())))
     if len(bounded):  # `alert._no_long_window_burns`, for every deploy at once (counts: exact sums)
-        cols = np.arange(width)
-        errors = np.where(cols < k_last[bounded, None], err[bounded], 0.0).sum(axis=1)
-        requests = np.where(cols < first[bounded, None], user[bounded], 0.0).sum(axis=1)
+        # Running sums of the bounded deploys' rows, read at each one's bounds: one pass, whether
+        # a few deploys are bounded (the default) or nearly all (the target case's tickets).
+        at_b = np.arange(len(bounded))
+        running = np.zeros((2, len(bounded), width + 1))
+        np.cumsum(err[bounded], axis=1, out=running[0, :, 1:])
+        np.cumsum(user[bounded], axis=1, out=running[1, :, 1:])
+        errors = running[0, at_b, np.clip(k_last[bounded], 0, width)]
+        requests = running[1, at_b, np.clip(first[bounded], 0, width)]
         hours = np.array(start_hours)[bounded, None]
         history = scn.fleet.error_rate
         W = scn.run.window_s
