@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -74,6 +75,22 @@ def first_firing(
     return int(ks[first]) if firing[first] else None
 
 
+def first_firing_past_exits(
+    judge: BurnRateJudge,
+    service: ServiceWindows,
+    eval_ks: np.ndarray | range,
+    past: SteadyPast,
+    tier: str,
+) -> int | None:
+    """`first_firing` for a caller that has taken its quick exits already and found them closed
+    (`arrays.alert`, for a block's deploys at once): straight to the span sums. An exit never
+    changes the answer, only what it costs, so the answer is `first_firing`'s."""
+    spans = tier_spans(judge, service.window_s, tier)
+    if spans is None or not len(eval_ks):
+        return None
+    return _scan(spans[0], spans[1], service, eval_ks, past)
+
+
 def firings(
     judge: BurnRateJudge,
     service: ServiceWindows,
@@ -117,18 +134,17 @@ def _fired(
         return _firing(n, limit, service, eval_ks, past)
     # A ticket's windows (burn rate 1) see some window near its limit in almost every scan, while
     # its three-day window holds days of history: for it, the long-window bound is the quick exit.
-    if (
-        held is not None
-        and tier == "ticket"
-        and _no_long_window_burns(n, limit, service, (k_first, k_last), held, history_error)
-    ):
+    ks = (k_first, k_last)
+    ticket_held = held if tier == "ticket" else None
+    if ticket_held is not None and _no_long_window_burns(n, limit, service, ks, ticket_held, history_error):
         return None
     lo_k = max(0, k_first - longest)
     if not np.count_nonzero(service.err[lo_k:k_last] > near * service.user[lo_k:k_last]):
         return None
-    held = held or _held(n, _curve(past.requests), k_first, k_last)
-    if _no_long_window_burns(n, limit, service, (k_first, k_last), held, history_error):
-        return None
+    if ticket_held is None:  # (else the bound was asked above, and would answer the same)
+        held = held or _held(n, _curve(past.requests), k_first, k_last)
+        if _no_long_window_burns(n, limit, service, ks, held, history_error):
+            return None
     return _firing(n, limit, service, eval_ks, past)
 
 
@@ -141,9 +157,31 @@ def _held(n: np.ndarray, history: History, k_first: int, k_last: int) -> tuple[n
     """The most and the least history each pair's long window holds at instants k_first..k_last
     (it holds less and less of it as they go on)."""
     longs = n[0::2, 0]
-    return history(np.maximum(longs - k_first, 0).astype(float)), history(
-        np.maximum(longs - k_last, 0).astype(float)
-    )
+    # One call of the curve for both bounds: a call costs more than its few values (numpy's
+    # functions work value by value, so each value is the one a call of its own gives).
+    both = history(np.maximum(np.concatenate([longs - k_first, longs - k_last]), 0).astype(float))
+    return both[: len(longs)], both[len(longs) :]
+
+
+#: `_held` from t = 0 to an instant, by the history curve (`steady_past` hands the same one to the alerts
+#: of a deploy's strategies), the spans and the instant; held, so that their ids stay their own.
+_HELD: OrderedDict[tuple[int, int, int], tuple[History, np.ndarray, tuple[np.ndarray, np.ndarray]]] = (
+    OrderedDict()
+)
+
+
+def _held_from_start(n: np.ndarray, history: History, last_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_held(n, history, 0, last_k)`, kept: every alert of a deploy asks for the same (read-only)."""
+    key = (id(history), id(n), last_k)
+    got = _HELD.get(key)
+    if got is None or got[0] is not history or got[1] is not n:
+        most, least = _held(n, history, 0, last_k)
+        most.setflags(write=False)
+        least.setflags(write=False)
+        got = _HELD[key] = (history, n, (most, least))
+        if len(_HELD) > _KEEP_PASTS:
+            _HELD.popitem(last=False)
+    return got[2]
 
 
 def _no_long_window_burns(
@@ -158,9 +196,9 @@ def _no_long_window_burns(
     reaches back before t = 0: even every failure drawn so far, with the most history it can
     hold, falls short of its limit over the least traffic it can hold. A ticket's three-day window
     holds days of healthy history, so this settles most of its scans without the span sums."""
-    longs, lims = n[0::2, 0].tolist(), limit[0::2, 0].tolist()
+    lims, shortest = _long_windows(n, limit)
     k_first, k_last = ks
-    if k_last > min(longs):
+    if k_last > shortest:
         return False  # some long window lies wholly after t = 0 by then: no such bound
     errors, requests = (
         float(np.add.reduce(service.err[:k_last])),
@@ -172,6 +210,22 @@ def _no_long_window_burns(
         history_error * m + errors < lim * (s + requests) * (1.0 - 1e-9)
         for m, s, lim in zip(most.tolist(), least.tolist(), lims, strict=True)
     )
+
+
+#: Each tier's long windows' limits as numbers, and the shortest long window, by the spans' arrays
+#: (held, so that their ids stay their own): the bound asks for them at nearly every scan.
+_LONGS: dict[int, tuple[np.ndarray, np.ndarray, tuple[list[float], int]]] = {}
+_KEEP = 16
+
+
+def _long_windows(n: np.ndarray, limit: np.ndarray) -> tuple[list[float], int]:
+    """The limits of the pairs' long windows, and the shortest long window (in windows)."""
+    held = _LONGS.get(id(n))
+    if held is None or held[0] is not n or held[1] is not limit:
+        held = _LONGS[id(n)] = (n, limit, (limit[0::2, 0].tolist(), int(n[0::2, 0].min())))
+        if len(_LONGS) > _KEEP:
+            del _LONGS[next(iter(_LONGS))]
+    return held[2]
 
 
 def _scan(
@@ -300,7 +354,7 @@ class BurnRateAlert(Watcher):
             spans = tier_spans(self.judge, self.world.window_s, tier)
             assert spans is not None
             last_k = math.floor(limit_s / self.world.window_s + 1e-9)
-            cached = self._held[tier] = (limit_s, _held(spans[0], self.history, 0, last_k))
+            cached = self._held[tier] = (limit_s, _held_from_start(spans[0], self.history, last_k))
         return cached[1]
 
     def scan(self) -> tuple[float | None, float | None]:
@@ -341,9 +395,9 @@ class BurnRateAlert(Watcher):
         kept = self._scanned.get(tier)
         if kept is None:
             kept = self._scanned[tier] = Scanned()
-        held = self.held(tier)
+        # (the held history is asked for only when the kept answers do not settle the scan)
         return kept.first(
-            service, eval_ks, lambda ks: firings(self.judge, service, ks, self.past, tier, held)
+            service, eval_ks, lambda ks: firings(self.judge, service, ks, self.past, tier, self.held(tier))
         )
 
     def _unsilenced_k(self) -> int:
@@ -437,10 +491,23 @@ def _same_for(kept: _Kept, service: ServiceWindows) -> int:
     return first if moved[first] else h
 
 
+#: `steady_past` by scenario, start hour and window length (held, so that the scenario's id stays its
+#: own; a scenario is frozen): a deploy's strategies and its block's alerts ask for the same one, and
+#: one curve object lets `_held_from_start` keep what it works out across them.
+_PASTS: OrderedDict[tuple[int, float, float], tuple[Scenario, SteadyPast]] = OrderedDict()
+_KEEP_PASTS = 64
+
+
 def steady_past(scn: Scenario, start_hour: float, window_s: float) -> SteadyPast:
     """The service before t = 0 as the alert sees it: steady traffic at its baseline error ratio."""
-    history = functools.partial(_history_requests, scn.traffic, start_hour, window_s)
-    return SteadyPast(history, scn.fleet.error_rate)
+    key = (id(scn), start_hour, window_s)
+    got = _PASTS.get(key)
+    if got is None or got[0] is not scn:
+        history = functools.partial(_history_requests, scn.traffic, start_hour, window_s)
+        got = _PASTS[key] = (scn, SteadyPast(history, scn.fleet.error_rate))
+        if len(_PASTS) > _KEEP_PASTS:
+            _PASTS.popitem(last=False)
+    return got[1]
 
 
 def fires_by(
