@@ -283,7 +283,10 @@ class Tape:
         self.window_s, self.horizon_s = window_s, horizon_s
         self.rem = counts.copy()  # requests of each window not yet drawn: by segment, then synthetic
         self.serving = serving
-        self.ledger = Ledger(len(counts) + 64, counts.shape[1] - 1)  # by user segment
+        # Built on first use: a plan's run (most tapes of a batch) never draws, and nine columns of
+        # zeros cost a third of its world's construction.
+        self._ledger: Ledger | None = None
+        self._ledger_shape = (len(counts) + 64, counts.shape[1] - 1)  # rows, user segments
         self.telemetry = telemetry
         self.materialized = 0.0
         self.reach_s = math.inf  # how far past a read one draw may go (a follow-up draws a day at a time)
@@ -294,6 +297,13 @@ class Tape:
         self.plan_only = False  # a plan's run (`sim.engine.arrays`): states recorded, nothing served
         self._fill: Fill | None = None
         self.fill_left_at: float | None = None  # when the deploy left the fill's plan, if it did
+
+    @property
+    def ledger(self) -> Ledger:
+        """The rows drawn so far (see `ledger`), sized to the windows the tape began with."""
+        if self._ledger is None:
+            self._ledger = Ledger(*self._ledger_shape)
+        return self._ledger
 
     def prefill(self, fill: Fill) -> None:
         """Take the array engine's draws along the plan (see `Fill`); nothing is revealed to readers

@@ -23,6 +23,7 @@ import simpy
 
 from .exogenous import Episode, Release, TrafficDraw
 from .fleet import cold_multiplier
+from .ledger import Ledger
 from .routing import Background, RoutingFixed, RoutingState, route
 from .serving import NEW, STABLE, ServingFixed
 from .tape import DeployEnvironment, ExogenousTimeout, Tape
@@ -163,7 +164,6 @@ class World:
             window_s=self.window_s,
             horizon_s=self.horizon_s,
         )
-        self.ledger = self.tape.ledger
         # Reads go straight to the tape: what monitoring shows is drawn there.
         self.ensure, self.stats, self.stats_many, self.series, self.counts, self.slow_counts = (
             self.tape.ensure,
@@ -211,6 +211,11 @@ class World:
     def routing_fixed(self) -> RoutingFixed:
         """What routing reads that stays put for this world's life."""
         return self._fixed
+
+    @property
+    def ledger(self) -> Ledger:
+        """The tape's ledger (built on first use: a plan's run never draws)."""
+        return self.tape.ledger
 
     @property
     def materialized(self) -> float:
