@@ -223,12 +223,12 @@ def _tails_one_by_one(
         tails[j] = Tail(k0, c[0], err[0], snap)
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -> None:
-    """The lean stretches of deploys each with its own start and state (a manual canary's), drawn
-    in one binomial call, give the arrays, stretches and stream the deploys' draws one by one give."""
-    segments, lean, counts = _lean_case(seed)
-    members = [0, 2, 1, 4, 5, 6, 3]
+def _tails_both_ways(
+    members: list[int], case: tuple[Any, list[Any], np.ndarray], seed: int
+) -> list[tuple[Any, list[Any], int]]:
+    """`_draw_tails` and `_tails_one_by_one` over the same case, each from a stream of `seed`: the
+    arrays, the stretches and the stream's next number, at once first."""
+    segments, lean, counts = case
     K = counts.shape[1]
     out = []
     for at_once in (True, False):
@@ -239,8 +239,19 @@ def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -
             block_serve._draw_tails(members, (segments, lean, K), counts, into, tails, rng=rng)
         else:
             _tails_one_by_one(members, (segments, lean, K), counts, into, tails, rng=rng)
-        out.append((into, tails, rng.integers(2**62)))
-    (got, got_tails, got_next), (want, want_tails, want_next) = out
+        out.append((into, tails, int(rng.integers(2**62))))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lean_stretches_drawn_at_once_are_drawn_deploy_after_deploy(seed: int) -> None:
+    """The lean stretches of deploys each with its own start and state (a manual canary's), drawn
+    in one binomial call, give the arrays, stretches and stream the deploys' draws one by one give."""
+    segments, lean, counts = _lean_case(seed)
+    members = [0, 2, 1, 4, 5, 6, 3]
+    (got, got_tails, got_next), (want, want_tails, want_next) = _tails_both_ways(
+        members, (segments, lean, counts), seed
+    )
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(got_tails, want_tails, strict=True):
@@ -519,18 +530,9 @@ def test_lean_stretches_of_one_start_drawn_at_once_are_drawn_deploy_after_deploy
     segments, lean, counts = _lean_case(seed)
     start = lean[seed % len(lean)]
     lean = [start] * len(lean)
-    K = counts.shape[1]
-    out = []
-    for at_once in (True, False):
-        rng = np.random.default_rng(seed)
-        into = block_serve.Arrays.empty(counts)
-        tails: list[Any] = [None] * len(lean)
-        if at_once:
-            block_serve._draw_tails(members, (segments, lean, K), counts, into, tails, rng=rng)
-        else:
-            _tails_one_by_one(members, (segments, lean, K), counts, into, tails, rng=rng)
-        out.append((into, tails, rng.integers(2**62)))
-    (got, got_tails, got_next), (want, want_tails, want_next) = out
+    (got, got_tails, got_next), (want, want_tails, want_next) = _tails_both_ways(
+        members, (segments, lean, counts), seed
+    )
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(got_tails, want_tails, strict=True):

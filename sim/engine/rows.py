@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config.scenario import Scenario
 from ..core.collector import fewer_collections
+from ..core.held import held_for
 from .arrays import (
     BLOCK,
     Caught,
@@ -44,12 +45,7 @@ _KEEP = 8
 def _shared(scn: Scenario, strategy: str, exo: Exogenous, seed: int) -> tuple[Plan | None, bool]:
     """The strategy's plan for all its deploys in this scenario, made once per process (None: it
     has none), and whether its looks are sparse (each deploy then plans for itself)."""
-    held = _PLANS.get(id(scn))
-    if held is None or held[0] is not scn:
-        held = _PLANS[id(scn)] = (scn, {})
-        while len(_PLANS) > _KEEP:
-            _PLANS.popitem(last=False)
-    plans = held[1]
+    plans: dict[str, tuple[Plan | None, bool]] = held_for(_PLANS, scn, _KEEP, dict)
     if strategy not in plans:
         plan = _plan(scn, strategy, exo, seed) if plannable(scn, strategy) else None
         plans[strategy] = (plan, plan is not None and sparse(scn, plan))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from ..core.held import held_for
 from .exogenous import Episode, Release, TrafficDraw
 from .fleet import cold_multiplier
 from .ledger import Ledger
@@ -92,12 +93,7 @@ _KEEP, _KEEP_RELEASES = 8, 256
 
 
 def _kept(scn: Scenario) -> dict[tuple[Any, ...], Any]:
-    held = _FIXED.get(id(scn))
-    if held is None or held[0] is not scn:
-        held = _FIXED[id(scn)] = (scn, {})
-        while len(_FIXED) > _KEEP:
-            _FIXED.popitem(last=False)
-    kept = held[1]
+    kept: dict[tuple[Any, ...], Any] = held_for(_FIXED, scn, _KEEP, dict)
     if len(kept) >= _KEEP_RELEASES:  # bad releases' severities are each their own: start again
         kept.clear()
     return kept
