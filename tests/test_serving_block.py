@@ -223,6 +223,14 @@ def _tails_one_by_one(
         tails[j] = Tail(k0, c[0], err[0], snap)
 
 
+def _two_blocks(scn: Any, seed: int) -> dict[int, Any]:
+    """The exogenous draws of the first two blocks' deploys (128) of a scenario and seed."""
+    return {
+        i: draw_exogenous(scn, seed, i, r)
+        for i, r in zip(range(128), exogenous_streams(seed, range(128)), strict=True)
+    }
+
+
 def _tails_both_ways(
     members: list[int], case: tuple[Any, list[Any], np.ndarray], seed: int
 ) -> list[tuple[Any, list[Any], int]]:
@@ -268,10 +276,7 @@ def test_a_blocks_own_plans_lean_stretches_drawn_at_once_keep_the_block(name: st
     deploy after deploy."""
     scn = sim.load_scenario(name)
     seed, lean_drawn = 4, 0
-    exos = {
-        i: draw_exogenous(scn, seed, i, r)
-        for i, r in zip(range(128), exogenous_streams(seed, range(128)), strict=True)
-    }
+    exos = _two_blocks(scn, seed)
     for block in (0, 1):
         members = [(i, e) for i, e in exos.items() if i // BLOCK == block and covered(e)]
         plans, kept = block_plans(scn, "canary", members, seed)
@@ -490,10 +495,7 @@ def test_a_blocks_shared_plan_served_as_before(name: str, strategy: str, monkeyp
     for overrides in ([], ["releases.bad_probability=0"]):
         scn = sim.load_scenario(name, overrides=overrides)
         seed, served = 6, 0
-        exos = {
-            i: draw_exogenous(scn, seed, i, r)
-            for i, r in zip(range(128), exogenous_streams(seed, range(128)), strict=True)
-        }
+        exos = _two_blocks(scn, seed)
         for block in (0, 1):
             members = [(i, e) for i, e in exos.items() if i // BLOCK == block and covered(e)]
             plans, kept = block_plans(scn, strategy, members, seed)
