@@ -6,19 +6,22 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.engine.metrics import _banded, _unbanded
+from sim.engine.metrics import Audience, _banded, _unbanded
 
 
 class Recorder:
-    """Stands in for a Generator: records every binomial asked for, exactly, and answers n // 2."""
+    """Stands in for a Generator: records every binomial that would draw (numpy answers n = 0 or
+    p = 0 with 0 and leaves the stream be), exactly, element by element, and answers n // 2."""
 
     def __init__(self) -> None:
         self.n: list[int] = []
         self.p: list[float] = []
 
-    def binomial(self, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-        self.n += np.asarray(n).tolist()
-        self.p += np.asarray(p).tolist()
+    def binomial(self, n: np.ndarray | int, p: np.ndarray | float) -> np.ndarray:
+        ns, ps = np.broadcast_arrays(np.asarray(n), np.asarray(p))
+        drawn = (ns > 0) & (ps > 0)
+        self.n += ns[drawn].tolist()
+        self.p += ps[drawn].tolist()
         return np.asarray(n) // 2
 
 
@@ -39,7 +42,7 @@ def ledgers(draw):
 def test_unbanded_asks_for_the_same_draws_as_one_band_per_segment(case):
     faulty, users, k = case
     general, fast = Recorder(), Recorder()
-    assert _unbanded(faulty, users, k, fast) == _banded(faulty, None, users, k, general)
+    assert _unbanded(faulty, Audience.of(users, k), fast) == _banded(faulty, None, users, k, general)
     # Exact equality of every probability: a last-bit difference would rarely change a draw.
     assert fast.n == general.n
     assert fast.p == general.p
@@ -50,7 +53,7 @@ def test_unbanded_asks_for_the_same_draws_as_one_band_per_segment(case):
 def test_unbanded_draws_what_the_bands_draw(case, seed):
     faulty, users, k = case
     fast, general = np.random.default_rng(seed), np.random.default_rng(seed)
-    assert _unbanded(faulty, users, k, fast) == _banded(faulty, None, users, k, general)
+    assert _unbanded(faulty, Audience.of(users, k), fast) == _banded(faulty, None, users, k, general)
     assert fast.bit_generator.state == general.bit_generator.state
 
 
@@ -59,4 +62,4 @@ def test_unbanded_counts_every_user_of_a_segment_hit_often():
     users = np.array([10.0, 20.0])
     # A million faulty requests per user of segment 1 (a miss has odds of 1e-12): all 20 of its
     # users met one, nobody else did.
-    assert _unbanded(faulty, users, 2.0, np.random.default_rng(0)) == 20.0
+    assert _unbanded(faulty, Audience.of(users, 2.0), np.random.default_rng(0)) == 20.0

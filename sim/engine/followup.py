@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core import rng as streams
+from ..core.held import held_for
 from .alert import BurnRateAlert
 from .strategies import Deploy, Strategy
 from .strategies.base import Gen
@@ -43,22 +44,19 @@ class Follow:
 
 #: The follow-up's scenario (its coarse windows, its horizon) by scenario, held so that its id stays
 #: its own: a scenario copied and checked again for every follow-up cost more than the rest of many.
-_COARSE: OrderedDict[int, tuple[Scenario, Scenario]] = OrderedDict()
+_COARSE: OrderedDict[int, tuple[Any, dict[str, Scenario]]] = OrderedDict()
 _KEEP = 8
 
 
 def _coarse(scn: Scenario) -> Scenario:
     """The scenario as the follow-up runs it: windows of `run.follow_window_s`, to `run.follow_s`."""
-    held = _COARSE.get(id(scn))
-    if held is None or held[0] is not scn:
+    kept = held_for(_COARSE, scn, _KEEP, dict)
+    if not kept:
         run = scn.run
-        coarse = dataclasses.replace(
+        kept["coarse"] = dataclasses.replace(
             scn, run=dataclasses.replace(run, window_s=run.follow_window_s, horizon_s=run.follow_s)
         )
-        held = _COARSE[id(scn)] = (scn, coarse)
-        while len(_COARSE) > _KEEP:
-            _COARSE.popitem(last=False)
-    return held[1]
+    return kept["coarse"]
 
 
 def follow_up(

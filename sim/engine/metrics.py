@@ -8,17 +8,21 @@ has no faulty requests to count, a release that never reached 100% has no lead t
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ..core import rng as streams
+from ..core import sampling
 from ..core.columns import COLUMNS, METRICS
+from ..core.held import held_for
 from .exogenous import hit_probability
 
 if TYPE_CHECKING:
     from ..config.scenario import Scenario
+    from ..config.traffic import TrafficConfig
     from .strategies import Deploy
     from .world import World
 
@@ -30,11 +34,14 @@ def _first_faulty_request(phases: Sequence[World], rng: np.random.Generator) -> 
     earliest of its n arrivals, each uniform over the row (the minimum of n uniforms is Beta(1, n))."""
     for world in phases:
         L = world.ledger
-        faulty = L["faulty"].sum(1)
-        hit = np.flatnonzero(faulty > 0)
-        if len(hit):
-            i = int(hit[0])
-            return float(L["t0"][i] + L["dt"][i] * rng.beta(1, int(faulty[i])))
+        faulty = L["faulty"]
+        # The first row with any: found in the flat counts (never negative), where summing every
+        # row's few segments first cost a numpy step per row.
+        flat = faulty.ravel()
+        j = int(np.argmax(flat > 0)) if len(flat) else 0
+        if len(flat) and flat[j] > 0:
+            i = j // faulty.shape[1]
+            return float(L["t0"][i] + L["dt"][i] * rng.beta(1, int(faulty[i].sum())))
     return NAN
 
 
@@ -45,7 +52,38 @@ def _column(phases: Sequence[World], name: str) -> np.ndarray:
     return np.concatenate([w.ledger[name] for w in phases])
 
 
-def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Generator) -> float:
+class Audience(NamedTuple):
+    """What `affected_users` reads of a scenario's traffic: its users by segment, as numbers and as
+    whole numbers (never negative), and the shape of their request rates."""
+
+    users: np.ndarray
+    whole: np.ndarray
+    shape: float
+
+    @classmethod
+    def of(cls, users: np.ndarray, shape: float) -> Audience:
+        whole = np.maximum(np.round(users).astype(np.int64), 0)
+        users.flags.writeable = whole.flags.writeable = False  # shared by every row
+        return cls(users, whole, shape)
+
+
+#: `Audience` by traffic settings (held, so that their id stays their own): the same for every row of a
+#: scenario, and for a strategy's copy of it with its own routing.
+_AUDIENCE: OrderedDict[int, tuple[Any, dict[str, Audience]]] = OrderedDict()
+_KEEP = 8
+
+
+def audience(traffic: TrafficConfig) -> Audience:
+    """The scenario's `Audience`, made once per traffic settings."""
+    kept = held_for(_AUDIENCE, traffic, _KEEP, dict)
+    if not kept:
+        kept["of"] = Audience.of(traffic.users.population * traffic.shares, traffic.users.activity_shape)
+    return kept["of"]
+
+
+def affected_users(
+    phases: Sequence[World], scn: Scenario, rng: np.random.Generator, *, faulty: np.ndarray | None = None
+) -> float:
     """Distinct users who met faulty code.
 
     Under sticky routing a row's faulty requests of segment s come from the users whose hash falls
@@ -53,16 +91,16 @@ def affected_users(phases: Sequence[World], scn: Scenario, rng: np.random.Genera
     user of the segment. Under session affinity they are the users holding the canary's cookie.
     Users are grouped into bands between the distinct shares; a band's users met a mean number of
     faulty requests each, and `hit_probability` turns that into the chance that one of them met at
-    least one.
+    least one. `faulty`: the phases' faulty column, if read already.
     """
-    users = scn.traffic.users.population * scn.traffic.shares
-    k = scn.traffic.users.activity_shape
-    faulty = _column(phases, "faulty")
+    u = audience(scn.traffic)
+    if faulty is None:
+        faulty = _column(phases, "faulty")
     if scn.routing.session_affinity:
-        return _cookie_holders(faulty, _column(phases, "share"), users, rng)
+        return _cookie_holders(faulty, _column(phases, "share"), u.users, rng)
     if scn.routing.sticky:
-        return _banded(faulty, _column(phases, "share"), users, k, rng)
-    return _unbanded(faulty, users, k, rng)
+        return _banded(faulty, _column(phases, "share"), u.users, u.shape, rng)
+    return _unbanded(faulty, u, rng)
 
 
 def _banded(
@@ -101,16 +139,22 @@ def _cookie_holders(
     return float(total)
 
 
-def _unbanded(faulty: np.ndarray, users: np.ndarray, k: float, rng: np.random.Generator) -> float:
+def _unbanded(faulty: np.ndarray, u: Audience, rng: np.random.Generator) -> float:
     """`_banded` without stickiness, where each segment is one band (all its users), for every
     segment at once: the same numbers and draws at a fraction of the numpy calls."""
-    hit = (faulty > 0).any(axis=0)
-    if not hit.any():
+    # Counts, never negative: a segment was hit where its (exact, integer) sum is positive. A product
+    # with ones sums the columns in one pass; numpy's reductions over a short last axis pay per row.
+    hit = np.ones(len(faulty), np.int64) @ faulty > 0
+    n_hit = np.count_nonzero(hit)
+    if not n_hit:
         return 0.0
+    if n_hit == len(hit):  # every segment (most bad releases): no copies
+        users, whole = u.users, u.whole
+    else:
+        users, whole, faulty = u.users[hit], u.whole[hit], faulty[:, hit]
     # A running sum, as the bands' bincount adds (rows without faulty requests add exact zeros).
-    per_user = np.cumsum(faulty[:, hit] / users[hit], axis=0)[-1]
-    counts = np.round(users[hit]).astype(np.int64)
-    return float(rng.binomial(np.maximum(counts, 0), hit_probability(per_user, k)).sum())
+    per_user = np.add.accumulate(faulty / users, axis=0)[-1]
+    return float(sampling.binomial(rng, whole, hit_probability(per_user, u.shape)).sum())
 
 
 def deploy_row(
@@ -122,9 +166,11 @@ def deploy_row(
     m, r = world.marks, world.release
     bad = r.bad
     detected = last.detected_by is not None
-    # The row's own draws come from a stream of their own: the same whatever the tape drew before.
-    rng = streams.lazy(seed, deploy, streams.METRICS)
-    first = _first_faulty_request(phases, rng) if bad else NAN
+    # The row's own draws come from a stream of their own: the same whatever the tape drew before
+    # (a good release's row draws nothing).
+    rng = streams.lazy(seed, deploy, streams.METRICS) if bad else None
+    faulty = _column(phases, "faulty") if bad else None  # read once, for the three figures of the fault
+    first = _first_faulty_request(phases, rng) if rng is not None else NAN
     # Time to restore counts from the first user the fault hurt (DORA's "time to restore service"):
     # a release caught before any user met it has no incident to restore from.
     detected_at = NAN if m.detected_at is None else m.detected_at  # set whenever `detected`
@@ -157,11 +203,11 @@ def deploy_row(
         "time_to_repair_s": repair,
         "time_to_restore_s": restore,
         "censored_after_s": end - first if censored else NAN,
-        "faulty_requests": float(_column(phases, "faulty").sum()) if bad else NAN,
+        "faulty_requests": float(faulty.sum()) if faulty is not None else NAN,
         "failed_requests": failed,
-        "affected_users": affected_users(phases, scn, rng) if bad else NAN,
+        "affected_users": affected_users(phases, scn, rng, faulty=faulty) if rng is not None else NAN,
         "exposure_at_detection": m.faulty_share_at_detection if bad and detected else NAN,
-        "downtime_s": float(dt[down].sum()),
+        "downtime_s": float(dt[down].sum()) if down.any() else 0.0,  # most runs have none
         "error_budget_used": failed / budget,
         "lead_time_s": m.full_at if m.full_at is not None else NAN,
         "extra_instance_hours": m.extra_instance_s / 3600.0,
