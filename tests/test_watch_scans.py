@@ -5,10 +5,13 @@ instants and tiers the alert acts on."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sim
 from sim.engine import alert
@@ -79,3 +82,24 @@ def test_refused_instants_skipped_leave_rows_and_firings(name: str, monkeypatch:
     for a, b in zip(fast, plain, strict=True):
         assert a.keys() == b.keys()
         assert [k for k in a if not _same(a[k], b[k])] == [], (a["strategy"], a["deploy"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    now=st.one_of(st.floats(0.0, 1e6), st.integers(0, 20000).map(lambda k: k * 10.0)),
+    window_s=st.sampled_from([1.0, 10.0, 60.0, 0.1, 7.3]),
+    step=st.integers(1, 12),
+    held=st.booleans(),
+)
+def test_the_instants_refused_by_now_are_those_due_by_now(
+    now: float, window_s: float, step: int, held: bool
+) -> None:
+    """The first instant skipped to is the first on the step grid that the watcher would not act on
+    at once (`k * W > now`, as it compares them), and nothing is skipped with no silence holding now."""
+    fake = SimpleNamespace(env=SimpleNamespace(now=now), world=SimpleNamespace(window_s=window_s), step=step)
+    k = alert.BurnRateAlert._refused_by_now(fake, now + 1.0 if held else now)  # type: ignore[arg-type]
+    if not held:
+        assert k == 0
+        return
+    assert k % step == 0 and k * window_s > now
+    assert k == step or (k - step) * window_s <= now

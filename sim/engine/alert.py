@@ -377,12 +377,12 @@ class BurnRateAlert(Watcher):
                 waits.append(max(world.materialized, self.next_k[tier] * W))
                 continue
             eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
-            hit = self._first_firing(tier, service, eval_ks)
-            if hit is not None:
-                if self._hit is None or hit < self._hit[1]:
-                    self._hit = (tier, hit)
-                continue
-            if len(eval_ks):
+            if eval_ks:  # (none: nothing drawn past the last instant evaluated, or all refused)
+                hit = self._first_firing(tier, service, eval_ks)
+                if hit is not None:
+                    if self._hit is None or hit < self._hit[1]:
+                        self._hit = (tier, hit)
+                    continue
                 self.next_k[tier] = int(eval_ks[-1]) + self.step
             waits.append(max(world.materialized, self.next_k[tier] * W))
         if self._hit is not None:
@@ -407,7 +407,7 @@ class BurnRateAlert(Watcher):
         one only ever moves later (each is set from the clock), and an instant within a
         microsecond of its end is evaluated as before."""
         until = -math.inf if self.silenced is None else self.silenced()
-        now_k = self._refused_by_now(until)
+        now_k = self._refused_by_now(until) if until > self.env.now else 0
         if not (0.0 < until < math.inf):
             return now_k
         k = math.floor((until - 1e-6) / self.world.window_s)
