@@ -18,9 +18,9 @@ from sim.engine import alert
 from sim.engine.rows import simulate_deploys
 
 ALL_BAD = "releases.bad_probability=1"
-#: Shipped scenarios whose strategies meet the alert and the users' reports in many ways: a recreate's
-#: silenced outage (default, payments, dora-high), slow and fast burns, noisy neighbours, schema changes;
-#: and no alert at all (dora-low: the users' reports alone).
+#: Shipped scenarios whose strategies meet the alert and the users' reports in many ways: five with a
+#: recreate's silenced outage behind the alert, slow and fast burns, schema changes, noisy neighbours'
+#: canaries and rollouts (noisy-cluster); and no alert at all (dora-low: the users' reports alone).
 SCENARIOS = [
     "default",
     "payments",
