@@ -377,12 +377,12 @@ class BurnRateAlert(Watcher):
                 waits.append(max(world.materialized, self.next_k[tier] * W))
                 continue
             eval_ks = range(next_k, min(done_k, last_k) + 1, self.step)
-            hit = self._first_firing(tier, service, eval_ks)
-            if hit is not None:
-                if self._hit is None or hit < self._hit[1]:
-                    self._hit = (tier, hit)
-                continue
-            if len(eval_ks):
+            if eval_ks:  # (none: nothing drawn past the last instant evaluated, or all refused)
+                hit = self._first_firing(tier, service, eval_ks)
+                if hit is not None:
+                    if self._hit is None or hit < self._hit[1]:
+                        self._hit = (tier, hit)
+                    continue
                 self.next_k[tier] = int(eval_ks[-1]) + self.step
             waits.append(max(world.materialized, self.next_k[tier] * W))
         if self._hit is not None:
@@ -403,13 +403,30 @@ class BurnRateAlert(Watcher):
     def _unsilenced_k(self) -> int:
         """The first evaluation instant whose firing the deploy's silence, as it stands, would not
         refuse (0: none refused). An open-ended silence (a recreate's outage under way) skips
-        nothing: when it ends is not known yet. A finite one only ever moves later (each is set
-        from the clock), and an instant within a microsecond of its end is evaluated as before."""
+        only the instants due by now (`_refused_by_now`): when it ends is not known yet. A finite
+        one only ever moves later (each is set from the clock), and an instant within a
+        microsecond of its end is evaluated as before."""
         until = -math.inf if self.silenced is None else self.silenced()
+        now_k = self._refused_by_now(until) if until > self.env.now else 0
         if not (0.0 < until < math.inf):
-            return 0
+            return now_k
         k = math.floor((until - 1e-6) / self.world.window_s)
-        return (k // self.step) * self.step
+        return max(now_k, (k // self.step) * self.step)
+
+    def _refused_by_now(self, until: float) -> int:
+        """The first evaluation instant after now while a silence holds now (0: none holds). A firing
+        the scan finds at an instant due by now is acted on at once, at now, where the silence
+        refuses it with nothing else done — the watcher scans on from the next instant without
+        yielding — so those instants are skipped: a recreate's outage burns from its first
+        instant, and each refused page there cost the span sums and a scan of its own."""
+        now, W = self.env.now, self.world.window_s
+        if not now < until:
+            return 0
+        # The instant as the watcher compares it (`k * W > now`), from a step or two below now.
+        k = max(0, (math.floor(now / W) // self.step - 1) * self.step)
+        while k * W <= now:
+            k += self.step
+        return k
 
     def fire(self, at: float) -> bool:
         assert self._hit is not None
