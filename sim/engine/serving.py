@@ -92,6 +92,21 @@ class Snapshot:
         return self.share >= 1, frac, int(frac.sum())
 
     @functools.cached_property
+    def few(self) -> _FewState | None:
+        """The state as Python numbers for `_serve_few`, or None where a stretch under it needs the
+        general path (a shared fleet, shadow traffic, a leak, a schema, a fault in both slots)."""
+        fault = self.fault.tolist()
+        if self.shared or self.shadow or self.leaking or self.has_schema or all(fault):
+            return None
+        return _FewState(
+            self.share.tolist(),
+            self.cap_floor.tolist(),
+            self.cap_on.tolist(),
+            self.p_bg.tolist(),
+            (NEW if fault[NEW] else STABLE) if self.has_fault else -1,
+        )
+
+    @functools.cached_property
     def packed(self) -> np.ndarray:
         """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
         or under trouble, need it — many a state is replaced within the instant it was set."""
@@ -106,6 +121,21 @@ class Snapshot:
             flags,
         ]
         return np.concatenate(parts)
+
+
+class _FewState(NamedTuple):
+    """A state's numbers as `_serve_few` reads them."""
+
+    share: list[float]
+    cap_floor: list[float]
+    cap_on: list[bool]
+    p_bg: list[float]
+    fault_slot: int  # the one slot the release's fault is active in (-1: none)
+
+
+#: Up to this many rows under one state `serve` works number by number (`_serve_few`): over so few,
+#: numpy's cost per call is most of the work.
+FEW_ROWS = 3
 
 
 @dataclass
@@ -190,6 +220,10 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     """
     snaps = stretch.snaps
     one = len(snaps) == 1
+    if one and len(stretch.k) <= FEW_ROWS:
+        few = _serve_few(rng, stretch, fixed)
+        if few is not None:
+            return few
     if snaps[0].plain if one else all(s.plain for s in snaps):
         return _serve_plain(rng, stretch, fixed)
     _, which, k, start, dt, taken = stretch
@@ -486,6 +520,117 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         faulty=0,
         share=share,
         down=False,
+    )
+
+
+def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served | None:
+    """`serve` of a few rows under one state, number by number: the draws `serve` (or `_serve_plain`,
+    for a plain state) makes, one by one in the same order with the same arguments (`sampling`'s
+    equivalence), and the same arithmetic on each element; the arrays it gives, alike. None, before
+    any draw, where the state or the stretch needs the general path."""
+    snap = stretch.snaps[0]
+    st, taken, fault_p = snap.few, stretch.taken, fixed.fault_p
+    if st is None or taken.ndim != 2 or taken.dtype != np.int64 or isinstance(fixed.has_profile, np.ndarray):
+        return None
+    if st.fault_slot >= 0 and fault_p.ndim != 1:
+        return None
+    dts = stretch.dt.tolist()
+    if not all(d >= 0.0 for d in dts):  # (a NaN too)
+        return None
+    S, plain, down = taken.shape[1] - 1, snap.plain, snap.down
+    share, cap_floor, p_bg = st.share, st.cap_floor, st.p_bg
+    if plain and all(dts) and not all(d * c > 0.0 for d in dts for c in cap_floor):
+        return None  # a product underflowing to 0, which numpy would divide by
+    draw = rng.binomial
+    rows = taken.tolist()
+    arrived = [sum(r[:S]) for r in rows]
+    if down:  # nobody serves these rows: their requests fail, none reaches a slot
+        rows = [[0] * (S + 1) for _ in rows]
+    # Split between slots, by column (the totals of users and synthetic when every segment's share is
+    # one): a column whole on slot 1 without a draw, unless a plain state's split draws at p = 1.
+    uniform = snap.even and not snap.has_fault
+    cols = [share[0], share[S]] if uniform else share
+    counts = [[0 if down else a, r[S]] for a, r in zip(arrived, rows, strict=True)] if uniform else rows
+    if plain and all(q <= 0 for q in cols):
+        news = [[0, 0] for _ in counts]
+    elif plain and all(q >= 1 for q in cols):
+        news = counts
+    elif plain:
+        news = [[draw(x, q) if x and q else 0 for x, q in zip(c, cols, strict=True)] for c in counts]
+    else:
+        news = [
+            [x if q >= 1 else draw(x, q) if x and 0 < q < 1 else 0 for x, q in zip(c, cols, strict=True)]
+            for c in counts
+        ]
+    out = []  # per row: user requests by slot, synthetic, errors by slot, service requests, errors, caused
+    util: list[float] = []
+    for c, new, r in zip(counts, news, rows, strict=True):
+        u1 = new[0] if uniform else sum(new[:S])
+        total = c[0] if uniform else sum(r[:S])
+        out.append([total - u1, u1, r[S] - new[-1], new[-1]])
+    cap_off = None if snap.cap_all else st.cap_on
+    for o, d in zip(out, dts, strict=True):
+        for slot in (STABLE, NEW):
+            n = o[slot] + o[2 + slot]
+            if plain:  # `_serve_plain`'s arithmetic: over the time by the capacity
+                if cap_off is not None:
+                    n = n if cap_off[slot] else 0
+                den = d * cap_floor[slot]
+                util.append(n / den if den else 0.0)
+            else:
+                x = (n / d if d else 0.0) / cap_floor[slot]
+                util.append(x if cap_off is None else x * cap_off[slot])
+    fault_fail = None
+    faulty: np.ndarray | int = 0
+    if st.fault_slot >= 0:
+        slot, fp = st.fault_slot, fault_p.tolist()
+        hits = [
+            new[:S] if slot == NEW else [a - b for a, b in zip(r[:S], new[:S], strict=True)]
+            for r, new in zip(rows, news, strict=True)
+        ]
+        faulty = np.array(hits, np.int64) * fixed.fault_touch
+        if any(fp):
+            fault_fail = [sum(draw(x, q) if x and q else 0 for x, q in zip(h, fp, strict=True)) for h in hits]
+            for o, f in zip(out, fault_fail, strict=True):
+                o[slot] -= f  # served, for now
+    util_a = np.array(util).reshape(len(out), 2)
+    if max(util) > 1.0:  # an overloaded resource sheds: the general way, on arrays (a rare case)
+        err_a, _ = _fail(rng, np.array([o[:2] for o in out], np.int64), util_a, snap.p_bg)
+        errs = err_a.tolist()
+    else:
+        errs = [[draw(x, q) if x and q else 0 for x, q in zip(o[:2], p_bg, strict=True)] for o in out]
+    for i, (o, e) in enumerate(zip(out, errs, strict=True)):
+        if fault_fail is not None:
+            o[st.fault_slot] += fault_fail[i]
+            e[st.fault_slot] += fault_fail[i]
+        total = o[0] + o[1]
+        lost = arrived[i] if down else 0
+        o += (
+            e[0],
+            e[1],
+            total + lost,
+            e[0] + e[1] + lost,
+            (0 if fault_fail is None else fault_fail[i]) + lost,
+        )
+    got = np.array(out, np.int64)
+    mult = fleet.queueing_factor(util_a, fixed.ref_util, fixed.workers)
+    if not snap.noise_one:
+        mult *= snap.noise_lat
+    return Served(
+        k=stretch.k,
+        user=got[:, 0:2],
+        syn=got[:, 2:4],
+        err=got[:, 4:6],
+        mult=mult,
+        profile=None if st.fault_slot < 0 else _profile(snap.fault[None, :], fixed.has_profile, len(out)),
+        util=util_a,
+        svc_user=got[:, 6],
+        svc_err=got[:, 7],
+        caused=got[:, 8] if down or fault_fail is not None else 0,
+        schema_failed=0,
+        faulty=faulty,
+        share=snap.share[None, :S],
+        down=np.ones(1, bool) if down else False,
     )
 
 

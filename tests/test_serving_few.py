@@ -1,0 +1,82 @@
+"""A few rows under one state served number by number (`serving._serve_few`) give what `serve`'s
+array paths give, bit for bit, and leave the stream where those leave it: over made-up stretches
+(Hypothesis) and over every short stretch the shipped scenarios' deploys serve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim.engine import serving, tape
+from sim.engine.arrays import serve as block_serve
+from sim.engine.rows import simulate_deploys
+from sim.engine.serving import Served, ServingFixed, Stretch
+
+from .test_serving_shortcuts import SCENARIOS, _differences, stretches
+
+
+def _by_arrays(state: dict[str, Any], stretch: Stretch, fixed: ServingFixed) -> tuple[Served, dict[str, Any]]:
+    """What `serve` gives with no row served number by number, from a generator in `state`, and
+    where it leaves it."""
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    kept = serving.FEW_ROWS
+    serving.FEW_ROWS = 0
+    try:
+        got = serving.serve(rng, stretch, fixed)
+    finally:
+        serving.FEW_ROWS = kept
+    return got, rng.bit_generator.state
+
+
+def _few(stretch: Stretch, fixed: ServingFixed) -> bool:
+    """Whether `serve` takes the stretch number by number (a test that never does could not fail)."""
+    snap = stretch.snaps[0]
+    return len(stretch.snaps) == 1 and len(stretch.k) <= serving.FEW_ROWS and snap.few is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(stretches(), st.integers(1, serving.FEW_ROWS), st.integers(0, 2**32 - 1))
+def test_a_few_rows_are_served_as_the_arrays_serve_them(case, m, seed):
+    full, fixed = case
+    # The case's first state over its first m rows (a few rows under one state, `_serve_few`'s case).
+    stretch = Stretch(
+        full.snaps[:1], full.which[:m] * 0, full.k[:m], full.start[:m], full.dt[:m], full.taken[:m]
+    )
+    rng = np.random.Generator(np.random.PCG64(seed))
+    state = rng.bit_generator.state
+    got = serving.serve(rng, stretch, fixed)
+    want, left = _by_arrays(state, stretch, fixed)
+    assert _differences(got, want) == []
+    assert rng.bit_generator.state == left
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_short_stretch_of_a_shipped_scenario_is_served_as_the_arrays_serve_it(scenario, monkeypatch):
+    """Both engines' calls (the tape's, the array engine's blocks'), each replayed from the
+    generator's state with no row served number by number."""
+    scn = sim.load_scenario(scenario, overrides=["releases.bad_probability=0.5"])
+    few: list[int] = []
+    bad: list[list[str]] = []
+
+    def checked(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
+        state = rng.bit_generator.state
+        # The reference first, on a copy: the tape goes on to change its requests in place.
+        want, left = _by_arrays(state, stretch._replace(taken=stretch.taken.copy()), fixed)
+        got = serving.serve(rng, stretch, fixed)
+        few.append(_few(stretch, fixed))
+        wrong = _differences(got, want) + (["stream"] if rng.bit_generator.state != left else [])
+        if wrong:
+            bad.append(wrong)
+        return got
+
+    monkeypatch.setattr(tape, "serve", checked)
+    monkeypatch.setattr(block_serve, "serve", checked)
+    simulate_deploys(scn, list(scn.strategies), 5, 0, 48)
+    assert bad == []
+    assert sum(few) > 10
