@@ -17,7 +17,7 @@ from sim.engine.arrays import serve as block_serve
 from sim.engine.rows import simulate_deploys
 from sim.engine.serving import Served, ServingFixed, Stretch
 
-from .test_serving_shortcuts import SCENARIOS, _differences, stretches
+from .test_serving_shortcuts import SCENARIOS, _differences, _state, stretches
 
 
 def _by_arrays(state: dict[str, Any], stretch: Stretch, fixed: ServingFixed) -> tuple[Served, dict[str, Any]]:
@@ -48,6 +48,31 @@ def test_a_few_rows_are_served_as_the_arrays_serve_them(case, m, seed):
     stretch = Stretch(
         full.snaps[:1], full.which[:m] * 0, full.k[:m], full.start[:m], full.dt[:m], full.taken[:m]
     )
+    rng = np.random.Generator(np.random.PCG64(seed))
+    state = rng.bit_generator.state
+    got = serving.serve(rng, stretch, fixed)
+    want, left = _by_arrays(state, stretch, fixed)
+    assert _differences(got, want) == []
+    assert rng.bit_generator.state == left
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 1), min_size=2, max_size=2),
+    st.sampled_from([0.9, 1.0, 1.0 + 2**-52, 1.01, 1.3, 1.6]),
+    st.integers(1, serving.FEW_ROWS),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_fleet_near_its_capacity_sheds_as_the_arrays_shed(fault, load, m, seed):
+    """Loads either side of a slot's capacity (1.0 of utilisation: the sheds' draws begin past it)."""
+    rows = np.random.default_rng(seed).multinomial(1000, [0.3, 0.3, 0.3, 0.1], m)
+    users = rows[:, :3].sum(1)  # all on one slot at share 0 or 1, so a slot's load is its rows'
+    dt = np.full(m, 10.0)
+    cap = float((rows.sum(1) / dt).max() / load)
+    snap = _state([0.0] * 4, [cap, cap], [1.0, 1.0], fault=(float(fault[0]), 0.0))
+    fixed = ServingFixed(np.array([0.2, 0.0, 0.05]), np.array([1, 0, 1]), 0.0, True, 0.6, 4)
+    stretch = Stretch([snap], np.zeros(m, np.int64), np.arange(m), np.arange(m) * 10.0, dt, rows)
+    assert users.all()
     rng = np.random.Generator(np.random.PCG64(seed))
     state = rng.bit_generator.state
     got = serving.serve(rng, stretch, fixed)
