@@ -1,6 +1,7 @@
-"""A few rows under one state served number by number (`serving._serve_few`) give what `serve`'s
-array paths give, bit for bit, and leave the stream where those leave it: over made-up stretches
-(Hypothesis) and over every short stretch the shipped scenarios' deploys serve."""
+"""Rows under one state served by `serve`'s shortcuts — a few number by number (`serving._serve_few`),
+any number with nobody up worked out (`_serve_down`) — give what its array paths give, bit for bit,
+and leave the stream where those leave it: over made-up stretches (Hypothesis) and over every
+stretch the shipped scenarios' deploys serve."""
 
 from __future__ import annotations
 
@@ -21,30 +22,33 @@ from .test_serving_shortcuts import SCENARIOS, _differences, _state, stretches
 
 
 def _by_arrays(state: dict[str, Any], stretch: Stretch, fixed: ServingFixed) -> tuple[Served, dict[str, Any]]:
-    """What `serve` gives with no row served number by number, from a generator in `state`, and
-    where it leaves it."""
+    """What `serve` gives without its shortcuts for one state, from a generator in `state`, and where
+    it leaves it."""
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = state
-    kept = serving.FEW_ROWS
-    serving.FEW_ROWS = 0
+    kept = serving._serve_one
+    serving._serve_one = lambda *_: None
     try:
         got = serving.serve(rng, stretch, fixed)
     finally:
-        serving.FEW_ROWS = kept
+        serving._serve_one = kept
     return got, rng.bit_generator.state
 
 
-def _few(stretch: Stretch, fixed: ServingFixed) -> bool:
-    """Whether `serve` takes the stretch number by number (a test that never does could not fail)."""
+def _shortcut(stretch: Stretch) -> str | None:
+    """Which shortcut `serve` takes the stretch by, if any (a test none is met in could not fail)."""
     snap = stretch.snaps[0]
-    return len(stretch.snaps) == 1 and len(stretch.k) <= serving.FEW_ROWS and snap.few is not None
+    if len(stretch.snaps) > 1 or snap.few is None:
+        return None
+    return "down" if snap.down else "few" if len(stretch.k) <= serving.FEW_ROWS else None
 
 
-@settings(max_examples=500, deadline=None)
-@given(stretches(), st.integers(1, serving.FEW_ROWS), st.integers(0, 2**32 - 1))
-def test_a_few_rows_are_served_as_the_arrays_serve_them(case, m, seed):
+@settings(max_examples=600, deadline=None)
+@given(stretches(), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
+def test_rows_under_one_state_are_served_as_the_arrays_serve_them(case, m, few, seed):
     full, fixed = case
-    # The case's first state over its first m rows (a few rows under one state, `_serve_few`'s case).
+    m = min(m, serving.FEW_ROWS) if few else m
+    # The case's first state over its first m rows (the shortcuts' case).
     stretch = Stretch(
         full.snaps[:1], full.which[:m] * 0, full.k[:m], full.start[:m], full.dt[:m], full.taken[:m]
     )
@@ -81,12 +85,16 @@ def test_a_fleet_near_its_capacity_sheds_as_the_arrays_shed(fault, load, m, seed
     assert rng.bit_generator.state == left
 
 
+#: The scenarios whose deploys (48 of them, half their releases bad) meet a state with nobody up.
+WITH_DOWNTIME = ("default", "payments", "schema-rename-breaking")
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_short_stretch_of_a_shipped_scenario_is_served_as_the_arrays_serve_it(scenario, monkeypatch):
     """Both engines' calls (the tape's, the array engine's blocks'), each replayed from the
     generator's state with no row served number by number."""
     scn = sim.load_scenario(scenario, overrides=["releases.bad_probability=0.5"])
-    few: list[int] = []
+    taken: list[str | None] = []
     bad: list[list[str]] = []
 
     def checked(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served:
@@ -94,7 +102,7 @@ def test_every_short_stretch_of_a_shipped_scenario_is_served_as_the_arrays_serve
         # The reference first, on a copy: the tape goes on to change its requests in place.
         want, left = _by_arrays(state, stretch._replace(taken=stretch.taken.copy()), fixed)
         got = serving.serve(rng, stretch, fixed)
-        few.append(_few(stretch, fixed))
+        taken.append(_shortcut(stretch))
         wrong = _differences(got, want) + (["stream"] if rng.bit_generator.state != left else [])
         if wrong:
             bad.append(wrong)
@@ -104,4 +112,5 @@ def test_every_short_stretch_of_a_shipped_scenario_is_served_as_the_arrays_serve
     monkeypatch.setattr(block_serve, "serve", checked)
     simulate_deploys(scn, list(scn.strategies), 5, 0, 48)
     assert bad == []
-    assert sum(few) > 10
+    assert len(taken) - taken.count(None) > 10
+    assert ("down" in taken) == (scenario in WITH_DOWNTIME)

@@ -220,10 +220,10 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     """
     snaps = stretch.snaps
     one = len(snaps) == 1
-    if one and len(stretch.k) <= FEW_ROWS:
-        few = _serve_few(rng, stretch, fixed)
-        if few is not None:
-            return few
+    if one:
+        quick = _serve_one(rng, stretch, fixed)
+        if quick is not None:
+            return quick
     if snaps[0].plain if one else all(s.plain for s in snaps):
         return _serve_plain(rng, stretch, fixed)
     _, which, k, start, dt, taken = stretch
@@ -523,34 +523,79 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
     )
 
 
-def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served | None:
-    """`serve` of a few rows under one state, number by number: the draws `serve` (or `_serve_plain`,
-    for a plain state) makes, one by one in the same order with the same arguments (`sampling`'s
-    equivalence), and the same arithmetic on each element; the arrays it gives, alike. None, before
-    any draw, where the state or the stretch needs the general path."""
-    snap = stretch.snaps[0]
-    st, taken, fault_p = snap.few, stretch.taken, fixed.fault_p
+def _serve_one(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served | None:
+    """`serve` of rows under one state by a shortcut where one applies: nobody up (`_serve_down`), or
+    a few rows (`_serve_few`). None, before any draw, where the state or the stretch needs the array
+    paths."""
+    snap, taken = stretch.snaps[0], stretch.taken
+    st = snap.few
     if st is None or taken.ndim != 2 or taken.dtype != np.int64 or isinstance(fixed.has_profile, np.ndarray):
         return None
-    if st.fault_slot >= 0 and fault_p.ndim != 1:
+    if st.fault_slot >= 0 and fixed.fault_p.ndim != 1:
         return None
+    if snap.down:
+        # (0 / dt is +0.0 only for dt >= 0: a NaN, or a negative time, is left to the array paths)
+        return _serve_down(stretch, fixed, st) if bool((stretch.dt >= 0.0).all()) else None
+    return _serve_few(rng, stretch, fixed, st) if len(stretch.k) <= FEW_ROWS else None
+
+
+def _serve_down(stretch: Stretch, fixed: ServingFixed, st: _FewState) -> Served:
+    """`serve` of rows under a state with nobody up, worked out: every request fails and none reaches
+    a slot, so each of `serve`'s draws is of zero requests (no variate, and a zero) and its sums are
+    zeros, but for the failures downtime caused (every request that arrived)."""
+    snap, taken = stretch.snaps[0], stretch.taken
+    m, S = taken.shape[0], taken.shape[1] - 1
+    arrived = _sum_columns(taken, S)
+    served = np.zeros((m, 6), np.int64)  # user requests, synthetic, errors: by slot
+    util = np.zeros((m, 2))
+    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers)
+    if not snap.noise_one:
+        mult *= snap.noise_lat
+    faulty: np.ndarray | int = 0
+    profile = None
+    if st.fault_slot >= 0:
+        faulty = np.zeros((m, S), np.int64) * fixed.fault_touch  # (its dtype, as `serve` gives it)
+        profile = _profile(snap.fault[None, :], fixed.has_profile, m)
+    return Served(
+        k=stretch.k,
+        user=served[:, 0:2],
+        syn=served[:, 2:4],
+        err=served[:, 4:6],
+        mult=mult,
+        profile=profile,
+        util=util,
+        svc_user=arrived,
+        svc_err=arrived.copy(),
+        caused=arrived.copy(),
+        schema_failed=0,
+        faulty=faulty,
+        share=snap.share[None, :S],
+        down=np.ones(1, bool),
+    )
+
+
+def _serve_few(
+    rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed, st: _FewState
+) -> Served | None:
+    """`serve` of a few rows under one state with someone up, number by number: the draws `serve` (or
+    `_serve_plain`, for a plain state) makes, one by one in the same order with the same arguments
+    (`sampling`'s equivalence), and the same arithmetic on each element; the arrays it gives, alike.
+    None, before any draw, where the stretch needs the array paths."""
+    snap, taken = stretch.snaps[0], stretch.taken
     dts = stretch.dt.tolist()
     if not all(d >= 0.0 for d in dts):  # (a NaN too)
         return None
-    S, plain, down = taken.shape[1] - 1, snap.plain, snap.down
+    S, plain = taken.shape[1] - 1, snap.plain
     share, cap_floor, p_bg = st.share, st.cap_floor, st.p_bg
     if plain and all(dts) and not all(d * c > 0.0 for d in dts for c in cap_floor):
         return None  # a product underflowing to 0, which numpy would divide by
     draw = rng.binomial
     rows = taken.tolist()
-    arrived = [sum(r[:S]) for r in rows]
-    if down:  # nobody serves these rows: their requests fail, none reaches a slot
-        rows = [[0] * (S + 1) for _ in rows]
     # Split between slots, by column (the totals of users and synthetic when every segment's share is
     # one): a column whole on slot 1 without a draw, unless a plain state's split draws at p = 1.
     uniform = snap.even and not snap.has_fault
     cols = [share[0], share[S]] if uniform else share
-    counts = [[0 if down else a, r[S]] for a, r in zip(arrived, rows, strict=True)] if uniform else rows
+    counts = [[sum(r[:S]), r[S]] for r in rows] if uniform else rows
     if plain and all(q <= 0 for q in cols):
         news = [[0, 0] for _ in counts]
     elif plain and all(q >= 1 for q in cols):
@@ -562,12 +607,14 @@ def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) 
             [x if q >= 1 else draw(x, q) if x and 0 < q < 1 else 0 for x, q in zip(c, cols, strict=True)]
             for c in counts
         ]
-    out = []  # per row: user requests by slot, synthetic, errors by slot, service requests, errors, caused
-    util: list[float] = []
+    # Per row: user requests by slot, synthetic by slot; then errors by slot, service requests and
+    # errors, failures caused.
+    out = []
     for c, new, r in zip(counts, news, rows, strict=True):
         u1 = new[0] if uniform else sum(new[:S])
         total = c[0] if uniform else sum(r[:S])
         out.append([total - u1, u1, r[S] - new[-1], new[-1]])
+    util: list[float] = []
     cap_off = None if snap.cap_all else st.cap_on
     for o, d in zip(out, dts, strict=True):
         for slot in (STABLE, NEW):
@@ -582,8 +629,9 @@ def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) 
                 util.append(x if cap_off is None else x * cap_off[slot])
     fault_fail = None
     faulty: np.ndarray | int = 0
-    if st.fault_slot >= 0:
-        slot, fp = st.fault_slot, fault_p.tolist()
+    slot = st.fault_slot
+    if slot >= 0:
+        fp = fixed.fault_p.tolist()
         hits = [
             new[:S] if slot == NEW else [a - b for a, b in zip(r[:S], new[:S], strict=True)]
             for r, new in zip(rows, news, strict=True)
@@ -600,18 +648,12 @@ def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) 
     else:
         errs = [[draw(x, q) if x and q else 0 for x, q in zip(o[:2], p_bg, strict=True)] for o in out]
     for i, (o, e) in enumerate(zip(out, errs, strict=True)):
+        caused = 0
         if fault_fail is not None:
-            o[st.fault_slot] += fault_fail[i]
-            e[st.fault_slot] += fault_fail[i]
-        total = o[0] + o[1]
-        lost = arrived[i] if down else 0
-        o += (
-            e[0],
-            e[1],
-            total + lost,
-            e[0] + e[1] + lost,
-            (0 if fault_fail is None else fault_fail[i]) + lost,
-        )
+            caused = fault_fail[i]
+            o[slot] += caused
+            e[slot] += caused
+        o += (e[0], e[1], o[0] + o[1], e[0] + e[1], caused)
     got = np.array(out, np.int64)
     mult = fleet.queueing_factor(util_a, fixed.ref_util, fixed.workers)
     if not snap.noise_one:
@@ -622,15 +664,15 @@ def _serve_few(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) 
         syn=got[:, 2:4],
         err=got[:, 4:6],
         mult=mult,
-        profile=None if st.fault_slot < 0 else _profile(snap.fault[None, :], fixed.has_profile, len(out)),
+        profile=None if slot < 0 else _profile(snap.fault[None, :], fixed.has_profile, len(out)),
         util=util_a,
         svc_user=got[:, 6],
         svc_err=got[:, 7],
-        caused=got[:, 8] if down or fault_fail is not None else 0,
+        caused=0 if fault_fail is None else got[:, 8],
         schema_failed=0,
         faulty=faulty,
         share=snap.share[None, :S],
-        down=np.ones(1, bool) if down else False,
+        down=False,
     )
 
 
