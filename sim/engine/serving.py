@@ -93,8 +93,9 @@ class Snapshot:
 
     @functools.cached_property
     def few(self) -> _FewState | None:
-        """The state as Python numbers for `_serve_few`, or None where a stretch under it needs the
-        general path (a shared fleet, shadow traffic, a leak, a schema, a fault in both slots)."""
+        """The state as Python numbers for `serve`'s shortcuts (`_serve_one`), or None where a stretch
+        under it needs the array paths (a shared fleet, shadow traffic, a leak, a schema, a fault in
+        both slots)."""
         fault = self.fault.tolist()
         if self.shared or self.shadow or self.leaking or self.has_schema or all(fault):
             return None
@@ -124,7 +125,7 @@ class Snapshot:
 
 
 class _FewState(NamedTuple):
-    """A state's numbers as `_serve_few` reads them."""
+    """A state's numbers as `_serve_one`'s shortcuts read them."""
 
     share: list[float]
     cap_floor: list[float]
