@@ -92,6 +92,22 @@ class Snapshot:
         return self.share >= 1, frac, int(frac.sum())
 
     @functools.cached_property
+    def few(self) -> _FewState | None:
+        """The state as Python numbers for `serve`'s shortcuts (`_serve_one`), or None where a stretch
+        under it needs the array paths (a shared fleet, shadow traffic, a leak, a schema, a fault in
+        both slots)."""
+        fault = self.fault.tolist()
+        if self.shared or self.shadow or self.leaking or self.has_schema or all(fault):
+            return None
+        return _FewState(
+            self.share.tolist(),
+            self.cap_floor.tolist(),
+            self.cap_on.tolist(),
+            self.p_bg.tolist(),
+            (NEW if fault[NEW] else STABLE) if self.has_fault else -1,
+        )
+
+    @functools.cached_property
     def packed(self) -> np.ndarray:
         """All of it in one row, laid out as `_Rows` reads it; only stretches under several states,
         or under trouble, need it — many a state is replaced within the instant it was set."""
@@ -106,6 +122,21 @@ class Snapshot:
             flags,
         ]
         return np.concatenate(parts)
+
+
+class _FewState(NamedTuple):
+    """A state's numbers as `_serve_one`'s shortcuts read them."""
+
+    share: list[float]
+    cap_floor: list[float]
+    cap_on: list[bool]
+    p_bg: list[float]
+    fault_slot: int  # the one slot the release's fault is active in (-1: none)
+
+
+#: Up to this many rows under one state `serve` works number by number (`_serve_few`): over so few,
+#: numpy's cost per call is most of the work.
+FEW_ROWS = 3
 
 
 @dataclass
@@ -190,6 +221,10 @@ def serve(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Se
     """
     snaps = stretch.snaps
     one = len(snaps) == 1
+    if one:
+        quick = _serve_one(rng, stretch, fixed)
+        if quick is not None:
+            return quick
     if snaps[0].plain if one else all(s.plain for s in snaps):
         return _serve_plain(rng, stretch, fixed)
     _, which, k, start, dt, taken = stretch
@@ -485,6 +520,159 @@ def _serve_plain(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed
         schema_failed=0,
         faulty=0,
         share=share,
+        down=False,
+    )
+
+
+def _serve_one(rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed) -> Served | None:
+    """`serve` of rows under one state by a shortcut where one applies: nobody up (`_serve_down`), or
+    a few rows (`_serve_few`). None, before any draw, where the state or the stretch needs the array
+    paths."""
+    snap, taken = stretch.snaps[0], stretch.taken
+    st = snap.few
+    if st is None or taken.ndim != 2 or taken.dtype != np.int64 or isinstance(fixed.has_profile, np.ndarray):
+        return None
+    if st.fault_slot >= 0 and fixed.fault_p.ndim != 1:
+        return None
+    if snap.down:
+        # (0 / dt is +0.0 only for dt >= 0: a NaN, or a negative time, is left to the array paths)
+        return _serve_down(stretch, fixed, st) if bool((stretch.dt >= 0.0).all()) else None
+    return _serve_few(rng, stretch, fixed, st) if len(stretch.k) <= FEW_ROWS else None
+
+
+def _serve_down(stretch: Stretch, fixed: ServingFixed, st: _FewState) -> Served:
+    """`serve` of rows under a state with nobody up, worked out: every request fails and none reaches
+    a slot, so each of `serve`'s draws is of zero requests (no variate, and a zero) and its sums are
+    zeros, but for the failures downtime caused (every request that arrived)."""
+    snap, taken = stretch.snaps[0], stretch.taken
+    m, S = taken.shape[0], taken.shape[1] - 1
+    arrived = _sum_columns(taken, S)
+    served = np.zeros((m, 6), np.int64)  # user requests, synthetic, errors: by slot
+    util = np.zeros((m, 2))
+    mult = fleet.queueing_factor(util, fixed.ref_util, fixed.workers)
+    if not snap.noise_one:
+        mult *= snap.noise_lat
+    faulty: np.ndarray | int = 0
+    profile = None
+    if st.fault_slot >= 0:
+        faulty = np.zeros((m, S), np.int64) * fixed.fault_touch  # (its dtype, as `serve` gives it)
+        profile = _profile(snap.fault[None, :], fixed.has_profile, m)
+    return Served(
+        k=stretch.k,
+        user=served[:, 0:2],
+        syn=served[:, 2:4],
+        err=served[:, 4:6],
+        mult=mult,
+        profile=profile,
+        util=util,
+        svc_user=arrived,
+        svc_err=arrived.copy(),
+        caused=arrived.copy(),
+        schema_failed=0,
+        faulty=faulty,
+        share=snap.share[None, :S],
+        down=np.ones(1, bool),
+    )
+
+
+def _serve_few(
+    rng: np.random.Generator, stretch: Stretch, fixed: ServingFixed, st: _FewState
+) -> Served | None:
+    """`serve` of a few rows under one state with someone up, number by number: the draws `serve` (or
+    `_serve_plain`, for a plain state) makes, one by one in the same order with the same arguments
+    (`sampling`'s equivalence), and the same arithmetic on each element; the arrays it gives, alike.
+    None, before any draw, where the stretch needs the array paths."""
+    snap, taken = stretch.snaps[0], stretch.taken
+    dts = stretch.dt.tolist()
+    if not all(d >= 0.0 for d in dts):  # (a NaN too)
+        return None
+    S, plain = taken.shape[1] - 1, snap.plain
+    share, cap_floor, p_bg = st.share, st.cap_floor, st.p_bg
+    if plain and all(dts) and not all(d * c > 0.0 for d in dts for c in cap_floor):
+        return None  # a product underflowing to 0, which numpy would divide by
+    draw = rng.binomial
+    rows = taken.tolist()
+    # Split between slots, by column (the totals of users and synthetic when every segment's share is
+    # one): a column whole on slot 1 without a draw, unless a plain state's split draws at p = 1.
+    uniform = snap.even and not snap.has_fault
+    cols = [share[0], share[S]] if uniform else share
+    counts = [[sum(r[:S]), r[S]] for r in rows] if uniform else rows
+    if plain and all(q <= 0 for q in cols):
+        news = [[0, 0] for _ in counts]
+    elif plain and all(q >= 1 for q in cols):
+        news = counts
+    elif plain:
+        news = [[draw(x, q) if x and q else 0 for x, q in zip(c, cols, strict=True)] for c in counts]
+    else:
+        news = [
+            [x if q >= 1 else draw(x, q) if x and 0 < q < 1 else 0 for x, q in zip(c, cols, strict=True)]
+            for c in counts
+        ]
+    # Per row: user requests by slot, synthetic by slot; then errors by slot, service requests and
+    # errors, failures caused.
+    out = []
+    for c, new, r in zip(counts, news, rows, strict=True):
+        u1 = new[0] if uniform else sum(new[:S])
+        total = c[0] if uniform else sum(r[:S])
+        out.append([total - u1, u1, r[S] - new[-1], new[-1]])
+    util: list[float] = []
+    cap_off = None if snap.cap_all else st.cap_on
+    for o, d in zip(out, dts, strict=True):
+        for slot in (STABLE, NEW):
+            n = o[slot] + o[2 + slot]
+            if plain:  # `_serve_plain`'s arithmetic: over the time by the capacity
+                if cap_off is not None:
+                    n = n if cap_off[slot] else 0
+                den = d * cap_floor[slot]
+                util.append(n / den if den else 0.0)
+            else:
+                x = (n / d if d else 0.0) / cap_floor[slot]
+                util.append(x if cap_off is None else x * cap_off[slot])
+    fault_fail = None
+    faulty: np.ndarray | int = 0
+    slot = st.fault_slot
+    if slot >= 0:
+        fp = fixed.fault_p.tolist()
+        hits = [
+            new[:S] if slot == NEW else [a - b for a, b in zip(r[:S], new[:S], strict=True)]
+            for r, new in zip(rows, news, strict=True)
+        ]
+        faulty = np.array(hits, np.int64) * fixed.fault_touch
+        if any(fp):
+            fault_fail = [sum(draw(x, q) if x and q else 0 for x, q in zip(h, fp, strict=True)) for h in hits]
+            for o, f in zip(out, fault_fail, strict=True):
+                o[slot] -= f  # served, for now
+    util_a = np.array(util).reshape(len(out), 2)
+    if max(util) > 1.0:  # an overloaded resource sheds: the general way, on arrays (a rare case)
+        err_a, _ = _fail(rng, np.array([o[:2] for o in out], np.int64), util_a, snap.p_bg)
+        errs = err_a.tolist()
+    else:
+        errs = [[draw(x, q) if x and q else 0 for x, q in zip(o[:2], p_bg, strict=True)] for o in out]
+    for i, (o, e) in enumerate(zip(out, errs, strict=True)):
+        caused = 0
+        if fault_fail is not None:
+            caused = fault_fail[i]
+            o[slot] += caused
+            e[slot] += caused
+        o += (e[0], e[1], o[0] + o[1], e[0] + e[1], caused)
+    got = np.array(out, np.int64)
+    mult = fleet.queueing_factor(util_a, fixed.ref_util, fixed.workers)
+    if not snap.noise_one:
+        mult *= snap.noise_lat
+    return Served(
+        k=stretch.k,
+        user=got[:, 0:2],
+        syn=got[:, 2:4],
+        err=got[:, 4:6],
+        mult=mult,
+        profile=None if slot < 0 else _profile(snap.fault[None, :], fixed.has_profile, len(out)),
+        util=util_a,
+        svc_user=got[:, 6],
+        svc_err=got[:, 7],
+        caused=0 if fault_fail is None else got[:, 8],
+        schema_failed=0,
+        faulty=faulty,
+        share=snap.share[None, :S],
         down=False,
     )
 
