@@ -4,8 +4,9 @@
 constructor); the frequent changes (a weight, ready replicas, the fault's onset) set their fields
 in place rather than through `_change` and a closure; `routing.route` works a state's routing out
 once whatever the noisy neighbours' background (`routing._placed`) and puts the background into
-the snapshot only; a snapshot's arrays are slices of one. Each is compared here with the way it
-was made before, over runs of every shipped scenario and strategy with half their releases bad.
+the snapshot only; a snapshot's arrays are slices of one; a follow-up's history is carried over by
+a weighted bincount. Each is compared here with the way it was made before, over runs of every
+shipped scenario and strategy with half their releases bad, or over made-up cases.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sim
 from sim.config.scenario import shipped_scenarios
@@ -237,3 +240,34 @@ def test_changes_in_place_are_those_through_a_closure(overrides: list[str]) -> N
     assert len(w1.tape._segments) == len(w2.tape._segments) >= len(script) - 1
     if cookies:  # the cookie route was in force for a while, and replicas were cold
         assert spread and w1.cold_lat != (1.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda windows: st.tuples(
+            st.just(windows),
+            st.lists(
+                st.tuples(
+                    st.integers(0, windows - 1),
+                    st.floats(-1e6, 1e6, allow_subnormal=True) | st.sampled_from([0.0, -0.0, 0.1, 1e16]),
+                    st.integers(0, 10**6).map(float),
+                ),
+                max_size=120,
+            ),
+            st.booleans(),
+        )
+    )
+)
+def test_carried_history_is_add_at_into_zeros(case: tuple[int, list[tuple[int, float, float]], bool]) -> None:
+    """`carried` against `np.add.at` into zeros, bit for bit (zeros' signs included): the earlier
+    phase's windows in order (as `carry_over` maps them) or in any order, any floats."""
+    windows, rows, ordered = case
+    if ordered:
+        rows = sorted(rows, key=lambda r: r[0])
+    into = np.array([r[0] for r in rows], dtype=np.int64)
+    served = np.array([r[1:] for r in rows], float).reshape(len(rows), 2)
+    want = np.zeros((windows, 2))
+    np.add.at(want, into, served)
+    got = world.carried(served, into, windows)
+    assert got.shape == want.shape and got.dtype == want.dtype and got.tobytes() == want.tobytes()

@@ -124,6 +124,17 @@ def serving_fixed(scn: Scenario, release: Release) -> ServingFixed:
     return fixed
 
 
+def carried(served: np.ndarray, into: np.ndarray, windows: int) -> np.ndarray:
+    """Each row of `served` (windows, columns) added into row `into` of `windows` rows of zeros, one
+    after the other: `np.add.at` into zeros, bit for bit (a weighted bincount adds its weights in
+    the same order, from zero), at a tenth of its cost."""
+    if not len(served):  # (a bincount of nothing is of integers)
+        return np.zeros((windows, served.shape[1]))
+    return np.stack(
+        [np.bincount(into, weights=served[:, c], minlength=windows) for c in range(served.shape[1])], axis=1
+    )
+
+
 def leak_from(state: RoutingState, leaks: bool, started: float | None) -> float:
     """When a state's leak began (NaN: none in force): a leaking binary leaks while it is up."""
     return started if leaks and state.armed and state.up[NEW] and started is not None else math.nan
@@ -286,9 +297,7 @@ class World:
         into = np.minimum(
             (np.arange(len(served)) * w / W + _EPS).astype(np.int64), len(self.telemetry.svc) - 1
         )
-        history = np.zeros_like(self.telemetry.svc)
-        np.add.at(history, into, served)
-        self.telemetry.carry(history)
+        self.telemetry.carry(carried(served, into, len(self.telemetry.svc)))
         m = self.marks
         if self.release.bad and not self.fault_active and m.first_reach_at is not None:
             self._onset_begun = True
