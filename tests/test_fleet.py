@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import ndtr
 
 from sim.config import fleet
 from sim.config.fleet import Latency
-from sim.engine.fleet import _share_slower, quantile_ms, queueing_factor, share_slower, shed_probability
+from sim.engine.fleet import (
+    _log_profile_at,
+    _share_slower,
+    quantile_ms,
+    queueing_factor,
+    share_slower,
+    shed_probability,
+)
 
 LAT = Latency(p50_ms=40, p99_ms=250)
 P = np.linspace(0.001, 0.9999, 4001)
@@ -68,3 +80,30 @@ def test_share_slower_is_kept_by_every_number_it_reads():
                     assert got == _share_slower.__wrapped__(lat.p50_ms, lat.sigma, limit, kind, severity)
                 seen.add(got)
     assert len(seen) == len(lats) * 2 * 3
+
+
+def _share_slower_in_full(p50_ms: float, sigma: float, limit_ms: float, kind: int, severity: float) -> float:
+    """The bisection as it ran before: all hundred steps, whether or not the bracket still moved."""
+    target = math.log(limit_ms / p50_ms)
+    lo, hi = -40.0, 40.0
+    for _ in range(100):
+        z = 0.5 * (lo + hi)
+        lo, hi = (z, hi) if sigma * z + _log_profile_at(z, kind, severity, sigma) < target else (lo, z)
+    return float(ndtr(-0.5 * (lo + hi)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    p50=st.floats(1.0, 500.0),
+    sigma=st.floats(0.01, 3.0),
+    limit=st.one_of(st.floats(0.5, 50_000.0), st.sampled_from([40.0, 250.0, 1e-3, 1e9])),
+    kind=st.sampled_from([fleet.PROFILE_NONE, fleet.PROFILE_SHIFT, fleet.PROFILE_TAIL, fleet.PROFILE_BODY]),
+    severity=st.floats(1.0, 100.0),
+)
+def test_the_bisection_stopped_once_it_holds_still_is_the_full_one(
+    p50: float, sigma: float, limit: float, kind: int, severity: float
+) -> None:
+    # It stops when a step leaves the bracket where it was: every later step would too.
+    assert _share_slower.__wrapped__(p50, sigma, limit, kind, severity) == _share_slower_in_full(
+        p50, sigma, limit, kind, severity
+    )

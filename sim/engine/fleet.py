@@ -61,14 +61,17 @@ def share_slower(lat: Latency, limit_ms: float, kind: int = PROFILE_NONE, severi
 
 @functools.lru_cache(maxsize=4096)
 def _share_slower(p50_ms: float, sigma: float, limit_ms: float, kind: int, severity: float) -> float:
-    """`share_slower` by the numbers it reads, kept: a hundred steps of bisection in Python, asked
+    """`share_slower` by the numbers it reads, kept: up to a hundred steps of bisection in Python, asked
     again for a release by its reports' watcher, by `can_hurt` and by a follow-up, and for the
     fleet alone by every release."""
     target = math.log(limit_ms / p50_ms)
     lo, hi = -40.0, 40.0
     for _ in range(100):
         z = 0.5 * (lo + hi)
-        lo, hi = (z, hi) if sigma * z + _log_profile_at(z, kind, severity, sigma) < target else (lo, z)
+        step = (z, hi) if sigma * z + _log_profile_at(z, kind, severity, sigma) < target else (lo, z)
+        if step == (lo, hi):  # the bracket holds still (about sixty steps in): so would every step left
+            break
+        lo, hi = step
     return float(ndtr(-0.5 * (lo + hi)))
 
 

@@ -123,23 +123,28 @@ def snapshot(plain: Plain) -> Snapshot:
     """The snapshot of a state, given as plain numbers. States recur deploy after deploy (the same
     weights over the same fleet), and a snapshot is never changed once made, so one is shared by
     every recurrence."""
-
-    def frozen(values: tuple[float, ...]) -> np.ndarray:
-        arr = np.array(values, float)
-        arr.flags.writeable = False
-        return arr
-
+    # Its six arrays are slices of one (one numpy call instead of six; each number is converted to
+    # a float on its own either way), read-only like it.
+    n = len(plain.share)
+    values = np.array(
+        (*plain.share, *plain.cap, *plain.noise_lat, *plain.p_bg, *plain.fault, *plain.p_schema), float
+    )
+    values.flags.writeable = False
+    users = None
+    if plain.users is not None:
+        users = np.array(plain.users, float)
+        users.flags.writeable = False
     return Snapshot(
         down=plain.down,
-        share=frozen(plain.share),
-        cap=frozen(plain.cap),
-        noise_lat=frozen(plain.noise_lat),
-        p_bg=frozen(plain.p_bg),
-        fault=frozen(plain.fault),
-        p_schema=frozen(plain.p_schema),
+        share=values[:n],
+        cap=values[n : n + 2],
+        noise_lat=values[n + 2 : n + 4],
+        p_bg=values[n + 4 : n + 6],
+        fault=values[n + 6 : n + 8],
+        p_schema=values[n + 8 : n + 10],
         shared=plain.shared,
         leak_from=plain.leak_from,
-        users=None if plain.users is None else frozen(plain.users),
+        users=users,
         shadow=plain.shadow,
     )
 
@@ -225,6 +230,20 @@ class Routed(NamedTuple):
 def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> Routed:
     """The routing of a state, given as records of plain values. States recur deploy after deploy
     (the same steps over the same fleet), so each is worked out once."""
+    # Only the snapshot reads the background: a noisy neighbour's (one of a kind per deploy) meets
+    # states whose routing was worked out already.
+    plain, (down, seg, user_share, weight, reach, released, shadowed) = _placed(fixed, state)
+    snap = snapshot(plain._replace(noise_lat=background.lat, p_bg=background.p_bg))
+    return Routed(down, seg, user_share, weight, reach, released, snap, shadowed)
+
+
+_Placed = tuple[bool, np.ndarray, float, float, float, float, bool]  # `Routed`'s fields but the snapshot
+
+
+@functools.lru_cache(maxsize=2048)
+def _placed(fixed: RoutingFixed, state: RoutingState) -> tuple[Plain, _Placed]:
+    """`route` but for the background: the snapshot's numbers with the background's left at none
+    (`route` puts them in), and the routing's other fields."""
     mode, phase, flag_share, weight, ready, up, fault_active, armed, schema_broken, leak_from = state[:10]
     header, mirror, load_rps, cookie = state.header, state.mirror, state.load_rps, state.cookie
     f = fixed
@@ -294,28 +313,15 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
     shadowed = bool(shadow) and armed and f.bad and not f.dormant
     if shadowed and f.bug_segment is not None:  # a segment-only bug runs for that segment's copies only
         shadowed = shadow[f.bug_segment] > 0 or shadow[S + f.bug_segment] > 0
-    snap = snapshot(
-        Plain(
-            down,
-            share,
-            cap,
-            background.lat,
-            background.p_bg,
-            fault,
-            p_schema,
-            phase == "flag",
-            leak_from,
-            users,
-            shadow,
-        )
-    )
-    return Routed(
+    flag = phase == "flag"
+    no_background = (1.0, 1.0), (0.0, 0.0)  # noise_lat, p_bg: `route` puts the background's in
+    plain = Plain(down, share, cap, *no_background, fault, p_schema, flag, leak_from, users, shadow)
+    return plain, (
         down,
         seg,
         user_share,
         eff_weight,
         reach if (armed and f.bad) else 0.0,
         released if armed else 0.0,
-        snap,
         shadowed,
     )
