@@ -28,7 +28,7 @@ from ..routing import canary_replicas_for_router
 from ..simulate import Simulation
 from ..strategies import Deploy
 from ..strategies.base import PlannedLook
-from ..tape import DeployEnvironment
+from ..tape import DeployEnvironment, look_windows
 from ..world import NEW, STABLE, World
 
 
@@ -86,7 +86,8 @@ def paced_run(
     clock = _Clock()
     env = cast(DeployEnvironment, clock)
     world = World(env, scn, exo.traffic, exo.release, streams.lazy(seed, deploy, streams.OBSERVE))
-    humans = Humans(scn.humans, streams.lazy(seed, deploy, streams.PEOPLE))
+    # Every walk that gets past its first pause draws from the people stream: built at once.
+    humans = Humans(scn.humans, streams.stream(seed, deploy, streams.PEOPLE))
     d = Deploy(
         env,
         world,
@@ -97,7 +98,7 @@ def paced_run(
     )
     world.tape.plan_only, d.plan, d.plan_guesses = True, looks, True
     world.keep_states()
-    horizon = scn.run.horizon_s
+    horizon, W = scn.run.horizon_s, scn.run.window_s
 
     def at(t: float) -> float:
         if not t < horizon:
@@ -118,7 +119,7 @@ def paced_run(
             t = at(t + humans.delay("decision_s", exo.traffic.hour_at(t)))  # `Deploy.review`
             lookback = max(step.pause_s, judge.lookback_s or 0.0)
             run = d.look_run()
-            k_from, k_to = world.tape.look_windows([t], lookback)
+            k_from, k_to = look_windows([t], lookback, W)  # (`Tape.look_windows` less its draw: none)
             looks.append(PlannedLook(judge, k_from, k_to, run.n, review=True))
         t = _weight(world, scn, 100.0, t, at)  # `Deploy.promote`
         stable = world.ready[STABLE]  # (`desired`: none is starting)

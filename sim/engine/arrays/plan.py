@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -59,8 +60,55 @@ class Pieces(NamedTuple):
 
 def pieces_of(segments: list[tuple[float, Snapshot]], end: float, window_s: float) -> Pieces:
     """[0, end) under these states, cut as the tape cuts a stretch (`tape.pieces`)."""
+    laid = _laid_out(segments, end, window_s)
+    if laid is not None:
+        return laid
     snaps, k, start, stop, which, shared = pieces(segments, 0.0, end, window_s)
     return Pieces(snaps, which, k, start, stop - start, shared)
+
+
+def _laid_out(segments: list[tuple[float, Snapshot]], end: float, W: float) -> Pieces | None:
+    """`tape.pieces` of [0, end) under two states or more, number for number, with a few numpy calls
+    over the whole cut: each state's first and last windows worked out in plain floats (the tape's
+    arithmetic, state by state), the windows between laid out at once. A plan of its own is cut
+    anew for every deploy, and the tape's array calls per state cost more than their work there.
+    None where the tape would cut otherwise: one state for all of it, or a state within a rounding
+    error of nothing (the tape's loop then)."""
+    if segments[-1][0] <= _EPS:  # (one state covers it all: the tape's own arithmetic)
+        return None
+    spans: list[tuple[int, float, float, int, int]] = []  # (state, a, b, ka, kb) in time order
+    for i, (s, _) in enumerate(segments):
+        a = max(s, 0.0)
+        b = min(segments[i + 1][0], end) if i + 1 < len(segments) else end
+        if b > a + _EPS:
+            ka, kb = int(a // W + _EPS), math.ceil(b / W - _EPS)
+            if kb <= ka:
+                return None
+            spans.append((i, a, b, ka, kb))
+    if not spans:
+        return None
+    m = len(spans)
+    lengths = [kb - ka for _, _, _, ka, kb in spans]
+    firsts = [0, *itertools.accumulate(lengths[:-1])]
+    k = np.arange(firsts[-1] + lengths[-1]) - np.repeat(
+        [f - ka for f, (_, _, _, ka, _) in zip(firsts, spans, strict=True)], lengths
+    )
+    start, stop = k * W, (k + 1) * W
+    shared: list[int] = []
+    for j, (_, a, b, ka, kb) in enumerate(spans):
+        f = firsts[j]
+        start[f] = max(ka * W, a)
+        stop[f + lengths[j] - 1] = min(kb * W, b)
+        if j + 1 < m and spans[j + 1][3] == kb - 1:  # the next state begins inside this one's last window
+            shared += [f + lengths[j] - 1, f + lengths[j]]
+    return Pieces(
+        [segments[i][1] for i, *_ in reversed(spans)],
+        np.repeat(np.arange(m - 1, -1, -1), lengths),
+        k,
+        start,
+        stop - start,
+        sorted(set(shared)),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,24 +150,41 @@ class Plan:
         its fault biting from its onset on (what `World._onset` sets off)."""
         if not exo.episodes and not exo.release.bad:
             return self.segments
-        return segments_along(self.states, exo, self.run, self.end)
+        return segments_along(self.states, exo, self.run, self.end, quiet=self.segments)
 
 
 def segments_along(
-    states: list[tuple[float, RoutingState]], exo: Exogenous, run: Simulation, end: float
+    states: list[tuple[float, RoutingState]],
+    exo: Exogenous,
+    run: Simulation,
+    end: float,
+    *,
+    quiet: list[tuple[float, Snapshot]] | None = None,
 ) -> list[tuple[float, Snapshot]]:
     """What a deploy meets along these control-plane states (of `run`, a run with nothing served)
     before `end`: its noisy neighbours' episodes beginning and ending (what `world.noise_process`
     replays) and, for a bad release, its fault biting from its onset on (what `World._onset` sets
-    off)."""
+    off). `quiet`: the states the run met (its tape's, one for each of `states`), taken as they
+    are where a good release meets no episode."""
     world = run.world
     routing = world.routing_fixed
     if exo.release.bad:
         started = (world.marks.new_started_at, routing.uses_flag)
         states, routing = _armed(states, exo.release, started, end, world.scn)
+        quiet = None
     noise = [(t, a) for t, a in noise_changes(exo.episodes) if t < end]
     times = sorted({t for t, _ in states} | {t for t, _ in noise})
-    return _met(states, noise, times, (routing, world.scn.fleet.error_rate))
+    return _met(states, noise, times, (routing, world.scn.fleet.error_rate), quiet=_aligned(states, quiet))
+
+
+def _aligned(
+    states: list[tuple[float, RoutingState]], quiet: list[tuple[float, Snapshot]] | None
+) -> list[tuple[float, Snapshot]] | None:
+    """A run's recorded states, if they are one for each of its control-plane states (a world records
+    both at each change, merging changes at one instant alike), else None."""
+    if quiet is None or len(quiet) != len(states) or quiet[0][0] != states[0][0]:
+        return None
+    return quiet
 
 
 def windows_cut(
@@ -137,6 +202,7 @@ def windows_cut(
     W = window_s
     states, world = plan.states, plan.run.world
     fixed = (world.routing_fixed, world.scn.fleet.error_rate)
+    quiet = _aligned(states, plan.segments)
     times = [t for t, _ in states]
     n_times = [t for t, _ in noise]
     snaps: list[Snapshot] = []
@@ -153,7 +219,7 @@ def windows_cut(
             *n_times[n + 1 : bisect.bisect_left(n_times, b)],
         }
         at = [max(times[i], n_times[n]) if n >= 0 else times[i], *sorted(inside)]
-        segs = _met(states, noise, at, fixed)
+        segs = _met(states, noise, at, fixed, quiet=quiet, since=(i, n + 1))
         regular = all(
             int(x // W + _EPS) == k and math.ceil(y / W - _EPS) == k + 1 and y > x + _EPS
             for x, y in zip([a, *at[1:]], [*at[1:], b], strict=True)
@@ -192,22 +258,39 @@ def _met(
     noise: list[tuple[float, tuple[Episode, ...]]],
     times: list[float],
     fixed: tuple[RoutingFixed, float],
+    *,
+    quiet: list[tuple[float, Snapshot]] | None = None,
+    since: tuple[int, int] = (0, 0),
 ) -> list[tuple[float, Snapshot]]:
     """The state a deploy meets at each of these instants (in time order): the control plane's
     state in force then, under the episodes in force then (`fixed`: its routing, the fleet's own
-    failure probability)."""
+    failure probability).
+
+    Args:
+        quiet: the snapshots of `states` with no episode under way (the run's own, one a state),
+            taken as they are where none is: routing them again gives the same.
+        since: where to begin: the state in force at the first instant, and how many of the
+            episodes' changes come at or before it.
+    """
     routing, base_error = fixed
     out: list[tuple[float, Snapshot]] = []
-    i = n = 0
-    active: tuple[Episode, ...] = ()
+    i, n = since
+    active: tuple[Episode, ...] = noise[n - 1][1] if n else ()
+    bg = None  # the background of the episodes under way, worked out once for all their instants
+    last = len(states) - 1
     for t in times:
-        while i + 1 < len(states) and states[i + 1][0] <= t:
+        while i < last and states[i + 1][0] <= t:
             i += 1
         while n < len(noise) and noise[n][0] <= t:
-            active = noise[n][1]
+            active, bg = noise[n][1], None
             n += 1
         # One state per instant anything changes, as the tape records them (equal ones too).
-        out.append((t, route(routing, states[i][1], background(active, base_error)).snapshot))
+        if quiet is not None and not active:
+            out.append((t, quiet[i][1]))
+            continue
+        if bg is None:
+            bg = background(active, base_error)
+        out.append((t, route(routing, states[i][1], bg).snapshot))
     return out
 
 
