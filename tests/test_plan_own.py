@@ -25,7 +25,7 @@ from sim.engine.serving import Snapshot
 from sim.engine.tape import pieces, same_state
 from sim.engine.world import background, noise_changes
 
-WINDOWS = (0.1, 1.0, 10.0)
+from .test_pieces import WINDOWS, drawn_starts
 
 
 def _met_before(
@@ -71,19 +71,7 @@ def plans_laid(draw: st.DrawFn) -> tuple[list[tuple[float, Any]], float, float]:
     """From two states to many, from t = 0: changes on window edges, a rounding error off them,
     inside windows and a sliver apart; the cut ending anywhere past the first change."""
     W = draw(st.sampled_from(WINDOWS))
-    t, starts = 0.0, [0.0]
-    for _ in range(draw(st.integers(1, 30))):
-        kind = draw(st.sampled_from(["edge", "near", "inside", "inside", "sliver"]))
-        if kind == "edge":
-            t = (math.floor(t / W) + draw(st.integers(1, 30))) * W
-        elif kind == "near":
-            off = draw(st.sampled_from([-1e-10, 1e-10, 3e-9]))
-            t = (math.floor(t / W) + draw(st.integers(1, 30))) * W + off
-        elif kind == "inside":
-            t += draw(st.floats(0.01, 30.0)) * W
-        else:
-            t += draw(st.sampled_from([1e-12, 5e-10, 2e-9, 1e-6]))
-        starts.append(float(t))
+    starts = drawn_starts(draw, W, draw(st.integers(1, 30)), ("edge", "near", "inside", "inside", "sliver"))
     last = starts[-1]
     end = draw(st.sampled_from([last + 20 * W, last + W / 3, round(last / W + 7) * W, starts[1] + W]))
     return [(s, object()) for s in starts], float(end), W

@@ -43,6 +43,16 @@ def _shortcut(stretch: Stretch) -> str | None:
     return "down" if snap.down else "few" if len(stretch.k) <= serving.FEW_ROWS else None
 
 
+def _assert_served_as_by_arrays(stretch: Stretch, fixed: ServingFixed, seed: int) -> None:
+    """`serve` (shortcuts allowed) gives every field `_by_arrays` does and leaves the stream as it does."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    state = rng.bit_generator.state
+    got = serving.serve(rng, stretch, fixed)
+    want, left = _by_arrays(state, stretch, fixed)
+    assert _differences(got, want) == []
+    assert rng.bit_generator.state == left
+
+
 @settings(max_examples=600, deadline=None)
 @given(stretches(), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
 def test_rows_under_one_state_are_served_as_the_arrays_serve_them(case, m, few, seed):
@@ -52,12 +62,7 @@ def test_rows_under_one_state_are_served_as_the_arrays_serve_them(case, m, few, 
     stretch = Stretch(
         full.snaps[:1], full.which[:m] * 0, full.k[:m], full.start[:m], full.dt[:m], full.taken[:m]
     )
-    rng = np.random.Generator(np.random.PCG64(seed))
-    state = rng.bit_generator.state
-    got = serving.serve(rng, stretch, fixed)
-    want, left = _by_arrays(state, stretch, fixed)
-    assert _differences(got, want) == []
-    assert rng.bit_generator.state == left
+    _assert_served_as_by_arrays(stretch, fixed, seed)
 
 
 @settings(max_examples=200, deadline=None)
@@ -77,12 +82,7 @@ def test_a_fleet_near_its_capacity_sheds_as_the_arrays_shed(fault, load, m, seed
     fixed = ServingFixed(np.array([0.2, 0.0, 0.05]), np.array([1, 0, 1]), 0.0, True, 0.6, 4)
     stretch = Stretch([snap], np.zeros(m, np.int64), np.arange(m), np.arange(m) * 10.0, dt, rows)
     assert users.all()
-    rng = np.random.Generator(np.random.PCG64(seed))
-    state = rng.bit_generator.state
-    got = serving.serve(rng, stretch, fixed)
-    want, left = _by_arrays(state, stretch, fixed)
-    assert _differences(got, want) == []
-    assert rng.bit_generator.state == left
+    _assert_served_as_by_arrays(stretch, fixed, seed)
 
 
 #: The scenarios whose deploys (48 of them, half their releases bad) meet a state with nobody up.

@@ -21,6 +21,7 @@ from sim.config.scenario import shipped_scenarios
 from sim.engine import user_reports, world
 from sim.engine.exogenous import Episode, Release, draw_exogenous, exogenous_streams
 from sim.engine.rows import simulate_deploys
+from tests.same import same
 
 HALF = "releases.bad_probability=0.5"
 
@@ -28,17 +29,6 @@ HALF = "releases.bad_probability=0.5"
 def _releases(scn: sim.Scenario, seed: int, n: int) -> list[Any]:
     drawn = zip(range(n), exogenous_streams(seed, range(n)), strict=True)
     return [draw_exogenous(scn, seed, i, r).release for i, r in drawn]
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.dtype == b.dtype
-            and (np.array_equal(a, b))
-        )
-    return type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
 
 
 @pytest.mark.parametrize("name", shipped_scenarios())
@@ -50,9 +40,9 @@ def test_kept_fixed_records_are_the_ones_made_afresh(name: str) -> None:
         for uses_flag in (False, True):
             kept = world.routing_fixed(scn, release, uses_flag)
             made = world.make_routing_fixed(scn, release, uses_flag)
-            assert [_same(a, b) for a, b in zip(kept, made, strict=True)] == [True] * len(made), release
+            assert [same(a, b) for a, b in zip(kept, made, strict=True)] == [True] * len(made), release
         kept_s, made_s = world.serving_fixed(scn, release), world.make_serving_fixed(scn, release)
-        assert [_same(a, b) for a, b in zip(kept_s, made_s, strict=True)] == [True] * len(made_s), release
+        assert [same(a, b) for a, b in zip(kept_s, made_s, strict=True)] == [True] * len(made_s), release
         assert not kept_s.fault_p.flags.writeable and not kept_s.fault_touch.flags.writeable
 
 
@@ -81,7 +71,7 @@ def test_kept_fixed_records_tell_apart_every_field_they_read() -> None:
                 scn, release, uses_flag
             )
         kept, made = world.serving_fixed(scn, release), world.make_serving_fixed(scn, release)
-        assert [_same(a, b) for a, b in zip(kept, made, strict=True)] == [True] * len(made), release
+        assert [same(a, b) for a, b in zip(kept, made, strict=True)] == [True] * len(made), release
         assert world.serving_fixed(scn, release) is kept
 
 
@@ -196,4 +186,4 @@ def test_rows_are_those_of_the_whole_array_scans(name: str, monkeypatch: pytest.
     assert len(fast) == len(plain)
     for a, b in zip(fast, plain, strict=True):
         assert a.keys() == b.keys()
-        assert [k for k in a if not _same(a[k], b[k])] == [], (a["strategy"], a["deploy"])
+        assert [k for k in a if not same(a[k], b[k])] == [], (a["strategy"], a["deploy"])

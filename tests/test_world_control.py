@@ -28,23 +28,9 @@ from sim.engine.exogenous import draw_exogenous
 from sim.engine.rows import simulate_deploys
 from sim.engine.serving import Snapshot
 from sim.engine.tape import DeployEnvironment
+from tests.same import same
 
 HALF = "releases.bad_probability=0.5"
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal and of one type, arrays bit for bit with their dtype; NaN the same as NaN."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.dtype == b.dtype
-            and a.shape == b.shape
-            and a.tobytes() == b.tobytes()
-        )
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
 
 
 def _state_as_before(w: world.World) -> routing.RoutingState:
@@ -105,9 +91,9 @@ def _check_route(fixed: routing.RoutingFixed, state: routing.RoutingState, bg: r
     want = _snapshot_as_before(plain._replace(noise_lat=bg.lat, p_bg=bg.p_bg))
     assert plain.noise_lat == (1.0, 1.0) and plain.p_bg == (0.0, 0.0)  # no background of its own
     fields = (got.down, got.seg_share, got.user_share, got.weight, got.reach, got.released, got.shadowed)
-    assert [_same(a, b) for a, b in zip(fields, parts, strict=True)] == [True] * len(parts)
+    assert [same(a, b) for a, b in zip(fields, parts, strict=True)] == [True] * len(parts)
     snap = got.snapshot
-    wrong = [f for f in _SNAPSHOT_FIELDS if not _same(getattr(snap, f), getattr(want, f))]
+    wrong = [f for f in _SNAPSHOT_FIELDS if not same(getattr(snap, f), getattr(want, f))]
     assert wrong == [], (state, bg)
     arrays = [snap.share, snap.cap, snap.noise_lat, snap.p_bg, snap.fault, snap.p_schema, snap.users]
     assert not any(a.flags.writeable for a in arrays if a is not None)
@@ -132,7 +118,7 @@ def test_states_and_routing_are_those_made_before(name: str, monkeypatch: pytest
         route_state(self)
         got = self._state._replace(cookie=())  # the cookie's spread is `Cookies.place`'s
         want = _state_as_before(self)
-        assert [_same(a, b) for a, b in zip(got, want, strict=True)] == [True] * len(want), (got, want)
+        assert [same(a, b) for a, b in zip(got, want, strict=True)] == [True] * len(want), (got, want)
         routed_by.append(self)
 
     monkeypatch.setattr(world, "route", checked)
@@ -168,7 +154,7 @@ def test_every_field_of_a_state_is_in_its_place() -> None:
     for change in changes:
         change()
         got, want = w._state, _state_as_before(w)
-        assert [_same(a, b) for a, b in zip(got, want, strict=True)] == [True] * len(want), (got, want)
+        assert [same(a, b) for a, b in zip(got, want, strict=True)] == [True] * len(want), (got, want)
         _check_route(w.routing_fixed, got, w.background)
 
 
@@ -227,7 +213,7 @@ def test_changes_in_place_are_those_through_a_closure(overrides: list[str]) -> N
             e2.run(until=at)
         now(w1)
         before(w2)
-        assert _same(w1._state, w2._state)
+        assert same(w1._state, w2._state)
         assert w1.tape._segments[-1][1] is w2.tape._segments[-1][1]
         assert w1.marks == w2.marks
         assert (w1.ready, w1.up, w1.ready_at, w1.cold_lat) == (w2.ready, w2.up, w2.ready_at, w2.cold_lat)
@@ -235,7 +221,7 @@ def test_changes_in_place_are_those_through_a_closure(overrides: list[str]) -> N
         if cookies:
             c1, c2 = w1._cookies, w2._cookies
             assert c1 is not None and c2 is not None
-            assert _same(c1.exposure, c2.exposure) and c1.since == c2.since
+            assert same(c1.exposure, c2.exposure) and c1.since == c2.since
             spread = spread or bool(c1.exposure.any())
     assert len(w1.tape._segments) == len(w2.tape._segments) >= len(script) - 1
     if cookies:  # the cookie route was in force for a while, and replicas were cold
