@@ -237,6 +237,13 @@ def route(fixed: RoutingFixed, state: RoutingState, background: Background) -> R
     return Routed(down, seg, user_share, weight, reach, released, snap, shadowed)
 
 
+def clear_caches() -> None:
+    """Forget every state's routing worked out so far (`route` and the placement it reads): a test
+    that patches how routing works starts afresh."""
+    route.cache_clear()
+    _placed.cache_clear()
+
+
 _Placed = tuple[bool, np.ndarray, float, float, float, float, bool]  # `Routed`'s fields but the snapshot
 
 
